@@ -1,0 +1,126 @@
+//! The two ports that adapters implement: where metadata comes from and where power samples come from.
+
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+
+use time::Duration;
+
+use crate::ids::{BrandId, CircuitId, LocationId, OrganizationId, SensorId, SeriesKey};
+use crate::model::{BrandTree, CircuitContext, LocationSummary, OrganizationTree, SensorDetail};
+use crate::stats::UsageStats;
+use crate::window::Window;
+
+/// Why the metadata store could not answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MetadataError {
+    /// The store could not be reached, or did not answer in time; a retry may succeed.
+    Unavailable {
+        /// What went wrong, for the log; never shown to clients.
+        reason: String,
+    },
+    /// The store answered with data that breaks the hierarchy's rules.
+    Inconsistent {
+        /// What is wrong, for the log; never shown to clients.
+        reason: String,
+    },
+}
+
+impl fmt::Display for MetadataError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MetadataError::Unavailable { reason } => {
+                write!(f, "metadata store unavailable: {reason}")
+            }
+            MetadataError::Inconsistent { reason } => {
+                write!(f, "metadata store returned inconsistent data: {reason}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for MetadataError {}
+
+/// Reads the metadata hierarchy. Every lookup answers `Ok(None)` for an id that does not exist.
+///
+/// Lookups return shared trees so that a store may cache them without copying.
+pub trait MetadataRepo: Send + Sync {
+    /// A circuit with its sensor, location and organization.
+    fn circuit(
+        &self,
+        id: CircuitId,
+    ) -> impl Future<Output = Result<Option<Arc<CircuitContext>>, MetadataError>> + Send;
+
+    /// An organization with its brand, all its locations, and their sensors and circuits.
+    fn organization(
+        &self,
+        id: OrganizationId,
+    ) -> impl Future<Output = Result<Option<Arc<OrganizationTree>>, MetadataError>> + Send;
+
+    /// An electric sensor with its location and circuits.
+    fn sensor(
+        &self,
+        id: SensorId,
+    ) -> impl Future<Output = Result<Option<Arc<SensorDetail>>, MetadataError>> + Send;
+
+    /// A location with its organization, sensors and circuits.
+    fn location(
+        &self,
+        id: LocationId,
+    ) -> impl Future<Output = Result<Option<Arc<LocationSummary>>, MetadataError>> + Send;
+
+    /// A brand with its organizations, locations, sensors and circuits.
+    fn brand(
+        &self,
+        id: BrandId,
+    ) -> impl Future<Output = Result<Option<Arc<BrandTree>>, MetadataError>> + Send;
+
+    /// The series key of every circuit in the store, so that a source can tell which of its
+    /// series no circuit references.
+    fn circuit_series(&self) -> impl Future<Output = Result<Vec<SeriesKey>, MetadataError>> + Send;
+}
+
+/// Why a time-series source could not answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TimeSeriesError {
+    /// The source could not be reached, or did not answer in time; a retry may succeed.
+    Unavailable {
+        /// What went wrong, for the log; never shown to clients.
+        reason: String,
+    },
+    /// The source failed in a way a retry will not fix.
+    Failed {
+        /// What went wrong, for the log; never shown to clients.
+        reason: String,
+    },
+}
+
+impl fmt::Display for TimeSeriesError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TimeSeriesError::Unavailable { reason } => {
+                write!(f, "time-series source unavailable: {reason}")
+            }
+            TimeSeriesError::Failed { reason } => write!(f, "time-series source failed: {reason}"),
+        }
+    }
+}
+
+impl std::error::Error for TimeSeriesError {}
+
+/// Answers statistics over power series.
+///
+/// Many series are asked for in one call, so that a database-backed source can push the
+/// aggregation down in one round trip.
+pub trait TimeSeriesSource: Send + Sync {
+    /// The spacing the source's samples nominally have; each sample stands for this much time.
+    fn nominal_interval(&self) -> Duration;
+
+    /// The statistics of each series over the window, in the order the keys were given.
+    /// A series the source does not know has no samples.
+    fn window_stats(
+        &self,
+        series: &[SeriesKey],
+        window: &Window,
+    ) -> impl Future<Output = Result<Vec<UsageStats>, TimeSeriesError>> + Send;
+}

@@ -1,0 +1,1 @@
+//! Tidy tests: rules of the repository that plain `cargo test` enforces.

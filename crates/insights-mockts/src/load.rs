@@ -133,7 +133,14 @@ impl<'de> Visitor<'de> for RowsVisitor<'_> {
                 row,
                 failure: self.failure,
             };
-            let Some(parsed) = seq.next_element_seed(seed)? else {
+            let element = seq.next_element_seed(seed).inspect_err(|error| {
+                // Errors that are not already a row's structured failure still happened in this row.
+                self.failure.borrow_mut().get_or_insert_with(|| LoadError {
+                    row: Some(row),
+                    kind: LoadErrorKind::Syntax(error.to_string()),
+                });
+            })?;
+            let Some(parsed) = element else {
                 break;
             };
             let row_index = u32::try_from(row).map_err(|_| {

@@ -1,0 +1,94 @@
+//! Property tests: the index answers exactly what a naive scan answers, and windows add up.
+
+use insights_core::{Duid, SeriesKey, UsageStats, Window, DEFAULT_MAX_WINDOW};
+use insights_mockts::MockTimeSeries;
+use proptest::prelude::*;
+use time::{Duration, OffsetDateTime};
+
+const BASE: OffsetDateTime = time::macros::datetime!(2024-04-01 00:00 UTC);
+
+fn key() -> SeriesKey {
+    SeriesKey {
+        duid: Duid("P".into()),
+        circuit_number: 1,
+    }
+}
+
+/// A series of samples at irregular offsets (seconds from BASE), integer or fractional watts.
+fn source(offsets: &[u32], watts: &[f64]) -> MockTimeSeries {
+    let mut seen = std::collections::BTreeSet::new();
+    let rows: Vec<String> = offsets
+        .iter()
+        .zip(watts)
+        .filter(|(offset, _)| seen.insert(**offset))
+        .map(|(offset, watts)| {
+            let timestamp = insights_core::format_utc(BASE + Duration::seconds(i64::from(*offset)));
+            format!(r#"{{"duid":"P","circuit_number":1,"timestamp":"{timestamp}","power_watts":{watts:?}}}"#)
+        })
+        .collect();
+    MockTimeSeries::from_reader(format!("[{}]", rows.join(",")).as_bytes()).unwrap()
+}
+
+fn window(start_ns: i64, length_ns: i64) -> Window {
+    Window::new(BASE + Duration::nanoseconds(start_ns), BASE + Duration::nanoseconds(start_ns + length_ns), DEFAULT_MAX_WINDOW).unwrap()
+}
+
+fn assert_same(index: UsageStats, scan: UsageStats) {
+    assert_eq!(index.n_samples(), scan.n_samples());
+    assert_eq!(index.min(), scan.min());
+    assert_eq!(index.max(), scan.max());
+    let (a, b) = (index.total().as_f64(), scan.total().as_f64());
+    assert!((a - b).abs() <= 1e-9 * a.abs().max(b.abs()).max(1.0), "{a} vs {b}");
+}
+
+fn integer_watts() -> impl Strategy<Value = f64> {
+    (-5_000i64..50_000).prop_map(|watts| watts as f64)
+}
+
+fn any_watts() -> impl Strategy<Value = f64> {
+    prop_oneof![integer_watts(), (-5_000.0f64..50_000.0)]
+}
+
+proptest! {
+    #[test]
+    fn index_equals_naive_scan_for_integers(
+        samples in prop::collection::vec((0u32..20_000, integer_watts()), 0..600),
+        start in -1_000_000_000_000i64..21_000_000_000_000,
+        length in 1i64..25_000_000_000_000,
+    ) {
+        let (offsets, watts): (Vec<u32>, Vec<f64>) = samples.into_iter().unzip();
+        let source = source(&offsets, &watts);
+        let window = window(start, length);
+        let index = source.series_stats(&key(), &window);
+        let scan = source.series_stats_by_scan(&key(), &window);
+        // Integer samples are exact: equal to the last bit, not just close.
+        prop_assert_eq!(index, scan);
+    }
+
+    #[test]
+    fn index_matches_naive_scan_for_fractions(
+        samples in prop::collection::vec((0u32..20_000, any_watts()), 0..600),
+        start in -1_000_000_000_000i64..21_000_000_000_000,
+        length in 1i64..25_000_000_000_000,
+    ) {
+        let (offsets, watts): (Vec<u32>, Vec<f64>) = samples.into_iter().unzip();
+        let source = source(&offsets, &watts);
+        let window = window(start, length);
+        assert_same(source.series_stats(&key(), &window), source.series_stats_by_scan(&key(), &window));
+    }
+
+    #[test]
+    fn adjacent_windows_add_up(
+        samples in prop::collection::vec((0u32..20_000, integer_watts()), 0..600),
+        start in -1_000_000_000_000i64..20_000_000_000_000,
+        first in 1i64..10_000_000_000_000,
+        second in 1i64..10_000_000_000_000,
+    ) {
+        let (offsets, watts): (Vec<u32>, Vec<f64>) = samples.into_iter().unzip();
+        let source = source(&offsets, &watts);
+        let whole = window(start, first + second);
+        let (left, right) = whole.split_at(BASE + Duration::nanoseconds(start + first)).unwrap();
+        let parts = source.series_stats(&key(), &left).merge(source.series_stats(&key(), &right));
+        prop_assert_eq!(parts, source.series_stats(&key(), &whole));
+    }
+}

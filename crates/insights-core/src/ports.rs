@@ -124,3 +124,60 @@ pub trait TimeSeriesSource: Send + Sync {
         window: &Window,
     ) -> impl Future<Output = Result<Vec<UsageStats>, TimeSeriesError>> + Send;
 }
+
+/// A shared store answers like the store itself.
+impl<M: MetadataRepo> MetadataRepo for Arc<M> {
+    fn circuit(
+        &self,
+        id: CircuitId,
+    ) -> impl Future<Output = Result<Option<Arc<CircuitContext>>, MetadataError>> + Send {
+        M::circuit(self, id)
+    }
+
+    fn organization(
+        &self,
+        id: OrganizationId,
+    ) -> impl Future<Output = Result<Option<Arc<OrganizationTree>>, MetadataError>> + Send {
+        M::organization(self, id)
+    }
+
+    fn sensor(
+        &self,
+        id: SensorId,
+    ) -> impl Future<Output = Result<Option<Arc<SensorDetail>>, MetadataError>> + Send {
+        M::sensor(self, id)
+    }
+
+    fn location(
+        &self,
+        id: LocationId,
+    ) -> impl Future<Output = Result<Option<Arc<LocationSummary>>, MetadataError>> + Send {
+        M::location(self, id)
+    }
+
+    fn brand(
+        &self,
+        id: BrandId,
+    ) -> impl Future<Output = Result<Option<Arc<BrandTree>>, MetadataError>> + Send {
+        M::brand(self, id)
+    }
+
+    fn circuit_series(&self) -> impl Future<Output = Result<Vec<SeriesKey>, MetadataError>> + Send {
+        M::circuit_series(self)
+    }
+}
+
+/// A shared source answers like the source itself.
+impl<T: TimeSeriesSource> TimeSeriesSource for Arc<T> {
+    fn nominal_interval(&self) -> Duration {
+        T::nominal_interval(self)
+    }
+
+    fn window_stats(
+        &self,
+        series: &[SeriesKey],
+        window: &Window,
+    ) -> impl Future<Output = Result<Vec<UsageStats>, TimeSeriesError>> + Send {
+        T::window_stats(self, series, window)
+    }
+}

@@ -1,1 +1,74 @@
-fn main() {}
+//! The Insights Service binary: reads the settings, loads the data, serves the API.
+
+use std::net::TcpListener;
+
+use actix_web::web;
+use anyhow::{Context, Result};
+use insights_core::{InMemoryMetadata, Insights, MetadataRepo};
+use insights_http::{openapi, AppState, MetadataStore, Settings};
+use tracing_subscriber::EnvFilter;
+
+#[actix_web::main]
+async fn main() -> Result<()> {
+    // A missing .env is normal; the environment alone is enough.
+    let _ = dotenvy::dotenv();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .init();
+    let settings = Settings::from_lookup(|key| std::env::var(key).ok())
+        .context("failed to read the configuration")?;
+    tracing::info!(?settings, "starting");
+
+    let started = std::time::Instant::now();
+    let timeseries =
+        insights_http::load_timeseries(&settings.timeseries_path).with_context(|| {
+            format!(
+                "failed to load the time series from {}",
+                settings.timeseries_path.display()
+            )
+        })?;
+    tracing::info!(
+        samples = timeseries.n_samples(),
+        series = timeseries.n_series(),
+        interval_s = timeseries_interval_seconds(&timeseries),
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "time series loaded"
+    );
+
+    let metadata = MetadataStore::Embedded(InMemoryMetadata::seed());
+    tracing::info!(
+        store = metadata.describe(),
+        "metadata store selected (DATABASE_URL is not set)"
+    );
+    match metadata.circuit_series().await {
+        Ok(referenced) => {
+            let unreferenced = timeseries.unreferenced(&referenced);
+            let samples: usize = unreferenced.iter().map(|(_, n_samples)| n_samples).sum();
+            tracing::info!(
+                series = unreferenced.len(),
+                samples,
+                "series that no circuit references are loaded but ignored"
+            );
+        }
+        Err(error) => tracing::warn!(%error, "could not check which series circuits reference"),
+    }
+
+    let state = web::Data::new(AppState {
+        insights: Insights::new(metadata, std::sync::Arc::new(timeseries)),
+        max_window: settings.max_window,
+    });
+    let docs = web::Data::new(openapi::documents());
+    let listener = TcpListener::bind(settings.addr)
+        .with_context(|| format!("failed to bind {}", settings.addr))?;
+    tracing::info!(addr = %settings.addr, "serving; API docs at /docs");
+    insights_http::run(listener, state, docs)
+        .context("failed to start the server")?
+        .await
+        .context("failed while serving")
+}
+
+fn timeseries_interval_seconds(timeseries: &insights_mockts::MockTimeSeries) -> f64 {
+    insights_core::TimeSeriesSource::nominal_interval(timeseries).as_seconds_f64()
+}

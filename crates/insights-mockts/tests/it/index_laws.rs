@@ -30,7 +30,12 @@ fn source(offsets: &[u32], watts: &[f64]) -> MockTimeSeries {
 }
 
 fn window(start_ns: i64, length_ns: i64) -> Window {
-    Window::new(BASE + Duration::nanoseconds(start_ns), BASE + Duration::nanoseconds(start_ns + length_ns), DEFAULT_MAX_WINDOW).unwrap()
+    Window::new(
+        BASE + Duration::nanoseconds(start_ns),
+        BASE + Duration::nanoseconds(start_ns + length_ns),
+        DEFAULT_MAX_WINDOW,
+    )
+    .unwrap()
 }
 
 fn assert_same(index: UsageStats, scan: UsageStats) {
@@ -38,7 +43,10 @@ fn assert_same(index: UsageStats, scan: UsageStats) {
     assert_eq!(index.min(), scan.min());
     assert_eq!(index.max(), scan.max());
     let (a, b) = (index.total().as_f64(), scan.total().as_f64());
-    assert!((a - b).abs() <= 1e-9 * a.abs().max(b.abs()).max(1.0), "{a} vs {b}");
+    assert!(
+        (a - b).abs() <= 1e-9 * a.abs().max(b.abs()).max(1.0),
+        "{a} vs {b}"
+    );
 }
 
 fn integer_watts() -> impl Strategy<Value = f64> {

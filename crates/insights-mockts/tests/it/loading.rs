@@ -13,7 +13,8 @@ fn check(text: &str, expected: Result<(usize, usize), &str>) {
     assert_eq!(actual, expected.map_err(str::to_owned), "input: {text}");
 }
 
-const ROW: &str = r#"{"duid":"A","circuit_number":1,"timestamp":"2024-04-01T00:00:00Z","power_watts":5}"#;
+const ROW: &str =
+    r#"{"duid":"A","circuit_number":1,"timestamp":"2024-04-01T00:00:00Z","power_watts":5}"#;
 
 #[test]
 fn loads_valid_files() {
@@ -38,7 +39,10 @@ fn names_the_row_and_the_field() {
         &format!("[{ROW}, {}]", ROW.replace(r#""duid":"A","#, "")),
         Err("row 1: missing field `duid`"),
     );
-    check(&format!("[{}]", ROW.replace(r#","power_watts":5"#, "")), Err("row 0: missing field `power_watts`"));
+    check(
+        &format!("[{}]", ROW.replace(r#","power_watts":5"#, "")),
+        Err("row 0: missing field `power_watts`"),
+    );
     check(
         &format!("[{}]", ROW.replace("2024-04-01T00:00:00Z", "2024-04-01 00:00")),
         Err("row 0: field `timestamp` is not an RFC 3339 timestamp (expected `:` after the minute); expected for example 2024-04-01T00:00:00Z"),
@@ -51,15 +55,50 @@ fn names_the_row_and_the_field() {
         &format!("[{}]", ROW.replace("2024-04-01T00:00:00Z", "2300-01-01T00:00:00Z")),
         Err("row 0: field `timestamp` 2300-01-01T00:00:00Z is outside the years 1678 to 2262 that samples may use"),
     );
-    check(&format!("[{}]", ROW.replace(":5}", r#":"5"}"#)), Err(r#"row 0: field `power_watts` must be a finite number, found the string "5""#));
-    check(&format!("[{}]", ROW.replace(":5}", ":null}")), Err("row 0: field `power_watts` must be a finite number, found null"));
-    check(&format!("[{}]", ROW.replace(":5}", ":1e999}")), Err("row 0: field `power_watts` could not be read: number out of range at line 1 column 87"));
+    check(
+        &format!("[{}]", ROW.replace(":5}", r#":"5"}"#)),
+        Err(r#"row 0: field `power_watts` must be a finite number, found the string "5""#),
+    );
+    check(
+        &format!("[{}]", ROW.replace(":5}", ":null}")),
+        Err("row 0: field `power_watts` must be a finite number, found null"),
+    );
+    check(
+        &format!("[{}]", ROW.replace(":5}", ":1e999}")),
+        Err(
+            "row 0: field `power_watts` could not be read: number out of range at line 1 column 87",
+        ),
+    );
     check(&format!("[{}]", ROW.replace(":5}", ":[5]}")), Err("row 0: field `power_watts` could not be read: invalid type: sequence, expected a string, number, boolean or null at line 1 column 83"));
-    check(&format!("[{}]", ROW.replace(r#""circuit_number":1"#, r#""circuit_number":0"#)), Err("row 0: field `circuit_number` must be a positive integer, found the number 0"));
-    check(&format!("[{}]", ROW.replace(r#""circuit_number":1"#, r#""circuit_number":1.5"#)), Err("row 0: field `circuit_number` must be a positive integer, found the number 1.5"));
-    check(&format!("[{}]", ROW.replace(r#""duid":"A""#, r#""duid":"""#)), Err("row 0: field `duid` is empty"));
-    check(&format!("[{}]", ROW.replace(r#""duid":"A""#, r#""duid":7"#)), Err("row 0: field `duid` must be a string, found the number 7"));
-    check(&format!("[{}]", ROW.replace(r#""duid":"A""#, r#""duid":"A","duid":"B""#)), Err("row 0: field `duid` appears twice"));
+    check(
+        &format!(
+            "[{}]",
+            ROW.replace(r#""circuit_number":1"#, r#""circuit_number":0"#)
+        ),
+        Err("row 0: field `circuit_number` must be a positive integer, found the number 0"),
+    );
+    check(
+        &format!(
+            "[{}]",
+            ROW.replace(r#""circuit_number":1"#, r#""circuit_number":1.5"#)
+        ),
+        Err("row 0: field `circuit_number` must be a positive integer, found the number 1.5"),
+    );
+    check(
+        &format!("[{}]", ROW.replace(r#""duid":"A""#, r#""duid":"""#)),
+        Err("row 0: field `duid` is empty"),
+    );
+    check(
+        &format!("[{}]", ROW.replace(r#""duid":"A""#, r#""duid":7"#)),
+        Err("row 0: field `duid` must be a string, found the number 7"),
+    );
+    check(
+        &format!(
+            "[{}]",
+            ROW.replace(r#""duid":"A""#, r#""duid":"A","duid":"B""#)
+        ),
+        Err("row 0: field `duid` appears twice"),
+    );
     check(
         &format!("[{ROW},{},{ROW}]", ROW.replace("00:00:00Z", "00:01:00Z")),
         Err("row 2: duplicate sample for duid A circuit 1 at 2024-04-01T00:00:00Z, already given by row 0"),
@@ -73,26 +112,46 @@ fn names_the_row_and_the_field() {
 
 #[test]
 fn shipped_file_loads_with_a_one_minute_interval() {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../data/mock_timeseries.json");
-    let source = insights_mockts::MockTimeSeries::from_reader(BufReader::new(File::open(path).unwrap())).unwrap();
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../data/mock_timeseries.json"
+    );
+    let source =
+        insights_mockts::MockTimeSeries::from_reader(BufReader::new(File::open(path).unwrap()))
+            .unwrap();
     assert_eq!((source.n_samples(), source.n_series()), (51_840, 36));
     assert_eq!(source.nominal_interval(), Duration::minutes(1));
     let key = SeriesKey {
         duid: Duid("6D12E310B371FCB1".into()),
         circuit_number: 1,
     };
-    let day = Window::parse(Some("2024-04-01T00:00:00Z"), Some("2024-04-02T00:00:00Z"), DEFAULT_MAX_WINDOW).unwrap();
+    let day = Window::parse(
+        Some("2024-04-01T00:00:00Z"),
+        Some("2024-04-02T00:00:00Z"),
+        DEFAULT_MAX_WINDOW,
+    )
+    .unwrap();
     assert_eq!(source.series_stats(&key, &day).n_samples(), 1440);
     let catalogue_keys: Vec<SeriesKey> = insights_core::Catalogue::seed()
         .circuits
         .iter()
         .map(|circuit| {
-            let sensor = insights_core::Catalogue::seed().sensors.into_iter().find(|sensor| sensor.id == circuit.sensor_id).unwrap();
-            SeriesKey { duid: sensor.duid, circuit_number: circuit.circuit_number }
+            let sensor = insights_core::Catalogue::seed()
+                .sensors
+                .into_iter()
+                .find(|sensor| sensor.id == circuit.sensor_id)
+                .unwrap();
+            SeriesKey {
+                duid: sensor.duid,
+                circuit_number: circuit.circuit_number,
+            }
         })
         .collect();
     assert!(source.unreferenced(&catalogue_keys).is_empty());
-    assert_eq!(source.unreferenced(&catalogue_keys[1..]), vec![(&key, 1440)]);
+    assert_eq!(
+        source.unreferenced(&catalogue_keys[1..]),
+        vec![(&key, 1440)]
+    );
 }
 
 #[test]
@@ -104,5 +163,8 @@ fn nominal_interval_is_the_most_common_spacing() {
     let source = load(&format!("[{}]", rows.join(","))).unwrap();
     assert_eq!(source.nominal_interval(), Duration::seconds(30));
     // No spacing to measure falls back to one minute.
-    assert_eq!(load(&format!("[{ROW}]")).unwrap().nominal_interval(), Duration::minutes(1));
+    assert_eq!(
+        load(&format!("[{ROW}]")).unwrap().nominal_interval(),
+        Duration::minutes(1)
+    );
 }

@@ -1,0 +1,76 @@
+//! The interactive API docs at `/docs`: a vendored Swagger UI (see `assets/swagger-ui/VERSION`),
+//! embedded in the binary so the page needs no internet.
+
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+
+use crate::error::problem_response;
+use crate::extract::NoQuery;
+
+/// The files under `/docs/`, with their media types.
+const ASSETS: &[(&str, &str, &[u8])] = &[
+    (
+        "index.html",
+        "text/html; charset=utf-8",
+        include_bytes!("../assets/swagger-ui/index.html"),
+    ),
+    (
+        "swagger-initializer.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../assets/swagger-ui/swagger-initializer.js"),
+    ),
+    (
+        "swagger-ui-bundle.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../assets/swagger-ui/swagger-ui-bundle.js"),
+    ),
+    (
+        "swagger-ui.css",
+        "text/css; charset=utf-8",
+        include_bytes!("../assets/swagger-ui/swagger-ui.css"),
+    ),
+    (
+        "favicon-32x32.png",
+        "image/png",
+        include_bytes!("../assets/swagger-ui/favicon-32x32.png"),
+    ),
+];
+
+/// Registers `/docs` and every path under it.
+pub fn configure(config: &mut web::ServiceConfig) {
+    config
+        .route("/docs", web::get().to(index))
+        .route("/docs/{file:.*}", web::get().to(asset));
+}
+
+async fn index(_query: NoQuery) -> HttpResponse {
+    serve("index.html").unwrap_or_else(|| {
+        problem_response(StatusCode::NOT_FOUND, "the docs page is missing", None)
+    })
+}
+
+async fn asset(request: HttpRequest, _query: NoQuery) -> HttpResponse {
+    let file = request.match_info().get("file").unwrap_or_default();
+    let file = if file.is_empty() { "index.html" } else { file };
+    serve(file).unwrap_or_else(|| {
+        problem_response(
+            StatusCode::NOT_FOUND,
+            &format!("no docs file {file:?}"),
+            None,
+        )
+    })
+}
+
+fn serve(file: &str) -> Option<HttpResponse> {
+    let (_, media_type, bytes) = ASSETS.iter().find(|(name, _, _)| *name == file)?;
+    Some(
+        HttpResponse::Ok()
+            .insert_header((header::CONTENT_TYPE, HeaderValue::from_static(media_type)))
+            .insert_header((
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("public, max-age=3600"),
+            ))
+            .body(*bytes),
+    )
+}

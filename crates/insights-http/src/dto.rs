@@ -1,0 +1,447 @@
+//! Response bodies: the contract's JSON shapes, built from the core's types.
+//!
+//! Every field is always present; optional values are `null`, never omitted.
+
+use insights_core::{
+    format_utc, Circuit, CircuitUsage, ElectricSensor, GroupUsage, LocationTree, OrganizationUsage,
+    SensorWithCircuits, TotalWatts, Usage, Window,
+};
+use paperclip::actix::Apiv2Schema;
+use paperclip::v2::models::{DataType, DataTypeFormat, DefaultSchemaRaw};
+use paperclip::v2::schema::Apiv2Schema as Apiv2SchemaTrait;
+use serde::{Serialize, Serializer};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+/// The largest magnitude below which every integer is exactly an `f64`.
+const EXACT_F64_INTEGER: f64 = 9_007_199_254_740_992.0;
+
+/// A power in watts. Whole values are written as JSON integers, others as decimals.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Watts(pub f64);
+
+impl Serialize for Watts {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        if self.0.fract() == 0.0 && self.0.abs() < EXACT_F64_INTEGER {
+            serializer.serialize_i64(self.0 as i64)
+        } else {
+            serializer.serialize_f64(self.0)
+        }
+    }
+}
+
+impl Apiv2SchemaTrait for Watts {
+    fn raw_schema() -> DefaultSchemaRaw {
+        DefaultSchemaRaw {
+            data_type: Some(DataType::Number),
+            description: Some("Watts; an integer when it is a whole number.".to_owned()),
+            ..Default::default()
+        }
+    }
+}
+
+/// The sum of samples in watts: exact, and an integer when every sample is an integer.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Total(pub TotalWatts);
+
+impl Serialize for Total {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self.0.as_integer() {
+            Some(integer) => match i64::try_from(integer) {
+                Ok(integer) => serializer.serialize_i64(integer),
+                Err(_) => serializer.serialize_i128(integer),
+            },
+            None => Watts(self.0.as_f64()).serialize(serializer),
+        }
+    }
+}
+
+impl Apiv2SchemaTrait for Total {
+    fn raw_schema() -> DefaultSchemaRaw {
+        DefaultSchemaRaw {
+            data_type: Some(DataType::Number),
+            description: Some(
+                "Sum of the samples in watts; exact, and an integer when every sample is."
+                    .to_owned(),
+            ),
+            ..Default::default()
+        }
+    }
+}
+
+/// An instant, written as RFC 3339 in UTC with `Z` at full precision.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Timestamp(pub OffsetDateTime);
+
+impl Serialize for Timestamp {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&format_utc(self.0))
+    }
+}
+
+impl Apiv2SchemaTrait for Timestamp {
+    fn raw_schema() -> DefaultSchemaRaw {
+        DefaultSchemaRaw {
+            data_type: Some(DataType::String),
+            format: Some(DataTypeFormat::DateTime),
+            description: Some("RFC 3339 in UTC with `Z`, to the nanosecond.".to_owned()),
+            ..Default::default()
+        }
+    }
+}
+
+/// An entity's id and name.
+#[derive(Debug, Serialize, Apiv2Schema)]
+pub struct NamedRef {
+    /// Its id.
+    pub id: Uuid,
+    /// Its display name.
+    pub name: String,
+}
+
+/// An electric sensor's id, device id and name.
+#[derive(Debug, Serialize, Apiv2Schema)]
+pub struct SensorRef {
+    /// Its id.
+    pub id: Uuid,
+    /// The device id its samples carry.
+    pub duid: String,
+    /// Its display name.
+    pub name: String,
+}
+
+impl From<&ElectricSensor> for SensorRef {
+    fn from(sensor: &ElectricSensor) -> Self {
+        SensorRef {
+            id: sensor.id.0,
+            duid: sensor.duid.0.clone(),
+            name: sensor.name.clone(),
+        }
+    }
+}
+
+/// The window as the server understood it: `[start, end)` in UTC.
+#[derive(Debug, Serialize, Apiv2Schema)]
+pub struct WindowBody {
+    /// Inclusive start.
+    pub start: Timestamp,
+    /// Exclusive end.
+    pub end: Timestamp,
+}
+
+impl From<&Window> for WindowBody {
+    fn from(window: &Window) -> Self {
+        WindowBody {
+            start: Timestamp(window.start()),
+            end: Timestamp(window.end()),
+        }
+    }
+}
+
+/// Usage over a window. `average_watts`, `min_watts` and `max_watts` are null without samples.
+#[derive(Debug, Serialize, Apiv2Schema)]
+pub struct UsageBody {
+    /// Sum of the samples in watts.
+    pub total_watts: Total,
+    /// How many samples fell in the window.
+    pub sample_count: u64,
+    /// `total_watts / sample_count`.
+    pub average_watts: Option<Watts>,
+    /// The smallest sample.
+    pub min_watts: Option<Watts>,
+    /// The largest sample.
+    pub max_watts: Option<Watts>,
+    /// `total_watts * interval_s / 3600`: each sample stands for one nominal interval.
+    pub energy_wh: f64,
+    /// `sample_count * interval_s / (window_s * circuits)`, clamped to [0, 1].
+    pub coverage: f64,
+}
+
+impl From<&Usage> for UsageBody {
+    fn from(usage: &Usage) -> Self {
+        let stats = &usage.stats;
+        UsageBody {
+            total_watts: Total(stats.total()),
+            sample_count: stats.n_samples(),
+            average_watts: stats.average().map(Watts),
+            min_watts: stats.min().map(Watts),
+            max_watts: stats.max().map(Watts),
+            energy_wh: usage.energy_wh,
+            coverage: usage.coverage,
+        }
+    }
+}
+
+/// The circuit a usage answer is about, with everything above it.
+#[derive(Debug, Serialize, Apiv2Schema)]
+pub struct CircuitDetail {
+    /// The circuit's id.
+    pub id: Uuid,
+    /// The circuit's name.
+    pub name: String,
+    /// Its number on the sensor.
+    pub circuit_number: u32,
+    /// The sensor that measures it.
+    pub sensor: SensorRef,
+    /// The sensor's location.
+    pub location: NamedRef,
+    /// The location's organization.
+    pub organization: NamedRef,
+}
+
+/// A circuit's usage over a window.
+#[derive(Debug, Serialize, Apiv2Schema)]
+pub struct CircuitUsageBody {
+    /// The circuit.
+    pub circuit: CircuitDetail,
+    /// The window.
+    pub window: WindowBody,
+    /// Its usage.
+    pub usage: UsageBody,
+}
+
+impl From<&CircuitUsage> for CircuitUsageBody {
+    fn from(answer: &CircuitUsage) -> Self {
+        let context = &answer.context;
+        CircuitUsageBody {
+            circuit: CircuitDetail {
+                id: context.circuit.id.0,
+                name: context.circuit.name.clone(),
+                circuit_number: context.circuit.circuit_number,
+                sensor: SensorRef::from(&context.sensor),
+                location: NamedRef {
+                    id: context.location.id.0,
+                    name: context.location.name.clone(),
+                },
+                organization: NamedRef {
+                    id: context.organization.id.0,
+                    name: context.organization.name.clone(),
+                },
+            },
+            window: WindowBody::from(&answer.window),
+            usage: UsageBody::from(&answer.usage),
+        }
+    }
+}
+
+/// An organization with its brand.
+#[derive(Debug, Serialize, Apiv2Schema)]
+pub struct OrganizationRef {
+    /// The organization's id.
+    pub id: Uuid,
+    /// The organization's name.
+    pub name: String,
+    /// The brand it belongs to.
+    pub brand: NamedRef,
+}
+
+/// One location's share of an organization's usage.
+#[derive(Debug, Serialize, Apiv2Schema)]
+pub struct LocationUsageBody {
+    /// The location's id.
+    pub id: Uuid,
+    /// The location's name.
+    pub name: String,
+    /// How many circuits the location has.
+    pub circuit_count: usize,
+    /// Their usage.
+    pub usage: UsageBody,
+    /// `usage.total_watts / circuit_count`; null without circuits.
+    pub average_watts_per_circuit: Option<Watts>,
+}
+
+/// An organization's usage over a window, by location.
+#[derive(Debug, Serialize, Apiv2Schema)]
+pub struct OrganizationUsageBody {
+    /// The organization.
+    pub organization: OrganizationRef,
+    /// The window.
+    pub window: WindowBody,
+    /// How many circuits the organization has.
+    pub circuit_count: usize,
+    /// How many locations it has, including those without circuits.
+    pub location_count: usize,
+    /// The usage of all its circuits.
+    pub usage: UsageBody,
+    /// `usage.total_watts / circuit_count`; null without circuits.
+    pub average_watts_per_circuit: Option<Watts>,
+    /// Each location's usage, by name then id.
+    pub locations: Vec<LocationUsageBody>,
+}
+
+fn average_per_circuit(group: &GroupUsage) -> Option<Watts> {
+    group.average_watts_per_circuit.map(Watts)
+}
+
+impl From<&OrganizationUsage> for OrganizationUsageBody {
+    fn from(answer: &OrganizationUsage) -> Self {
+        let tree = &answer.tree;
+        OrganizationUsageBody {
+            organization: OrganizationRef {
+                id: tree.organization.id.0,
+                name: tree.organization.name.clone(),
+                brand: NamedRef {
+                    id: tree.brand.id.0,
+                    name: tree.brand.name.clone(),
+                },
+            },
+            window: WindowBody::from(&answer.window),
+            circuit_count: answer.usage.circuit_count,
+            location_count: answer.location_count,
+            usage: UsageBody::from(&answer.usage.usage),
+            average_watts_per_circuit: average_per_circuit(&answer.usage),
+            locations: answer
+                .locations
+                .iter()
+                .map(|location| LocationUsageBody {
+                    id: location.location.id.0,
+                    name: location.location.name.clone(),
+                    circuit_count: location.usage.circuit_count,
+                    usage: UsageBody::from(&location.usage.usage),
+                    average_watts_per_circuit: average_per_circuit(&location.usage),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// A circuit as the monolith lists it.
+#[derive(Debug, Serialize, Apiv2Schema)]
+pub struct CircuitRef {
+    /// Its id.
+    pub id: Uuid,
+    /// Its name.
+    pub name: String,
+    /// Its number on the sensor.
+    pub circuit_number: u32,
+}
+
+impl From<&Circuit> for CircuitRef {
+    fn from(circuit: &Circuit) -> Self {
+        CircuitRef {
+            id: circuit.id.0,
+            name: circuit.name.clone(),
+            circuit_number: circuit.circuit_number,
+        }
+    }
+}
+
+/// A location with its organization's id.
+#[derive(Debug, Serialize, Apiv2Schema)]
+pub struct SensorLocation {
+    /// The location's id.
+    pub id: Uuid,
+    /// The location's name.
+    pub name: String,
+    /// The id of the organization that owns it.
+    pub organization_id: Uuid,
+}
+
+/// An electric sensor with its location and circuits (monolith-compatible).
+#[derive(Debug, Serialize, Apiv2Schema)]
+pub struct ElectricSensorBody {
+    /// Its id.
+    pub id: Uuid,
+    /// Its device id.
+    pub duid: String,
+    /// Its name.
+    pub name: String,
+    /// Where it is installed.
+    pub location: SensorLocation,
+    /// Its circuits, by circuit number.
+    pub circuits: Vec<CircuitRef>,
+}
+
+/// A sensor with its circuits.
+#[derive(Debug, Serialize, Apiv2Schema)]
+pub struct SensorCircuits {
+    /// The sensor's id.
+    pub id: Uuid,
+    /// Its device id.
+    pub duid: String,
+    /// Its name.
+    pub name: String,
+    /// Its circuits, by circuit number.
+    pub circuits: Vec<CircuitRef>,
+}
+
+impl From<&SensorWithCircuits> for SensorCircuits {
+    fn from(tree: &SensorWithCircuits) -> Self {
+        SensorCircuits {
+            id: tree.sensor.id.0,
+            duid: tree.sensor.duid.0.clone(),
+            name: tree.sensor.name.clone(),
+            circuits: tree.circuits.iter().map(CircuitRef::from).collect(),
+        }
+    }
+}
+
+/// A location's sensors and circuits (monolith-compatible).
+#[derive(Debug, Serialize, Apiv2Schema)]
+pub struct CircuitSummaryBody {
+    /// The location.
+    pub location: NamedRef,
+    /// Its organization.
+    pub organization: NamedRef,
+    /// How many sensors it has.
+    pub sensor_count: usize,
+    /// How many circuits its sensors have.
+    pub circuit_count: usize,
+    /// Its sensors, by name then id.
+    pub sensors: Vec<SensorCircuits>,
+}
+
+/// A location with its counts, within a brand's metadata.
+#[derive(Debug, Serialize, Apiv2Schema)]
+pub struct LocationCounts {
+    /// The location's id.
+    pub id: Uuid,
+    /// The location's name.
+    pub name: String,
+    /// How many sensors it has.
+    pub sensor_count: usize,
+    /// How many circuits its sensors have.
+    pub circuit_count: usize,
+}
+
+impl From<&LocationTree> for LocationCounts {
+    fn from(tree: &LocationTree) -> Self {
+        LocationCounts {
+            id: tree.location.id.0,
+            name: tree.location.name.clone(),
+            sensor_count: tree.sensors.len(),
+            circuit_count: tree.circuit_count(),
+        }
+    }
+}
+
+/// An organization with its locations, within a brand's metadata.
+#[derive(Debug, Serialize, Apiv2Schema)]
+pub struct OrganizationLocations {
+    /// The organization's id.
+    pub id: Uuid,
+    /// The organization's name.
+    pub name: String,
+    /// How many locations it has.
+    pub location_count: usize,
+    /// Its locations, by name then id.
+    pub locations: Vec<LocationCounts>,
+}
+
+/// A brand's organizations and locations (monolith-compatible).
+#[derive(Debug, Serialize, Apiv2Schema)]
+pub struct BrandMetadataBody {
+    /// The brand's id.
+    pub id: Uuid,
+    /// The brand's name.
+    pub name: String,
+    /// Its organizations, by name then id.
+    pub organizations: Vec<OrganizationLocations>,
+}
+
+/// The answer of the health endpoints.
+#[derive(Debug, Serialize, Apiv2Schema)]
+pub struct StatusBody {
+    /// `ok` for liveness, `ready` for readiness.
+    pub status: &'static str,
+}

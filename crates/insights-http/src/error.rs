@@ -1,0 +1,190 @@
+//! `ApiError`, the one error type of the HTTP layer, rendered as RFC 9457 problem details.
+//!
+//! A 4xx carries a message that names the problem. A 5xx says nothing about internals; its
+//! cause is logged once, when the response is rendered.
+
+use std::collections::BTreeMap;
+
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use insights_core::{InsightsError, MetadataError, TimeSeriesError};
+use paperclip::v2::models::{DefaultOperationRaw, DefaultSchemaRaw, Either, Response};
+use paperclip::v2::schema::Apiv2Errors;
+use serde::Serialize;
+
+/// The media type of every error body.
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// Seconds a client should wait before retrying after a 503.
+pub const RETRY_AFTER_SECONDS: u32 = 2;
+
+/// One bad request parameter: its name and why it was rejected.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct InvalidParam {
+    /// The parameter's name, as the client sent it.
+    pub name: String,
+    /// Why it was rejected.
+    pub reason: String,
+}
+
+/// Everything a request can fail with.
+#[derive(Debug)]
+pub enum ApiError {
+    /// 400: a parameter is missing, malformed, undefined or out of range.
+    InvalidParam(InvalidParam),
+    /// 404: the id names no entity, or the path names no route.
+    NotFound(String),
+    /// 503: a dependency is unreachable; the client may retry.
+    Unavailable {
+        /// The cause, for the log only.
+        cause: String,
+    },
+    /// 500: an unexpected failure.
+    Internal {
+        /// The cause, for the log only.
+        cause: String,
+    },
+}
+
+impl ApiError {
+    /// A 400 naming one parameter.
+    pub fn invalid_param(name: impl Into<String>, reason: impl Into<String>) -> ApiError {
+        ApiError::InvalidParam(InvalidParam {
+            name: name.into(),
+            reason: reason.into(),
+        })
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ApiError::InvalidParam(param) => f.write_str(&param.reason),
+            ApiError::NotFound(detail) => f.write_str(detail),
+            ApiError::Unavailable { cause } | ApiError::Internal { cause } => f.write_str(cause),
+        }
+    }
+}
+
+impl From<InsightsError> for ApiError {
+    fn from(error: InsightsError) -> ApiError {
+        match error {
+            InsightsError::NotFound(entity) => {
+                ApiError::NotFound(format!("{entity} does not exist"))
+            }
+            InsightsError::Metadata(MetadataError::Unavailable { .. })
+            | InsightsError::TimeSeries(TimeSeriesError::Unavailable { .. }) => {
+                ApiError::Unavailable {
+                    cause: error.to_string(),
+                }
+            }
+            InsightsError::Metadata(MetadataError::Inconsistent { .. })
+            | InsightsError::TimeSeries(TimeSeriesError::Failed { .. }) => ApiError::Internal {
+                cause: error.to_string(),
+            },
+        }
+    }
+}
+
+/// The body of an error response.
+#[derive(Debug, Serialize)]
+struct Problem<'a> {
+    #[serde(rename = "type")]
+    type_: &'static str,
+    title: &'a str,
+    status: u16,
+    detail: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    invalid_params: Option<[&'a InvalidParam; 1]>,
+}
+
+/// Renders a problem body with the canonical title of its status.
+pub fn problem_response(
+    status: StatusCode,
+    detail: &str,
+    invalid_param: Option<&InvalidParam>,
+) -> HttpResponse {
+    let problem = Problem {
+        type_: "about:blank",
+        title: status.canonical_reason().unwrap_or("Error"),
+        status: status.as_u16(),
+        detail,
+        invalid_params: invalid_param.map(|param| [param]),
+    };
+    let body = serde_json::to_vec(&problem).unwrap_or_else(|_| b"{}".to_vec());
+    let mut response = HttpResponse::build(status);
+    response.insert_header((header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON)));
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        response.insert_header((header::RETRY_AFTER, RETRY_AFTER_SECONDS));
+    }
+    response.body(body)
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::InvalidParam(_) => StatusCode::BAD_REQUEST,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let status = self.status_code();
+        match self {
+            ApiError::InvalidParam(param) => problem_response(status, &param.reason, Some(param)),
+            ApiError::NotFound(detail) => problem_response(status, detail, None),
+            ApiError::Unavailable { cause } => {
+                tracing::warn!(%cause, "answering 503");
+                problem_response(status, "A dependency of the service is unavailable; retry after the Retry-After delay.", None)
+            }
+            ApiError::Internal { cause } => {
+                tracing::error!(%cause, "answering 500");
+                problem_response(status, "The service failed unexpectedly.", None)
+            }
+        }
+    }
+}
+
+/// The error responses operations can give, with their descriptions.
+pub const ERROR_RESPONSES: &[(u16, &str)] = &[
+    (
+        400,
+        "A parameter is missing, malformed, undefined or out of range; `invalid_params` names it.",
+    ),
+    (404, "No entity has that id."),
+    (
+        500,
+        "The service failed unexpectedly; the body reveals no internals.",
+    ),
+    (
+        503,
+        "A dependency is unreachable; retry after the `Retry-After` delay.",
+    ),
+];
+
+impl Apiv2Errors for ApiError {
+    const ERROR_MAP: &'static [(u16, &'static str)] = ERROR_RESPONSES;
+
+    fn update_error_definitions(op: &mut DefaultOperationRaw) {
+        for (status, description) in ERROR_RESPONSES {
+            op.responses.insert(
+                status.to_string(),
+                Either::Right(Response {
+                    description: Some((*description).to_owned()),
+                    schema: Some(DefaultSchemaRaw {
+                        reference: Some("#/definitions/Problem".to_owned()),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                }),
+            );
+        }
+    }
+
+    fn update_definitions(map: &mut BTreeMap<String, DefaultSchemaRaw>) {
+        map.insert("Problem".to_owned(), crate::openapi::problem_schema());
+    }
+}

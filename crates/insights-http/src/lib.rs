@@ -1,0 +1,108 @@
+//! The Insights Service HTTP API: actix-web handlers over `insights-core`, documented with
+//! paperclip. This crate is the only composition root: it picks the adapters and wires them.
+//!
+//! [`run`] serves on a bound listener, so tests can bind port 0; `main` reads [`Settings`],
+//! builds the [`AppState`] and calls it.
+
+pub mod docs;
+pub mod dto;
+pub mod error;
+pub mod extract;
+pub mod openapi;
+pub mod routes;
+pub mod settings;
+pub mod state;
+
+use std::fs::File;
+use std::io::BufReader;
+use std::net::TcpListener;
+use std::path::Path;
+use std::time::Instant;
+
+use actix_web::body::EitherBody;
+use actix_web::dev::{Server, ServiceResponse};
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::middleware::{ErrorHandlerResponse, ErrorHandlers};
+use actix_web::{web, App, HttpResponse, HttpServer};
+use insights_mockts::{LoadError, MockTimeSeries};
+use paperclip::actix::OpenApiExt;
+
+pub use crate::openapi::ApiDocs;
+pub use crate::settings::{Settings, SettingsError};
+pub use crate::state::{AppState, MetadataStore};
+
+/// Loads and indexes the sample file.
+pub fn load_timeseries(path: &Path) -> Result<MockTimeSeries, LoadError> {
+    let file = File::open(path).map_err(|error| LoadError {
+        row: None,
+        kind: insights_mockts::LoadErrorKind::Io(format!("{}: {error}", path.display())),
+    })?;
+    MockTimeSeries::from_reader(BufReader::with_capacity(1 << 20, file))
+}
+
+/// Serves the API on `listener` until the returned server is stopped.
+pub fn run(
+    listener: TcpListener,
+    state: web::Data<AppState>,
+    docs: web::Data<ApiDocs>,
+) -> std::io::Result<Server> {
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .app_data(docs.clone())
+            .wrap(ErrorHandlers::new().default_handler(into_problem))
+            .wrap_fn(|request, service| {
+                let started = Instant::now();
+                let method = request.method().clone();
+                let path = request.path().to_owned();
+                let response = actix_web::dev::Service::call(service, request);
+                async move {
+                    let response = response.await?;
+                    tracing::info!(%method, %path, status = response.status().as_u16(), elapsed_us = started.elapsed().as_micros() as u64, "request");
+                    Ok(response)
+                }
+            })
+            .wrap_api()
+            .configure(routes::configure)
+            .build()
+            .route("/openapi.json", web::get().to(openapi_v3))
+            .route("/openapi/v2.json", web::get().to(openapi_v2))
+            .configure(docs::configure)
+            .default_service(web::to(routes::not_found))
+    })
+    .listen(listener)?
+    .run();
+    Ok(server)
+}
+
+async fn openapi_v3(docs: web::Data<ApiDocs>, _query: extract::NoQuery) -> HttpResponse {
+    json_document(&docs.v3)
+}
+
+async fn openapi_v2(docs: web::Data<ApiDocs>, _query: extract::NoQuery) -> HttpResponse {
+    json_document(&docs.v2)
+}
+
+fn json_document(text: &str) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        ))
+        .body(text.to_owned())
+}
+
+/// Turns the framework's bare error responses into problem details.
+fn into_problem<B>(response: ServiceResponse<B>) -> actix_web::Result<ErrorHandlerResponse<B>> {
+    match routes::problem_for_bare_error(response.request(), response.response()) {
+        None => Ok(ErrorHandlerResponse::Response(
+            response.map_into_left_body(),
+        )),
+        Some(problem) => {
+            let (request, _) = response.into_parts();
+            let response: ServiceResponse<EitherBody<B>> =
+                ServiceResponse::new(request, problem).map_into_right_body();
+            Ok(ErrorHandlerResponse::Response(response))
+        }
+    }
+}

@@ -1,0 +1,241 @@
+//! The API's routes and handlers. Handlers only translate: extractors validate, the core
+//! answers, and `dto` shapes the JSON.
+
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse};
+use paperclip::actix::api_v2_operation;
+use paperclip::actix::web::{self, Json};
+
+use crate::dto::{
+    BrandMetadataBody, CircuitSummaryBody, CircuitUsageBody, ElectricSensorBody, LocationCounts,
+    NamedRef, OrganizationLocations, OrganizationUsageBody, SensorCircuits, SensorLocation,
+    StatusBody,
+};
+use crate::error::{problem_response, ApiError};
+use crate::extract::{
+    BrandParam, CircuitParam, IdPath, LocationParam, NoQuery, OrganizationParam, SensorParam,
+    WindowQuery,
+};
+use crate::state::AppState;
+
+/// Registers every documented route.
+pub fn configure(config: &mut web::ServiceConfig) {
+    config
+        .service(
+            web::resource("/v1/insights/circuits/{circuit_id}/usage")
+                .route(web::get().to(circuit_usage)),
+        )
+        .service(
+            web::resource("/v1/insights/organizations/{organization_id}/usage")
+                .route(web::get().to(organization_usage)),
+        )
+        .service(
+            web::resource("/v1/electric_sensors/{sensor_id}").route(web::get().to(electric_sensor)),
+        )
+        .service(
+            web::resource("/v1/locations/{location_id}/circuit-summary")
+                .route(web::get().to(circuit_summary)),
+        )
+        .service(
+            web::resource("/v1/brands/{brand_id}/metadata").route(web::get().to(brand_metadata)),
+        )
+        .service(web::resource("/healthz").route(web::get().to(healthz)))
+        .service(web::resource("/readyz").route(web::get().to(readyz)));
+}
+
+/// Usage of one circuit over a window.
+#[api_v2_operation(
+    summary = "Circuit usage",
+    description = "Total, count, average, min and max power, energy and coverage of one circuit's samples with `start <= timestamp < end`. A window without samples is not an error: `sample_count` is 0.",
+    operation_id = "getCircuitUsage",
+    tags("Insights")
+)]
+async fn circuit_usage(
+    state: web::Data<AppState>,
+    circuit: IdPath<CircuitParam>,
+    window: WindowQuery,
+) -> Result<Json<CircuitUsageBody>, ApiError> {
+    let answer = state.insights.circuit_usage(circuit.0, &window.0).await?;
+    Ok(Json(CircuitUsageBody::from(&answer)))
+}
+
+/// Usage of an organization over a window, by location.
+#[api_v2_operation(
+    summary = "Organization usage",
+    description = "The usage of all the organization's circuits, and of each location's. `average_watts_per_circuit` is `usage.total_watts / circuit_count`, null without circuits. `location_count` includes locations without circuits.",
+    operation_id = "getOrganizationUsage",
+    tags("Insights")
+)]
+async fn organization_usage(
+    state: web::Data<AppState>,
+    organization: IdPath<OrganizationParam>,
+    window: WindowQuery,
+) -> Result<Json<OrganizationUsageBody>, ApiError> {
+    let answer = state
+        .insights
+        .organization_usage(organization.0, &window.0)
+        .await?;
+    Ok(Json(OrganizationUsageBody::from(&answer)))
+}
+
+/// An electric sensor with its location and circuits.
+#[api_v2_operation(
+    summary = "Electric sensor",
+    description = "Monolith-compatible: the sensor, its location and its circuits by circuit number.",
+    operation_id = "getElectricSensor",
+    tags("Metadata")
+)]
+async fn electric_sensor(
+    state: web::Data<AppState>,
+    sensor: IdPath<SensorParam>,
+    _query: NoQuery,
+) -> Result<Json<ElectricSensorBody>, ApiError> {
+    let detail = state.insights.electric_sensor(sensor.0).await?;
+    let tree = SensorCircuits::from(&detail.sensor);
+    Ok(Json(ElectricSensorBody {
+        id: tree.id,
+        duid: tree.duid,
+        name: tree.name,
+        location: SensorLocation {
+            id: detail.location.id.0,
+            name: detail.location.name.clone(),
+            organization_id: detail.location.organization_id.0,
+        },
+        circuits: tree.circuits,
+    }))
+}
+
+/// A location's sensors and circuits.
+#[api_v2_operation(
+    summary = "Location circuit summary",
+    description = "Monolith-compatible: the location, its organization, and its sensors (by name, then id) with their circuits.",
+    operation_id = "getLocationCircuitSummary",
+    tags("Metadata")
+)]
+async fn circuit_summary(
+    state: web::Data<AppState>,
+    location: IdPath<LocationParam>,
+    _query: NoQuery,
+) -> Result<Json<CircuitSummaryBody>, ApiError> {
+    let summary = state.insights.location_summary(location.0).await?;
+    let tree = &summary.tree;
+    Ok(Json(CircuitSummaryBody {
+        location: NamedRef {
+            id: tree.location.id.0,
+            name: tree.location.name.clone(),
+        },
+        organization: NamedRef {
+            id: summary.organization.id.0,
+            name: summary.organization.name.clone(),
+        },
+        sensor_count: tree.sensors.len(),
+        circuit_count: tree.circuit_count(),
+        sensors: tree.sensors.iter().map(SensorCircuits::from).collect(),
+    }))
+}
+
+/// A brand's organizations and locations.
+#[api_v2_operation(
+    summary = "Brand metadata",
+    description = "Monolith-compatible: the brand's organizations (by name, then id), each with its locations and their sensor and circuit counts.",
+    operation_id = "getBrandMetadata",
+    tags("Metadata")
+)]
+async fn brand_metadata(
+    state: web::Data<AppState>,
+    brand: IdPath<BrandParam>,
+    _query: NoQuery,
+) -> Result<Json<BrandMetadataBody>, ApiError> {
+    let tree = state.insights.brand_metadata(brand.0).await?;
+    Ok(Json(BrandMetadataBody {
+        id: tree.brand.id.0,
+        name: tree.brand.name.clone(),
+        organizations: tree
+            .organizations
+            .iter()
+            .map(|node| OrganizationLocations {
+                id: node.organization.id.0,
+                name: node.organization.name.clone(),
+                location_count: node.locations.len(),
+                locations: node.locations.iter().map(LocationCounts::from).collect(),
+            })
+            .collect(),
+    }))
+}
+
+/// Liveness.
+#[api_v2_operation(
+    summary = "Liveness",
+    description = "200 whenever the process serves requests, even while a dependency is down.",
+    operation_id = "getHealthz",
+    tags("Operations")
+)]
+async fn healthz(_query: NoQuery) -> Result<Json<StatusBody>, ApiError> {
+    Ok(Json(StatusBody { status: "ok" }))
+}
+
+/// Readiness.
+#[api_v2_operation(
+    summary = "Readiness",
+    description = "200 when the metadata store answers; 503 problem+json with `Retry-After` while it is unreachable.",
+    operation_id = "getReadyz",
+    tags("Operations")
+)]
+async fn readyz(state: web::Data<AppState>, _query: NoQuery) -> Result<Json<StatusBody>, ApiError> {
+    state
+        .insights
+        .metadata()
+        .check_ready()
+        .await
+        .map_err(|error| ApiError::Unavailable {
+            cause: error.to_string(),
+        })?;
+    Ok(Json(StatusBody { status: "ready" }))
+}
+
+/// The answer for a path no route matches.
+pub async fn not_found(request: HttpRequest) -> HttpResponse {
+    problem_response(
+        StatusCode::NOT_FOUND,
+        &format!("no route matches {}", request.path()),
+        None,
+    )
+}
+
+/// Gives a response that has an error status but no problem body one, keeping its headers.
+///
+/// This covers the framework's own answers, such as 405 for a known path with another method.
+pub fn problem_for_bare_error<B>(
+    request: &HttpRequest,
+    response: &HttpResponse<B>,
+) -> Option<HttpResponse> {
+    let status = response.status();
+    let is_problem = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|value| {
+            value
+                .as_bytes()
+                .starts_with(crate::error::PROBLEM_JSON.as_bytes())
+        });
+    if !(status.is_client_error() || status.is_server_error()) || is_problem {
+        return None;
+    }
+    let detail = match status {
+        StatusCode::METHOD_NOT_ALLOWED => format!(
+            "{} is not allowed on {}; use GET",
+            request.method(),
+            request.path()
+        ),
+        StatusCode::NOT_FOUND => format!("no route matches {}", request.path()),
+        _ => status.canonical_reason().unwrap_or("Error").to_owned(),
+    };
+    let mut problem = problem_response(status, &detail, None);
+    if status == StatusCode::METHOD_NOT_ALLOWED {
+        problem
+            .headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("GET"));
+    }
+    Some(problem)
+}

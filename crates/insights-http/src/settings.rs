@@ -1,0 +1,137 @@
+//! `Settings`: every configuration value, read from the environment once, in `main`.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use time::Duration;
+
+/// Why the configuration is unusable; names the variable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SettingsError {
+    /// The environment variable.
+    pub variable: &'static str,
+    /// What is wrong with its value.
+    pub reason: String,
+}
+
+impl fmt::Display for SettingsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.variable, self.reason)
+    }
+}
+
+impl std::error::Error for SettingsError {}
+
+/// The service's configuration. `.env.example` documents each variable.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Settings {
+    /// `INSIGHTS_ADDR`: where to listen.
+    pub addr: SocketAddr,
+    /// `INSIGHTS_TIMESERIES`: the sample file.
+    pub timeseries_path: PathBuf,
+    /// `INSIGHTS_MAX_WINDOW_DAYS`: the longest window a request may ask for.
+    pub max_window: Duration,
+}
+
+impl fmt::Debug for Settings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Settings")
+            .field("addr", &self.addr)
+            .field("timeseries_path", &self.timeseries_path)
+            .field("max_window_days", &self.max_window.whole_days())
+            .finish()
+    }
+}
+
+impl Settings {
+    /// Reads the settings through `lookup`, which is `std::env::var` in `main` and a map in tests.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Settings, SettingsError> {
+        let addr = parse_or(&lookup, "INSIGHTS_ADDR", "127.0.0.1:8080", |text| {
+            text.parse::<SocketAddr>()
+                .map_err(|_| "must be an address such as 127.0.0.1:8080".to_owned())
+        })?;
+        let timeseries_path = PathBuf::from(
+            lookup("INSIGHTS_TIMESERIES").unwrap_or_else(|| "data/mock_timeseries.json".to_owned()),
+        );
+        let max_window = parse_or(
+            &lookup,
+            "INSIGHTS_MAX_WINDOW_DAYS",
+            "366",
+            |text| match text.parse::<i64>() {
+                Ok(days) if (1..=36_600).contains(&days) => Ok(Duration::days(days)),
+                _ => Err("must be a whole number of days from 1 to 36600".to_owned()),
+            },
+        )?;
+        Ok(Settings {
+            addr,
+            timeseries_path,
+            max_window,
+        })
+    }
+}
+
+fn parse_or<T>(
+    lookup: &impl Fn(&str) -> Option<String>,
+    variable: &'static str,
+    default: &str,
+    parse: impl Fn(&str) -> Result<T, String>,
+) -> Result<T, SettingsError> {
+    let text = lookup(variable).unwrap_or_else(|| default.to_owned());
+    parse(text.trim()).map_err(|reason| SettingsError {
+        variable,
+        reason: format!("{reason}, got {text:?}"),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(pairs: &[(&str, &str)], expected: Result<&str, &str>) {
+        let actual = Settings::from_lookup(|key| {
+            pairs
+                .iter()
+                .find(|(name, _)| *name == key)
+                .map(|(_, value)| value.to_string())
+        });
+        let actual = actual
+            .map(|settings| format!("{settings:?}"))
+            .map_err(|error| error.to_string());
+        assert_eq!(actual, expected.map(str::to_owned).map_err(str::to_owned));
+    }
+
+    #[test]
+    fn reads_defaults_and_overrides() {
+        check(
+            &[],
+            Ok(
+                r#"Settings { addr: 127.0.0.1:8080, timeseries_path: "data/mock_timeseries.json", max_window_days: 366 }"#,
+            ),
+        );
+        check(
+            &[
+                ("INSIGHTS_ADDR", "0.0.0.0:9000"),
+                ("INSIGHTS_TIMESERIES", "/tmp/x.json"),
+                ("INSIGHTS_MAX_WINDOW_DAYS", "31"),
+            ],
+            Ok(
+                r#"Settings { addr: 0.0.0.0:9000, timeseries_path: "/tmp/x.json", max_window_days: 31 }"#,
+            ),
+        );
+    }
+
+    #[test]
+    fn names_the_bad_variable() {
+        check(
+            &[("INSIGHTS_ADDR", "localhost")],
+            Err(r#"INSIGHTS_ADDR must be an address such as 127.0.0.1:8080, got "localhost""#),
+        );
+        check(
+            &[("INSIGHTS_MAX_WINDOW_DAYS", "0")],
+            Err(
+                r#"INSIGHTS_MAX_WINDOW_DAYS must be a whole number of days from 1 to 36600, got "0""#,
+            ),
+        );
+    }
+}

@@ -1,0 +1,87 @@
+//! The application state that handlers share, and the choice of metadata store.
+
+use std::sync::Arc;
+
+use insights_core::{
+    BrandId, BrandTree, CircuitContext, CircuitId, InMemoryMetadata, Insights, LocationId,
+    LocationSummary, MetadataError, MetadataRepo, OrganizationId, OrganizationTree, SensorDetail,
+    SensorId, SeriesKey,
+};
+use insights_mockts::MockTimeSeries;
+use time::Duration;
+
+/// Where metadata is read from; chosen once at startup.
+#[derive(Debug)]
+pub enum MetadataStore {
+    /// The seed catalogue (or another catalogue file) held in memory.
+    Embedded(InMemoryMetadata),
+}
+
+impl MetadataStore {
+    /// A short description for the startup log; it never contains credentials.
+    pub fn describe(&self) -> &'static str {
+        match self {
+            MetadataStore::Embedded(_) => "embedded seed catalogue (in memory)",
+        }
+    }
+
+    /// Whether the store can answer right now.
+    pub async fn check_ready(&self) -> Result<(), MetadataError> {
+        match self {
+            MetadataStore::Embedded(_) => Ok(()),
+        }
+    }
+}
+
+impl MetadataRepo for MetadataStore {
+    async fn circuit(&self, id: CircuitId) -> Result<Option<Arc<CircuitContext>>, MetadataError> {
+        match self {
+            MetadataStore::Embedded(store) => store.circuit(id).await,
+        }
+    }
+
+    async fn organization(
+        &self,
+        id: OrganizationId,
+    ) -> Result<Option<Arc<OrganizationTree>>, MetadataError> {
+        match self {
+            MetadataStore::Embedded(store) => store.organization(id).await,
+        }
+    }
+
+    async fn sensor(&self, id: SensorId) -> Result<Option<Arc<SensorDetail>>, MetadataError> {
+        match self {
+            MetadataStore::Embedded(store) => store.sensor(id).await,
+        }
+    }
+
+    async fn location(
+        &self,
+        id: LocationId,
+    ) -> Result<Option<Arc<LocationSummary>>, MetadataError> {
+        match self {
+            MetadataStore::Embedded(store) => store.location(id).await,
+        }
+    }
+
+    async fn brand(&self, id: BrandId) -> Result<Option<Arc<BrandTree>>, MetadataError> {
+        match self {
+            MetadataStore::Embedded(store) => store.brand(id).await,
+        }
+    }
+
+    async fn circuit_series(&self) -> Result<Vec<SeriesKey>, MetadataError> {
+        match self {
+            MetadataStore::Embedded(store) => store.circuit_series().await,
+        }
+    }
+}
+
+/// What every handler can reach.
+#[derive(Debug)]
+pub struct AppState {
+    /// The use cases over the chosen stores.
+    pub insights: Insights<MetadataStore, Arc<MockTimeSeries>>,
+    /// The longest window a request may ask for.
+    pub max_window: Duration,
+}

@@ -1,0 +1,8 @@
+//! Integration tests of the HTTP API: a real server on port 0, whole JSON bodies compared.
+
+mod errors;
+mod insights;
+mod metadata;
+mod operations;
+mod oracle;
+mod support;

@@ -1,0 +1,104 @@
+//! An independent reference: recomputes usage from the raw data file and the catalogue with
+//! plain loops, and the `time` crate's own RFC 3339 parser, so the server is checked against
+//! arithmetic that shares none of its index code.
+
+use std::sync::OnceLock;
+
+use insights_core::Catalogue;
+use serde_json::{json, Value};
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+/// One sample: (duid, circuit number, ns since the epoch, watts).
+type Row = (String, u64, i128, i64);
+
+fn rows() -> &'static [Row] {
+    static ROWS: OnceLock<Vec<Row>> = OnceLock::new();
+    ROWS.get_or_init(|| {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../data/mock_timeseries.json"
+        );
+        let document: Value =
+            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        document
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|row| {
+                (
+                    row["duid"].as_str().unwrap().to_owned(),
+                    row["circuit_number"].as_u64().unwrap(),
+                    instant(row["timestamp"].as_str().unwrap()),
+                    row["power_watts"].as_i64().unwrap(),
+                )
+            })
+            .collect()
+    })
+}
+
+/// Nanoseconds since the epoch of an RFC 3339 text.
+pub fn instant(text: &str) -> i128 {
+    OffsetDateTime::parse(text, &Rfc3339)
+        .unwrap()
+        .unix_timestamp_nanos()
+}
+
+/// The `usage` object for the samples of `series` in `[start, end)`, built from raw rows.
+pub fn usage(series: &[(String, u64)], start: &str, end: &str) -> Value {
+    let (start, end) = (instant(start), instant(end));
+    let samples: Vec<i64> = rows()
+        .iter()
+        .filter(|(duid, number, at, _)| {
+            series.iter().any(|(d, n)| d == duid && n == number) && start <= *at && *at < end
+        })
+        .map(|row| row.3)
+        .collect();
+    let n = samples.len();
+    let total: i64 = samples.iter().sum();
+    let window_seconds = (end - start) as f64 / 1e9;
+    let coverage = if series.is_empty() {
+        0.0
+    } else {
+        (n as f64 * 60.0 / (window_seconds * series.len() as f64)).min(1.0)
+    };
+    let number = |value: f64| {
+        if value.fract() == 0.0 {
+            json!(value as i64)
+        } else {
+            json!(value)
+        }
+    };
+    json!({
+        "total_watts": total,
+        "sample_count": n,
+        "average_watts": if n == 0 { Value::Null } else { number(total as f64 / n as f64) },
+        "min_watts": samples.iter().min().map_or(Value::Null, |min| json!(min)),
+        "max_watts": samples.iter().max().map_or(Value::Null, |max| json!(max)),
+        "energy_wh": total as f64 * 60.0 / 3600.0,
+        "coverage": coverage,
+    })
+}
+
+/// The seed catalogue, parsed from the generated SQL's source file.
+pub fn catalogue() -> Catalogue {
+    Catalogue::seed()
+}
+
+/// The (duid, circuit number) of every circuit of the given location ids.
+pub fn series_of_locations(location_ids: &[String]) -> Vec<(String, u64)> {
+    let catalogue = catalogue();
+    catalogue
+        .circuits
+        .iter()
+        .filter_map(|circuit| {
+            let sensor = catalogue
+                .sensors
+                .iter()
+                .find(|sensor| sensor.id == circuit.sensor_id)?;
+            location_ids
+                .contains(&sensor.location_id.to_string())
+                .then(|| (sensor.duid.0.clone(), u64::from(circuit.circuit_number)))
+        })
+        .collect()
+}

@@ -1,0 +1,101 @@
+//! Starting a server for a test and talking to it.
+
+use std::net::TcpListener;
+use std::sync::{Arc, OnceLock};
+
+use actix_web::web;
+use insights_core::{InMemoryMetadata, Insights, DEFAULT_MAX_WINDOW};
+use insights_http::{openapi, AppState, MetadataStore};
+use insights_mockts::MockTimeSeries;
+use serde_json::Value;
+
+/// The shipped data, loaded once per test binary.
+pub fn shipped_timeseries() -> Arc<MockTimeSeries> {
+    static SHIPPED: OnceLock<Arc<MockTimeSeries>> = OnceLock::new();
+    SHIPPED
+        .get_or_init(|| {
+            let path = concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../../data/mock_timeseries.json"
+            );
+            Arc::new(insights_http::load_timeseries(path.as_ref()).expect("the shipped data loads"))
+        })
+        .clone()
+}
+
+/// A running server and a client for it.
+pub struct TestApp {
+    pub address: String,
+    client: awc::Client,
+}
+
+/// A response's status, content type and body.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub content_type: String,
+    pub body: Vec<u8>,
+}
+
+impl Answer {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|error| {
+            panic!(
+                "body is not JSON ({error}): {}",
+                String::from_utf8_lossy(&self.body)
+            )
+        })
+    }
+}
+
+impl TestApp {
+    /// Serves the embedded catalogue and the shipped data on a free port.
+    pub async fn spawn() -> TestApp {
+        TestApp::spawn_with(MetadataStore::Embedded(InMemoryMetadata::seed())).await
+    }
+
+    /// Serves a given metadata store and the shipped data on a free port.
+    pub async fn spawn_with(metadata: MetadataStore) -> TestApp {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("a free port");
+        let address = format!("http://{}", listener.local_addr().unwrap());
+        let state = web::Data::new(AppState {
+            insights: Insights::new(metadata, shipped_timeseries()),
+            max_window: DEFAULT_MAX_WINDOW,
+        });
+        let docs = web::Data::new(openapi::documents());
+        let server = insights_http::run(listener, state, docs).expect("the server starts");
+        actix_web::rt::spawn(server);
+        TestApp {
+            address,
+            client: awc::Client::builder().disable_redirects().finish(),
+        }
+    }
+
+    /// GETs a path and query, as written (no re-encoding).
+    pub async fn get(&self, path_and_query: &str) -> Answer {
+        self.request("GET", path_and_query).await
+    }
+
+    pub async fn request(&self, method: &str, path_and_query: &str) -> Answer {
+        let method = actix_web::http::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut response = self
+            .client
+            .request(method, format!("{}{path_and_query}", self.address))
+            .send()
+            .await
+            .unwrap_or_else(|error| panic!("request to {path_and_query} failed: {error}"));
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .map(|value| value.to_str().unwrap().to_owned())
+        };
+        let content_type = header("content-type").unwrap_or_default();
+        let body = response.body().limit(16 << 20).await.unwrap().to_vec();
+        Answer {
+            status: response.status().as_u16(),
+            content_type,
+            body,
+        }
+    }
+}

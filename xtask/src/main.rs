@@ -16,7 +16,8 @@ cargo xtask <command>
 
 Commands:
   gen-data    regenerate data/mock_timeseries.json (deterministic and seeded)
-  codegen     regenerate db/init/init.sql from db/schema.sql and data/catalogue.tsv
+  codegen     regenerate db/init/init.sql (from db/schema.sql and data/catalogue.tsv)
+              and openapi/insights.json and openapi/monolith.yaml (from the routes)
   help        print this text
 ";
 
@@ -47,10 +48,15 @@ fn generated_files(root: &Path) -> Result<Vec<(&'static str, String)>> {
     let schema = read_file(&root.join("db/schema.sql"))?;
     let catalogue = Catalogue::parse_tsv(&read_file(&root.join("data/catalogue.tsv"))?)
         .context("failed to parse data/catalogue.tsv")?;
-    Ok(vec![(
-        "db/init/init.sql",
-        codegen::init_sql(&schema, &catalogue),
-    )])
+    let documents = insights_http::openapi::documents();
+    Ok(vec![
+        ("db/init/init.sql", codegen::init_sql(&schema, &catalogue)),
+        ("openapi/insights.json", documents.v3.clone()),
+        (
+            "openapi/monolith.yaml",
+            codegen::monolith_yaml(&documents.v3),
+        ),
+    ])
 }
 
 fn project_root() -> PathBuf {

@@ -1,1 +1,241 @@
 //! Tidy tests: rules of the repository that plain `cargo test` enforces.
+
+use std::collections::{BTreeSet, HashMap};
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+
+use crate::{gen_data, generated_files, project_root};
+
+#[test]
+fn generated_files_are_fresh() {
+    let root = project_root();
+    let mut stale = Vec::new();
+    let mut expected = generated_files(&root).unwrap();
+    expected.push(("data/mock_timeseries.json", gen_data::shipped()));
+    for (path, contents) in expected {
+        if fs::read_to_string(root.join(path)).ok().as_deref() != Some(contents.as_str()) {
+            stale.push(path);
+        }
+    }
+    assert!(stale.is_empty(), "stale generated files {stale:?}: run `cargo xtask codegen` (and `cargo xtask gen-data` for data/) and commit the result");
+}
+
+#[test]
+fn monolith_yaml_quotes_every_string_and_covers_the_three_endpoints() {
+    // Quoting every key and string is what keeps the hand-written emitter unambiguous.
+    let yaml = fs::read_to_string(project_root().join("openapi/monolith.yaml")).unwrap();
+    for line in yaml.lines().filter(|line| !line.starts_with('#')) {
+        let content = line.trim_start().trim_start_matches("- ");
+        assert!(
+            content.starts_with('"') || content == "-" || content.is_empty(),
+            "every key and string is quoted: {line}"
+        );
+    }
+    for path in [
+        "/v1/electric_sensors/{sensor_id}",
+        "/v1/locations/{location_id}/circuit-summary",
+        "/v1/brands/{brand_id}/metadata",
+    ] {
+        assert!(
+            yaml.contains(&format!("\"{path}\":")),
+            "{path} is described"
+        );
+    }
+    assert!(
+        !yaml.contains("/usage"),
+        "only the monolith endpoints are described"
+    );
+}
+
+/// The crates of the workspace and, for each, its normal (non-dev) dependency names.
+fn workspace_graph() -> (
+    HashMap<String, Vec<String>>,
+    HashMap<String, BTreeSet<String>>,
+) {
+    let output = Command::new(env!("CARGO"))
+        .args(["metadata", "--format-version", "1", "--offline"])
+        .current_dir(project_root())
+        .output()
+        .expect("cargo metadata runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let metadata: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let names: HashMap<&str, &str> = metadata["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|package| {
+            (
+                package["id"].as_str().unwrap(),
+                package["name"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    let mut direct = HashMap::new();
+    let mut closure_edges: HashMap<String, Vec<String>> = HashMap::new();
+    for node in metadata["resolve"]["nodes"].as_array().unwrap() {
+        let name = names[node["id"].as_str().unwrap()].to_owned();
+        let normal: Vec<String> = node["deps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|dep| {
+                dep["dep_kinds"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|kind| kind["kind"].is_null())
+            })
+            .map(|dep| names[dep["pkg"].as_str().unwrap()].to_owned())
+            .collect();
+        closure_edges
+            .entry(name.clone())
+            .or_default()
+            .extend(normal.iter().cloned());
+        direct.insert(name, normal);
+    }
+    let closures = direct
+        .keys()
+        .map(|name| {
+            let mut seen = BTreeSet::new();
+            let mut stack = vec![name.clone()];
+            while let Some(current) = stack.pop() {
+                for dep in closure_edges.get(&current).into_iter().flatten() {
+                    if seen.insert(dep.clone()) {
+                        stack.push(dep.clone());
+                    }
+                }
+            }
+            (name.clone(), seen)
+        })
+        .collect();
+    (direct, closures)
+}
+
+#[test]
+fn dependencies_point_inwards() {
+    let (direct, closures) = workspace_graph();
+    // The core does no I/O: none of these may be reachable from it, even indirectly.
+    let forbidden = [
+        "tokio",
+        "actix-web",
+        "actix-rt",
+        "mio",
+        "postgres",
+        "tokio-postgres",
+        "deadpool-postgres",
+        "serde_json",
+        "anyhow",
+    ];
+    let reached: Vec<&&str> = forbidden
+        .iter()
+        .filter(|name| closures["insights-core"].contains(**name))
+        .collect();
+    assert!(
+        reached.is_empty(),
+        "insights-core must not depend on {reached:?}"
+    );
+
+    let workspace = [
+        "insights-core",
+        "insights-mockts",
+        "insights-pg",
+        "insights-http",
+        "xtask",
+    ];
+    let workspace_deps = |crate_name: &str| -> Vec<String> {
+        direct
+            .get(crate_name)
+            .into_iter()
+            .flatten()
+            .filter(|dep| workspace.contains(&dep.as_str()))
+            .cloned()
+            .collect()
+    };
+    assert_eq!(
+        workspace_deps("insights-core"),
+        Vec::<String>::new(),
+        "the core depends on no other crate of the workspace"
+    );
+    for adapter in ["insights-mockts", "insights-pg"] {
+        if direct.contains_key(adapter) {
+            assert_eq!(
+                workspace_deps(adapter),
+                vec!["insights-core".to_owned()],
+                "{adapter} depends on the core only"
+            );
+        }
+    }
+    // insights-http is the only composition root; xtask may drive it.
+    for crate_name in direct.keys() {
+        let adapters: Vec<String> = workspace_deps(crate_name)
+            .into_iter()
+            .filter(|dep| dep == "insights-mockts" || dep == "insights-pg")
+            .collect();
+        if !adapters.is_empty() {
+            assert_eq!(
+                crate_name, "insights-http",
+                "only insights-http wires adapters, but {crate_name} depends on {adapters:?}"
+            );
+        }
+    }
+}
+
+fn rust_files() -> Vec<PathBuf> {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+        for entry in fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            if path.is_dir() {
+                if name != "target" && !name.starts_with('.') {
+                    walk(&path, out);
+                }
+            } else if name.ends_with(".rs") {
+                out.push(path);
+            }
+        }
+    }
+    let mut files = Vec::new();
+    for dir in ["crates", "xtask"] {
+        walk(&project_root().join(dir), &mut files);
+    }
+    files.sort();
+    files
+}
+
+#[test]
+fn every_source_file_says_what_it_is_for() {
+    let missing: Vec<PathBuf> = rust_files()
+        .into_iter()
+        .filter(|path| !fs::read_to_string(path).unwrap().starts_with("//! "))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "these files do not open with a `//!` line: {missing:?}"
+    );
+}
+
+#[test]
+fn no_test_is_ignored() {
+    let marker = ["#[", "ignore"].concat();
+    let offenders: Vec<PathBuf> = rust_files()
+        .into_iter()
+        .filter(|path| fs::read_to_string(path).unwrap().contains(&marker))
+        .collect();
+    assert!(
+        offenders.is_empty(),
+        "tests must never be ignored: {offenders:?}"
+    );
+}
+
+#[test]
+fn core_keeps_missing_docs_warnings() {
+    let lib = fs::read_to_string(project_root().join("crates/insights-core/src/lib.rs")).unwrap();
+    assert!(lib.contains("#![warn(missing_docs)]"));
+}

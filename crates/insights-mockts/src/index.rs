@@ -155,7 +155,7 @@ struct BlockExtremes {
 
 impl BlockExtremes {
     fn new(values: &[f64]) -> BlockExtremes {
-        let base: Vec<(f64, f64)> = values.chunks(BLOCK).map(|block| scan(block)).collect();
+        let base: Vec<(f64, f64)> = values.chunks(BLOCK).map(scan).collect();
         let mut levels = vec![base];
         let mut span = 1;
         while span * 2 <= levels[0].len() {

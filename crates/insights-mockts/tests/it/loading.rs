@@ -158,7 +158,7 @@ fn shipped_file_loads_with_a_one_minute_interval() {
 fn nominal_interval_is_the_most_common_spacing() {
     let rows: Vec<String> = [0, 30, 60, 90, 150, 210]
         .iter()
-        .map(|second| format!(r#"{{"duid":"A","circuit_number":1,"timestamp":"2024-04-01T00:00:00Z","power_watts":1}}"#).replace("00:00:00Z", &format!("00:{:02}:{:02}Z", second / 60, second % 60)))
+        .map(|second| format!(r#"{{"duid":"A","circuit_number":1,"timestamp":"2024-04-01T00:{:02}:{:02}Z","power_watts":1}}"#, second / 60, second % 60))
         .collect();
     let source = load(&format!("[{}]", rows.join(","))).unwrap();
     assert_eq!(source.nominal_interval(), Duration::seconds(30));

@@ -28,7 +28,10 @@ impl InMemoryMetadata {
         InMemoryMetadata::new(&Catalogue::seed())
     }
 
-    /// Builds the store over a catalogue, which [`Catalogue::parse_tsv`] has checked.
+    /// Builds the store over a catalogue.
+    ///
+    /// A catalogue from [`Catalogue::parse_tsv`] is complete. In one built otherwise, an entity
+    /// whose parent is missing is left out of the lookups that would need that parent.
     pub fn new(catalogue: &Catalogue) -> InMemoryMetadata {
         let brands: HashMap<_, _> = catalogue
             .brands
@@ -58,53 +61,30 @@ impl InMemoryMetadata {
                 .or_default()
                 .push(circuit.clone());
         }
-        let sensor_trees: HashMap<SensorId, SensorWithCircuits> = catalogue
-            .sensors
-            .iter()
-            .map(|sensor| {
-                let mut circuits = circuits_of.remove(&sensor.id).unwrap_or_default();
-                circuits.sort_by_key(|circuit| circuit.circuit_number);
-                (
-                    sensor.id,
-                    SensorWithCircuits {
-                        sensor: sensor.clone(),
-                        circuits,
-                    },
-                )
-            })
-            .collect();
-
         let mut sensors_of: HashMap<LocationId, Vec<SensorWithCircuits>> = HashMap::new();
         for sensor in &catalogue.sensors {
+            let mut circuits = circuits_of.remove(&sensor.id).unwrap_or_default();
+            circuits.sort_by_key(|circuit| circuit.circuit_number);
             sensors_of
                 .entry(sensor.location_id)
                 .or_default()
-                .push(sensor_trees[&sensor.id].clone());
-        }
-        let location_trees: HashMap<LocationId, LocationTree> = catalogue
-            .locations
-            .iter()
-            .map(|location| {
-                let mut sensors = sensors_of.remove(&location.id).unwrap_or_default();
-                sensors.sort_by(|a, b| {
-                    (&a.sensor.name, a.sensor.id).cmp(&(&b.sensor.name, b.sensor.id))
+                .push(SensorWithCircuits {
+                    sensor: sensor.clone(),
+                    circuits,
                 });
-                (
-                    location.id,
-                    LocationTree {
-                        location: location.clone(),
-                        sensors,
-                    },
-                )
-            })
-            .collect();
-
+        }
         let mut locations_of: HashMap<OrganizationId, Vec<LocationTree>> = HashMap::new();
         for location in &catalogue.locations {
+            let mut sensors = sensors_of.remove(&location.id).unwrap_or_default();
+            sensors
+                .sort_by(|a, b| (&a.sensor.name, a.sensor.id).cmp(&(&b.sensor.name, b.sensor.id)));
             locations_of
                 .entry(location.organization_id)
                 .or_default()
-                .push(location_trees[&location.id].clone());
+                .push(LocationTree {
+                    location: location.clone(),
+                    sensors,
+                });
         }
         for trees in locations_of.values_mut() {
             trees.sort_by(|a, b| {
@@ -112,111 +92,76 @@ impl InMemoryMetadata {
             });
         }
 
-        let organization_trees: HashMap<OrganizationId, Arc<OrganizationTree>> = catalogue
-            .organizations
-            .iter()
-            .map(|organization| {
-                let tree = OrganizationTree {
-                    organization: organization.clone(),
-                    brand: brands[&organization.brand_id].clone(),
-                    locations: locations_of
-                        .get(&organization.id)
-                        .cloned()
-                        .unwrap_or_default(),
-                };
-                (organization.id, Arc::new(tree))
-            })
-            .collect();
-
+        let mut store = InMemoryMetadata::default();
         let mut organizations_of: HashMap<BrandId, Vec<OrganizationNode>> = HashMap::new();
         for organization in &catalogue.organizations {
-            let tree = &organization_trees[&organization.id];
+            let Some(brand) = brands.get(&organization.brand_id) else {
+                continue;
+            };
+            let trees = locations_of
+                .get(&organization.id)
+                .cloned()
+                .unwrap_or_default();
+            for tree in &trees {
+                for sensor in &tree.sensors {
+                    let detail = SensorDetail {
+                        sensor: sensor.clone(),
+                        location: tree.location.clone(),
+                    };
+                    store.sensors.insert(sensor.sensor.id, Arc::new(detail));
+                    for circuit in &sensor.circuits {
+                        let context = CircuitContext {
+                            circuit: circuit.clone(),
+                            sensor: sensor.sensor.clone(),
+                            location: tree.location.clone(),
+                            organization: organization.clone(),
+                        };
+                        store.circuits.insert(circuit.id, Arc::new(context));
+                    }
+                }
+                let summary = LocationSummary {
+                    tree: tree.clone(),
+                    organization: organization.clone(),
+                };
+                store.locations.insert(tree.location.id, Arc::new(summary));
+            }
             organizations_of
-                .entry(organization.brand_id)
+                .entry(brand.id)
                 .or_default()
                 .push(OrganizationNode {
                     organization: organization.clone(),
-                    locations: tree.locations.clone(),
+                    locations: trees.clone(),
                 });
+            let tree = OrganizationTree {
+                organization: organization.clone(),
+                brand: (*brand).clone(),
+                locations: trees,
+            };
+            store.organizations.insert(organization.id, Arc::new(tree));
         }
-        let brand_trees = catalogue
-            .brands
-            .iter()
-            .map(|brand| {
-                let mut organizations = organizations_of.remove(&brand.id).unwrap_or_default();
-                organizations.sort_by(|a, b| {
-                    (&a.organization.name, a.organization.id)
-                        .cmp(&(&b.organization.name, b.organization.id))
-                });
-                (
-                    brand.id,
-                    Arc::new(BrandTree {
-                        brand: brand.clone(),
-                        organizations,
-                    }),
-                )
-            })
-            .collect();
-
-        let circuit_contexts = catalogue
+        for brand in &catalogue.brands {
+            let mut organizations = organizations_of.remove(&brand.id).unwrap_or_default();
+            organizations.sort_by(|a, b| {
+                (&a.organization.name, a.organization.id)
+                    .cmp(&(&b.organization.name, b.organization.id))
+            });
+            let tree = BrandTree {
+                brand: brand.clone(),
+                organizations,
+            };
+            store.brands.insert(brand.id, Arc::new(tree));
+        }
+        store.circuit_series = catalogue
             .circuits
             .iter()
-            .map(|circuit| {
-                let sensor = sensors[&circuit.sensor_id];
-                let location = locations[&sensor.location_id];
-                let organization = organizations[&location.organization_id];
-                let context = CircuitContext {
-                    circuit: circuit.clone(),
-                    sensor: sensor.clone(),
-                    location: location.clone(),
-                    organization: organization.clone(),
-                };
-                (circuit.id, Arc::new(context))
+            .filter_map(|circuit| {
+                Some(SeriesKey {
+                    duid: sensors.get(&circuit.sensor_id)?.duid.clone(),
+                    circuit_number: circuit.circuit_number,
+                })
             })
             .collect();
-
-        let sensor_details = sensor_trees
-            .into_values()
-            .map(|tree| {
-                let location = locations[&tree.sensor.location_id].clone();
-                (
-                    tree.sensor.id,
-                    Arc::new(SensorDetail {
-                        sensor: tree,
-                        location,
-                    }),
-                )
-            })
-            .collect();
-
-        let location_summaries = location_trees
-            .into_values()
-            .map(|tree| {
-                let organization = organizations[&tree.location.organization_id].clone();
-                (
-                    tree.location.id,
-                    Arc::new(LocationSummary { tree, organization }),
-                )
-            })
-            .collect();
-
-        let circuit_series = catalogue
-            .circuits
-            .iter()
-            .map(|circuit| SeriesKey {
-                duid: sensors[&circuit.sensor_id].duid.clone(),
-                circuit_number: circuit.circuit_number,
-            })
-            .collect();
-
-        InMemoryMetadata {
-            circuits: circuit_contexts,
-            organizations: organization_trees,
-            sensors: sensor_details,
-            locations: location_summaries,
-            brands: brand_trees,
-            circuit_series,
-        }
+        store
     }
 }
 

@@ -38,16 +38,6 @@ impl InMemoryMetadata {
             .iter()
             .map(|brand| (brand.id, brand))
             .collect();
-        let organizations: HashMap<_, _> = catalogue
-            .organizations
-            .iter()
-            .map(|organization| (organization.id, organization))
-            .collect();
-        let locations: HashMap<_, _> = catalogue
-            .locations
-            .iter()
-            .map(|location| (location.id, location))
-            .collect();
         let sensors: HashMap<_, _> = catalogue
             .sensors
             .iter()
@@ -165,31 +155,58 @@ impl InMemoryMetadata {
     }
 }
 
+impl InMemoryMetadata {
+    /// A circuit with its ancestry, answered at once.
+    pub fn find_circuit(&self, id: CircuitId) -> Option<Arc<CircuitContext>> {
+        self.circuits.get(&id).cloned()
+    }
+
+    /// An organization's tree, answered at once.
+    pub fn find_organization(&self, id: OrganizationId) -> Option<Arc<OrganizationTree>> {
+        self.organizations.get(&id).cloned()
+    }
+
+    /// A sensor with its location and circuits, answered at once.
+    pub fn find_sensor(&self, id: SensorId) -> Option<Arc<SensorDetail>> {
+        self.sensors.get(&id).cloned()
+    }
+
+    /// A location's summary, answered at once.
+    pub fn find_location(&self, id: LocationId) -> Option<Arc<LocationSummary>> {
+        self.locations.get(&id).cloned()
+    }
+
+    /// A brand's tree, answered at once.
+    pub fn find_brand(&self, id: BrandId) -> Option<Arc<BrandTree>> {
+        self.brands.get(&id).cloned()
+    }
+}
+
 impl MetadataRepo for InMemoryMetadata {
     async fn circuit(&self, id: CircuitId) -> Result<Option<Arc<CircuitContext>>, MetadataError> {
-        Ok(self.circuits.get(&id).cloned())
+        Ok(self.find_circuit(id))
     }
 
     async fn organization(
         &self,
         id: OrganizationId,
     ) -> Result<Option<Arc<OrganizationTree>>, MetadataError> {
-        Ok(self.organizations.get(&id).cloned())
+        Ok(self.find_organization(id))
     }
 
     async fn sensor(&self, id: SensorId) -> Result<Option<Arc<SensorDetail>>, MetadataError> {
-        Ok(self.sensors.get(&id).cloned())
+        Ok(self.find_sensor(id))
     }
 
     async fn location(
         &self,
         id: LocationId,
     ) -> Result<Option<Arc<LocationSummary>>, MetadataError> {
-        Ok(self.locations.get(&id).cloned())
+        Ok(self.find_location(id))
     }
 
     async fn brand(&self, id: BrandId) -> Result<Option<Arc<BrandTree>>, MetadataError> {
-        Ok(self.brands.get(&id).cloned())
+        Ok(self.find_brand(id))
     }
 
     async fn circuit_series(&self) -> Result<Vec<SeriesKey>, MetadataError> {

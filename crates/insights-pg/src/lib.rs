@@ -1,1 +1,386 @@
-//! placeholder
+//! A [`MetadataRepo`] over PostgreSQL: each lookup is one prepared round trip, bounded by
+//! timeouts, so an outage answers quickly with [`MetadataError::Unavailable`] instead of hanging.
+//!
+//! Every lookup fetches the subtree it needs as flat rows (the anchor, its ancestors, and
+//! its descendants through `LEFT JOIN`s), folds them into a [`Catalogue`], and builds the
+//! view with the same code as the embedded store, so both stores answer identically.
+
+mod queries;
+
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use deadpool_postgres::{Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime};
+use insights_core::{
+    Brand, BrandId, BrandTree, Catalogue, Circuit, CircuitContext, CircuitId, Duid, ElectricSensor,
+    InMemoryMetadata, Location, LocationId, LocationSummary, MetadataError, MetadataRepo,
+    Organization, OrganizationId, OrganizationTree, SensorDetail, SensorId, SeriesKey,
+};
+use tokio_postgres::{NoTls, Row};
+use uuid::Uuid;
+
+/// How to reach the database and how long to wait for it.
+#[derive(Clone)]
+pub struct PgConfig {
+    /// A libpq-style URL or key-value string. It may hold a password: never log it.
+    pub url: String,
+    /// The most connections the pool opens.
+    pub pool_size: usize,
+    /// How long opening one connection may take.
+    pub connect_timeout: Duration,
+    /// How long a lookup may wait for a free pooled connection.
+    pub wait_timeout: Duration,
+    /// How long one statement may run, enforced by the server and by the client.
+    pub statement_timeout: Duration,
+}
+
+impl fmt::Debug for PgConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PgConfig")
+            .field("url", &"<redacted>")
+            .field("pool_size", &self.pool_size)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("wait_timeout", &self.wait_timeout)
+            .field("statement_timeout", &self.statement_timeout)
+            .finish()
+    }
+}
+
+/// Why the store could not be set up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PgSetupError {
+    /// The URL could not be parsed; the reason never repeats the URL.
+    InvalidUrl(String),
+    /// The URL asks for TLS, which this build does not speak.
+    TlsRequired,
+    /// The pool could not be built.
+    Pool(String),
+}
+
+impl fmt::Display for PgSetupError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PgSetupError::InvalidUrl(reason) => write!(f, "the database URL is not valid: {reason}"),
+            PgSetupError::TlsRequired => f.write_str(
+                "the database URL requires TLS (sslmode=require), which this service does not support; use sslmode=disable or prefer on a trusted network",
+            ),
+            PgSetupError::Pool(reason) => write!(f, "the connection pool could not be built: {reason}"),
+        }
+    }
+}
+
+impl std::error::Error for PgSetupError {}
+
+/// Metadata read from PostgreSQL through a connection pool.
+#[derive(Clone)]
+pub struct PgMetadata {
+    pool: Pool,
+    statement_timeout: Duration,
+    description: Arc<str>,
+}
+
+impl fmt::Debug for PgMetadata {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PgMetadata")
+            .field("database", &self.description)
+            .finish()
+    }
+}
+
+impl PgMetadata {
+    /// Builds the pool. No connection is opened until the first lookup, so the service
+    /// starts even while the database is down.
+    pub fn new(config: &PgConfig) -> Result<PgMetadata, PgSetupError> {
+        let mut pg_config: tokio_postgres::Config = config
+            .url
+            .parse()
+            .map_err(|error: tokio_postgres::Error| PgSetupError::InvalidUrl(error.to_string()))?;
+        if pg_config.get_ssl_mode() == tokio_postgres::config::SslMode::Require {
+            return Err(PgSetupError::TlsRequired);
+        }
+        pg_config.connect_timeout(config.connect_timeout);
+        pg_config.options(format!(
+            "-c statement_timeout={}",
+            config.statement_timeout.as_millis()
+        ));
+        if pg_config.get_application_name().is_none() {
+            pg_config.application_name("insights-service");
+        }
+        let description = describe(&pg_config);
+        let manager = Manager::from_config(
+            pg_config,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(config.pool_size)
+            .wait_timeout(Some(config.wait_timeout))
+            .create_timeout(Some(config.connect_timeout))
+            .recycle_timeout(Some(config.connect_timeout))
+            .runtime(Runtime::Tokio1)
+            .build()
+            .map_err(|error| PgSetupError::Pool(error.to_string()))?;
+        Ok(PgMetadata {
+            pool,
+            statement_timeout: config.statement_timeout,
+            description: description.into(),
+        })
+    }
+
+    /// Where the store reads from, for logs: host, port, database and user, never the password.
+    pub fn describe(&self) -> &str {
+        &self.description
+    }
+
+    /// The pool's size and how many connections are idle, for operators.
+    pub fn pool_status(&self) -> (usize, usize) {
+        let status = self.pool.status();
+        (status.size, status.available)
+    }
+
+    /// Succeeds when a statement runs on the database now.
+    pub async fn check_ready(&self) -> Result<(), MetadataError> {
+        self.query(queries::READY, &[]).await.map(|_| ())
+    }
+
+    /// Runs one prepared statement with every stage bounded by a timeout.
+    async fn query(
+        &self,
+        sql: &'static str,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    ) -> Result<Vec<Row>, MetadataError> {
+        let client = self.pool.get().await.map_err(pool_error)?;
+        let work = async {
+            let statement = client.prepare_cached(sql).await?;
+            client.query(&statement, params).await
+        };
+        // The server enforces statement_timeout too; this bound also covers a silent network.
+        match tokio::time::timeout(self.statement_timeout, work).await {
+            Ok(result) => result.map_err(driver_error),
+            Err(_) => Err(MetadataError::Unavailable {
+                reason: format!("no answer within {} ms", self.statement_timeout.as_millis()),
+            }),
+        }
+    }
+
+    /// Fetches a subtree and builds the view `pick` selects from it.
+    fn lookup<T>(
+        &self,
+        sql: &'static str,
+        id: Uuid,
+        pick: impl FnOnce(&InMemoryMetadata) -> Option<Arc<T>> + Send + 'static,
+    ) -> impl Future<Output = Result<Option<Arc<T>>, MetadataError>> + Send + '_
+    where
+        T: Send + Sync + 'static,
+    {
+        async move {
+            let rows = self.query(sql, &[&id]).await?;
+            if rows.is_empty() {
+                return Ok(None);
+            }
+            let catalogue = catalogue_from_rows(&rows)?;
+            Ok(pick(&InMemoryMetadata::new(&catalogue)))
+        }
+    }
+}
+
+fn describe(config: &tokio_postgres::Config) -> String {
+    let host = config
+        .get_hosts()
+        .first()
+        .map(|host| match host {
+            tokio_postgres::config::Host::Tcp(name) => name.clone(),
+            tokio_postgres::config::Host::Unix(path) => path.display().to_string(),
+        })
+        .unwrap_or_else(|| "localhost".to_owned());
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    let database = config
+        .get_dbname()
+        .or(config.get_user())
+        .unwrap_or("postgres");
+    let user = config.get_user().unwrap_or("(default user)");
+    format!("PostgreSQL at {host}:{port}/{database} as {user}")
+}
+
+/// Pool failures: timeouts and a closed pool mean the database is unavailable.
+fn pool_error(error: PoolError) -> MetadataError {
+    match error {
+        PoolError::Backend(error) => driver_error(error),
+        PoolError::Timeout(kind) => MetadataError::Unavailable {
+            reason: format!("connection pool timed out ({kind:?})"),
+        },
+        other => MetadataError::Unavailable {
+            reason: other.to_string(),
+        },
+    }
+}
+
+/// Driver failures: connection and server-side cancellation problems are retryable; a
+/// missing table or column means the schema is not the one this service reads.
+fn driver_error(error: tokio_postgres::Error) -> MetadataError {
+    let Some(db_error) = error.as_db_error() else {
+        return MetadataError::Unavailable {
+            reason: error.to_string(),
+        };
+    };
+    let code = db_error.code().code();
+    // Class 08 connection, 53 resources, 57 operator intervention (cancel, shutdown), 3D no database.
+    let retryable = ["08", "53", "57", "3D"]
+        .iter()
+        .any(|class| code.starts_with(class));
+    let reason = format!("{} (SQLSTATE {code})", db_error.message());
+    if retryable {
+        MetadataError::Unavailable { reason }
+    } else {
+        MetadataError::Inconsistent { reason }
+    }
+}
+
+/// Folds subtree rows (see `queries::COLUMNS`) into a catalogue, each entity once.
+fn catalogue_from_rows(rows: &[Row]) -> Result<Catalogue, MetadataError> {
+    let mut catalogue = Catalogue::default();
+    let mut seen = std::collections::HashSet::new();
+    for row in rows {
+        let column = |index: usize| -> Result<Option<Uuid>, MetadataError> {
+            row.try_get(index).map_err(row_error)
+        };
+        let text = |index: usize| -> Result<String, MetadataError> {
+            row.try_get(index).map_err(row_error)
+        };
+        if let Some(id) = column(0)? {
+            if seen.insert(id) {
+                catalogue.brands.push(Brand {
+                    id: BrandId(id),
+                    name: text(1)?,
+                });
+            }
+        }
+        if let Some(id) = column(2)? {
+            if seen.insert(id) {
+                let brand_id = column(0)?.ok_or_else(|| missing("organization", "brand"))?;
+                catalogue.organizations.push(Organization {
+                    id: OrganizationId(id),
+                    name: text(3)?,
+                    brand_id: BrandId(brand_id),
+                });
+            }
+        }
+        if let Some(id) = column(4)? {
+            if seen.insert(id) {
+                let organization_id =
+                    column(2)?.ok_or_else(|| missing("location", "organization"))?;
+                catalogue.locations.push(Location {
+                    id: LocationId(id),
+                    name: text(5)?,
+                    organization_id: OrganizationId(organization_id),
+                });
+            }
+        }
+        if let Some(id) = column(6)? {
+            if seen.insert(id) {
+                let location_id =
+                    column(4)?.ok_or_else(|| missing("electric sensor", "location"))?;
+                catalogue.sensors.push(ElectricSensor {
+                    id: SensorId(id),
+                    duid: Duid(text(7)?),
+                    name: text(8)?,
+                    location_id: LocationId(location_id),
+                });
+            }
+        }
+        if let Some(id) = column(9)? {
+            if seen.insert(id) {
+                let sensor_id = column(6)?.ok_or_else(|| missing("circuit", "electric sensor"))?;
+                let number: i32 = row.try_get(11).map_err(row_error)?;
+                let circuit_number = u32::try_from(number)
+                    .ok()
+                    .filter(|number| *number > 0)
+                    .ok_or_else(|| MetadataError::Inconsistent {
+                        reason: format!("circuit {id} has circuit_number {number}"),
+                    })?;
+                catalogue.circuits.push(Circuit {
+                    id: CircuitId(id),
+                    name: text(10)?,
+                    circuit_number,
+                    sensor_id: SensorId(sensor_id),
+                });
+            }
+        }
+    }
+    Ok(catalogue)
+}
+
+fn row_error(error: tokio_postgres::Error) -> MetadataError {
+    MetadataError::Inconsistent {
+        reason: format!("unexpected row shape: {error}"),
+    }
+}
+
+fn missing(child: &str, parent: &str) -> MetadataError {
+    MetadataError::Inconsistent {
+        reason: format!("a {child} row came without its {parent}"),
+    }
+}
+
+impl MetadataRepo for PgMetadata {
+    fn circuit(
+        &self,
+        id: CircuitId,
+    ) -> impl Future<Output = Result<Option<Arc<CircuitContext>>, MetadataError>> + Send {
+        self.lookup(queries::CIRCUIT, id.0, move |store| store.find_circuit(id))
+    }
+
+    fn organization(
+        &self,
+        id: OrganizationId,
+    ) -> impl Future<Output = Result<Option<Arc<OrganizationTree>>, MetadataError>> + Send {
+        self.lookup(queries::ORGANIZATION, id.0, move |store| {
+            store.find_organization(id)
+        })
+    }
+
+    fn sensor(
+        &self,
+        id: SensorId,
+    ) -> impl Future<Output = Result<Option<Arc<SensorDetail>>, MetadataError>> + Send {
+        self.lookup(queries::SENSOR, id.0, move |store| store.find_sensor(id))
+    }
+
+    fn location(
+        &self,
+        id: LocationId,
+    ) -> impl Future<Output = Result<Option<Arc<LocationSummary>>, MetadataError>> + Send {
+        self.lookup(queries::LOCATION, id.0, move |store| {
+            store.find_location(id)
+        })
+    }
+
+    fn brand(
+        &self,
+        id: BrandId,
+    ) -> impl Future<Output = Result<Option<Arc<BrandTree>>, MetadataError>> + Send {
+        self.lookup(queries::BRAND, id.0, move |store| store.find_brand(id))
+    }
+
+    async fn circuit_series(&self) -> Result<Vec<SeriesKey>, MetadataError> {
+        let rows = self.query(queries::CIRCUIT_SERIES, &[]).await?;
+        rows.iter()
+            .map(|row| {
+                let duid: String = row.try_get(0).map_err(row_error)?;
+                let number: i32 = row.try_get(1).map_err(row_error)?;
+                let circuit_number =
+                    u32::try_from(number).map_err(|_| MetadataError::Inconsistent {
+                        reason: format!("a circuit of {duid} has circuit_number {number}"),
+                    })?;
+                Ok(SeriesKey {
+                    duid: Duid(duid),
+                    circuit_number,
+                })
+            })
+            .collect()
+    }
+}

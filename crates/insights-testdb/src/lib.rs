@@ -1,1 +1,397 @@
-//! placeholder
+//! Test helper: a scratch PostgreSQL database per test, cloned from a template loaded once
+//! with `db/init/init.sql`, and dropped when the test is done.
+//!
+//! The server is the one `TEST_DATABASE_URL` or `DATABASE_URL` names. Without either, the
+//! helper starts a throwaway cluster with `initdb` and `pg_ctl` in a temporary directory on a
+//! free port, and a watchdog stops it when the test process exits. If neither works it fails
+//! with a message saying what to do; it never skips.
+//!
+//! The API is blocking and runs its work on a thread of its own, so it can be called from
+//! inside an async test's runtime.
+
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash, Hasher};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use postgres::{Client, NoTls};
+
+/// The seed the template is loaded with.
+pub const INIT_SQL: &str = include_str!("../../../db/init/init.sql");
+
+/// A scratch database, dropped (with any connections to it) when this value is dropped.
+pub struct TestDb {
+    name: String,
+    url: String,
+}
+
+impl TestDb {
+    /// Creates a scratch database holding exactly `db/init/init.sql`.
+    pub fn new() -> TestDb {
+        let server = server();
+        let template = template(server);
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let name = format!(
+            "insights_test_{}_{}_{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed),
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|elapsed| elapsed.subsec_nanos())
+                .unwrap_or(0)
+        );
+        let statement = format!("CREATE DATABASE {name} TEMPLATE {template}");
+        off_runtime(|| admin(server).batch_execute(&statement)).unwrap_or_else(|error| {
+            panic!(
+                "failed to create the scratch database {name}: {}",
+                explain(&error)
+            )
+        });
+        TestDb {
+            url: server.url_for(&name),
+            name,
+        }
+    }
+
+    /// A URL for the scratch database.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// A URL for the scratch database through another host and port, such as a proxy's.
+    pub fn url_via(&self, host: &str, port: u16) -> String {
+        let params: Vec<&str> = self
+            .url
+            .split(' ')
+            .filter(|param| !param.starts_with("host=") && !param.starts_with("port="))
+            .collect();
+        format!("host={host} port={port} {}", params.join(" "))
+    }
+
+    /// The host and port of the server the scratch database lives on.
+    pub fn host_port(&self) -> (String, u16) {
+        let value = |key: &str| {
+            self.url
+                .split(' ')
+                .find_map(|param| param.strip_prefix(key))
+                .map(str::to_owned)
+        };
+        let host = value("host=").unwrap_or_else(|| "127.0.0.1".to_owned());
+        let port = value("port=")
+            .and_then(|port| port.parse().ok())
+            .unwrap_or(5432);
+        (host, port)
+    }
+
+    /// The scratch database's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Runs SQL on the scratch database, for setting up or inspecting a test's data.
+    pub fn execute(&self, sql: &str) {
+        let url = self.url.clone();
+        let sql = sql.to_owned();
+        off_runtime(move || Client::connect(&url, NoTls)?.batch_execute(&sql))
+            .unwrap_or_else(|error| panic!("SQL failed on {}: {}", self.name, explain(&error)));
+    }
+
+    /// Runs a query on the scratch database and returns every value as text, row by row.
+    pub fn query_text(&self, sql: &str) -> Vec<Vec<Option<String>>> {
+        let url = self.url.clone();
+        let sql = sql.to_owned();
+        off_runtime(move || {
+            let mut client = Client::connect(&url, NoTls)?;
+            let rows = client.simple_query(&sql)?;
+            Ok::<_, postgres::Error>(
+                rows.into_iter()
+                    .filter_map(|message| match message {
+                        postgres::SimpleQueryMessage::Row(row) => Some(
+                            (0..row.len())
+                                .map(|index| row.get(index).map(str::to_owned))
+                                .collect(),
+                        ),
+                        _ => None,
+                    })
+                    .collect(),
+            )
+        })
+        .unwrap_or_else(|error| panic!("query failed on {}: {}", self.name, explain(&error)))
+    }
+}
+
+impl Default for TestDb {
+    fn default() -> Self {
+        TestDb::new()
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let statement = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
+        let server = server();
+        // A failed drop leaves a stray database behind, which no later run depends on.
+        if let Err(error) = off_runtime(|| admin(server).batch_execute(&statement)) {
+            eprintln!(
+                "warning: failed to drop the scratch database {}: {error}",
+                self.name
+            );
+        }
+    }
+}
+
+/// The server's message when there is one; `postgres::Error` alone prints only "db error".
+fn explain(error: &postgres::Error) -> String {
+    match error.as_db_error() {
+        Some(db_error) => format!(
+            "{} (SQLSTATE {})",
+            db_error.message(),
+            db_error.code().code()
+        ),
+        None => error.to_string(),
+    }
+}
+
+/// Runs blocking database work on a thread without an async runtime, because the
+/// synchronous client starts one of its own and may not nest inside the caller's.
+fn off_runtime<T: Send, E: Send>(work: impl FnOnce() -> Result<T, E> + Send) -> Result<T, E> {
+    std::thread::scope(|scope| {
+        scope
+            .spawn(work)
+            .join()
+            .expect("the database thread does not panic")
+    })
+}
+
+/// A server the helper may create databases on.
+pub struct Server {
+    /// Connection parameters without a database name, in key-value form.
+    params: String,
+}
+
+impl Server {
+    fn url_for(&self, database: &str) -> String {
+        format!("{} dbname={database}", self.params)
+    }
+}
+
+fn admin(server: &Server) -> Client {
+    Client::connect(&server.url_for("postgres"), NoTls).unwrap_or_else(|error| {
+        panic!(
+            "failed to connect to the test PostgreSQL server: {}",
+            explain(&error)
+        )
+    })
+}
+
+/// The server for this process, found or started once.
+pub fn server() -> &'static Server {
+    static SERVER: OnceLock<Server> = OnceLock::new();
+    SERVER.get_or_init(|| {
+        let configured = std::env::var("TEST_DATABASE_URL").ok().or_else(|| std::env::var("DATABASE_URL").ok());
+        match configured {
+            Some(url) => Server { params: key_value_params(&url) },
+            None => start_throwaway_cluster().unwrap_or_else(|reason| {
+                panic!(
+                    "no PostgreSQL server for the tests: TEST_DATABASE_URL and DATABASE_URL are unset, \
+                     and a throwaway cluster could not be started ({reason}). Set TEST_DATABASE_URL to a \
+                     server where this user may create databases, or install the PostgreSQL server binaries \
+                     (initdb, pg_ctl)."
+                )
+            }),
+        }
+    })
+}
+
+/// Turns a URL into key-value parameters without its database, so any database can be named.
+fn key_value_params(url: &str) -> String {
+    let config: postgres::Config = url
+        .parse()
+        .unwrap_or_else(|error| panic!("TEST_DATABASE_URL is not valid: {error}"));
+    let mut params = Vec::new();
+    if let Some(postgres::config::Host::Tcp(host)) = config.get_hosts().first() {
+        params.push(format!("host={host}"));
+    }
+    if let Some(postgres::config::Host::Unix(path)) = config.get_hosts().first() {
+        params.push(format!("host={}", path.display()));
+    }
+    if let Some(port) = config.get_ports().first() {
+        params.push(format!("port={port}"));
+    }
+    if let Some(user) = config.get_user() {
+        params.push(format!("user={user}"));
+    }
+    if let Some(password) = config.get_password() {
+        params.push(format!(
+            "password='{}'",
+            String::from_utf8_lossy(password)
+                .replace('\\', "\\\\")
+                .replace('\'', "\\'")
+        ));
+    }
+    params.join(" ")
+}
+
+/// The template's name carries a hash of the seed, so a changed seed gets a new template and
+/// an existing one is always complete: it is built under a temporary name and renamed last.
+fn template(server: &Server) -> String {
+    static TEMPLATE: OnceLock<String> = OnceLock::new();
+    TEMPLATE
+        .get_or_init(|| {
+            let mut hasher = DefaultHasher::new();
+            INIT_SQL.hash(&mut hasher);
+            let hash = hasher.finish();
+            let name = format!("insights_template_{hash:016x}");
+            off_runtime(|| build_template(server, &name, hash)).unwrap_or_else(|error| {
+                panic!(
+                    "failed to build the template database {name}: {}",
+                    explain(&error)
+                )
+            });
+            name
+        })
+        .clone()
+}
+
+fn build_template(server: &Server, name: &str, hash: u64) -> Result<(), postgres::Error> {
+    let mut admin = admin(server);
+    // One process builds it; the others wait here and then find it.
+    admin.execute("SELECT pg_advisory_lock($1)", &[&(hash as i64)])?;
+    let exists = admin
+        .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&name])?
+        .is_some();
+    if !exists {
+        let building = format!("{name}_building_{}", std::process::id());
+        // Each DATABASE statement must run on its own: several in one query form a transaction.
+        admin.batch_execute(&format!("DROP DATABASE IF EXISTS {building}"))?;
+        admin.batch_execute(&format!("CREATE DATABASE {building}"))?;
+        let mut seed = Client::connect(&server.url_for(&building), NoTls)?;
+        seed.batch_execute(INIT_SQL)?;
+        drop(seed);
+        admin.batch_execute(&format!("ALTER DATABASE {building} RENAME TO {name}"))?;
+        admin.batch_execute(&format!("ALTER DATABASE {name} IS_TEMPLATE true"))?;
+    }
+    admin.execute("SELECT pg_advisory_unlock($1)", &[&(hash as i64)])?;
+    Ok(())
+}
+
+/// Starts a cluster in a temporary directory on a free port; a watchdog stops it and removes
+/// the directory when this process exits.
+fn start_throwaway_cluster() -> Result<Server, String> {
+    let bin = postgres_bin_dir()
+        .ok_or("initdb and pg_ctl are neither on PATH nor under /usr/lib/postgresql/*/bin")?;
+    let as_root = Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|output| output.stdout == b"0\n")
+        .unwrap_or(false);
+    let dir = std::env::temp_dir().join(format!("insights-testdb-{}", std::process::id()));
+    let data = dir.join("data");
+    std::fs::create_dir_all(&dir)
+        .map_err(|error| format!("failed to create {}: {error}", dir.display()))?;
+    // initdb refuses to run as root, so the cluster belongs to the postgres user then.
+    let run_as = |program: &Path, args: &[&str]| -> Result<(), String> {
+        let mut command = if as_root {
+            let mut command = Command::new("runuser");
+            command.args(["-u", "postgres", "--"]).arg(program);
+            command
+        } else {
+            Command::new(program)
+        };
+        let output = command
+            .args(args)
+            .output()
+            .map_err(|error| format!("failed to run {}: {error}", program.display()))?;
+        if output.status.success() {
+            Ok(())
+        } else {
+            Err(format!(
+                "{} failed: {}",
+                program.display(),
+                String::from_utf8_lossy(&output.stderr).trim()
+            ))
+        }
+    };
+    if as_root {
+        let status = Command::new("chown")
+            .args(["postgres:postgres"])
+            .arg(&dir)
+            .status()
+            .map_err(|error| error.to_string())?;
+        if !status.success() {
+            return Err("failed to hand the temporary directory to the postgres user".into());
+        }
+    }
+    let port = TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map_err(|error| format!("no free port: {error}"))?
+        .port();
+    let data_arg = data.to_string_lossy().into_owned();
+    run_as(
+        &bin.join("initdb"),
+        &[
+            "-D",
+            &data_arg,
+            "-A",
+            "trust",
+            "-U",
+            "postgres",
+            "--no-sync",
+            "-E",
+            "UTF8",
+            "--locale",
+            "C",
+        ],
+    )?;
+    let options = format!(
+        "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
+        dir.display()
+    );
+    let log = dir.join("postgres.log").to_string_lossy().into_owned();
+    run_as(
+        &bin.join("pg_ctl"),
+        &["-D", &data_arg, "-o", &options, "-l", &log, "-w", "start"],
+    )?;
+    let stop = format!(
+        "while [ -d /proc/{pid} ]; do sleep 1; done; {runuser}{pg_ctl} -D {data} -m immediate stop >/dev/null 2>&1; rm -rf {dir}",
+        pid = std::process::id(),
+        runuser = if as_root { "runuser -u postgres -- " } else { "" },
+        pg_ctl = bin.join("pg_ctl").display(),
+        data = data.display(),
+        dir = dir.display(),
+    );
+    Command::new("sh")
+        .args(["-c", &stop])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .map_err(|error| format!("failed to start the watchdog: {error}"))?;
+    Ok(Server {
+        params: format!("host=127.0.0.1 port={port} user=postgres"),
+    })
+}
+
+fn postgres_bin_dir() -> Option<PathBuf> {
+    let on_path = std::env::var_os("PATH").and_then(|path| {
+        std::env::split_paths(&path)
+            .find(|dir| dir.join("initdb").is_file() && dir.join("pg_ctl").is_file())
+    });
+    on_path.or_else(|| {
+        let mut versions: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+            .ok()?
+            .filter_map(|entry| entry.ok().map(|entry| entry.path().join("bin")))
+            .filter(|bin| bin.join("initdb").is_file())
+            .collect();
+        versions.sort_by_key(|bin| {
+            bin.parent()
+                .and_then(|version| version.file_name()?.to_str()?.parse::<u32>().ok())
+                .unwrap_or(0)
+        });
+        versions.pop()
+    })
+}

@@ -1,0 +1,25 @@
+//! Integration tests of the PostgreSQL metadata store against a real server.
+
+mod lookups;
+mod outage;
+
+use std::time::Duration;
+
+use insights_pg::{PgConfig, PgMetadata};
+use insights_testdb::TestDb;
+
+/// A store on a scratch database with short timeouts.
+fn store(db: &TestDb) -> PgMetadata {
+    store_at(db.url())
+}
+
+fn store_at(url: &str) -> PgMetadata {
+    PgMetadata::new(&PgConfig {
+        url: url.to_owned(),
+        pool_size: 4,
+        connect_timeout: Duration::from_millis(500),
+        wait_timeout: Duration::from_millis(500),
+        statement_timeout: Duration::from_millis(1000),
+    })
+    .unwrap()
+}

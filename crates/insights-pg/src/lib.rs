@@ -168,23 +168,18 @@ impl PgMetadata {
     }
 
     /// Fetches a subtree and builds the view `pick` selects from it.
-    fn lookup<T>(
+    async fn lookup<T>(
         &self,
         sql: &'static str,
         id: Uuid,
-        pick: impl FnOnce(&InMemoryMetadata) -> Option<Arc<T>> + Send + 'static,
-    ) -> impl Future<Output = Result<Option<Arc<T>>, MetadataError>> + Send + '_
-    where
-        T: Send + Sync + 'static,
-    {
-        async move {
-            let rows = self.query(sql, &[&id]).await?;
-            if rows.is_empty() {
-                return Ok(None);
-            }
-            let catalogue = catalogue_from_rows(&rows)?;
-            Ok(pick(&InMemoryMetadata::new(&catalogue)))
+        pick: impl FnOnce(&InMemoryMetadata) -> Option<Arc<T>>,
+    ) -> Result<Option<Arc<T>>, MetadataError> {
+        let rows = self.query(sql, &[&id]).await?;
+        if rows.is_empty() {
+            return Ok(None);
         }
+        let catalogue = catalogue_from_rows(&rows)?;
+        Ok(pick(&InMemoryMetadata::new(&catalogue)))
     }
 }
 

@@ -1,6 +1,7 @@
 //! Project automation, run as `cargo xtask <command>`; `cargo xtask help` lists the commands.
 
 mod codegen;
+mod db_init;
 mod gen_data;
 #[cfg(test)]
 mod tidy;
@@ -18,6 +19,7 @@ Commands:
   gen-data    regenerate data/mock_timeseries.json (deterministic and seeded)
   codegen     regenerate db/init/init.sql (from db/schema.sql and data/catalogue.tsv)
               and openapi/insights.json and openapi/monolith.yaml (from the routes)
+  db-init     apply db/init/init.sql to DATABASE_URL; an already seeded database is left as it is
   help        print this text
 ";
 
@@ -34,6 +36,11 @@ fn main() -> Result<()> {
                 write_file(&root.join(path), &contents)?;
             }
             Ok(())
+        }
+        Some("db-init") if args.len() == 1 => {
+            let url = std::env::var("DATABASE_URL")
+                .context("failed to read DATABASE_URL, which db-init applies the seed to")?;
+            db_init::run(&url, &read_file(&root.join("db/init/init.sql"))?)
         }
         Some("help") | None => {
             print!("{HELP}");

@@ -6,6 +6,7 @@ use actix_web::web;
 use anyhow::{Context, Result};
 use insights_core::{InMemoryMetadata, Insights, MetadataRepo};
 use insights_http::{openapi, AppState, MetadataStore, Settings};
+use insights_pg::PgMetadata;
 use tracing_subscriber::EnvFilter;
 
 #[actix_web::main]
@@ -37,11 +38,20 @@ async fn main() -> Result<()> {
         "time series loaded"
     );
 
-    let metadata = MetadataStore::Embedded(InMemoryMetadata::seed());
-    tracing::info!(
-        store = metadata.describe(),
-        "metadata store selected (DATABASE_URL is not set)"
-    );
+    let metadata = match &settings.database {
+        None => {
+            let store = MetadataStore::Embedded(Box::new(InMemoryMetadata::seed()));
+            tracing::info!(store = %store.describe(), "metadata store: the embedded seed catalogue, because DATABASE_URL is not set");
+            store
+        }
+        Some(config) => {
+            let store = PgMetadata::new(config)
+                .context("failed to set up the metadata store from DATABASE_URL")?;
+            let store = MetadataStore::Postgres(store);
+            tracing::info!(store = %store.describe(), "metadata store: PostgreSQL, from DATABASE_URL");
+            store
+        }
+    };
     match metadata.circuit_series().await {
         Ok(referenced) => {
             let unreferenced = timeseries.unreferenced(&referenced);

@@ -4,6 +4,7 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use insights_pg::PgConfig;
 use time::Duration;
 
 /// Why the configuration is unusable; names the variable.
@@ -32,6 +33,8 @@ pub struct Settings {
     pub timeseries_path: PathBuf,
     /// `INSIGHTS_MAX_WINDOW_DAYS`: the longest window a request may ask for.
     pub max_window: Duration,
+    /// `DATABASE_URL` and the `INSIGHTS_DB_*` limits; `None` serves the embedded catalogue.
+    pub database: Option<PgConfig>,
 }
 
 impl fmt::Debug for Settings {
@@ -40,6 +43,8 @@ impl fmt::Debug for Settings {
             .field("addr", &self.addr)
             .field("timeseries_path", &self.timeseries_path)
             .field("max_window_days", &self.max_window.whole_days())
+            // PgConfig's Debug redacts the URL, which may hold a password.
+            .field("database", &self.database)
             .finish()
     }
 }
@@ -63,11 +68,49 @@ impl Settings {
                 _ => Err("must be a whole number of days from 1 to 36600".to_owned()),
             },
         )?;
+        let database = match lookup("DATABASE_URL").filter(|url| !url.trim().is_empty()) {
+            None => None,
+            Some(url) => Some(PgConfig {
+                url,
+                pool_size: parse_or(&lookup, "INSIGHTS_DB_POOL_SIZE", "16", |text| {
+                    match text.parse::<usize>() {
+                        Ok(size) if (1..=1024).contains(&size) => Ok(size),
+                        _ => Err("must be a whole number from 1 to 1024".to_owned()),
+                    }
+                })?,
+                connect_timeout: parse_or(
+                    &lookup,
+                    "INSIGHTS_DB_CONNECT_TIMEOUT_MS",
+                    "500",
+                    milliseconds,
+                )?,
+                wait_timeout: parse_or(
+                    &lookup,
+                    "INSIGHTS_DB_WAIT_TIMEOUT_MS",
+                    "500",
+                    milliseconds,
+                )?,
+                statement_timeout: parse_or(
+                    &lookup,
+                    "INSIGHTS_DB_STATEMENT_TIMEOUT_MS",
+                    "1000",
+                    milliseconds,
+                )?,
+            }),
+        };
         Ok(Settings {
             addr,
             timeseries_path,
             max_window,
+            database,
         })
+    }
+}
+
+fn milliseconds(text: &str) -> Result<std::time::Duration, String> {
+    match text.parse::<u64>() {
+        Ok(ms) if (1..=600_000).contains(&ms) => Ok(std::time::Duration::from_millis(ms)),
+        _ => Err("must be a whole number of milliseconds from 1 to 600000".to_owned()),
     }
 }
 
@@ -103,12 +146,8 @@ mod tests {
 
     #[test]
     fn reads_defaults_and_overrides() {
-        check(
-            &[],
-            Ok(
-                r#"Settings { addr: 127.0.0.1:8080, timeseries_path: "data/mock_timeseries.json", max_window_days: 366 }"#,
-            ),
-        );
+        let defaults = r#"Settings { addr: 127.0.0.1:8080, timeseries_path: "data/mock_timeseries.json", max_window_days: 366, database: None }"#;
+        check(&[], Ok(defaults));
         check(
             &[
                 ("INSIGHTS_ADDR", "0.0.0.0:9000"),
@@ -116,9 +155,21 @@ mod tests {
                 ("INSIGHTS_MAX_WINDOW_DAYS", "31"),
             ],
             Ok(
-                r#"Settings { addr: 0.0.0.0:9000, timeseries_path: "/tmp/x.json", max_window_days: 31 }"#,
+                r#"Settings { addr: 0.0.0.0:9000, timeseries_path: "/tmp/x.json", max_window_days: 31, database: None }"#,
             ),
         );
+        check(
+            &[
+                ("DATABASE_URL", "postgres://reader:s3cret@db/meta"),
+                ("INSIGHTS_DB_POOL_SIZE", "4"),
+                ("INSIGHTS_DB_STATEMENT_TIMEOUT_MS", "250"),
+            ],
+            Ok(
+                r#"Settings { addr: 127.0.0.1:8080, timeseries_path: "data/mock_timeseries.json", max_window_days: 366, database: Some(PgConfig { url: "<redacted>", pool_size: 4, connect_timeout: 500ms, wait_timeout: 500ms, statement_timeout: 250ms }) }"#,
+            ),
+        );
+        // A blank DATABASE_URL, as a .env may leave it, means none.
+        check(&[("DATABASE_URL", " ")], Ok(defaults));
     }
 
     #[test]
@@ -131,6 +182,15 @@ mod tests {
             &[("INSIGHTS_MAX_WINDOW_DAYS", "0")],
             Err(
                 r#"INSIGHTS_MAX_WINDOW_DAYS must be a whole number of days from 1 to 36600, got "0""#,
+            ),
+        );
+        check(
+            &[
+                ("DATABASE_URL", "postgres://db/meta"),
+                ("INSIGHTS_DB_WAIT_TIMEOUT_MS", "soon"),
+            ],
+            Err(
+                r#"INSIGHTS_DB_WAIT_TIMEOUT_MS must be a whole number of milliseconds from 1 to 600000, got "soon""#,
             ),
         );
     }

@@ -8,20 +8,24 @@ use insights_core::{
     SensorId, SeriesKey,
 };
 use insights_mockts::MockTimeSeries;
+use insights_pg::PgMetadata;
 use time::Duration;
 
 /// Where metadata is read from; chosen once at startup.
 #[derive(Debug)]
 pub enum MetadataStore {
     /// The seed catalogue (or another catalogue file) held in memory.
-    Embedded(InMemoryMetadata),
+    Embedded(Box<InMemoryMetadata>),
+    /// The monolith's PostgreSQL, read through a pool.
+    Postgres(PgMetadata),
 }
 
 impl MetadataStore {
     /// A short description for the startup log; it never contains credentials.
-    pub fn describe(&self) -> &'static str {
+    pub fn describe(&self) -> String {
         match self {
-            MetadataStore::Embedded(_) => "embedded seed catalogue (in memory)",
+            MetadataStore::Embedded(_) => "embedded seed catalogue (in memory)".to_owned(),
+            MetadataStore::Postgres(store) => store.describe().to_owned(),
         }
     }
 
@@ -29,6 +33,7 @@ impl MetadataStore {
     pub async fn check_ready(&self) -> Result<(), MetadataError> {
         match self {
             MetadataStore::Embedded(_) => Ok(()),
+            MetadataStore::Postgres(store) => store.check_ready().await,
         }
     }
 }
@@ -37,6 +42,7 @@ impl MetadataRepo for MetadataStore {
     async fn circuit(&self, id: CircuitId) -> Result<Option<Arc<CircuitContext>>, MetadataError> {
         match self {
             MetadataStore::Embedded(store) => store.circuit(id).await,
+            MetadataStore::Postgres(store) => store.circuit(id).await,
         }
     }
 
@@ -46,12 +52,14 @@ impl MetadataRepo for MetadataStore {
     ) -> Result<Option<Arc<OrganizationTree>>, MetadataError> {
         match self {
             MetadataStore::Embedded(store) => store.organization(id).await,
+            MetadataStore::Postgres(store) => store.organization(id).await,
         }
     }
 
     async fn sensor(&self, id: SensorId) -> Result<Option<Arc<SensorDetail>>, MetadataError> {
         match self {
             MetadataStore::Embedded(store) => store.sensor(id).await,
+            MetadataStore::Postgres(store) => store.sensor(id).await,
         }
     }
 
@@ -61,18 +69,21 @@ impl MetadataRepo for MetadataStore {
     ) -> Result<Option<Arc<LocationSummary>>, MetadataError> {
         match self {
             MetadataStore::Embedded(store) => store.location(id).await,
+            MetadataStore::Postgres(store) => store.location(id).await,
         }
     }
 
     async fn brand(&self, id: BrandId) -> Result<Option<Arc<BrandTree>>, MetadataError> {
         match self {
             MetadataStore::Embedded(store) => store.brand(id).await,
+            MetadataStore::Postgres(store) => store.brand(id).await,
         }
     }
 
     async fn circuit_series(&self) -> Result<Vec<SeriesKey>, MetadataError> {
         match self {
             MetadataStore::Embedded(store) => store.circuit_series().await,
+            MetadataStore::Postgres(store) => store.circuit_series().await,
         }
     }
 }

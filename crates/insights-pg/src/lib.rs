@@ -22,7 +22,7 @@ use tokio_postgres::{NoTls, Row};
 use uuid::Uuid;
 
 /// How to reach the database and how long to wait for it.
-#[derive(Clone)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct PgConfig {
     /// A libpq-style URL or key-value string. It may hold a password: never log it.
     pub url: String,

@@ -5,4 +5,6 @@ mod insights;
 mod metadata;
 mod operations;
 mod oracle;
+mod postgres;
+mod proxy;
 mod support;

@@ -29,11 +29,12 @@ pub struct TestApp {
     client: awc::Client,
 }
 
-/// A response's status, content type and body.
+/// A response's status, content type, `Retry-After` and body.
 #[derive(Debug)]
 pub struct Answer {
     pub status: u16,
     pub content_type: String,
+    pub retry_after: Option<String>,
     pub body: Vec<u8>,
 }
 
@@ -51,7 +52,22 @@ impl Answer {
 impl TestApp {
     /// Serves the embedded catalogue and the shipped data on a free port.
     pub async fn spawn() -> TestApp {
-        TestApp::spawn_with(MetadataStore::Embedded(InMemoryMetadata::seed())).await
+        TestApp::spawn_with(MetadataStore::Embedded(Box::new(InMemoryMetadata::seed()))).await
+    }
+
+    /// Serves PostgreSQL metadata from `url`, with short timeouts, and the shipped data.
+    pub async fn spawn_postgres(url: &str) -> TestApp {
+        let config = insights_pg::PgConfig {
+            url: url.to_owned(),
+            pool_size: 4,
+            connect_timeout: std::time::Duration::from_millis(500),
+            wait_timeout: std::time::Duration::from_millis(500),
+            statement_timeout: std::time::Duration::from_millis(1000),
+        };
+        TestApp::spawn_with(MetadataStore::Postgres(
+            insights_pg::PgMetadata::new(&config).unwrap(),
+        ))
+        .await
     }
 
     /// Serves a given metadata store and the shipped data on a free port.
@@ -91,10 +107,12 @@ impl TestApp {
                 .map(|value| value.to_str().unwrap().to_owned())
         };
         let content_type = header("content-type").unwrap_or_default();
+        let retry_after = header("retry-after");
         let body = response.body().limit(16 << 20).await.unwrap().to_vec();
         Answer {
             status: response.status().as_u16(),
             content_type,
+            retry_after,
             body,
         }
     }

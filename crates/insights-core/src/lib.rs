@@ -50,6 +50,7 @@
 //! ```
 #![warn(missing_docs)]
 
+mod bucket;
 mod catalogue;
 mod ids;
 mod memory;
@@ -60,6 +61,10 @@ mod timestamp;
 mod usecases;
 mod window;
 
+pub use bucket::{
+    boundaries, buckets, demand_edges, Bucket, BucketWidth, DemandInterval, TooManyBuckets, Zone,
+    MAX_BUCKETS,
+};
 pub use catalogue::{Catalogue, CatalogueError, CatalogueErrorKind, SEED_TSV, TSV_HEADER};
 pub use ids::{BrandId, CircuitId, Duid, LocationId, OrganizationId, SensorId, SeriesKey};
 pub use memory::InMemoryMetadata;

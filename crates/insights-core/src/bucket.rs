@@ -1,0 +1,590 @@
+//! Time buckets and demand intervals: boundaries in local time of an IANA zone, clipped to
+//! the window.
+//!
+//! A boundary is an instant whose local time is a whole multiple of the width since local
+//! midnight (`1m` to `1h`), local midnight (`1d`), Monday's local midnight (`1w`), or local
+//! midnight on the 1st (`1mo`). Where local midnight does not exist, the first instant of that
+//! local date counts; where it happens twice, the first one counts. So a day bucket across a
+//! DST change is 23 or 25 hours long, and hourly buckets in Asia/Kolkata start at :00 local.
+
+use std::fmt;
+
+use time::{Date, Duration, OffsetDateTime, PrimitiveDateTime, UtcOffset, Weekday};
+use time_tz::{Offset, OffsetResult, TimeZone, Tz};
+
+use crate::window::Window;
+
+/// The most buckets one answer may hold.
+pub const MAX_BUCKETS: usize = 10_000;
+
+/// A bucket width.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum BucketWidth {
+    /// One minute.
+    Minute,
+    /// Five minutes.
+    FiveMinutes,
+    /// Fifteen minutes.
+    FifteenMinutes,
+    /// Thirty minutes.
+    ThirtyMinutes,
+    /// One hour.
+    Hour,
+    /// One local day.
+    Day,
+    /// One local week, from Monday.
+    Week,
+    /// One local calendar month.
+    Month,
+}
+
+impl BucketWidth {
+    /// Every width, finest first.
+    pub const ALL: [BucketWidth; 8] = [
+        BucketWidth::Minute,
+        BucketWidth::FiveMinutes,
+        BucketWidth::FifteenMinutes,
+        BucketWidth::ThirtyMinutes,
+        BucketWidth::Hour,
+        BucketWidth::Day,
+        BucketWidth::Week,
+        BucketWidth::Month,
+    ];
+
+    /// The width's name in a query: `1m`, `5m`, `15m`, `30m`, `1h`, `1d`, `1w` or `1mo`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BucketWidth::Minute => "1m",
+            BucketWidth::FiveMinutes => "5m",
+            BucketWidth::FifteenMinutes => "15m",
+            BucketWidth::ThirtyMinutes => "30m",
+            BucketWidth::Hour => "1h",
+            BucketWidth::Day => "1d",
+            BucketWidth::Week => "1w",
+            BucketWidth::Month => "1mo",
+        }
+    }
+
+    /// Reads a width's name.
+    pub fn parse(text: &str) -> Option<BucketWidth> {
+        BucketWidth::ALL
+            .into_iter()
+            .find(|width| width.as_str() == text)
+    }
+
+    /// The fixed length of widths shorter than a day, which divide a day evenly.
+    pub fn fixed(self) -> Option<Duration> {
+        match self {
+            BucketWidth::Minute => Some(Duration::minutes(1)),
+            BucketWidth::FiveMinutes => Some(Duration::minutes(5)),
+            BucketWidth::FifteenMinutes => Some(Duration::minutes(15)),
+            BucketWidth::ThirtyMinutes => Some(Duration::minutes(30)),
+            BucketWidth::Hour => Some(Duration::hours(1)),
+            BucketWidth::Day | BucketWidth::Week | BucketWidth::Month => None,
+        }
+    }
+
+    /// The shortest a bucket of this width can be, give or take a DST change; used to
+    /// estimate counts before computing them.
+    fn shortest(self) -> Duration {
+        match self {
+            BucketWidth::Day => Duration::hours(23),
+            BucketWidth::Week => Duration::days(7) - Duration::hours(1),
+            BucketWidth::Month => Duration::days(28) - Duration::hours(1),
+            fixed => fixed.fixed().expect("sub-day widths are fixed"),
+        }
+    }
+}
+
+impl fmt::Display for BucketWidth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The length of a demand interval: `5m`, `15m`, `30m` or `1h`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DemandInterval(BucketWidth);
+
+impl DemandInterval {
+    /// The accepted names.
+    pub const NAMES: [&'static str; 4] = ["5m", "15m", "30m", "1h"];
+
+    /// Reads an interval's name.
+    pub fn parse(text: &str) -> Option<DemandInterval> {
+        DemandInterval::NAMES
+            .contains(&text)
+            .then(|| BucketWidth::parse(text).map(DemandInterval))
+            .flatten()
+    }
+
+    /// The interval as a bucket width, so it aligns as fixed buckets do.
+    pub fn width(self) -> BucketWidth {
+        self.0
+    }
+}
+
+/// An IANA time zone, from the database compiled into the binary.
+#[derive(Clone, Copy)]
+pub struct Zone(&'static Tz);
+
+impl fmt::Debug for Zone {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl PartialEq for Zone {
+    fn eq(&self, other: &Zone) -> bool {
+        self.name() == other.name()
+    }
+}
+
+impl Zone {
+    /// UTC.
+    pub fn utc() -> Zone {
+        Zone(time_tz::timezones::db::UTC)
+    }
+
+    /// Looks a zone up by its IANA name, such as `America/New_York`.
+    pub fn named(name: &str) -> Option<Zone> {
+        time_tz::timezones::get_by_name(name).map(Zone)
+    }
+
+    /// The zone's name.
+    pub fn name(&self) -> &'static str {
+        self.0.name()
+    }
+
+    /// The local wall-clock time of an instant.
+    fn local(&self, instant: OffsetDateTime) -> PrimitiveDateTime {
+        let offset = self.0.get_offset_utc(&instant).to_utc();
+        let local = instant.to_offset(offset);
+        PrimitiveDateTime::new(local.date(), local.time())
+    }
+
+    /// The instants with this local time: none in a gap, two in an overlap, earliest first.
+    fn instants(&self, local: PrimitiveDateTime) -> Vec<OffsetDateTime> {
+        let at = |offset: UtcOffset| local.assume_offset(offset);
+        match self.0.get_offset_local(&local.assume_utc()) {
+            OffsetResult::Some(offset) => vec![at(offset.to_utc())],
+            OffsetResult::Ambiguous(first, second) => {
+                let mut both = vec![at(first.to_utc()), at(second.to_utc())];
+                both.sort();
+                both.dedup();
+                both
+            }
+            OffsetResult::None => Vec::new(),
+        }
+    }
+
+    /// The first instant of a local date: its midnight, the earlier one if there are two,
+    /// or, when midnight falls in a gap, the first instant whose local time is on that date.
+    fn start_of_day(&self, date: Date) -> OffsetDateTime {
+        let midnight = date.midnight();
+        if let Some(first) = self.instants(midnight).into_iter().next() {
+            return first;
+        }
+        // Local time runs forward across a gap, so search the seconds around it; zone
+        // transitions happen on whole seconds.
+        let guess = midnight.assume_utc().unix_timestamp();
+        let at = |second: i64| {
+            OffsetDateTime::from_unix_timestamp(second).unwrap_or(OffsetDateTime::UNIX_EPOCH)
+        };
+        let (mut low, mut high) = (guess - 26 * 3600, guess + 26 * 3600);
+        while high - low > 1 {
+            let middle = low + (high - low) / 2;
+            if self.local(at(middle)) >= midnight {
+                high = middle;
+            } else {
+                low = middle;
+            }
+        }
+        at(high)
+    }
+}
+
+/// Every boundary of `width` in `zone` from `from` to `to`, both included, in order.
+pub fn boundaries(
+    from: OffsetDateTime,
+    to: OffsetDateTime,
+    width: BucketWidth,
+    zone: Zone,
+) -> Vec<OffsetDateTime> {
+    let first_date = zone.local(from).date().previous_day().unwrap_or(Date::MIN);
+    let last_date = zone.local(to).date().next_day().unwrap_or(Date::MAX);
+    let mut found = Vec::new();
+    match width.fixed() {
+        Some(step) => {
+            let per_day = (Duration::DAY.whole_seconds() / step.whole_seconds()) as i32;
+            for date in dates(first_date, last_date) {
+                for index in 0..per_day {
+                    let local = date.midnight() + step * index;
+                    found.extend(zone.instants(local));
+                }
+            }
+        }
+        None => {
+            for date in dates(first_date, last_date) {
+                let starts_bucket = match width {
+                    BucketWidth::Day => true,
+                    BucketWidth::Week => date.weekday() == Weekday::Monday,
+                    _ => date.day() == 1,
+                };
+                if starts_bucket {
+                    found.push(zone.start_of_day(date));
+                }
+            }
+            // A week or month bucket may begin before the dates looked at.
+            let before = match width {
+                BucketWidth::Week => Some(
+                    first_date
+                        - Duration::days(i64::from(first_date.weekday().number_days_from_monday())),
+                ),
+                BucketWidth::Month => {
+                    Date::from_calendar_date(first_date.year(), first_date.month(), 1).ok()
+                }
+                _ => None,
+            };
+            found.extend(before.map(|date| zone.start_of_day(date)));
+        }
+    }
+    found.retain(|instant| from <= *instant && *instant <= to);
+    found.sort();
+    found.dedup();
+    found
+}
+
+fn dates(first: Date, last: Date) -> impl Iterator<Item = Date> {
+    std::iter::successors(Some(first), move |date| {
+        date.next_day().filter(|next| *next <= last)
+    })
+}
+
+/// One bucket of a window: `[start, end)`, clipped to the window.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Bucket {
+    /// The later of the bucket's own start and the window's start.
+    pub start: OffsetDateTime,
+    /// The earlier of the bucket's own end and the window's end.
+    pub end: OffsetDateTime,
+    /// Whether either edge was clipped by the window.
+    pub partial: bool,
+}
+
+impl Bucket {
+    /// The bucket's length in nanoseconds.
+    pub fn length_nanos(&self) -> i128 {
+        (self.end - self.start).whole_nanoseconds()
+    }
+}
+
+/// Why a window cannot be bucketed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TooManyBuckets {
+    /// The width asked for.
+    pub width: BucketWidth,
+    /// How many buckets it would make (an estimate when far over the limit).
+    pub count: usize,
+    /// The finest coarser width that fits, if any.
+    pub suggestion: Option<BucketWidth>,
+}
+
+impl fmt::Display for TooManyBuckets {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "`bucket={}` would make {} buckets over this window, more than the {MAX_BUCKETS} allowed; ",
+            self.width, self.count
+        )?;
+        match self.suggestion {
+            Some(coarser) => write!(f, "use a coarser bucket such as `{coarser}`"),
+            None => f.write_str("use a shorter window"),
+        }
+    }
+}
+
+impl std::error::Error for TooManyBuckets {}
+
+/// Splits a window into buckets of `width` in `zone`, clipped to the window.
+pub fn buckets(
+    window: &Window,
+    width: BucketWidth,
+    zone: Zone,
+) -> Result<Vec<Bucket>, TooManyBuckets> {
+    let estimate = |width: BucketWidth| {
+        (window.length_nanos() / width.shortest().whole_nanoseconds()) as usize + 1
+    };
+    let suggestion = || {
+        BucketWidth::ALL
+            .into_iter()
+            .filter(|coarser| *coarser > width)
+            .find(|coarser| estimate(*coarser) <= MAX_BUCKETS)
+    };
+    // Far over the limit, do not compute every boundary just to count them.
+    let estimated = estimate(width);
+    if estimated > 2 * MAX_BUCKETS {
+        return Err(TooManyBuckets {
+            width,
+            count: estimated,
+            suggestion: suggestion(),
+        });
+    }
+    let inner = boundaries(window.start(), window.end(), width, zone);
+    let starts_on_boundary = inner.first() == Some(&window.start());
+    let ends_on_boundary = inner.last() == Some(&window.end());
+    let mut edges = vec![window.start()];
+    edges.extend(
+        inner
+            .into_iter()
+            .filter(|instant| window.start() < *instant && *instant < window.end()),
+    );
+    edges.push(window.end());
+    let count = edges.len() - 1;
+    if count > MAX_BUCKETS {
+        return Err(TooManyBuckets {
+            width,
+            count,
+            suggestion: suggestion(),
+        });
+    }
+    Ok(edges
+        .windows(2)
+        .enumerate()
+        .map(|(index, pair)| Bucket {
+            start: pair[0],
+            end: pair[1],
+            partial: (index == 0 && !starts_on_boundary)
+                || (index == count - 1 && !ends_on_boundary),
+        })
+        .collect())
+}
+
+/// The demand-interval boundaries inside the window (edges included): consecutive pairs are
+/// the whole intervals that fit.
+pub fn demand_edges(window: &Window, interval: DemandInterval, zone: Zone) -> Vec<OffsetDateTime> {
+    boundaries(window.start(), window.end(), interval.width(), zone)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::timestamp::{format_utc, parse_rfc3339};
+    use crate::window::DEFAULT_MAX_WINDOW;
+
+    fn check(window: (&str, &str), width: &str, zone: &str, expected: &[(&str, &str, bool)]) {
+        let window = Window::parse(Some(window.0), Some(window.1), DEFAULT_MAX_WINDOW).unwrap();
+        let buckets = buckets(
+            &window,
+            BucketWidth::parse(width).unwrap(),
+            Zone::named(zone).unwrap(),
+        )
+        .unwrap();
+        let actual: Vec<(String, String, bool)> = buckets
+            .iter()
+            .map(|bucket| {
+                (
+                    format_utc(bucket.start),
+                    format_utc(bucket.end),
+                    bucket.partial,
+                )
+            })
+            .collect();
+        let expected: Vec<(String, String, bool)> = expected
+            .iter()
+            .map(|(start, end, partial)| (start.to_string(), end.to_string(), *partial))
+            .collect();
+        assert_eq!(actual, expected, "{width} in {zone}");
+    }
+
+    #[test]
+    fn hours_in_utc_with_partial_edges() {
+        check(
+            ("2024-04-01T00:30:00Z", "2024-04-01T03:00:00Z"),
+            "1h",
+            "UTC",
+            &[
+                ("2024-04-01T00:30:00Z", "2024-04-01T01:00:00Z", true),
+                ("2024-04-01T01:00:00Z", "2024-04-01T02:00:00Z", false),
+                ("2024-04-01T02:00:00Z", "2024-04-01T03:00:00Z", false),
+            ],
+        );
+        check(
+            ("2024-04-01T00:10:00Z", "2024-04-01T00:20:00Z"),
+            "1h",
+            "UTC",
+            &[("2024-04-01T00:10:00Z", "2024-04-01T00:20:00Z", true)],
+        );
+    }
+
+    #[test]
+    fn hours_in_kolkata_and_kathmandu_start_at_local_whole_hours() {
+        check(
+            ("2024-04-01T00:00:00Z", "2024-04-01T02:00:00Z"),
+            "1h",
+            "Asia/Kolkata",
+            &[
+                ("2024-04-01T00:00:00Z", "2024-04-01T00:30:00Z", true),
+                ("2024-04-01T00:30:00Z", "2024-04-01T01:30:00Z", false),
+                ("2024-04-01T01:30:00Z", "2024-04-01T02:00:00Z", true),
+            ],
+        );
+        check(
+            ("2024-04-01T00:00:00Z", "2024-04-01T01:00:00Z"),
+            "30m",
+            "Asia/Kathmandu",
+            &[
+                ("2024-04-01T00:00:00Z", "2024-04-01T00:15:00Z", true),
+                ("2024-04-01T00:15:00Z", "2024-04-01T00:45:00Z", false),
+                ("2024-04-01T00:45:00Z", "2024-04-01T01:00:00Z", true),
+            ],
+        );
+    }
+
+    #[test]
+    fn days_across_dst_are_23_and_25_hours() {
+        check(
+            ("2024-03-09T05:00:00Z", "2024-03-12T04:00:00Z"),
+            "1d",
+            "America/New_York",
+            &[
+                ("2024-03-09T05:00:00Z", "2024-03-10T05:00:00Z", false),
+                ("2024-03-10T05:00:00Z", "2024-03-11T04:00:00Z", false),
+                ("2024-03-11T04:00:00Z", "2024-03-12T04:00:00Z", false),
+            ],
+        );
+        check(
+            ("2024-10-26T22:00:00Z", "2024-10-28T23:00:00Z"),
+            "1d",
+            "Europe/Berlin",
+            &[
+                ("2024-10-26T22:00:00Z", "2024-10-27T23:00:00Z", false),
+                ("2024-10-27T23:00:00Z", "2024-10-28T23:00:00Z", false),
+            ],
+        );
+    }
+
+    #[test]
+    fn hours_across_dst_follow_local_time() {
+        // Spring forward: 02:00 local does not exist, so 01:00 EST runs to 03:00 EDT.
+        check(
+            ("2024-03-10T05:00:00Z", "2024-03-10T09:00:00Z"),
+            "1h",
+            "America/New_York",
+            &[
+                ("2024-03-10T05:00:00Z", "2024-03-10T06:00:00Z", false),
+                ("2024-03-10T06:00:00Z", "2024-03-10T07:00:00Z", false),
+                ("2024-03-10T07:00:00Z", "2024-03-10T08:00:00Z", false),
+                ("2024-03-10T08:00:00Z", "2024-03-10T09:00:00Z", false),
+            ],
+        );
+        // Fall back: 01:00 local happens twice, and both are boundaries.
+        check(
+            ("2024-11-03T04:00:00Z", "2024-11-03T08:00:00Z"),
+            "1h",
+            "America/New_York",
+            &[
+                ("2024-11-03T04:00:00Z", "2024-11-03T05:00:00Z", false),
+                ("2024-11-03T05:00:00Z", "2024-11-03T06:00:00Z", false),
+                ("2024-11-03T06:00:00Z", "2024-11-03T07:00:00Z", false),
+                ("2024-11-03T07:00:00Z", "2024-11-03T08:00:00Z", false),
+            ],
+        );
+    }
+
+    #[test]
+    fn days_without_a_midnight_start_at_their_first_instant() {
+        // Havana skips from 00:00 to 01:00 on 2024-03-10; Beirut on 2024-03-31.
+        check(
+            ("2024-03-09T05:00:00Z", "2024-03-11T04:00:00Z"),
+            "1d",
+            "America/Havana",
+            &[
+                ("2024-03-09T05:00:00Z", "2024-03-10T05:00:00Z", false),
+                ("2024-03-10T05:00:00Z", "2024-03-11T04:00:00Z", false),
+            ],
+        );
+        check(
+            ("2024-03-29T22:00:00Z", "2024-04-01T21:00:00Z"),
+            "1d",
+            "Asia/Beirut",
+            &[
+                ("2024-03-29T22:00:00Z", "2024-03-30T22:00:00Z", false),
+                ("2024-03-30T22:00:00Z", "2024-03-31T22:00:00Z", false),
+                ("2024-03-31T22:00:00Z", "2024-04-01T21:00:00Z", false),
+            ],
+        );
+    }
+
+    #[test]
+    fn weeks_start_on_monday_and_months_on_the_first() {
+        check(
+            ("2024-04-03T00:00:00Z", "2024-04-20T00:00:00Z"),
+            "1w",
+            "UTC",
+            &[
+                ("2024-04-03T00:00:00Z", "2024-04-08T00:00:00Z", true),
+                ("2024-04-08T00:00:00Z", "2024-04-15T00:00:00Z", false),
+                ("2024-04-15T00:00:00Z", "2024-04-20T00:00:00Z", true),
+            ],
+        );
+        check(
+            ("2024-01-15T00:00:00Z", "2024-04-01T04:00:00Z"),
+            "1mo",
+            "America/New_York",
+            &[
+                ("2024-01-15T00:00:00Z", "2024-02-01T05:00:00Z", true),
+                ("2024-02-01T05:00:00Z", "2024-03-01T05:00:00Z", false),
+                ("2024-03-01T05:00:00Z", "2024-04-01T04:00:00Z", false),
+            ],
+        );
+    }
+
+    #[test]
+    fn too_many_buckets_suggests_a_coarser_width() {
+        let window = Window::parse(
+            Some("2024-01-01T00:00:00Z"),
+            Some("2025-01-01T00:00:00Z"),
+            DEFAULT_MAX_WINDOW,
+        )
+        .unwrap();
+        let error = buckets(&window, BucketWidth::Minute, Zone::utc()).unwrap_err();
+        assert_eq!(error.suggestion, Some(BucketWidth::Hour));
+        assert_eq!(error.to_string(), "`bucket=1m` would make 527041 buckets over this window, more than the 10000 allowed; use a coarser bucket such as `1h`");
+        // Exactly at the limit is allowed; one more is not.
+        let start = parse_rfc3339("2024-01-01T00:00:00Z").unwrap();
+        let at_limit =
+            Window::new(start, start + Duration::minutes(10_000), DEFAULT_MAX_WINDOW).unwrap();
+        assert_eq!(
+            buckets(&at_limit, BucketWidth::Minute, Zone::utc())
+                .unwrap()
+                .len(),
+            10_000
+        );
+        let over =
+            Window::new(start, start + Duration::minutes(10_001), DEFAULT_MAX_WINDOW).unwrap();
+        let error = buckets(&over, BucketWidth::Minute, Zone::utc()).unwrap_err();
+        assert_eq!(
+            (error.count, error.suggestion),
+            (10_001, Some(BucketWidth::FiveMinutes))
+        );
+    }
+
+    #[test]
+    fn names_parse_both_ways() {
+        for width in BucketWidth::ALL {
+            assert_eq!(BucketWidth::parse(width.as_str()), Some(width));
+        }
+        assert_eq!(BucketWidth::parse("2h"), None);
+        assert_eq!(
+            DemandInterval::parse("1h").map(DemandInterval::width),
+            Some(BucketWidth::Hour)
+        );
+        assert_eq!(DemandInterval::parse("1d"), None);
+        assert!(Zone::named("Mars/Olympus").is_none());
+        assert_eq!(
+            Zone::named("Asia/Kathmandu").map(|zone| zone.name()),
+            Some("Asia/Kathmandu")
+        );
+    }
+}

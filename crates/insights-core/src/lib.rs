@@ -3,7 +3,8 @@
 //!
 //! This crate does no I/O. It holds the window rules ([`Window`]), the mergeable statistics
 //! ([`UsageStats`]), the two ports that adapters implement ([`MetadataRepo`] and
-//! [`TimeSeriesSource`]), and the use cases over them ([`Insights`]). [`InMemoryMetadata`]
+//! [`TimeSeriesSource`]), time buckets and demand intervals in any IANA zone
+//! ([`BucketWidth`], [`Zone`]), and the use cases over them ([`Insights`]). [`InMemoryMetadata`]
 //! serves the embedded seed catalogue and doubles as a test store.
 //!
 //! # Example
@@ -14,7 +15,7 @@
 //! ```
 //! use insights_core::{
 //!     DEFAULT_MAX_WINDOW, InMemoryMetadata, Insights, SeriesKey, TimeSeriesError,
-//!     TimeSeriesSource, UsageStats, Window,
+//!     TimeSeriesSource, UsageRequest, UsageStats, Window,
 //! };
 //!
 //! struct TwoSamples;
@@ -40,12 +41,14 @@
 //!     DEFAULT_MAX_WINDOW,
 //! )?;
 //! let circuit_id = "d36e0c8c-d7d4-5740-88c4-dea626057ff1".parse()?;
-//! let answer = futures_executor::block_on(insights.circuit_usage(circuit_id, &window))?;
+//! let request = UsageRequest::window(window);
+//! let answer = futures_executor::block_on(insights.circuit_usage(circuit_id, &request))?;
 //!
+//! let usage = answer.rollup.total.figures.usage;
 //! assert_eq!(answer.context.sensor.duid.as_str(), "6D12E310B371FCB1");
-//! assert_eq!(answer.usage.stats.total().as_integer(), Some(300));
-//! assert_eq!(answer.usage.energy_wh, 5.0);
-//! assert_eq!(answer.usage.coverage, 1.0);
+//! assert_eq!(usage.stats.total().as_integer(), Some(300));
+//! assert_eq!(usage.energy_wh, 5.0);
+//! assert_eq!(usage.coverage, 1.0);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 #![warn(missing_docs)]
@@ -77,6 +80,8 @@ pub use ports::{MetadataError, MetadataRepo, TimeSeriesError, TimeSeriesSource};
 pub use stats::{is_exact_integer, TotalWatts, Usage, UsageStats};
 pub use timestamp::{format_utc, parse_rfc3339, TimestampError};
 pub use usecases::{
-    CircuitUsage, EntityRef, GroupUsage, Insights, InsightsError, LocationUsage, OrganizationUsage,
+    BrandUsage, BucketUsage, CircuitUsage, Demand, EntityRef, Figures, GroupUsage, Insights,
+    InsightsError, LocationUsage, OrganizationUsage, PeakDemand, RankedCircuit, Rollup,
+    UsageRequest, UsageRequestError, MAX_TOP,
 };
 pub use window::{Bound, Window, WindowError, DEFAULT_MAX_WINDOW};

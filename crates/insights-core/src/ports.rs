@@ -4,7 +4,7 @@ use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
 
-use time::Duration;
+use time::{Duration, OffsetDateTime};
 
 use crate::ids::{BrandId, CircuitId, LocationId, OrganizationId, SensorId, SeriesKey};
 use crate::model::{BrandTree, CircuitContext, LocationSummary, OrganizationTree, SensorDetail};
@@ -123,6 +123,36 @@ pub trait TimeSeriesSource: Send + Sync {
         series: &[SeriesKey],
         window: &Window,
     ) -> impl Future<Output = Result<Vec<UsageStats>, TimeSeriesError>> + Send;
+
+    /// The statistics of each series over each range `[edges[i], edges[i + 1])`: one list per
+    /// series, in the order the keys were given, each with `edges.len() - 1` entries.
+    ///
+    /// `edges` are strictly increasing. A source should answer in one pass per series; the
+    /// default asks [`TimeSeriesSource::window_stats`] once per range.
+    fn range_stats(
+        &self,
+        series: &[SeriesKey],
+        edges: &[OffsetDateTime],
+    ) -> impl Future<Output = Result<Vec<Vec<UsageStats>>, TimeSeriesError>> + Send {
+        async move {
+            let mut per_series =
+                vec![Vec::with_capacity(edges.len().saturating_sub(1)); series.len()];
+            for pair in edges.windows(2) {
+                let Ok(range) = Window::new(pair[0], pair[1], Duration::MAX) else {
+                    return Err(TimeSeriesError::Failed {
+                        reason: "range edges must be strictly increasing".to_owned(),
+                    });
+                };
+                for (list, stats) in per_series
+                    .iter_mut()
+                    .zip(self.window_stats(series, &range).await?)
+                {
+                    list.push(stats);
+                }
+            }
+            Ok(per_series)
+        }
+    }
 }
 
 /// A shared store answers like the store itself.
@@ -179,5 +209,13 @@ impl<T: TimeSeriesSource> TimeSeriesSource for Arc<T> {
         window: &Window,
     ) -> impl Future<Output = Result<Vec<UsageStats>, TimeSeriesError>> + Send {
         T::window_stats(self, series, window)
+    }
+
+    fn range_stats(
+        &self,
+        series: &[SeriesKey],
+        edges: &[OffsetDateTime],
+    ) -> impl Future<Output = Result<Vec<Vec<UsageStats>>, TimeSeriesError>> + Send {
+        T::range_stats(self, series, edges)
     }
 }

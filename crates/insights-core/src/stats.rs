@@ -31,11 +31,29 @@ impl TotalWatts {
         (self.real == 0.0).then_some(self.integer)
     }
 
+    /// Orders totals by value, exactly when both are integers.
+    pub fn cmp_value(&self, other: &TotalWatts) -> std::cmp::Ordering {
+        match (self.as_integer(), other.as_integer()) {
+            (Some(mine), Some(theirs)) => mine.cmp(&theirs),
+            _ => self.as_f64().total_cmp(&other.as_f64()),
+        }
+    }
+}
+
+impl std::ops::Add for TotalWatts {
+    type Output = TotalWatts;
+
     fn add(self, other: TotalWatts) -> TotalWatts {
         TotalWatts {
             integer: self.integer + other.integer,
             real: self.real + other.real,
         }
+    }
+}
+
+impl std::ops::AddAssign for TotalWatts {
+    fn add_assign(&mut self, other: TotalWatts) {
+        *self = *self + other;
     }
 }
 
@@ -116,7 +134,7 @@ impl UsageStats {
     pub fn merge(self, other: UsageStats) -> UsageStats {
         UsageStats {
             n_samples: self.n_samples + other.n_samples,
-            total: self.total.add(other.total),
+            total: self.total + other.total,
             min: self.min.min(other.min),
             max: self.max.max(other.max),
         }

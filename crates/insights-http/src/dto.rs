@@ -1,10 +1,12 @@
 //! Response bodies: the contract's JSON shapes, built from the core's types.
 //!
-//! Every field is always present; optional values are `null`, never omitted.
+//! Every field is always present, with `null` for an absent value, except the ones a query
+//! parameter asks for (`series`, `top_circuits`, `peak_demand`), which appear only then.
 
 use insights_core::{
-    format_utc, Circuit, CircuitUsage, ElectricSensor, GroupUsage, LocationTree, OrganizationUsage,
-    SensorWithCircuits, TotalWatts, Usage, Window,
+    format_utc, BrandUsage, Circuit, CircuitUsage, ElectricSensor, Figures, GroupUsage, Location,
+    LocationTree, LocationUsage, Organization, OrganizationUsage, Rollup, SensorWithCircuits,
+    TotalWatts, Window,
 };
 use paperclip::actix::Apiv2Schema;
 use paperclip::v2::models::{DataType, DataTypeFormat, DefaultSchemaRaw};
@@ -110,6 +112,24 @@ pub struct SensorRef {
     pub name: String,
 }
 
+impl From<&Location> for NamedRef {
+    fn from(location: &Location) -> Self {
+        NamedRef {
+            id: location.id.0,
+            name: location.name.clone(),
+        }
+    }
+}
+
+impl From<&Organization> for NamedRef {
+    fn from(organization: &Organization) -> Self {
+        NamedRef {
+            id: organization.id.0,
+            name: organization.name.clone(),
+        }
+    }
+}
+
 impl From<&ElectricSensor> for SensorRef {
     fn from(sensor: &ElectricSensor) -> Self {
         SensorRef {
@@ -138,6 +158,17 @@ impl From<&Window> for WindowBody {
     }
 }
 
+/// The interval of highest average power among the whole demand intervals.
+#[derive(Debug, Serialize, Apiv2Schema)]
+pub struct PeakDemandBody {
+    /// Energy in the interval divided by its length, summed over circuits.
+    pub watts: Watts,
+    /// The interval's start.
+    pub start: Timestamp,
+    /// The interval's end.
+    pub end: Timestamp,
+}
+
 /// Usage over a window. `average_watts`, `min_watts` and `max_watts` are null without samples.
 #[derive(Debug, Serialize, Apiv2Schema)]
 pub struct UsageBody {
@@ -155,10 +186,14 @@ pub struct UsageBody {
     pub energy_wh: f64,
     /// `sample_count * interval_s / (window_s * circuits)`, clamped to [0, 1].
     pub coverage: f64,
+    /// Only with `demand_interval`: the peak, or null when no whole interval fits.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub peak_demand: Option<Option<PeakDemandBody>>,
 }
 
-impl From<&Usage> for UsageBody {
-    fn from(usage: &Usage) -> Self {
+impl From<&Figures> for UsageBody {
+    fn from(figures: &Figures) -> Self {
+        let usage = &figures.usage;
         let stats = &usage.stats;
         UsageBody {
             total_watts: Total(stats.total()),
@@ -168,8 +203,84 @@ impl From<&Usage> for UsageBody {
             max_watts: stats.max().map(Watts),
             energy_wh: usage.energy_wh,
             coverage: usage.coverage,
+            peak_demand: figures.peak_demand.map(|peak| {
+                peak.map(|peak| PeakDemandBody {
+                    watts: Watts(peak.watts),
+                    start: Timestamp(peak.start),
+                    end: Timestamp(peak.end),
+                })
+            }),
         }
     }
+}
+
+/// One bucket of the window, clipped to it.
+#[derive(Debug, Serialize, Apiv2Schema)]
+pub struct BucketBody {
+    /// The bucket's start, or the window's if later.
+    pub start: Timestamp,
+    /// The bucket's end, or the window's if earlier.
+    pub end: Timestamp,
+    /// Whether the window clipped either edge.
+    pub partial: bool,
+    /// The usage in the bucket; coverage uses the clipped length.
+    pub usage: UsageBody,
+}
+
+fn series(rollup: &Rollup) -> Option<Vec<BucketBody>> {
+    rollup.series.as_ref().map(|buckets| {
+        buckets
+            .iter()
+            .map(|bucket| BucketBody {
+                start: Timestamp(bucket.bucket.start),
+                end: Timestamp(bucket.bucket.end),
+                partial: bucket.bucket.partial,
+                usage: UsageBody::from(&bucket.figures),
+            })
+            .collect()
+    })
+}
+
+/// A circuit among the top users.
+#[derive(Debug, Serialize, Apiv2Schema)]
+pub struct RankedCircuitRef {
+    /// The circuit's id.
+    pub id: Uuid,
+    /// The circuit's name.
+    pub name: String,
+    /// Its number on the sensor.
+    pub circuit_number: u32,
+    /// The sensor that measures it.
+    pub sensor: SensorRef,
+    /// The sensor's location.
+    pub location: NamedRef,
+}
+
+/// A circuit among the top users, with its usage.
+#[derive(Debug, Serialize, Apiv2Schema)]
+pub struct TopCircuitBody {
+    /// The circuit.
+    pub circuit: RankedCircuitRef,
+    /// Its usage.
+    pub usage: UsageBody,
+}
+
+fn top_circuits(rollup: &Rollup) -> Option<Vec<TopCircuitBody>> {
+    rollup.top_circuits.as_ref().map(|ranked| {
+        ranked
+            .iter()
+            .map(|entry| TopCircuitBody {
+                circuit: RankedCircuitRef {
+                    id: entry.circuit.id.0,
+                    name: entry.circuit.name.clone(),
+                    circuit_number: entry.circuit.circuit_number,
+                    sensor: SensorRef::from(&entry.sensor),
+                    location: NamedRef::from(&entry.location),
+                },
+                usage: UsageBody::from(&entry.figures),
+            })
+            .collect()
+    })
 }
 
 /// The circuit a usage answer is about, with everything above it.
@@ -198,6 +309,9 @@ pub struct CircuitUsageBody {
     pub window: WindowBody,
     /// Its usage.
     pub usage: UsageBody,
+    /// Only with `bucket`: the usage of each bucket.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub series: Option<Vec<BucketBody>>,
 }
 
 impl From<&CircuitUsage> for CircuitUsageBody {
@@ -209,17 +323,12 @@ impl From<&CircuitUsage> for CircuitUsageBody {
                 name: context.circuit.name.clone(),
                 circuit_number: context.circuit.circuit_number,
                 sensor: SensorRef::from(&context.sensor),
-                location: NamedRef {
-                    id: context.location.id.0,
-                    name: context.location.name.clone(),
-                },
-                organization: NamedRef {
-                    id: context.organization.id.0,
-                    name: context.organization.name.clone(),
-                },
+                location: NamedRef::from(&context.location),
+                organization: NamedRef::from(&context.organization),
             },
-            window: WindowBody::from(&answer.window),
-            usage: UsageBody::from(&answer.usage),
+            window: WindowBody::from(&answer.rollup.window),
+            usage: UsageBody::from(&answer.rollup.total.figures),
+            series: series(&answer.rollup),
         }
     }
 }
@@ -235,19 +344,31 @@ pub struct OrganizationRef {
     pub brand: NamedRef,
 }
 
-/// One location's share of an organization's usage.
+/// One part's share of a roll-up: a location of an organization, or an organization of a brand.
 #[derive(Debug, Serialize, Apiv2Schema)]
-pub struct LocationUsageBody {
-    /// The location's id.
+pub struct PartUsageBody {
+    /// The part's id.
     pub id: Uuid,
-    /// The location's name.
+    /// The part's name.
     pub name: String,
-    /// How many circuits the location has.
+    /// How many circuits it has.
     pub circuit_count: usize,
     /// Their usage.
     pub usage: UsageBody,
     /// `usage.total_watts / circuit_count`; null without circuits.
     pub average_watts_per_circuit: Option<Watts>,
+}
+
+impl PartUsageBody {
+    fn new(id: Uuid, name: &str, group: &GroupUsage) -> PartUsageBody {
+        PartUsageBody {
+            id,
+            name: name.to_owned(),
+            circuit_count: group.circuit_count,
+            usage: UsageBody::from(&group.figures),
+            average_watts_per_circuit: group.average_watts_per_circuit.map(Watts),
+        }
+    }
 }
 
 /// An organization's usage over a window, by location.
@@ -266,16 +387,18 @@ pub struct OrganizationUsageBody {
     /// `usage.total_watts / circuit_count`; null without circuits.
     pub average_watts_per_circuit: Option<Watts>,
     /// Each location's usage, by name then id.
-    pub locations: Vec<LocationUsageBody>,
-}
-
-fn average_per_circuit(group: &GroupUsage) -> Option<Watts> {
-    group.average_watts_per_circuit.map(Watts)
+    pub locations: Vec<PartUsageBody>,
+    /// Only with `bucket`: the usage of each bucket.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub series: Option<Vec<BucketBody>>,
+    /// Only with `top`: the circuits with the highest totals.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub top_circuits: Option<Vec<TopCircuitBody>>,
 }
 
 impl From<&OrganizationUsage> for OrganizationUsageBody {
     fn from(answer: &OrganizationUsage) -> Self {
-        let tree = &answer.tree;
+        let (tree, rollup) = (&answer.tree, &answer.rollup);
         OrganizationUsageBody {
             organization: OrganizationRef {
                 id: tree.organization.id.0,
@@ -285,22 +408,142 @@ impl From<&OrganizationUsage> for OrganizationUsageBody {
                     name: tree.brand.name.clone(),
                 },
             },
-            window: WindowBody::from(&answer.window),
-            circuit_count: answer.usage.circuit_count,
+            window: WindowBody::from(&rollup.window),
+            circuit_count: rollup.total.circuit_count,
             location_count: answer.location_count,
-            usage: UsageBody::from(&answer.usage.usage),
-            average_watts_per_circuit: average_per_circuit(&answer.usage),
-            locations: answer
+            usage: UsageBody::from(&rollup.total.figures),
+            average_watts_per_circuit: rollup.total.average_watts_per_circuit.map(Watts),
+            locations: tree
                 .locations
                 .iter()
-                .map(|location| LocationUsageBody {
-                    id: location.location.id.0,
-                    name: location.location.name.clone(),
-                    circuit_count: location.usage.circuit_count,
-                    usage: UsageBody::from(&location.usage.usage),
-                    average_watts_per_circuit: average_per_circuit(&location.usage),
+                .zip(&rollup.parts)
+                .map(|(location, group)| {
+                    PartUsageBody::new(location.location.id.0, &location.location.name, group)
                 })
                 .collect(),
+            series: series(rollup),
+            top_circuits: top_circuits(rollup),
+        }
+    }
+}
+
+/// One sensor's share of a location's usage.
+#[derive(Debug, Serialize, Apiv2Schema)]
+pub struct SensorUsageBody {
+    /// The sensor's id.
+    pub id: Uuid,
+    /// Its device id.
+    pub duid: String,
+    /// Its name.
+    pub name: String,
+    /// The usage of its circuits.
+    pub usage: UsageBody,
+}
+
+/// A location's usage over a window, by sensor.
+#[derive(Debug, Serialize, Apiv2Schema)]
+pub struct LocationUsageBody {
+    /// The location.
+    pub location: NamedRef,
+    /// Its organization.
+    pub organization: NamedRef,
+    /// The window.
+    pub window: WindowBody,
+    /// How many circuits the location has.
+    pub circuit_count: usize,
+    /// The usage of all its circuits.
+    pub usage: UsageBody,
+    /// `usage.total_watts / circuit_count`; null without circuits.
+    pub average_watts_per_circuit: Option<Watts>,
+    /// Each sensor's usage, by name then id.
+    pub sensors: Vec<SensorUsageBody>,
+    /// Only with `bucket`: the usage of each bucket.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub series: Option<Vec<BucketBody>>,
+    /// Only with `top`: the circuits with the highest totals.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub top_circuits: Option<Vec<TopCircuitBody>>,
+}
+
+impl From<&LocationUsage> for LocationUsageBody {
+    fn from(answer: &LocationUsage) -> Self {
+        let (summary, rollup) = (&answer.summary, &answer.rollup);
+        LocationUsageBody {
+            location: NamedRef::from(&summary.tree.location),
+            organization: NamedRef::from(&summary.organization),
+            window: WindowBody::from(&rollup.window),
+            circuit_count: rollup.total.circuit_count,
+            usage: UsageBody::from(&rollup.total.figures),
+            average_watts_per_circuit: rollup.total.average_watts_per_circuit.map(Watts),
+            sensors: summary
+                .tree
+                .sensors
+                .iter()
+                .zip(&rollup.parts)
+                .map(|(sensor, group)| SensorUsageBody {
+                    id: sensor.sensor.id.0,
+                    duid: sensor.sensor.duid.0.clone(),
+                    name: sensor.sensor.name.clone(),
+                    usage: UsageBody::from(&group.figures),
+                })
+                .collect(),
+            series: series(rollup),
+            top_circuits: top_circuits(rollup),
+        }
+    }
+}
+
+/// A brand's usage over a window, by organization.
+#[derive(Debug, Serialize, Apiv2Schema)]
+pub struct BrandUsageBody {
+    /// The brand.
+    pub brand: NamedRef,
+    /// The window.
+    pub window: WindowBody,
+    /// How many circuits the brand has.
+    pub circuit_count: usize,
+    /// How many locations its organizations have.
+    pub location_count: usize,
+    /// How many organizations it has.
+    pub organization_count: usize,
+    /// The usage of all its circuits.
+    pub usage: UsageBody,
+    /// `usage.total_watts / circuit_count`; null without circuits.
+    pub average_watts_per_circuit: Option<Watts>,
+    /// Each organization's usage, by name then id.
+    pub organizations: Vec<PartUsageBody>,
+    /// Only with `bucket`: the usage of each bucket.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub series: Option<Vec<BucketBody>>,
+    /// Only with `top`: the circuits with the highest totals.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub top_circuits: Option<Vec<TopCircuitBody>>,
+}
+
+impl From<&BrandUsage> for BrandUsageBody {
+    fn from(answer: &BrandUsage) -> Self {
+        let (tree, rollup) = (&answer.tree, &answer.rollup);
+        BrandUsageBody {
+            brand: NamedRef {
+                id: tree.brand.id.0,
+                name: tree.brand.name.clone(),
+            },
+            window: WindowBody::from(&rollup.window),
+            circuit_count: rollup.total.circuit_count,
+            location_count: answer.location_count,
+            organization_count: tree.organizations.len(),
+            usage: UsageBody::from(&rollup.total.figures),
+            average_watts_per_circuit: rollup.total.average_watts_per_circuit.map(Watts),
+            organizations: tree
+                .organizations
+                .iter()
+                .zip(&rollup.parts)
+                .map(|(node, group)| {
+                    PartUsageBody::new(node.organization.id.0, &node.organization.name, group)
+                })
+                .collect(),
+            series: series(rollup),
+            top_circuits: top_circuits(rollup),
         }
     }
 }

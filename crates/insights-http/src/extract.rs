@@ -1,4 +1,4 @@
-//! Request extractors that validate strictly and name what is wrong: path ids, the window
+//! Request extractors that validate strictly and name what is wrong: path ids, the usage
 //! query, and the rule that a parameter an endpoint does not define is an error.
 //!
 //! Each extractor also documents itself in the OpenAPI document, so the document and the
@@ -10,7 +10,10 @@ use std::marker::PhantomData;
 
 use actix_web::dev::Payload;
 use actix_web::{web, FromRequest, HttpRequest};
-use insights_core::{BrandId, CircuitId, LocationId, OrganizationId, SensorId, Window};
+use insights_core::{
+    BrandId, BucketWidth, CircuitId, DemandInterval, LocationId, OrganizationId, SensorId,
+    UsageRequest, Window, Zone, MAX_TOP,
+};
 use paperclip::actix::OperationModifier;
 use paperclip::v2::models::{
     DataType, DataTypeFormat, DefaultOperationRaw, DefaultSchemaRaw, Either, Parameter, ParameterIn,
@@ -165,53 +168,138 @@ impl OperationModifier for NoQuery {
     fn update_definitions(_: &mut BTreeMap<String, DefaultSchemaRaw>) {}
 }
 
-/// The `start` and `end` query parameters, validated into a [`Window`].
-pub struct WindowQuery(pub Window);
+/// The query of a usage endpoint, validated into a [`UsageRequest`]: `start`, `end`,
+/// `bucket`, `tz`, `demand_interval`, and `top` where `TOP` is true (roll-ups only).
+pub struct UsageQuery<const TOP: bool>(pub UsageRequest);
 
-impl FromRequest for WindowQuery {
+/// A circuit's usage query, without `top`.
+pub type CircuitQuery = UsageQuery<false>;
+
+/// A roll-up's usage query, with `top`.
+pub type RollupQuery = UsageQuery<true>;
+
+impl<const TOP: bool> FromRequest for UsageQuery<TOP> {
     type Error = ApiError;
     type Future = Ready<Result<Self, ApiError>>;
 
     fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(window_from_request(request))
+        ready(usage_from_request::<TOP>(request).map(UsageQuery))
     }
 }
 
-fn window_from_request(request: &HttpRequest) -> Result<WindowQuery, ApiError> {
-    let pairs = strict_query(request, &["start", "end"])?;
+const WINDOW_PARAMS: &[&str] = &["start", "end", "bucket", "tz", "demand_interval"];
+const ROLLUP_PARAMS: &[&str] = &["start", "end", "bucket", "tz", "demand_interval", "top"];
+
+fn usage_from_request<const TOP: bool>(request: &HttpRequest) -> Result<UsageRequest, ApiError> {
+    let pairs = strict_query(request, if TOP { ROLLUP_PARAMS } else { WINDOW_PARAMS })?;
     let max_window = request
         .app_data::<web::Data<AppState>>()
         .map(|state| state.max_window)
         .ok_or_else(|| ApiError::Internal {
             cause: "application state is missing".to_owned(),
         })?;
-    let window = Window::parse(
-        pairs.get("start").map(String::as_str),
-        pairs.get("end").map(String::as_str),
-        max_window,
-    )
-    .map_err(|error| ApiError::invalid_param(error.param(), error.to_string()))?;
-    Ok(WindowQuery(window))
+    let param = |name: &str| pairs.get(name).map(String::as_str);
+    let window = Window::parse(param("start"), param("end"), max_window)
+        .map_err(|error| ApiError::invalid_param(error.param(), error.to_string()))?;
+    let bucket = param("bucket")
+        .map(|text| {
+            BucketWidth::parse(text).ok_or_else(|| {
+                let names: Vec<&str> = BucketWidth::ALL
+                    .iter()
+                    .map(|width| width.as_str())
+                    .collect();
+                ApiError::invalid_param(
+                    "bucket",
+                    format!("`bucket` must be one of {}, got {text:?}", names.join(", ")),
+                )
+            })
+        })
+        .transpose()?;
+    let zone = param("tz")
+        .map(|text| {
+            Zone::named(text).ok_or_else(|| {
+                ApiError::invalid_param(
+                    "tz",
+                    format!(
+                        "`tz` must be an IANA time zone such as America/New_York, got {text:?}"
+                    ),
+                )
+            })
+        })
+        .transpose()?;
+    let demand_interval = param("demand_interval")
+        .map(|text| {
+            DemandInterval::parse(text).ok_or_else(|| {
+                ApiError::invalid_param(
+                    "demand_interval",
+                    format!(
+                        "`demand_interval` must be one of {}, got {text:?}",
+                        DemandInterval::NAMES.join(", ")
+                    ),
+                )
+            })
+        })
+        .transpose()?;
+    let top = param("top")
+        .map(|text| {
+            text.parse::<usize>().map_err(|_| {
+                ApiError::invalid_param(
+                    "top",
+                    format!("`top` must be a whole number from 1 to {MAX_TOP}, got {text:?}"),
+                )
+            })
+        })
+        .transpose()?;
+    UsageRequest::new(window, bucket, zone, demand_interval, top)
+        .map_err(|error| ApiError::invalid_param(error.param(), error.to_string()))
 }
 
-impl Apiv2Schema for WindowQuery {}
+impl<const TOP: bool> Apiv2Schema for UsageQuery<TOP> {}
 
-impl OperationModifier for WindowQuery {
+impl<const TOP: bool> OperationModifier for UsageQuery<TOP> {
     fn update_parameter(op: &mut DefaultOperationRaw) {
-        for (name, description) in [
-            ("start", "Inclusive start of the window: RFC 3339 with `Z` or `±hh:mm`, any fraction digits down to nanoseconds."),
-            ("end", "Exclusive end of the window, after `start` and at most the configured maximum (default 366 days) later."),
-        ] {
-            op.parameters.push(Either::Right(Parameter {
-                name: name.to_owned(),
+        let string = |name: &str,
+                      required: bool,
+                      format: Option<DataTypeFormat>,
+                      enum_: &[&str],
+                      description: &str| Parameter {
+            name: name.to_owned(),
+            in_: ParameterIn::Query,
+            required,
+            data_type: Some(DataType::String),
+            format,
+            enum_: enum_
+                .iter()
+                .map(|value| serde_json::Value::from(*value))
+                .collect(),
+            description: Some(description.to_owned()),
+            ..Default::default()
+        };
+        let widths: Vec<&str> = BucketWidth::ALL
+            .iter()
+            .map(|width| width.as_str())
+            .collect();
+        let mut parameters = vec![
+            string("start", true, Some(DataTypeFormat::DateTime), &[], "Inclusive start of the window: RFC 3339 with `Z` or `±hh:mm`, any fraction digits down to nanoseconds."),
+            string("end", true, Some(DataTypeFormat::DateTime), &[], "Exclusive end of the window, after `start` and at most the configured maximum (default 366 days) later."),
+            string("bucket", false, None, &widths, "Adds `series`: the window cut into buckets of this width in `tz`, clipped to the window; empty buckets included. At most 10,000 buckets."),
+            string("tz", false, None, &[], "IANA time zone the buckets align in (default `UTC`); only with `bucket`."),
+            string("demand_interval", false, None, &DemandInterval::NAMES, "Adds `peak_demand` to every usage object: the highest average power over whole intervals of this length, aligned in `tz` (UTC without `bucket`)."),
+        ];
+        if TOP {
+            parameters.push(Parameter {
+                name: "top".to_owned(),
                 in_: ParameterIn::Query,
-                required: true,
-                data_type: Some(DataType::String),
-                format: Some(DataTypeFormat::DateTime),
-                description: Some(description.to_owned()),
+                required: false,
+                data_type: Some(DataType::Integer),
+                minimum: Some(1.0),
+                maximum: Some(MAX_TOP as f32),
+                description: Some("Adds `top_circuits`: the N circuits with the highest `total_watts`, ties by circuit id.".to_owned()),
                 ..Default::default()
-            }));
+            });
         }
+        op.parameters
+            .extend(parameters.into_iter().map(Either::Right));
     }
 
     fn update_definitions(_: &mut BTreeMap<String, DefaultSchemaRaw>) {}

@@ -88,16 +88,19 @@ pub const PARAM_EXAMPLES: &[(&str, &str)] = &[
     ("end", "2024-04-01T06:00:00Z"),
 ];
 
-/// The error statuses each operation can really answer; the shared error type lists them all.
-const ERRORS_BY_OPERATION: &[(&str, &[&str])] = &[
-    ("getCircuitUsage", &["400", "404", "500", "503"]),
-    ("getOrganizationUsage", &["400", "404", "500", "503"]),
-    ("getElectricSensor", &["400", "404", "500", "503"]),
-    ("getLocationCircuitSummary", &["400", "404", "500", "503"]),
-    ("getBrandMetadata", &["400", "404", "500", "503"]),
-    ("getHealthz", &["400"]),
-    ("getReadyz", &["400", "503"]),
-];
+/// The error statuses an operation can really answer, by its tag and id; the shared error
+/// type lists them all. New endpoints under Insights or Metadata need no entry.
+fn real_errors(operation_id: &str, tag: &str) -> &'static [&'static str] {
+    match (tag, operation_id) {
+        (_, "getHealthz") => &["400"],
+        (_, "getReadyz") => &["400", "503"],
+        ("Insights" | "Metadata", _) => &["400", "404", "500", "503"],
+        _ => &["400", "500"],
+    }
+}
+
+/// Fields that appear only when a query parameter asks for them; they stay optional.
+const ON_REQUEST_FIELDS: &[&str] = &["series", "top_circuits", "peak_demand"];
 
 /// Drops the error responses an operation cannot give.
 fn keep_real_errors(operation: &mut Value) {
@@ -106,11 +109,12 @@ fn keep_real_errors(operation: &mut Value) {
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_owned();
-    let statuses = ERRORS_BY_OPERATION
-        .iter()
-        .find(|(operation_id, _)| *operation_id == id)
-        .map(|(_, statuses)| *statuses)
-        .unwrap_or_else(|| panic!("operation {id} needs an entry in ERRORS_BY_OPERATION"));
+    let tag = operation
+        .pointer("/tags/0")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    let statuses = real_errors(&id, &tag);
     if let Some(responses) = operation
         .get_mut("responses")
         .and_then(Value::as_object_mut)
@@ -280,18 +284,17 @@ fn require_and_mark_nullable(schema: &mut Value, nullable_keyword: &str) {
         .iter()
         .filter(|name| !required.contains(name))
         .collect();
-    // The problem schema's extension member is genuinely optional: it is only on 400s.
-    let optional: Vec<&String> = optional
-        .into_iter()
-        .filter(|name| name.as_str() != "invalid_params")
-        .collect();
+    // The problem schema's extension member is only on 400s, and some fields appear only
+    // when asked for: those stay optional. `peak_demand` is also null when no interval fits.
+    let (on_request, optional): (Vec<&String>, Vec<&String>) =
+        optional.into_iter().partition(|name| {
+            name.as_str() == "invalid_params" || ON_REQUEST_FIELDS.contains(&name.as_str())
+        });
+    if on_request.iter().any(|name| name.as_str() == "peak_demand") {
+        mark_nullable(&mut schema["properties"]["peak_demand"], nullable_keyword);
+    }
     for name in &optional {
-        let property = &mut schema["properties"][name.as_str()];
-        if let Some(reference) = property.get("$ref").cloned() {
-            *property = json!({ "allOf": [{ "$ref": reference }], nullable_keyword: true });
-        } else {
-            property[nullable_keyword] = json!(true);
-        }
+        mark_nullable(&mut schema["properties"][name.as_str()], nullable_keyword);
     }
     let mut all_required = required;
     all_required.extend(optional.into_iter().cloned());
@@ -304,5 +307,14 @@ fn require_and_mark_nullable(schema: &mut Value, nullable_keyword: &str) {
                 require_and_mark_nullable(items, nullable_keyword);
             }
         }
+    }
+}
+
+/// Marks a property nullable; a `$ref` cannot carry siblings, so it moves under `allOf`.
+fn mark_nullable(property: &mut Value, nullable_keyword: &str) {
+    if let Some(reference) = property.get("$ref").cloned() {
+        *property = json!({ "allOf": [{ "$ref": reference }], nullable_keyword: true });
+    } else {
+        property[nullable_keyword] = json!(true);
     }
 }

@@ -8,75 +8,118 @@ use paperclip::actix::api_v2_operation;
 use paperclip::actix::web::{self, Json};
 
 use crate::dto::{
-    BrandMetadataBody, CircuitSummaryBody, CircuitUsageBody, ElectricSensorBody, LocationCounts,
-    NamedRef, OrganizationLocations, OrganizationUsageBody, SensorCircuits, SensorLocation,
-    StatusBody,
+    BrandMetadataBody, BrandUsageBody, CircuitSummaryBody, CircuitUsageBody, ElectricSensorBody,
+    LocationCounts, LocationUsageBody, NamedRef, OrganizationLocations, OrganizationUsageBody,
+    SensorCircuits, SensorLocation, StatusBody,
 };
 use crate::error::{problem_response, ApiError};
 use crate::extract::{
-    BrandParam, CircuitParam, IdPath, LocationParam, NoQuery, OrganizationParam, SensorParam,
-    WindowQuery,
+    BrandParam, CircuitParam, CircuitQuery, IdPath, LocationParam, NoQuery, OrganizationParam,
+    RollupQuery, SensorParam,
 };
 use crate::state::AppState;
 
 /// Registers every documented route.
 pub fn configure(config: &mut web::ServiceConfig) {
+    let get = |path: &str, route: web::Route| web::resource(path).route(route);
     config
-        .service(
-            web::resource("/v1/insights/circuits/{circuit_id}/usage")
-                .route(web::get().to(circuit_usage)),
-        )
-        .service(
-            web::resource("/v1/insights/organizations/{organization_id}/usage")
-                .route(web::get().to(organization_usage)),
-        )
-        .service(
-            web::resource("/v1/electric_sensors/{sensor_id}").route(web::get().to(electric_sensor)),
-        )
-        .service(
-            web::resource("/v1/locations/{location_id}/circuit-summary")
-                .route(web::get().to(circuit_summary)),
-        )
-        .service(
-            web::resource("/v1/brands/{brand_id}/metadata").route(web::get().to(brand_metadata)),
-        )
-        .service(web::resource("/healthz").route(web::get().to(healthz)))
-        .service(web::resource("/readyz").route(web::get().to(readyz)));
+        .service(get(
+            "/v1/insights/circuits/{circuit_id}/usage",
+            web::get().to(circuit_usage),
+        ))
+        .service(get(
+            "/v1/insights/locations/{location_id}/usage",
+            web::get().to(location_usage),
+        ))
+        .service(get(
+            "/v1/insights/organizations/{organization_id}/usage",
+            web::get().to(organization_usage),
+        ))
+        .service(get(
+            "/v1/insights/brands/{brand_id}/usage",
+            web::get().to(brand_usage),
+        ))
+        .service(get(
+            "/v1/electric_sensors/{sensor_id}",
+            web::get().to(electric_sensor),
+        ))
+        .service(get(
+            "/v1/locations/{location_id}/circuit-summary",
+            web::get().to(circuit_summary),
+        ))
+        .service(get(
+            "/v1/brands/{brand_id}/metadata",
+            web::get().to(brand_metadata),
+        ))
+        .service(get("/healthz", web::get().to(healthz)))
+        .service(get("/readyz", web::get().to(readyz)));
 }
 
 /// Usage of one circuit over a window.
 #[api_v2_operation(
     summary = "Circuit usage",
-    description = "Total, count, average, min and max power, energy and coverage of one circuit's samples with `start <= timestamp < end`. A window without samples is not an error: `sample_count` is 0.",
+    description = "Total, count, average, min and max power, energy and coverage of one circuit's samples with `start <= timestamp < end`. A window without samples is not an error: `sample_count` is 0. `bucket` adds `series`; `demand_interval` adds `peak_demand`.",
     operation_id = "getCircuitUsage",
     tags("Insights")
 )]
 async fn circuit_usage(
     state: web::Data<AppState>,
     circuit: IdPath<CircuitParam>,
-    window: WindowQuery,
+    query: CircuitQuery,
 ) -> Result<Json<CircuitUsageBody>, ApiError> {
-    let answer = state.insights.circuit_usage(circuit.0, &window.0).await?;
+    let answer = state.insights.circuit_usage(circuit.0, &query.0).await?;
     Ok(Json(CircuitUsageBody::from(&answer)))
+}
+
+/// Usage of a location over a window, by sensor.
+#[api_v2_operation(
+    summary = "Location usage",
+    description = "The usage of all the location's circuits, and of each sensor's (by name, then id). `bucket` adds `series`, `demand_interval` adds `peak_demand` to every usage object, and `top` adds `top_circuits`.",
+    operation_id = "getLocationUsage",
+    tags("Insights")
+)]
+async fn location_usage(
+    state: web::Data<AppState>,
+    location: IdPath<LocationParam>,
+    query: RollupQuery,
+) -> Result<Json<LocationUsageBody>, ApiError> {
+    let answer = state.insights.location_usage(location.0, &query.0).await?;
+    Ok(Json(LocationUsageBody::from(&answer)))
 }
 
 /// Usage of an organization over a window, by location.
 #[api_v2_operation(
     summary = "Organization usage",
-    description = "The usage of all the organization's circuits, and of each location's. `average_watts_per_circuit` is `usage.total_watts / circuit_count`, null without circuits. `location_count` includes locations without circuits.",
+    description = "The usage of all the organization's circuits, and of each location's (by name, then id). `average_watts_per_circuit` is `usage.total_watts / circuit_count`, null without circuits. `location_count` includes locations without circuits. `bucket` adds `series`, `demand_interval` adds `peak_demand` to every usage object, and `top` adds `top_circuits`.",
     operation_id = "getOrganizationUsage",
     tags("Insights")
 )]
 async fn organization_usage(
     state: web::Data<AppState>,
     organization: IdPath<OrganizationParam>,
-    window: WindowQuery,
+    query: RollupQuery,
 ) -> Result<Json<OrganizationUsageBody>, ApiError> {
     let answer = state
         .insights
-        .organization_usage(organization.0, &window.0)
+        .organization_usage(organization.0, &query.0)
         .await?;
     Ok(Json(OrganizationUsageBody::from(&answer)))
+}
+
+/// Usage of a brand over a window, by organization.
+#[api_v2_operation(
+    summary = "Brand usage",
+    description = "The usage of all the brand's circuits, and of each organization's (by name, then id). `location_count` counts every location of its organizations. `bucket` adds `series`, `demand_interval` adds `peak_demand` to every usage object, and `top` adds `top_circuits`.",
+    operation_id = "getBrandUsage",
+    tags("Insights")
+)]
+async fn brand_usage(
+    state: web::Data<AppState>,
+    brand: IdPath<BrandParam>,
+    query: RollupQuery,
+) -> Result<Json<BrandUsageBody>, ApiError> {
+    let answer = state.insights.brand_usage(brand.0, &query.0).await?;
+    Ok(Json(BrandUsageBody::from(&answer)))
 }
 
 /// An electric sensor with its location and circuits.

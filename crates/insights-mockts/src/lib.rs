@@ -113,6 +113,20 @@ impl MockTimeSeries {
             .unwrap_or(UsageStats::EMPTY)
     }
 
+    /// Statistics of one series over each range between consecutive `edges` (ns since the
+    /// epoch): one binary search per edge, then an index lookup per range.
+    pub fn series_range_stats(&self, key: &SeriesKey, edges: &[i128]) -> Vec<UsageStats> {
+        let n_ranges = edges.len().saturating_sub(1);
+        let Some(series) = self.series.get(key) else {
+            return vec![UsageStats::EMPTY; n_ranges];
+        };
+        let positions: Vec<usize> = edges.iter().map(|edge| series.position(*edge)).collect();
+        positions
+            .windows(2)
+            .map(|pair| series.range_stats(pair[0], pair[1]))
+            .collect()
+    }
+
     /// Statistics of one series over a window by scanning every sample; the reference that
     /// tests hold the index to.
     pub fn series_stats_by_scan(&self, key: &SeriesKey, window: &Window) -> UsageStats {

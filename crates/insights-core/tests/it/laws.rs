@@ -1,11 +1,11 @@
-//! The merge laws, and roll-ups that equal the sum of their parts.
+//! The merge laws, roll-ups that equal the sum of their parts, buckets that add up, and peaks.
 
 use std::collections::HashMap;
 
 use futures_executor::block_on;
 use insights_core::{
-    Catalogue, InMemoryMetadata, Insights, SeriesKey, TimeSeriesError, TimeSeriesSource,
-    UsageStats, Window, DEFAULT_MAX_WINDOW,
+    BucketWidth, Catalogue, DemandInterval, InMemoryMetadata, Insights, SeriesKey, TimeSeriesError,
+    TimeSeriesSource, UsageRequest, UsageStats, Window, Zone, DEFAULT_MAX_WINDOW,
 };
 use proptest::prelude::*;
 use time::{Duration, OffsetDateTime};
@@ -123,19 +123,21 @@ proptest! {
         let insights = Insights::new(InMemoryMetadata::seed(), source);
         let organization = &catalogue.organizations[organization];
         let window = window(start, length);
-        let answer = block_on(insights.organization_usage(organization.id, &window)).unwrap();
+        let request = UsageRequest::window(window);
+        let answer = block_on(insights.organization_usage(organization.id, &request)).unwrap();
+        let total = answer.rollup.total;
 
-        let by_locations: UsageStats = answer.locations.iter().map(|location| location.usage.usage.stats).sum();
-        prop_assert_eq!(answer.usage.usage.stats, by_locations);
+        let by_locations: UsageStats = answer.rollup.parts.iter().map(|location| location.figures.usage.stats).sum();
+        prop_assert_eq!(total.figures.usage.stats, by_locations);
 
         let circuits: Vec<_> = answer.tree.locations.iter().flat_map(|location| &location.sensors).flat_map(|sensor| &sensor.circuits).collect();
         let by_circuits: UsageStats = circuits
             .iter()
-            .map(|circuit| block_on(insights.circuit_usage(circuit.id, &window)).unwrap().usage.stats)
+            .map(|circuit| block_on(insights.circuit_usage(circuit.id, &request)).unwrap().rollup.total.figures.usage.stats)
             .sum();
-        prop_assert_eq!(answer.usage.usage.stats, by_circuits);
-        prop_assert_eq!(answer.usage.circuit_count, circuits.len());
-        prop_assert_eq!(answer.locations.iter().map(|location| location.usage.circuit_count).sum::<usize>(), circuits.len());
+        prop_assert_eq!(total.figures.usage.stats, by_circuits);
+        prop_assert_eq!(total.circuit_count, circuits.len());
+        prop_assert_eq!(answer.rollup.parts.iter().map(|location| location.circuit_count).sum::<usize>(), circuits.len());
     }
 
     #[test]
@@ -145,7 +147,91 @@ proptest! {
         let circuit_id = catalogue.circuits[circuit].id;
         let whole = window(start, first + second);
         let (left, right) = whole.split_at(BASE + Duration::seconds(start + first)).unwrap();
-        let usage = |window: &Window| block_on(insights.circuit_usage(circuit_id, window)).unwrap().usage.stats;
+        let usage = |window: &Window| {
+            block_on(insights.circuit_usage(circuit_id, &UsageRequest::window(*window))).unwrap().rollup.total.figures.usage.stats
+        };
         prop_assert_eq!(usage(&left).merge(usage(&right)), usage(&whole));
+    }
+}
+
+fn width() -> impl Strategy<Value = BucketWidth> {
+    prop::sample::select(vec![
+        BucketWidth::Minute,
+        BucketWidth::FiveMinutes,
+        BucketWidth::FifteenMinutes,
+        BucketWidth::Hour,
+        BucketWidth::Day,
+    ])
+}
+
+fn zone() -> impl Strategy<Value = Zone> {
+    prop::sample::select(vec![
+        "UTC",
+        "America/New_York",
+        "Asia/Kolkata",
+        "Asia/Kathmandu",
+        "Europe/Berlin",
+    ])
+    .prop_map(|name| Zone::named(name).unwrap())
+}
+
+proptest! {
+    #[test]
+    fn buckets_add_up_to_the_whole_window(source in source(), start in -600i64..7200, length in 1i64..9000, width in width(), zone in zone(), organization in 0usize..3) {
+        let catalogue = Catalogue::seed();
+        let insights = Insights::new(InMemoryMetadata::seed(), source);
+        let window = window(start, length);
+        let request = UsageRequest::new(window, Some(width), Some(zone), None, None).unwrap();
+        let answer = block_on(insights.organization_usage(catalogue.organizations[organization].id, &request)).unwrap();
+        let series = answer.rollup.series.unwrap();
+        prop_assert_eq!(series.first().unwrap().bucket.start, window.start());
+        prop_assert_eq!(series.last().unwrap().bucket.end, window.end());
+        for pair in series.windows(2) {
+            prop_assert_eq!(pair[0].bucket.end, pair[1].bucket.start);
+        }
+        let by_buckets: UsageStats = series.iter().map(|bucket| bucket.figures.usage.stats).sum();
+        prop_assert_eq!(by_buckets, answer.rollup.total.figures.usage.stats);
+        let unbucketed = block_on(insights.organization_usage(catalogue.organizations[organization].id, &UsageRequest::window(window))).unwrap();
+        prop_assert_eq!(by_buckets, unbucketed.rollup.total.figures.usage.stats);
+    }
+
+    #[test]
+    fn a_roll_up_series_is_the_sum_of_its_parts_series(source in source(), start in -600i64..7200, length in 1i64..9000, width in width(), zone in zone(), organization in 0usize..3) {
+        let catalogue = Catalogue::seed();
+        let insights = Insights::new(InMemoryMetadata::seed(), source);
+        let request = UsageRequest::new(window(start, length), Some(width), Some(zone), None, None).unwrap();
+        let answer = block_on(insights.organization_usage(catalogue.organizations[organization].id, &request)).unwrap();
+        let whole = answer.rollup.series.unwrap();
+        let mut by_parts = vec![UsageStats::EMPTY; whole.len()];
+        for location in &answer.tree.locations {
+            let part = block_on(insights.location_usage(location.location.id, &request)).unwrap();
+            for (sum, bucket) in by_parts.iter_mut().zip(part.rollup.series.unwrap()) {
+                *sum = sum.merge(bucket.figures.usage.stats);
+            }
+        }
+        let whole: Vec<UsageStats> = whole.iter().map(|bucket| bucket.figures.usage.stats).collect();
+        prop_assert_eq!(whole, by_parts);
+    }
+
+    #[test]
+    fn the_peak_is_at_least_the_average_power_when_whole_intervals_cover_the_window(
+        source in source(),
+        start_interval in -2i64..10,
+        n_intervals in 1i64..12,
+        interval in prop::sample::select(vec!["5m", "15m", "30m", "1h"]),
+        location in 0usize..6,
+    ) {
+        let catalogue = Catalogue::seed();
+        let insights = Insights::new(InMemoryMetadata::seed(), source);
+        let interval = DemandInterval::parse(interval).unwrap();
+        let seconds = interval.width().fixed().unwrap().whole_seconds();
+        let window = window(start_interval * seconds, n_intervals * seconds);
+        let request = UsageRequest::new(window, None, None, Some(interval), None).unwrap();
+        let answer = block_on(insights.location_usage(catalogue.locations[location].id, &request)).unwrap();
+        let usage = answer.rollup.total.figures.usage;
+        let peak = answer.rollup.total.figures.peak_demand.unwrap().expect("whole intervals fit");
+        // Average power over the window: energy over length, the same formula as the peak's.
+        let average_power = usage.stats.total().as_f64() * 60.0 / (window.length_nanos() as f64 / 1e9);
+        prop_assert!(peak.watts >= average_power - 1e-9 * average_power.abs(), "{} < {}", peak.watts, average_power);
     }
 }

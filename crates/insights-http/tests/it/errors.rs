@@ -117,26 +117,54 @@ async fn window_errors_name_the_parameter() {
 #[actix_web::test]
 async fn undefined_and_repeated_parameters_are_rejected_on_every_endpoint() {
     let app = TestApp::spawn().await;
-    let window_endpoints = [
-        format!("/v1/insights/circuits/{CIRCUIT}/usage?{DAY}"),
-        format!("/v1/insights/organizations/955c3c4d-3a03-4d79-9655-3871f5ad999d/usage?{DAY}"),
-    ];
-    for path in &window_endpoints {
+    let circuit = format!("/v1/insights/circuits/{CIRCUIT}/usage?{DAY}");
+    let circuit_params = "`start`, `end`, `bucket`, `tz`, `demand_interval`";
+    check(
+        &app,
+        &format!("{circuit}&limit=5"),
+        400,
+        bad_request(
+            "limit",
+            &format!("`limit` is not a parameter of this endpoint; it accepts {circuit_params}"),
+        ),
+    )
+    .await;
+    // `top` is for roll-ups only.
+    check(
+        &app,
+        &format!("{circuit}&top=3"),
+        400,
+        bad_request(
+            "top",
+            &format!("`top` is not a parameter of this endpoint; it accepts {circuit_params}"),
+        ),
+    )
+    .await;
+    check(
+        &app,
+        &format!("{circuit}&start=2024-04-01T00:00:00Z"),
+        400,
+        bad_request("start", "`start` is given more than once"),
+    )
+    .await;
+    for rollup in [
+        "locations/ea125f67-6b94-4992-8eb9-d832ae026106",
+        "organizations/955c3c4d-3a03-4d79-9655-3871f5ad999d",
+        "brands/11111111-1111-1111-1111-111111111111",
+    ] {
+        let path = format!("/v1/insights/{rollup}/usage?{DAY}");
         check(
             &app,
             &format!("{path}&limit=5"),
             400,
-            bad_request(
-                "limit",
-                "`limit` is not a parameter of this endpoint; it accepts `start`, `end`",
-            ),
+            bad_request("limit", "`limit` is not a parameter of this endpoint; it accepts `start`, `end`, `bucket`, `tz`, `demand_interval`, `top`"),
         )
         .await;
         check(
             &app,
-            &format!("{path}&start=2024-04-01T00:00:00Z"),
+            &format!("{path}&top=1&top=2"),
             400,
-            bad_request("start", "`start` is given more than once"),
+            bad_request("top", "`top` is given more than once"),
         )
         .await;
     }
@@ -273,4 +301,90 @@ async fn unknown_routes_and_methods_are_problems() {
         )
         .await;
     assert_eq!(answer.status, 405);
+}
+
+#[actix_web::test]
+async fn analytics_parameters_name_what_is_wrong() {
+    let app = TestApp::spawn().await;
+    let org =
+        format!("/v1/insights/organizations/955c3c4d-3a03-4d79-9655-3871f5ad999d/usage?{DAY}");
+    let widths = "1m, 5m, 15m, 30m, 1h, 1d, 1w, 1mo";
+    let cases: &[(&str, &str, String)] = &[
+        (
+            "&bucket=2h",
+            "bucket",
+            format!("`bucket` must be one of {widths}, got \"2h\""),
+        ),
+        (
+            "&bucket=",
+            "bucket",
+            format!("`bucket` must be one of {widths}, got \"\""),
+        ),
+        (
+            "&bucket=1h&tz=Mars/Olympus",
+            "tz",
+            "`tz` must be an IANA time zone such as America/New_York, got \"Mars/Olympus\""
+                .to_owned(),
+        ),
+        (
+            "&bucket=1h&tz=america/new_york",
+            "tz",
+            "`tz` must be an IANA time zone such as America/New_York, got \"america/new_york\""
+                .to_owned(),
+        ),
+        (
+            "&tz=UTC",
+            "tz",
+            "`tz` applies only with `bucket`; add a `bucket` or drop `tz`".to_owned(),
+        ),
+        (
+            "&demand_interval=1d",
+            "demand_interval",
+            "`demand_interval` must be one of 5m, 15m, 30m, 1h, got \"1d\"".to_owned(),
+        ),
+        (
+            "&top=0",
+            "top",
+            "`top` must be from 1 to 100, got 0".to_owned(),
+        ),
+        (
+            "&top=101",
+            "top",
+            "`top` must be from 1 to 100, got 101".to_owned(),
+        ),
+        (
+            "&top=-1",
+            "top",
+            "`top` must be a whole number from 1 to 100, got \"-1\"".to_owned(),
+        ),
+        (
+            "&top=ten",
+            "top",
+            "`top` must be a whole number from 1 to 100, got \"ten\"".to_owned(),
+        ),
+    ];
+    for (extra, name, reason) in cases {
+        check(
+            &app,
+            &format!("{org}{extra}"),
+            400,
+            bad_request(name, reason),
+        )
+        .await;
+    }
+    let year = "/v1/insights/circuits/d36e0c8c-d7d4-5740-88c4-dea626057ff1/usage?start=2024-01-01T00:00:00Z&end=2025-01-01T00:00:00Z";
+    check(
+        &app,
+        &format!("{year}&bucket=1m"),
+        400,
+        bad_request("bucket", "`bucket=1m` would make 527041 buckets over this window, more than the 10000 allowed; use a coarser bucket such as `1h`"),
+    )
+    .await;
+    check(
+        &app,
+        &format!("{year}&bucket=30m&tz=Asia/Kolkata"),
+        400,
+        bad_request("bucket", "`bucket=30m` would make 17568 buckets over this window, more than the 10000 allowed; use a coarser bucket such as `1h`"),
+    )
+    .await;
 }

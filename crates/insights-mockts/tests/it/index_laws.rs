@@ -100,3 +100,23 @@ proptest! {
         prop_assert_eq!(parts, source.series_stats(&key(), &whole));
     }
 }
+
+proptest! {
+    #[test]
+    fn range_stats_equal_one_window_query_per_range(
+        samples in prop::collection::vec((0u32..20_000, integer_watts()), 0..400),
+        mut cuts in prop::collection::vec(-1_000_000_000_000i64..22_000_000_000_000, 2..40),
+    ) {
+        let (offsets, watts): (Vec<u32>, Vec<f64>) = samples.into_iter().unzip();
+        let source = source(&offsets, &watts);
+        cuts.sort_unstable();
+        cuts.dedup();
+        prop_assume!(cuts.len() >= 2);
+        let edges: Vec<i128> = cuts.iter().map(|cut| (BASE + Duration::nanoseconds(*cut)).unix_timestamp_nanos()).collect();
+        let ranges = source.series_range_stats(&key(), &edges);
+        prop_assert_eq!(ranges.len(), cuts.len() - 1);
+        for (pair, stats) in cuts.windows(2).zip(ranges) {
+            prop_assert_eq!(stats, source.series_stats(&key(), &window(pair[0], pair[1] - pair[0])));
+        }
+    }
+}

@@ -1,5 +1,6 @@
 //! Integration tests of the HTTP API: a real server on port 0, whole JSON bodies compared.
 
+mod analytics;
 mod errors;
 mod insights;
 mod metadata;

@@ -10,7 +10,25 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 /// One sample: (duid, circuit number, ns since the epoch, watts).
-type Row = (String, u64, i128, i64);
+pub type Row = (String, u64, i128, i64);
+
+/// The rows of a sample file.
+pub fn parse_rows(text: &str) -> Vec<Row> {
+    let document: Value = serde_json::from_str(text).unwrap();
+    document
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| {
+            (
+                row["duid"].as_str().unwrap().to_owned(),
+                row["circuit_number"].as_u64().unwrap(),
+                instant(row["timestamp"].as_str().unwrap()),
+                row["power_watts"].as_i64().unwrap(),
+            )
+        })
+        .collect()
+}
 
 fn rows() -> &'static [Row] {
     static ROWS: OnceLock<Vec<Row>> = OnceLock::new();
@@ -19,21 +37,7 @@ fn rows() -> &'static [Row] {
             env!("CARGO_MANIFEST_DIR"),
             "/../../data/mock_timeseries.json"
         );
-        let document: Value =
-            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-        document
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|row| {
-                (
-                    row["duid"].as_str().unwrap().to_owned(),
-                    row["circuit_number"].as_u64().unwrap(),
-                    instant(row["timestamp"].as_str().unwrap()),
-                    row["power_watts"].as_i64().unwrap(),
-                )
-            })
-            .collect()
+        parse_rows(&std::fs::read_to_string(path).unwrap())
     })
 }
 
@@ -44,10 +48,30 @@ pub fn instant(text: &str) -> i128 {
         .unix_timestamp_nanos()
 }
 
-/// The `usage` object for the samples of `series` in `[start, end)`, built from raw rows.
+/// The `usage` object for the samples of `series` in `[start, end)` of the shipped data.
 pub fn usage(series: &[(String, u64)], start: &str, end: &str) -> Value {
-    let (start, end) = (instant(start), instant(end));
-    let samples: Vec<i64> = rows()
+    usage_in(rows(), series, instant(start), instant(end), None)
+}
+
+/// A JSON number as the server writes watts: whole values as integers.
+pub fn watts(value: f64) -> Value {
+    if value.fract() == 0.0 {
+        json!(value as i64)
+    } else {
+        json!(value)
+    }
+}
+
+/// The `usage` object over `[start, end)` (ns), with `peak_demand` over the whole demand
+/// intervals among `demand_edges` that lie in the range, when given.
+pub fn usage_in(
+    rows: &[Row],
+    series: &[(String, u64)],
+    start: i128,
+    end: i128,
+    demand_edges: Option<&[i128]>,
+) -> Value {
+    let samples: Vec<i64> = rows
         .iter()
         .filter(|(duid, number, at, _)| {
             series.iter().any(|(d, n)| d == duid && n == number) && start <= *at && *at < end
@@ -62,22 +86,58 @@ pub fn usage(series: &[(String, u64)], start: &str, end: &str) -> Value {
     } else {
         (n as f64 * 60.0 / (window_seconds * series.len() as f64)).min(1.0)
     };
-    let number = |value: f64| {
-        if value.fract() == 0.0 {
-            json!(value as i64)
-        } else {
-            json!(value)
-        }
-    };
-    json!({
+    let mut usage = json!({
         "total_watts": total,
         "sample_count": n,
-        "average_watts": if n == 0 { Value::Null } else { number(total as f64 / n as f64) },
+        "average_watts": if n == 0 { Value::Null } else { watts(total as f64 / n as f64) },
         "min_watts": samples.iter().min().map_or(Value::Null, |min| json!(min)),
         "max_watts": samples.iter().max().map_or(Value::Null, |max| json!(max)),
         "energy_wh": total as f64 * 60.0 / 3600.0,
         "coverage": coverage,
-    })
+    });
+    if let Some(edges) = demand_edges {
+        usage["peak_demand"] = peak(rows, series, edges, start, end);
+    }
+    usage
+}
+
+/// The highest average power over whole intervals in `[start, end)`: earliest on a tie, 0 W
+/// for an interval without samples, null when none fits.
+pub fn peak(
+    rows: &[Row],
+    series: &[(String, u64)],
+    edges: &[i128],
+    start: i128,
+    end: i128,
+) -> Value {
+    let mut best: Option<(f64, i128, i128)> = None;
+    for pair in edges.windows(2) {
+        if pair[0] < start || pair[1] > end {
+            continue;
+        }
+        let sum: i64 = rows
+            .iter()
+            .filter(|(duid, number, at, _)| {
+                series.iter().any(|(d, n)| d == duid && n == number)
+                    && pair[0] <= *at
+                    && *at < pair[1]
+            })
+            .map(|row| row.3)
+            .sum();
+        let power = sum as f64 * 60.0 / ((pair[1] - pair[0]) as f64 / 1e9);
+        if best.is_none_or(|(watts, _, _)| power > watts) {
+            best = Some((power, pair[0], pair[1]));
+        }
+    }
+    best.map_or(
+        Value::Null,
+        |(power, from, to)| json!({"watts": watts(power), "start": utc(from), "end": utc(to)}),
+    )
+}
+
+/// An instant (ns) as the server writes it.
+pub fn utc(nanos: i128) -> String {
+    insights_core::format_utc(OffsetDateTime::from_unix_timestamp_nanos(nanos).unwrap())
 }
 
 /// The seed catalogue, parsed from the generated SQL's source file.

@@ -70,12 +70,28 @@ impl TestApp {
         .await
     }
 
+    /// Serves the embedded catalogue and samples from `json`, a sample file's text.
+    pub async fn spawn_with_samples(json: &str) -> TestApp {
+        let timeseries = Arc::new(
+            MockTimeSeries::from_reader(json.as_bytes()).expect("the test's samples load"),
+        );
+        TestApp::serve(
+            MetadataStore::Embedded(Box::new(InMemoryMetadata::seed())),
+            timeseries,
+        )
+        .await
+    }
+
     /// Serves a given metadata store and the shipped data on a free port.
     pub async fn spawn_with(metadata: MetadataStore) -> TestApp {
+        TestApp::serve(metadata, shipped_timeseries()).await
+    }
+
+    async fn serve(metadata: MetadataStore, timeseries: Arc<MockTimeSeries>) -> TestApp {
         let listener = TcpListener::bind("127.0.0.1:0").expect("a free port");
         let address = format!("http://{}", listener.local_addr().unwrap());
         let state = web::Data::new(AppState {
-            insights: Insights::new(metadata, shipped_timeseries()),
+            insights: Insights::new(metadata, timeseries),
             max_window: DEFAULT_MAX_WINDOW,
         });
         let docs = web::Data::new(openapi::documents());

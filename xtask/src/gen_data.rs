@@ -1,9 +1,13 @@
 //! `cargo xtask gen-data`: the deterministic, seeded generator of the shipped time series.
 
-use std::fmt::Write as _;
+use std::io::{self, Write};
 
-use insights_core::{format_utc, Catalogue, ElectricSensor};
+use insights_core::{
+    format_utc, Brand, BrandId, Catalogue, Circuit, CircuitId, Duid, ElectricSensor, Location,
+    LocationId, Organization, OrganizationId, SensorId,
+};
 use time::{Duration, OffsetDateTime};
+use uuid::Uuid;
 
 /// The first instant of the shipped data: 2024-04-01T00:00:00Z.
 pub const SHIPPED_START: OffsetDateTime = time::macros::datetime!(2024-04-01 00:00 UTC);
@@ -112,25 +116,32 @@ fn utc_offset_hours(location_name: &str) -> i64 {
 }
 
 /// Writes the sample file for every circuit of `catalogue`, `days` days from `start`.
-pub fn generate(catalogue: &Catalogue, seed: u64, start: OffsetDateTime, days: i64) -> String {
+pub fn write_samples(
+    out: &mut impl Write,
+    catalogue: &Catalogue,
+    seed: u64,
+    start: OffsetDateTime,
+    days: i64,
+) -> io::Result<()> {
     let minutes = days * MINUTES_PER_DAY;
     let timestamps: Vec<String> = (0..minutes)
         .map(|minute| format_utc(start + Duration::minutes(minute)))
         .collect();
-    let mut out = String::with_capacity(catalogue.circuits.len() * minutes as usize * 96);
-    out.push('[');
+    let sensors: std::collections::HashMap<SensorId, &ElectricSensor> = catalogue
+        .sensors
+        .iter()
+        .map(|sensor| (sensor.id, sensor))
+        .collect();
+    let locations: std::collections::HashMap<LocationId, &Location> = catalogue
+        .locations
+        .iter()
+        .map(|location| (location.id, location))
+        .collect();
+    out.write_all(b"[")?;
     let mut first = true;
     for circuit in &catalogue.circuits {
-        let sensor: &ElectricSensor = catalogue
-            .sensors
-            .iter()
-            .find(|sensor| sensor.id == circuit.sensor_id)
-            .expect("the catalogue is checked");
-        let location = catalogue
-            .locations
-            .iter()
-            .find(|location| location.id == sensor.location_id)
-            .expect("the catalogue is checked");
+        let sensor = sensors[&circuit.sensor_id];
+        let location = locations[&sensor.location_id];
         let load = match circuit.circuit_number % 3 {
             1 => Load::Hvac,
             2 => Load::Lighting,
@@ -149,18 +160,76 @@ pub fn generate(catalogue: &Catalogue, seed: u64, start: OffsetDateTime, days: i
             start,
         );
         for (timestamp, watts) in timestamps.iter().zip(watts) {
-            out.push_str(if first { "\n" } else { ",\n" });
+            out.write_all(if first { b"\n" } else { b",\n" })?;
             first = false;
             write!(
                 out,
                 r#"{{"duid":"{}","circuit_number":{},"timestamp":"{timestamp}","power_watts":{watts}}}"#,
                 sensor.duid, circuit.circuit_number
-            )
-            .expect("writing to a String cannot fail");
+            )?;
         }
     }
-    out.push_str("\n]\n");
-    out
+    out.write_all(b"\n]\n")
+}
+
+/// The samples for `catalogue` as one string.
+pub fn generate(catalogue: &Catalogue, seed: u64, start: OffsetDateTime, days: i64) -> String {
+    let mut out = Vec::new();
+    write_samples(&mut out, catalogue, seed, start, days).expect("writing to memory cannot fail");
+    String::from_utf8(out).expect("the generator writes UTF-8")
+}
+
+/// A synthetic catalogue of `n_circuits` circuits: three per sensor, two sensors per
+/// location, ten locations per organization, one brand. Ids are fixed by position.
+pub fn synthetic_catalogue(n_circuits: usize) -> Catalogue {
+    let id = |kind: u128, index: usize| {
+        Uuid::from_u128(0x5EED_0000_0000_0000_0000_0000_0000_0000 | (kind << 64) | index as u128)
+    };
+    let brand = Brand {
+        id: BrandId(id(1, 0)),
+        name: "Synthetic Brand".into(),
+    };
+    let n_sensors = n_circuits.div_ceil(3);
+    let n_locations = n_sensors.div_ceil(2);
+    let n_organizations = n_locations.div_ceil(10);
+    let regions = ["East", "Central", "West"];
+    let organizations = (0..n_organizations)
+        .map(|index| Organization {
+            id: OrganizationId(id(2, index)),
+            name: format!("Franchise {index:05}"),
+            brand_id: brand.id,
+        })
+        .collect::<Vec<_>>();
+    let locations = (0..n_locations)
+        .map(|index| Location {
+            id: LocationId(id(3, index)),
+            name: format!("{}-Site {index:06}", regions[index % 3]),
+            organization_id: organizations[index / 10].id,
+        })
+        .collect::<Vec<_>>();
+    let sensors = (0..n_sensors)
+        .map(|index| ElectricSensor {
+            id: SensorId(id(4, index)),
+            duid: Duid(format!("{:016X}", 0x5EED_0000_0000_0000u64 | index as u64)),
+            name: format!("Panel-{}", index % 2 + 1),
+            location_id: locations[index / 2].id,
+        })
+        .collect::<Vec<_>>();
+    let circuits = (0..n_circuits)
+        .map(|index| Circuit {
+            id: CircuitId(id(5, index)),
+            name: format!("Circuit {}", index % 3 + 1),
+            circuit_number: (index % 3 + 1) as u32,
+            sensor_id: sensors[index / 3].id,
+        })
+        .collect();
+    Catalogue {
+        brands: vec![brand],
+        organizations,
+        locations,
+        sensors,
+        circuits,
+    }
 }
 
 /// The shipped file: every minute of 2024-04-01 UTC for every seeded circuit.

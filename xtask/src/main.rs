@@ -17,6 +17,10 @@ cargo xtask <command>
 
 Commands:
   gen-data    regenerate data/mock_timeseries.json (deterministic and seeded)
+  gen-data --circuits N --days D --out DIR
+              write a synthetic data set for scale runs: DIR/catalogue.tsv (for
+              INSIGHTS_CATALOGUE), DIR/seed.sql (schema and seed, for PostgreSQL) and
+              DIR/timeseries.json (every minute of D days from 2024-04-01 for N circuits)
   codegen     regenerate db/init/init.sql (from db/schema.sql and data/catalogue.tsv)
               and openapi/insights.json and openapi/monolith.yaml (from the routes)
   db-init     apply db/init/init.sql to DATABASE_URL; an already seeded database is left as it is
@@ -31,6 +35,7 @@ fn main() -> Result<()> {
             &root.join("data/mock_timeseries.json"),
             &gen_data::shipped(),
         ),
+        Some("gen-data") => gen_scale(&root, &args[1..]),
         Some("codegen") if args.len() == 1 => {
             for (path, contents) in generated_files(&root)? {
                 write_file(&root.join(path), &contents)?;
@@ -48,6 +53,73 @@ fn main() -> Result<()> {
         }
         Some(_) => bail!("unknown command or arguments: {}\n\n{HELP}", args.join(" ")),
     }
+}
+
+/// `gen-data --circuits N --days D --out DIR`.
+fn gen_scale(root: &Path, args: &[String]) -> Result<()> {
+    let mut circuits = None;
+    let mut days = None;
+    let mut out = None;
+    let mut args = args.iter();
+    while let Some(flag) = args.next() {
+        let value = args
+            .next()
+            .with_context(|| format!("failed to read a value after {flag}"))?;
+        match flag.as_str() {
+            "--circuits" => {
+                circuits = Some(
+                    value
+                        .parse::<usize>()
+                        .context("failed to read --circuits as a whole number")?,
+                )
+            }
+            "--days" => {
+                days = Some(
+                    value
+                        .parse::<i64>()
+                        .context("failed to read --days as a whole number")?,
+                )
+            }
+            "--out" => out = Some(PathBuf::from(value)),
+            other => bail!("unknown flag {other}\n\n{HELP}"),
+        }
+    }
+    let (Some(circuits), Some(days), Some(out)) = (circuits, days, out) else {
+        bail!("gen-data needs --circuits, --days and --out together\n\n{HELP}");
+    };
+    if circuits == 0 || !(1..=366).contains(&days) {
+        bail!("--circuits must be at least 1 and --days from 1 to 366");
+    }
+    fs::create_dir_all(&out).with_context(|| format!("failed to create {}", out.display()))?;
+    let catalogue = gen_data::synthetic_catalogue(circuits);
+    let comments = [&*format!(
+        "A synthetic catalogue of {circuits} circuits, written by cargo xtask gen-data."
+    )];
+    write_file(&out.join("catalogue.tsv"), &catalogue.to_tsv(&comments))?;
+    let schema = read_file(&root.join("db/schema.sql"))?;
+    write_file(
+        &out.join("seed.sql"),
+        &codegen::init_sql(&schema, &catalogue),
+    )?;
+    let path = out.join("timeseries.json");
+    let file =
+        fs::File::create(&path).with_context(|| format!("failed to create {}", path.display()))?;
+    let mut writer = std::io::BufWriter::with_capacity(1 << 20, file);
+    gen_data::write_samples(
+        &mut writer,
+        &catalogue,
+        gen_data::SHIPPED_SEED,
+        gen_data::SHIPPED_START,
+        days,
+    )
+    .and_then(|()| std::io::Write::flush(&mut writer))
+    .with_context(|| format!("failed to write {}", path.display()))?;
+    eprintln!(
+        "wrote: {} ({} samples)",
+        path.display(),
+        circuits as i64 * days * gen_data::MINUTES_PER_DAY
+    );
+    Ok(())
 }
 
 /// Every file `codegen` writes, with its expected contents, relative to the root.

@@ -4,7 +4,7 @@ use std::net::TcpListener;
 
 use actix_web::web;
 use anyhow::{Context, Result};
-use insights_core::{InMemoryMetadata, Insights, MetadataRepo};
+use insights_core::{Catalogue, InMemoryMetadata, Insights, MetadataRepo};
 use insights_http::{openapi, AppState, MetadataStore, Settings};
 use insights_pg::PgMetadata;
 use tracing_subscriber::EnvFilter;
@@ -30,9 +30,13 @@ async fn main() -> Result<()> {
                 settings.timeseries_path.display()
             )
         })?;
+    let rss = resident_bytes();
     tracing::info!(
         samples = timeseries.n_samples(),
         series = timeseries.n_series(),
+        index_bytes_per_sample =
+            timeseries.heap_bytes() as f64 / timeseries.n_samples().max(1) as f64,
+        rss_mib = rss.map(|bytes| bytes / (1 << 20)),
         interval_s = timeseries_interval_seconds(&timeseries),
         elapsed_ms = started.elapsed().as_millis() as u64,
         "time series loaded"
@@ -40,8 +44,19 @@ async fn main() -> Result<()> {
 
     let metadata = match &settings.database {
         None => {
-            let store = MetadataStore::Embedded(Box::new(InMemoryMetadata::seed()));
-            tracing::info!(store = %store.describe(), "metadata store: the embedded seed catalogue, because DATABASE_URL is not set");
+            let catalogue = match &settings.catalogue_path {
+                None => Catalogue::seed(),
+                Some(path) => {
+                    let text = std::fs::read_to_string(path).with_context(|| {
+                        format!("failed to read the catalogue {}", path.display())
+                    })?;
+                    Catalogue::parse_tsv(&text).with_context(|| {
+                        format!("failed to parse the catalogue {}", path.display())
+                    })?
+                }
+            };
+            let store = MetadataStore::Embedded(Box::new(InMemoryMetadata::new(&catalogue)));
+            tracing::info!(store = %store.describe(), "metadata store: the embedded catalogue, because DATABASE_URL is not set");
             store
         }
         Some(config) => {
@@ -81,4 +96,12 @@ async fn main() -> Result<()> {
 
 fn timeseries_interval_seconds(timeseries: &insights_mockts::MockTimeSeries) -> f64 {
     insights_core::TimeSeriesSource::nominal_interval(timeseries).as_seconds_f64()
+}
+
+/// The process's resident memory, from /proc on Linux; `None` elsewhere.
+fn resident_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|line| line.starts_with("VmRSS:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
 }

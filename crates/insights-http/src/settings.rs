@@ -31,6 +31,8 @@ pub struct Settings {
     pub addr: SocketAddr,
     /// `INSIGHTS_TIMESERIES`: the sample file.
     pub timeseries_path: PathBuf,
+    /// `INSIGHTS_CATALOGUE`: a catalogue file for the embedded store; `None` is the seed.
+    pub catalogue_path: Option<PathBuf>,
     /// `INSIGHTS_MAX_WINDOW_DAYS`: the longest window a request may ask for.
     pub max_window: Duration,
     /// `DATABASE_URL` and the `INSIGHTS_DB_*` limits; `None` serves the embedded catalogue.
@@ -42,6 +44,7 @@ impl fmt::Debug for Settings {
         f.debug_struct("Settings")
             .field("addr", &self.addr)
             .field("timeseries_path", &self.timeseries_path)
+            .field("catalogue_path", &self.catalogue_path)
             .field("max_window_days", &self.max_window.whole_days())
             // PgConfig's Debug redacts the URL, which may hold a password.
             .field("database", &self.database)
@@ -59,6 +62,9 @@ impl Settings {
         let timeseries_path = PathBuf::from(
             lookup("INSIGHTS_TIMESERIES").unwrap_or_else(|| "data/mock_timeseries.json".to_owned()),
         );
+        let catalogue_path = lookup("INSIGHTS_CATALOGUE")
+            .filter(|path| !path.trim().is_empty())
+            .map(PathBuf::from);
         let max_window = parse_or(
             &lookup,
             "INSIGHTS_MAX_WINDOW_DAYS",
@@ -101,6 +107,7 @@ impl Settings {
         Ok(Settings {
             addr,
             timeseries_path,
+            catalogue_path,
             max_window,
             database,
         })
@@ -146,7 +153,7 @@ mod tests {
 
     #[test]
     fn reads_defaults_and_overrides() {
-        let defaults = r#"Settings { addr: 127.0.0.1:8080, timeseries_path: "data/mock_timeseries.json", max_window_days: 366, database: None }"#;
+        let defaults = r#"Settings { addr: 127.0.0.1:8080, timeseries_path: "data/mock_timeseries.json", catalogue_path: None, max_window_days: 366, database: None }"#;
         check(&[], Ok(defaults));
         check(
             &[
@@ -155,7 +162,7 @@ mod tests {
                 ("INSIGHTS_MAX_WINDOW_DAYS", "31"),
             ],
             Ok(
-                r#"Settings { addr: 0.0.0.0:9000, timeseries_path: "/tmp/x.json", max_window_days: 31, database: None }"#,
+                r#"Settings { addr: 0.0.0.0:9000, timeseries_path: "/tmp/x.json", catalogue_path: None, max_window_days: 31, database: None }"#,
             ),
         );
         check(
@@ -165,7 +172,7 @@ mod tests {
                 ("INSIGHTS_DB_STATEMENT_TIMEOUT_MS", "250"),
             ],
             Ok(
-                r#"Settings { addr: 127.0.0.1:8080, timeseries_path: "data/mock_timeseries.json", max_window_days: 366, database: Some(PgConfig { url: "<redacted>", pool_size: 4, connect_timeout: 500ms, wait_timeout: 500ms, statement_timeout: 250ms }) }"#,
+                r#"Settings { addr: 127.0.0.1:8080, timeseries_path: "data/mock_timeseries.json", catalogue_path: None, max_window_days: 366, database: Some(PgConfig { url: "<redacted>", pool_size: 4, connect_timeout: 500ms, wait_timeout: 500ms, statement_timeout: 250ms }) }"#,
             ),
         );
         // A blank DATABASE_URL, as a .env may leave it, means none.

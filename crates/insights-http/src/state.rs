@@ -24,7 +24,7 @@ impl MetadataStore {
     /// A short description for the startup log; it never contains credentials.
     pub fn describe(&self) -> String {
         match self {
-            MetadataStore::Embedded(_) => "embedded seed catalogue (in memory)".to_owned(),
+            MetadataStore::Embedded(_) => "embedded catalogue (in memory)".to_owned(),
             MetadataStore::Postgres(store) => store.describe().to_owned(),
         }
     }

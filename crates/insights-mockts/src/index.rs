@@ -14,31 +14,40 @@ const BLOCK: usize = 64;
 #[derive(Debug)]
 pub(crate) struct Series {
     timestamps: Vec<i64>,
-    values: Vec<f64>,
     sums: PrefixSums,
     extremes: BlockExtremes,
 }
 
 #[derive(Debug)]
 enum PrefixSums {
-    /// `sums[i]` is the exact sum of the first `i` samples, all integers.
+    /// `sums[i]` is the exact sum of the first `i` samples, all integers. The samples
+    /// themselves are differences of neighbours, so they are not stored twice.
     Integer(Vec<i64>),
-    /// Double-double prefix sums for series with fractional samples (or too large for `i64`).
-    Real(Vec<(f64, f64)>),
+    /// Samples with fractions (or too large for `i64` sums), and double-double prefix sums.
+    Real {
+        values: Vec<f64>,
+        sums: Vec<(f64, f64)>,
+    },
 }
 
 impl Series {
     /// Indexes samples already sorted by strictly increasing timestamp (ns since the epoch).
-    pub(crate) fn new(timestamps: Vec<i64>, values: Vec<f64>) -> Series {
+    pub(crate) fn new(mut timestamps: Vec<i64>, values: Vec<f64>) -> Series {
         debug_assert_eq!(timestamps.len(), values.len());
         debug_assert!(timestamps.windows(2).all(|pair| pair[0] < pair[1]));
-        let sums = integer_prefix_sums(&values)
-            .map(PrefixSums::Integer)
-            .unwrap_or_else(|| PrefixSums::Real(real_prefix_sums(&values)));
+        timestamps.shrink_to_fit();
         let extremes = BlockExtremes::new(&values);
+        let sums = match integer_prefix_sums(&values) {
+            Some(sums) => PrefixSums::Integer(sums),
+            None => {
+                let sums = real_prefix_sums(&values);
+                let mut values = values;
+                values.shrink_to_fit();
+                PrefixSums::Real { values, sums }
+            }
+        };
         Series {
             timestamps,
-            values,
             sums,
             extremes,
         }
@@ -49,14 +58,12 @@ impl Series {
         self.timestamps.len()
     }
 
-    /// The sorted sample times, in ns since the epoch.
-    pub(crate) fn timestamps(&self) -> &[i64] {
-        &self.timestamps
-    }
-
-    /// The sample values in watts, in time order.
-    pub(crate) fn values(&self) -> &[f64] {
-        &self.values
+    /// The sample at a position, in watts.
+    pub(crate) fn value(&self, position: usize) -> f64 {
+        match &self.sums {
+            PrefixSums::Integer(sums) => (sums[position + 1] - sums[position]) as f64,
+            PrefixSums::Real { values, .. } => values[position],
+        }
     }
 
     /// The index of the first sample at or after `instant` (ns since the epoch).
@@ -84,12 +91,14 @@ impl Series {
                 integer: i128::from(sums[last] - sums[first]),
                 real: 0.0,
             },
-            PrefixSums::Real(sums) => TotalWatts {
+            PrefixSums::Real { sums, .. } => TotalWatts {
                 integer: 0,
                 real: double_double_difference(sums[last], sums[first]),
             },
         };
-        let (min, max) = self.extremes.range(&self.values, first, last);
+        let (min, max) = self
+            .extremes
+            .range(|position| self.value(position), first, last);
         UsageStats::from_parts((last - first) as u64, total, min, max)
     }
 
@@ -97,12 +106,9 @@ impl Series {
     pub(crate) fn heap_bytes(&self) -> usize {
         let sums = match &self.sums {
             PrefixSums::Integer(sums) => sums.capacity() * 8,
-            PrefixSums::Real(sums) => sums.capacity() * 16,
+            PrefixSums::Real { values, sums } => values.capacity() * 8 + sums.capacity() * 16,
         };
-        self.timestamps.capacity() * 8
-            + self.values.capacity() * 8
-            + sums
-            + self.extremes.heap_bytes()
+        self.timestamps.capacity() * 8 + sums + self.extremes.heap_bytes()
     }
 }
 
@@ -155,7 +161,10 @@ struct BlockExtremes {
 
 impl BlockExtremes {
     fn new(values: &[f64]) -> BlockExtremes {
-        let base: Vec<(f64, f64)> = values.chunks(BLOCK).map(scan).collect();
+        let base: Vec<(f64, f64)> = values
+            .chunks(BLOCK)
+            .map(|block| scan(block.iter().copied()))
+            .collect();
         let mut levels = vec![base];
         let mut span = 1;
         while span * 2 <= levels[0].len() {
@@ -169,14 +178,14 @@ impl BlockExtremes {
         BlockExtremes { levels }
     }
 
-    fn range(&self, values: &[f64], first: usize, last: usize) -> (f64, f64) {
+    fn range(&self, value: impl Fn(usize) -> f64, first: usize, last: usize) -> (f64, f64) {
         let first_block = first / BLOCK;
         let last_block = (last - 1) / BLOCK;
         if first_block == last_block {
-            return scan(&values[first..last]);
+            return scan((first..last).map(&value));
         }
-        let head = scan(&values[first..(first_block + 1) * BLOCK]);
-        let tail = scan(&values[last_block * BLOCK..last]);
+        let head = scan((first..(first_block + 1) * BLOCK).map(&value));
+        let tail = scan((last_block * BLOCK..last).map(&value));
         let mut extremes = combine(head, tail);
         let (inner_first, inner_last) = (first_block + 1, last_block);
         if inner_first < inner_last {
@@ -197,12 +206,10 @@ impl BlockExtremes {
     }
 }
 
-fn scan(values: &[f64]) -> (f64, f64) {
-    values
-        .iter()
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(min, max), &value| {
-            (min.min(value), max.max(value))
-        })
+fn scan(values: impl Iterator<Item = f64>) -> (f64, f64) {
+    values.fold((f64::INFINITY, f64::NEG_INFINITY), |(min, max), value| {
+        (min.min(value), max.max(value))
+    })
 }
 
 fn combine(a: (f64, f64), b: (f64, f64)) -> (f64, f64) {

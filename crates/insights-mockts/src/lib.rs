@@ -34,32 +34,9 @@ impl MockTimeSeries {
         let raw = load::read_rows(reader)?;
         let mut spacings: HashMap<i64, u64> = HashMap::new();
         let mut series = HashMap::with_capacity(raw.series.len());
-        for (key, mut samples) in raw.series {
-            samples.sort_unstable_by_key(|sample| (sample.timestamp, sample.row));
-            if let Some(pair) = samples
-                .windows(2)
-                .find(|pair| pair[0].timestamp == pair[1].timestamp)
-            {
-                let timestamp =
-                    OffsetDateTime::from_unix_timestamp_nanos(i128::from(pair[1].timestamp))
-                        .map(format_utc)
-                        .unwrap_or_else(|_| pair[1].timestamp.to_string());
-                return Err(LoadError {
-                    row: Some(pair[1].row as usize),
-                    kind: LoadErrorKind::DuplicateSample {
-                        series: key,
-                        timestamp,
-                        first_row: pair[0].row as usize,
-                    },
-                });
-            }
-            for pair in samples.windows(2) {
-                *spacings
-                    .entry(pair[1].timestamp - pair[0].timestamp)
-                    .or_default() += 1;
-            }
-            let timestamps = samples.iter().map(|sample| sample.timestamp).collect();
-            let values = samples.iter().map(|sample| sample.watts).collect();
+        for (key, samples) in raw.series {
+            let (timestamps, values) = sorted_without_duplicates(&key, samples)?;
+            count_spacings(&timestamps, &mut spacings);
             series.insert(key, Series::new(timestamps, values));
         }
         // The most common spacing wins; a tie goes to the shorter spacing, so it is deterministic.
@@ -126,22 +103,62 @@ impl MockTimeSeries {
             .map(|pair| series.range_stats(pair[0], pair[1]))
             .collect()
     }
+}
 
-    /// Statistics of one series over a window by scanning every sample; the reference that
-    /// tests hold the index to.
-    pub fn series_stats_by_scan(&self, key: &SeriesKey, window: &Window) -> UsageStats {
-        let Some(series) = self.series.get(key) else {
-            return UsageStats::EMPTY;
+/// Sorts a series by time (files are usually sorted already) and rejects two samples at
+/// the same instant, naming both rows.
+fn sorted_without_duplicates(
+    key: &SeriesKey,
+    samples: load::RawSeries,
+) -> Result<(Vec<i64>, Vec<f64>), LoadError> {
+    let load::RawSeries {
+        mut timestamps,
+        mut values,
+        mut rows,
+    } = samples;
+    if !timestamps.is_sorted() {
+        let mut order: Vec<usize> = (0..timestamps.len()).collect();
+        order.sort_unstable_by_key(|&index| (timestamps[index], rows[index]));
+        timestamps = order.iter().map(|&index| timestamps[index]).collect();
+        values = order.iter().map(|&index| values[index]).collect();
+        rows = order.iter().map(|&index| rows[index]).collect();
+    }
+    if let Some(position) = timestamps.windows(2).position(|pair| pair[0] == pair[1]) {
+        let timestamp = OffsetDateTime::from_unix_timestamp_nanos(i128::from(timestamps[position]))
+            .map(format_utc)
+            .unwrap_or_else(|_| timestamps[position].to_string());
+        let (first_row, row) = (
+            rows[position].min(rows[position + 1]),
+            rows[position].max(rows[position + 1]),
+        );
+        return Err(LoadError {
+            row: Some(row as usize),
+            kind: LoadErrorKind::DuplicateSample {
+                series: key.clone(),
+                timestamp,
+                first_row: first_row as usize,
+            },
+        });
+    }
+    Ok((timestamps, values))
+}
+
+/// Counts each spacing between neighbours once per run, since most series are regular.
+fn count_spacings(timestamps: &[i64], spacings: &mut HashMap<i64, u64>) {
+    let mut run: Option<(i64, u64)> = None;
+    for pair in timestamps.windows(2) {
+        let spacing = pair[1] - pair[0];
+        run = match run {
+            Some((current, count)) if current == spacing => Some((current, count + 1)),
+            Some((current, count)) => {
+                *spacings.entry(current).or_default() += count;
+                Some((spacing, 1))
+            }
+            None => Some((spacing, 1)),
         };
-        let (start, end) = (window.start_nanos(), window.end_nanos());
-        // Deliberately independent of the index: filter every sample and fold them one by one.
-        series
-            .timestamps()
-            .iter()
-            .zip(series.values())
-            .filter(|(&timestamp, _)| start <= i128::from(timestamp) && i128::from(timestamp) < end)
-            .map(|(_, &watts)| watts)
-            .collect()
+    }
+    if let Some((spacing, count)) = run {
+        *spacings.entry(spacing).or_default() += count;
     }
 }
 

@@ -76,30 +76,93 @@ impl fmt::Display for LoadError {
 
 impl std::error::Error for LoadError {}
 
-/// One sample as read, before grouping into series.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct RawSample {
-    pub(crate) timestamp: i64,
-    pub(crate) watts: f64,
-    pub(crate) row: u32,
-}
-
-/// The rows of a file grouped by series, in no particular order within a series.
+/// The samples of one series as read, in file order.
 #[derive(Debug, Default)]
 pub(crate) struct RawSeries {
-    pub(crate) series: HashMap<SeriesKey, Vec<RawSample>>,
+    pub(crate) timestamps: Vec<i64>,
+    pub(crate) values: Vec<f64>,
+    /// The row index of each sample, for naming duplicates.
+    pub(crate) rows: Vec<u32>,
+}
+
+/// The rows of a file grouped by series.
+#[derive(Debug, Default)]
+pub(crate) struct RawFile {
+    pub(crate) series: Vec<(SeriesKey, RawSeries)>,
     pub(crate) n_rows: usize,
 }
 
+/// What the row visitors share: interned duids and the series being filled.
+#[derive(Default)]
+struct State {
+    duid_ids: HashMap<Box<str>, u32>,
+    duids: Vec<Duid>,
+    series_ids: HashMap<(u32, u32), usize>,
+    series: Vec<((u32, u32), RawSeries)>,
+    /// Files usually list a series' rows together, so the last series is checked first.
+    last: Option<((u32, u32), usize)>,
+}
+
+impl State {
+    fn intern(&mut self, duid: &str) -> u32 {
+        if let Some(id) = self.duid_ids.get(duid) {
+            return *id;
+        }
+        let id = self.duids.len() as u32;
+        self.duids.push(Duid(duid.to_owned()));
+        self.duid_ids.insert(duid.into(), id);
+        id
+    }
+
+    fn push(&mut self, key: (u32, u32), timestamp: i64, watts: f64, row: u32) {
+        let index = match self.last {
+            Some((last_key, index)) if last_key == key => index,
+            _ => {
+                let next = self.series.len();
+                let index = *self.series_ids.entry(key).or_insert(next);
+                if index == next {
+                    self.series.push((key, RawSeries::default()));
+                }
+                self.last = Some((key, index));
+                index
+            }
+        };
+        let series = &mut self.series[index].1;
+        series.timestamps.push(timestamp);
+        series.values.push(watts);
+        series.rows.push(row);
+    }
+}
+
 /// Reads a JSON array of `{duid, circuit_number, timestamp, power_watts}` objects.
-pub(crate) fn read_rows(reader: impl Read) -> Result<RawSeries, LoadError> {
+pub(crate) fn read_rows(reader: impl Read) -> Result<RawFile, LoadError> {
     let failure = RefCell::new(None);
+    let mut state = State::default();
     let mut deserializer = serde_json::Deserializer::from_reader(reader);
     let result = deserializer
-        .deserialize_seq(RowsVisitor { failure: &failure })
-        .and_then(|rows| deserializer.end().map(|()| rows));
+        .deserialize_seq(RowsVisitor {
+            failure: &failure,
+            state: &mut state,
+        })
+        .and_then(|n_rows| deserializer.end().map(|()| n_rows));
     match (result, failure.into_inner()) {
-        (Ok(rows), _) => Ok(rows),
+        (Ok(n_rows), _) => {
+            let duids = state.duids;
+            let series = state
+                .series
+                .into_iter()
+                .map(|((duid, circuit_number), raw)| {
+                    (
+                        SeriesKey {
+                            duid: duids[duid as usize].clone(),
+                            circuit_number,
+                        },
+                        raw,
+                    )
+                })
+                .collect();
+            Ok(RawFile { series, n_rows })
+        }
         (Err(_), Some(failure)) => Err(failure),
         (Err(error), None) if error.is_io() => Err(LoadError {
             row: None,
@@ -114,24 +177,31 @@ pub(crate) fn read_rows(reader: impl Read) -> Result<RawSeries, LoadError> {
 
 struct RowsVisitor<'a> {
     failure: &'a RefCell<Option<LoadError>>,
+    state: &'a mut State,
 }
 
 impl<'de> Visitor<'de> for RowsVisitor<'_> {
-    type Value = RawSeries;
+    type Value = usize;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a JSON array of sample objects")
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<RawSeries, A::Error> {
-        let mut rows = RawSeries::default();
-        // Interning duids means a row allocates nothing once its series has been seen.
-        let mut duids: HashMap<String, Duid> = HashMap::new();
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<usize, A::Error> {
+        let mut n_rows = 0usize;
         loop {
-            let row = rows.n_rows;
+            let row = n_rows;
+            let row_index = u32::try_from(row).map_err(|_| {
+                fail(
+                    self.failure,
+                    Some(row),
+                    LoadErrorKind::Syntax("more than 4,294,967,295 rows".into()),
+                )
+            })?;
             let seed = RowSeed {
                 row,
                 failure: self.failure,
+                state: &mut *self.state,
             };
             let element = seq.next_element_seed(seed).inspect_err(|error| {
                 // Errors that are not already a row's structured failure still happened in this row.
@@ -143,33 +213,15 @@ impl<'de> Visitor<'de> for RowsVisitor<'_> {
             let Some(parsed) = element else {
                 break;
             };
-            let row_index = u32::try_from(row).map_err(|_| {
-                fail(
-                    self.failure,
-                    Some(row),
-                    LoadErrorKind::Syntax("more than 4,294,967,295 rows".into()),
-                )
-            })?;
-            let duid = match duids.get(parsed.duid.as_str()) {
-                Some(duid) => duid.clone(),
-                None => {
-                    let duid = Duid(parsed.duid.clone());
-                    duids.insert(parsed.duid, duid.clone());
-                    duid
-                }
-            };
-            let key = SeriesKey {
-                duid,
-                circuit_number: parsed.circuit_number,
-            };
-            rows.series.entry(key).or_default().push(RawSample {
-                timestamp: parsed.timestamp,
-                watts: parsed.watts,
-                row: row_index,
-            });
-            rows.n_rows += 1;
+            self.state.push(
+                (parsed.duid, parsed.circuit_number),
+                parsed.timestamp,
+                parsed.watts,
+                row_index,
+            );
+            n_rows += 1;
         }
-        Ok(rows)
+        Ok(n_rows)
     }
 }
 
@@ -186,7 +238,7 @@ fn fail<E: de::Error>(
 }
 
 struct ParsedRow {
-    duid: String,
+    duid: u32,
     circuit_number: u32,
     timestamp: i64,
     watts: f64,
@@ -195,6 +247,7 @@ struct ParsedRow {
 struct RowSeed<'a> {
     row: usize,
     failure: &'a RefCell<Option<LoadError>>,
+    state: &'a mut State,
 }
 
 impl<'de> DeserializeSeed<'de> for RowSeed<'_> {
@@ -214,14 +267,14 @@ impl<'de> Visitor<'de> for RowSeed<'_> {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ParsedRow, A::Error> {
         let row = Some(self.row);
+        let failure = self.failure;
         let invalid = |field: &'static str, reason: String| {
-            fail::<A::Error>(
-                self.failure,
-                row,
-                LoadErrorKind::InvalidField { field, reason },
-            )
+            fail::<A::Error>(failure, row, LoadErrorKind::InvalidField { field, reason })
         };
-        let mut duid: Option<String> = None;
+        let duplicate = |field: &'static str| {
+            fail::<A::Error>(failure, row, LoadErrorKind::DuplicateField(field))
+        };
+        let mut duid: Option<u32> = None;
         let mut circuit_number: Option<u32> = None;
         let mut timestamp: Option<i64> = None;
         let mut watts: Option<f64> = None;
@@ -236,88 +289,57 @@ impl<'de> Visitor<'de> for RowSeed<'_> {
                     continue;
                 }
             };
-            let value: JsonScalar = map
-                .next_value()
-                .map_err(|error| invalid(field, format!("could not be read: {error}")))?;
-            let duplicate =
-                || fail::<A::Error>(self.failure, row, LoadErrorKind::DuplicateField(field));
+            let read_error =
+                |error: A::Error| invalid(field, format!("could not be read: {error}"));
             match key {
                 FieldName::Duid => {
-                    let JsonScalar::Text(text) = value else {
-                        return Err(invalid(
-                            field,
-                            format!("must be a string, found {}", value.describe()),
-                        ));
-                    };
-                    if text.is_empty() {
-                        return Err(invalid(field, "is empty".into()));
-                    }
-                    if duid.replace(text).is_some() {
-                        return Err(duplicate());
+                    let parsed = map
+                        .next_value_seed(FieldSeed(DuidField(&mut *self.state)))
+                        .map_err(read_error)?;
+                    if duid
+                        .replace(parsed.map_err(|reason| invalid(field, reason))?)
+                        .is_some()
+                    {
+                        return Err(duplicate(field));
                     }
                 }
                 FieldName::CircuitNumber => {
-                    let number = match value {
-                        JsonScalar::Unsigned(number) => {
-                            u32::try_from(number).ok().filter(|n| *n > 0)
-                        }
-                        _ => None,
-                    }
-                    .ok_or_else(|| {
-                        invalid(
-                            field,
-                            format!("must be a positive integer, found {}", value.describe()),
-                        )
-                    })?;
-                    if circuit_number.replace(number).is_some() {
-                        return Err(duplicate());
+                    let parsed = map
+                        .next_value_seed(FieldSeed(CircuitNumberField))
+                        .map_err(read_error)?;
+                    if circuit_number
+                        .replace(parsed.map_err(|reason| invalid(field, reason))?)
+                        .is_some()
+                    {
+                        return Err(duplicate(field));
                     }
                 }
                 FieldName::Timestamp => {
-                    let JsonScalar::Text(text) = value else {
-                        return Err(invalid(
-                            field,
-                            format!("must be an RFC 3339 string, found {}", value.describe()),
-                        ));
-                    };
-                    let instant =
-                        parse_rfc3339(&text).map_err(|error| invalid(field, error.to_string()))?;
-                    let nanos = i64::try_from(instant.unix_timestamp_nanos()).map_err(|_| {
-                        invalid(
-                            field,
-                            format!(
-                                "{} is outside the years 1678 to 2262 that samples may use",
-                                format_utc(instant)
-                            ),
-                        )
-                    })?;
-                    if timestamp.replace(nanos).is_some() {
-                        return Err(duplicate());
+                    let parsed = map
+                        .next_value_seed(FieldSeed(TimestampField))
+                        .map_err(read_error)?;
+                    if timestamp
+                        .replace(parsed.map_err(|reason| invalid(field, reason))?)
+                        .is_some()
+                    {
+                        return Err(duplicate(field));
                     }
                 }
                 FieldName::PowerWatts => {
-                    let number = match value {
-                        JsonScalar::Unsigned(number) => Some(number as f64),
-                        JsonScalar::Signed(number) => Some(number as f64),
-                        JsonScalar::Float(number) => Some(number),
-                        _ => None,
-                    }
-                    .filter(|number| number.is_finite())
-                    .ok_or_else(|| {
-                        invalid(
-                            field,
-                            format!("must be a finite number, found {}", value.describe()),
-                        )
-                    })?;
-                    if watts.replace(number).is_some() {
-                        return Err(duplicate());
+                    let parsed = map
+                        .next_value_seed(FieldSeed(WattsField))
+                        .map_err(read_error)?;
+                    if watts
+                        .replace(parsed.map_err(|reason| invalid(field, reason))?)
+                        .is_some()
+                    {
+                        return Err(duplicate(field));
                     }
                 }
                 FieldName::Other => unreachable!("skipped above"),
             }
         }
-        let missing =
-            |field| fail::<A::Error>(self.failure, row, LoadErrorKind::MissingField(field));
+        let missing = |field| fail::<A::Error>(failure, row, LoadErrorKind::MissingField(field));
         Ok(ParsedRow {
             duid: duid.ok_or_else(|| missing("duid"))?,
             circuit_number: circuit_number.ok_or_else(|| missing("circuit_number"))?,
@@ -358,59 +380,144 @@ impl<'de> de::Deserialize<'de> for FieldName {
     }
 }
 
-/// A field value as JSON gave it, so that a wrong type is reported with the field's name.
-enum JsonScalar {
-    Text(String),
+/// A field's value as JSON gave it, borrowed for the moment it is parsed.
+enum Found<'a> {
+    Text(&'a str),
     Unsigned(u64),
     Signed(i64),
     Float(f64),
     Bool(bool),
     Null,
+    Array,
+    Object,
 }
 
-impl JsonScalar {
+impl Found<'_> {
     fn describe(&self) -> String {
         match self {
-            JsonScalar::Text(text) => format!("the string {text:?}"),
-            JsonScalar::Unsigned(number) => format!("the number {number}"),
-            JsonScalar::Signed(number) => format!("the number {number}"),
-            JsonScalar::Float(number) => format!("the number {number}"),
-            JsonScalar::Bool(value) => format!("{value}"),
-            JsonScalar::Null => "null".into(),
+            Found::Text(text) => format!("the string {text:?}"),
+            Found::Unsigned(number) => format!("the number {number}"),
+            Found::Signed(number) => format!("the number {number}"),
+            Found::Float(number) => format!("the number {number}"),
+            Found::Bool(value) => format!("{value}"),
+            Found::Null => "null".into(),
+            Found::Array => "an array".into(),
+            Found::Object => "an object".into(),
         }
     }
 }
 
-impl<'de> de::Deserialize<'de> for JsonScalar {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct ScalarVisitor;
-        impl Visitor<'_> for ScalarVisitor {
-            type Value = JsonScalar;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a string, number, boolean or null")
-            }
-            fn visit_str<E: de::Error>(self, text: &str) -> Result<JsonScalar, E> {
-                Ok(JsonScalar::Text(text.to_owned()))
-            }
-            fn visit_string<E: de::Error>(self, text: String) -> Result<JsonScalar, E> {
-                Ok(JsonScalar::Text(text))
-            }
-            fn visit_u64<E: de::Error>(self, number: u64) -> Result<JsonScalar, E> {
-                Ok(JsonScalar::Unsigned(number))
-            }
-            fn visit_i64<E: de::Error>(self, number: i64) -> Result<JsonScalar, E> {
-                Ok(JsonScalar::Signed(number))
-            }
-            fn visit_f64<E: de::Error>(self, number: f64) -> Result<JsonScalar, E> {
-                Ok(JsonScalar::Float(number))
-            }
-            fn visit_bool<E: de::Error>(self, value: bool) -> Result<JsonScalar, E> {
-                Ok(JsonScalar::Bool(value))
-            }
-            fn visit_unit<E: de::Error>(self) -> Result<JsonScalar, E> {
-                Ok(JsonScalar::Null)
-            }
+/// Turns one field's JSON value into its typed value, or says what is wrong with it.
+trait FieldParser {
+    type Out;
+    fn parse(self, found: Found<'_>) -> Result<Self::Out, String>;
+}
+
+/// Reads a field through its parser without allocating; the outer `Result` is a syntax
+/// error, the inner one a wrong value.
+struct FieldSeed<P>(P);
+
+impl<'de, P: FieldParser> DeserializeSeed<'de> for FieldSeed<P> {
+    type Value = Result<P::Out, String>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de, P: FieldParser> Visitor<'de> for FieldSeed<P> {
+    type Value = Result<P::Out, String>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_str<E: de::Error>(self, text: &str) -> Result<Self::Value, E> {
+        Ok(self.0.parse(Found::Text(text)))
+    }
+    fn visit_u64<E: de::Error>(self, number: u64) -> Result<Self::Value, E> {
+        Ok(self.0.parse(Found::Unsigned(number)))
+    }
+    fn visit_i64<E: de::Error>(self, number: i64) -> Result<Self::Value, E> {
+        Ok(self.0.parse(Found::Signed(number)))
+    }
+    fn visit_f64<E: de::Error>(self, number: f64) -> Result<Self::Value, E> {
+        Ok(self.0.parse(Found::Float(number)))
+    }
+    fn visit_bool<E: de::Error>(self, value: bool) -> Result<Self::Value, E> {
+        Ok(self.0.parse(Found::Bool(value)))
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(self.0.parse(Found::Null))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(self.0.parse(Found::Array))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(self.0.parse(Found::Object))
+    }
+}
+
+struct DuidField<'a>(&'a mut State);
+
+impl FieldParser for DuidField<'_> {
+    type Out = u32;
+    fn parse(self, found: Found<'_>) -> Result<u32, String> {
+        match found {
+            Found::Text("") => Err("is empty".into()),
+            Found::Text(text) => Ok(self.0.intern(text)),
+            other => Err(format!("must be a string, found {}", other.describe())),
         }
-        deserializer.deserialize_any(ScalarVisitor)
+    }
+}
+
+struct CircuitNumberField;
+
+impl FieldParser for CircuitNumberField {
+    type Out = u32;
+    fn parse(self, found: Found<'_>) -> Result<u32, String> {
+        match found {
+            Found::Unsigned(number) => u32::try_from(number).ok().filter(|number| *number > 0),
+            _ => None,
+        }
+        .ok_or_else(|| format!("must be a positive integer, found {}", found.describe()))
+    }
+}
+
+struct TimestampField;
+
+impl FieldParser for TimestampField {
+    type Out = i64;
+    fn parse(self, found: Found<'_>) -> Result<i64, String> {
+        let Found::Text(text) = found else {
+            return Err(format!(
+                "must be an RFC 3339 string, found {}",
+                found.describe()
+            ));
+        };
+        let instant = parse_rfc3339(text).map_err(|error| error.to_string())?;
+        i64::try_from(instant.unix_timestamp_nanos()).map_err(|_| {
+            format!(
+                "{} is outside the years 1678 to 2262 that samples may use",
+                format_utc(instant)
+            )
+        })
+    }
+}
+
+struct WattsField;
+
+impl FieldParser for WattsField {
+    type Out = f64;
+    fn parse(self, found: Found<'_>) -> Result<f64, String> {
+        match found {
+            Found::Unsigned(number) => Some(number as f64),
+            Found::Signed(number) => Some(number as f64),
+            Found::Float(number) => Some(number),
+            _ => None,
+        }
+        .filter(|number| number.is_finite())
+        .ok_or_else(|| format!("must be a finite number, found {}", found.describe()))
     }
 }

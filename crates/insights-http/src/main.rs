@@ -6,7 +6,7 @@ use actix_web::web;
 use anyhow::{Context, Result};
 use insights_core::{Catalogue, InMemoryMetadata, Insights, MetadataRepo};
 use insights_http::{openapi, AppState, MetadataStore, Settings};
-use insights_pg::PgMetadata;
+use insights_pg::{CachedMetadata, PgMetadata};
 use tracing_subscriber::EnvFilter;
 
 #[actix_web::main]
@@ -62,7 +62,11 @@ async fn main() -> Result<()> {
         Some(config) => {
             let store = PgMetadata::new(config)
                 .context("failed to set up the metadata store from DATABASE_URL")?;
-            let store = MetadataStore::Postgres(store);
+            let store = MetadataStore::Postgres(CachedMetadata::new(
+                store,
+                settings.cache_ttl,
+                settings.cache_capacity,
+            ));
             tracing::info!(store = %store.describe(), "metadata store: PostgreSQL, from DATABASE_URL");
             store
         }

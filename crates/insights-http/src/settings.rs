@@ -37,6 +37,10 @@ pub struct Settings {
     pub max_window: Duration,
     /// `DATABASE_URL` and the `INSIGHTS_DB_*` limits; `None` serves the embedded catalogue.
     pub database: Option<PgConfig>,
+    /// `INSIGHTS_CACHE_TTL_S`: how long PostgreSQL metadata is cached; zero caches nothing.
+    pub cache_ttl: std::time::Duration,
+    /// `INSIGHTS_CACHE_CAPACITY`: the most metadata entries cached.
+    pub cache_capacity: usize,
 }
 
 impl fmt::Debug for Settings {
@@ -48,6 +52,8 @@ impl fmt::Debug for Settings {
             .field("max_window_days", &self.max_window.whole_days())
             // PgConfig's Debug redacts the URL, which may hold a password.
             .field("database", &self.database)
+            .field("cache_ttl", &self.cache_ttl)
+            .field("cache_capacity", &self.cache_capacity)
             .finish()
     }
 }
@@ -104,12 +110,29 @@ impl Settings {
                 )?,
             }),
         };
+        let cache_ttl = parse_or(&lookup, "INSIGHTS_CACHE_TTL_S", "60", |text| {
+            match text.parse::<u64>() {
+                Ok(seconds) if seconds <= 86_400 => Ok(std::time::Duration::from_secs(seconds)),
+                _ => Err("must be a whole number of seconds from 0 to 86400".to_owned()),
+            }
+        })?;
+        let cache_capacity = parse_or(
+            &lookup,
+            "INSIGHTS_CACHE_CAPACITY",
+            "10000",
+            |text| match text.parse::<usize>() {
+                Ok(capacity) if (1..=10_000_000).contains(&capacity) => Ok(capacity),
+                _ => Err("must be a whole number from 1 to 10000000".to_owned()),
+            },
+        )?;
         Ok(Settings {
             addr,
             timeseries_path,
             catalogue_path,
             max_window,
             database,
+            cache_ttl,
+            cache_capacity,
         })
     }
 }
@@ -153,7 +176,7 @@ mod tests {
 
     #[test]
     fn reads_defaults_and_overrides() {
-        let defaults = r#"Settings { addr: 127.0.0.1:8080, timeseries_path: "data/mock_timeseries.json", catalogue_path: None, max_window_days: 366, database: None }"#;
+        let defaults = r#"Settings { addr: 127.0.0.1:8080, timeseries_path: "data/mock_timeseries.json", catalogue_path: None, max_window_days: 366, database: None, cache_ttl: 60s, cache_capacity: 10000 }"#;
         check(&[], Ok(defaults));
         check(
             &[
@@ -162,7 +185,7 @@ mod tests {
                 ("INSIGHTS_MAX_WINDOW_DAYS", "31"),
             ],
             Ok(
-                r#"Settings { addr: 0.0.0.0:9000, timeseries_path: "/tmp/x.json", catalogue_path: None, max_window_days: 31, database: None }"#,
+                r#"Settings { addr: 0.0.0.0:9000, timeseries_path: "/tmp/x.json", catalogue_path: None, max_window_days: 31, database: None, cache_ttl: 60s, cache_capacity: 10000 }"#,
             ),
         );
         check(
@@ -172,7 +195,7 @@ mod tests {
                 ("INSIGHTS_DB_STATEMENT_TIMEOUT_MS", "250"),
             ],
             Ok(
-                r#"Settings { addr: 127.0.0.1:8080, timeseries_path: "data/mock_timeseries.json", catalogue_path: None, max_window_days: 366, database: Some(PgConfig { url: "<redacted>", pool_size: 4, connect_timeout: 500ms, wait_timeout: 500ms, statement_timeout: 250ms }) }"#,
+                r#"Settings { addr: 127.0.0.1:8080, timeseries_path: "data/mock_timeseries.json", catalogue_path: None, max_window_days: 366, database: Some(PgConfig { url: "<redacted>", pool_size: 4, connect_timeout: 500ms, wait_timeout: 500ms, statement_timeout: 250ms }), cache_ttl: 60s, cache_capacity: 10000 }"#,
             ),
         );
         // A blank DATABASE_URL, as a .env may leave it, means none.

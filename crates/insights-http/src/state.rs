@@ -8,7 +8,7 @@ use insights_core::{
     SensorId, SeriesKey,
 };
 use insights_mockts::MockTimeSeries;
-use insights_pg::PgMetadata;
+use insights_pg::{CachedMetadata, PgMetadata};
 use time::Duration;
 
 /// Where metadata is read from; chosen once at startup.
@@ -16,8 +16,8 @@ use time::Duration;
 pub enum MetadataStore {
     /// The seed catalogue (or another catalogue file) held in memory.
     Embedded(Box<InMemoryMetadata>),
-    /// The monolith's PostgreSQL, read through a pool.
-    Postgres(PgMetadata),
+    /// The monolith's PostgreSQL, read through a pool behind a cache.
+    Postgres(CachedMetadata<PgMetadata>),
 }
 
 impl MetadataStore {
@@ -25,7 +25,7 @@ impl MetadataStore {
     pub fn describe(&self) -> String {
         match self {
             MetadataStore::Embedded(_) => "embedded catalogue (in memory)".to_owned(),
-            MetadataStore::Postgres(store) => store.describe().to_owned(),
+            MetadataStore::Postgres(store) => store.inner().describe().to_owned(),
         }
     }
 
@@ -33,7 +33,7 @@ impl MetadataStore {
     pub async fn check_ready(&self) -> Result<(), MetadataError> {
         match self {
             MetadataStore::Embedded(_) => Ok(()),
-            MetadataStore::Postgres(store) => store.check_ready().await,
+            MetadataStore::Postgres(store) => store.inner().check_ready().await,
         }
     }
 }

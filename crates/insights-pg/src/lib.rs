@@ -5,7 +5,10 @@
 //! its descendants through `LEFT JOIN`s), folds them into a [`Catalogue`], and builds the
 //! view with the same code as the embedded store, so both stores answer identically.
 
+mod cache;
 mod queries;
+
+pub use cache::{CacheStats, CachedMetadata};
 
 use std::fmt;
 use std::future::Future;

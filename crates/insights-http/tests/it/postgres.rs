@@ -1,10 +1,15 @@
 //! PostgreSQL mode: the same bytes as embedded mode, 503s during an outage, recovery without
 //! a restart, and hostile input that changes nothing.
 
+use std::time::Duration;
+
 use insights_testdb::TestDb;
 
 use crate::proxy::Proxy;
 use crate::support::TestApp;
+
+const CACHED: Duration = Duration::from_secs(60);
+const UNCACHED: Duration = Duration::ZERO;
 
 /// Requests covering every endpoint, answers and errors alike.
 const REQUESTS: &[&str] = &[
@@ -40,8 +45,9 @@ const REQUESTS: &[&str] = &[
 async fn every_endpoint_answers_the_same_bytes_as_embedded_mode() {
     let db = TestDb::new();
     let embedded = TestApp::spawn().await;
-    let postgres = TestApp::spawn_postgres(db.url()).await;
-    for request in REQUESTS {
+    let postgres = TestApp::spawn_postgres(db.url(), CACHED).await;
+    // Twice: the second round is answered from the cache.
+    for request in REQUESTS.iter().chain(REQUESTS) {
         let (expected, actual) = (embedded.get(request).await, postgres.get(request).await);
         assert_eq!(
             (actual.status, &actual.content_type),
@@ -61,7 +67,8 @@ async fn an_outage_is_503_with_retry_after_and_recovery_needs_no_restart() {
     let db = TestDb::new();
     let (host, port) = db.host_port();
     let proxy = Proxy::start(format!("{host}:{port}")).await;
-    let app = TestApp::spawn_postgres(&db.url_via("127.0.0.1", proxy.port)).await;
+    // Without caching, so every request meets the outage.
+    let app = TestApp::spawn_postgres(&db.url_via("127.0.0.1", proxy.port), UNCACHED).await;
     let usage = "/v1/insights/organizations/955c3c4d-3a03-4d79-9655-3871f5ad999d/usage?start=2024-04-01T00:00:00Z&end=2024-04-02T00:00:00Z";
     assert_eq!(app.get(usage).await.status, 200);
 
@@ -121,7 +128,7 @@ async fn an_outage_is_503_with_retry_after_and_recovery_needs_no_restart() {
 #[actix_web::test]
 async fn injection_attempts_change_nothing() {
     let db = TestDb::new();
-    let app = TestApp::spawn_postgres(db.url()).await;
+    let app = TestApp::spawn_postgres(db.url(), UNCACHED).await;
     let snapshot = || {
         db.query_text("SELECT (SELECT count(*) FROM brands), (SELECT count(*) FROM organizations), (SELECT count(*) FROM locations), (SELECT count(*) FROM electric_sensors), (SELECT count(*) FROM circuits), (SELECT string_agg(name, ',' ORDER BY id) FROM circuits)")
     };
@@ -158,4 +165,28 @@ async fn injection_attempts_change_nothing() {
             .status,
         200
     );
+}
+
+#[actix_web::test]
+async fn a_warm_cache_serves_through_an_outage_until_entries_expire() {
+    let db = TestDb::new();
+    let (host, port) = db.host_port();
+    let proxy = Proxy::start(format!("{host}:{port}")).await;
+    let app = TestApp::spawn_postgres(&db.url_via("127.0.0.1", proxy.port), CACHED).await;
+    let usage = "/v1/insights/organizations/955c3c4d-3a03-4d79-9655-3871f5ad999d/usage?start=2024-04-01T00:00:00Z&end=2024-04-02T00:00:00Z";
+    let warm = app.get(usage).await;
+    assert_eq!(warm.status, 200);
+    proxy.cut();
+    // Fresh entries are served; readiness tells the truth about the database.
+    let during = app.get(usage).await;
+    assert_eq!((during.status, during.body), (200, warm.body));
+    assert_eq!(app.get("/readyz").await.status, 503);
+    assert_eq!(
+        app.get("/v1/electric_sensors/785097c8-2b34-410a-a8ea-bcaf10791c45")
+            .await
+            .status,
+        503,
+        "never cached"
+    );
+    proxy.restore().await;
 }

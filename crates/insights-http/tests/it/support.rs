@@ -55,8 +55,9 @@ impl TestApp {
         TestApp::spawn_with(MetadataStore::Embedded(Box::new(InMemoryMetadata::seed()))).await
     }
 
-    /// Serves PostgreSQL metadata from `url`, with short timeouts, and the shipped data.
-    pub async fn spawn_postgres(url: &str) -> TestApp {
+    /// Serves PostgreSQL metadata from `url`, with short timeouts, a cache of `cache_ttl`
+    /// (zero caches nothing), and the shipped data.
+    pub async fn spawn_postgres(url: &str, cache_ttl: std::time::Duration) -> TestApp {
         let config = insights_pg::PgConfig {
             url: url.to_owned(),
             pool_size: 4,
@@ -64,10 +65,9 @@ impl TestApp {
             wait_timeout: std::time::Duration::from_millis(500),
             statement_timeout: std::time::Duration::from_millis(1000),
         };
-        TestApp::spawn_with(MetadataStore::Postgres(
-            insights_pg::PgMetadata::new(&config).unwrap(),
-        ))
-        .await
+        let store = insights_pg::PgMetadata::new(&config).unwrap();
+        let cached = insights_pg::CachedMetadata::new(store, cache_ttl, 1000);
+        TestApp::spawn_with(MetadataStore::Postgres(cached)).await
     }
 
     /// Serves the embedded catalogue and samples from `json`, a sample file's text.

@@ -1,5 +1,6 @@
 //! Integration tests of the PostgreSQL metadata store against a real server.
 
+mod cache;
 mod lookups;
 mod outage;
 

@@ -1,0 +1,196 @@
+//! The metadata cache: hot lookups stay off the store, one request per key on a miss, the TTL
+//! holds, outages serve fresh entries and fail expired ones, and the size is bounded.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use insights_core::{InMemoryMetadata, MetadataError, MetadataRepo, OrganizationId};
+use insights_pg::{CacheStats, CachedMetadata};
+
+/// The seed store, slowed down, counting its calls, and able to fail like an outage.
+#[derive(Default)]
+struct Probe {
+    calls: AtomicUsize,
+    down: AtomicBool,
+}
+
+struct CountingStore {
+    seed: InMemoryMetadata,
+    probe: Arc<Probe>,
+}
+
+impl MetadataRepo for CountingStore {
+    async fn circuit(
+        &self,
+        id: insights_core::CircuitId,
+    ) -> Result<Option<Arc<insights_core::CircuitContext>>, MetadataError> {
+        self.enter().await?;
+        self.seed.circuit(id).await
+    }
+    async fn organization(
+        &self,
+        id: OrganizationId,
+    ) -> Result<Option<Arc<insights_core::OrganizationTree>>, MetadataError> {
+        self.enter().await?;
+        self.seed.organization(id).await
+    }
+    async fn sensor(
+        &self,
+        id: insights_core::SensorId,
+    ) -> Result<Option<Arc<insights_core::SensorDetail>>, MetadataError> {
+        self.enter().await?;
+        self.seed.sensor(id).await
+    }
+    async fn location(
+        &self,
+        id: insights_core::LocationId,
+    ) -> Result<Option<Arc<insights_core::LocationSummary>>, MetadataError> {
+        self.enter().await?;
+        self.seed.location(id).await
+    }
+    async fn brand(
+        &self,
+        id: insights_core::BrandId,
+    ) -> Result<Option<Arc<insights_core::BrandTree>>, MetadataError> {
+        self.enter().await?;
+        self.seed.brand(id).await
+    }
+    async fn circuit_series(&self) -> Result<Vec<insights_core::SeriesKey>, MetadataError> {
+        self.seed.circuit_series().await
+    }
+}
+
+impl CountingStore {
+    async fn enter(&self) -> Result<(), MetadataError> {
+        self.probe.calls.fetch_add(1, Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        if self.probe.down.load(Ordering::SeqCst) {
+            return Err(MetadataError::Unavailable {
+                reason: "down".into(),
+            });
+        }
+        Ok(())
+    }
+}
+
+fn cache(ttl_seconds: u64, capacity: usize) -> (Arc<CachedMetadata<CountingStore>>, Arc<Probe>) {
+    let probe = Arc::new(Probe::default());
+    let store = CountingStore {
+        seed: InMemoryMetadata::seed(),
+        probe: probe.clone(),
+    };
+    (
+        Arc::new(CachedMetadata::new(
+            store,
+            Duration::from_secs(ttl_seconds),
+            capacity,
+        )),
+        probe,
+    )
+}
+
+fn organization(index: usize) -> OrganizationId {
+    insights_core::Catalogue::seed().organizations[index].id
+}
+
+#[tokio::test(start_paused = true)]
+async fn hot_lookups_do_not_touch_the_store() {
+    let (cache, probe) = cache(60, 100);
+    let first = cache.organization(organization(0)).await.unwrap();
+    for _ in 0..100 {
+        assert_eq!(cache.organization(organization(0)).await.unwrap(), first);
+    }
+    assert_eq!(probe.calls.load(Ordering::SeqCst), 1);
+    assert_eq!(
+        cache.stats(),
+        CacheStats {
+            hits: 100,
+            misses: 1,
+            entries: 1
+        }
+    );
+    // An unknown id is cached too.
+    let unknown = OrganizationId(uuid::Uuid::from_u128(9));
+    assert_eq!(cache.organization(unknown).await, Ok(None));
+    assert_eq!(cache.organization(unknown).await, Ok(None));
+    assert_eq!(probe.calls.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn concurrent_misses_send_one_request_per_key() {
+    let (cache, probe) = cache(60, 100);
+    let lookups: Vec<_> = (0..50)
+        .map(|index| {
+            let cache = cache.clone();
+            tokio::spawn(async move { cache.organization(organization(index % 2)).await })
+        })
+        .collect();
+    for lookup in lookups {
+        assert!(lookup.await.unwrap().unwrap().is_some());
+    }
+    assert_eq!(
+        probe.calls.load(Ordering::SeqCst),
+        2,
+        "one request for each of the two keys"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn entries_expire_after_the_ttl() {
+    let (cache, probe) = cache(60, 100);
+    cache.organization(organization(0)).await.unwrap();
+    tokio::time::advance(Duration::from_secs(59)).await;
+    cache.organization(organization(0)).await.unwrap();
+    assert_eq!(probe.calls.load(Ordering::SeqCst), 1, "still fresh at 59 s");
+    tokio::time::advance(Duration::from_secs(2)).await;
+    cache.organization(organization(0)).await.unwrap();
+    assert_eq!(
+        probe.calls.load(Ordering::SeqCst),
+        2,
+        "fetched again after 60 s"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_outage_serves_fresh_entries_and_fails_expired_ones() {
+    let (cache, probe) = cache(60, 100);
+    cache.organization(organization(0)).await.unwrap();
+    probe.down.store(true, Ordering::SeqCst);
+    assert!(
+        cache.organization(organization(0)).await.unwrap().is_some(),
+        "fresh: served"
+    );
+    assert!(
+        matches!(
+            cache.organization(organization(1)).await,
+            Err(MetadataError::Unavailable { .. })
+        ),
+        "never cached: 503"
+    );
+    tokio::time::advance(Duration::from_secs(61)).await;
+    assert!(
+        matches!(
+            cache.organization(organization(0)).await,
+            Err(MetadataError::Unavailable { .. })
+        ),
+        "expired: 503, not stale"
+    );
+    probe.down.store(false, Ordering::SeqCst);
+    assert!(
+        cache.organization(organization(0)).await.unwrap().is_some(),
+        "recovered"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_cache_is_bounded() {
+    let (cache, probe) = cache(60, 2);
+    for index in 0..3 {
+        cache.organization(organization(index)).await.unwrap();
+    }
+    assert_eq!(cache.stats().entries, 2);
+    // The oldest entry made room, so asking for it again goes to the store.
+    cache.organization(organization(0)).await.unwrap();
+    assert_eq!(probe.calls.load(Ordering::SeqCst), 4);
+}

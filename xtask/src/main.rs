@@ -3,6 +3,7 @@
 mod codegen;
 mod db_init;
 mod gen_data;
+mod loadtest;
 #[cfg(test)]
 mod tidy;
 
@@ -24,6 +25,9 @@ Commands:
   codegen     regenerate db/init/init.sql (from db/schema.sql and data/catalogue.tsv)
               and openapi/insights.json and openapi/monolith.yaml (from the routes)
   db-init     apply db/init/init.sql to DATABASE_URL; an already seeded database is left as it is
+  loadtest [--connections C] [--seconds S]
+              build in release mode, run the service (and again on DATABASE_URL when
+              set) under wrk for each endpoint, and update docs/performance.md
   help        print this text
 ";
 
@@ -46,6 +50,27 @@ fn main() -> Result<()> {
             let url = std::env::var("DATABASE_URL")
                 .context("failed to read DATABASE_URL, which db-init applies the seed to")?;
             db_init::run(&url, &read_file(&root.join("db/init/init.sql"))?)
+        }
+        Some("loadtest") => {
+            let mut plan = loadtest::Plan {
+                connections: 64,
+                threads: 2,
+                seconds: 10,
+            };
+            let mut args = args[1..].iter();
+            while let Some(flag) = args.next() {
+                let value: u32 = args
+                    .next()
+                    .with_context(|| format!("failed to read a value after {flag}"))?
+                    .parse()
+                    .with_context(|| format!("failed to read {flag} as a whole number"))?;
+                match flag.as_str() {
+                    "--connections" => plan.connections = value,
+                    "--seconds" => plan.seconds = value,
+                    other => bail!("unknown flag {other}\n\n{HELP}"),
+                }
+            }
+            loadtest::run(&root, &plan)
         }
         Some("help") | None => {
             print!("{HELP}");

@@ -52,13 +52,15 @@ pub fn run(
             .app_data(docs.clone())
             .wrap(ErrorHandlers::new().default_handler(into_problem))
             .wrap_fn(|request, service| {
-                let started = Instant::now();
-                let method = request.method().clone();
-                let path = request.path().to_owned();
+                // Only pay for the log line's fields when request logs are on.
+                let logged = tracing::enabled!(tracing::Level::INFO)
+                    .then(|| (Instant::now(), request.method().clone(), request.path().to_owned()));
                 let response = actix_web::dev::Service::call(service, request);
                 async move {
                     let response = response.await?;
-                    tracing::info!(%method, %path, status = response.status().as_u16(), elapsed_us = started.elapsed().as_micros() as u64, "request");
+                    if let Some((started, method, path)) = logged {
+                        tracing::info!(%method, %path, status = response.status().as_u16(), elapsed_us = started.elapsed().as_micros() as u64, "request");
+                    }
                     Ok(response)
                 }
             })

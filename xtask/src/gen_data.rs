@@ -2,12 +2,8 @@
 
 use std::io::{self, Write};
 
-use insights_core::{
-    format_utc, Brand, BrandId, Catalogue, Circuit, CircuitId, Duid, ElectricSensor, Location,
-    LocationId, Organization, OrganizationId, SensorId,
-};
+use insights_core::{format_utc, Catalogue, ElectricSensor, Location, LocationId, SensorId};
 use time::{Duration, OffsetDateTime};
-use uuid::Uuid;
 
 /// The first instant of the shipped data: 2024-04-01T00:00:00Z.
 pub const SHIPPED_START: OffsetDateTime = time::macros::datetime!(2024-04-01 00:00 UTC);
@@ -177,59 +173,6 @@ pub fn generate(catalogue: &Catalogue, seed: u64, start: OffsetDateTime, days: i
     let mut out = Vec::new();
     write_samples(&mut out, catalogue, seed, start, days).expect("writing to memory cannot fail");
     String::from_utf8(out).expect("the generator writes UTF-8")
-}
-
-/// A synthetic catalogue of `n_circuits` circuits: three per sensor, two sensors per
-/// location, ten locations per organization, one brand. Ids are fixed by position.
-pub fn synthetic_catalogue(n_circuits: usize) -> Catalogue {
-    let id = |kind: u128, index: usize| {
-        Uuid::from_u128(0x5EED_0000_0000_0000_0000_0000_0000_0000 | (kind << 64) | index as u128)
-    };
-    let brand = Brand {
-        id: BrandId(id(1, 0)),
-        name: "Synthetic Brand".into(),
-    };
-    let n_sensors = n_circuits.div_ceil(3);
-    let n_locations = n_sensors.div_ceil(2);
-    let n_organizations = n_locations.div_ceil(10);
-    let regions = ["East", "Central", "West"];
-    let organizations = (0..n_organizations)
-        .map(|index| Organization {
-            id: OrganizationId(id(2, index)),
-            name: format!("Franchise {index:05}"),
-            brand_id: brand.id,
-        })
-        .collect::<Vec<_>>();
-    let locations = (0..n_locations)
-        .map(|index| Location {
-            id: LocationId(id(3, index)),
-            name: format!("{}-Site {index:06}", regions[index % 3]),
-            organization_id: organizations[index / 10].id,
-        })
-        .collect::<Vec<_>>();
-    let sensors = (0..n_sensors)
-        .map(|index| ElectricSensor {
-            id: SensorId(id(4, index)),
-            duid: Duid(format!("{:016X}", 0x5EED_0000_0000_0000u64 | index as u64)),
-            name: format!("Panel-{}", index % 2 + 1),
-            location_id: locations[index / 2].id,
-        })
-        .collect::<Vec<_>>();
-    let circuits = (0..n_circuits)
-        .map(|index| Circuit {
-            id: CircuitId(id(5, index)),
-            name: format!("Circuit {}", index % 3 + 1),
-            circuit_number: (index % 3 + 1) as u32,
-            sensor_id: sensors[index / 3].id,
-        })
-        .collect();
-    Catalogue {
-        brands: vec![brand],
-        organizations,
-        locations,
-        sensors,
-        circuits,
-    }
 }
 
 /// The shipped file: every minute of 2024-04-01 UTC for every seeded circuit.

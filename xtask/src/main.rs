@@ -116,7 +116,7 @@ fn gen_scale(root: &Path, args: &[String]) -> Result<()> {
         bail!("--circuits must be at least 1 and --days from 1 to 366");
     }
     fs::create_dir_all(&out).with_context(|| format!("failed to create {}", out.display()))?;
-    let catalogue = gen_data::synthetic_catalogue(circuits);
+    let catalogue = Catalogue::synthetic(circuits);
     let comments = [&*format!(
         "A synthetic catalogue of {circuits} circuits, written by cargo xtask gen-data."
     )];

@@ -132,6 +132,61 @@ impl Catalogue {
         Catalogue::parse_tsv(SEED_TSV).expect("the embedded seed catalogue is valid")
     }
 
+    /// A synthetic catalogue of `n_circuits` circuits for scale runs and benchmarks: three
+    /// circuits per sensor, two sensors per location, ten locations per organization, one
+    /// brand. Ids and names are fixed by position, so the same size gives the same catalogue.
+    pub fn synthetic(n_circuits: usize) -> Catalogue {
+        let id = |kind: u128, index: usize| {
+            Uuid::from_u128(
+                0x5EED_0000_0000_0000_0000_0000_0000_0000 | (kind << 64) | index as u128,
+            )
+        };
+        let brand = Brand {
+            id: BrandId(id(1, 0)),
+            name: "Synthetic Brand".into(),
+        };
+        let n_sensors = n_circuits.div_ceil(3);
+        let n_locations = n_sensors.div_ceil(2);
+        let regions = ["East", "Central", "West"];
+        let organizations: Vec<Organization> = (0..n_locations.div_ceil(10))
+            .map(|index| Organization {
+                id: OrganizationId(id(2, index)),
+                name: format!("Franchise {index:05}"),
+                brand_id: brand.id,
+            })
+            .collect();
+        let locations: Vec<Location> = (0..n_locations)
+            .map(|index| Location {
+                id: LocationId(id(3, index)),
+                name: format!("{}-Site {index:06}", regions[index % 3]),
+                organization_id: organizations[index / 10].id,
+            })
+            .collect();
+        let sensors: Vec<ElectricSensor> = (0..n_sensors)
+            .map(|index| ElectricSensor {
+                id: SensorId(id(4, index)),
+                duid: Duid(format!("{:016X}", 0x5EED_0000_0000_0000u64 | index as u64)),
+                name: format!("Panel-{}", index % 2 + 1),
+                location_id: locations[index / 2].id,
+            })
+            .collect();
+        let circuits = (0..n_circuits)
+            .map(|index| Circuit {
+                id: CircuitId(id(5, index)),
+                name: format!("Circuit {}", index % 3 + 1),
+                circuit_number: (index % 3 + 1) as u32,
+                sensor_id: sensors[index / 3].id,
+            })
+            .collect();
+        Catalogue {
+            brands: vec![brand],
+            organizations,
+            locations,
+            sensors,
+            circuits,
+        }
+    }
+
     /// Parses and checks the tab-separated form.
     ///
     /// Lines starting with `#` and blank lines are comments. Parents come before children.
@@ -454,6 +509,22 @@ mod tests {
     fn round_trips_through_tsv() {
         let seed = Catalogue::seed();
         assert_eq!(Catalogue::parse_tsv(&seed.to_tsv(&["again"])), Ok(seed));
+    }
+
+    #[test]
+    fn synthetic_catalogues_are_valid_and_sized() {
+        let catalogue = Catalogue::synthetic(1000);
+        assert_eq!(
+            Catalogue::parse_tsv(&catalogue.to_tsv(&[])),
+            Ok(catalogue.clone())
+        );
+        let counts = (
+            catalogue.organizations.len(),
+            catalogue.locations.len(),
+            catalogue.sensors.len(),
+            catalogue.circuits.len(),
+        );
+        assert_eq!(counts, (17, 167, 334, 1000));
     }
 
     #[test]

@@ -10,13 +10,11 @@ use std::hint::black_box;
 use criterion::{criterion_group, criterion_main, Criterion};
 use futures_executor::block_on;
 use insights_core::{
-    Brand, BrandId, BucketWidth, Catalogue, Circuit, CircuitId, Duid, ElectricSensor,
-    InMemoryMetadata, Insights, Location, LocationId, Organization, OrganizationId, SensorId,
-    SeriesKey, UsageRequest, Window, Zone, DEFAULT_MAX_WINDOW,
+    BucketWidth, Catalogue, InMemoryMetadata, Insights, MetadataRepo, SeriesKey, UsageRequest,
+    Window, Zone, DEFAULT_MAX_WINDOW,
 };
 use insights_mockts::MockTimeSeries;
 use time::{Duration, OffsetDateTime};
-use uuid::Uuid;
 
 const START: OffsetDateTime = time::macros::datetime!(2024-01-01 00:00 UTC);
 
@@ -45,66 +43,8 @@ fn samples(series: &[SeriesKey], days: i64) -> String {
     text
 }
 
-/// One organization with `n_circuits` circuits: 10 per sensor, 2 sensors per location.
-fn catalogue(n_circuits: usize) -> Catalogue {
-    let id = |kind: u128, index: usize| Uuid::from_u128((kind << 64) | index as u128);
-    let brand = Brand {
-        id: BrandId(id(1, 0)),
-        name: "Bench".into(),
-    };
-    let organization = Organization {
-        id: OrganizationId(id(2, 0)),
-        name: "Bench org".into(),
-        brand_id: brand.id,
-    };
-    let n_sensors = n_circuits.div_ceil(10);
-    let locations: Vec<Location> = (0..n_sensors.div_ceil(2))
-        .map(|index| Location {
-            id: LocationId(id(3, index)),
-            name: format!("Location {index:04}"),
-            organization_id: organization.id,
-        })
-        .collect();
-    let sensors: Vec<ElectricSensor> = (0..n_sensors)
-        .map(|index| ElectricSensor {
-            id: SensorId(id(4, index)),
-            duid: Duid(format!("BENCH{index:06}")),
-            name: format!("Panel-{index}"),
-            location_id: locations[index / 2].id,
-        })
-        .collect();
-    let circuits = (0..n_circuits)
-        .map(|index| Circuit {
-            id: CircuitId(id(5, index)),
-            name: format!("Circuit {}", index % 10 + 1),
-            circuit_number: (index % 10 + 1) as u32,
-            sensor_id: sensors[index / 10].id,
-        })
-        .collect();
-    Catalogue {
-        brands: vec![brand],
-        organizations: vec![organization],
-        locations,
-        sensors,
-        circuits,
-    }
-}
-
 fn series_keys(catalogue: &Catalogue) -> Vec<SeriesKey> {
-    catalogue
-        .circuits
-        .iter()
-        .map(|circuit| SeriesKey {
-            duid: catalogue
-                .sensors
-                .iter()
-                .find(|sensor| sensor.id == circuit.sensor_id)
-                .unwrap()
-                .duid
-                .clone(),
-            circuit_number: circuit.circuit_number,
-        })
-        .collect()
+    block_on(InMemoryMetadata::new(catalogue).circuit_series()).unwrap()
 }
 
 fn window(length: Duration) -> Window {
@@ -120,7 +60,7 @@ fn window(length: Duration) -> Window {
 
 fn benches(c: &mut Criterion) {
     // One series, a year of minutes: 527,040 samples.
-    let one = catalogue(1);
+    let one = Catalogue::synthetic(1);
     let keys = series_keys(&one);
     let year = MockTimeSeries::from_reader(samples(&keys, 366).as_bytes()).unwrap();
     let mut group = c.benchmark_group("window_stats");
@@ -162,12 +102,17 @@ fn benches(c: &mut Criterion) {
     }
     group.finish();
 
-    // An organization of 1,000 circuits with a day of minutes each: 1.44 M samples.
-    let thousand = catalogue(1000);
+    // An organization of 1,000 circuits with a day of minutes each: 1.44 M samples. The
+    // synthetic brand spreads circuits over organizations, so gather them into one.
+    let mut thousand = Catalogue::synthetic(1000);
+    let organization_id = thousand.organizations[0].id;
+    thousand.organizations.truncate(1);
+    for location in &mut thousand.locations {
+        location.organization_id = organization_id;
+    }
     let source =
         MockTimeSeries::from_reader(samples(&series_keys(&thousand), 1).as_bytes()).unwrap();
     let insights = Insights::new(InMemoryMetadata::new(&thousand), source);
-    let organization_id = thousand.organizations[0].id;
     let day = Window::new(
         START + Duration::hours(3),
         START + Duration::hours(21),

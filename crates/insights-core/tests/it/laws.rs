@@ -4,8 +4,8 @@ use std::collections::HashMap;
 
 use futures_executor::block_on;
 use insights_core::{
-    BucketWidth, Catalogue, DemandInterval, InMemoryMetadata, Insights, SeriesKey, TimeSeriesError,
-    TimeSeriesSource, UsageRequest, UsageStats, Window, Zone, DEFAULT_MAX_WINDOW,
+    BucketWidth, Catalogue, DemandInterval, InMemoryMetadata, Insights, MetadataRepo, SeriesKey,
+    TimeSeriesError, TimeSeriesSource, UsageRequest, UsageStats, Window, Zone, DEFAULT_MAX_WINDOW,
 };
 use proptest::prelude::*;
 use time::{Duration, OffsetDateTime};
@@ -75,21 +75,7 @@ proptest! {
 }
 
 fn seed_keys() -> Vec<SeriesKey> {
-    let catalogue = Catalogue::seed();
-    catalogue
-        .circuits
-        .iter()
-        .map(|circuit| SeriesKey {
-            duid: catalogue
-                .sensors
-                .iter()
-                .find(|sensor| sensor.id == circuit.sensor_id)
-                .unwrap()
-                .duid
-                .clone(),
-            circuit_number: circuit.circuit_number,
-        })
-        .collect()
+    block_on(InMemoryMetadata::seed().circuit_series()).unwrap()
 }
 
 /// Random samples for some of the seed's circuits, within the first two hours.

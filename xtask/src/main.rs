@@ -24,6 +24,9 @@ Commands:
               DIR/timeseries.json (every minute of D days from 2024-04-01 for N circuits)
   codegen     regenerate db/init/init.sql (from db/schema.sql and data/catalogue.tsv)
               and openapi/insights.json and openapi/monolith.yaml (from the routes)
+  import --from FILE
+              load a sample file into the power_samples table of INSIGHTS_TIMESERIES_URL
+              (or DATABASE_URL) with binary COPY; samples already there are skipped
   db-init     apply db/init/init.sql to DATABASE_URL; an already seeded database is left as it is
   loadtest [--connections C] [--seconds S]
               build in release mode, run the service (and again on DATABASE_URL when
@@ -50,6 +53,28 @@ fn main() -> Result<()> {
             let url = std::env::var("DATABASE_URL")
                 .context("failed to read DATABASE_URL, which db-init applies the seed to")?;
             db_init::run(&url, &read_file(&root.join("db/init/init.sql"))?)
+        }
+        Some("import") if args.len() == 3 && args[1] == "--from" => {
+            let url = std::env::var("INSIGHTS_TIMESERIES_URL")
+                .or_else(|_| std::env::var("DATABASE_URL"))
+                .context("failed to read INSIGHTS_TIMESERIES_URL or DATABASE_URL, which import loads into")?;
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .context("failed to start a runtime")?;
+            let report = runtime
+                .block_on(insights_http::import_samples(Path::new(&args[2]), &url))
+                .map_err(anyhow::Error::msg)
+                .with_context(|| format!("failed to import {}", args[2]))?;
+            println!(
+                "imported {}: {} samples offered, {} new, {} already there; nominal interval {} s",
+                args[2],
+                report.offered,
+                report.inserted,
+                report.offered - report.inserted,
+                report.interval.as_seconds_f64()
+            );
+            Ok(())
         }
         Some("loadtest") => {
             let mut plan = loadtest::Plan {

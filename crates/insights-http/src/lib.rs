@@ -29,7 +29,7 @@ use paperclip::actix::OpenApiExt;
 
 pub use crate::openapi::ApiDocs;
 pub use crate::settings::{Settings, SettingsError};
-pub use crate::state::{AppState, MetadataStore};
+pub use crate::state::{AppState, MetadataStore, SeriesStore};
 
 /// Loads and indexes the sample file.
 pub fn load_timeseries(path: &Path) -> Result<MockTimeSeries, LoadError> {
@@ -38,6 +38,23 @@ pub fn load_timeseries(path: &Path) -> Result<MockTimeSeries, LoadError> {
         kind: insights_mockts::LoadErrorKind::Io(format!("{}: {error}", path.display())),
     })?;
     MockTimeSeries::from_reader(BufReader::with_capacity(1 << 20, file))
+}
+
+/// Imports a sample file into the `power_samples` table of the database at `url`; returns
+/// how many samples were offered, how many were new, and the nominal interval afterwards.
+pub async fn import_samples(path: &Path, url: &str) -> Result<insights_pg::ImportReport, String> {
+    let source = load_timeseries(path).map_err(|error| error.to_string())?;
+    let config = insights_pg::PgConfig {
+        url: url.to_owned(),
+        pool_size: 1,
+        connect_timeout: std::time::Duration::from_secs(10),
+        wait_timeout: std::time::Duration::from_secs(10),
+        statement_timeout: std::time::Duration::from_secs(3600),
+    };
+    let samples = source
+        .samples()
+        .map(|(key, at, watts)| (key.clone(), at, watts));
+    insights_pg::import(&config, samples).await
 }
 
 /// Serves the API on `listener` until the returned server is stopped.

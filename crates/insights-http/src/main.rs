@@ -1,12 +1,13 @@
 //! The Insights Service binary: reads the settings, loads the data, serves the API.
 
 use std::net::TcpListener;
+use std::sync::Arc;
 
 use actix_web::web;
 use anyhow::{Context, Result};
-use insights_core::{Catalogue, InMemoryMetadata, Insights, MetadataRepo};
-use insights_http::{openapi, AppState, MetadataStore, Settings};
-use insights_pg::{CachedMetadata, PgMetadata};
+use insights_core::{Catalogue, InMemoryMetadata, Insights, MetadataRepo, TimeSeriesSource};
+use insights_http::{openapi, AppState, MetadataStore, SeriesStore, Settings};
+use insights_pg::{CachedMetadata, PgMetadata, PgTimeSeries};
 use tracing_subscriber::EnvFilter;
 
 #[actix_web::main]
@@ -22,24 +23,19 @@ async fn main() -> Result<()> {
         .context("failed to read the configuration")?;
     tracing::info!(?settings, "starting");
 
-    let started = std::time::Instant::now();
-    let timeseries =
-        insights_http::load_timeseries(&settings.timeseries_path).with_context(|| {
-            format!(
-                "failed to load the time series from {}",
-                settings.timeseries_path.display()
-            )
-        })?;
-    let rss = resident_bytes();
+    let timeseries = match &settings.timeseries_database {
+        None => SeriesStore::File(Arc::new(load_file(&settings)?)),
+        Some(config) => {
+            let source = PgTimeSeries::connect(config)
+                .await
+                .context("failed to set up the time-series source on PostgreSQL")?;
+            SeriesStore::Postgres(source)
+        }
+    };
     tracing::info!(
-        samples = timeseries.n_samples(),
-        series = timeseries.n_series(),
-        index_bytes_per_sample =
-            timeseries.heap_bytes() as f64 / timeseries.n_samples().max(1) as f64,
-        rss_mib = rss.map(|bytes| bytes / (1 << 20)),
-        interval_s = timeseries_interval_seconds(&timeseries),
-        elapsed_ms = started.elapsed().as_millis() as u64,
-        "time series loaded"
+        source = %timeseries.describe(),
+        interval_s = timeseries.nominal_interval().as_seconds_f64(),
+        "time-series source selected"
     );
 
     let metadata = match &settings.database {
@@ -71,21 +67,23 @@ async fn main() -> Result<()> {
             store
         }
     };
-    match metadata.circuit_series().await {
-        Ok(referenced) => {
-            let unreferenced = timeseries.unreferenced(&referenced);
-            let samples: usize = unreferenced.iter().map(|(_, n_samples)| n_samples).sum();
-            tracing::info!(
-                series = unreferenced.len(),
-                samples,
-                "series that no circuit references are loaded but ignored"
-            );
+    if let SeriesStore::File(source) = &timeseries {
+        match metadata.circuit_series().await {
+            Ok(referenced) => {
+                let unreferenced = source.unreferenced(&referenced);
+                let samples: usize = unreferenced.iter().map(|(_, n_samples)| n_samples).sum();
+                tracing::info!(
+                    series = unreferenced.len(),
+                    samples,
+                    "series that no circuit references are loaded but ignored"
+                );
+            }
+            Err(error) => tracing::warn!(%error, "could not check which series circuits reference"),
         }
-        Err(error) => tracing::warn!(%error, "could not check which series circuits reference"),
     }
 
     let state = web::Data::new(AppState {
-        insights: Insights::new(metadata, std::sync::Arc::new(timeseries)),
+        insights: Insights::new(metadata, timeseries),
         max_window: settings.max_window,
     });
     let docs = web::Data::new(openapi::documents());
@@ -98,8 +96,24 @@ async fn main() -> Result<()> {
         .context("failed while serving")
 }
 
-fn timeseries_interval_seconds(timeseries: &insights_mockts::MockTimeSeries) -> f64 {
-    insights_core::TimeSeriesSource::nominal_interval(timeseries).as_seconds_f64()
+/// Loads the sample file and logs what it cost.
+fn load_file(settings: &Settings) -> Result<insights_mockts::MockTimeSeries> {
+    let started = std::time::Instant::now();
+    let source = insights_http::load_timeseries(&settings.timeseries_path).with_context(|| {
+        format!(
+            "failed to load the time series from {}",
+            settings.timeseries_path.display()
+        )
+    })?;
+    tracing::info!(
+        samples = source.n_samples(),
+        series = source.n_series(),
+        index_bytes_per_sample = source.heap_bytes() as f64 / source.n_samples().max(1) as f64,
+        rss_mib = resident_bytes().map(|bytes| bytes / (1 << 20)),
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "time series loaded"
+    );
+    Ok(source)
 }
 
 /// The process's resident memory, from /proc on Linux; `None` elsewhere.

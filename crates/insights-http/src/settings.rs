@@ -29,8 +29,10 @@ impl std::error::Error for SettingsError {}
 pub struct Settings {
     /// `INSIGHTS_ADDR`: where to listen.
     pub addr: SocketAddr,
-    /// `INSIGHTS_TIMESERIES`: the sample file.
+    /// `INSIGHTS_TIMESERIES`: the sample file, or `postgres` for the `power_samples` table.
     pub timeseries_path: PathBuf,
+    /// With `INSIGHTS_TIMESERIES=postgres`: `INSIGHTS_TIMESERIES_URL`, else `DATABASE_URL`.
+    pub timeseries_database: Option<PgConfig>,
     /// `INSIGHTS_CATALOGUE`: a catalogue file for the embedded store; `None` is the seed.
     pub catalogue_path: Option<PathBuf>,
     /// `INSIGHTS_MAX_WINDOW_DAYS`: the longest window a request may ask for.
@@ -49,6 +51,7 @@ impl fmt::Debug for Settings {
             .field("addr", &self.addr)
             .field("timeseries_path", &self.timeseries_path)
             .field("catalogue_path", &self.catalogue_path)
+            .field("timeseries_database", &self.timeseries_database)
             .field("max_window_days", &self.max_window.whole_days())
             // PgConfig's Debug redacts the URL, which may hold a password.
             .field("database", &self.database)
@@ -80,35 +83,45 @@ impl Settings {
                 _ => Err("must be a whole number of days from 1 to 36600".to_owned()),
             },
         )?;
-        let database = match lookup("DATABASE_URL").filter(|url| !url.trim().is_empty()) {
-            None => None,
-            Some(url) => Some(PgConfig {
-                url,
-                pool_size: parse_or(&lookup, "INSIGHTS_DB_POOL_SIZE", "16", |text| {
-                    match text.parse::<usize>() {
-                        Ok(size) if (1..=1024).contains(&size) => Ok(size),
-                        _ => Err("must be a whole number from 1 to 1024".to_owned()),
-                    }
-                })?,
-                connect_timeout: parse_or(
-                    &lookup,
-                    "INSIGHTS_DB_CONNECT_TIMEOUT_MS",
-                    "500",
-                    milliseconds,
-                )?,
-                wait_timeout: parse_or(
-                    &lookup,
-                    "INSIGHTS_DB_WAIT_TIMEOUT_MS",
-                    "500",
-                    milliseconds,
-                )?,
-                statement_timeout: parse_or(
-                    &lookup,
-                    "INSIGHTS_DB_STATEMENT_TIMEOUT_MS",
-                    "1000",
-                    milliseconds,
-                )?,
-            }),
+        // One set of pool limits serves both databases; each gets its own pool.
+        let pool = PgConfig {
+            url: String::new(),
+            pool_size: parse_or(&lookup, "INSIGHTS_DB_POOL_SIZE", "16", |text| {
+                match text.parse::<usize>() {
+                    Ok(size) if (1..=1024).contains(&size) => Ok(size),
+                    _ => Err("must be a whole number from 1 to 1024".to_owned()),
+                }
+            })?,
+            connect_timeout: parse_or(
+                &lookup,
+                "INSIGHTS_DB_CONNECT_TIMEOUT_MS",
+                "500",
+                milliseconds,
+            )?,
+            wait_timeout: parse_or(&lookup, "INSIGHTS_DB_WAIT_TIMEOUT_MS", "500", milliseconds)?,
+            statement_timeout: parse_or(
+                &lookup,
+                "INSIGHTS_DB_STATEMENT_TIMEOUT_MS",
+                "1000",
+                milliseconds,
+            )?,
+        };
+        let url_of = |variable: &str| lookup(variable).filter(|url| !url.trim().is_empty());
+        let database = url_of("DATABASE_URL").map(|url| PgConfig {
+            url,
+            ..pool.clone()
+        });
+        let timeseries_database = if timeseries_path.as_os_str() == "postgres" {
+            let url = url_of("INSIGHTS_TIMESERIES_URL")
+                .or_else(|| url_of("DATABASE_URL"))
+                .ok_or_else(|| SettingsError {
+                    variable: "INSIGHTS_TIMESERIES",
+                    reason: "is postgres, which needs INSIGHTS_TIMESERIES_URL or DATABASE_URL"
+                        .to_owned(),
+                })?;
+            Some(PgConfig { url, ..pool })
+        } else {
+            None
         };
         let cache_ttl = parse_or(&lookup, "INSIGHTS_CACHE_TTL_S", "60", |text| {
             match text.parse::<u64>() {
@@ -128,6 +141,7 @@ impl Settings {
         Ok(Settings {
             addr,
             timeseries_path,
+            timeseries_database,
             catalogue_path,
             max_window,
             database,
@@ -176,7 +190,7 @@ mod tests {
 
     #[test]
     fn reads_defaults_and_overrides() {
-        let defaults = r#"Settings { addr: 127.0.0.1:8080, timeseries_path: "data/mock_timeseries.json", catalogue_path: None, max_window_days: 366, database: None, cache_ttl: 60s, cache_capacity: 10000 }"#;
+        let defaults = r#"Settings { addr: 127.0.0.1:8080, timeseries_path: "data/mock_timeseries.json", catalogue_path: None, timeseries_database: None, max_window_days: 366, database: None, cache_ttl: 60s, cache_capacity: 10000 }"#;
         check(&[], Ok(defaults));
         check(
             &[
@@ -185,7 +199,7 @@ mod tests {
                 ("INSIGHTS_MAX_WINDOW_DAYS", "31"),
             ],
             Ok(
-                r#"Settings { addr: 0.0.0.0:9000, timeseries_path: "/tmp/x.json", catalogue_path: None, max_window_days: 31, database: None, cache_ttl: 60s, cache_capacity: 10000 }"#,
+                r#"Settings { addr: 0.0.0.0:9000, timeseries_path: "/tmp/x.json", catalogue_path: None, timeseries_database: None, max_window_days: 31, database: None, cache_ttl: 60s, cache_capacity: 10000 }"#,
             ),
         );
         check(
@@ -195,7 +209,7 @@ mod tests {
                 ("INSIGHTS_DB_STATEMENT_TIMEOUT_MS", "250"),
             ],
             Ok(
-                r#"Settings { addr: 127.0.0.1:8080, timeseries_path: "data/mock_timeseries.json", catalogue_path: None, max_window_days: 366, database: Some(PgConfig { url: "<redacted>", pool_size: 4, connect_timeout: 500ms, wait_timeout: 500ms, statement_timeout: 250ms }), cache_ttl: 60s, cache_capacity: 10000 }"#,
+                r#"Settings { addr: 127.0.0.1:8080, timeseries_path: "data/mock_timeseries.json", catalogue_path: None, timeseries_database: None, max_window_days: 366, database: Some(PgConfig { url: "<redacted>", pool_size: 4, connect_timeout: 500ms, wait_timeout: 500ms, statement_timeout: 250ms }), cache_ttl: 60s, cache_capacity: 10000 }"#,
             ),
         );
         // A blank DATABASE_URL, as a .env may leave it, means none.

@@ -7,9 +7,11 @@ use insights_core::{
     LocationSummary, MetadataError, MetadataRepo, OrganizationId, OrganizationTree, SensorDetail,
     SensorId, SeriesKey,
 };
+use insights_core::{TimeSeriesError, TimeSeriesSource, UsageStats, Window};
 use insights_mockts::MockTimeSeries;
-use insights_pg::{CachedMetadata, PgMetadata};
+use insights_pg::{CachedMetadata, PgMetadata, PgTimeSeries};
 use time::Duration;
+use time::OffsetDateTime;
 
 /// Where metadata is read from; chosen once at startup.
 #[derive(Debug)]
@@ -88,11 +90,65 @@ impl MetadataRepo for MetadataStore {
     }
 }
 
+/// Where power samples are read from; chosen once at startup.
+#[derive(Debug)]
+pub enum SeriesStore {
+    /// The sample file, indexed in memory.
+    File(Arc<MockTimeSeries>),
+    /// The `power_samples` table, aggregated in SQL.
+    Postgres(PgTimeSeries),
+}
+
+impl SeriesStore {
+    /// A short description for the startup log; it never contains credentials.
+    pub fn describe(&self) -> String {
+        match self {
+            SeriesStore::File(source) => format!(
+                "sample file ({} samples in {} series, in memory)",
+                source.n_samples(),
+                source.n_series()
+            ),
+            SeriesStore::Postgres(source) => source.describe().to_owned(),
+        }
+    }
+}
+
+impl TimeSeriesSource for SeriesStore {
+    fn nominal_interval(&self) -> Duration {
+        match self {
+            SeriesStore::File(source) => source.nominal_interval(),
+            SeriesStore::Postgres(source) => source.nominal_interval(),
+        }
+    }
+
+    async fn window_stats(
+        &self,
+        series: &[SeriesKey],
+        window: &Window,
+    ) -> Result<Vec<UsageStats>, TimeSeriesError> {
+        match self {
+            SeriesStore::File(source) => source.window_stats(series, window).await,
+            SeriesStore::Postgres(source) => source.window_stats(series, window).await,
+        }
+    }
+
+    async fn range_stats(
+        &self,
+        series: &[SeriesKey],
+        edges: &[OffsetDateTime],
+    ) -> Result<Vec<Vec<UsageStats>>, TimeSeriesError> {
+        match self {
+            SeriesStore::File(source) => source.range_stats(series, edges).await,
+            SeriesStore::Postgres(source) => source.range_stats(series, edges).await,
+        }
+    }
+}
+
 /// What every handler can reach.
 #[derive(Debug)]
 pub struct AppState {
     /// The use cases over the chosen stores.
-    pub insights: Insights<MetadataStore, Arc<MockTimeSeries>>,
+    pub insights: Insights<MetadataStore, SeriesStore>,
     /// The longest window a request may ask for.
     pub max_window: Duration,
 }

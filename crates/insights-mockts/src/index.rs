@@ -58,6 +58,14 @@ impl Series {
         self.timestamps.len()
     }
 
+    /// The samples in time order, as (ns since the epoch, watts).
+    pub(crate) fn samples(&self) -> impl Iterator<Item = (i64, f64)> + '_ {
+        self.timestamps
+            .iter()
+            .enumerate()
+            .map(|(position, at)| (*at, self.value(position)))
+    }
+
     /// The sample at a position, in watts.
     pub(crate) fn value(&self, position: usize) -> f64 {
         match &self.sums {

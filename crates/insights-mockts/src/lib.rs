@@ -80,6 +80,13 @@ impl MockTimeSeries {
         unreferenced
     }
 
+    /// Every sample as (series, ns since the epoch, watts), series by series in time order.
+    pub fn samples(&self) -> impl Iterator<Item = (&SeriesKey, i64, f64)> + '_ {
+        self.series
+            .iter()
+            .flat_map(|(key, series)| series.samples().map(move |(at, watts)| (key, at, watts)))
+    }
+
     /// The heap memory the index holds, in bytes.
     pub fn heap_bytes(&self) -> usize {
         self.series.values().map(Series::heap_bytes).sum()

@@ -7,8 +7,10 @@
 
 mod cache;
 mod queries;
+mod timeseries;
 
 pub use cache::{CacheStats, CachedMetadata};
+pub use timeseries::{import, ImportReport, PgTimeSeries};
 
 use std::fmt;
 use std::future::Future;
@@ -20,6 +22,7 @@ use insights_core::{
     Brand, BrandId, BrandTree, Catalogue, Circuit, CircuitContext, CircuitId, Duid, ElectricSensor,
     InMemoryMetadata, Location, LocationId, LocationSummary, MetadataError, MetadataRepo,
     Organization, OrganizationId, OrganizationTree, SensorDetail, SensorId, SeriesKey,
+    TimeSeriesError,
 };
 use tokio_postgres::{NoTls, Row};
 use uuid::Uuid;
@@ -60,6 +63,10 @@ pub enum PgSetupError {
     TlsRequired,
     /// The pool could not be built.
     Pool(String),
+    /// The database did not answer while the service needed a fact from it to start.
+    Unreachable(String),
+    /// The time-series tables are missing or empty of facts: nothing was imported.
+    NotImported,
 }
 
 impl fmt::Display for PgSetupError {
@@ -70,32 +77,55 @@ impl fmt::Display for PgSetupError {
                 "the database URL requires TLS (sslmode=require), which this service does not support; use sslmode=disable or prefer on a trusted network",
             ),
             PgSetupError::Pool(reason) => write!(f, "the connection pool could not be built: {reason}"),
+            PgSetupError::Unreachable(reason) => write!(f, "the database did not answer: {reason}"),
+            PgSetupError::NotImported => f.write_str(
+                "the database has no imported power samples (power_sample_facts is missing or empty); run `cargo xtask import --from FILE`",
+            ),
         }
     }
 }
 
 impl std::error::Error for PgSetupError {}
 
-/// Metadata read from PostgreSQL through a connection pool.
+/// A connection pool with every statement bounded by timeouts, shared by the stores.
 #[derive(Clone)]
-pub struct PgMetadata {
+pub(crate) struct Database {
     pool: Pool,
     statement_timeout: Duration,
     description: Arc<str>,
 }
 
-impl fmt::Debug for PgMetadata {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PgMetadata")
-            .field("database", &self.description)
-            .finish()
+/// Why a statement failed, before it is told as a port's error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum DbError {
+    /// Retryable: the database is unreachable, slow, or shutting down.
+    Unavailable(String),
+    /// Not retryable: the schema or data is not what this service reads.
+    Broken(String),
+}
+
+impl From<DbError> for MetadataError {
+    fn from(error: DbError) -> MetadataError {
+        match error {
+            DbError::Unavailable(reason) => MetadataError::Unavailable { reason },
+            DbError::Broken(reason) => MetadataError::Inconsistent { reason },
+        }
     }
 }
 
-impl PgMetadata {
-    /// Builds the pool. No connection is opened until the first lookup, so the service
+impl From<DbError> for TimeSeriesError {
+    fn from(error: DbError) -> TimeSeriesError {
+        match error {
+            DbError::Unavailable(reason) => TimeSeriesError::Unavailable { reason },
+            DbError::Broken(reason) => TimeSeriesError::Failed { reason },
+        }
+    }
+}
+
+impl Database {
+    /// Builds the pool. No connection is opened until the first statement, so the service
     /// starts even while the database is down.
-    pub fn new(config: &PgConfig) -> Result<PgMetadata, PgSetupError> {
+    pub(crate) fn new(config: &PgConfig) -> Result<Database, PgSetupError> {
         let mut pg_config: tokio_postgres::Config = config
             .url
             .parse()
@@ -127,35 +157,24 @@ impl PgMetadata {
             .runtime(Runtime::Tokio1)
             .build()
             .map_err(|error| PgSetupError::Pool(error.to_string()))?;
-        Ok(PgMetadata {
+        Ok(Database {
             pool,
             statement_timeout: config.statement_timeout,
             description: description.into(),
         })
     }
 
-    /// Where the store reads from, for logs: host, port, database and user, never the password.
-    pub fn describe(&self) -> &str {
+    /// Host, port, database and user, never the password.
+    pub(crate) fn describe(&self) -> &str {
         &self.description
     }
 
-    /// The pool's size and how many connections are idle, for operators.
-    pub fn pool_status(&self) -> (usize, usize) {
-        let status = self.pool.status();
-        (status.size, status.available)
-    }
-
-    /// Succeeds when a statement runs on the database now.
-    pub async fn check_ready(&self) -> Result<(), MetadataError> {
-        self.query(queries::READY, &[]).await.map(|_| ())
-    }
-
     /// Runs one prepared statement with every stage bounded by a timeout.
-    async fn query(
+    pub(crate) async fn query(
         &self,
         sql: &'static str,
         params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
-    ) -> Result<Vec<Row>, MetadataError> {
+    ) -> Result<Vec<Row>, DbError> {
         let client = self.pool.get().await.map_err(pool_error)?;
         let work = async {
             let statement = client.prepare_cached(sql).await?;
@@ -164,10 +183,55 @@ impl PgMetadata {
         // The server enforces statement_timeout too; this bound also covers a silent network.
         match tokio::time::timeout(self.statement_timeout, work).await {
             Ok(result) => result.map_err(driver_error),
-            Err(_) => Err(MetadataError::Unavailable {
-                reason: format!("no answer within {} ms", self.statement_timeout.as_millis()),
-            }),
+            Err(_) => Err(DbError::Unavailable(format!(
+                "no answer within {} ms",
+                self.statement_timeout.as_millis()
+            ))),
         }
+    }
+}
+
+/// Metadata read from PostgreSQL through a connection pool.
+#[derive(Clone)]
+pub struct PgMetadata {
+    db: Database,
+}
+
+impl fmt::Debug for PgMetadata {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PgMetadata")
+            .field("database", &self.db.description)
+            .finish()
+    }
+}
+
+impl PgMetadata {
+    /// Builds the pool. No connection is opened until the first lookup, so the service
+    /// starts even while the database is down.
+    pub fn new(config: &PgConfig) -> Result<PgMetadata, PgSetupError> {
+        Ok(PgMetadata {
+            db: Database::new(config)?,
+        })
+    }
+
+    /// Where the store reads from, for logs: host, port, database and user, never the password.
+    pub fn describe(&self) -> &str {
+        self.db.describe()
+    }
+
+    /// The pool's size and how many connections are idle, for operators.
+    pub fn pool_status(&self) -> (usize, usize) {
+        let status = self.db.pool.status();
+        (status.size, status.available)
+    }
+
+    /// Succeeds when a statement runs on the database now.
+    pub async fn check_ready(&self) -> Result<(), MetadataError> {
+        self.db
+            .query(queries::READY, &[])
+            .await
+            .map(|_| ())
+            .map_err(MetadataError::from)
     }
 
     /// Fetches a subtree and builds the view `pick` selects from it.
@@ -177,7 +241,7 @@ impl PgMetadata {
         id: Uuid,
         pick: impl FnOnce(&InMemoryMetadata) -> Option<Arc<T>>,
     ) -> Result<Option<Arc<T>>, MetadataError> {
-        let rows = self.query(sql, &[&id]).await?;
+        let rows = self.db.query(sql, &[&id]).await?;
         if rows.is_empty() {
             return Ok(None);
         }
@@ -205,25 +269,21 @@ fn describe(config: &tokio_postgres::Config) -> String {
 }
 
 /// Pool failures: timeouts and a closed pool mean the database is unavailable.
-fn pool_error(error: PoolError) -> MetadataError {
+fn pool_error(error: PoolError) -> DbError {
     match error {
         PoolError::Backend(error) => driver_error(error),
-        PoolError::Timeout(kind) => MetadataError::Unavailable {
-            reason: format!("connection pool timed out ({kind:?})"),
-        },
-        other => MetadataError::Unavailable {
-            reason: other.to_string(),
-        },
+        PoolError::Timeout(kind) => {
+            DbError::Unavailable(format!("connection pool timed out ({kind:?})"))
+        }
+        other => DbError::Unavailable(other.to_string()),
     }
 }
 
 /// Driver failures: connection and server-side cancellation problems are retryable; a
 /// missing table or column means the schema is not the one this service reads.
-fn driver_error(error: tokio_postgres::Error) -> MetadataError {
+fn driver_error(error: tokio_postgres::Error) -> DbError {
     let Some(db_error) = error.as_db_error() else {
-        return MetadataError::Unavailable {
-            reason: error.to_string(),
-        };
+        return DbError::Unavailable(error.to_string());
     };
     let code = db_error.code().code();
     // Class 08 connection, 53 resources, 57 operator intervention (cancel, shutdown), 3D no database.
@@ -232,9 +292,9 @@ fn driver_error(error: tokio_postgres::Error) -> MetadataError {
         .any(|class| code.starts_with(class));
     let reason = format!("{} (SQLSTATE {code})", db_error.message());
     if retryable {
-        MetadataError::Unavailable { reason }
+        DbError::Unavailable(reason)
     } else {
-        MetadataError::Inconsistent { reason }
+        DbError::Broken(reason)
     }
 }
 
@@ -365,7 +425,7 @@ impl MetadataRepo for PgMetadata {
     }
 
     async fn circuit_series(&self) -> Result<Vec<SeriesKey>, MetadataError> {
-        let rows = self.query(queries::CIRCUIT_SERIES, &[]).await?;
+        let rows = self.db.query(queries::CIRCUIT_SERIES, &[]).await?;
         rows.iter()
             .map(|row| {
                 let duid: String = row.try_get(0).map_err(row_error)?;

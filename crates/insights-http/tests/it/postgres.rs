@@ -190,3 +190,112 @@ async fn a_warm_cache_serves_through_an_outage_until_entries_expire() {
     );
     proxy.restore().await;
 }
+
+/// A service on the PostgreSQL time-series source, with `file` imported into the database.
+async fn postgres_source(db: &TestDb, file: &std::path::Path) -> TestApp {
+    insights_http::import_samples(file, db.url())
+        .await
+        .expect("the import succeeds");
+    let config = insights_pg::PgConfig {
+        url: db.url().to_owned(),
+        pool_size: 4,
+        connect_timeout: Duration::from_millis(500),
+        wait_timeout: Duration::from_millis(500),
+        statement_timeout: Duration::from_secs(5),
+    };
+    let source = insights_pg::PgTimeSeries::connect(&config)
+        .await
+        .expect("the source connects");
+    TestApp::spawn_with_source(insights_http::SeriesStore::Postgres(source)).await
+}
+
+/// Usage requests over every insights endpoint and option.
+fn usage_requests() -> Vec<&'static str> {
+    REQUESTS
+        .iter()
+        .copied()
+        .filter(|request| request.starts_with("/v1/insights/"))
+        .chain(ANALYTICS.iter().copied())
+        .collect()
+}
+
+const ANALYTICS: &[&str] = &[
+    "/v1/insights/locations/ea125f67-6b94-4992-8eb9-d832ae026106/usage?start=2024-03-09T00:00:00Z&end=2024-03-12T00:00:00Z&bucket=1h&tz=America/New_York&demand_interval=15m&top=3",
+    "/v1/insights/brands/11111111-1111-1111-1111-111111111111/usage?start=2024-03-01T00:00:00Z&end=2024-05-01T00:00:00Z&bucket=1mo&tz=Asia/Kathmandu&demand_interval=1h&top=10",
+    "/v1/insights/organizations/955c3c4d-3a03-4d79-9655-3871f5ad999d/usage?start=2024-03-10T04:59:59.999999999Z&end=2024-03-10T06:00:00.000000001Z&bucket=1m&demand_interval=5m",
+    "/v1/insights/circuits/d36e0c8c-d7d4-5740-88c4-dea626057ff1/usage?start=2024-03-10T05:00:00.5Z&end=2024-03-10T05:02:00.5Z",
+    "/v1/insights/circuits/d36e0c8c-d7d4-5740-88c4-dea626057ff1/usage?start=2024-03-09T00:00:00Z&end=2024-03-12T00:00:00Z&bucket=30m&tz=Asia/Kolkata",
+];
+
+async fn assert_same_bytes(file: &TestApp, postgres: &TestApp) {
+    let mut answered = 0;
+    for request in usage_requests() {
+        let (expected, actual) = (file.get(request).await, postgres.get(request).await);
+        assert_eq!(actual.status, expected.status, "{request}");
+        assert_eq!(
+            String::from_utf8_lossy(&actual.body),
+            String::from_utf8_lossy(&expected.body),
+            "{request}"
+        );
+        answered += usize::from(expected.status == 200);
+    }
+    assert!(
+        answered >= 12,
+        "most requests are answers, not errors: {answered}"
+    );
+}
+
+#[actix_web::test]
+async fn the_postgres_source_answers_the_same_bytes_as_the_file_on_the_shipped_data() {
+    let db = TestDb::new();
+    let shipped = std::path::Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../data/mock_timeseries.json"
+    ));
+    let postgres = postgres_source(&db, shipped).await;
+    assert_same_bytes(&TestApp::spawn().await, &postgres).await;
+    // Importing again adds nothing.
+    let again = insights_http::import_samples(shipped, db.url())
+        .await
+        .unwrap();
+    assert_eq!((again.offered, again.inserted), (51_840, 0));
+}
+
+#[actix_web::test]
+async fn the_postgres_source_answers_the_same_bytes_with_gaps_and_irregular_spacing() {
+    // Integer watts at irregular times (seconds, some sub-second to the microsecond), with
+    // gaps, around the 2024 New York DST change, for six circuits.
+    let series = [
+        ("6D12E310B371FCB1", 1),
+        ("6D12E310B371FCB1", 2),
+        ("6D12E310B371FCB1", 3),
+        ("3E1C019A462D5B3C", 1),
+        ("3E1C019A462D5B3C", 2),
+        ("9FD4E31C89A9433A", 1),
+    ];
+    let mut rows = Vec::new();
+    let start = crate::oracle::instant("2024-03-09T00:00:00Z");
+    for (index, (duid, number)) in series.iter().enumerate() {
+        let mut at = start;
+        let mut step = 0i128;
+        while at < crate::oracle::instant("2024-03-12T00:00:00Z") {
+            step += 1;
+            // 30 s to 150 s apart, sometimes with microseconds, and an hour's gap now and then.
+            let spacing = 30 + (step * 37 + index as i128 * 11) % 121;
+            at += spacing * 1_000_000_000 + if step % 7 == 0 { 250_000 } else { 0 };
+            if step % 97 < 5 {
+                continue;
+            }
+            let watts = (step * 53 + index as i128 * 17) % 3001;
+            rows.push(format!(r#"{{"duid":"{duid}","circuit_number":{number},"timestamp":"{}","power_watts":{watts}}}"#, crate::oracle::utc(at)));
+        }
+    }
+    let json = format!("[{}]", rows.join(",\n"));
+    let path = std::env::temp_dir().join(format!("insights-parity-{}.json", std::process::id()));
+    std::fs::write(&path, &json).unwrap();
+    let db = TestDb::new();
+    let postgres = postgres_source(&db, &path).await;
+    let file = TestApp::spawn_with_samples(&json).await;
+    std::fs::remove_file(&path).unwrap();
+    assert_same_bytes(&file, &postgres).await;
+}

@@ -5,7 +5,7 @@ use std::sync::{Arc, OnceLock};
 
 use actix_web::web;
 use insights_core::{InMemoryMetadata, Insights, DEFAULT_MAX_WINDOW};
-use insights_http::{openapi, AppState, MetadataStore};
+use insights_http::{openapi, AppState, MetadataStore, SeriesStore};
 use insights_mockts::MockTimeSeries;
 use serde_json::Value;
 
@@ -75,6 +75,16 @@ impl TestApp {
         let timeseries = Arc::new(
             MockTimeSeries::from_reader(json.as_bytes()).expect("the test's samples load"),
         );
+        TestApp::spawn_with_source(SeriesStore::File(timeseries)).await
+    }
+
+    /// Serves a given metadata store and the shipped data on a free port.
+    pub async fn spawn_with(metadata: MetadataStore) -> TestApp {
+        TestApp::serve(metadata, SeriesStore::File(shipped_timeseries())).await
+    }
+
+    /// Serves the embedded catalogue and a given time-series source.
+    pub async fn spawn_with_source(timeseries: SeriesStore) -> TestApp {
         TestApp::serve(
             MetadataStore::Embedded(Box::new(InMemoryMetadata::seed())),
             timeseries,
@@ -82,12 +92,7 @@ impl TestApp {
         .await
     }
 
-    /// Serves a given metadata store and the shipped data on a free port.
-    pub async fn spawn_with(metadata: MetadataStore) -> TestApp {
-        TestApp::serve(metadata, shipped_timeseries()).await
-    }
-
-    async fn serve(metadata: MetadataStore, timeseries: Arc<MockTimeSeries>) -> TestApp {
+    async fn serve(metadata: MetadataStore, timeseries: SeriesStore) -> TestApp {
         let listener = TcpListener::bind("127.0.0.1:0").expect("a free port");
         let address = format!("http://{}", listener.local_addr().unwrap());
         let state = web::Data::new(AppState {

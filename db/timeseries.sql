@@ -1,0 +1,22 @@
+-- Power samples in PostgreSQL, for INSIGHTS_TIMESERIES=postgres. Applied by
+-- `cargo xtask import`, which also creates the monthly partitions it needs.
+--
+-- The series key is (duid, circuit_number), as the samples arrive from the panels, not the
+-- circuit id: samples exist before and apart from the metadata that names them, a circuit
+-- can be re-created in the monolith without rewriting its history, and the time-series
+-- database need not share the metadata database.
+
+CREATE TABLE IF NOT EXISTS power_samples (
+    duid           text             NOT NULL CHECK (duid <> ''),
+    circuit_number integer          NOT NULL CHECK (circuit_number > 0),
+    ts             timestamptz      NOT NULL,
+    watts          double precision NOT NULL CHECK (watts > '-Infinity' AND watts < 'Infinity'),
+    PRIMARY KEY (duid, circuit_number, ts)
+) PARTITION BY RANGE (ts);
+
+-- Facts about the data set that answers need, written by the import: the nominal sample
+-- interval, in nanoseconds, as the most common spacing between neighbours of a series.
+CREATE TABLE IF NOT EXISTS power_sample_facts (
+    name  text PRIMARY KEY,
+    value bigint NOT NULL
+);

@@ -1,5 +1,7 @@
 //! `cargo xtask loadtest`: the service under `wrk`, endpoint by endpoint, compared with
 //! `/healthz` (the framework's ceiling) in the same run, written into docs/performance.md.
+//! With `DATABASE_URL` it runs again on PostgreSQL metadata, and with
+//! `INSIGHTS_TIMESERIES_URL` again on the PostgreSQL time-series source.
 
 use std::fmt::Write as _;
 use std::net::TcpListener;
@@ -44,7 +46,16 @@ pub fn run(root: &Path, plan: &Plan) -> Result<()> {
 
     let mut modes = vec![("embedded", Vec::<(&str, String)>::new())];
     if let Ok(url) = std::env::var("DATABASE_URL") {
-        modes.push(("postgres", vec![("DATABASE_URL", url)]));
+        modes.push(("postgres metadata", vec![("DATABASE_URL", url)]));
+    }
+    if let Ok(url) = std::env::var("INSIGHTS_TIMESERIES_URL") {
+        modes.push((
+            "postgres time series",
+            vec![
+                ("INSIGHTS_TIMESERIES", "postgres".to_owned()),
+                ("INSIGHTS_TIMESERIES_URL", url),
+            ],
+        ));
     }
     let mut report = String::new();
     let mut embedded_rates: Vec<(String, f64)> = Vec::new();
@@ -267,6 +278,8 @@ impl Server {
             .env("INSIGHTS_ADDR", &addr)
             .env("RUST_LOG", "warn")
             .env_remove("DATABASE_URL")
+            .env_remove("INSIGHTS_TIMESERIES")
+            .env_remove("INSIGHTS_TIMESERIES_URL")
             .stdout(Stdio::null())
             .stderr(Stdio::null());
         for (key, value) in env {

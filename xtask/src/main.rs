@@ -29,8 +29,9 @@ Commands:
               (or DATABASE_URL) with binary COPY; samples already there are skipped
   db-init     apply db/init/init.sql to DATABASE_URL; an already seeded database is left as it is
   loadtest [--connections C] [--seconds S]
-              build in release mode, run the service (and again on DATABASE_URL when
-              set) under wrk for each endpoint, and update docs/performance.md
+              build in release mode, run the service under wrk for each endpoint (again
+              on DATABASE_URL metadata, and on INSIGHTS_TIMESERIES_URL samples, when set),
+              and update docs/performance.md
   help        print this text
 ";
 

@@ -4,9 +4,9 @@
 //! parameter asks for (`series`, `top_circuits`, `peak_demand`), which appear only then.
 
 use insights_core::{
-    format_utc, BrandUsage, Circuit, CircuitUsage, ElectricSensor, Figures, GroupUsage, Location,
-    LocationTree, LocationUsage, Organization, OrganizationUsage, Rollup, SensorWithCircuits,
-    TotalWatts, Window,
+    format_utc, Brand, BrandUsage, Circuit, CircuitUsage, ElectricSensor, Figures, GroupUsage,
+    Location, LocationTree, LocationUsage, Organization, OrganizationUsage, Rollup,
+    SensorWithCircuits, TotalWatts, Window,
 };
 use paperclip::actix::Apiv2Schema;
 use paperclip::v2::models::{DataType, DataTypeFormat, DefaultSchemaRaw};
@@ -117,6 +117,15 @@ impl From<&Location> for NamedRef {
         NamedRef {
             id: location.id.0,
             name: location.name.clone(),
+        }
+    }
+}
+
+impl From<&Brand> for NamedRef {
+    fn from(brand: &Brand) -> Self {
+        NamedRef {
+            id: brand.id.0,
+            name: brand.name.clone(),
         }
     }
 }
@@ -403,10 +412,7 @@ impl From<&OrganizationUsage> for OrganizationUsageBody {
             organization: OrganizationRef {
                 id: tree.organization.id.0,
                 name: tree.organization.name.clone(),
-                brand: NamedRef {
-                    id: tree.brand.id.0,
-                    name: tree.brand.name.clone(),
-                },
+                brand: NamedRef::from(&tree.brand),
             },
             window: WindowBody::from(&rollup.window),
             circuit_count: rollup.total.circuit_count,
@@ -524,10 +530,7 @@ impl From<&BrandUsage> for BrandUsageBody {
     fn from(answer: &BrandUsage) -> Self {
         let (tree, rollup) = (&answer.tree, &answer.rollup);
         BrandUsageBody {
-            brand: NamedRef {
-                id: tree.brand.id.0,
-                name: tree.brand.name.clone(),
-            },
+            brand: NamedRef::from(&tree.brand),
             window: WindowBody::from(&rollup.window),
             circuit_count: rollup.total.circuit_count,
             location_count: answer.location_count,

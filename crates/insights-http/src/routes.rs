@@ -164,14 +164,8 @@ async fn circuit_summary(
     let summary = state.insights.location_summary(location.0).await?;
     let tree = &summary.tree;
     Ok(Json(CircuitSummaryBody {
-        location: NamedRef {
-            id: tree.location.id.0,
-            name: tree.location.name.clone(),
-        },
-        organization: NamedRef {
-            id: summary.organization.id.0,
-            name: summary.organization.name.clone(),
-        },
+        location: NamedRef::from(&tree.location),
+        organization: NamedRef::from(&summary.organization),
         sensor_count: tree.sensors.len(),
         circuit_count: tree.circuit_count(),
         sensors: tree.sensors.iter().map(SensorCircuits::from).collect(),

@@ -149,13 +149,7 @@ async fn day_buckets_in_berlin_are_25_hours_when_clocks_go_back() {
 #[actix_web::test]
 async fn kolkata_and_kathmandu_hours_start_at_local_whole_hours() {
     let app = TestApp::spawn().await;
-    let rows = parse_rows(
-        &std::fs::read_to_string(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../data/mock_timeseries.json"
-        ))
-        .unwrap(),
-    );
+    let rows = oracle::rows();
     for (zone, buckets) in [
         (
             "Asia/Kolkata",
@@ -179,7 +173,7 @@ async fn kolkata_and_kathmandu_hours_start_at_local_whole_hours() {
         let path = format!("/v1/insights/locations/{NYC}/usage?start=2024-04-01T00:00:00Z&end=2024-04-01T03:00:00Z&bucket=1h&tz={zone}");
         assert_eq!(
             app.get(&path).await.json()["series"],
-            expected_series(&rows, &nyc_series(), &buckets, None),
+            expected_series(rows, &nyc_series(), &buckets, None),
             "{zone}"
         );
     }
@@ -218,13 +212,7 @@ fn demand_edges(start: &str, end: &str, step_minutes: i128) -> Vec<i128> {
 #[actix_web::test]
 async fn peak_demand_is_in_every_usage_object() {
     let app = TestApp::spawn().await;
-    let rows = parse_rows(
-        &std::fs::read_to_string(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../data/mock_timeseries.json"
-        ))
-        .unwrap(),
-    );
+    let rows = oracle::rows();
     let (start, end) = ("2024-04-01T00:10:00Z", "2024-04-01T09:00:00Z");
     let path = format!("/v1/insights/locations/{NYC}/usage?start={start}&end={end}&bucket=1h&demand_interval=15m&top=2");
     let body = app.get(&path).await.json();
@@ -232,13 +220,13 @@ async fn peak_demand_is_in_every_usage_object() {
     let all = nyc_series();
     assert_eq!(
         body["usage"],
-        usage_in(&rows, &all, instant(start), instant(end), Some(&edges))
+        usage_in(rows, &all, instant(start), instant(end), Some(&edges))
     );
     let mut buckets = vec![(start.to_owned(), "2024-04-01T01:00:00Z".to_owned(), true)];
     buckets.extend(hours("2024-04-01T01:00:00Z", 8));
     assert_eq!(
         body["series"],
-        expected_series(&rows, &all, &borrowed(&buckets), Some(&edges))
+        expected_series(rows, &all, &borrowed(&buckets), Some(&edges))
     );
     // The first bucket is clipped to 50 minutes: only intervals from 00:15 count in it.
     let first_peak = body["series"][0]["usage"]["peak_demand"]["start"]
@@ -262,7 +250,7 @@ async fn peak_demand_is_in_every_usage_object() {
         assert_eq!(
             body["sensors"][index]["usage"],
             usage_in(
-                &rows,
+                rows,
                 &sensor_series,
                 instant(start),
                 instant(end),
@@ -280,7 +268,7 @@ async fn peak_demand_is_in_every_usage_object() {
         )];
         assert_eq!(
             ranked["usage"],
-            usage_in(&rows, &series, instant(start), instant(end), Some(&edges))
+            usage_in(rows, &series, instant(start), instant(end), Some(&edges))
         );
     }
     // No whole hour fits in 50 minutes: null, not absent.

@@ -30,7 +30,8 @@ pub fn parse_rows(text: &str) -> Vec<Row> {
         .collect()
 }
 
-fn rows() -> &'static [Row] {
+/// The rows of the shipped data, parsed once.
+pub fn rows() -> &'static [Row] {
     static ROWS: OnceLock<Vec<Row>> = OnceLock::new();
     ROWS.get_or_init(|| {
         let path = concat!(

@@ -2,6 +2,7 @@
 
 mod codegen;
 mod db_init;
+mod fuzz_api;
 mod gen_data;
 mod loadtest;
 #[cfg(test)]
@@ -32,6 +33,10 @@ Commands:
               build in release mode, run the service under wrk for each endpoint (again
               on DATABASE_URL metadata, and on INSIGHTS_TIMESERIES_URL samples, when set),
               and update docs/performance.md
+  fuzz-api [--max-examples N]
+              run schemathesis (installed into target/fuzz-venv) against the service's
+              OpenAPI document with the conformance checks; N examples per operation
+              (default 150, about 2,600 requests)
   help        print this text
 ";
 
@@ -97,6 +102,16 @@ fn main() -> Result<()> {
                 }
             }
             loadtest::run(&root, &plan)
+        }
+        Some("fuzz-api") => {
+            let max_examples = match &args[1..] {
+                [] => 150,
+                [flag, value] if flag == "--max-examples" => value
+                    .parse()
+                    .context("failed to read --max-examples as a whole number")?,
+                _ => bail!("unknown arguments: {}\n\n{HELP}", args.join(" ")),
+            };
+            fuzz_api::run(&root, max_examples)
         }
         Some("help") | None => {
             print!("{HELP}");

@@ -20,3 +20,14 @@ CREATE TABLE IF NOT EXISTS power_sample_facts (
     name  text PRIMARY KEY,
     value bigint NOT NULL
 );
+
+-- Read-only access for the service's role, as for the metadata.
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'insights_reader') THEN
+        CREATE ROLE insights_reader NOLOGIN;
+    END IF;
+END
+$$;
+GRANT USAGE ON SCHEMA public TO insights_reader;
+GRANT SELECT ON power_samples, power_sample_facts TO insights_reader;

@@ -44,6 +44,18 @@ CREATE TABLE circuits (
     CONSTRAINT circuits_sensor_id_circuit_number_key UNIQUE (sensor_id, circuit_number)
 );
 
+-- The role to run the service as in production: it may read, never write. Roles belong to
+-- the whole cluster, so it is created only if another database has not already made it.
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'insights_reader') THEN
+        CREATE ROLE insights_reader NOLOGIN;
+    END IF;
+END
+$$;
+GRANT USAGE ON SCHEMA public TO insights_reader;
+GRANT SELECT ON brands, organizations, locations, electric_sensors, circuits TO insights_reader;
+
 INSERT INTO brands (id, name) VALUES
     ('11111111-1111-1111-1111-111111111111', 'DemoBrand');
 

@@ -100,6 +100,15 @@ impl TestDb {
             .unwrap_or_else(|error| panic!("SQL failed on {}: {}", self.name, explain(&error)));
     }
 
+    /// Runs SQL on the scratch database and returns the server's error message, if any,
+    /// for tests that expect a statement to be refused.
+    pub fn try_execute(&self, sql: &str) -> Result<(), String> {
+        let url = self.url.clone();
+        let sql = sql.to_owned();
+        off_runtime(move || Client::connect(&url, NoTls)?.batch_execute(&sql))
+            .map_err(|error| explain(&error))
+    }
+
     /// Runs a query on the scratch database and returns every value as text, row by row.
     pub fn query_text(&self, sql: &str) -> Vec<Vec<Option<String>>> {
         let url = self.url.clone();

@@ -209,3 +209,26 @@ async fn childless_entities_and_code_point_order_match_the_embedded_store() {
         .collect();
     assert_eq!(names, ["East‑Boston", "East‑NYC", "east-lower", "Ézé"]);
 }
+
+#[test]
+fn the_reader_role_may_read_and_never_write() {
+    let db = TestDb::new();
+    assert_eq!(
+        db.try_execute("SET ROLE insights_reader; SELECT count(*) FROM circuits"),
+        Ok(())
+    );
+    for statement in [
+        "INSERT INTO brands VALUES ('00000000-0000-4000-8000-0000000000aa', 'Intruder')",
+        "UPDATE circuits SET name = 'x'",
+        "DELETE FROM locations",
+        "DROP TABLE circuits",
+    ] {
+        let refused = db
+            .try_execute(&format!("SET ROLE insights_reader; {statement}"))
+            .unwrap_err();
+        assert!(
+            refused.contains("42501") || refused.contains("must be owner"),
+            "{statement}: {refused}"
+        );
+    }
+}

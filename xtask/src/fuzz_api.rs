@@ -2,12 +2,12 @@
 //! virtualenv under `target/`, with the conformance checks: no server errors, documented
 //! status codes and content types, and bodies that match their schemas.
 
-use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
 use anyhow::{bail, Context, Result};
+
+use crate::service::{self, Server};
 
 /// The schemathesis release this project is checked with.
 const SCHEMATHESIS: &str = "schemathesis==4.32.5";
@@ -36,38 +36,12 @@ pub fn run(root: &Path, max_examples: u32) -> Result<()> {
             bail!("failed to install {SCHEMATHESIS}");
         }
     }
-    let status = Command::new(env!("CARGO"))
-        .args(["build", "--release", "-p", "insights-http"])
-        .current_dir(root)
-        .status()
-        .context("failed to run cargo build")?;
-    if !status.success() {
-        bail!("the release build failed");
-    }
-    let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-    let addr = format!("127.0.0.1:{port}");
-    let mut server = Command::new(root.join("target/release/insights-http"))
-        .current_dir(root)
-        .env("INSIGHTS_ADDR", &addr)
-        .env("RUST_LOG", "warn")
-        .env_remove("DATABASE_URL")
-        .env_remove("INSIGHTS_TIMESERIES")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .context("failed to start the service")?;
-    let started = Instant::now();
-    while std::net::TcpStream::connect(&addr).is_err() {
-        if started.elapsed() > Duration::from_secs(60) {
-            let _ = server.kill();
-            bail!("the service did not start listening within 60 s");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    service::build_release(root)?;
+    let server = Server::start(root, &[])?;
     let result = Command::new(&schemathesis)
         .args([
             "run",
-            &format!("http://{addr}/openapi.json"),
+            &format!("http://{}/openapi.json", server.addr),
             "--checks",
             CHECKS,
             "--max-examples",
@@ -75,8 +49,7 @@ pub fn run(root: &Path, max_examples: u32) -> Result<()> {
         ])
         .status()
         .context("failed to run schemathesis");
-    let _ = server.kill();
-    let _ = server.wait();
+    drop(server);
     if !result?.success() {
         bail!("schemathesis found failures; each comes with a curl command to reproduce it");
     }

@@ -4,13 +4,13 @@
 //! `INSIGHTS_TIMESERIES_URL` again on the PostgreSQL time-series source.
 
 use std::fmt::Write as _;
-use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
 use anyhow::{bail, Context, Result};
 use insights_core::Catalogue;
+
+use crate::service::{self, Server};
 
 /// One endpoint's measurements.
 struct Row {
@@ -30,14 +30,7 @@ pub struct Plan {
 
 pub fn run(root: &Path, plan: &Plan) -> Result<()> {
     which("wrk").context("failed to find wrk; install it with `apt-get install wrk`")?;
-    let status = Command::new(env!("CARGO"))
-        .args(["build", "--release", "-p", "insights-http"])
-        .current_dir(root)
-        .status()
-        .context("failed to run cargo build")?;
-    if !status.success() {
-        bail!("the release build failed");
-    }
+    service::build_release(root)?;
     let scripts = root.join("target/loadtest");
     std::fs::create_dir_all(&scripts).context("failed to create target/loadtest")?;
     let circuits_lua = scripts.join("circuits.lua");
@@ -260,49 +253,6 @@ fn duration_ms(text: &str) -> Result<f64> {
         "m" => value * 60_000.0,
         other => bail!("unknown wrk duration unit {other}"),
     })
-}
-
-/// The service on a free port, stopped when dropped.
-struct Server {
-    child: Child,
-    addr: String,
-}
-
-impl Server {
-    fn start(root: &Path, env: &[(&str, String)]) -> Result<Server> {
-        let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-        let addr = format!("127.0.0.1:{port}");
-        let mut command = Command::new(root.join("target/release/insights-http"));
-        command
-            .current_dir(root)
-            .env("INSIGHTS_ADDR", &addr)
-            .env("RUST_LOG", "warn")
-            .env_remove("DATABASE_URL")
-            .env_remove("INSIGHTS_TIMESERIES")
-            .env_remove("INSIGHTS_TIMESERIES_URL")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        for (key, value) in env {
-            command.env(key, value);
-        }
-        let child = command.spawn().context("failed to start the service")?;
-        let server = Server { child, addr };
-        let started = Instant::now();
-        while std::net::TcpStream::connect(&server.addr).is_err() {
-            if started.elapsed() > Duration::from_secs(60) {
-                bail!("the service did not start listening within 60 s");
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Ok(server)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 fn which(program: &str) -> Result<()> {

@@ -5,6 +5,7 @@ mod db_init;
 mod fuzz_api;
 mod gen_data;
 mod loadtest;
+mod service;
 #[cfg(test)]
 mod tidy;
 

@@ -15,7 +15,7 @@
 //! ```
 //! use insights_core::{
 //!     DEFAULT_MAX_WINDOW, InMemoryMetadata, Insights, SeriesKey, TimeSeriesError,
-//!     TimeSeriesSource, UsageRequest, UsageStats, Window,
+//!     Scope, TimeSeriesSource, UsageRequest, UsageStats, Window,
 //! };
 //!
 //! struct TwoSamples;
@@ -42,7 +42,7 @@
 //! )?;
 //! let circuit_id = "d36e0c8c-d7d4-5740-88c4-dea626057ff1".parse()?;
 //! let request = UsageRequest::window(window);
-//! let answer = futures_executor::block_on(insights.circuit_usage(circuit_id, &request))?;
+//! let answer = futures_executor::block_on(insights.circuit_usage(&Scope::All, circuit_id, &request))?;
 //!
 //! let usage = answer.rollup.total.figures.usage;
 //! assert_eq!(answer.context.sensor.duid.as_str(), "6D12E310B371FCB1");
@@ -81,7 +81,7 @@ pub use stats::{is_exact_integer, TotalWatts, Usage, UsageStats};
 pub use timestamp::{format_utc, parse_rfc3339, TimestampError};
 pub use usecases::{
     BrandUsage, BucketUsage, CircuitUsage, Demand, EntityRef, Figures, GroupUsage, Insights,
-    InsightsError, LocationUsage, OrganizationUsage, PeakDemand, RankedCircuit, Rollup,
+    InsightsError, LocationUsage, OrganizationUsage, PeakDemand, RankedCircuit, Rollup, Scope,
     UsageRequest, UsageRequestError, MAX_TOP,
 };
 pub use window::{Bound, Window, WindowError, DEFAULT_MAX_WINDOW};

@@ -15,7 +15,7 @@ use crate::bucket::{
 use crate::ids::{BrandId, CircuitId, LocationId, OrganizationId, SensorId, SeriesKey};
 use crate::model::{
     BrandTree, Circuit, CircuitContext, ElectricSensor, Location, LocationSummary, LocationTree,
-    OrganizationTree, SensorDetail,
+    Organization, OrganizationTree, SensorDetail,
 };
 use crate::ports::{MetadataError, MetadataRepo, TimeSeriesError, TimeSeriesSource};
 use crate::stats::{TotalWatts, Usage, UsageStats};
@@ -50,6 +50,48 @@ impl fmt::Display for EntityRef {
             EntityRef::Location(id) => write!(f, "location {id}"),
             EntityRef::Sensor(id) => write!(f, "electric sensor {id}"),
             EntityRef::Circuit(id) => write!(f, "circuit {id}"),
+        }
+    }
+}
+
+/// Whose data a caller may see.
+///
+/// Every use case takes one. Anything outside it is answered exactly as an id that does not
+/// exist, so a caller cannot even learn that another tenant's ids are real.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scope {
+    /// Everything; what a service without API keys serves.
+    All,
+    /// One brand, its organizations and everything under them.
+    Brand(BrandId),
+    /// One organization and everything under it.
+    Organization(OrganizationId),
+}
+
+impl Scope {
+    /// Whether the scope covers the organization and everything under it.
+    pub fn admits(&self, organization: &Organization) -> bool {
+        match self {
+            Scope::All => true,
+            Scope::Brand(brand_id) => *brand_id == organization.brand_id,
+            Scope::Organization(organization_id) => *organization_id == organization.id,
+        }
+    }
+
+    /// Whether the scope covers the whole brand; an organization's scope never does.
+    pub fn admits_brand(&self, brand_id: BrandId) -> bool {
+        match self {
+            Scope::All => true,
+            Scope::Brand(scope_brand_id) => *scope_brand_id == brand_id,
+            Scope::Organization(_) => false,
+        }
+    }
+
+    /// Whether an organization id can be in scope at all, before looking it up.
+    fn may_admit_organization(&self, organization_id: OrganizationId) -> bool {
+        match self {
+            Scope::Organization(scope_organization_id) => *scope_organization_id == organization_id,
+            Scope::All | Scope::Brand(_) => true,
         }
     }
 }
@@ -367,6 +409,7 @@ impl<M: MetadataRepo, T: TimeSeriesSource> Insights<M, T> {
     /// A circuit's usage.
     pub async fn circuit_usage(
         &self,
+        scope: &Scope,
         id: CircuitId,
         request: &UsageRequest,
     ) -> Result<CircuitUsage, InsightsError> {
@@ -374,6 +417,7 @@ impl<M: MetadataRepo, T: TimeSeriesSource> Insights<M, T> {
             .metadata
             .circuit(id)
             .await?
+            .filter(|context| scope.admits(&context.organization))
             .ok_or(InsightsError::NotFound(EntityRef::Circuit(id)))?;
         let member = Member {
             key: context.series_key(),
@@ -389,14 +433,11 @@ impl<M: MetadataRepo, T: TimeSeriesSource> Insights<M, T> {
     /// A location's usage, with each sensor's share.
     pub async fn location_usage(
         &self,
+        scope: &Scope,
         id: LocationId,
         request: &UsageRequest,
     ) -> Result<LocationUsage, InsightsError> {
-        let summary = self
-            .metadata
-            .location(id)
-            .await?
-            .ok_or(InsightsError::NotFound(EntityRef::Location(id)))?;
+        let summary = self.location_summary(scope, id).await?;
         let members: Vec<Member> = members_of(&summary.tree, |sensor_index| sensor_index).collect();
         let rollup = self
             .rollup(&members, summary.tree.sensors.len(), request)
@@ -407,14 +448,20 @@ impl<M: MetadataRepo, T: TimeSeriesSource> Insights<M, T> {
     /// An organization's usage, with each location's share.
     pub async fn organization_usage(
         &self,
+        scope: &Scope,
         id: OrganizationId,
         request: &UsageRequest,
     ) -> Result<OrganizationUsage, InsightsError> {
+        let not_found = InsightsError::NotFound(EntityRef::Organization(id));
+        if !scope.may_admit_organization(id) {
+            return Err(not_found);
+        }
         let tree = self
             .metadata
             .organization(id)
             .await?
-            .ok_or(InsightsError::NotFound(EntityRef::Organization(id)))?;
+            .filter(|tree| scope.admits(&tree.organization))
+            .ok_or(not_found)?;
         let members: Vec<Member> = tree
             .locations
             .iter()
@@ -432,14 +479,11 @@ impl<M: MetadataRepo, T: TimeSeriesSource> Insights<M, T> {
     /// A brand's usage, with each organization's share.
     pub async fn brand_usage(
         &self,
+        scope: &Scope,
         id: BrandId,
         request: &UsageRequest,
     ) -> Result<BrandUsage, InsightsError> {
-        let tree = self
-            .metadata
-            .brand(id)
-            .await?
-            .ok_or(InsightsError::NotFound(EntityRef::Brand(id)))?;
+        let tree = self.brand_metadata(scope, id).await?;
         let members: Vec<Member> = tree
             .organizations
             .iter()
@@ -465,30 +509,55 @@ impl<M: MetadataRepo, T: TimeSeriesSource> Insights<M, T> {
     }
 
     /// An electric sensor with its location and circuits.
-    pub async fn electric_sensor(&self, id: SensorId) -> Result<Arc<SensorDetail>, InsightsError> {
-        self.metadata
-            .sensor(id)
-            .await?
-            .ok_or(InsightsError::NotFound(EntityRef::Sensor(id)))
+    pub async fn electric_sensor(
+        &self,
+        scope: &Scope,
+        id: SensorId,
+    ) -> Result<Arc<SensorDetail>, InsightsError> {
+        let not_found = || InsightsError::NotFound(EntityRef::Sensor(id));
+        let detail = self.metadata.sensor(id).await?.ok_or_else(not_found)?;
+        let organization_id = detail.location.organization_id;
+        let admitted = match scope {
+            Scope::All => true,
+            Scope::Organization(scope_organization_id) => *scope_organization_id == organization_id,
+            // The sensor's answer does not carry the brand; its organization does.
+            Scope::Brand(_) => self
+                .metadata
+                .organization(organization_id)
+                .await?
+                .is_some_and(|tree| scope.admits(&tree.organization)),
+        };
+        if admitted {
+            Ok(detail)
+        } else {
+            Err(not_found())
+        }
     }
 
     /// A location with its organization, sensors and circuits.
     pub async fn location_summary(
         &self,
+        scope: &Scope,
         id: LocationId,
     ) -> Result<Arc<LocationSummary>, InsightsError> {
         self.metadata
             .location(id)
             .await?
+            .filter(|summary| scope.admits(&summary.organization))
             .ok_or(InsightsError::NotFound(EntityRef::Location(id)))
     }
 
     /// A brand with its organizations and locations.
-    pub async fn brand_metadata(&self, id: BrandId) -> Result<Arc<BrandTree>, InsightsError> {
-        self.metadata
-            .brand(id)
-            .await?
-            .ok_or(InsightsError::NotFound(EntityRef::Brand(id)))
+    pub async fn brand_metadata(
+        &self,
+        scope: &Scope,
+        id: BrandId,
+    ) -> Result<Arc<BrandTree>, InsightsError> {
+        let not_found = InsightsError::NotFound(EntityRef::Brand(id));
+        if !scope.admits_brand(id) {
+            return Err(not_found);
+        }
+        self.metadata.brand(id).await?.ok_or(not_found)
     }
 
     /// Sums the members' series over the request, by part, bucket and demand interval.

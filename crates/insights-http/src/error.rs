@@ -33,8 +33,22 @@ pub struct InvalidParam {
 pub enum ApiError {
     /// 400: a parameter is missing, malformed, undefined or out of range.
     InvalidParam(InvalidParam),
+    /// 401: API keys are on and the request has none, or not a valid one.
+    Unauthorized(&'static str),
     /// 404: the id names no entity, or the path names no route.
     NotFound(String),
+    /// 414: the query string is longer than the limit.
+    QueryTooLong {
+        /// The query string's length in bytes.
+        length: usize,
+        /// `INSIGHTS_MAX_QUERY_BYTES`.
+        limit: usize,
+    },
+    /// 503: the request was still unanswered when its time ran out.
+    TimedOut {
+        /// `INSIGHTS_REQUEST_TIMEOUT_MS`.
+        limit: std::time::Duration,
+    },
     /// 503: a dependency is unreachable; the client may retry.
     Unavailable {
         /// The cause, for the log only.
@@ -61,7 +75,17 @@ impl std::fmt::Display for ApiError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             ApiError::InvalidParam(param) => f.write_str(&param.reason),
+            ApiError::Unauthorized(detail) => f.write_str(detail),
             ApiError::NotFound(detail) => f.write_str(detail),
+            ApiError::QueryTooLong { length, limit } => write!(
+                f,
+                "the query string is {length} bytes long; the limit is {limit}"
+            ),
+            ApiError::TimedOut { limit } => write!(
+                f,
+                "the request was not answered within {} ms",
+                limit.as_millis()
+            ),
             ApiError::Unavailable { cause } | ApiError::Internal { cause } => f.write_str(cause),
         }
     }
@@ -118,6 +142,12 @@ pub fn problem_response(
     if status == StatusCode::SERVICE_UNAVAILABLE {
         response.insert_header((header::RETRY_AFTER, RETRY_AFTER_SECONDS));
     }
+    if status == StatusCode::UNAUTHORIZED {
+        response.insert_header((
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer realm=\"insights\""),
+        ));
+    }
     response.body(body)
 }
 
@@ -125,8 +155,12 @@ impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
             ApiError::InvalidParam(_) => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
-            ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::QueryTooLong { .. } => StatusCode::URI_TOO_LONG,
+            ApiError::Unavailable { .. } | ApiError::TimedOut { .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ApiError::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -135,7 +169,13 @@ impl ResponseError for ApiError {
         let status = self.status_code();
         match self {
             ApiError::InvalidParam(param) => problem_response(status, &param.reason, Some(param)),
-            ApiError::NotFound(detail) => problem_response(status, detail, None),
+            ApiError::Unauthorized(_) | ApiError::NotFound(_) | ApiError::QueryTooLong { .. } => {
+                problem_response(status, &self.to_string(), None)
+            }
+            ApiError::TimedOut { .. } => {
+                tracing::warn!(cause = %self, "answering 503");
+                problem_response(status, "The request took longer than the service allows; retry after the Retry-After delay.", None)
+            }
             ApiError::Unavailable { cause } => {
                 tracing::warn!(%cause, "answering 503");
                 problem_response(status, "A dependency of the service is unavailable; retry after the Retry-After delay.", None)
@@ -154,7 +194,18 @@ pub const ERROR_RESPONSES: &[(u16, &str)] = &[
         400,
         "A parameter is missing, malformed, undefined or out of range; `invalid_params` names it.",
     ),
-    (404, "No entity has that id."),
+    (
+        401,
+        "API keys are on and the request has none, or not a valid one (`WWW-Authenticate: Bearer`).",
+    ),
+    (
+        404,
+        "No entity has that id, or the API key's scope does not cover it.",
+    ),
+    (
+        414,
+        "The query string is longer than the service's limit.",
+    ),
     (
         500,
         "The service failed unexpectedly; the body reveals no internals.",

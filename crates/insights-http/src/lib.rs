@@ -4,10 +4,13 @@
 //! [`run`] serves on a bound listener, so tests can bind port 0; `main` reads [`Settings`],
 //! builds the [`AppState`] and calls it.
 
+pub mod auth;
 pub mod docs;
 pub mod dto;
 pub mod error;
 pub mod extract;
+pub mod metrics;
+pub mod middleware;
 pub mod openapi;
 pub mod routes;
 pub mod settings;
@@ -17,7 +20,6 @@ use std::fs::File;
 use std::io::BufReader;
 use std::net::TcpListener;
 use std::path::Path;
-use std::time::Instant;
 
 use actix_web::body::EitherBody;
 use actix_web::dev::{Server, ServiceResponse};
@@ -28,7 +30,7 @@ use insights_mockts::{LoadError, MockTimeSeries};
 use paperclip::actix::OpenApiExt;
 
 pub use crate::openapi::ApiDocs;
-pub use crate::settings::{Settings, SettingsError};
+pub use crate::settings::{Limits, LogFormat, Settings, SettingsError};
 pub use crate::state::{AppState, MetadataStore, SeriesStore};
 
 /// Loads and indexes the sample file.
@@ -58,37 +60,36 @@ pub async fn import_samples(path: &Path, url: &str) -> Result<insights_pg::Impor
 }
 
 /// Serves the API on `listener` until the returned server is stopped.
+///
+/// SIGTERM and SIGINT stop it gracefully: the listener closes at once, and requests in
+/// flight get `limits.shutdown_timeout` to finish.
 pub fn run(
     listener: TcpListener,
     state: web::Data<AppState>,
     docs: web::Data<ApiDocs>,
 ) -> std::io::Result<Server> {
+    let limits = state.limits.clone();
+    // actix counts connections per worker; the setting is for the whole process.
+    let connections_per_worker = limits.max_connections.div_ceil(limits.workers).max(1);
     let server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
             .app_data(docs.clone())
             .wrap(ErrorHandlers::new().default_handler(into_problem))
-            .wrap_fn(|request, service| {
-                // Only pay for the log line's fields when request logs are on.
-                let logged = tracing::enabled!(tracing::Level::INFO)
-                    .then(|| (Instant::now(), request.method().clone(), request.path().to_owned()));
-                let response = actix_web::dev::Service::call(service, request);
-                async move {
-                    let response = response.await?;
-                    if let Some((started, method, path)) = logged {
-                        tracing::info!(%method, %path, status = response.status().as_u16(), elapsed_us = started.elapsed().as_micros() as u64, "request");
-                    }
-                    Ok(response)
-                }
-            })
+            .wrap_fn(middleware::observe)
             .wrap_api()
             .configure(routes::configure)
             .build()
+            .route("/metrics", web::get().to(routes::metrics))
             .route("/openapi.json", web::get().to(openapi_v3))
             .route("/openapi/v2.json", web::get().to(openapi_v2))
             .configure(docs::configure)
             .default_service(web::to(routes::not_found))
     })
+    .workers(limits.workers)
+    .max_connections(connections_per_worker)
+    .keep_alive(limits.keep_alive)
+    .shutdown_timeout(limits.shutdown_timeout.as_secs())
     .listen(listener)?
     .run();
     Ok(server)

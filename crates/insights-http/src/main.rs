@@ -6,7 +6,8 @@ use std::sync::Arc;
 use actix_web::web;
 use anyhow::{Context, Result};
 use insights_core::{Catalogue, InMemoryMetadata, Insights, MetadataRepo, TimeSeriesSource};
-use insights_http::{openapi, AppState, MetadataStore, SeriesStore, Settings};
+use insights_http::auth::KeyRing;
+use insights_http::{openapi, AppState, LogFormat, MetadataStore, SeriesStore, Settings};
 use insights_pg::{CachedMetadata, PgMetadata, PgTimeSeries};
 use tracing_subscriber::EnvFilter;
 
@@ -14,14 +15,37 @@ use tracing_subscriber::EnvFilter;
 async fn main() -> Result<()> {
     // A missing .env is normal; the environment alone is enough.
     let _ = dotenvy::dotenv();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .init();
     let settings = Settings::from_lookup(|key| std::env::var(key).ok())
         .context("failed to read the configuration")?;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    match settings.log_format {
+        LogFormat::Text => tracing_subscriber::fmt().with_env_filter(filter).init(),
+        LogFormat::Json => tracing_subscriber::fmt()
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .with_env_filter(filter)
+            .init(),
+    }
     tracing::info!(?settings, "starting");
+    let keys = match &settings.api_keys_file {
+        None => {
+            tracing::info!("API keys are off: every caller sees everything");
+            None
+        }
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("failed to read the API key file {}", path.display()))?;
+            let keys = KeyRing::parse(&text)
+                .with_context(|| format!("failed to parse the API key file {}", path.display()))?;
+            tracing::info!(
+                keys = keys.len(),
+                metrics_require_key = settings.metrics_require_key,
+                "API keys are on"
+            );
+            Some(keys)
+        }
+    };
 
     let timeseries = match &settings.timeseries_database {
         None => SeriesStore::File(Arc::new(load_file(&settings)?)),
@@ -83,17 +107,26 @@ async fn main() -> Result<()> {
     }
 
     let state = web::Data::new(AppState {
-        insights: Insights::new(metadata, timeseries),
         max_window: settings.max_window,
+        limits: settings.limits.clone(),
+        keys,
+        metrics_require_key: settings.metrics_require_key,
+        ..AppState::new(Insights::new(metadata, timeseries))
     });
     let docs = web::Data::new(openapi::documents());
     let listener = TcpListener::bind(settings.addr)
         .with_context(|| format!("failed to bind {}", settings.addr))?;
-    tracing::info!(addr = %settings.addr, "serving; API docs at /docs");
+    // The bound address, not the setting: port 0 picks a free port, and tests read it here.
+    let addr = listener
+        .local_addr()
+        .context("failed to read the bound address")?;
+    tracing::info!(%addr, "serving; API docs at /docs");
     insights_http::run(listener, state, docs)
         .context("failed to start the server")?
         .await
-        .context("failed while serving")
+        .context("failed while serving")?;
+    tracing::info!("stopped: every in-flight request finished or the shutdown timeout passed");
+    Ok(())
 }
 
 /// Loads the sample file and logs what it cost.
@@ -109,17 +142,9 @@ fn load_file(settings: &Settings) -> Result<insights_mockts::MockTimeSeries> {
         samples = source.n_samples(),
         series = source.n_series(),
         index_bytes_per_sample = source.heap_bytes() as f64 / source.n_samples().max(1) as f64,
-        rss_mib = resident_bytes().map(|bytes| bytes / (1 << 20)),
+        rss_mib = insights_http::metrics::resident_bytes().map(|bytes| bytes / (1 << 20)),
         elapsed_ms = started.elapsed().as_millis() as u64,
         "time series loaded"
     );
     Ok(source)
-}
-
-/// The process's resident memory, from /proc on Linux; `None` elsewhere.
-fn resident_bytes() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|line| line.starts_with("VmRSS:"))?;
-    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib * 1024)
 }

@@ -92,15 +92,24 @@ pub const PARAM_EXAMPLES: &[(&str, &str)] = &[
 /// type lists them all. New endpoints under Insights or Metadata need no entry.
 fn real_errors(operation_id: &str, tag: &str) -> &'static [&'static str] {
     match (tag, operation_id) {
-        (_, "getHealthz") => &["400"],
-        (_, "getReadyz") => &["400", "503"],
-        ("Insights" | "Metadata", _) => &["400", "404", "500", "503"],
-        _ => &["400", "500"],
+        (_, "getHealthz") => &["400", "414"],
+        (_, "getReadyz") => &["400", "414", "503"],
+        ("Insights" | "Metadata", _) => &["400", "401", "404", "414", "500", "503"],
+        _ => &["400", "414", "500"],
     }
 }
 
 /// Fields that appear only when a query parameter asks for them; they stay optional.
 const ON_REQUEST_FIELDS: &[&str] = &["series", "top_circuits", "peak_demand"];
+
+const API_KEY_DESCRIPTION: &str = "`Authorization: Bearer <key>`, needed only where the deployment sets INSIGHTS_API_KEYS_FILE. A key sees one brand or one organization; anything else answers 404, as if it did not exist.";
+
+/// Marks the operations that can answer 401 as needing a key or, where keys are off, none.
+fn require_key_if_on(operation: &mut Value) {
+    if operation.pointer("/responses/401").is_some() {
+        operation["security"] = json!([{ "apiKey": [] }, {}]);
+    }
+}
 
 /// Drops the error responses an operation cannot give.
 fn keep_real_errors(operation: &mut Value) {
@@ -171,8 +180,17 @@ fn correct_v2(document: &mut Value) {
             require_and_mark_nullable(schema, "x-nullable");
         }
     }
+    document["securityDefinitions"] = json!({
+        "apiKey": {
+            "type": "apiKey",
+            "in": "header",
+            "name": "Authorization",
+            "description": API_KEY_DESCRIPTION,
+        }
+    });
     for operation in operations(document) {
         keep_real_errors(operation);
+        require_key_if_on(operation);
         operation["produces"] = json!(["application/json", PROBLEM_JSON]);
         if let Some(parameters) = operation
             .get_mut("parameters")
@@ -197,8 +215,16 @@ fn correct_v3(document: &mut Value) {
             require_and_mark_nullable(schema, "nullable");
         }
     }
+    document["components"]["securitySchemes"] = json!({
+        "apiKey": {
+            "type": "http",
+            "scheme": "bearer",
+            "description": API_KEY_DESCRIPTION,
+        }
+    });
     for operation in operations(document) {
         keep_real_errors(operation);
+        require_key_if_on(operation);
         if let Some(parameters) = operation
             .get_mut("parameters")
             .and_then(Value::as_array_mut)

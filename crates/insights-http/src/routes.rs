@@ -7,6 +7,7 @@ use actix_web::{HttpRequest, HttpResponse};
 use paperclip::actix::api_v2_operation;
 use paperclip::actix::web::{self, Json};
 
+use crate::auth::{authenticate, Caller};
 use crate::dto::{
     BrandMetadataBody, BrandUsageBody, CircuitSummaryBody, CircuitUsageBody, ElectricSensorBody,
     LocationCounts, LocationUsageBody, NamedRef, OrganizationLocations, OrganizationUsageBody,
@@ -64,10 +65,15 @@ pub fn configure(config: &mut web::ServiceConfig) {
 )]
 async fn circuit_usage(
     state: web::Data<AppState>,
+    caller: Caller,
     circuit: IdPath<CircuitParam>,
     query: CircuitQuery,
 ) -> Result<Json<CircuitUsageBody>, ApiError> {
-    let answer = state.insights.circuit_usage(circuit.0, &query.0).await?;
+    let answer = within(
+        &state,
+        state.insights.circuit_usage(&caller.0, circuit.0, &query.0),
+    )
+    .await?;
     Ok(Json(CircuitUsageBody::from(&answer)))
 }
 
@@ -80,10 +86,17 @@ async fn circuit_usage(
 )]
 async fn location_usage(
     state: web::Data<AppState>,
+    caller: Caller,
     location: IdPath<LocationParam>,
     query: RollupQuery,
 ) -> Result<Json<LocationUsageBody>, ApiError> {
-    let answer = state.insights.location_usage(location.0, &query.0).await?;
+    let answer = within(
+        &state,
+        state
+            .insights
+            .location_usage(&caller.0, location.0, &query.0),
+    )
+    .await?;
     Ok(Json(LocationUsageBody::from(&answer)))
 }
 
@@ -96,13 +109,17 @@ async fn location_usage(
 )]
 async fn organization_usage(
     state: web::Data<AppState>,
+    caller: Caller,
     organization: IdPath<OrganizationParam>,
     query: RollupQuery,
 ) -> Result<Json<OrganizationUsageBody>, ApiError> {
-    let answer = state
-        .insights
-        .organization_usage(organization.0, &query.0)
-        .await?;
+    let answer = within(
+        &state,
+        state
+            .insights
+            .organization_usage(&caller.0, organization.0, &query.0),
+    )
+    .await?;
     Ok(Json(OrganizationUsageBody::from(&answer)))
 }
 
@@ -115,10 +132,15 @@ async fn organization_usage(
 )]
 async fn brand_usage(
     state: web::Data<AppState>,
+    caller: Caller,
     brand: IdPath<BrandParam>,
     query: RollupQuery,
 ) -> Result<Json<BrandUsageBody>, ApiError> {
-    let answer = state.insights.brand_usage(brand.0, &query.0).await?;
+    let answer = within(
+        &state,
+        state.insights.brand_usage(&caller.0, brand.0, &query.0),
+    )
+    .await?;
     Ok(Json(BrandUsageBody::from(&answer)))
 }
 
@@ -131,10 +153,11 @@ async fn brand_usage(
 )]
 async fn electric_sensor(
     state: web::Data<AppState>,
+    caller: Caller,
     sensor: IdPath<SensorParam>,
     _query: NoQuery,
 ) -> Result<Json<ElectricSensorBody>, ApiError> {
-    let detail = state.insights.electric_sensor(sensor.0).await?;
+    let detail = within(&state, state.insights.electric_sensor(&caller.0, sensor.0)).await?;
     let tree = SensorCircuits::from(&detail.sensor);
     Ok(Json(ElectricSensorBody {
         id: tree.id,
@@ -158,10 +181,15 @@ async fn electric_sensor(
 )]
 async fn circuit_summary(
     state: web::Data<AppState>,
+    caller: Caller,
     location: IdPath<LocationParam>,
     _query: NoQuery,
 ) -> Result<Json<CircuitSummaryBody>, ApiError> {
-    let summary = state.insights.location_summary(location.0).await?;
+    let summary = within(
+        &state,
+        state.insights.location_summary(&caller.0, location.0),
+    )
+    .await?;
     let tree = &summary.tree;
     Ok(Json(CircuitSummaryBody {
         location: NamedRef::from(&tree.location),
@@ -181,10 +209,11 @@ async fn circuit_summary(
 )]
 async fn brand_metadata(
     state: web::Data<AppState>,
+    caller: Caller,
     brand: IdPath<BrandParam>,
     _query: NoQuery,
 ) -> Result<Json<BrandMetadataBody>, ApiError> {
-    let tree = state.insights.brand_metadata(brand.0).await?;
+    let tree = within(&state, state.insights.brand_metadata(&caller.0, brand.0)).await?;
     Ok(Json(BrandMetadataBody {
         id: tree.brand.id.0,
         name: tree.brand.name.clone(),
@@ -220,15 +249,49 @@ async fn healthz(_query: NoQuery) -> Result<Json<StatusBody>, ApiError> {
     tags("Operations")
 )]
 async fn readyz(state: web::Data<AppState>, _query: NoQuery) -> Result<Json<StatusBody>, ApiError> {
-    state
-        .insights
-        .metadata()
-        .check_ready()
-        .await
-        .map_err(|error| ApiError::Unavailable {
-            cause: error.to_string(),
-        })?;
+    // An inconsistent store is not ready either: both are 503 here, not 500.
+    let check = async {
+        state
+            .insights
+            .metadata()
+            .check_ready()
+            .await
+            .map_err(|error| ApiError::Unavailable {
+                cause: error.to_string(),
+            })
+    };
+    within(&state, check).await?;
     Ok(Json(StatusBody { status: "ready" }))
+}
+
+/// Runs a use case within the request timeout; a late answer is a 503.
+async fn within<T, E: Into<ApiError>>(
+    state: &AppState,
+    work: impl std::future::Future<Output = Result<T, E>>,
+) -> Result<T, ApiError> {
+    let limit = state.limits.request_timeout;
+    match actix_web::rt::time::timeout(limit, work).await {
+        Ok(answer) => answer.map_err(Into::into),
+        Err(_) => Err(ApiError::TimedOut { limit }),
+    }
+}
+
+/// Prometheus metrics; `docs/operations.md` lists them.
+pub async fn metrics(
+    state: actix_web::web::Data<AppState>,
+    request: HttpRequest,
+    _query: NoQuery,
+) -> Result<HttpResponse, ApiError> {
+    if state.metrics_require_key {
+        // Any valid key may read them: they count requests by route, never by tenant.
+        authenticate(&request)?;
+    }
+    Ok(HttpResponse::Ok()
+        .insert_header((
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+        ))
+        .body(state.metrics.render(&state.snapshot())))
 }
 
 /// The answer for a path no route matches.

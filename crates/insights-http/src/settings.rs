@@ -24,6 +24,45 @@ impl fmt::Display for SettingsError {
 
 impl std::error::Error for SettingsError {}
 
+/// How log lines are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    /// One human-readable line per event.
+    Text,
+    /// One JSON object per event, with the span fields (such as `request_id`).
+    Json,
+}
+
+/// Per-request and per-connection limits; the server and the middleware read them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// `INSIGHTS_REQUEST_TIMEOUT_MS`: a request still unanswered after this gets a 503.
+    pub request_timeout: std::time::Duration,
+    /// `INSIGHTS_MAX_QUERY_BYTES`: a longer query string gets a 414.
+    pub max_query_bytes: usize,
+    /// `INSIGHTS_MAX_CONNECTIONS`: open connections beyond this wait in the listen backlog.
+    pub max_connections: usize,
+    /// `INSIGHTS_WORKERS`: worker threads; each serves many connections.
+    pub workers: usize,
+    /// `INSIGHTS_KEEP_ALIVE_S`: how long an idle keep-alive connection is held open.
+    pub keep_alive: std::time::Duration,
+    /// `INSIGHTS_SHUTDOWN_TIMEOUT_S`: how long in-flight requests get to finish on SIGTERM.
+    pub shutdown_timeout: std::time::Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            request_timeout: std::time::Duration::from_secs(10),
+            max_query_bytes: 2048,
+            max_connections: 4096,
+            workers: std::thread::available_parallelism().map_or(2, usize::from),
+            keep_alive: std::time::Duration::from_secs(5),
+            shutdown_timeout: std::time::Duration::from_secs(30),
+        }
+    }
+}
+
 /// The service's configuration. `.env.example` documents each variable.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Settings {
@@ -43,6 +82,15 @@ pub struct Settings {
     pub cache_ttl: std::time::Duration,
     /// `INSIGHTS_CACHE_CAPACITY`: the most metadata entries cached.
     pub cache_capacity: usize,
+    /// `INSIGHTS_LOG_FORMAT`: `text` (the default) or `json`.
+    pub log_format: LogFormat,
+    /// The `INSIGHTS_REQUEST_TIMEOUT_MS`, `_MAX_QUERY_BYTES`, `_MAX_CONNECTIONS`, `_WORKERS`,
+    /// `_KEEP_ALIVE_S` and `_SHUTDOWN_TIMEOUT_S` limits.
+    pub limits: Limits,
+    /// `INSIGHTS_API_KEYS_FILE`: the hashed API keys; `None` turns authentication off.
+    pub api_keys_file: Option<PathBuf>,
+    /// `INSIGHTS_METRICS_REQUIRE_KEY`: whether `/metrics` needs a key when keys are on.
+    pub metrics_require_key: bool,
 }
 
 impl fmt::Debug for Settings {
@@ -57,6 +105,10 @@ impl fmt::Debug for Settings {
             .field("database", &self.database)
             .field("cache_ttl", &self.cache_ttl)
             .field("cache_capacity", &self.cache_capacity)
+            .field("log_format", &self.log_format)
+            .field("limits", &self.limits)
+            .field("api_keys_file", &self.api_keys_file)
+            .field("metrics_require_key", &self.metrics_require_key)
             .finish()
     }
 }
@@ -138,7 +190,58 @@ impl Settings {
                 _ => Err("must be a whole number from 1 to 10000000".to_owned()),
             },
         )?;
+        let log_format = parse_or(&lookup, "INSIGHTS_LOG_FORMAT", "text", |text| match text {
+            "text" => Ok(LogFormat::Text),
+            "json" => Ok(LogFormat::Json),
+            _ => Err("must be text or json".to_owned()),
+        })?;
+        let defaults = Limits::default();
+        let limits = Limits {
+            request_timeout: parse_or(
+                &lookup,
+                "INSIGHTS_REQUEST_TIMEOUT_MS",
+                &defaults.request_timeout.as_millis().to_string(),
+                milliseconds,
+            )?,
+            max_query_bytes: parse_or(&lookup, "INSIGHTS_MAX_QUERY_BYTES", "2048", |text| {
+                whole_number(text, 64, 65_536)
+            })?,
+            max_connections: parse_or(&lookup, "INSIGHTS_MAX_CONNECTIONS", "4096", |text| {
+                whole_number(text, 1, 1_000_000)
+            })?,
+            workers: parse_or(
+                &lookup,
+                "INSIGHTS_WORKERS",
+                &defaults.workers.to_string(),
+                |text| whole_number(text, 1, 1024),
+            )?,
+            keep_alive: parse_or(&lookup, "INSIGHTS_KEEP_ALIVE_S", "5", |text| {
+                whole_number(text, 0, 3600)
+                    .map(|seconds| std::time::Duration::from_secs(seconds as u64))
+            })?,
+            shutdown_timeout: parse_or(&lookup, "INSIGHTS_SHUTDOWN_TIMEOUT_S", "30", |text| {
+                whole_number(text, 0, 3600)
+                    .map(|seconds| std::time::Duration::from_secs(seconds as u64))
+            })?,
+        };
+        let api_keys_file = lookup("INSIGHTS_API_KEYS_FILE")
+            .filter(|path| !path.trim().is_empty())
+            .map(PathBuf::from);
+        let metrics_require_key = parse_or(
+            &lookup,
+            "INSIGHTS_METRICS_REQUIRE_KEY",
+            "true",
+            |text| match text {
+                "true" => Ok(true),
+                "false" => Ok(false),
+                _ => Err("must be true or false".to_owned()),
+            },
+        )?;
         Ok(Settings {
+            log_format,
+            limits,
+            api_keys_file,
+            metrics_require_key,
             addr,
             timeseries_path,
             timeseries_database,
@@ -148,6 +251,13 @@ impl Settings {
             cache_ttl,
             cache_capacity,
         })
+    }
+}
+
+fn whole_number(text: &str, min: usize, max: usize) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(number) if (min..=max).contains(&number) => Ok(number),
+        _ => Err(format!("must be a whole number from {min} to {max}")),
     }
 }
 
@@ -176,11 +286,13 @@ mod tests {
     use super::*;
 
     fn check(pairs: &[(&str, &str)], expected: Result<&str, &str>) {
+        // The worker default is the machine's core count; pin it so the text is stable.
         let actual = Settings::from_lookup(|key| {
             pairs
                 .iter()
                 .find(|(name, _)| *name == key)
                 .map(|(_, value)| value.to_string())
+                .or_else(|| (key == "INSIGHTS_WORKERS").then(|| "2".to_owned()))
         });
         let actual = actual
             .map(|settings| format!("{settings:?}"))
@@ -190,7 +302,7 @@ mod tests {
 
     #[test]
     fn reads_defaults_and_overrides() {
-        let defaults = r#"Settings { addr: 127.0.0.1:8080, timeseries_path: "data/mock_timeseries.json", catalogue_path: None, timeseries_database: None, max_window_days: 366, database: None, cache_ttl: 60s, cache_capacity: 10000 }"#;
+        let defaults = r#"Settings { addr: 127.0.0.1:8080, timeseries_path: "data/mock_timeseries.json", catalogue_path: None, timeseries_database: None, max_window_days: 366, database: None, cache_ttl: 60s, cache_capacity: 10000, log_format: Text, limits: Limits { request_timeout: 10s, max_query_bytes: 2048, max_connections: 4096, workers: 2, keep_alive: 5s, shutdown_timeout: 30s }, api_keys_file: None, metrics_require_key: true }"#;
         check(&[], Ok(defaults));
         check(
             &[
@@ -199,7 +311,7 @@ mod tests {
                 ("INSIGHTS_MAX_WINDOW_DAYS", "31"),
             ],
             Ok(
-                r#"Settings { addr: 0.0.0.0:9000, timeseries_path: "/tmp/x.json", catalogue_path: None, timeseries_database: None, max_window_days: 31, database: None, cache_ttl: 60s, cache_capacity: 10000 }"#,
+                r#"Settings { addr: 0.0.0.0:9000, timeseries_path: "/tmp/x.json", catalogue_path: None, timeseries_database: None, max_window_days: 31, database: None, cache_ttl: 60s, cache_capacity: 10000, log_format: Text, limits: Limits { request_timeout: 10s, max_query_bytes: 2048, max_connections: 4096, workers: 2, keep_alive: 5s, shutdown_timeout: 30s }, api_keys_file: None, metrics_require_key: true }"#,
             ),
         );
         check(
@@ -209,7 +321,23 @@ mod tests {
                 ("INSIGHTS_DB_STATEMENT_TIMEOUT_MS", "250"),
             ],
             Ok(
-                r#"Settings { addr: 127.0.0.1:8080, timeseries_path: "data/mock_timeseries.json", catalogue_path: None, timeseries_database: None, max_window_days: 366, database: Some(PgConfig { url: "<redacted>", pool_size: 4, connect_timeout: 500ms, wait_timeout: 500ms, statement_timeout: 250ms }), cache_ttl: 60s, cache_capacity: 10000 }"#,
+                r#"Settings { addr: 127.0.0.1:8080, timeseries_path: "data/mock_timeseries.json", catalogue_path: None, timeseries_database: None, max_window_days: 366, database: Some(PgConfig { url: "<redacted>", pool_size: 4, connect_timeout: 500ms, wait_timeout: 500ms, statement_timeout: 250ms }), cache_ttl: 60s, cache_capacity: 10000, log_format: Text, limits: Limits { request_timeout: 10s, max_query_bytes: 2048, max_connections: 4096, workers: 2, keep_alive: 5s, shutdown_timeout: 30s }, api_keys_file: None, metrics_require_key: true }"#,
+            ),
+        );
+        check(
+            &[
+                ("INSIGHTS_LOG_FORMAT", "json"),
+                ("INSIGHTS_REQUEST_TIMEOUT_MS", "250"),
+                ("INSIGHTS_MAX_QUERY_BYTES", "512"),
+                ("INSIGHTS_MAX_CONNECTIONS", "100"),
+                ("INSIGHTS_WORKERS", "8"),
+                ("INSIGHTS_KEEP_ALIVE_S", "0"),
+                ("INSIGHTS_SHUTDOWN_TIMEOUT_S", "3"),
+                ("INSIGHTS_API_KEYS_FILE", "/etc/insights/keys"),
+                ("INSIGHTS_METRICS_REQUIRE_KEY", "false"),
+            ],
+            Ok(
+                r#"Settings { addr: 127.0.0.1:8080, timeseries_path: "data/mock_timeseries.json", catalogue_path: None, timeseries_database: None, max_window_days: 366, database: None, cache_ttl: 60s, cache_capacity: 10000, log_format: Json, limits: Limits { request_timeout: 250ms, max_query_bytes: 512, max_connections: 100, workers: 8, keep_alive: 0ns, shutdown_timeout: 3s }, api_keys_file: Some("/etc/insights/keys"), metrics_require_key: false }"#,
             ),
         );
         // A blank DATABASE_URL, as a .env may leave it, means none.
@@ -236,6 +364,18 @@ mod tests {
             Err(
                 r#"INSIGHTS_DB_WAIT_TIMEOUT_MS must be a whole number of milliseconds from 1 to 600000, got "soon""#,
             ),
+        );
+        check(
+            &[("INSIGHTS_LOG_FORMAT", "xml")],
+            Err(r#"INSIGHTS_LOG_FORMAT must be text or json, got "xml""#),
+        );
+        check(
+            &[("INSIGHTS_MAX_QUERY_BYTES", "10")],
+            Err(r#"INSIGHTS_MAX_QUERY_BYTES must be a whole number from 64 to 65536, got "10""#),
+        );
+        check(
+            &[("INSIGHTS_METRICS_REQUIRE_KEY", "yes")],
+            Err(r#"INSIGHTS_METRICS_REQUIRE_KEY must be true or false, got "yes""#),
         );
     }
 }

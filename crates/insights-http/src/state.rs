@@ -9,9 +9,13 @@ use insights_core::{
 };
 use insights_core::{TimeSeriesError, TimeSeriesSource, UsageStats, Window};
 use insights_mockts::MockTimeSeries;
-use insights_pg::{CachedMetadata, PgMetadata, PgTimeSeries};
+use insights_pg::{CachedMetadata, PgMetadata, PgTimeSeries, PoolStatus};
 use time::Duration;
 use time::OffsetDateTime;
+
+use crate::auth::KeyRing;
+use crate::metrics::{Metrics, PoolGauges, Snapshot};
+use crate::settings::Limits;
 
 /// Where metadata is read from; chosen once at startup.
 #[derive(Debug)]
@@ -151,4 +155,64 @@ pub struct AppState {
     pub insights: Insights<MetadataStore, SeriesStore>,
     /// The longest window a request may ask for.
     pub max_window: Duration,
+    /// Request and connection limits.
+    pub limits: Limits,
+    /// The accepted API keys; `None` serves everything to everyone.
+    pub keys: Option<KeyRing>,
+    /// Whether `/metrics` needs a key when keys are on.
+    pub metrics_require_key: bool,
+    /// Request counters and latency histograms.
+    pub metrics: Metrics,
+    /// When the process started, for `process_start_time_seconds`.
+    pub started_at: OffsetDateTime,
+}
+
+impl AppState {
+    /// The state with default limits and without API keys.
+    pub fn new(insights: Insights<MetadataStore, SeriesStore>) -> AppState {
+        AppState {
+            insights,
+            max_window: insights_core::DEFAULT_MAX_WINDOW,
+            limits: Limits::default(),
+            keys: None,
+            metrics_require_key: true,
+            metrics: Metrics::default(),
+            started_at: OffsetDateTime::now_utc(),
+        }
+    }
+
+    /// The values `/metrics` reads when scraped.
+    pub fn snapshot(&self) -> Snapshot {
+        let mut pools = Vec::new();
+        let mut cache = None;
+        if let MetadataStore::Postgres(store) = self.insights.metadata() {
+            pools.push(pool_gauges("metadata", store.inner().pool_status()));
+            let stats = store.stats();
+            cache = Some((stats.hits, stats.misses, stats.entries));
+        }
+        let samples_loaded = match self.insights.timeseries() {
+            SeriesStore::File(source) => Some((source.n_samples(), source.n_series())),
+            SeriesStore::Postgres(source) => {
+                pools.push(pool_gauges("timeseries", source.pool_status()));
+                None
+            }
+        };
+        Snapshot {
+            pools,
+            cache,
+            samples_loaded,
+            resident_bytes: crate::metrics::resident_bytes(),
+            start_time_s: u64::try_from(self.started_at.unix_timestamp()).unwrap_or_default(),
+        }
+    }
+}
+
+fn pool_gauges(pool: &'static str, status: PoolStatus) -> PoolGauges {
+    PoolGauges {
+        pool,
+        max_size: status.max_size,
+        open: status.size,
+        idle: status.available,
+        waiting: status.waiting,
+    }
 }

@@ -10,8 +10,8 @@ use std::hint::black_box;
 use criterion::{criterion_group, criterion_main, Criterion};
 use futures_executor::block_on;
 use insights_core::{
-    BucketWidth, Catalogue, InMemoryMetadata, Insights, MetadataRepo, SeriesKey, UsageRequest,
-    Window, Zone, DEFAULT_MAX_WINDOW,
+    BucketWidth, Catalogue, InMemoryMetadata, Insights, MetadataRepo, Scope, SeriesKey,
+    UsageRequest, Window, Zone, DEFAULT_MAX_WINDOW,
 };
 use insights_mockts::MockTimeSeries;
 use time::{Duration, OffsetDateTime};
@@ -95,7 +95,8 @@ fn benches(c: &mut Criterion) {
         group.bench_function(name, |b| {
             b.iter(|| {
                 black_box(
-                    block_on(insights.circuit_usage(circuit_id, black_box(&request))).unwrap(),
+                    block_on(insights.circuit_usage(&Scope::All, circuit_id, black_box(&request)))
+                        .unwrap(),
                 )
             })
         });
@@ -123,8 +124,12 @@ fn benches(c: &mut Criterion) {
     group.bench_function("1000_circuits", |b| {
         b.iter(|| {
             black_box(
-                block_on(insights.organization_usage(organization_id, &UsageRequest::window(day)))
-                    .unwrap(),
+                block_on(insights.organization_usage(
+                    &Scope::All,
+                    organization_id,
+                    &UsageRequest::window(day),
+                ))
+                .unwrap(),
             )
         })
     });

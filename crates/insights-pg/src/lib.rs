@@ -164,6 +164,16 @@ impl Database {
         })
     }
 
+    pub(crate) fn pool_status(&self) -> PoolStatus {
+        let status = self.pool.status();
+        PoolStatus {
+            max_size: status.max_size,
+            size: status.size,
+            available: status.available,
+            waiting: status.waiting,
+        }
+    }
+
     /// Host, port, database and user, never the password.
     pub(crate) fn describe(&self) -> &str {
         &self.description
@@ -189,6 +199,19 @@ impl Database {
             ))),
         }
     }
+}
+
+/// A connection pool's state, for metrics.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PoolStatus {
+    /// The most connections the pool opens.
+    pub max_size: usize,
+    /// The connections open now.
+    pub size: usize,
+    /// The open connections that are idle.
+    pub available: usize,
+    /// The requests waiting for a connection.
+    pub waiting: usize,
 }
 
 /// Metadata read from PostgreSQL through a connection pool.
@@ -219,10 +242,9 @@ impl PgMetadata {
         self.db.describe()
     }
 
-    /// The pool's size and how many connections are idle, for operators.
-    pub fn pool_status(&self) -> (usize, usize) {
-        let status = self.db.pool.status();
-        (status.size, status.available)
+    /// The pool's connections right now, for operators.
+    pub fn pool_status(&self) -> PoolStatus {
+        self.db.pool_status()
     }
 
     /// Succeeds when a statement runs on the database now.

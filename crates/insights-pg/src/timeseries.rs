@@ -94,6 +94,11 @@ impl PgTimeSeries {
     pub fn describe(&self) -> &str {
         self.db.describe()
     }
+
+    /// The pool's connections right now, for operators.
+    pub fn pool_status(&self) -> crate::PoolStatus {
+        self.db.pool_status()
+    }
 }
 
 /// An instant rounded up to PostgreSQL's microsecond.

@@ -4,8 +4,9 @@ use std::collections::HashMap;
 
 use futures_executor::block_on;
 use insights_core::{
-    BucketWidth, Catalogue, DemandInterval, InMemoryMetadata, Insights, MetadataRepo, SeriesKey,
-    TimeSeriesError, TimeSeriesSource, UsageRequest, UsageStats, Window, Zone, DEFAULT_MAX_WINDOW,
+    BucketWidth, Catalogue, DemandInterval, InMemoryMetadata, Insights, MetadataRepo, Scope,
+    SeriesKey, TimeSeriesError, TimeSeriesSource, UsageRequest, UsageStats, Window, Zone,
+    DEFAULT_MAX_WINDOW,
 };
 use proptest::prelude::*;
 use time::{Duration, OffsetDateTime};
@@ -110,7 +111,7 @@ proptest! {
         let organization = &catalogue.organizations[organization];
         let window = window(start, length);
         let request = UsageRequest::window(window);
-        let answer = block_on(insights.organization_usage(organization.id, &request)).unwrap();
+        let answer = block_on(insights.organization_usage(&Scope::All, organization.id, &request)).unwrap();
         let total = answer.rollup.total;
 
         let by_locations: UsageStats = answer.rollup.parts.iter().map(|location| location.figures.usage.stats).sum();
@@ -119,7 +120,7 @@ proptest! {
         let circuits: Vec<_> = answer.tree.locations.iter().flat_map(|location| &location.sensors).flat_map(|sensor| &sensor.circuits).collect();
         let by_circuits: UsageStats = circuits
             .iter()
-            .map(|circuit| block_on(insights.circuit_usage(circuit.id, &request)).unwrap().rollup.total.figures.usage.stats)
+            .map(|circuit| block_on(insights.circuit_usage(&Scope::All, circuit.id, &request)).unwrap().rollup.total.figures.usage.stats)
             .sum();
         prop_assert_eq!(total.figures.usage.stats, by_circuits);
         prop_assert_eq!(total.circuit_count, circuits.len());
@@ -134,7 +135,7 @@ proptest! {
         let whole = window(start, first + second);
         let (left, right) = whole.split_at(BASE + Duration::seconds(start + first)).unwrap();
         let usage = |window: &Window| {
-            block_on(insights.circuit_usage(circuit_id, &UsageRequest::window(*window))).unwrap().rollup.total.figures.usage.stats
+            block_on(insights.circuit_usage(&Scope::All, circuit_id, &UsageRequest::window(*window))).unwrap().rollup.total.figures.usage.stats
         };
         prop_assert_eq!(usage(&left).merge(usage(&right)), usage(&whole));
     }
@@ -168,7 +169,7 @@ proptest! {
         let insights = Insights::new(InMemoryMetadata::seed(), source);
         let window = window(start, length);
         let request = UsageRequest::new(window, Some(width), Some(zone), None, None).unwrap();
-        let answer = block_on(insights.organization_usage(catalogue.organizations[organization].id, &request)).unwrap();
+        let answer = block_on(insights.organization_usage(&Scope::All, catalogue.organizations[organization].id, &request)).unwrap();
         let series = answer.rollup.series.unwrap();
         prop_assert_eq!(series.first().unwrap().bucket.start, window.start());
         prop_assert_eq!(series.last().unwrap().bucket.end, window.end());
@@ -177,7 +178,7 @@ proptest! {
         }
         let by_buckets: UsageStats = series.iter().map(|bucket| bucket.figures.usage.stats).sum();
         prop_assert_eq!(by_buckets, answer.rollup.total.figures.usage.stats);
-        let unbucketed = block_on(insights.organization_usage(catalogue.organizations[organization].id, &UsageRequest::window(window))).unwrap();
+        let unbucketed = block_on(insights.organization_usage(&Scope::All, catalogue.organizations[organization].id, &UsageRequest::window(window))).unwrap();
         prop_assert_eq!(by_buckets, unbucketed.rollup.total.figures.usage.stats);
     }
 
@@ -186,11 +187,11 @@ proptest! {
         let catalogue = Catalogue::seed();
         let insights = Insights::new(InMemoryMetadata::seed(), source);
         let request = UsageRequest::new(window(start, length), Some(width), Some(zone), None, None).unwrap();
-        let answer = block_on(insights.organization_usage(catalogue.organizations[organization].id, &request)).unwrap();
+        let answer = block_on(insights.organization_usage(&Scope::All, catalogue.organizations[organization].id, &request)).unwrap();
         let whole = answer.rollup.series.unwrap();
         let mut by_parts = vec![UsageStats::EMPTY; whole.len()];
         for location in &answer.tree.locations {
-            let part = block_on(insights.location_usage(location.location.id, &request)).unwrap();
+            let part = block_on(insights.location_usage(&Scope::All, location.location.id, &request)).unwrap();
             for (sum, bucket) in by_parts.iter_mut().zip(part.rollup.series.unwrap()) {
                 *sum = sum.merge(bucket.figures.usage.stats);
             }
@@ -213,7 +214,7 @@ proptest! {
         let seconds = interval.width().fixed().unwrap().whole_seconds();
         let window = window(start_interval * seconds, n_intervals * seconds);
         let request = UsageRequest::new(window, None, None, Some(interval), None).unwrap();
-        let answer = block_on(insights.location_usage(catalogue.locations[location].id, &request)).unwrap();
+        let answer = block_on(insights.location_usage(&Scope::All, catalogue.locations[location].id, &request)).unwrap();
         let usage = answer.rollup.total.figures.usage;
         let peak = answer.rollup.total.figures.peak_demand.unwrap().expect("whole intervals fit");
         // Average power over the window: energy over length, the same formula as the peak's.

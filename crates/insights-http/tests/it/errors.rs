@@ -17,7 +17,7 @@ fn bad_request(name: &str, reason: &str) -> Value {
     })
 }
 
-fn problem(status: u16, title: &str, detail: &str) -> Value {
+pub fn problem(status: u16, title: &str, detail: &str) -> Value {
     json!({"type": "about:blank", "title": title, "status": status, "detail": detail})
 }
 

@@ -1,8 +1,10 @@
 //! Integration tests of the HTTP API: a real server on port 0, whole JSON bodies compared.
 
 mod analytics;
+mod auth;
 mod errors;
 mod insights;
+mod limits;
 mod metadata;
 mod operations;
 mod oracle;

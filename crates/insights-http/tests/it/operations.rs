@@ -85,3 +85,84 @@ async fn docs_page_is_self_contained_and_never_panics() {
         assert_eq!(answer.content_type, "application/problem+json", "{missing}");
     }
 }
+
+#[actix_web::test]
+async fn every_response_carries_a_request_id() {
+    let app = TestApp::spawn().await;
+    let sent = app
+        .request_with("GET", "/healthz", &[("X-Request-Id", "dashboard-42:a/b")])
+        .await;
+    assert_eq!(sent.request_id.as_deref(), Some("dashboard-42:a/b"));
+    // Odd or long ids are replaced, since they end up in logs.
+    let mut seen = std::collections::HashSet::new();
+    for (method, path, headers, status) in [
+        ("GET", "/healthz", vec![("X-Request-Id", "has space")], 200),
+        (
+            "GET",
+            "/healthz",
+            vec![("X-Request-Id", &*"x".repeat(129))],
+            200,
+        ),
+        ("GET", "/nowhere", vec![], 404),
+        ("GET", "/healthz?x=1", vec![], 400),
+        ("POST", "/healthz", vec![], 405),
+        ("GET", "/metrics", vec![], 200),
+    ] {
+        let answer = app.request_with(method, path, &headers).await;
+        let id = answer.request_id.expect("a request id");
+        assert_eq!(answer.status, status, "{method} {path}");
+        assert!(id.len() <= 128 && !id.contains(' '), "{id}");
+        assert!(seen.insert(id), "ids are unique");
+    }
+}
+
+#[actix_web::test]
+async fn metrics_count_requests_by_route_and_status() {
+    let app = TestApp::spawn().await;
+    for path in [
+        "/healthz",
+        "/healthz",
+        "/healthz?x=1",
+        "/nowhere",
+        "/readyz",
+    ] {
+        app.get(path).await;
+    }
+    let metrics = app.get("/metrics").await;
+    assert_eq!(
+        (metrics.status, metrics.content_type.as_str()),
+        (200, "text/plain; version=0.0.4; charset=utf-8")
+    );
+    let text = String::from_utf8(metrics.body).unwrap();
+    let lines = |prefix: &str| -> Vec<&str> {
+        text.lines()
+            .filter(|line| line.starts_with(prefix))
+            .collect()
+    };
+    assert_eq!(
+        lines("insights_http_requests_total{"),
+        [
+            r#"insights_http_requests_total{route="/healthz",status="200"} 2"#,
+            r#"insights_http_requests_total{route="/healthz",status="400"} 1"#,
+            r#"insights_http_requests_total{route="/readyz",status="200"} 1"#,
+            r#"insights_http_requests_total{route="unmatched",status="404"} 1"#,
+        ]
+    );
+    assert_eq!(
+        lines("insights_http_request_duration_seconds_count{route=\"/healthz\"}"),
+        [r#"insights_http_request_duration_seconds_count{route="/healthz"} 3"#]
+    );
+    assert_eq!(
+        lines("insights_timeseries_"),
+        [
+            "insights_timeseries_samples_loaded 51840",
+            "insights_timeseries_series_loaded 36"
+        ]
+    );
+    // The embedded store has no pool or cache to report.
+    assert_eq!(lines("insights_db_pool"), Vec::<&str>::new());
+    assert_eq!(
+        lines("insights_http_requests_in_flight"),
+        ["insights_http_requests_in_flight 1"]
+    );
+}

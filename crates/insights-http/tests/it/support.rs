@@ -4,7 +4,7 @@ use std::net::TcpListener;
 use std::sync::{Arc, OnceLock};
 
 use actix_web::web;
-use insights_core::{InMemoryMetadata, Insights, DEFAULT_MAX_WINDOW};
+use insights_core::{InMemoryMetadata, Insights};
 use insights_http::{openapi, AppState, MetadataStore, SeriesStore};
 use insights_mockts::MockTimeSeries;
 use serde_json::Value;
@@ -29,12 +29,14 @@ pub struct TestApp {
     client: awc::Client,
 }
 
-/// A response's status, content type, `Retry-After` and body.
+/// A response's status, the headers tests look at, and its body.
 #[derive(Debug)]
 pub struct Answer {
     pub status: u16,
     pub content_type: String,
     pub retry_after: Option<String>,
+    pub request_id: Option<String>,
+    pub www_authenticate: Option<String>,
     pub body: Vec<u8>,
 }
 
@@ -93,12 +95,14 @@ impl TestApp {
     }
 
     async fn serve(metadata: MetadataStore, timeseries: SeriesStore) -> TestApp {
+        TestApp::spawn_state(AppState::new(Insights::new(metadata, timeseries))).await
+    }
+
+    /// Serves a fully built state, for tests of keys and limits.
+    pub async fn spawn_state(state: AppState) -> TestApp {
         let listener = TcpListener::bind("127.0.0.1:0").expect("a free port");
         let address = format!("http://{}", listener.local_addr().unwrap());
-        let state = web::Data::new(AppState {
-            insights: Insights::new(metadata, timeseries),
-            max_window: DEFAULT_MAX_WINDOW,
-        });
+        let state = web::Data::new(state);
         let docs = web::Data::new(openapi::documents());
         let server = insights_http::run(listener, state, docs).expect("the server starts");
         actix_web::rt::spawn(server);
@@ -114,10 +118,24 @@ impl TestApp {
     }
 
     pub async fn request(&self, method: &str, path_and_query: &str) -> Answer {
+        self.request_with(method, path_and_query, &[]).await
+    }
+
+    /// Sends a request with extra headers.
+    pub async fn request_with(
+        &self,
+        method: &str,
+        path_and_query: &str,
+        headers: &[(&str, &str)],
+    ) -> Answer {
         let method = actix_web::http::Method::from_bytes(method.as_bytes()).unwrap();
-        let mut response = self
+        let mut request = self
             .client
-            .request(method, format!("{}{path_and_query}", self.address))
+            .request(method, format!("{}{path_and_query}", self.address));
+        for (name, value) in headers {
+            request = request.insert_header((*name, *value));
+        }
+        let mut response = request
             .send()
             .await
             .unwrap_or_else(|error| panic!("request to {path_and_query} failed: {error}"));
@@ -129,11 +147,15 @@ impl TestApp {
         };
         let content_type = header("content-type").unwrap_or_default();
         let retry_after = header("retry-after");
+        let request_id = header("x-request-id");
+        let www_authenticate = header("www-authenticate");
         let body = response.body().limit(16 << 20).await.unwrap().to_vec();
         Answer {
             status: response.status().as_u16(),
             content_type,
             retry_after,
+            request_id,
+            www_authenticate,
             body,
         }
     }

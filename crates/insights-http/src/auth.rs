@@ -1,0 +1,294 @@
+//! Optional API keys: the key file, constant-time lookup, and the [`Caller`] extractor that
+//! turns an `Authorization: Bearer` header into the core's [`Scope`].
+//!
+//! The file holds SHA-256 hashes, never keys, one per line:
+//! `brand:<uuid> sha256:<64 hex digits> [label]` or `organization:<uuid> sha256:… [label]`.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::future::{ready, Ready};
+
+use actix_web::dev::Payload;
+use actix_web::http::header;
+use actix_web::{web, FromRequest, HttpRequest};
+use insights_core::Scope;
+use paperclip::actix::OperationModifier;
+use paperclip::v2::models::{DefaultOperationRaw, DefaultSchemaRaw};
+use paperclip::v2::schema::Apiv2Schema;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// The prefix of every key `cargo xtask apikey` makes, so leaked keys are easy to spot.
+pub const KEY_PREFIX: &str = "ins_";
+
+/// Why a key file cannot be used; names the line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyFileError {
+    /// The 1-based line, or 0 for the whole file.
+    pub line: usize,
+    /// What is wrong.
+    pub reason: String,
+}
+
+impl fmt::Display for KeyFileError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.line == 0 {
+            f.write_str(&self.reason)
+        } else {
+            write!(f, "line {}: {}", self.line, self.reason)
+        }
+    }
+}
+
+impl std::error::Error for KeyFileError {}
+
+/// One key: the hash of its text and what it may see.
+#[derive(Clone)]
+struct KeyEntry {
+    hash: [u8; 32],
+    scope: Scope,
+}
+
+/// The accepted keys, as hashes.
+#[derive(Clone)]
+pub struct KeyRing {
+    entries: Vec<KeyEntry>,
+}
+
+impl fmt::Debug for KeyRing {
+    // Hashes are not secrets, but they have no business in logs either.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "KeyRing({} keys)", self.entries.len())
+    }
+}
+
+impl KeyRing {
+    /// Parses the key file's text.
+    pub fn parse(text: &str) -> Result<KeyRing, KeyFileError> {
+        let mut entries = Vec::new();
+        let mut lines_by_hash = BTreeMap::new();
+        for (index, line) in text.lines().enumerate() {
+            let line_number = index + 1;
+            let error = |reason: String| KeyFileError {
+                line: line_number,
+                reason,
+            };
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let mut fields = line.split_whitespace();
+            let scope = parse_scope(fields.next().unwrap_or_default()).map_err(error)?;
+            let hash = parse_hash(fields.next().unwrap_or_default()).map_err(error)?;
+            if let Some(first) = lines_by_hash.insert(hash, line_number) {
+                return Err(error(format!("repeats the key hash of line {first}")));
+            }
+            entries.push(KeyEntry { hash, scope });
+        }
+        if entries.is_empty() {
+            return Err(KeyFileError {
+                line: 0,
+                reason: "holds no keys; unset INSIGHTS_API_KEYS_FILE to turn authentication off"
+                    .to_owned(),
+            });
+        }
+        Ok(KeyRing { entries })
+    }
+
+    /// How many keys the ring holds.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Always false: a ring holds at least one key.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The scope of a presented key, or `None` for an unknown one.
+    ///
+    /// Every stored hash is compared in constant time, and all of them are compared, so the
+    /// time taken says nothing about how close a guess came.
+    pub fn scope_of(&self, key: &str) -> Option<Scope> {
+        let presented: [u8; 32] = Sha256::digest(key.as_bytes()).into();
+        let mut found = None;
+        for entry in &self.entries {
+            if bool::from(entry.hash.ct_eq(&presented)) {
+                found = Some(entry.scope);
+            }
+        }
+        found
+    }
+}
+
+/// The hex SHA-256 of a key, as the key file stores it.
+pub fn hash_key(key: &str) -> String {
+    Sha256::digest(key.as_bytes())
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
+}
+
+/// The key file line for a key with this scope.
+pub fn key_line(scope: &Scope, key: &str, label: &str) -> String {
+    let scope = match scope {
+        Scope::All => "all".to_owned(),
+        Scope::Brand(id) => format!("brand:{id}"),
+        Scope::Organization(id) => format!("organization:{id}"),
+    };
+    format!("{scope} sha256:{} {label}", hash_key(key))
+        .trim_end()
+        .to_owned()
+}
+
+fn parse_scope(field: &str) -> Result<Scope, String> {
+    let bad = || format!("scope {field:?} is not brand:<uuid> or organization:<uuid>");
+    let (kind, id) = field.split_once(':').ok_or_else(bad)?;
+    let id: uuid::Uuid = id.parse().map_err(|_| bad())?;
+    match kind {
+        "brand" => Ok(Scope::Brand(id.into())),
+        "organization" => Ok(Scope::Organization(id.into())),
+        _ => Err(bad()),
+    }
+}
+
+fn parse_hash(field: &str) -> Result<[u8; 32], String> {
+    let bad = || "the hash is not sha256: and 64 hex digits".to_owned();
+    let hex = field.strip_prefix("sha256:").ok_or_else(bad)?;
+    if hex.len() != 64 || !hex.bytes().all(|byte| byte.is_ascii_hexdigit()) {
+        return Err(bad());
+    }
+    let mut hash = [0u8; 32];
+    for (index, byte) in hash.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&hex[index * 2..index * 2 + 2], 16).map_err(|_| bad())?;
+    }
+    Ok(hash)
+}
+
+/// The presented key's scope; with keys off, everything.
+pub fn authenticate(request: &HttpRequest) -> Result<Scope, ApiError> {
+    let Some(keys) = request
+        .app_data::<web::Data<AppState>>()
+        .and_then(|state| state.keys.as_ref())
+    else {
+        return Ok(Scope::All);
+    };
+    let header = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .ok_or(ApiError::Unauthorized(
+            "this service needs an API key: send Authorization: Bearer <key>",
+        ))?;
+    let key = header
+        .to_str()
+        .ok()
+        .and_then(|value| value.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, key)| key.trim())
+        .ok_or(ApiError::Unauthorized(
+            "the Authorization header must be Bearer <key>",
+        ))?;
+    keys.scope_of(key)
+        .ok_or(ApiError::Unauthorized("the API key is not valid"))
+}
+
+/// Who is asking: the scope of their key, or everything when keys are off.
+pub struct Caller(pub Scope);
+
+impl FromRequest for Caller {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(authenticate(request).map(Caller))
+    }
+}
+
+// The security requirement is added to the document in `openapi`, where it can say that
+// it applies only when the deployment turns keys on.
+impl Apiv2Schema for Caller {}
+
+impl OperationModifier for Caller {
+    fn update_parameter(_: &mut DefaultOperationRaw) {}
+    fn update_definitions(_: &mut BTreeMap<String, DefaultSchemaRaw>) {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BRAND: &str = "11111111-1111-1111-1111-111111111111";
+    const ORGANIZATION: &str = "955c3c4d-3a03-4d79-9655-3871f5ad999d";
+
+    fn check(file: &str, expected: Result<usize, &str>) {
+        let actual = KeyRing::parse(file)
+            .map(|ring| ring.len())
+            .map_err(|error| error.to_string());
+        assert_eq!(actual, expected.map_err(str::to_owned));
+    }
+
+    #[test]
+    fn parses_the_key_file_and_names_bad_lines() {
+        let brand_line = key_line(&Scope::Brand(BRAND.parse().unwrap()), "ins_a", "dashboard");
+        let organization_line = key_line(
+            &Scope::Organization(ORGANIZATION.parse().unwrap()),
+            "ins_b",
+            "",
+        );
+        check(
+            &format!("# keys\n\n{brand_line}\n  {organization_line}  \n"),
+            Ok(2),
+        );
+        check(
+            "# nothing\n",
+            Err("holds no keys; unset INSIGHTS_API_KEYS_FILE to turn authentication off"),
+        );
+        check(
+            &format!("tenant:{BRAND} sha256:{}", hash_key("x")),
+            Err(&format!(
+                "line 1: scope \"tenant:{BRAND}\" is not brand:<uuid> or organization:<uuid>"
+            )),
+        );
+        check(
+            &format!("brand:{BRAND} {}", hash_key("x")),
+            Err("line 1: the hash is not sha256: and 64 hex digits"),
+        );
+        check(
+            &format!("brand:{BRAND} sha256:{}", &hash_key("x")[1..]),
+            Err("line 1: the hash is not sha256: and 64 hex digits"),
+        );
+        check(
+            &format!("{brand_line}\n# again\n{brand_line}\n"),
+            Err("line 3: repeats the key hash of line 1"),
+        );
+    }
+
+    #[test]
+    fn finds_the_scope_of_a_key_only() {
+        let brand = Scope::Brand(BRAND.parse().unwrap());
+        let organization = Scope::Organization(ORGANIZATION.parse().unwrap());
+        let ring = KeyRing::parse(&format!(
+            "{}\n{}\n",
+            key_line(&brand, "ins_brand", ""),
+            key_line(&organization, "ins_organization", "")
+        ))
+        .unwrap();
+        assert_eq!(ring.scope_of("ins_brand"), Some(brand));
+        assert_eq!(ring.scope_of("ins_organization"), Some(organization));
+        assert_eq!(ring.scope_of("ins_brand "), None);
+        assert_eq!(ring.scope_of(""), None);
+        assert_eq!(ring.scope_of(&hash_key("ins_brand")), None);
+    }
+
+    #[test]
+    fn hashes_as_sha256_hex() {
+        // The SHA-256 test vector of "abc" (FIPS 180-2).
+        assert_eq!(
+            hash_key("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+}

@@ -1,0 +1,406 @@
+//! Prometheus metrics in the text exposition format (0.0.4): requests by route and status,
+//! latency histograms by route, requests in flight, and, read when scraped, the database
+//! pools, the metadata cache, the samples loaded and the process's memory.
+//!
+//! Counters are atomics indexed by route and status, so recording takes no lock.
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::time::Duration;
+
+/// Every route pattern the service serves; requests matching none are `unmatched`.
+pub const ROUTE_PATTERNS: &[&str] = &[
+    "/v1/insights/circuits/{circuit_id}/usage",
+    "/v1/insights/locations/{location_id}/usage",
+    "/v1/insights/organizations/{organization_id}/usage",
+    "/v1/insights/brands/{brand_id}/usage",
+    "/v1/electric_sensors/{sensor_id}",
+    "/v1/locations/{location_id}/circuit-summary",
+    "/v1/brands/{brand_id}/metadata",
+    "/healthz",
+    "/readyz",
+    "/metrics",
+    "/openapi.json",
+    "/openapi/v2.json",
+    "/docs",
+    "/docs/{file:.*}",
+];
+
+/// The label of requests that match no route, so unknown paths cannot grow the label set.
+const UNMATCHED: &str = "unmatched";
+
+/// Upper bounds of the latency histogram's buckets, in seconds.
+const LATENCY_BOUNDS_S: [f64; 14] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// Statuses from 100 to 599, one counter each.
+const N_STATUSES: usize = 500;
+
+struct RouteMetrics {
+    route: &'static str,
+    by_status: Box<[AtomicU64]>,
+    /// Cumulative counts are computed when scraped; each slot counts its own bucket only.
+    latency_buckets: [AtomicU64; LATENCY_BOUNDS_S.len() + 1],
+    latency_sum_ns: AtomicU64,
+}
+
+impl RouteMetrics {
+    fn new(route: &'static str) -> RouteMetrics {
+        RouteMetrics {
+            route,
+            by_status: (0..N_STATUSES).map(|_| AtomicU64::new(0)).collect(),
+            latency_buckets: Default::default(),
+            latency_sum_ns: AtomicU64::new(0),
+        }
+    }
+}
+
+/// The service's own counters.
+pub struct Metrics {
+    routes: Vec<RouteMetrics>,
+    in_flight: AtomicI64,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics")
+            .field("routes", &self.routes.len())
+            .finish()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Metrics {
+        let routes = ROUTE_PATTERNS
+            .iter()
+            .chain(&[UNMATCHED])
+            .map(|route| RouteMetrics::new(route))
+            .collect();
+        Metrics {
+            routes,
+            in_flight: AtomicI64::new(0),
+        }
+    }
+}
+
+/// Counts a request in flight until dropped, even when the client goes away mid-request.
+pub struct InFlight<'a>(&'a AtomicI64);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl Metrics {
+    /// Marks a request as started; it stays in flight until the guard is dropped.
+    pub fn start(&self) -> InFlight<'_> {
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        InFlight(&self.in_flight)
+    }
+
+    /// Records one answered request.
+    pub fn record(&self, route: Option<&str>, status: u16, elapsed: Duration) {
+        let index = route
+            .and_then(|route| ROUTE_PATTERNS.iter().position(|known| *known == route))
+            .unwrap_or(ROUTE_PATTERNS.len());
+        let metrics = &self.routes[index];
+        if let Some(counter) = usize::from(status)
+            .checked_sub(100)
+            .and_then(|slot| metrics.by_status.get(slot))
+        {
+            counter.fetch_add(1, Ordering::Relaxed);
+        }
+        let seconds = elapsed.as_secs_f64();
+        let bucket = LATENCY_BOUNDS_S
+            .iter()
+            .position(|bound| seconds <= *bound)
+            .unwrap_or(LATENCY_BOUNDS_S.len());
+        metrics.latency_buckets[bucket].fetch_add(1, Ordering::Relaxed);
+        metrics.latency_sum_ns.fetch_add(
+            u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
+    }
+
+    /// The exposition text: the service's counters, then the values read now.
+    pub fn render(&self, now: &Snapshot) -> String {
+        let mut text = String::with_capacity(16 * 1024);
+        family(
+            &mut text,
+            "insights_http_requests_total",
+            "counter",
+            "HTTP requests answered, by route pattern and status.",
+        );
+        for metrics in &self.routes {
+            for (slot, counter) in metrics.by_status.iter().enumerate() {
+                let count = counter.load(Ordering::Relaxed);
+                if count > 0 {
+                    let status = slot + 100;
+                    let _ = writeln!(
+                        text,
+                        "insights_http_requests_total{{route=\"{}\",status=\"{status}\"}} {count}",
+                        metrics.route
+                    );
+                }
+            }
+        }
+        family(
+            &mut text,
+            "insights_http_request_duration_seconds",
+            "histogram",
+            "Time from a request's arrival to its response, by route pattern.",
+        );
+        for metrics in &self.routes {
+            let mut cumulative = 0;
+            let bounds = LATENCY_BOUNDS_S.iter().map(|bound| bound.to_string());
+            for (bound, bucket) in bounds
+                .chain(["+Inf".to_owned()])
+                .zip(&metrics.latency_buckets)
+            {
+                cumulative += bucket.load(Ordering::Relaxed);
+                let _ = writeln!(
+                    text,
+                    "insights_http_request_duration_seconds_bucket{{route=\"{}\",le=\"{bound}\"}} {cumulative}",
+                    metrics.route
+                );
+            }
+            let sum_s = metrics.latency_sum_ns.load(Ordering::Relaxed) as f64 / 1e9;
+            let _ = writeln!(
+                text,
+                "insights_http_request_duration_seconds_sum{{route=\"{}\"}} {sum_s}\ninsights_http_request_duration_seconds_count{{route=\"{}\"}} {cumulative}",
+                metrics.route, metrics.route
+            );
+        }
+        gauge(
+            &mut text,
+            "insights_http_requests_in_flight",
+            "Requests being answered now.",
+            self.in_flight.load(Ordering::Relaxed),
+        );
+        now.render(&mut text);
+        text
+    }
+}
+
+/// A connection pool's state, as the adapters report it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PoolGauges {
+    /// `metadata` or `timeseries`.
+    pub pool: &'static str,
+    /// The most connections it opens.
+    pub max_size: usize,
+    /// Connections open now.
+    pub open: usize,
+    /// Open connections that are idle.
+    pub idle: usize,
+    /// Requests waiting for a connection.
+    pub waiting: usize,
+}
+
+/// Values read when scraped rather than counted as requests pass.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Snapshot {
+    /// The database pools in use; none with the embedded default.
+    pub pools: Vec<PoolGauges>,
+    /// Metadata cache hits and misses and entries held, with PostgreSQL metadata.
+    pub cache: Option<(u64, u64, usize)>,
+    /// Samples and series held in memory, with the file source.
+    pub samples_loaded: Option<(usize, usize)>,
+    /// The process's resident memory, where the platform tells.
+    pub resident_bytes: Option<u64>,
+    /// Seconds since the Unix epoch when the process started.
+    pub start_time_s: u64,
+}
+
+impl Snapshot {
+    fn render(&self, text: &mut String) {
+        if !self.pools.is_empty() {
+            family(
+                text,
+                "insights_db_pool_connections",
+                "gauge",
+                "Database connections by pool and state: idle, busy (open and in use), or max (the pool's size).",
+            );
+            for pool in &self.pools {
+                let busy = pool.open.saturating_sub(pool.idle);
+                for (state, count) in [("idle", pool.idle), ("busy", busy), ("max", pool.max_size)]
+                {
+                    let _ = writeln!(
+                        text,
+                        "insights_db_pool_connections{{pool=\"{}\",state=\"{state}\"}} {count}",
+                        pool.pool
+                    );
+                }
+            }
+            family(
+                text,
+                "insights_db_pool_waiting",
+                "gauge",
+                "Requests waiting for a database connection, by pool.",
+            );
+            for pool in &self.pools {
+                let _ = writeln!(
+                    text,
+                    "insights_db_pool_waiting{{pool=\"{}\"}} {}",
+                    pool.pool, pool.waiting
+                );
+            }
+        }
+        if let Some((hits, misses, entries)) = self.cache {
+            counter(
+                text,
+                "insights_metadata_cache_hits_total",
+                "Metadata lookups answered from the cache.",
+                hits,
+            );
+            counter(
+                text,
+                "insights_metadata_cache_misses_total",
+                "Metadata lookups that went to the database.",
+                misses,
+            );
+            gauge(
+                text,
+                "insights_metadata_cache_entries",
+                "Metadata answers held in the cache.",
+                entries,
+            );
+        }
+        if let Some((samples, series)) = self.samples_loaded {
+            gauge(
+                text,
+                "insights_timeseries_samples_loaded",
+                "Power samples held in memory by the file source.",
+                samples,
+            );
+            gauge(
+                text,
+                "insights_timeseries_series_loaded",
+                "Series held in memory by the file source.",
+                series,
+            );
+        }
+        if let Some(bytes) = self.resident_bytes {
+            gauge(
+                text,
+                "process_resident_memory_bytes",
+                "Resident memory size in bytes.",
+                bytes,
+            );
+        }
+        gauge(
+            text,
+            "process_start_time_seconds",
+            "Start time of the process since the Unix epoch in seconds.",
+            self.start_time_s,
+        );
+    }
+}
+
+fn family(text: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(text, "# HELP {name} {help}\n# TYPE {name} {kind}");
+}
+
+fn gauge(text: &mut String, name: &str, help: &str, value: impl std::fmt::Display) {
+    family(text, name, "gauge", help);
+    let _ = writeln!(text, "{name} {value}");
+}
+
+fn counter(text: &mut String, name: &str, help: &str, value: u64) {
+    family(text, name, "counter", help);
+    let _ = writeln!(text, "{name} {value}");
+}
+
+/// The process's resident memory, from /proc on Linux; `None` elsewhere.
+pub fn resident_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|line| line.starts_with("VmRSS:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(record: &[(Option<&str>, u16, u64)], snapshot: Snapshot, expected_lines: &[&str]) {
+        let metrics = Metrics::default();
+        for (route, status, micros) in record {
+            metrics.record(*route, *status, Duration::from_micros(*micros));
+        }
+        let text = metrics.render(&snapshot);
+        let lines: Vec<&str> = text
+            .lines()
+            .filter(|line| {
+                // Zero histograms of routes not under test would drown the expectation.
+                !line.starts_with('#') && (!line.contains("duration") || line.contains("/healthz"))
+            })
+            .collect();
+        assert_eq!(lines, expected_lines);
+    }
+
+    #[test]
+    fn counts_by_route_and_status_with_cumulative_buckets() {
+        check(
+            &[
+                (Some("/healthz"), 200, 400),
+                (Some("/healthz"), 200, 3_000),
+                (Some("/healthz"), 414, 20_000_000),
+                (Some("/v1/brands/{brand_id}/metadata"), 404, 1),
+                (Some("/unknown/{pattern}"), 404, 1),
+                (None, 405, 1),
+            ],
+            Snapshot {
+                pools: vec![PoolGauges {
+                    pool: "metadata",
+                    max_size: 16,
+                    open: 3,
+                    idle: 2,
+                    waiting: 0,
+                }],
+                cache: Some((7, 2, 2)),
+                samples_loaded: Some((51_840, 36)),
+                resident_bytes: Some(4096),
+                start_time_s: 1_700_000_000,
+            },
+            &[
+                r#"insights_http_requests_total{route="/v1/brands/{brand_id}/metadata",status="404"} 1"#,
+                r#"insights_http_requests_total{route="/healthz",status="200"} 2"#,
+                r#"insights_http_requests_total{route="/healthz",status="414"} 1"#,
+                r#"insights_http_requests_total{route="unmatched",status="404"} 1"#,
+                r#"insights_http_requests_total{route="unmatched",status="405"} 1"#,
+                r#"insights_http_request_duration_seconds_bucket{route="/healthz",le="0.0005"} 1"#,
+                r#"insights_http_request_duration_seconds_bucket{route="/healthz",le="0.001"} 1"#,
+                r#"insights_http_request_duration_seconds_bucket{route="/healthz",le="0.0025"} 1"#,
+                r#"insights_http_request_duration_seconds_bucket{route="/healthz",le="0.005"} 2"#,
+                r#"insights_http_request_duration_seconds_bucket{route="/healthz",le="0.01"} 2"#,
+                r#"insights_http_request_duration_seconds_bucket{route="/healthz",le="0.025"} 2"#,
+                r#"insights_http_request_duration_seconds_bucket{route="/healthz",le="0.05"} 2"#,
+                r#"insights_http_request_duration_seconds_bucket{route="/healthz",le="0.1"} 2"#,
+                r#"insights_http_request_duration_seconds_bucket{route="/healthz",le="0.25"} 2"#,
+                r#"insights_http_request_duration_seconds_bucket{route="/healthz",le="0.5"} 2"#,
+                r#"insights_http_request_duration_seconds_bucket{route="/healthz",le="1"} 2"#,
+                r#"insights_http_request_duration_seconds_bucket{route="/healthz",le="2.5"} 2"#,
+                r#"insights_http_request_duration_seconds_bucket{route="/healthz",le="5"} 2"#,
+                r#"insights_http_request_duration_seconds_bucket{route="/healthz",le="10"} 2"#,
+                r#"insights_http_request_duration_seconds_bucket{route="/healthz",le="+Inf"} 3"#,
+                r#"insights_http_request_duration_seconds_sum{route="/healthz"} 20.0034"#,
+                r#"insights_http_request_duration_seconds_count{route="/healthz"} 3"#,
+                "insights_http_requests_in_flight 0",
+                r#"insights_db_pool_connections{pool="metadata",state="idle"} 2"#,
+                r#"insights_db_pool_connections{pool="metadata",state="busy"} 1"#,
+                r#"insights_db_pool_connections{pool="metadata",state="max"} 16"#,
+                r#"insights_db_pool_waiting{pool="metadata"} 0"#,
+                "insights_metadata_cache_hits_total 7",
+                "insights_metadata_cache_misses_total 2",
+                "insights_metadata_cache_entries 2",
+                "insights_timeseries_samples_loaded 51840",
+                "insights_timeseries_series_loaded 36",
+                "process_resident_memory_bytes 4096",
+                "process_start_time_seconds 1700000000",
+            ],
+        );
+    }
+}

@@ -1,0 +1,143 @@
+//! The middleware every request passes first: it gives the request an id and a span, turns
+//! away query strings over the limit, counts the answer in the metrics and writes the
+//! request's log line. (The request timeout is applied around the handlers' work, in
+//! `routes`, because a response needs the routed request, which only the handler has.)
+
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
+use std::time::Instant;
+
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{Service, ServiceRequest, ServiceResponse};
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::{web, ResponseError};
+use tracing::Instrument;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// The header that carries the request id both ways.
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The longest request id accepted from a client; a longer or odd one is replaced.
+const MAX_REQUEST_ID_LEN: usize = 128;
+
+/// Wraps one request; see the module documentation.
+pub fn observe<S, B>(
+    request: ServiceRequest,
+    service: &S,
+) -> impl Future<Output = Result<ServiceResponse<BoxBody>, actix_web::Error>> + 'static
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    S::Future: 'static,
+    B: MessageBody + 'static,
+{
+    let started = Instant::now();
+    let state = request
+        .app_data::<web::Data<AppState>>()
+        .cloned()
+        .expect("run() always registers the AppState");
+    let request_id =
+        accepted_request_id(request.headers().get(&REQUEST_ID)).unwrap_or_else(new_request_id);
+    let span = tracing::info_span!(
+        "request",
+        request_id = %request_id,
+        method = %request.method(),
+        path = %request.path()
+    );
+    let query_length = request.query_string().len();
+    let limit = state.limits.max_query_bytes;
+    let pending = if query_length > limit {
+        Err((
+            request,
+            ApiError::QueryTooLong {
+                length: query_length,
+                limit,
+            },
+        ))
+    } else {
+        Ok(span.in_scope(|| service.call(request)))
+    };
+    async move {
+        let in_flight = state.metrics.start();
+        let mut response = match pending {
+            Err((request, error)) => request.into_response(error.error_response()),
+            Ok(pending) => pending.await?.map_into_boxed_body(),
+        };
+        drop(in_flight);
+        let status = response.status().as_u16();
+        let elapsed = started.elapsed();
+        state.metrics.record(
+            response.request().match_pattern().as_deref(),
+            status,
+            elapsed,
+        );
+        if let Ok(value) = HeaderValue::from_str(&request_id) {
+            response.headers_mut().insert(REQUEST_ID, value);
+        }
+        tracing::info!(
+            status,
+            elapsed_us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX),
+            "request"
+        );
+        Ok(response)
+    }
+    .instrument(span)
+}
+
+/// A client's request id, if it is short and made of safe characters; ids end up in logs,
+/// so anything else is replaced rather than trusted.
+fn accepted_request_id(value: Option<&HeaderValue>) -> Option<String> {
+    let text = value?.to_str().ok()?;
+    let safe = |byte: u8| byte.is_ascii_alphanumeric() || b"-_.:/+=@".contains(&byte);
+    (!text.is_empty() && text.len() <= MAX_REQUEST_ID_LEN && text.bytes().all(safe))
+        .then(|| text.to_owned())
+}
+
+/// A new id: random per process, then a counter, so ids are unique without a syscall each.
+fn new_request_id() -> String {
+    static PROCESS: OnceLock<String> = OnceLock::new();
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    let process =
+        PROCESS.get_or_init(|| uuid::Uuid::new_v4().simple().to_string()[..12].to_owned());
+    format!("{process}-{:010}", NEXT.fetch_add(1, Ordering::Relaxed))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(header: Option<&str>, expected: Option<&str>) {
+        let value = header.map(|text| HeaderValue::from_str(text).unwrap());
+        assert_eq!(
+            accepted_request_id(value.as_ref()).as_deref(),
+            expected,
+            "{header:?}"
+        );
+    }
+
+    #[test]
+    fn accepts_safe_request_ids_only() {
+        check(None, None);
+        check(Some("abc-123"), Some("abc-123"));
+        check(
+            Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
+            Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
+        );
+        check(Some(""), None);
+        check(Some("two words"), None);
+        check(Some("quote\"d"), None);
+        check(Some(&"x".repeat(128)), Some(&"x".repeat(128)));
+        check(Some(&"x".repeat(129)), None);
+    }
+
+    #[test]
+    fn new_request_ids_differ() {
+        let first = new_request_id();
+        let second = new_request_id();
+        assert_ne!(first, second);
+        assert_eq!(first.len(), 23);
+        assert!(accepted_request_id(Some(&HeaderValue::from_str(&first).unwrap())).is_some());
+    }
+}

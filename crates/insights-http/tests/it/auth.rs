@@ -1,0 +1,246 @@
+//! API keys: 401 without a valid key, scopes isolated (another tenant's ids answer exactly as
+//! ids that do not exist), health endpoints open, and `/metrics` behind a key or not.
+
+use insights_core::{Catalogue, InMemoryMetadata, Insights, Scope, SEED_TSV};
+use insights_http::auth::{key_line, KeyRing};
+use insights_http::{AppState, MetadataStore, SeriesStore};
+use serde_json::json;
+
+use crate::errors::problem;
+use crate::support::{shipped_timeseries, TestApp};
+
+const DAY: &str = "start=2024-04-01T00:00:00Z&end=2024-04-02T00:00:00Z";
+const DEMO_BRAND: &str = "11111111-1111-1111-1111-111111111111";
+const OTHER_BRAND: &str = "22222222-2222-2222-2222-222222222222";
+const EAST: &str = "955c3c4d-3a03-4d79-9655-3871f5ad999d";
+const HARBOR: &str = "33333333-3333-3333-3333-333333333333";
+const DEMO_KEY: &str = "ins_demo_brand_key";
+const EAST_KEY: &str = "ins_east_key";
+const HARBOR_KEY: &str = "ins_harbor_key";
+
+/// The seed plus a second brand, with keys for DemoBrand, East Franchise and Harbor.
+async fn spawn(metrics_require_key: bool) -> TestApp {
+    let text = format!(
+        "{SEED_TSV}{}",
+        include_str!("../../../insights-core/tests/fixtures/second_brand.tsv")
+    );
+    let catalogue = Catalogue::parse_tsv(&text).unwrap();
+    // The file holds only the keys' hashes.
+    let file = [
+        key_line(&Scope::Brand(DEMO_BRAND.parse().unwrap()), DEMO_KEY, "demo"),
+        key_line(
+            &Scope::Organization(EAST.parse().unwrap()),
+            EAST_KEY,
+            "east",
+        ),
+        key_line(
+            &Scope::Organization(HARBOR.parse().unwrap()),
+            HARBOR_KEY,
+            "",
+        ),
+    ]
+    .join("\n");
+    TestApp::spawn_state(AppState {
+        keys: Some(KeyRing::parse(&file).unwrap()),
+        metrics_require_key,
+        ..AppState::new(Insights::new(
+            MetadataStore::Embedded(Box::new(InMemoryMetadata::new(&catalogue))),
+            SeriesStore::File(shipped_timeseries()),
+        ))
+    })
+    .await
+}
+
+/// Every data endpoint for one tenant's entities, and the entity each 404 names.
+fn tenant_paths(
+    organization: &str,
+    location: &str,
+    sensor: &str,
+    circuit: &str,
+    brand: &str,
+) -> Vec<(String, String)> {
+    vec![
+        (
+            format!("/v1/insights/circuits/{circuit}/usage?{DAY}"),
+            format!("circuit {circuit}"),
+        ),
+        (
+            format!("/v1/insights/locations/{location}/usage?{DAY}"),
+            format!("location {location}"),
+        ),
+        (
+            format!("/v1/insights/organizations/{organization}/usage?{DAY}"),
+            format!("organization {organization}"),
+        ),
+        (
+            format!("/v1/insights/brands/{brand}/usage?{DAY}"),
+            format!("brand {brand}"),
+        ),
+        (
+            format!("/v1/electric_sensors/{sensor}"),
+            format!("electric sensor {sensor}"),
+        ),
+        (
+            format!("/v1/locations/{location}/circuit-summary"),
+            format!("location {location}"),
+        ),
+        (
+            format!("/v1/brands/{brand}/metadata"),
+            format!("brand {brand}"),
+        ),
+    ]
+}
+
+fn east_paths() -> Vec<(String, String)> {
+    tenant_paths(
+        EAST,
+        "ea125f67-6b94-4992-8eb9-d832ae026106",
+        "785097c8-2b34-410a-a8ea-bcaf10791c45",
+        "d36e0c8c-d7d4-5740-88c4-dea626057ff1",
+        DEMO_BRAND,
+    )
+}
+
+fn west_paths() -> Vec<(String, String)> {
+    tenant_paths(
+        "eac7fee9-07d9-4882-93f5-14f11d3f7b89",
+        "afe3bacf-9d0d-4acd-b895-9947f58e23cb",
+        "aabe5861-80bf-4244-b217-d2f67ade6682",
+        "f45b3c1b-2ea2-5a16-8a5d-48e4cf913436",
+        DEMO_BRAND,
+    )
+}
+
+fn harbor_paths() -> Vec<(String, String)> {
+    tenant_paths(
+        HARBOR,
+        "44444444-4444-4444-4444-444444444444",
+        "55555555-5555-5555-5555-555555555555",
+        "66666666-6666-6666-6666-666666666666",
+        OTHER_BRAND,
+    )
+}
+
+/// The statuses a key gets on `paths`, one letter each: `y` for 200, `-` for a 404 whose
+/// body is exactly the one an id that does not exist gets.
+async fn check(app: &TestApp, key: &str, paths: &[(String, String)], expected: &str) {
+    let authorization = format!("Bearer {key}");
+    let mut actual = String::new();
+    for (path, entity) in paths {
+        let answer = app
+            .request_with("GET", path, &[("Authorization", &authorization)])
+            .await;
+        actual.push(match answer.status {
+            200 => 'y',
+            404 => {
+                let not_found = problem(404, "Not Found", &format!("{entity} does not exist"));
+                assert_eq!(answer.json(), not_found, "{path}");
+                '-'
+            }
+            status => panic!("{path}: {status} {}", String::from_utf8_lossy(&answer.body)),
+        });
+    }
+    assert_eq!(actual, expected, "key {key}");
+}
+
+#[actix_web::test]
+async fn each_key_sees_its_own_scope_only() {
+    let app = spawn(true).await;
+    // Paths: circuit, location, organization and brand usage, sensor, location summary,
+    // brand metadata.
+    check(&app, DEMO_KEY, &east_paths(), "yyyyyyy").await;
+    check(&app, DEMO_KEY, &west_paths(), "yyyyyyy").await;
+    check(&app, DEMO_KEY, &harbor_paths(), "-------").await;
+    // An organization's key never sees its brand as a whole, which would show its siblings.
+    check(&app, EAST_KEY, &east_paths(), "yyy-yy-").await;
+    check(&app, EAST_KEY, &west_paths(), "-------").await;
+    check(&app, EAST_KEY, &harbor_paths(), "-------").await;
+    check(&app, HARBOR_KEY, &harbor_paths(), "yyy-yy-").await;
+    check(&app, HARBOR_KEY, &east_paths(), "-------").await;
+}
+
+#[actix_web::test]
+async fn missing_or_wrong_keys_are_401_problems() {
+    let app = spawn(true).await;
+    let path = &east_paths()[0].0;
+    let not_bearer = "the Authorization header must be Bearer <key>";
+    let not_valid = "the API key is not valid";
+    let cases: &[(&[(&str, &str)], &str)] = &[
+        (
+            &[],
+            "this service needs an API key: send Authorization: Bearer <key>",
+        ),
+        (&[("Authorization", "Bearer ins_not_a_key")], not_valid),
+        // A key's hash is not a key.
+        (
+            &[(
+                "Authorization",
+                "Bearer 3f1bd5d1a2f0e8f5c3c5e2bbaf02d3f9c1f1e1d9b8a7c6d5e4f3a2b1c0d9e8f7",
+            )],
+            not_valid,
+        ),
+        // HTTP trims the trailing space, which leaves a scheme without a key.
+        (&[("Authorization", "Bearer ")], not_bearer),
+        (&[("Authorization", "ins_east_key")], not_bearer),
+        (&[("Authorization", "Basic aW5zOmtleQ==")], not_bearer),
+    ];
+    for (headers, detail) in cases {
+        let answer = app.request_with("GET", path, headers).await;
+        assert_eq!(
+            (
+                answer.status,
+                answer.content_type.as_str(),
+                answer.www_authenticate.as_deref()
+            ),
+            (
+                401,
+                "application/problem+json",
+                Some("Bearer realm=\"insights\"")
+            ),
+            "{headers:?}"
+        );
+        assert_eq!(
+            answer.json(),
+            problem(401, "Unauthorized", detail),
+            "{headers:?}"
+        );
+    }
+    // The scheme is case-insensitive, as RFC 9110 says.
+    let answer = app
+        .request_with("GET", path, &[("Authorization", "bearer ins_east_key")])
+        .await;
+    assert_eq!(answer.status, 200);
+}
+
+#[actix_web::test]
+async fn health_stays_open_and_metrics_follow_the_setting() {
+    for metrics_require_key in [true, false] {
+        let app = spawn(metrics_require_key).await;
+        for path in ["/healthz", "/readyz"] {
+            assert_eq!(app.get(path).await.status, 200, "{path}");
+        }
+        let anonymous = app.get("/metrics").await;
+        let with_key = app
+            .request_with(
+                "GET",
+                "/metrics",
+                &[("Authorization", "Bearer ins_harbor_key")],
+            )
+            .await;
+        let expected_anonymous = if metrics_require_key { 401 } else { 200 };
+        assert_eq!(
+            (anonymous.status, with_key.status),
+            (expected_anonymous, 200),
+            "metrics_require_key={metrics_require_key}"
+        );
+    }
+    // Without keys there is nothing to present: data and metrics are open.
+    let app = TestApp::spawn().await;
+    assert_eq!(app.get("/metrics").await.status, 200);
+    assert_eq!(
+        app.get(&format!("/v1/brands/{DEMO_BRAND}/metadata"))
+            .await
+            .json()["id"],
+        json!(DEMO_BRAND)
+    );
+}

@@ -1,0 +1,108 @@
+//! Limits: query strings over the cap are 414, and a request that outlives its time is a
+//! 503 that says so; both are problem+json like every other error.
+
+use std::time::Duration;
+
+use insights_core::Insights;
+use insights_http::{AppState, Limits, MetadataStore, SeriesStore};
+use serde_json::json;
+
+use crate::support::{shipped_timeseries, TestApp};
+
+#[actix_web::test]
+async fn a_query_string_over_the_cap_is_414() {
+    let app = TestApp::spawn_state(AppState {
+        limits: Limits {
+            max_query_bytes: 100,
+            ..Limits::default()
+        },
+        ..AppState::new(Insights::new(
+            MetadataStore::Embedded(Box::new(insights_core::InMemoryMetadata::seed())),
+            SeriesStore::File(shipped_timeseries()),
+        ))
+    })
+    .await;
+    let path = "/v1/insights/circuits/d36e0c8c-d7d4-5740-88c4-dea626057ff1/usage";
+    let at_cap = format!(
+        "?start=2024-04-01T00:00:00Z&end=2024-04-02T00:00:00Z&bucket=1h&tz={}",
+        "X".repeat(35)
+    );
+    assert_eq!(at_cap.len() - 1, 100);
+    // At the cap the request is parsed, and the made-up zone is what is wrong.
+    assert_eq!(app.get(&format!("{path}{at_cap}")).await.status, 400);
+    let answer = app.get(&format!("{path}{at_cap}X")).await;
+    assert_eq!(
+        (answer.status, answer.content_type.as_str()),
+        (414, "application/problem+json")
+    );
+    assert_eq!(
+        answer.json(),
+        json!({
+            "type": "about:blank",
+            "title": "URI Too Long",
+            "status": 414,
+            "detail": "the query string is 101 bytes long; the limit is 100",
+        })
+    );
+}
+
+#[actix_web::test]
+async fn a_request_that_outlives_its_time_is_503() {
+    // A database that accepts connections and never answers.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let held = tokio::spawn(async move {
+        let mut connections = Vec::new();
+        while let Ok((connection, _)) = silent.accept().await {
+            connections.push(connection);
+        }
+    });
+    // The database timeouts are far longer than the request's, so the request's fires first.
+    let config = insights_pg::PgConfig {
+        url: format!("postgres://postgres@127.0.0.1:{port}/insights"),
+        pool_size: 2,
+        connect_timeout: Duration::from_secs(30),
+        wait_timeout: Duration::from_secs(30),
+        statement_timeout: Duration::from_secs(30),
+    };
+    let store = insights_pg::CachedMetadata::new(
+        insights_pg::PgMetadata::new(&config).unwrap(),
+        Duration::from_secs(60),
+        100,
+    );
+    let app = TestApp::spawn_state(AppState {
+        limits: Limits {
+            request_timeout: Duration::from_millis(200),
+            ..Limits::default()
+        },
+        ..AppState::new(Insights::new(
+            MetadataStore::Postgres(store),
+            SeriesStore::File(shipped_timeseries()),
+        ))
+    })
+    .await;
+    for path in [
+        "/v1/brands/11111111-1111-1111-1111-111111111111/metadata",
+        "/readyz",
+    ] {
+        let answer = app.get(path).await;
+        assert_eq!(
+            (answer.status, answer.retry_after.as_deref()),
+            (503, Some("2")),
+            "{path}"
+        );
+        assert_eq!(
+            answer.json(),
+            json!({
+                "type": "about:blank",
+                "title": "Service Unavailable",
+                "status": 503,
+                "detail": "The request took longer than the service allows; retry after the Retry-After delay.",
+            }),
+            "{path}"
+        );
+    }
+    // Liveness needs no dependency, so it never times out.
+    assert_eq!(app.get("/healthz").await.status, 200);
+    held.abort();
+}

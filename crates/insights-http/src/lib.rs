@@ -90,9 +90,46 @@ pub fn run(
     .max_connections(connections_per_worker)
     .keep_alive(limits.keep_alive)
     .shutdown_timeout(limits.shutdown_timeout.as_secs())
+    .shutdown_signal(stop_signal())
     .listen(listener)?
     .run();
     Ok(server)
+}
+
+/// Resolves on SIGTERM or SIGINT. actix-web would stop at once on SIGINT; operators and
+/// orchestrators expect both to let requests in flight finish.
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) {
+            (Ok(mut terminate), Ok(mut interrupt)) => {
+                let name = tokio::select! {
+                    _ = terminate.recv() => "SIGTERM",
+                    _ = interrupt.recv() => "SIGINT",
+                };
+                tracing::info!(
+                    signal = name,
+                    "stopping: no new connections; requests in flight may finish"
+                );
+            }
+            (Err(error), _) | (_, Err(error)) => {
+                tracing::error!(%error, "cannot listen for SIGTERM and SIGINT; stop the process by other means");
+                std::future::pending::<()>().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            tracing::info!("stopping: no new connections; requests in flight may finish");
+        } else {
+            std::future::pending::<()>().await;
+        }
+    }
 }
 
 async fn openapi_v3(docs: web::Data<ApiDocs>, _query: extract::NoQuery) -> HttpResponse {

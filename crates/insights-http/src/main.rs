@@ -1,5 +1,6 @@
 //! The Insights Service binary: reads the settings, loads the data, serves the API.
 
+use std::io::IsTerminal;
 use std::net::TcpListener;
 use std::sync::Arc;
 
@@ -19,7 +20,11 @@ async fn main() -> Result<()> {
         .context("failed to read the configuration")?;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     match settings.log_format {
-        LogFormat::Text => tracing_subscriber::fmt().with_env_filter(filter).init(),
+        // Colour codes only help a person at a terminal; in a log file they are noise.
+        LogFormat::Text => tracing_subscriber::fmt()
+            .with_ansi(std::io::stdout().is_terminal())
+            .with_env_filter(filter)
+            .init(),
         LogFormat::Json => tracing_subscriber::fmt()
             .json()
             .with_current_span(true)

@@ -9,5 +9,6 @@ mod metadata;
 mod operations;
 mod oracle;
 mod postgres;
+mod process;
 mod proxy;
 mod support;

@@ -1,5 +1,6 @@
 //! Project automation, run as `cargo xtask <command>`; `cargo xtask help` lists the commands.
 
+mod apikey;
 mod codegen;
 mod db_init;
 mod fuzz_api;
@@ -38,6 +39,9 @@ Commands:
               run schemathesis (installed into target/fuzz-venv) against the service's
               OpenAPI document with the conformance checks; N examples per operation
               (default 150, about 2,600 requests)
+  apikey --brand ID | --organization ID [--label WORD]
+              print a new API key and the line that admits it in INSIGHTS_API_KEYS_FILE
+              (the file stores only the key's SHA-256)
   help        print this text
 ";
 
@@ -114,6 +118,7 @@ fn main() -> Result<()> {
             };
             fuzz_api::run(&root, max_examples)
         }
+        Some("apikey") => apikey::run(&args[1..]),
         Some("help") | None => {
             print!("{HELP}");
             Ok(())

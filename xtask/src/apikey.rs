@@ -40,7 +40,7 @@ pub fn run(args: &[String]) -> Result<()> {
 }
 
 /// 256 random bits from the operating system, in hex after the key prefix.
-fn new_key() -> Result<String> {
+pub fn new_key() -> Result<String> {
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes)
         .map_err(|error| anyhow::anyhow!("{error}"))

@@ -1,6 +1,7 @@
 //! `cargo xtask fuzz-api`: schemathesis against the service's own OpenAPI document, from a
 //! virtualenv under `target/`, with the conformance checks: no server errors, documented
-//! status codes and content types, and bodies that match their schemas.
+//! status codes and content types, and bodies that match their schemas. It runs twice: with
+//! API keys off, and with them on and a brand's key in every request.
 
 use std::path::Path;
 use std::process::Command;
@@ -37,21 +38,52 @@ pub fn run(root: &Path, max_examples: u32) -> Result<()> {
         }
     }
     service::build_release(root)?;
-    let server = Server::start(root, &[])?;
-    let result = Command::new(&schemathesis)
-        .args([
+    // Once as deployed by default, once with keys on and a brand's key, so the scoped
+    // paths and their 404s are fuzzed too.
+    let key = crate::apikey::new_key()?;
+    let scope = insights_core::Scope::Brand(
+        "11111111-1111-1111-1111-111111111111"
+            .parse::<uuid::Uuid>()
+            .expect("a literal UUID")
+            .into(),
+    );
+    let keys_file = root.join("target/fuzz-keys");
+    std::fs::write(
+        &keys_file,
+        insights_http::auth::key_line(&scope, &key, "fuzz"),
+    )
+    .context("failed to write target/fuzz-keys")?;
+    let passes = [
+        ("keys off", Vec::new(), None),
+        (
+            "keys on, a DemoBrand key",
+            vec![(
+                "INSIGHTS_API_KEYS_FILE",
+                keys_file.to_string_lossy().into_owned(),
+            )],
+            Some(format!("Authorization: Bearer {key}")),
+        ),
+    ];
+    for (name, env, header) in passes {
+        println!("== schemathesis, {name}");
+        let server = Server::start(root, &env)?;
+        let mut command = Command::new(&schemathesis);
+        command.args([
             "run",
             &format!("http://{}/openapi.json", server.addr),
             "--checks",
             CHECKS,
             "--max-examples",
             &max_examples.to_string(),
-        ])
-        .status()
-        .context("failed to run schemathesis");
-    drop(server);
-    if !result?.success() {
-        bail!("schemathesis found failures; each comes with a curl command to reproduce it");
+        ]);
+        if let Some(header) = header {
+            command.args(["--header", &header]);
+        }
+        let result = command.status().context("failed to run schemathesis");
+        drop(server);
+        if !result?.success() {
+            bail!("schemathesis found failures ({name}); each comes with a curl command to reproduce it");
+        }
     }
     Ok(())
 }

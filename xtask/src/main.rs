@@ -7,6 +7,7 @@ mod fuzz_api;
 mod gen_data;
 mod loadtest;
 mod service;
+mod soak;
 #[cfg(test)]
 mod tidy;
 
@@ -39,6 +40,12 @@ Commands:
               run schemathesis (installed into target/fuzz-venv) against the service's
               OpenAPI document with the conformance checks; N examples per operation
               (default 150, about 2,600 requests)
+  soak [--requests N] [--connections C] [--chaos-seconds S]
+              build in release mode and run the service against a PostgreSQL cluster of its
+              own (initdb and pg_ctl, in target/soak): N mixed requests (default 1,000,000)
+              with zero unexpected answers and RSS growth under 5 % after the warm-up; then
+              PostgreSQL stopped for S seconds (default 5) mid-load: only 503s while it is
+              down, none 5 s after it is back, no 500s
   apikey --brand ID | --organization ID [--label WORD]
               print a new API key and the line that admits it in INSIGHTS_API_KEYS_FILE
               (the file stores only the key's SHA-256)
@@ -119,6 +126,31 @@ fn main() -> Result<()> {
             fuzz_api::run(&root, max_examples)
         }
         Some("apikey") => apikey::run(&args[1..]),
+        Some("soak") => {
+            let mut plan = soak::Plan::default();
+            for pair in args[1..].chunks(2) {
+                let [flag, value] = pair else {
+                    bail!("{} needs a value\n\n{HELP}", pair[0]);
+                };
+                let value: u64 = value
+                    .parse()
+                    .with_context(|| format!("failed to read {flag} as a whole number"))?;
+                match flag.as_str() {
+                    "--requests" if value >= 1000 => plan.requests = value,
+                    "--requests" => {
+                        bail!("--requests must be at least 1000, to measure after a warm-up")
+                    }
+                    "--connections" if (1..=256).contains(&value) => {
+                        plan.connections = value as usize
+                    }
+                    "--connections" => bail!("--connections must be from 1 to 256"),
+                    "--chaos-seconds" if (1..=600).contains(&value) => plan.chaos_seconds = value,
+                    "--chaos-seconds" => bail!("--chaos-seconds must be from 1 to 600"),
+                    other => bail!("unknown flag {other}\n\n{HELP}"),
+                }
+            }
+            soak::run(&root, &plan)
+        }
         Some("help") | None => {
             print!("{HELP}");
             Ok(())

@@ -1,5 +1,5 @@
 //! Running the service for automation: a release build, and the binary on a free port that
-//! stops when dropped. Shared by `loadtest` and `fuzz-api`.
+//! stops when dropped. Shared by `loadtest`, `fuzz-api` and `soak`.
 
 use std::net::TcpListener;
 use std::path::Path;
@@ -32,6 +32,11 @@ impl Server {
     /// Starts the release binary on a free port with `env` on top of a clean environment
     /// (no database or time-series settings), logging at `warn`, and waits until it listens.
     pub fn start(root: &Path, env: &[(&str, String)]) -> Result<Server> {
+        Server::start_logged(root, env, None)
+    }
+
+    /// As [`Server::start`], writing the service's log to `log` when given.
+    pub fn start_logged(root: &Path, env: &[(&str, String)], log: Option<&Path>) -> Result<Server> {
         let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let addr = format!("127.0.0.1:{port}");
         let mut command = Command::new(root.join("target/release/insights-http"));
@@ -44,6 +49,11 @@ impl Server {
             .env_remove("INSIGHTS_TIMESERIES_URL")
             .stdout(Stdio::null())
             .stderr(Stdio::null());
+        if let Some(log) = log {
+            let file = std::fs::File::create(log)
+                .with_context(|| format!("failed to create {}", log.display()))?;
+            command.stdout(file.try_clone()?).stderr(file);
+        }
         for (key, value) in env {
             command.env(key, value);
         }
@@ -57,6 +67,18 @@ impl Server {
             std::thread::sleep(Duration::from_millis(50));
         }
         Ok(server)
+    }
+}
+
+impl Server {
+    /// The service's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
     }
 }
 

@@ -75,6 +75,9 @@ impl<M> std::fmt::Debug for CachedMetadata<M> {
     }
 }
 
+/// The most entries whose room is taken when the cache is made (about 10 MiB).
+const PREALLOCATED_ENTRIES: usize = 131_072;
+
 impl<M: MetadataRepo + 'static> CachedMetadata<M> {
     /// Caches `inner`'s lookups for `ttl`, holding at most `capacity` entries.
     pub fn new(inner: M, ttl: Duration, capacity: usize) -> CachedMetadata<M> {
@@ -82,7 +85,13 @@ impl<M: MetadataRepo + 'static> CachedMetadata<M> {
             inner: Arc::new(inner),
             ttl,
             capacity: capacity.max(1),
-            slots: Mutex::default(),
+            // The table's room is taken up front, so memory stays flat as the cache fills and
+            // churns. Twice the capacity, because a hash table that is more than half full of
+            // live entries doubles when removals have used up its free slots, rather than
+            // rehashing in place. Very large capacities still grow on demand.
+            slots: Mutex::new(HashMap::with_capacity(
+                capacity.saturating_mul(2).min(PREALLOCATED_ENTRIES),
+            )),
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
         }
@@ -151,7 +160,9 @@ impl<M: MetadataRepo + 'static> CachedMetadata<M> {
         result
     }
 
-    /// Makes room: drops expired entries, or else the oldest, never one being fetched.
+    /// Makes room for a tenth of the capacity at once, so a full cache scans itself once per
+    /// tenth of its capacity in misses rather than on every miss: drops expired entries, then
+    /// the oldest, never one being fetched.
     fn evict(&self, slots: &mut HashMap<Key, Slot>, now: Instant) {
         slots.retain(|_, slot| {
             slot.flight.is_some()
@@ -160,15 +171,20 @@ impl<M: MetadataRepo + 'static> CachedMetadata<M> {
                     .as_ref()
                     .is_some_and(|(fetched, _)| now.duration_since(*fetched) < self.ttl)
         });
-        if slots.len() >= self.capacity {
-            let oldest = slots
-                .iter()
-                .filter(|(_, slot)| slot.flight.is_none())
-                .min_by_key(|(_, slot)| slot.value.as_ref().map(|(fetched, _)| *fetched))
-                .map(|(key, _)| *key);
-            if let Some(oldest) = oldest {
-                slots.remove(&oldest);
-            }
+        let keep = self.capacity - self.capacity.div_ceil(10);
+        let Some(excess) = slots.len().checked_sub(keep).filter(|excess| *excess > 0) else {
+            return;
+        };
+        let mut by_age: Vec<(Instant, Key)> = slots
+            .iter()
+            .filter(|(_, slot)| slot.flight.is_none())
+            .filter_map(|(key, slot)| slot.value.as_ref().map(|(fetched, _)| (*fetched, *key)))
+            .collect();
+        if excess < by_age.len() {
+            by_age.select_nth_unstable_by_key(excess, |(fetched, _)| *fetched);
+        }
+        for (_, key) in by_age.into_iter().take(excess) {
+            slots.remove(&key);
         }
     }
 }

@@ -291,28 +291,183 @@ fn build_template(server: &Server, name: &str, hash: u64) -> Result<(), postgres
 /// Starts a cluster in a temporary directory on a free port; a watchdog stops it and removes
 /// the directory when this process exits.
 fn start_throwaway_cluster() -> Result<Server, String> {
-    let bin = postgres_bin_dir()
-        .ok_or("initdb and pg_ctl are neither on PATH nor under /usr/lib/postgresql/*/bin")?;
-    let as_root = Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|output| output.stdout == b"0\n")
-        .unwrap_or(false);
     let dir = std::env::temp_dir().join(format!("insights-testdb-{}", std::process::id()));
-    let data = dir.join("data");
-    std::fs::create_dir_all(&dir)
-        .map_err(|error| format!("failed to create {}: {error}", dir.display()))?;
-    // initdb refuses to run as root, so the cluster belongs to the postgres user then.
-    let run_as = |program: &Path, args: &[&str]| -> Result<(), String> {
-        let mut command = if as_root {
+    let cluster = Cluster::create(&dir)?;
+    let stop = format!(
+        "while [ -d /proc/{pid} ]; do sleep 1; done; {stop} >/dev/null 2>&1; rm -rf {dir}",
+        pid = std::process::id(),
+        stop = cluster.stop_command("immediate"),
+        dir = dir.display(),
+    );
+    Command::new("sh")
+        .args(["-c", &stop])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .map_err(|error| format!("failed to start the watchdog: {error}"))?;
+    Ok(Server {
+        params: cluster.params(),
+    })
+}
+
+/// A PostgreSQL cluster of its own, in a directory, on a free port of 127.0.0.1, with trust
+/// authentication for the `postgres` user. Chaos runs stop and start it at will.
+///
+/// As root it belongs to the `postgres` user, because initdb refuses to run as root.
+pub struct Cluster {
+    bin: PathBuf,
+    dir: PathBuf,
+    port: u16,
+    as_root: bool,
+}
+
+impl Cluster {
+    /// Creates and starts a cluster in `dir`, which must not hold one yet.
+    pub fn create(dir: &Path) -> Result<Cluster, String> {
+        let bin = postgres_bin_dir()
+            .ok_or("initdb and pg_ctl are neither on PATH nor under /usr/lib/postgresql/*/bin")?;
+        let as_root = Command::new("id")
+            .arg("-u")
+            .output()
+            .map(|output| output.stdout == b"0\n")
+            .unwrap_or(false);
+        std::fs::create_dir_all(dir)
+            .map_err(|error| format!("failed to create {}: {error}", dir.display()))?;
+        if as_root {
+            let status = Command::new("chown")
+                .args(["postgres:postgres"])
+                .arg(dir)
+                .status()
+                .map_err(|error| error.to_string())?;
+            if !status.success() {
+                return Err("failed to hand the cluster's directory to the postgres user".into());
+            }
+        }
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .map_err(|error| format!("no free port: {error}"))?
+            .port();
+        let cluster = Cluster {
+            bin,
+            dir: dir.to_owned(),
+            port,
+            as_root,
+        };
+        let data = cluster.data();
+        cluster.run_as(
+            "initdb",
+            &[
+                "-D",
+                &data,
+                "-A",
+                "trust",
+                "-U",
+                "postgres",
+                "--no-sync",
+                "-E",
+                "UTF8",
+                "--locale",
+                "C",
+            ],
+        )?;
+        cluster.start()?;
+        Ok(cluster)
+    }
+
+    /// The cluster an earlier process created in `dir`, running or not, so it can be stopped.
+    pub fn attach(dir: &Path) -> Result<Cluster, String> {
+        let bin = postgres_bin_dir()
+            .ok_or("initdb and pg_ctl are neither on PATH nor under /usr/lib/postgresql/*/bin")?;
+        let pid_file = dir.join("data/postmaster.pid");
+        // The fourth line of postmaster.pid is the port; without the file, nothing runs.
+        let port = std::fs::read_to_string(&pid_file)
+            .map_err(|error| format!("no running cluster in {}: {error}", dir.display()))?
+            .lines()
+            .nth(3)
+            .and_then(|line| line.trim().parse().ok())
+            .ok_or_else(|| format!("{} names no port", pid_file.display()))?;
+        let as_root = Command::new("id")
+            .arg("-u")
+            .output()
+            .map(|output| output.stdout == b"0\n")
+            .unwrap_or(false);
+        Ok(Cluster {
+            bin,
+            dir: dir.to_owned(),
+            port,
+            as_root,
+        })
+    }
+
+    /// Starts the stopped cluster and waits until it accepts connections.
+    pub fn start(&self) -> Result<(), String> {
+        let options = format!(
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
+            self.port,
+            self.dir.display()
+        );
+        let log = self.dir.join("postgres.log").to_string_lossy().into_owned();
+        self.run_as(
+            "pg_ctl",
+            &[
+                "-D",
+                &self.data(),
+                "-o",
+                &options,
+                "-l",
+                &log,
+                "-w",
+                "start",
+            ],
+        )
+    }
+
+    /// Stops the cluster with pg_ctl's `mode` (`fast` or `immediate`) and waits until it has.
+    pub fn stop(&self, mode: &str) -> Result<(), String> {
+        self.run_as("pg_ctl", &["-D", &self.data(), "-m", mode, "-w", "stop"])
+    }
+
+    /// Connection parameters without a database name, in key-value form.
+    pub fn params(&self) -> String {
+        format!("host=127.0.0.1 port={} user=postgres", self.port)
+    }
+
+    /// The cluster's port on 127.0.0.1.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// A shell command that stops the cluster, for a watchdog that outlives this process.
+    fn stop_command(&self, mode: &str) -> String {
+        format!(
+            "{}{} -D {} -m {mode} stop",
+            if self.as_root {
+                "runuser -u postgres -- "
+            } else {
+                ""
+            },
+            self.bin.join("pg_ctl").display(),
+            self.data(),
+        )
+    }
+
+    fn data(&self) -> String {
+        self.dir.join("data").to_string_lossy().into_owned()
+    }
+
+    fn run_as(&self, program: &str, args: &[&str]) -> Result<(), String> {
+        let program = self.bin.join(program);
+        let mut command = if self.as_root {
             let mut command = Command::new("runuser");
-            command.args(["-u", "postgres", "--"]).arg(program);
+            command.args(["-u", "postgres", "--"]).arg(&program);
             command
         } else {
-            Command::new(program)
+            Command::new(&program)
         };
         let output = command
             .args(args)
+            .stdin(std::process::Stdio::null())
             .output()
             .map_err(|error| format!("failed to run {}: {error}", program.display()))?;
         if output.status.success() {
@@ -324,65 +479,7 @@ fn start_throwaway_cluster() -> Result<Server, String> {
                 String::from_utf8_lossy(&output.stderr).trim()
             ))
         }
-    };
-    if as_root {
-        let status = Command::new("chown")
-            .args(["postgres:postgres"])
-            .arg(&dir)
-            .status()
-            .map_err(|error| error.to_string())?;
-        if !status.success() {
-            return Err("failed to hand the temporary directory to the postgres user".into());
-        }
     }
-    let port = TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .map_err(|error| format!("no free port: {error}"))?
-        .port();
-    let data_arg = data.to_string_lossy().into_owned();
-    run_as(
-        &bin.join("initdb"),
-        &[
-            "-D",
-            &data_arg,
-            "-A",
-            "trust",
-            "-U",
-            "postgres",
-            "--no-sync",
-            "-E",
-            "UTF8",
-            "--locale",
-            "C",
-        ],
-    )?;
-    let options = format!(
-        "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
-        dir.display()
-    );
-    let log = dir.join("postgres.log").to_string_lossy().into_owned();
-    run_as(
-        &bin.join("pg_ctl"),
-        &["-D", &data_arg, "-o", &options, "-l", &log, "-w", "start"],
-    )?;
-    let stop = format!(
-        "while [ -d /proc/{pid} ]; do sleep 1; done; {runuser}{pg_ctl} -D {data} -m immediate stop >/dev/null 2>&1; rm -rf {dir}",
-        pid = std::process::id(),
-        runuser = if as_root { "runuser -u postgres -- " } else { "" },
-        pg_ctl = bin.join("pg_ctl").display(),
-        data = data.display(),
-        dir = dir.display(),
-    );
-    Command::new("sh")
-        .args(["-c", &stop])
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .map_err(|error| format!("failed to start the watchdog: {error}"))?;
-    Ok(Server {
-        params: format!("host=127.0.0.1 port={port} user=postgres"),
-    })
 }
 
 fn postgres_bin_dir() -> Option<PathBuf> {

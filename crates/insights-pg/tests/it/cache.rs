@@ -194,3 +194,31 @@ async fn the_cache_is_bounded() {
     cache.organization(organization(0)).await.unwrap();
     assert_eq!(probe.calls.load(Ordering::SeqCst), 4);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_full_cache_evicts_the_oldest_tenth_at_once() {
+    // Ids that name nothing: "none" answers are cached like any other.
+    let unknown = |index: u128| OrganizationId::from(uuid::Uuid::from_u128(index + 1));
+    let (cache, probe) = cache(60, 10);
+    let mut entries = Vec::new();
+    for index in 0..25 {
+        tokio::time::advance(std::time::Duration::from_millis(1)).await;
+        cache.organization(unknown(index)).await.unwrap();
+        entries.push(cache.stats().entries);
+    }
+    // Full at 10, then each miss past it makes room for one tenth: down to 9, then back to 10.
+    assert_eq!(
+        entries,
+        [
+            1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10,
+            10
+        ]
+    );
+    let calls = probe.calls.load(Ordering::SeqCst);
+    // The newest stay; the oldest went.
+    cache.organization(unknown(24)).await.unwrap();
+    cache.organization(unknown(15)).await.unwrap();
+    assert_eq!(probe.calls.load(Ordering::SeqCst), calls);
+    cache.organization(unknown(14)).await.unwrap();
+    assert_eq!(probe.calls.load(Ordering::SeqCst), calls + 1);
+}

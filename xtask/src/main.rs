@@ -76,14 +76,7 @@ fn main() -> Result<()> {
             let url = std::env::var("INSIGHTS_TIMESERIES_URL")
                 .or_else(|_| std::env::var("DATABASE_URL"))
                 .context("failed to read INSIGHTS_TIMESERIES_URL or DATABASE_URL, which import loads into")?;
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .context("failed to start a runtime")?;
-            let report = runtime
-                .block_on(insights_http::import_samples(Path::new(&args[2]), &url))
-                .map_err(anyhow::Error::msg)
-                .with_context(|| format!("failed to import {}", args[2]))?;
+            let report = import(Path::new(&args[2]), &url)?;
             println!(
                 "imported {}: {} samples offered, {} new, {} already there; nominal interval {} s",
                 args[2],
@@ -157,6 +150,18 @@ fn main() -> Result<()> {
         }
         Some(_) => bail!("unknown command or arguments: {}\n\n{HELP}", args.join(" ")),
     }
+}
+
+/// Imports a sample file into the `power_samples` table at `url`, on a runtime of its own.
+fn import(path: &Path, url: &str) -> Result<insights_http::ImportReport> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("failed to start a runtime")?;
+    runtime
+        .block_on(insights_http::import_samples(path, url))
+        .map_err(anyhow::Error::msg)
+        .with_context(|| format!("failed to import {}", path.display()))
 }
 
 /// `gen-data --circuits N --days D --out DIR`.

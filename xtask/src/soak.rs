@@ -84,17 +84,7 @@ fn prepare_database(root: &Path, cluster: &Cluster) -> Result<String> {
     client
         .batch_execute(&init_sql)
         .context("failed to apply db/init/init.sql")?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("failed to start a runtime")?;
-    let report = runtime
-        .block_on(insights_http::import_samples(
-            &root.join("data/mock_timeseries.json"),
-            &url,
-        ))
-        .map_err(anyhow::Error::msg)
-        .context("failed to import the shipped samples")?;
+    let report = crate::import(&root.join("data/mock_timeseries.json"), &url)?;
     println!("soak database ready: {} samples imported", report.inserted);
     Ok(url)
 }
@@ -565,7 +555,9 @@ fn run_soak(root: &Path, work: &Path, url: &str, plan: &Plan) -> Result<SoakRepo
                 if outcome.status != outcome.expected {
                     unexpected.lock().unwrap().push(format!(
                         "{}: {} (expected {})",
-                        outcome.kind, outcome.status, outcome.expected
+                        outcome.kind,
+                        status_text(outcome.status),
+                        outcome.expected
                     ));
                 }
                 if count % 100_000 == 0 {
@@ -777,8 +769,9 @@ fn run_chaos(
                     server_errors += 1;
                 }
                 unexpected.push(format!(
-                    "{}: {status} at {:.3} s (expected {})",
+                    "{}: {} at {:.3} s (expected {})",
                     outcome.kind,
+                    status_text(status),
                     outcome.at.as_secs_f64(),
                     outcome.expected
                 ));
@@ -806,6 +799,14 @@ fn run_chaos(
         panics: count_panics(&log)?,
         still_running,
     })
+}
+
+/// A status for a report; 0 stands for a connection that failed.
+fn status_text(status: u16) -> String {
+    match status {
+        0 => "connection error".to_owned(),
+        status => status.to_string(),
+    }
 }
 
 /// A process's resident memory in KiB, from /proc.

@@ -32,6 +32,7 @@ use paperclip::actix::OpenApiExt;
 pub use crate::openapi::ApiDocs;
 pub use crate::settings::{Limits, LogFormat, Settings, SettingsError};
 pub use crate::state::{AppState, MetadataStore, SeriesStore};
+pub use insights_pg::ImportReport;
 
 /// Loads and indexes the sample file.
 pub fn load_timeseries(path: &Path) -> Result<MockTimeSeries, LoadError> {

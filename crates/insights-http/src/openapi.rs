@@ -225,6 +225,13 @@ fn correct_v3(document: &mut Value) {
     for operation in operations(document) {
         keep_real_errors(operation);
         require_key_if_on(operation);
+        match operation
+            .get_mut("parameters")
+            .and_then(Value::as_array_mut)
+        {
+            Some(parameters) => parameters.push(request_id_parameter()),
+            None => operation["parameters"] = json!([request_id_parameter()]),
+        }
         if let Some(parameters) = operation
             .get_mut("parameters")
             .and_then(Value::as_array_mut)
@@ -256,17 +263,33 @@ fn correct_v3(document: &mut Value) {
                         content.insert(media_type.to_owned(), json!({ "schema": schema }));
                     }
                 }
+                let mut headers = json!({
+                    "X-Request-Id": {
+                        "description": "The request's id: the client's own when it sent a usable one, else a new one. Logs carry it.",
+                        "schema": { "type": "string" }
+                    }
+                });
                 if status == "503" {
-                    response["headers"] = json!({
-                        "Retry-After": {
-                            "description": "Seconds to wait before retrying.",
-                            "schema": { "type": "integer" }
-                        }
+                    headers["Retry-After"] = json!({
+                        "description": "Seconds to wait before retrying.",
+                        "schema": { "type": "integer" }
                     });
                 }
+                response["headers"] = headers;
             }
         }
     }
+}
+
+/// The optional `X-Request-Id` request header every operation accepts.
+fn request_id_parameter() -> Value {
+    json!({
+        "name": "X-Request-Id",
+        "in": "header",
+        "required": false,
+        "description": "An id to find this request by in the service's logs: 1 to 128 letters, digits or `-_.:/+=@`. Anything else is replaced by a new id. The response returns the id used.",
+        "schema": { "type": "string", "maxLength": 128 }
+    })
 }
 
 /// Every operation object under `paths`.

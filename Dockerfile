@@ -16,4 +16,6 @@ ENV INSIGHTS_ADDR=0.0.0.0:8080 \
     INSIGHTS_TIMESERIES=/app/data/mock_timeseries.json \
     RUST_LOG=info
 EXPOSE 8080
+# The service stops gracefully on SIGTERM: no new connections, requests in flight finish.
+STOPSIGNAL SIGTERM
 ENTRYPOINT ["/usr/local/bin/insights-http"]

@@ -73,11 +73,12 @@ pub fn run(
     // actix counts connections per worker; the setting is for the whole process.
     let connections_per_worker = limits.max_connections.div_ceil(limits.workers).max(1);
     let server = HttpServer::new(move || {
+        let observed = state.clone();
         App::new()
             .app_data(state.clone())
             .app_data(docs.clone())
             .wrap(ErrorHandlers::new().default_handler(into_problem))
-            .wrap_fn(middleware::observe)
+            .wrap_fn(move |request, service| middleware::observe(&observed, request, service))
             .wrap_api()
             .configure(routes::configure)
             .build()

@@ -25,6 +25,7 @@ const MAX_REQUEST_ID_LEN: usize = 128;
 
 /// Wraps one request; see the module documentation.
 pub fn observe<S, B>(
+    state: &web::Data<AppState>,
     request: ServiceRequest,
     service: &S,
 ) -> impl Future<Output = Result<ServiceResponse<BoxBody>, actix_web::Error>> + 'static
@@ -34,10 +35,7 @@ where
     B: MessageBody + 'static,
 {
     let started = Instant::now();
-    let state = request
-        .app_data::<web::Data<AppState>>()
-        .cloned()
-        .expect("run() always registers the AppState");
+    let state = state.clone();
     let request_id =
         accepted_request_id(request.headers().get(&REQUEST_ID)).unwrap_or_else(new_request_id);
     let span = tracing::info_span!(

@@ -1,8 +1,7 @@
 //! `cargo xtask apikey`: makes a new API key and the key-file line that admits it.
 
 use anyhow::{bail, Context, Result};
-use insights_core::Scope;
-use insights_http::auth::{key_line, KEY_PREFIX};
+use insights_http::auth::{key_line, KeyScope, KEY_PREFIX};
 
 /// Reads `--brand ID` or `--organization ID` (and an optional `--label TEXT`), then prints
 /// the key, once, and the line for `INSIGHTS_API_KEYS_FILE`.
@@ -19,8 +18,10 @@ pub fn run(args: &[String]) -> Result<()> {
                 .with_context(|| format!("failed to read {flag} {value:?} as a UUID"))
         };
         match flag.as_str() {
-            "--brand" if scope.is_none() => scope = Some(Scope::Brand(id()?.into())),
-            "--organization" if scope.is_none() => scope = Some(Scope::Organization(id()?.into())),
+            "--brand" if scope.is_none() => scope = Some(KeyScope::Brand(id()?.into())),
+            "--organization" if scope.is_none() => {
+                scope = Some(KeyScope::Organization(id()?.into()))
+            }
             "--brand" | "--organization" => {
                 bail!("a key has one scope: give --brand or --organization once")
             }

@@ -41,7 +41,7 @@ pub fn run(root: &Path, max_examples: u32) -> Result<()> {
     // Once as deployed by default, once with keys on and a brand's key, so the scoped
     // paths and their 404s are fuzzed too.
     let key = crate::apikey::new_key()?;
-    let scope = insights_core::Scope::Brand(
+    let scope = insights_http::auth::KeyScope::Brand(
         "11111111-1111-1111-1111-111111111111"
             .parse::<uuid::Uuid>()
             .expect("a literal UUID")

@@ -809,11 +809,9 @@ fn status_text(status: u16) -> String {
     }
 }
 
-/// A process's resident memory in KiB, from /proc.
+/// A process's resident memory in KiB.
 fn rss_kib(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|line| line.starts_with("VmRSS:"))?;
-    line.split_whitespace().nth(1)?.parse().ok()
+    insights_http::metrics::resident_bytes_of(&pid.to_string()).map(|bytes| bytes / 1024)
 }
 
 fn count_panics(log: &Path) -> Result<usize> {

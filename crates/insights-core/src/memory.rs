@@ -97,6 +97,7 @@ impl InMemoryMetadata {
                     let detail = SensorDetail {
                         sensor: sensor.clone(),
                         location: tree.location.clone(),
+                        organization: organization.clone(),
                     };
                     store.sensors.insert(sensor.sensor.id, Arc::new(detail));
                     for circuit in &sensor.circuits {

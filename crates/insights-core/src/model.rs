@@ -148,6 +148,8 @@ pub struct SensorDetail {
     pub sensor: SensorWithCircuits,
     /// The location the sensor is installed at.
     pub location: Location,
+    /// The organization that owns the location.
+    pub organization: Organization,
 }
 
 /// A location with its organization, sensors and circuits.

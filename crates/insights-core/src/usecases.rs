@@ -514,24 +514,11 @@ impl<M: MetadataRepo, T: TimeSeriesSource> Insights<M, T> {
         scope: &Scope,
         id: SensorId,
     ) -> Result<Arc<SensorDetail>, InsightsError> {
-        let not_found = || InsightsError::NotFound(EntityRef::Sensor(id));
-        let detail = self.metadata.sensor(id).await?.ok_or_else(not_found)?;
-        let organization_id = detail.location.organization_id;
-        let admitted = match scope {
-            Scope::All => true,
-            Scope::Organization(scope_organization_id) => *scope_organization_id == organization_id,
-            // The sensor's answer does not carry the brand; its organization does.
-            Scope::Brand(_) => self
-                .metadata
-                .organization(organization_id)
-                .await?
-                .is_some_and(|tree| scope.admits(&tree.organization)),
-        };
-        if admitted {
-            Ok(detail)
-        } else {
-            Err(not_found())
-        }
+        self.metadata
+            .sensor(id)
+            .await?
+            .filter(|detail| scope.admits(&detail.organization))
+            .ok_or(InsightsError::NotFound(EntityRef::Sensor(id)))
     }
 
     /// A location with its organization, sensors and circuits.

@@ -11,7 +11,7 @@ use std::future::{ready, Ready};
 use actix_web::dev::Payload;
 use actix_web::http::header;
 use actix_web::{web, FromRequest, HttpRequest};
-use insights_core::Scope;
+use insights_core::{BrandId, OrganizationId, Scope};
 use paperclip::actix::OperationModifier;
 use paperclip::v2::models::{DefaultOperationRaw, DefaultSchemaRaw};
 use paperclip::v2::schema::Apiv2Schema;
@@ -45,11 +45,29 @@ impl fmt::Display for KeyFileError {
 
 impl std::error::Error for KeyFileError {}
 
+/// What a key may see: one brand or one organization, never everything.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyScope {
+    /// The brand and everything under it.
+    Brand(BrandId),
+    /// The organization and everything under it.
+    Organization(OrganizationId),
+}
+
+impl From<KeyScope> for Scope {
+    fn from(scope: KeyScope) -> Scope {
+        match scope {
+            KeyScope::Brand(id) => Scope::Brand(id),
+            KeyScope::Organization(id) => Scope::Organization(id),
+        }
+    }
+}
+
 /// One key: the hash of its text and what it may see.
 #[derive(Clone)]
 struct KeyEntry {
     hash: [u8; 32],
-    scope: Scope,
+    scope: KeyScope,
 }
 
 /// The accepted keys, as hashes.
@@ -117,7 +135,7 @@ impl KeyRing {
         let mut found = None;
         for entry in &self.entries {
             if bool::from(entry.hash.ct_eq(&presented)) {
-                found = Some(entry.scope);
+                found = Some(Scope::from(entry.scope));
             }
         }
         found
@@ -133,24 +151,23 @@ pub fn hash_key(key: &str) -> String {
 }
 
 /// The key file line for a key with this scope.
-pub fn key_line(scope: &Scope, key: &str, label: &str) -> String {
+pub fn key_line(scope: &KeyScope, key: &str, label: &str) -> String {
     let scope = match scope {
-        Scope::All => "all".to_owned(),
-        Scope::Brand(id) => format!("brand:{id}"),
-        Scope::Organization(id) => format!("organization:{id}"),
+        KeyScope::Brand(id) => format!("brand:{id}"),
+        KeyScope::Organization(id) => format!("organization:{id}"),
     };
     format!("{scope} sha256:{} {label}", hash_key(key))
         .trim_end()
         .to_owned()
 }
 
-fn parse_scope(field: &str) -> Result<Scope, String> {
+fn parse_scope(field: &str) -> Result<KeyScope, String> {
     let bad = || format!("scope {field:?} is not brand:<uuid> or organization:<uuid>");
     let (kind, id) = field.split_once(':').ok_or_else(bad)?;
     let id: uuid::Uuid = id.parse().map_err(|_| bad())?;
     match kind {
-        "brand" => Ok(Scope::Brand(id.into())),
-        "organization" => Ok(Scope::Organization(id.into())),
+        "brand" => Ok(KeyScope::Brand(id.into())),
+        "organization" => Ok(KeyScope::Organization(id.into())),
         _ => Err(bad()),
     }
 }
@@ -232,9 +249,13 @@ mod tests {
 
     #[test]
     fn parses_the_key_file_and_names_bad_lines() {
-        let brand_line = key_line(&Scope::Brand(BRAND.parse().unwrap()), "ins_a", "dashboard");
+        let brand_line = key_line(
+            &KeyScope::Brand(BRAND.parse().unwrap()),
+            "ins_a",
+            "dashboard",
+        );
         let organization_line = key_line(
-            &Scope::Organization(ORGANIZATION.parse().unwrap()),
+            &KeyScope::Organization(ORGANIZATION.parse().unwrap()),
             "ins_b",
             "",
         );
@@ -268,16 +289,19 @@ mod tests {
 
     #[test]
     fn finds_the_scope_of_a_key_only() {
-        let brand = Scope::Brand(BRAND.parse().unwrap());
-        let organization = Scope::Organization(ORGANIZATION.parse().unwrap());
+        let brand = KeyScope::Brand(BRAND.parse().unwrap());
+        let organization = KeyScope::Organization(ORGANIZATION.parse().unwrap());
         let ring = KeyRing::parse(&format!(
             "{}\n{}\n",
             key_line(&brand, "ins_brand", ""),
             key_line(&organization, "ins_organization", "")
         ))
         .unwrap();
-        assert_eq!(ring.scope_of("ins_brand"), Some(brand));
-        assert_eq!(ring.scope_of("ins_organization"), Some(organization));
+        assert_eq!(ring.scope_of("ins_brand"), Some(Scope::from(brand)));
+        assert_eq!(
+            ring.scope_of("ins_organization"),
+            Some(Scope::from(organization))
+        );
         assert_eq!(ring.scope_of("ins_brand "), None);
         assert_eq!(ring.scope_of(""), None);
         assert_eq!(ring.scope_of(&hash_key("ins_brand")), None);

@@ -203,26 +203,36 @@ impl Settings {
                 &defaults.request_timeout.as_millis().to_string(),
                 milliseconds,
             )?,
-            max_query_bytes: parse_or(&lookup, "INSIGHTS_MAX_QUERY_BYTES", "2048", |text| {
-                whole_number(text, 64, 65_536)
-            })?,
-            max_connections: parse_or(&lookup, "INSIGHTS_MAX_CONNECTIONS", "4096", |text| {
-                whole_number(text, 1, 1_000_000)
-            })?,
+            max_query_bytes: parse_or(
+                &lookup,
+                "INSIGHTS_MAX_QUERY_BYTES",
+                &defaults.max_query_bytes.to_string(),
+                |text| whole_number(text, 64, 65_536),
+            )?,
+            max_connections: parse_or(
+                &lookup,
+                "INSIGHTS_MAX_CONNECTIONS",
+                &defaults.max_connections.to_string(),
+                |text| whole_number(text, 1, 1_000_000),
+            )?,
             workers: parse_or(
                 &lookup,
                 "INSIGHTS_WORKERS",
                 &defaults.workers.to_string(),
                 |text| whole_number(text, 1, 1024),
             )?,
-            keep_alive: parse_or(&lookup, "INSIGHTS_KEEP_ALIVE_S", "5", |text| {
-                whole_number(text, 0, 3600)
-                    .map(|seconds| std::time::Duration::from_secs(seconds as u64))
-            })?,
-            shutdown_timeout: parse_or(&lookup, "INSIGHTS_SHUTDOWN_TIMEOUT_S", "30", |text| {
-                whole_number(text, 0, 3600)
-                    .map(|seconds| std::time::Duration::from_secs(seconds as u64))
-            })?,
+            keep_alive: parse_or(
+                &lookup,
+                "INSIGHTS_KEEP_ALIVE_S",
+                &defaults.keep_alive.as_secs().to_string(),
+                seconds,
+            )?,
+            shutdown_timeout: parse_or(
+                &lookup,
+                "INSIGHTS_SHUTDOWN_TIMEOUT_S",
+                &defaults.shutdown_timeout.as_secs().to_string(),
+                seconds,
+            )?,
         };
         let api_keys_file = lookup("INSIGHTS_API_KEYS_FILE")
             .filter(|path| !path.trim().is_empty())
@@ -259,6 +269,10 @@ fn whole_number(text: &str, min: usize, max: usize) -> Result<usize, String> {
         Ok(number) if (min..=max).contains(&number) => Ok(number),
         _ => Err(format!("must be a whole number from {min} to {max}")),
     }
+}
+
+fn seconds(text: &str) -> Result<std::time::Duration, String> {
+    whole_number(text, 0, 3600).map(|seconds| std::time::Duration::from_secs(seconds as u64))
 }
 
 fn milliseconds(text: &str) -> Result<std::time::Duration, String> {

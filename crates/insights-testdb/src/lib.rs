@@ -325,13 +325,8 @@ pub struct Cluster {
 impl Cluster {
     /// Creates and starts a cluster in `dir`, which must not hold one yet.
     pub fn create(dir: &Path) -> Result<Cluster, String> {
-        let bin = postgres_bin_dir()
-            .ok_or("initdb and pg_ctl are neither on PATH nor under /usr/lib/postgresql/*/bin")?;
-        let as_root = Command::new("id")
-            .arg("-u")
-            .output()
-            .map(|output| output.stdout == b"0\n")
-            .unwrap_or(false);
+        let bin = postgres_bin_dir()?;
+        let as_root = running_as_root();
         std::fs::create_dir_all(dir)
             .map_err(|error| format!("failed to create {}: {error}", dir.display()))?;
         if as_root {
@@ -377,8 +372,7 @@ impl Cluster {
 
     /// The cluster an earlier process created in `dir`, running or not, so it can be stopped.
     pub fn attach(dir: &Path) -> Result<Cluster, String> {
-        let bin = postgres_bin_dir()
-            .ok_or("initdb and pg_ctl are neither on PATH nor under /usr/lib/postgresql/*/bin")?;
+        let bin = postgres_bin_dir()?;
         let pid_file = dir.join("data/postmaster.pid");
         // The fourth line of postmaster.pid is the port; without the file, nothing runs.
         let port = std::fs::read_to_string(&pid_file)
@@ -387,11 +381,7 @@ impl Cluster {
             .nth(3)
             .and_then(|line| line.trim().parse().ok())
             .ok_or_else(|| format!("{} names no port", pid_file.display()))?;
-        let as_root = Command::new("id")
-            .arg("-u")
-            .output()
-            .map(|output| output.stdout == b"0\n")
-            .unwrap_or(false);
+        let as_root = running_as_root();
         Ok(Cluster {
             bin,
             dir: dir.to_owned(),
@@ -482,7 +472,23 @@ impl Cluster {
     }
 }
 
-fn postgres_bin_dir() -> Option<PathBuf> {
+/// Whether this process runs as root, which initdb refuses.
+fn running_as_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|output| output.stdout == b"0\n")
+        .unwrap_or(false)
+}
+
+/// The directory holding initdb and pg_ctl.
+fn postgres_bin_dir() -> Result<PathBuf, String> {
+    find_postgres_bin_dir().ok_or_else(|| {
+        "initdb and pg_ctl are neither on PATH nor under /usr/lib/postgresql/*/bin".to_owned()
+    })
+}
+
+fn find_postgres_bin_dir() -> Option<PathBuf> {
     let on_path = std::env::var_os("PATH").and_then(|path| {
         std::env::split_paths(&path)
             .find(|dir| dir.join("initdb").is_file() && dir.join("pg_ctl").is_file())

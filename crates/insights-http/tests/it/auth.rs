@@ -1,8 +1,8 @@
 //! API keys: 401 without a valid key, scopes isolated (another tenant's ids answer exactly as
 //! ids that do not exist), health endpoints open, and `/metrics` behind a key or not.
 
-use insights_core::{Catalogue, InMemoryMetadata, Insights, Scope, SEED_TSV};
-use insights_http::auth::{key_line, KeyRing};
+use insights_core::{Catalogue, InMemoryMetadata, Insights, SEED_TSV};
+use insights_http::auth::{key_line, KeyRing, KeyScope};
 use insights_http::{AppState, MetadataStore, SeriesStore};
 use serde_json::json;
 
@@ -27,14 +27,18 @@ async fn spawn(metrics_require_key: bool) -> TestApp {
     let catalogue = Catalogue::parse_tsv(&text).unwrap();
     // The file holds only the keys' hashes.
     let file = [
-        key_line(&Scope::Brand(DEMO_BRAND.parse().unwrap()), DEMO_KEY, "demo"),
         key_line(
-            &Scope::Organization(EAST.parse().unwrap()),
+            &KeyScope::Brand(DEMO_BRAND.parse().unwrap()),
+            DEMO_KEY,
+            "demo",
+        ),
+        key_line(
+            &KeyScope::Organization(EAST.parse().unwrap()),
             EAST_KEY,
             "east",
         ),
         key_line(
-            &Scope::Organization(HARBOR.parse().unwrap()),
+            &KeyScope::Organization(HARBOR.parse().unwrap()),
             HARBOR_KEY,
             "",
         ),

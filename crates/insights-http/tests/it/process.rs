@@ -7,8 +7,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use insights_core::Scope;
-use insights_http::auth::key_line;
+use insights_http::auth::{key_line, KeyScope};
 use insights_testdb::TestDb;
 use serde_json::Value;
 
@@ -271,7 +270,7 @@ async fn logs_never_hold_passwords_or_keys_and_json_logs_carry_request_ids() {
     const WRONG_KEY: &str = "ins_wrong_key_never_logged_42";
     let db = TestDb::new();
     let keys_file = std::env::temp_dir().join(format!("insights-keys-{}", db.name()));
-    let scope = Scope::Brand("11111111-1111-1111-1111-111111111111".parse().unwrap());
+    let scope = KeyScope::Brand("11111111-1111-1111-1111-111111111111".parse().unwrap());
     std::fs::write(&keys_file, key_line(&scope, KEY, "test")).unwrap();
     let keys_path = keys_file.to_str().unwrap();
     // Trust authentication ignores the password, so the service really connects with it.

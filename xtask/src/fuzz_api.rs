@@ -1,5 +1,5 @@
 //! `cargo xtask fuzz-api`: schemathesis against the service's own OpenAPI document, from a
-//! virtualenv under `target/`, with the conformance checks: no server errors, documented
+//! virtualenv in the target directory, with the conformance checks: no server errors, documented
 //! status codes and content types, and bodies that match their schemas. It runs twice: with
 //! API keys off, and with them on and a brand's key in every request.
 
@@ -17,7 +17,8 @@ const SCHEMATHESIS: &str = "schemathesis==4.32.5";
 const CHECKS: &str = "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance";
 
 pub fn run(root: &Path, max_examples: u32) -> Result<()> {
-    let venv = root.join("target/fuzz-venv");
+    let scratch = service::scratch_dir(root, "fuzz")?;
+    let venv = scratch.join("venv");
     let schemathesis = venv.join("bin/schemathesis");
     if !schemathesis.is_file() {
         let status = Command::new("python3")
@@ -37,7 +38,7 @@ pub fn run(root: &Path, max_examples: u32) -> Result<()> {
             bail!("failed to install {SCHEMATHESIS}");
         }
     }
-    service::build_release(root)?;
+    let release = service::build_release(root)?;
     // Once as deployed by default, once with keys on and a brand's key, so the scoped
     // paths and their 404s are fuzzed too.
     let key = crate::apikey::new_key()?;
@@ -47,12 +48,12 @@ pub fn run(root: &Path, max_examples: u32) -> Result<()> {
             .expect("a literal UUID")
             .into(),
     );
-    let keys_file = root.join("target/fuzz-keys");
+    let keys_file = scratch.join("keys");
     std::fs::write(
         &keys_file,
         insights_http::auth::key_line(&scope, &key, "fuzz"),
     )
-    .context("failed to write target/fuzz-keys")?;
+    .with_context(|| format!("failed to write {}", keys_file.display()))?;
     let passes = [
         ("keys off", Vec::new(), None),
         (
@@ -66,7 +67,7 @@ pub fn run(root: &Path, max_examples: u32) -> Result<()> {
     ];
     for (name, env, header) in passes {
         println!("== schemathesis, {name}");
-        let server = Server::start(root, &env)?;
+        let server = Server::start(&release, &env)?;
         let mut command = Command::new(&schemathesis);
         command.args([
             "run",

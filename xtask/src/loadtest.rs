@@ -30,9 +30,8 @@ pub struct Plan {
 
 pub fn run(root: &Path, plan: &Plan) -> Result<()> {
     which("wrk").context("failed to find wrk; install it with `apt-get install wrk`")?;
-    service::build_release(root)?;
-    let scripts = root.join("target/loadtest");
-    std::fs::create_dir_all(&scripts).context("failed to create target/loadtest")?;
+    let release = service::build_release(root)?;
+    let scripts = service::scratch_dir(root, "loadtest")?;
     let circuits_lua = scripts.join("circuits.lua");
     std::fs::write(&circuits_lua, circuit_script(&Catalogue::seed()))
         .context("failed to write the Lua script")?;
@@ -53,7 +52,7 @@ pub fn run(root: &Path, plan: &Plan) -> Result<()> {
     let mut report = String::new();
     let mut embedded_rates: Vec<(String, f64)> = Vec::new();
     for (mode, env) in modes {
-        let server = Server::start(root, &env)?;
+        let server = Server::start(&release, &env)?;
         let base = format!("http://{}", server.addr);
         let org = "/v1/insights/organizations/955c3c4d-3a03-4d79-9655-3871f5ad999d/usage?start=2024-04-01T00:00:00Z&end=2024-04-02T00:00:00Z";
         let targets: Vec<(&'static str, String, Option<&Path>)> = vec![

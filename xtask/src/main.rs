@@ -37,12 +37,12 @@ Commands:
               on DATABASE_URL metadata, and on INSIGHTS_TIMESERIES_URL samples, when set),
               and update docs/performance.md
   fuzz-api [--max-examples N]
-              run schemathesis (installed into target/fuzz-venv) against the service's
+              run schemathesis (installed into a virtualenv in the target directory) against the service's
               OpenAPI document with the conformance checks; N examples per operation
               (default 150, about 2,600 requests)
   soak [--requests N] [--connections C] [--chaos-seconds S]
               build in release mode and run the service against a PostgreSQL cluster of its
-              own (initdb and pg_ctl, in target/soak): N mixed requests (default 1,000,000)
+              own (initdb and pg_ctl, in the target directory's soak/): N mixed requests (default 1,000,000)
               with zero unexpected answers and RSS growth under 5 % after the warm-up; then
               PostgreSQL stopped for S seconds (default 5) mid-load: only 503s while it is
               down, none 5 s after it is back, no 500s

@@ -1,24 +1,87 @@
 //! Running the service for automation: a release build, and the binary on a free port that
 //! stops when dropped. Shared by `loadtest`, `fuzz-api` and `soak`.
+//!
+//! Paths come from cargo, never from the checkout's layout: `CARGO_TARGET_DIR`, a
+//! `build.target-dir` setting or a workspace elsewhere all move the target directory.
 
 use std::net::TcpListener;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 
-/// Builds the service in release mode.
-pub fn build_release(root: &Path) -> Result<()> {
-    let status = Command::new(env!("CARGO"))
-        .args(["build", "--release", "-p", "insights-http"])
+/// The target directory cargo builds this workspace into, as `cargo metadata` reports it.
+/// xtask keeps its scratch files (virtualenvs, clusters, scripts) there too.
+pub fn target_dir(root: &Path) -> Result<PathBuf> {
+    let output = Command::new(env!("CARGO"))
+        .args(["metadata", "--format-version", "1", "--no-deps"])
         .current_dir(root)
-        .status()
+        .stderr(Stdio::inherit())
+        .output()
+        .context("failed to run cargo metadata")?;
+    if !output.status.success() {
+        bail!("cargo metadata failed");
+    }
+    let metadata: serde_json::Value =
+        serde_json::from_slice(&output.stdout).context("failed to read cargo metadata's output")?;
+    metadata["target_directory"]
+        .as_str()
+        .map(PathBuf::from)
+        .context("cargo metadata named no target_directory")
+}
+
+/// A scratch directory of xtask's own under the target directory, created if missing.
+pub fn scratch_dir(root: &Path, name: &str) -> Result<PathBuf> {
+    let dir = target_dir(root)?.join(name);
+    std::fs::create_dir_all(&dir).with_context(|| format!("failed to create {}", dir.display()))?;
+    Ok(dir)
+}
+
+/// A release build of the service: the executable cargo reported, and the workspace it
+/// runs in.
+pub struct Release {
+    binary: PathBuf,
+    root: PathBuf,
+}
+
+/// Builds the service in release mode and returns the executable where cargo put it, read
+/// from cargo's own build messages.
+pub fn build_release(root: &Path) -> Result<Release> {
+    let output = Command::new(env!("CARGO"))
+        .args([
+            "build",
+            "--release",
+            "-p",
+            "insights-http",
+            "--bin",
+            "insights-http",
+            "--message-format=json-render-diagnostics",
+        ])
+        .current_dir(root)
+        .stderr(Stdio::inherit())
+        .output()
         .context("failed to run cargo build")?;
-    if !status.success() {
+    if !output.status.success() {
         bail!("the release build failed");
     }
-    Ok(())
+    let binary = executable_in(&String::from_utf8_lossy(&output.stdout), "insights-http")
+        .context("cargo build reported no insights-http executable")?;
+    Ok(Release {
+        binary,
+        root: root.to_owned(),
+    })
+}
+
+/// The path of the executable target `name` among cargo's JSON build messages.
+fn executable_in(messages: &str, name: &str) -> Option<PathBuf> {
+    messages
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|message| {
+            message["reason"] == "compiler-artifact" && message["target"]["name"] == name
+        })
+        .find_map(|message| message["executable"].as_str().map(PathBuf::from))
 }
 
 /// The service on a free port, stopped when dropped.
@@ -31,17 +94,21 @@ pub struct Server {
 impl Server {
     /// Starts the release binary on a free port with `env` on top of a clean environment
     /// (no database or time-series settings), logging at `warn`, and waits until it listens.
-    pub fn start(root: &Path, env: &[(&str, String)]) -> Result<Server> {
-        Server::start_logged(root, env, None)
+    pub fn start(release: &Release, env: &[(&str, String)]) -> Result<Server> {
+        Server::start_logged(release, env, None)
     }
 
     /// As [`Server::start`], writing the service's log to `log` when given.
-    pub fn start_logged(root: &Path, env: &[(&str, String)], log: Option<&Path>) -> Result<Server> {
+    pub fn start_logged(
+        release: &Release,
+        env: &[(&str, String)],
+        log: Option<&Path>,
+    ) -> Result<Server> {
         let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let addr = format!("127.0.0.1:{port}");
-        let mut command = Command::new(root.join("target/release/insights-http"));
+        let mut command = Command::new(&release.binary);
         command
-            .current_dir(root)
+            .current_dir(&release.root)
             .env("INSIGHTS_ADDR", &addr)
             .env("RUST_LOG", "warn")
             .env_remove("DATABASE_URL")
@@ -86,5 +153,22 @@ impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_executable_is_read_from_cargos_messages() {
+        let messages = r#"{"reason":"compiler-artifact","target":{"name":"insights_core"},"executable":null}
+{"reason":"compiler-artifact","target":{"name":"insights-http"},"executable":"/elsewhere/release/insights-http"}
+{"reason":"build-finished","success":true}"#;
+        assert_eq!(
+            executable_in(messages, "insights-http"),
+            Some(PathBuf::from("/elsewhere/release/insights-http"))
+        );
+        assert_eq!(executable_in(messages, "xtask"), None);
     }
 }

@@ -20,7 +20,7 @@ use anyhow::{bail, Context, Result};
 use insights_core::Catalogue;
 use insights_testdb::Cluster;
 
-use crate::service::{self, Server};
+use crate::service::{self, Release, Server};
 
 /// The load's size.
 pub struct Plan {
@@ -43,21 +43,22 @@ impl Default for Plan {
 }
 
 pub fn run(root: &Path, plan: &Plan) -> Result<()> {
-    service::build_release(root)?;
-    let work = root.join("target/soak");
+    let release = service::build_release(root)?;
+    let work = service::target_dir(root)?.join("soak");
     // A cluster left by an interrupted run may still be up; its directory goes with it.
     if work.exists() {
         let _ = Cluster::attach(&work.join("pg")).map(|old| old.stop("immediate"));
         std::fs::remove_dir_all(&work)
             .with_context(|| format!("failed to remove {}", work.display()))?;
     }
-    std::fs::create_dir_all(&work).context("failed to create target/soak")?;
+    std::fs::create_dir_all(&work)
+        .with_context(|| format!("failed to create {}", work.display()))?;
     let cluster = Cluster::create(&work.join("pg"))
         .map_err(anyhow::Error::msg)
         .context("failed to start a PostgreSQL cluster for the soak")?;
     let url = prepare_database(root, &cluster)?;
-    let reports = run_soak(root, &work, &url, plan)
-        .and_then(|soak| Ok((soak, run_chaos(root, &work, &url, &cluster, plan)?)));
+    let reports = run_soak(&release, &work, &url, plan)
+        .and_then(|soak| Ok((soak, run_chaos(&release, &work, &url, &cluster, plan)?)));
     // The cluster goes whatever happened; its directory is cleared on the next run.
     let _ = cluster.stop("immediate");
     let (soak, chaos) = reports?;
@@ -516,9 +517,10 @@ impl std::fmt::Display for SoakReport {
     }
 }
 
-fn run_soak(root: &Path, work: &Path, url: &str, plan: &Plan) -> Result<SoakReport> {
+fn run_soak(release: &Release, work: &Path, url: &str, plan: &Plan) -> Result<SoakReport> {
     let log = work.join("soak-service.log");
-    let mut server = Server::start_logged(root, &[("DATABASE_URL", url.to_owned())], Some(&log))?;
+    let mut server =
+        Server::start_logged(release, &[("DATABASE_URL", url.to_owned())], Some(&log))?;
     let pid = server.pid();
     let done = AtomicU64::new(0);
     let unexpected = Mutex::new(Vec::new());
@@ -679,7 +681,7 @@ impl std::fmt::Display for ChaosReport {
 }
 
 fn run_chaos(
-    root: &Path,
+    release: &Release,
     work: &Path,
     url: &str,
     cluster: &Cluster,
@@ -687,7 +689,7 @@ fn run_chaos(
 ) -> Result<ChaosReport> {
     let log = work.join("chaos-service.log");
     let mut server = Server::start_logged(
-        root,
+        release,
         &[
             ("DATABASE_URL", url.to_owned()),
             ("INSIGHTS_TIMESERIES", "postgres".to_owned()),

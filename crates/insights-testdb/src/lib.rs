@@ -1,16 +1,15 @@
 //! Test helper: a scratch PostgreSQL database per test, cloned from a template loaded once
 //! with `db/init/init.sql`, and dropped when the test is done.
 //!
-//! The server is the one `TEST_DATABASE_URL` or `DATABASE_URL` names. Without either, the
-//! helper starts a throwaway cluster with `initdb` and `pg_ctl` in a temporary directory on a
-//! free port, and a watchdog stops it when the test process exits. If neither works it fails
-//! with a message saying what to do; it never skips.
+//! The server is the one `TEST_DATABASE_URL` names, and nothing else: `DATABASE_URL` may point
+//! at a shared or production server, so the helper never reads it. Without
+//! `TEST_DATABASE_URL`, the helper starts a throwaway cluster with `initdb` and `pg_ctl` in a
+//! temporary directory on a free port, and a watchdog stops it when the test process exits.
+//! If neither works it fails with a message saying what to do; it never skips.
 //!
 //! The API is blocking and runs its work on a thread of its own, so it can be called from
 //! inside an async test's runtime.
 
-use std::collections::hash_map::DefaultHasher;
-use std::hash::{Hash, Hasher};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -19,6 +18,7 @@ use std::sync::OnceLock;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use postgres::{Client, NoTls};
+use sha2::{Digest, Sha256};
 
 /// The seed the template is loaded with.
 pub const INIT_SQL: &str = include_str!("../../../db/init/init.sql");
@@ -45,7 +45,17 @@ impl TestDb {
                 .unwrap_or(0)
         );
         let statement = format!("CREATE DATABASE {name} TEMPLATE {template}");
-        off_runtime(|| admin(server).batch_execute(&statement)).unwrap_or_else(|error| {
+        let create = || off_runtime(|| admin(server).batch_execute(&statement));
+        // A run of another seed on the same server may have pruned this template as stale;
+        // build it again once rather than fail.
+        let created = create().or_else(|error| match error.code() {
+            Some(&postgres::error::SqlState::UNDEFINED_DATABASE) => {
+                off_runtime(|| build_template(server, &template))?;
+                create()
+            }
+            _ => Err(error),
+        });
+        created.unwrap_or_else(|error| {
             panic!(
                 "failed to create the scratch database {name}: {}",
                 explain(&error)
@@ -201,19 +211,24 @@ fn admin(server: &Server) -> Client {
 pub fn server() -> &'static Server {
     static SERVER: OnceLock<Server> = OnceLock::new();
     SERVER.get_or_init(|| {
-        let configured = std::env::var("TEST_DATABASE_URL").ok().or_else(|| std::env::var("DATABASE_URL").ok());
-        match configured {
+        match configured_server_url(|name| std::env::var(name).ok()) {
             Some(url) => Server { params: key_value_params(&url) },
             None => start_throwaway_cluster().unwrap_or_else(|reason| {
                 panic!(
-                    "no PostgreSQL server for the tests: TEST_DATABASE_URL and DATABASE_URL are unset, \
-                     and a throwaway cluster could not be started ({reason}). Set TEST_DATABASE_URL to a \
-                     server where this user may create databases, or install the PostgreSQL server binaries \
-                     (initdb, pg_ctl)."
+                    "no PostgreSQL server for the tests: TEST_DATABASE_URL is unset, and a throwaway \
+                     cluster could not be started ({reason}). Set TEST_DATABASE_URL to a server where \
+                     this user may create databases, or install the PostgreSQL server binaries \
+                     (initdb, pg_ctl). DATABASE_URL is never used by the tests."
                 )
             }),
         }
     })
+}
+
+/// The server the environment names for tests: `TEST_DATABASE_URL` when set and not blank.
+/// `DATABASE_URL` is deliberately not consulted.
+pub fn configured_server_url(var: impl Fn(&str) -> Option<String>) -> Option<String> {
+    var("TEST_DATABASE_URL").filter(|url| !url.trim().is_empty())
 }
 
 /// Turns a URL into key-value parameters without its database, so any database can be named.
@@ -245,17 +260,29 @@ fn key_value_params(url: &str) -> String {
     params.join(" ")
 }
 
+/// Templates are named by this prefix and a content hash.
+const TEMPLATE_PREFIX: &str = "insights_template_";
+
+/// The template's name: the prefix and the SHA-256 of the seed, which is stable across Rust
+/// releases and machines, unlike `DefaultHasher`.
+pub fn template_name(init_sql: &str) -> String {
+    let digest = Sha256::digest(init_sql.as_bytes());
+    let hex: String = digest[..16]
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect();
+    format!("{TEMPLATE_PREFIX}{hex}")
+}
+
 /// The template's name carries a hash of the seed, so a changed seed gets a new template and
 /// an existing one is always complete: it is built under a temporary name and renamed last.
+/// Templates of older seeds are dropped, so they do not pile up.
 fn template(server: &Server) -> String {
     static TEMPLATE: OnceLock<String> = OnceLock::new();
     TEMPLATE
         .get_or_init(|| {
-            let mut hasher = DefaultHasher::new();
-            INIT_SQL.hash(&mut hasher);
-            let hash = hasher.finish();
-            let name = format!("insights_template_{hash:016x}");
-            off_runtime(|| build_template(server, &name, hash)).unwrap_or_else(|error| {
+            let name = template_name(INIT_SQL);
+            off_runtime(|| build_template(server, &name)).unwrap_or_else(|error| {
                 panic!(
                     "failed to build the template database {name}: {}",
                     explain(&error)
@@ -266,10 +293,13 @@ fn template(server: &Server) -> String {
         .clone()
 }
 
-fn build_template(server: &Server, name: &str, hash: u64) -> Result<(), postgres::Error> {
+/// The advisory lock every process takes while it builds or prunes templates.
+const TEMPLATE_LOCK: i64 = 0x696e_7369_6768_7473; // "insights"
+
+fn build_template(server: &Server, name: &str) -> Result<(), postgres::Error> {
     let mut admin = admin(server);
     // One process builds it; the others wait here and then find it.
-    admin.execute("SELECT pg_advisory_lock($1)", &[&(hash as i64)])?;
+    admin.execute("SELECT pg_advisory_lock($1)", &[&TEMPLATE_LOCK])?;
     let exists = admin
         .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&name])?
         .is_some();
@@ -284,7 +314,34 @@ fn build_template(server: &Server, name: &str, hash: u64) -> Result<(), postgres
         admin.batch_execute(&format!("ALTER DATABASE {building} RENAME TO {name}"))?;
         admin.batch_execute(&format!("ALTER DATABASE {name} IS_TEMPLATE true"))?;
     }
-    admin.execute("SELECT pg_advisory_unlock($1)", &[&(hash as i64)])?;
+    prune_templates(&mut admin, name)?;
+    admin.execute("SELECT pg_advisory_unlock($1)", &[&TEMPLATE_LOCK])?;
+    Ok(())
+}
+
+/// Drops the templates of other seeds, and the half-built ones of processes that died.
+/// A template some other run is still cloning from has a connection, so its drop fails and
+/// it stays for a later run to remove.
+fn prune_templates(admin: &mut Client, current: &str) -> Result<(), postgres::Error> {
+    let stale: Vec<String> = admin
+        .query(
+            "SELECT datname FROM pg_database WHERE starts_with(datname, $1) AND datname <> $2",
+            &[&TEMPLATE_PREFIX, &current],
+        )?
+        .iter()
+        .map(|row| row.get("datname"))
+        .collect();
+    for name in stale {
+        let unmark = admin.batch_execute(&format!("ALTER DATABASE \"{name}\" IS_TEMPLATE false"));
+        let dropped =
+            unmark.and_then(|()| admin.batch_execute(&format!("DROP DATABASE \"{name}\"")));
+        if let Err(error) = dropped {
+            eprintln!(
+                "note: left the stale template {name} in place: {}",
+                explain(&error)
+            );
+        }
+    }
     Ok(())
 }
 

@@ -71,6 +71,19 @@ impl Service {
         self.log.lock().unwrap().clone()
     }
 
+    /// The log once `ready` holds for it, or after 10 s: the service writes a request's line
+    /// before it answers, but the threads reading its output may not have read it yet.
+    fn log_when(&self, ready: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let log = self.log();
+            if ready(&log) || Instant::now() > deadline {
+                return log;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     fn signal(&self, signal: &str) {
         let status = Command::new("kill")
             .args([&format!("-{signal}"), &self.child.id().to_string()])
@@ -298,7 +311,7 @@ async fn logs_never_hold_passwords_or_keys_and_json_logs_carry_request_ids() {
         assert_eq!(get(&service, "/metrics", &good).0, 200, "{format}");
         let traced = "X-Request-Id: trace-me-7\r\n";
         assert_eq!(get(&service, "/healthz", traced).0, 200, "{format}");
-        let log = service.log();
+        let log = service.log_when(|log| log.contains("trace-me-7"));
         for secret in [PASSWORD, KEY, WRONG_KEY] {
             assert!(!log.contains(secret), "{format} logs hold {secret}:\n{log}");
         }

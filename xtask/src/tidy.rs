@@ -50,13 +50,29 @@ fn monolith_yaml_quotes_every_string_and_covers_the_three_endpoints() {
     );
 }
 
+/// The platform rustc builds for by default, such as `x86_64-unknown-linux-gnu`.
+fn host_triple() -> String {
+    let output = Command::new("rustc")
+        .arg("-vV")
+        .output()
+        .expect("rustc -vV runs");
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .find_map(|line| line.strip_prefix("host: "))
+        .expect("rustc -vV names the host")
+        .to_owned()
+}
+
 /// The crates of the workspace and, for each, its normal (non-dev) dependency names.
 fn workspace_graph() -> (
     HashMap<String, Vec<String>>,
     HashMap<String, BTreeSet<String>>,
 ) {
+    // Only this platform's packages: the others (wasm's, Windows') may never have been
+    // downloaded, and offline metadata for every platform would need them all.
     let output = Command::new(env!("CARGO"))
         .args(["metadata", "--format-version", "1", "--offline"])
+        .args(["--filter-platform", &host_triple()])
         .current_dir(project_root())
         .output()
         .expect("cargo metadata runs");

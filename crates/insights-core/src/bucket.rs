@@ -110,6 +110,26 @@ impl DemandInterval {
     /// The accepted names.
     pub const NAMES: [&'static str; 4] = ["5m", "15m", "30m", "1h"];
 
+    /// Every interval, shortest first.
+    pub const ALL: [DemandInterval; 4] = [
+        DemandInterval(BucketWidth::FiveMinutes),
+        DemandInterval(BucketWidth::FifteenMinutes),
+        DemandInterval(BucketWidth::ThirtyMinutes),
+        DemandInterval(BucketWidth::Hour),
+    ];
+
+    /// The interval's name in a query.
+    pub fn name(self) -> &'static str {
+        self.0.as_str()
+    }
+
+    /// The interval's length in seconds.
+    pub fn seconds(self) -> i64 {
+        self.0
+            .fixed()
+            .map_or(i64::MAX, |length| length.whole_seconds())
+    }
+
     /// Reads an interval's name.
     pub fn parse(text: &str) -> Option<DemandInterval> {
         DemandInterval::NAMES
@@ -151,16 +171,26 @@ impl Zone {
         time_tz::timezones::get_by_name(name).map(Zone)
     }
 
+    /// Every zone of the compiled-in database.
+    pub fn all() -> impl Iterator<Item = Zone> {
+        time_tz::timezones::iter().map(Zone)
+    }
+
     /// The zone's name.
     pub fn name(&self) -> &'static str {
         self.0.name()
     }
 
-    /// The local wall-clock time of an instant.
+    /// The local wall-clock time of an instant. Near the ends of the calendar the local time
+    /// may fall outside years -9999 to 9999, which `time` cannot hold; it is clamped to the
+    /// nearest end, which lies beyond every boundary a window in years 0000 to 9999 needs.
     fn local(&self, instant: OffsetDateTime) -> PrimitiveDateTime {
         let offset = self.0.get_offset_utc(&instant).to_utc();
-        let local = instant.to_offset(offset);
-        PrimitiveDateTime::new(local.date(), local.time())
+        match instant.checked_to_offset(offset) {
+            Some(local) => PrimitiveDateTime::new(local.date(), local.time()),
+            None if offset.is_negative() => PrimitiveDateTime::MIN,
+            None => PrimitiveDateTime::MAX,
+        }
     }
 
     /// The instants with this local time: none in a gap, two in an overlap, earliest first.

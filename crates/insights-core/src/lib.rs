@@ -78,7 +78,7 @@ pub use model::{
 };
 pub use ports::{MetadataError, MetadataRepo, TimeSeriesError, TimeSeriesSource};
 pub use stats::{is_exact_integer, TotalWatts, Usage, UsageStats};
-pub use timestamp::{format_utc, parse_rfc3339, TimestampError};
+pub use timestamp::{format_utc, in_supported_range, parse_rfc3339, TimestampError};
 pub use usecases::{
     BrandUsage, BucketUsage, CircuitUsage, Demand, EntityRef, Figures, GroupUsage, Insights,
     InsightsError, LocationUsage, OrganizationUsage, PeakDemand, RankedCircuit, Rollup, Scope,

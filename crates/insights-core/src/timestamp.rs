@@ -127,7 +127,24 @@ pub fn parse_rfc3339(text: &str) -> Result<OffsetDateTime, TimestampError> {
         .map_err(|_| malformed("the time of day is out of range"))?;
     let offset = UtcOffset::from_whole_seconds(offset_seconds)
         .map_err(|_| malformed("the UTC offset is out of range"))?;
-    Ok(date.with_time(time).assume_offset(offset))
+    let instant = date.with_time(time).assume_offset(offset);
+    if !in_supported_range(instant) {
+        return Err(malformed(OUT_OF_RANGE));
+    }
+    Ok(instant)
+}
+
+/// Why an instant is refused when it is outside [`in_supported_range`].
+const OUT_OF_RANGE: &str = "it falls outside years 0000 to 9999 in UTC";
+
+/// Whether an instant lies in years 0000 to 9999 when written in UTC, the range every
+/// answer can be written in as RFC 3339 with `Z`. A local time such as
+/// `9999-12-31T23:30:00-05:00` is already in year 10000 in UTC, and `0000-01-01T00:00:00+01:00`
+/// in year -1.
+pub fn in_supported_range(instant: OffsetDateTime) -> bool {
+    instant
+        .checked_to_offset(UtcOffset::UTC)
+        .is_some_and(|utc| (0..=9999).contains(&utc.year()))
 }
 
 struct Cursor<'a> {
@@ -168,24 +185,40 @@ impl Cursor<'_> {
 /// Formats an instant as RFC 3339 in UTC with `Z`, keeping every significant fraction digit.
 ///
 /// Trailing zeros of the fraction are dropped, so whole seconds print without a fraction.
+/// An instant outside [`in_supported_range`] (which no validated window holds, but a library
+/// caller may pass) is written with its own offset instead, which is still RFC 3339.
 pub fn format_utc(instant: OffsetDateTime) -> String {
-    let utc = instant.to_offset(UtcOffset::UTC);
+    let (local, offset) = match instant.checked_to_offset(UtcOffset::UTC) {
+        Some(utc) if in_supported_range(utc) => (utc, None),
+        _ => (instant, Some(instant.offset())),
+    };
     let mut text = format!(
         "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
-        utc.year(),
-        u8::from(utc.month()),
-        utc.day(),
-        utc.hour(),
-        utc.minute(),
-        utc.second()
+        local.year(),
+        u8::from(local.month()),
+        local.day(),
+        local.hour(),
+        local.minute(),
+        local.second()
     );
-    let nanosecond = utc.nanosecond();
+    let nanosecond = local.nanosecond();
     if nanosecond != 0 {
         let fraction = format!("{nanosecond:09}");
         text.push('.');
         text.push_str(fraction.trim_end_matches('0'));
     }
-    text.push('Z');
+    match offset {
+        None => text.push('Z'),
+        Some(offset) => {
+            let (hours, minutes, _) = offset.as_hms();
+            let sign = if offset.is_negative() { '-' } else { '+' };
+            text.push_str(&format!(
+                "{sign}{:02}:{:02}",
+                hours.unsigned_abs(),
+                minutes.unsigned_abs()
+            ));
+        }
+    }
     text
 }
 
@@ -225,6 +258,41 @@ mod tests {
             Ok("2024-02-29T23:59:59.999999999Z"),
         );
         check("0001-01-01T00:00:00Z", Ok("0001-01-01T00:00:00Z"));
+        check("0000-01-01T00:00:00Z", Ok("0000-01-01T00:00:00Z"));
+        check("0000-01-01T00:00:00-23:59", Ok("0000-01-01T23:59:00Z"));
+        check(
+            "9999-12-31T23:59:59.999999999Z",
+            Ok("9999-12-31T23:59:59.999999999Z"),
+        );
+        check("9999-12-31T23:30:00+05:00", Ok("9999-12-31T18:30:00Z"));
+    }
+
+    #[test]
+    fn rejects_instants_outside_years_0000_to_9999_in_utc() {
+        check("9999-12-31T23:30:00-05:00", Err(malformed(OUT_OF_RANGE)));
+        check(
+            "9999-12-31T23:59:59.999999999-00:01",
+            Err(malformed(OUT_OF_RANGE)),
+        );
+        check("0000-01-01T00:00:00+23:59", Err(malformed(OUT_OF_RANGE)));
+        check("0000-01-01T00:00:00+00:01", Err(malformed(OUT_OF_RANGE)));
+    }
+
+    #[test]
+    fn formats_out_of_range_instants_with_their_own_offset() {
+        use time::macros::datetime;
+        assert_eq!(
+            format_utc(datetime!(9999-12-31 23:30 -05:00)),
+            "9999-12-31T23:30:00-05:00"
+        );
+        assert_eq!(
+            format_utc(datetime!(0000-01-01 00:00:00.5 +23:59)),
+            "0000-01-01T00:00:00.5+23:59"
+        );
+        assert_eq!(
+            format_utc(datetime!(2024-04-01 02:00 +02:00)),
+            "2024-04-01T00:00:00Z"
+        );
     }
 
     #[test]

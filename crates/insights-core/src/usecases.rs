@@ -105,6 +105,8 @@ pub enum InsightsError {
     Metadata(MetadataError),
     /// The time-series source failed.
     TimeSeries(TimeSeriesError),
+    /// The request would take more work than one answer may.
+    TooMuchWork(TooMuchWork),
 }
 
 impl fmt::Display for InsightsError {
@@ -113,6 +115,7 @@ impl fmt::Display for InsightsError {
             InsightsError::NotFound(entity) => write!(f, "{entity} does not exist"),
             InsightsError::Metadata(error) => error.fmt(f),
             InsightsError::TimeSeries(error) => error.fmt(f),
+            InsightsError::TooMuchWork(error) => error.fmt(f),
         }
     }
 }
@@ -548,223 +551,477 @@ impl<M: MetadataRepo, T: TimeSeriesSource> Insights<M, T> {
     }
 
     /// Sums the members' series over the request, by part, bucket and demand interval.
+    ///
+    /// Memory grows with the members, parts and buckets, never with demand intervals times
+    /// circuits: the source is asked for at most [`CELLS_PER_CALL`] figures at a time, and
+    /// peaks are folded in as each block of intervals is complete.
     async fn rollup(
         &self,
         members: &[Member<'_>],
         n_parts: usize,
         request: &UsageRequest,
     ) -> Result<Rollup, InsightsError> {
-        let window = &request.window;
-        let interval = self.timeseries.nominal_interval();
         let keys: Vec<SeriesKey> = members.iter().map(|member| member.key.clone()).collect();
-
-        // Per-series totals over the window, and per-bucket totals over all series.
-        let (series_totals, bucket_totals) = match &request.buckets {
-            None => (self.timeseries.window_stats(&keys, window).await?, None),
-            Some(buckets) => {
-                let edges: Vec<OffsetDateTime> = buckets
-                    .iter()
-                    .map(|bucket| bucket.start)
-                    .chain(buckets.last().map(|bucket| bucket.end))
-                    .collect();
-                let mut series_totals = Vec::with_capacity(keys.len());
-                let mut bucket_totals = vec![UsageStats::EMPTY; buckets.len()];
-                for chunk in keys.chunks(SERIES_PER_CALL) {
-                    for per_bucket in self.timeseries.range_stats(chunk, &edges).await? {
-                        for (total, stats) in bucket_totals.iter_mut().zip(&per_bucket) {
-                            *total = total.merge(*stats);
-                        }
-                        series_totals.push(per_bucket.into_iter().sum());
-                    }
-                }
-                (series_totals, Some(bucket_totals))
-            }
-        };
-        let mut part_totals = vec![UsageStats::EMPTY; n_parts];
-        let mut part_counts = vec![0usize; n_parts];
-        for (member, stats) in members.iter().zip(&series_totals) {
-            if let Some(total) = part_totals.get_mut(member.part) {
-                *total = total.merge(*stats);
-                part_counts[member.part] += 1;
-            }
-        }
-        let total: UsageStats = series_totals.iter().copied().sum();
-
-        // Highest totals first, then circuit id, so the ranking is total and stable.
-        let top: Option<Vec<usize>> = request.top.map(|count| {
-            let mut ranked: Vec<usize> = (0..members.len()).collect();
-            ranked.sort_by(|&a, &b| {
-                series_totals[b]
-                    .total()
-                    .cmp_value(&series_totals[a].total())
-                    .then_with(|| members[a].circuit.id.cmp(&members[b].circuit.id))
-            });
-            ranked.truncate(count);
-            ranked
-        });
-
+        check_work(keys.len(), request)?;
+        let totals = self.totals(&keys, request).await?;
+        let top = request
+            .top
+            .map(|count| rank(members, &totals.series, count));
         let peaks = match &request.demand {
             None => None,
-            Some(demand) => Some(
-                self.demand_sums(&keys, members, n_parts, top.as_deref(), demand)
-                    .await?,
-            ),
+            Some(demand) => {
+                let plan = PeakPlan {
+                    members,
+                    n_parts,
+                    top: top.as_deref().unwrap_or_default(),
+                    buckets: request.buckets.as_deref().unwrap_or_default(),
+                    demand,
+                    interval: self.timeseries.nominal_interval(),
+                };
+                Some(self.peaks(&keys, &plan).await?)
+            }
         };
-        let peak_of = |sums: Option<&Vec<TotalWatts>>,
-                       from: OffsetDateTime,
-                       to: OffsetDateTime|
-         -> Option<Option<PeakDemand>> {
-            let demand = request.demand.as_ref()?;
-            Some(sums.and_then(|sums| peak(sums, &demand.edges, interval, from, to)))
+        Ok(assemble(
+            members,
+            n_parts,
+            request,
+            self.timeseries.nominal_interval(),
+            totals,
+            top,
+            peaks,
+        ))
+    }
+
+    /// Step 1: each series' total over the window and, with buckets, each bucket's total over
+    /// all series.
+    async fn totals(
+        &self,
+        keys: &[SeriesKey],
+        request: &UsageRequest,
+    ) -> Result<Totals, InsightsError> {
+        let window = &request.window;
+        let Some(buckets) = &request.buckets else {
+            let mut series = Vec::with_capacity(keys.len());
+            for chunk in keys.chunks(SERIES_PER_CALL) {
+                series.extend(self.timeseries.window_stats(chunk, window).await?);
+                yield_now().await;
+            }
+            return Ok(Totals {
+                series,
+                buckets: None,
+            });
         };
-        let figures = |stats: UsageStats,
-                       length_nanos: i128,
-                       n_series: usize,
-                       peak_demand: Option<Option<PeakDemand>>| Figures {
-            usage: Usage::new(stats, interval, length_nanos, n_series),
-            peak_demand,
-        };
-        let group = |stats: UsageStats, circuit_count: usize, peak_demand| GroupUsage {
-            circuit_count,
-            figures: figures(stats, window.length_nanos(), circuit_count, peak_demand),
-            average_watts_per_circuit: (circuit_count > 0)
-                .then(|| stats.total().as_f64() / circuit_count as f64),
-        };
-        let (start, end) = (window.start(), window.end());
-        let sums = peaks.as_ref();
-        Ok(Rollup {
-            window: *window,
-            total: group(
-                total,
-                members.len(),
-                peak_of(sums.map(|sums| &sums.total), start, end),
-            ),
-            parts: part_totals
-                .iter()
-                .zip(&part_counts)
-                .enumerate()
-                .map(|(part, (stats, count))| {
-                    group(
-                        *stats,
-                        *count,
-                        peak_of(sums.map(|sums| &sums.parts[part]), start, end),
-                    )
-                })
-                .collect(),
-            series: request
-                .buckets
-                .as_ref()
-                .zip(bucket_totals)
-                .map(|(buckets, totals)| {
-                    buckets
-                        .iter()
-                        .zip(totals)
-                        .map(|(bucket, stats)| BucketUsage {
-                            bucket: *bucket,
-                            figures: figures(
-                                stats,
-                                bucket.length_nanos(),
-                                members.len(),
-                                peak_of(sums.map(|sums| &sums.total), bucket.start, bucket.end),
-                            ),
-                        })
-                        .collect()
-                }),
-            top_circuits: top.map(|ranked| {
-                ranked
-                    .iter()
-                    .enumerate()
-                    .map(|(rank, &index)| {
-                        let member = &members[index];
-                        RankedCircuit {
-                            circuit: member.circuit.clone(),
-                            sensor: member.sensor.clone(),
-                            location: member.location.clone(),
-                            figures: figures(
-                                series_totals[index],
-                                window.length_nanos(),
-                                1,
-                                peak_of(sums.map(|sums| &sums.top[rank]), start, end),
-                            ),
-                        }
-                    })
-                    .collect()
-            }),
+        let edges: Vec<OffsetDateTime> = buckets
+            .iter()
+            .map(|bucket| bucket.start)
+            .chain(buckets.last().map(|bucket| bucket.end))
+            .collect();
+        let mut series = vec![UsageStats::EMPTY; keys.len()];
+        let mut per_bucket = vec![UsageStats::EMPTY; buckets.len()];
+        for block in Blocks::new(keys.len(), edges.len(), 0) {
+            let answers = self
+                .timeseries
+                .range_stats(&keys[block.series.clone()], &edges[block.edges()])
+                .await?;
+            for (offset, ranges) in answers.iter().enumerate() {
+                let total = &mut series[block.series.start + offset];
+                for (range, stats) in ranges.iter().enumerate() {
+                    *total = total.merge(*stats);
+                    let bucket = &mut per_bucket[block.ranges.start + range];
+                    *bucket = bucket.merge(*stats);
+                }
+            }
+            yield_now().await;
+        }
+        Ok(Totals {
+            series,
+            buckets: Some(per_bucket),
         })
     }
 
-    /// The summed sample values in each demand interval: over all members, per part, and
-    /// per top circuit.
-    async fn demand_sums(
-        &self,
-        keys: &[SeriesKey],
-        members: &[Member<'_>],
-        n_parts: usize,
-        top: Option<&[usize]>,
-        demand: &Demand,
-    ) -> Result<DemandSums, InsightsError> {
-        let n_intervals = demand.edges.len().saturating_sub(1);
-        let zero = vec![TotalWatts::default(); n_intervals];
-        let top = top.unwrap_or_default();
-        let mut sums = DemandSums {
-            total: zero.clone(),
-            parts: vec![zero.clone(); n_parts],
-            top: vec![zero; top.len()],
+    /// Step 3: the peak demand of the whole, of each part, of each bucket and of each top
+    /// circuit, streaming over blocks of demand intervals.
+    async fn peaks(&self, keys: &[SeriesKey], plan: &PeakPlan<'_>) -> Result<Peaks, InsightsError> {
+        let edges = &plan.demand.edges;
+        let n_intervals = edges.len().saturating_sub(1);
+        let mut peaks = Peaks {
+            total: None,
+            parts: vec![None; plan.n_parts],
+            top: vec![None; plan.top.len()],
+            buckets: vec![None; plan.buckets.len()],
         };
-        if n_intervals == 0 {
-            return Ok(sums);
+        // Which top rank each member holds, so a member's sums reach its rank in O(1).
+        let mut rank_of = vec![None; keys.len()];
+        for (rank, &index) in plan.top.iter().enumerate() {
+            rank_of[index] = Some(rank);
         }
-        for (chunk_index, chunk) in keys.chunks(SERIES_PER_CALL).enumerate() {
-            for (offset, per_interval) in self
-                .timeseries
-                .range_stats(chunk, &demand.edges)
-                .await?
-                .into_iter()
-                .enumerate()
-            {
-                let index = chunk_index * SERIES_PER_CALL + offset;
-                let rank = top.iter().position(|&ranked| ranked == index);
-                for (interval, stats) in per_interval.iter().enumerate() {
-                    let value = stats.total();
-                    sums.total[interval] += value;
-                    if let Some(part) = sums.parts.get_mut(members[index].part) {
-                        part[interval] += value;
+        let accumulators = 1 + plan.n_parts + plan.top.len();
+        let mut bucket_cursor = 0;
+        for time_block in Blocks::time_blocks(keys.len(), n_intervals + 1, accumulators) {
+            let length = time_block.len();
+            let mut total = vec![TotalWatts::default(); length];
+            let mut parts = vec![TotalWatts::default(); plan.n_parts * length];
+            let mut top = vec![TotalWatts::default(); plan.top.len() * length];
+            for block in Blocks::series_blocks(keys.len(), &time_block) {
+                let answers = self
+                    .timeseries
+                    .range_stats(&keys[block.series.clone()], &edges[block.edges()])
+                    .await?;
+                for (offset, ranges) in answers.iter().enumerate() {
+                    let index = block.series.start + offset;
+                    let part = plan.members[index].part;
+                    for (range, stats) in ranges.iter().enumerate() {
+                        let value = stats.total();
+                        total[range] += value;
+                        if part < plan.n_parts {
+                            parts[part * length + range] += value;
+                        }
+                        if let Some(rank) = rank_of[index] {
+                            top[rank * length + range] = value;
+                        }
                     }
-                    if let Some(rank) = rank {
-                        sums.top[rank][interval] = value;
+                }
+                yield_now().await;
+            }
+            for (range, sum) in total.iter().enumerate() {
+                let index = time_block.start + range;
+                let candidate = plan.candidate(*sum, edges[index], edges[index + 1]);
+                keep_higher(&mut peaks.total, candidate);
+                // Buckets and intervals both run forward, so one cursor finds the bucket
+                // that holds each interval wholly, if any.
+                while bucket_cursor < plan.buckets.len()
+                    && plan.buckets[bucket_cursor].end <= edges[index]
+                {
+                    bucket_cursor += 1;
+                }
+                if let Some(bucket) = plan.buckets.get(bucket_cursor) {
+                    if bucket.start <= edges[index] && edges[index + 1] <= bucket.end {
+                        keep_higher(&mut peaks.buckets[bucket_cursor], candidate);
                     }
                 }
             }
+            for (part, best) in peaks.parts.iter_mut().enumerate() {
+                for (range, sum) in parts[part * length..][..length].iter().enumerate() {
+                    let index = time_block.start + range;
+                    keep_higher(best, plan.candidate(*sum, edges[index], edges[index + 1]));
+                }
+            }
+            for (rank, best) in peaks.top.iter_mut().enumerate() {
+                for (range, sum) in top[rank * length..][..length].iter().enumerate() {
+                    let index = time_block.start + range;
+                    keep_higher(best, plan.candidate(*sum, edges[index], edges[index + 1]));
+                }
+            }
         }
-        Ok(sums)
+        Ok(peaks)
     }
 }
 
-struct DemandSums {
-    total: Vec<TotalWatts>,
-    parts: Vec<Vec<TotalWatts>>,
-    top: Vec<Vec<TotalWatts>>,
+/// Figures one call to the time-series source may return (series × ranges). It bounds the
+/// memory a request holds at once, about 3 MiB of [`UsageStats`], whatever its window.
+pub const CELLS_PER_CALL: usize = 1 << 16;
+
+/// The most figures one usage request may ask the source for in all: circuits × (buckets +
+/// demand intervals). Past it the answer would take seconds of CPU, so the request is
+/// refused with a suggestion that fits.
+pub const MAX_CELLS_PER_REQUEST: usize = 16_000_000;
+
+/// Refuses a request whose work would exceed [`MAX_CELLS_PER_REQUEST`].
+fn check_work(n_series: usize, request: &UsageRequest) -> Result<(), InsightsError> {
+    let n_buckets = request.buckets.as_ref().map_or(0, Vec::len);
+    let n_intervals = request
+        .demand
+        .as_ref()
+        .map_or(0, |demand| demand.edges.len().saturating_sub(1));
+    let cells = |ranges: usize| n_series.saturating_mul(ranges.max(1));
+    if cells(n_buckets + n_intervals) <= MAX_CELLS_PER_REQUEST {
+        return Ok(());
+    }
+    let error = match &request.demand {
+        Some(demand) if cells(n_buckets) < MAX_CELLS_PER_REQUEST => {
+            // Intervals scale inversely with their length; suggest the finest that fits.
+            let fits = |candidate: DemandInterval| {
+                let scale = candidate.seconds() as f64 / demand.interval.seconds() as f64;
+                cells(n_buckets + (n_intervals as f64 / scale).ceil() as usize)
+                    <= MAX_CELLS_PER_REQUEST
+            };
+            TooMuchWork {
+                param: WorkParam::DemandInterval,
+                cells: cells(n_buckets + n_intervals),
+                suggestion: DemandInterval::ALL
+                    .into_iter()
+                    .filter(|candidate| candidate.seconds() > demand.interval.seconds())
+                    .find(|candidate| fits(*candidate))
+                    .map(DemandInterval::name),
+            }
+        }
+        _ => TooMuchWork {
+            param: WorkParam::Bucket,
+            cells: cells(n_buckets + n_intervals),
+            suggestion: None,
+        },
+    };
+    Err(InsightsError::TooMuchWork(error))
 }
 
-/// The interval of highest average power among those lying wholly in `[from, to)`; the
-/// earliest wins a tie. Average power is `sum * interval_s / length_s`.
-fn peak(
-    sums: &[TotalWatts],
-    edges: &[OffsetDateTime],
+/// Which option made a request too much work.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WorkParam {
+    /// The bucket width, over this many circuits.
+    Bucket,
+    /// The demand interval, over this many circuits.
+    DemandInterval,
+}
+
+/// A request that would ask the source for more than [`MAX_CELLS_PER_REQUEST`] figures.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TooMuchWork {
+    /// The option to change.
+    pub param: WorkParam,
+    /// Circuits × ranges the request needs.
+    pub cells: usize,
+    /// A coarser demand interval that fits, if one does.
+    pub suggestion: Option<&'static str>,
+}
+
+impl TooMuchWork {
+    /// The query parameter at fault.
+    pub fn param(&self) -> &'static str {
+        match self.param {
+            WorkParam::Bucket => "bucket",
+            WorkParam::DemandInterval => "demand_interval",
+        }
+    }
+}
+
+impl fmt::Display for TooMuchWork {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "`{}` over this window and these circuits needs {} figures (circuits × ranges), more than the {MAX_CELLS_PER_REQUEST} allowed; ",
+            self.param(),
+            self.cells
+        )?;
+        match self.suggestion {
+            Some(coarser) => write!(f, "use a coarser `demand_interval` such as `{coarser}`"),
+            None => f.write_str("use a shorter window, a coarser `bucket` or a smaller entity"),
+        }
+    }
+}
+
+/// Step 1's result.
+struct Totals {
+    /// Each member's total over the window, in member order.
+    series: Vec<UsageStats>,
+    /// Each bucket's total over all members, when buckets were asked for.
+    buckets: Option<Vec<UsageStats>>,
+}
+
+/// Step 2: the `count` members with the highest totals, highest first, then by circuit id,
+/// so the ranking is total and stable.
+fn rank(members: &[Member<'_>], totals: &[UsageStats], count: usize) -> Vec<usize> {
+    let mut ranked: Vec<usize> = (0..members.len()).collect();
+    ranked.sort_by(|&a, &b| {
+        totals[b]
+            .total()
+            .cmp_value(&totals[a].total())
+            .then_with(|| members[a].circuit.id.cmp(&members[b].circuit.id))
+    });
+    ranked.truncate(count);
+    ranked
+}
+
+/// What step 3 needs besides the keys.
+struct PeakPlan<'a> {
+    members: &'a [Member<'a>],
+    n_parts: usize,
+    top: &'a [usize],
+    buckets: &'a [Bucket],
+    demand: &'a Demand,
     interval: time::Duration,
-    from: OffsetDateTime,
-    to: OffsetDateTime,
-) -> Option<PeakDemand> {
-    let first = edges.partition_point(|edge| *edge < from);
-    let last_edge = edges.partition_point(|edge| *edge <= to);
-    let mut best: Option<PeakDemand> = None;
-    for index in first..last_edge.saturating_sub(1) {
-        let (start, end) = (edges[index], edges[index + 1]);
+}
+
+impl PeakPlan<'_> {
+    /// The demand of one interval: its summed samples as average power over its length,
+    /// `sum * interval_s / length_s`.
+    fn candidate(&self, sum: TotalWatts, start: OffsetDateTime, end: OffsetDateTime) -> PeakDemand {
         let length_seconds = (end - start).as_seconds_f64();
-        let watts = sums[index].as_f64() * interval.as_seconds_f64() / length_seconds;
-        if best.is_none_or(|best| watts > best.watts) {
-            best = Some(PeakDemand { watts, start, end });
+        PeakDemand {
+            watts: sum.as_f64() * self.interval.as_seconds_f64() / length_seconds,
+            start,
+            end,
         }
     }
-    best
+}
+
+/// Keeps the higher of the best so far and a later candidate; the earliest wins a tie.
+fn keep_higher(best: &mut Option<PeakDemand>, candidate: PeakDemand) {
+    if best.is_none_or(|best| candidate.watts > best.watts) {
+        *best = Some(candidate);
+    }
+}
+
+/// Step 3's result: `None` where no whole interval fits.
+struct Peaks {
+    total: Option<PeakDemand>,
+    parts: Vec<Option<PeakDemand>>,
+    top: Vec<Option<PeakDemand>>,
+    buckets: Vec<Option<PeakDemand>>,
+}
+
+/// Step 4: the answer, from the totals, the ranking and the peaks.
+fn assemble(
+    members: &[Member<'_>],
+    n_parts: usize,
+    request: &UsageRequest,
+    interval: time::Duration,
+    totals: Totals,
+    top: Option<Vec<usize>>,
+    peaks: Option<Peaks>,
+) -> Rollup {
+    let window = &request.window;
+    let mut part_totals = vec![UsageStats::EMPTY; n_parts];
+    let mut part_counts = vec![0usize; n_parts];
+    for (member, stats) in members.iter().zip(&totals.series) {
+        if let Some(total) = part_totals.get_mut(member.part) {
+            *total = total.merge(*stats);
+            part_counts[member.part] += 1;
+        }
+    }
+    let total: UsageStats = totals.series.iter().copied().sum();
+    // `Some(peak)` exactly when demand intervals were asked for.
+    let peak = |pick: &dyn Fn(&Peaks) -> Option<PeakDemand>| peaks.as_ref().map(pick);
+    let figures = |stats: UsageStats, length_nanos: i128, n_series: usize, peak_demand| Figures {
+        usage: Usage::new(stats, interval, length_nanos, n_series),
+        peak_demand,
+    };
+    let group = |stats: UsageStats, circuit_count: usize, peak_demand| GroupUsage {
+        circuit_count,
+        figures: figures(stats, window.length_nanos(), circuit_count, peak_demand),
+        average_watts_per_circuit: (circuit_count > 0)
+            .then(|| stats.total().as_f64() / circuit_count as f64),
+    };
+    Rollup {
+        window: *window,
+        total: group(total, members.len(), peak(&|peaks| peaks.total)),
+        parts: part_totals
+            .iter()
+            .zip(&part_counts)
+            .enumerate()
+            .map(|(part, (stats, count))| group(*stats, *count, peak(&|peaks| peaks.parts[part])))
+            .collect(),
+        series: request
+            .buckets
+            .as_ref()
+            .zip(totals.buckets)
+            .map(|(buckets, per_bucket)| {
+                buckets
+                    .iter()
+                    .zip(per_bucket)
+                    .enumerate()
+                    .map(|(index, (bucket, stats))| BucketUsage {
+                        bucket: *bucket,
+                        figures: figures(
+                            stats,
+                            bucket.length_nanos(),
+                            members.len(),
+                            peak(&|peaks| peaks.buckets[index]),
+                        ),
+                    })
+                    .collect()
+            }),
+        top_circuits: top.map(|ranked| {
+            ranked
+                .iter()
+                .enumerate()
+                .map(|(rank, &index)| {
+                    let member = &members[index];
+                    RankedCircuit {
+                        circuit: member.circuit.clone(),
+                        sensor: member.sensor.clone(),
+                        location: member.location.clone(),
+                        figures: figures(
+                            totals.series[index],
+                            window.length_nanos(),
+                            1,
+                            peak(&|peaks| peaks.top[rank]),
+                        ),
+                    }
+                })
+                .collect()
+        }),
+    }
+}
+
+/// A block of the source's work: a range of series and a range of consecutive ranges (the
+/// ranges between `edges[ranges.start]` and `edges[ranges.end]`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Block {
+    series: std::ops::Range<usize>,
+    ranges: std::ops::Range<usize>,
+}
+
+impl Block {
+    /// The edges that bound the block's ranges.
+    fn edges(&self) -> std::ops::Range<usize> {
+        self.ranges.start..self.ranges.end + 1
+    }
+}
+
+/// Splits `n_series` × the ranges between `n_edges` edges into blocks of at most
+/// [`CELLS_PER_CALL`] cells, time-major: every series of one span of ranges before the next
+/// span, so figures summed over series are complete when a span ends.
+struct Blocks;
+
+impl Blocks {
+    /// Every block, time-major; `accumulators` counts the extra figures kept per range.
+    fn new(n_series: usize, n_edges: usize, accumulators: usize) -> impl Iterator<Item = Block> {
+        Blocks::time_blocks(n_series, n_edges, accumulators)
+            .flat_map(move |ranges| Blocks::series_blocks(n_series, &ranges).collect::<Vec<_>>())
+    }
+
+    /// The spans of ranges, each small enough that one block of series over it, plus
+    /// `accumulators` figures per range, stays within [`CELLS_PER_CALL`].
+    fn time_blocks(
+        n_series: usize,
+        n_edges: usize,
+        accumulators: usize,
+    ) -> impl Iterator<Item = std::ops::Range<usize>> {
+        let n_ranges = n_edges.saturating_sub(1);
+        let per_call = n_series.clamp(1, SERIES_PER_CALL).max(accumulators);
+        let span = (CELLS_PER_CALL / per_call).max(1);
+        (0..n_ranges)
+            .step_by(span)
+            .map(move |start| start..(start + span).min(n_ranges))
+    }
+
+    /// The blocks of series over one span of ranges.
+    fn series_blocks(
+        n_series: usize,
+        ranges: &std::ops::Range<usize>,
+    ) -> impl Iterator<Item = Block> {
+        let ranges = ranges.clone();
+        (0..n_series)
+            .step_by(SERIES_PER_CALL)
+            .map(move |start| Block {
+                series: start..(start + SERIES_PER_CALL).min(n_series),
+                ranges: ranges.clone(),
+            })
+    }
+}
+
+/// Gives the executor a turn between blocks of work: other requests on the same thread run,
+/// and a cancelled request stops here instead of running to the end. Runtime-agnostic, so
+/// the core needs no async runtime.
+fn yield_now() -> impl std::future::Future<Output = ()> {
+    let mut yielded = false;
+    std::future::poll_fn(move |context| {
+        if yielded {
+            std::task::Poll::Ready(())
+        } else {
+            yielded = true;
+            context.waker().wake_by_ref();
+            std::task::Poll::Pending
+        }
+    })
 }

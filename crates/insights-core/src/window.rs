@@ -4,7 +4,7 @@ use std::fmt;
 
 use time::{Duration, OffsetDateTime, UtcOffset};
 
-use crate::timestamp::{format_utc, parse_rfc3339, TimestampError};
+use crate::timestamp::{format_utc, in_supported_range, parse_rfc3339, TimestampError};
 
 /// The longest window accepted unless configured otherwise: 366 days, so a leap year fits.
 pub const DEFAULT_MAX_WINDOW: Duration = Duration::days(366);
@@ -49,6 +49,9 @@ pub enum WindowError {
         /// The end as given.
         end: OffsetDateTime,
     },
+    /// A bound lies outside years 0000 to 9999 in UTC (only instants given as values can;
+    /// parsing refuses such text already).
+    OutOfRange(Bound),
     /// The window is longer than the configured maximum.
     TooLong {
         /// The window's length.
@@ -64,7 +67,8 @@ impl WindowError {
         match self {
             WindowError::Missing(bound)
             | WindowError::Unparsable { bound, .. }
-            | WindowError::NoOffset(bound) => bound.param(),
+            | WindowError::NoOffset(bound)
+            | WindowError::OutOfRange(bound) => bound.param(),
             WindowError::EndNotAfterStart { .. } | WindowError::TooLong { .. } => {
                 Bound::End.param()
             }
@@ -84,6 +88,11 @@ impl fmt::Display for WindowError {
             WindowError::NoOffset(bound) => {
                 write!(f, "`{}` {}", bound.param(), TimestampError::NoOffset)
             }
+            WindowError::OutOfRange(bound) => write!(
+                f,
+                "`{}` falls outside years 0000 to 9999 in UTC",
+                bound.param()
+            ),
             WindowError::EndNotAfterStart { start, end } => write!(
                 f,
                 "`end` ({}) must be after `start` ({}); the window is half-open, [start, end)",
@@ -135,6 +144,12 @@ impl Window {
         end: OffsetDateTime,
         max: Duration,
     ) -> Result<Window, WindowError> {
+        if !in_supported_range(start) {
+            return Err(WindowError::OutOfRange(Bound::Start));
+        }
+        if !in_supported_range(end) {
+            return Err(WindowError::OutOfRange(Bound::End));
+        }
         if end <= start {
             return Err(WindowError::EndNotAfterStart { start, end });
         }

@@ -107,6 +107,9 @@ impl From<InsightsError> for ApiError {
             | InsightsError::TimeSeries(TimeSeriesError::Failed { .. }) => ApiError::Internal {
                 cause: error.to_string(),
             },
+            InsightsError::TooMuchWork(work) => {
+                ApiError::invalid_param(work.param(), work.to_string())
+            }
         }
     }
 }

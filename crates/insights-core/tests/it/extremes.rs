@@ -1,0 +1,198 @@
+//! No input panics: every window, bucket width, zone and demand interval the contract admits,
+//! at both ends of years 0000 to 9999, gives an answer whose timestamps are RFC 3339 in UTC,
+//! or an error that names a parameter.
+
+use futures_executor::block_on;
+use insights_core::{
+    format_utc, parse_rfc3339, BrandId, BucketWidth, DemandInterval, InMemoryMetadata, Insights,
+    InsightsError, Scope, SeriesKey, TimeSeriesError, TimeSeriesSource, UsageRequest, UsageStats,
+    Window, Zone, DEFAULT_MAX_WINDOW,
+};
+use proptest::prelude::*;
+use time::{Duration, OffsetDateTime};
+
+/// A source with one sample per series at every window's start, so every figure is there.
+#[derive(Debug)]
+struct OneSample;
+
+impl TimeSeriesSource for OneSample {
+    fn nominal_interval(&self) -> Duration {
+        Duration::minutes(1)
+    }
+
+    async fn window_stats(
+        &self,
+        series: &[SeriesKey],
+        _window: &Window,
+    ) -> Result<Vec<UsageStats>, TimeSeriesError> {
+        Ok(vec![UsageStats::from_sample(1.0); series.len()])
+    }
+}
+
+/// A timestamp's text: a date near either end of the range or anywhere, any time of day, zero
+/// to nine fraction digits, and `Z` or any offset up to ±23:59.
+fn timestamp_text() -> impl Strategy<Value = String> {
+    let year = prop_oneof![Just(0), Just(1), Just(9998), Just(9999), 0..=9999i32];
+    let offset = prop_oneof![
+        Just(None),
+        (any::<bool>(), 0..=23u8, 0..=59u8).prop_map(Some),
+        Just(Some((true, 23, 59))),
+        Just(Some((false, 23, 59))),
+    ];
+    (
+        year,
+        1..=12u8,
+        1..=31u8,
+        (0..=23u8, 0..=59u8, 0..=59u8),
+        0..=9usize,
+        0..1_000_000_000u32,
+        offset,
+    )
+        .prop_map(
+            |(year, month, day, (hour, minute, second), digits, nanos, offset)| {
+                let mut text =
+                    format!("{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}");
+                if digits > 0 {
+                    text.push('.');
+                    text.push_str(&format!("{nanos:09}")[..digits]);
+                }
+                match offset {
+                    None => text.push('Z'),
+                    Some((negative, hours, minutes)) => text.push_str(&format!(
+                        "{}{hours:02}:{minutes:02}",
+                        if negative { '-' } else { '+' }
+                    )),
+                }
+                text
+            },
+        )
+}
+
+/// An end: another timestamp, or one a short or long way after `start`'s instant.
+fn end_after(start: &str, choice: u8, seconds: i64) -> String {
+    match parse_rfc3339(start) {
+        Ok(instant) if choice > 0 => {
+            let length = match choice {
+                1 => Duration::seconds(seconds % 7_200 + 1),
+                2 => Duration::seconds(seconds % (3 * 86_400) + 1),
+                _ => Duration::days(366),
+            };
+            instant
+                .checked_add(length)
+                .map(format_utc)
+                .unwrap_or_else(|| "9999-12-31T23:59:59.999999999Z".to_owned())
+        }
+        _ => "9999-12-31T23:59:59.999999999Z".to_owned(),
+    }
+}
+
+fn is_utc_rfc3339(instant: OffsetDateTime) -> bool {
+    let text = format_utc(instant);
+    text.ends_with('Z') && parse_rfc3339(&text).map(format_utc).as_deref() == Ok(text.as_str())
+}
+
+const PARAMS: [&str; 5] = ["start", "end", "bucket", "tz", "demand_interval"];
+
+fn zone_names() -> Vec<&'static str> {
+    let mut names: Vec<&'static str> = Zone::all().map(|zone| zone.name()).collect();
+    names.sort_unstable();
+    names
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(400))]
+
+    #[test]
+    fn every_request_is_answered_in_rfc3339_or_refused_naming_a_parameter(
+        start in timestamp_text(),
+        other_end in timestamp_text(),
+        end_choice in 0..4u8,
+        seconds in 0..i64::MAX,
+        bucket in prop::option::of(prop::sample::select(BucketWidth::ALL.to_vec())),
+        zone_index in prop::option::of(any::<prop::sample::Index>()),
+        demand in prop::option::of(prop::sample::select(DemandInterval::ALL.to_vec())),
+    ) {
+        let end = if end_choice == 0 { other_end } else { end_after(&start, end_choice, seconds) };
+        let window = match Window::parse(Some(&start), Some(&end), DEFAULT_MAX_WINDOW) {
+            Ok(window) => window,
+            Err(error) => {
+                prop_assert!(PARAMS.contains(&error.param()), "{error}");
+                prop_assert!(!error.to_string().is_empty());
+                return Ok(());
+            }
+        };
+        let names = zone_names();
+        let zone = zone_index.map(|index| Zone::named(*index.get(&names)).expect("a listed zone"));
+        let request = match UsageRequest::new(window, bucket, zone, demand, Some(3)) {
+            Ok(request) => request,
+            Err(error) => {
+                prop_assert!(PARAMS.contains(&error.param()), "{error}");
+                return Ok(());
+            }
+        };
+        let insights = Insights::new(InMemoryMetadata::seed(), OneSample);
+        let brand: BrandId = "11111111-1111-1111-1111-111111111111".parse().unwrap();
+        match block_on(insights.brand_usage(&Scope::All, brand, &request)) {
+            Ok(answer) => {
+                let rollup = &answer.rollup;
+                prop_assert!(is_utc_rfc3339(rollup.window.start()));
+                prop_assert!(is_utc_rfc3339(rollup.window.end()));
+                for bucket in rollup.series.iter().flatten() {
+                    prop_assert!(is_utc_rfc3339(bucket.bucket.start), "{:?}", bucket);
+                    prop_assert!(is_utc_rfc3339(bucket.bucket.end), "{:?}", bucket);
+                }
+                let peaks = std::iter::once(&rollup.total.figures)
+                    .chain(rollup.parts.iter().map(|part| &part.figures))
+                    .chain(rollup.series.iter().flatten().map(|bucket| &bucket.figures))
+                    .filter_map(|figures| figures.peak_demand.flatten());
+                for peak in peaks {
+                    prop_assert!(is_utc_rfc3339(peak.start) && is_utc_rfc3339(peak.end));
+                }
+            }
+            Err(InsightsError::TooMuchWork(error)) => {
+                prop_assert!(PARAMS.contains(&error.param()), "{error}");
+            }
+            Err(error) => prop_assert!(false, "unexpected error: {error}"),
+        }
+    }
+}
+
+#[test]
+fn the_last_hours_of_year_9999_bucket_in_every_zone() {
+    let window = Window::parse(
+        Some("9999-12-30T00:00:00Z"),
+        Some("9999-12-31T23:59:59.999999999Z"),
+        DEFAULT_MAX_WINDOW,
+    )
+    .unwrap();
+    let first = Window::parse(
+        Some("0000-01-01T00:00:00Z"),
+        Some("0000-01-03T00:00:00Z"),
+        DEFAULT_MAX_WINDOW,
+    )
+    .unwrap();
+    let insights = Insights::new(InMemoryMetadata::seed(), OneSample);
+    let brand: BrandId = "11111111-1111-1111-1111-111111111111".parse().unwrap();
+    for zone in Zone::all() {
+        for window in [window, first] {
+            for width in [BucketWidth::Hour, BucketWidth::Day, BucketWidth::Month] {
+                let request = UsageRequest::new(
+                    window,
+                    Some(width),
+                    Some(zone),
+                    Some(DemandInterval::ALL[0]),
+                    None,
+                )
+                .unwrap();
+                let answer = block_on(insights.brand_usage(&Scope::All, brand, &request)).unwrap();
+                for bucket in answer.rollup.series.iter().flatten() {
+                    assert!(
+                        is_utc_rfc3339(bucket.bucket.start),
+                        "{} {width}",
+                        zone.name()
+                    );
+                }
+            }
+        }
+    }
+}

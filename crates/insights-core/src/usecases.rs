@@ -618,7 +618,7 @@ impl<M: MetadataRepo, T: TimeSeriesSource> Insights<M, T> {
             .collect();
         let mut series = vec![UsageStats::EMPTY; keys.len()];
         let mut per_bucket = vec![UsageStats::EMPTY; buckets.len()];
-        for block in Blocks::new(keys.len(), edges.len(), 0) {
+        for block in Blocks::all(keys.len(), edges.len(), 0) {
             let answers = self
                 .timeseries
                 .range_stats(&keys[block.series.clone()], &edges[block.edges()])
@@ -975,7 +975,7 @@ struct Blocks;
 
 impl Blocks {
     /// Every block, time-major; `accumulators` counts the extra figures kept per range.
-    fn new(n_series: usize, n_edges: usize, accumulators: usize) -> impl Iterator<Item = Block> {
+    fn all(n_series: usize, n_edges: usize, accumulators: usize) -> impl Iterator<Item = Block> {
         Blocks::time_blocks(n_series, n_edges, accumulators)
             .flat_map(move |ranges| Blocks::series_blocks(n_series, &ranges).collect::<Vec<_>>())
     }

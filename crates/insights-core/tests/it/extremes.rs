@@ -122,7 +122,7 @@ proptest! {
             }
         };
         let names = zone_names();
-        let zone = zone_index.map(|index| Zone::named(index.get(&names)).expect("a listed zone"));
+        let zone = zone_index.map(|index| Zone::named(index.get::<&str>(&names)).expect("a listed zone"));
         let request = match UsageRequest::new(window, bucket, zone, demand, Some(3)) {
             Ok(request) => request,
             Err(error) => {

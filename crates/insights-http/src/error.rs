@@ -49,6 +49,11 @@ pub enum ApiError {
         /// `INSIGHTS_REQUEST_TIMEOUT_MS`.
         limit: std::time::Duration,
     },
+    /// 503: every slot for heavy work is taken; the client may retry.
+    Overloaded {
+        /// How many heavy requests the service admits at once.
+        capacity: usize,
+    },
     /// 503: a dependency is unreachable; the client may retry.
     Unavailable {
         /// The cause, for the log only.
@@ -86,6 +91,9 @@ impl std::fmt::Display for ApiError {
                 "the request was not answered within {} ms",
                 limit.as_millis()
             ),
+            ApiError::Overloaded { capacity } => {
+                write!(f, "all {capacity} slots for heavy requests are taken")
+            }
             ApiError::Unavailable { cause } | ApiError::Internal { cause } => f.write_str(cause),
         }
     }
@@ -161,9 +169,9 @@ impl ResponseError for ApiError {
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::QueryTooLong { .. } => StatusCode::URI_TOO_LONG,
-            ApiError::Unavailable { .. } | ApiError::TimedOut { .. } => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            ApiError::Unavailable { .. }
+            | ApiError::TimedOut { .. }
+            | ApiError::Overloaded { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -178,6 +186,10 @@ impl ResponseError for ApiError {
             ApiError::TimedOut { .. } => {
                 tracing::warn!(cause = %self, "answering 503");
                 problem_response(status, "The request took longer than the service allows; retry after the Retry-After delay.", None)
+            }
+            ApiError::Overloaded { .. } => {
+                tracing::warn!(cause = %self, "answering 503");
+                problem_response(status, "The service is busy with other heavy requests; retry after the Retry-After delay.", None)
             }
             ApiError::Unavailable { cause } => {
                 tracing::warn!(%cause, "answering 503");
@@ -215,7 +227,7 @@ pub const ERROR_RESPONSES: &[(u16, &str)] = &[
     ),
     (
         503,
-        "A dependency is unreachable; retry after the `Retry-After` delay.",
+        "A dependency is unreachable, the service is busy with other heavy requests, or the request took longer than the service allows; retry after the `Retry-After` delay.",
     ),
 ];
 

@@ -5,6 +5,7 @@
 //! builds the [`AppState`] and calls it.
 
 pub mod auth;
+pub mod compute;
 pub mod docs;
 pub mod dto;
 pub mod error;

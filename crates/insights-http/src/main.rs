@@ -113,10 +113,9 @@ async fn main() -> Result<()> {
 
     let state = web::Data::new(AppState {
         max_window: settings.max_window,
-        limits: settings.limits.clone(),
         keys,
         metrics_require_key: settings.metrics_require_key,
-        ..AppState::new(Insights::new(metadata, timeseries))
+        ..AppState::with_limits(Insights::new(metadata, timeseries), settings.limits.clone())
     });
     let docs = web::Data::new(openapi::documents());
     let listener = TcpListener::bind(settings.addr)

@@ -212,6 +212,8 @@ pub struct Snapshot {
     pub resident_bytes: Option<u64>,
     /// Seconds since the Unix epoch when the process started.
     pub start_time_s: u64,
+    /// The pool heavy requests run on.
+    pub compute: crate::compute::ComputeStatus,
 }
 
 impl Snapshot {
@@ -282,6 +284,30 @@ impl Snapshot {
                 series,
             );
         }
+        gauge(
+            text,
+            "insights_compute_slots",
+            "Heavy (usage) requests the service admits at once (INSIGHTS_COMPUTE_SLOTS).",
+            self.compute.capacity,
+        );
+        gauge(
+            text,
+            "insights_compute_busy",
+            "Heavy requests admitted now.",
+            self.compute.busy,
+        );
+        counter(
+            text,
+            "insights_compute_refused_total",
+            "Heavy requests refused with 503 because every slot was taken.",
+            self.compute.refused,
+        );
+        counter(
+            text,
+            "insights_compute_timed_out_total",
+            "Heavy requests answered with 503 because their deadline passed.",
+            self.compute.timed_out,
+        );
         if let Some(bytes) = self.resident_bytes {
             gauge(
                 text,
@@ -369,6 +395,12 @@ mod tests {
                 samples_loaded: Some((51_840, 36)),
                 resident_bytes: Some(4096),
                 start_time_s: 1_700_000_000,
+                compute: crate::compute::ComputeStatus {
+                    capacity: 8,
+                    busy: 1,
+                    refused: 3,
+                    timed_out: 2,
+                },
             },
             &[
                 r#"insights_http_requests_total{route="/v1/brands/{brand_id}/metadata",status="404"} 1"#,
@@ -403,6 +435,10 @@ mod tests {
                 "insights_metadata_cache_entries 2",
                 "insights_timeseries_samples_loaded 51840",
                 "insights_timeseries_series_loaded 36",
+                "insights_compute_slots 8",
+                "insights_compute_busy 1",
+                "insights_compute_refused_total 3",
+                "insights_compute_timed_out_total 2",
                 "process_resident_memory_bytes 4096",
                 "process_start_time_seconds 1700000000",
             ],

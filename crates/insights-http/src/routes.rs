@@ -69,12 +69,13 @@ async fn circuit_usage(
     circuit: IdPath<CircuitParam>,
     query: CircuitQuery,
 ) -> Result<Json<CircuitUsageBody>, ApiError> {
-    let answer = within(
-        &state,
-        state.insights.circuit_usage(&caller.0, circuit.0, &query.0),
-    )
+    let (scope, id, request) = (caller.0, circuit.0, query.0);
+    let body = heavy(&state, move |state| async move {
+        let answer = state.insights.circuit_usage(&scope, id, &request).await?;
+        Ok(CircuitUsageBody::from(&answer))
+    })
     .await?;
-    Ok(Json(CircuitUsageBody::from(&answer)))
+    Ok(Json(body))
 }
 
 /// Usage of a location over a window, by sensor.
@@ -90,14 +91,13 @@ async fn location_usage(
     location: IdPath<LocationParam>,
     query: RollupQuery,
 ) -> Result<Json<LocationUsageBody>, ApiError> {
-    let answer = within(
-        &state,
-        state
-            .insights
-            .location_usage(&caller.0, location.0, &query.0),
-    )
+    let (scope, id, request) = (caller.0, location.0, query.0);
+    let body = heavy(&state, move |state| async move {
+        let answer = state.insights.location_usage(&scope, id, &request).await?;
+        Ok(LocationUsageBody::from(&answer))
+    })
     .await?;
-    Ok(Json(LocationUsageBody::from(&answer)))
+    Ok(Json(body))
 }
 
 /// Usage of an organization over a window, by location.
@@ -113,14 +113,16 @@ async fn organization_usage(
     organization: IdPath<OrganizationParam>,
     query: RollupQuery,
 ) -> Result<Json<OrganizationUsageBody>, ApiError> {
-    let answer = within(
-        &state,
-        state
+    let (scope, id, request) = (caller.0, organization.0, query.0);
+    let body = heavy(&state, move |state| async move {
+        let answer = state
             .insights
-            .organization_usage(&caller.0, organization.0, &query.0),
-    )
+            .organization_usage(&scope, id, &request)
+            .await?;
+        Ok(OrganizationUsageBody::from(&answer))
+    })
     .await?;
-    Ok(Json(OrganizationUsageBody::from(&answer)))
+    Ok(Json(body))
 }
 
 /// Usage of a brand over a window, by organization.
@@ -136,12 +138,13 @@ async fn brand_usage(
     brand: IdPath<BrandParam>,
     query: RollupQuery,
 ) -> Result<Json<BrandUsageBody>, ApiError> {
-    let answer = within(
-        &state,
-        state.insights.brand_usage(&caller.0, brand.0, &query.0),
-    )
+    let (scope, id, request) = (caller.0, brand.0, query.0);
+    let body = heavy(&state, move |state| async move {
+        let answer = state.insights.brand_usage(&scope, id, &request).await?;
+        Ok(BrandUsageBody::from(&answer))
+    })
     .await?;
-    Ok(Json(BrandUsageBody::from(&answer)))
+    Ok(Json(body))
 }
 
 /// An electric sensor with its location and circuits.
@@ -264,7 +267,21 @@ async fn readyz(state: web::Data<AppState>, _query: NoQuery) -> Result<Json<Stat
     Ok(Json(StatusBody { status: "ready" }))
 }
 
-/// Runs a use case within the request timeout; a late answer is a 503.
+/// Runs a heavy use case, and shapes its body, on the compute pool within the request
+/// timeout: the workers that serve connections stay free, a full pool answers 503 at once,
+/// and a late answer is a 503 at the deadline.
+async fn heavy<T, F, Work>(state: &web::Data<AppState>, work: F) -> Result<T, ApiError>
+where
+    F: FnOnce(web::Data<AppState>) -> Work,
+    Work: std::future::Future<Output = Result<T, ApiError>> + Send + 'static,
+    T: Send + 'static,
+{
+    let deadline = state.limits.request_timeout;
+    state.compute.run(deadline, work(state.clone())).await
+}
+
+/// Runs a light use case (a metadata lookup) within the request timeout; a late answer is a
+/// 503.
 async fn within<T, E: Into<ApiError>>(
     state: &AppState,
     work: impl std::future::Future<Output = Result<T, E>>,

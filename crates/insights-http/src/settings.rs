@@ -33,6 +33,11 @@ pub enum LogFormat {
     Json,
 }
 
+/// The machine's cores, the default for both kinds of thread.
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(2, usize::from)
+}
+
 /// Per-request and per-connection limits; the server and the middleware read them.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Limits {
@@ -48,6 +53,11 @@ pub struct Limits {
     pub keep_alive: std::time::Duration,
     /// `INSIGHTS_SHUTDOWN_TIMEOUT_S`: how long in-flight requests get to finish on SIGTERM.
     pub shutdown_timeout: std::time::Duration,
+    /// `INSIGHTS_COMPUTE_THREADS`: threads that heavy (usage) requests run on, apart from the
+    /// workers that serve connections.
+    pub compute_threads: usize,
+    /// `INSIGHTS_COMPUTE_SLOTS`: heavy requests admitted at once; one more gets a 503.
+    pub compute_slots: usize,
 }
 
 impl Default for Limits {
@@ -56,7 +66,9 @@ impl Default for Limits {
             request_timeout: std::time::Duration::from_secs(10),
             max_query_bytes: 2048,
             max_connections: 4096,
-            workers: std::thread::available_parallelism().map_or(2, usize::from),
+            workers: cores(),
+            compute_threads: cores(),
+            compute_slots: 4 * cores(),
             keep_alive: std::time::Duration::from_secs(5),
             shutdown_timeout: std::time::Duration::from_secs(30),
         }
@@ -233,6 +245,18 @@ impl Settings {
                 &defaults.shutdown_timeout.as_secs().to_string(),
                 seconds,
             )?,
+            compute_threads: parse_or(
+                &lookup,
+                "INSIGHTS_COMPUTE_THREADS",
+                &defaults.compute_threads.to_string(),
+                |text| whole_number(text, 1, 1024),
+            )?,
+            compute_slots: parse_or(
+                &lookup,
+                "INSIGHTS_COMPUTE_SLOTS",
+                &defaults.compute_slots.to_string(),
+                |text| whole_number(text, 1, 65_536),
+            )?,
         };
         let api_keys_file = lookup("INSIGHTS_API_KEYS_FILE")
             .filter(|path| !path.trim().is_empty())
@@ -316,7 +340,7 @@ mod tests {
 
     #[test]
     fn reads_defaults_and_overrides() {
-        let defaults = r#"Settings { addr: 127.0.0.1:8080, timeseries_path: "data/mock_timeseries.json", catalogue_path: None, timeseries_database: None, max_window_days: 366, database: None, cache_ttl: 60s, cache_capacity: 10000, log_format: Text, limits: Limits { request_timeout: 10s, max_query_bytes: 2048, max_connections: 4096, workers: 2, keep_alive: 5s, shutdown_timeout: 30s }, api_keys_file: None, metrics_require_key: true }"#;
+        let defaults = r#"Settings { addr: 127.0.0.1:8080, timeseries_path: "data/mock_timeseries.json", catalogue_path: None, timeseries_database: None, max_window_days: 366, database: None, cache_ttl: 60s, cache_capacity: 10000, log_format: Text, limits: Limits { request_timeout: 10s, max_query_bytes: 2048, max_connections: 4096, workers: 2, keep_alive: 5s, shutdown_timeout: 30s, compute_threads: 2, compute_slots: 8 }, api_keys_file: None, metrics_require_key: true }"#;
         check(&[], Ok(defaults));
         check(
             &[
@@ -325,7 +349,7 @@ mod tests {
                 ("INSIGHTS_MAX_WINDOW_DAYS", "31"),
             ],
             Ok(
-                r#"Settings { addr: 0.0.0.0:9000, timeseries_path: "/tmp/x.json", catalogue_path: None, timeseries_database: None, max_window_days: 31, database: None, cache_ttl: 60s, cache_capacity: 10000, log_format: Text, limits: Limits { request_timeout: 10s, max_query_bytes: 2048, max_connections: 4096, workers: 2, keep_alive: 5s, shutdown_timeout: 30s }, api_keys_file: None, metrics_require_key: true }"#,
+                r#"Settings { addr: 0.0.0.0:9000, timeseries_path: "/tmp/x.json", catalogue_path: None, timeseries_database: None, max_window_days: 31, database: None, cache_ttl: 60s, cache_capacity: 10000, log_format: Text, limits: Limits { request_timeout: 10s, max_query_bytes: 2048, max_connections: 4096, workers: 2, keep_alive: 5s, shutdown_timeout: 30s, compute_threads: 2, compute_slots: 8 }, api_keys_file: None, metrics_require_key: true }"#,
             ),
         );
         check(
@@ -335,7 +359,7 @@ mod tests {
                 ("INSIGHTS_DB_STATEMENT_TIMEOUT_MS", "250"),
             ],
             Ok(
-                r#"Settings { addr: 127.0.0.1:8080, timeseries_path: "data/mock_timeseries.json", catalogue_path: None, timeseries_database: None, max_window_days: 366, database: Some(PgConfig { url: "<redacted>", pool_size: 4, connect_timeout: 500ms, wait_timeout: 500ms, statement_timeout: 250ms }), cache_ttl: 60s, cache_capacity: 10000, log_format: Text, limits: Limits { request_timeout: 10s, max_query_bytes: 2048, max_connections: 4096, workers: 2, keep_alive: 5s, shutdown_timeout: 30s }, api_keys_file: None, metrics_require_key: true }"#,
+                r#"Settings { addr: 127.0.0.1:8080, timeseries_path: "data/mock_timeseries.json", catalogue_path: None, timeseries_database: None, max_window_days: 366, database: Some(PgConfig { url: "<redacted>", pool_size: 4, connect_timeout: 500ms, wait_timeout: 500ms, statement_timeout: 250ms }), cache_ttl: 60s, cache_capacity: 10000, log_format: Text, limits: Limits { request_timeout: 10s, max_query_bytes: 2048, max_connections: 4096, workers: 2, keep_alive: 5s, shutdown_timeout: 30s, compute_threads: 2, compute_slots: 8 }, api_keys_file: None, metrics_require_key: true }"#,
             ),
         );
         check(
@@ -351,7 +375,7 @@ mod tests {
                 ("INSIGHTS_METRICS_REQUIRE_KEY", "false"),
             ],
             Ok(
-                r#"Settings { addr: 127.0.0.1:8080, timeseries_path: "data/mock_timeseries.json", catalogue_path: None, timeseries_database: None, max_window_days: 366, database: None, cache_ttl: 60s, cache_capacity: 10000, log_format: Json, limits: Limits { request_timeout: 250ms, max_query_bytes: 512, max_connections: 100, workers: 8, keep_alive: 0ns, shutdown_timeout: 3s }, api_keys_file: Some("/etc/insights/keys"), metrics_require_key: false }"#,
+                r#"Settings { addr: 127.0.0.1:8080, timeseries_path: "data/mock_timeseries.json", catalogue_path: None, timeseries_database: None, max_window_days: 366, database: None, cache_ttl: 60s, cache_capacity: 10000, log_format: Json, limits: Limits { request_timeout: 250ms, max_query_bytes: 512, max_connections: 100, workers: 8, keep_alive: 0ns, shutdown_timeout: 3s, compute_threads: 2, compute_slots: 8 }, api_keys_file: Some("/etc/insights/keys"), metrics_require_key: false }"#,
             ),
         );
         // A blank DATABASE_URL, as a .env may leave it, means none.

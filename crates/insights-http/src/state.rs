@@ -14,6 +14,7 @@ use time::Duration;
 use time::OffsetDateTime;
 
 use crate::auth::KeyRing;
+use crate::compute::ComputePool;
 use crate::metrics::{Metrics, PoolGauges, Snapshot};
 use crate::settings::Limits;
 
@@ -165,19 +166,29 @@ pub struct AppState {
     pub metrics: Metrics,
     /// When the process started, for `process_start_time_seconds`.
     pub started_at: OffsetDateTime,
+    /// Where heavy requests run, off the workers that serve connections.
+    pub compute: ComputePool,
 }
 
 impl AppState {
     /// The state with default limits and without API keys.
     pub fn new(insights: Insights<MetadataStore, SeriesStore>) -> AppState {
+        AppState::with_limits(insights, Limits::default())
+    }
+
+    /// The state with these limits (which size the compute pool) and without API keys.
+    pub fn with_limits(insights: Insights<MetadataStore, SeriesStore>, limits: Limits) -> AppState {
+        let compute = ComputePool::new(limits.compute_threads, limits.compute_slots)
+            .unwrap_or_else(|error| panic!("cannot start the compute threads: {error}"));
         AppState {
             insights,
             max_window: insights_core::DEFAULT_MAX_WINDOW,
-            limits: Limits::default(),
+            limits,
             keys: None,
             metrics_require_key: true,
             metrics: Metrics::default(),
             started_at: OffsetDateTime::now_utc(),
+            compute,
         }
     }
 
@@ -203,6 +214,7 @@ impl AppState {
             samples_loaded,
             resident_bytes: crate::metrics::resident_bytes(),
             start_time_s: u64::try_from(self.started_at.unix_timestamp()).unwrap_or_default(),
+            compute: self.compute.status(),
         }
     }
 }

@@ -3,11 +3,16 @@
 use anyhow::{bail, Context, Result};
 use insights_http::auth::{key_line, KeyScope, KEY_PREFIX};
 
-/// Reads `--brand ID` or `--organization ID` (and an optional `--label TEXT`), then prints
-/// the key, once, and the line for `INSIGHTS_API_KEYS_FILE`.
+/// Reads `--brand ID`, `--organization ID` or `--operator` (and an optional `--label TEXT`),
+/// then prints the key, once, and the line for `INSIGHTS_API_KEYS_FILE`.
 pub fn run(args: &[String]) -> Result<()> {
     let mut scope = None;
     let mut label = String::new();
+    let mut args = args.to_vec();
+    if let Some(at) = args.iter().position(|arg| arg == "--operator") {
+        args.remove(at);
+        scope = Some(KeyScope::Operator);
+    }
     for pair in args.chunks(2) {
         let [flag, value] = pair else {
             bail!("{} needs a value", pair[0]);
@@ -23,14 +28,14 @@ pub fn run(args: &[String]) -> Result<()> {
                 scope = Some(KeyScope::Organization(id()?.into()))
             }
             "--brand" | "--organization" => {
-                bail!("a key has one scope: give --brand or --organization once")
+                bail!("a key has one scope: give --brand, --organization or --operator once")
             }
             "--label" if !value.chars().any(char::is_whitespace) => label = value.clone(),
             "--label" => bail!("--label must be one word, got {value:?}"),
             other => bail!("unknown flag {other}"),
         }
     }
-    let scope = scope.context("failed to find --brand ID or --organization ID")?;
+    let scope = scope.context("failed to find --brand ID, --organization ID or --operator")?;
     let key = new_key()?;
     println!("The key, shown only this once; give it to the client, who sends it as `Authorization: Bearer <key>`:");
     println!("{key}");

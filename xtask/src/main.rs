@@ -46,9 +46,10 @@ Commands:
               with zero unexpected answers and RSS growth under 5 % after the warm-up; then
               PostgreSQL stopped for S seconds (default 5) mid-load: only 503s while it is
               down, none 5 s after it is back, no 500s
-  apikey --brand ID | --organization ID [--label WORD]
+  apikey --brand ID | --organization ID | --operator [--label WORD]
               print a new API key and the line that admits it in INSIGHTS_API_KEYS_FILE
-              (the file stores only the key's SHA-256)
+              (the file stores only the key's SHA-256); an operator's key reads /metrics
+              and no tenant's data
   help        print this text
 ";
 

@@ -2,15 +2,19 @@
 //! turns an `Authorization: Bearer` header into the core's [`Scope`].
 //!
 //! The file holds SHA-256 hashes, never keys, one per line:
-//! `brand:<uuid> sha256:<64 hex digits> [label]` or `organization:<uuid> sha256:… [label]`.
+//! `brand:<uuid> sha256:<64 hex digits> [label]`, `organization:<uuid> sha256:… [label]`, or
+//! `operator sha256:… [label]` for a key that reads `/metrics` and no tenant's data.
+//!
+//! The middleware identifies the caller before routing and extraction (`tenant_scope`,
+//! `may_read_metrics`); this module reads no application state.
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::future::{ready, Ready};
 
 use actix_web::dev::Payload;
-use actix_web::http::header;
-use actix_web::{web, FromRequest, HttpRequest};
+use actix_web::http::header::{self, HeaderMap};
+use actix_web::{FromRequest, HttpMessage, HttpRequest};
 use insights_core::{BrandId, OrganizationId, Scope};
 use paperclip::actix::OperationModifier;
 use paperclip::v2::models::{DefaultOperationRaw, DefaultSchemaRaw};
@@ -19,7 +23,6 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::error::ApiError;
-use crate::state::AppState;
 
 /// The prefix of every key `cargo xtask apikey` makes, so leaked keys are easy to spot.
 pub const KEY_PREFIX: &str = "ins_";
@@ -45,20 +48,25 @@ impl fmt::Display for KeyFileError {
 
 impl std::error::Error for KeyFileError {}
 
-/// What a key may see: one brand or one organization, never everything.
+/// What a key may see: one brand or one organization, never everything; or, for an
+/// operator, `/metrics` and no tenant's data.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum KeyScope {
     /// The brand and everything under it.
     Brand(BrandId),
     /// The organization and everything under it.
     Organization(OrganizationId),
+    /// The service's operations: `/metrics`, and no tenant's data.
+    Operator,
 }
 
-impl From<KeyScope> for Scope {
-    fn from(scope: KeyScope) -> Scope {
-        match scope {
-            KeyScope::Brand(id) => Scope::Brand(id),
-            KeyScope::Organization(id) => Scope::Organization(id),
+impl KeyScope {
+    /// The tenant scope a key reads data in; `None` for an operator's key.
+    pub fn tenant(self) -> Option<Scope> {
+        match self {
+            KeyScope::Brand(id) => Some(Scope::Brand(id)),
+            KeyScope::Organization(id) => Some(Scope::Organization(id)),
+            KeyScope::Operator => None,
         }
     }
 }
@@ -130,12 +138,12 @@ impl KeyRing {
     ///
     /// Every stored hash is compared in constant time, and all of them are compared, so the
     /// time taken says nothing about how close a guess came.
-    pub fn scope_of(&self, key: &str) -> Option<Scope> {
+    pub fn scope_of(&self, key: &str) -> Option<KeyScope> {
         let presented: [u8; 32] = Sha256::digest(key.as_bytes()).into();
         let mut found = None;
         for entry in &self.entries {
             if bool::from(entry.hash.ct_eq(&presented)) {
-                found = Some(Scope::from(entry.scope));
+                found = Some(entry.scope);
             }
         }
         found
@@ -155,6 +163,7 @@ pub fn key_line(scope: &KeyScope, key: &str, label: &str) -> String {
     let scope = match scope {
         KeyScope::Brand(id) => format!("brand:{id}"),
         KeyScope::Organization(id) => format!("organization:{id}"),
+        KeyScope::Operator => "operator".to_owned(),
     };
     format!("{scope} sha256:{} {label}", hash_key(key))
         .trim_end()
@@ -162,7 +171,10 @@ pub fn key_line(scope: &KeyScope, key: &str, label: &str) -> String {
 }
 
 fn parse_scope(field: &str) -> Result<KeyScope, String> {
-    let bad = || format!("scope {field:?} is not brand:<uuid> or organization:<uuid>");
+    let bad = || format!("scope {field:?} is not brand:<uuid>, organization:<uuid> or operator");
+    if field == "operator" {
+        return Ok(KeyScope::Operator);
+    }
     let (kind, id) = field.split_once(':').ok_or_else(bad)?;
     let id: uuid::Uuid = id.parse().map_err(|_| bad())?;
     match kind {
@@ -185,21 +197,24 @@ fn parse_hash(field: &str) -> Result<[u8; 32], String> {
     Ok(hash)
 }
 
-/// The presented key's scope; with keys off, everything.
-pub fn authenticate(request: &HttpRequest) -> Result<Scope, ApiError> {
-    let Some(keys) = request
-        .app_data::<web::Data<AppState>>()
-        .and_then(|state| state.keys.as_ref())
-    else {
-        return Ok(Scope::All);
+/// Who sent a request, from its `Authorization` header; `None` when API keys are off.
+///
+/// Exactly one header is accepted: two could be read differently by a proxy and by this
+/// service.
+pub fn identify(keys: Option<&KeyRing>, headers: &HeaderMap) -> Result<Option<KeyScope>, ApiError> {
+    let Some(keys) = keys else {
+        return Ok(None);
     };
-    let header = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .ok_or(ApiError::Unauthorized(
-            "this service needs an API key: send Authorization: Bearer <key>",
-        ))?;
-    let key = header
+    let mut values = headers.get_all(header::AUTHORIZATION);
+    let value = values.next().ok_or(ApiError::Unauthorized(
+        "this service needs an API key: send Authorization: Bearer <key>",
+    ))?;
+    if values.next().is_some() {
+        return Err(ApiError::Unauthorized(
+            "send one Authorization header, not several",
+        ));
+    }
+    let key = value
         .to_str()
         .ok()
         .and_then(|value| value.split_once(' '))
@@ -209,10 +224,42 @@ pub fn authenticate(request: &HttpRequest) -> Result<Scope, ApiError> {
             "the Authorization header must be Bearer <key>",
         ))?;
     keys.scope_of(key)
+        .map(Some)
         .ok_or(ApiError::Unauthorized("the API key is not valid"))
 }
 
-/// Who is asking: the scope of their key, or everything when keys are off.
+/// The tenant scope of a data request: everything when keys are off, the key's brand or
+/// organization when on. An operator's key reads no tenant's data.
+pub fn tenant_scope(keys: Option<&KeyRing>, headers: &HeaderMap) -> Result<Scope, ApiError> {
+    match identify(keys, headers)? {
+        None => Ok(Scope::All),
+        Some(key) => key.tenant().ok_or(ApiError::Unauthorized(
+            "an operator's key reads /metrics only; use a brand's or an organization's key",
+        )),
+    }
+}
+
+/// Whether a request may read `/metrics`: with keys on (and `INSIGHTS_METRICS_REQUIRE_KEY`),
+/// only with an operator's key, because the figures cover every tenant.
+pub fn may_read_metrics(
+    keys: Option<&KeyRing>,
+    require_key: bool,
+    headers: &HeaderMap,
+) -> Result<(), ApiError> {
+    if !require_key {
+        return Ok(());
+    }
+    match identify(keys, headers)? {
+        None | Some(KeyScope::Operator) => Ok(()),
+        Some(_) => Err(ApiError::Forbidden(
+            "/metrics covers every tenant; it needs an operator's key",
+        )),
+    }
+}
+
+/// The caller's tenant scope, which the middleware found before any other work on the
+/// request (so a request without a valid key costs no parsing). A handler that takes a
+/// `Caller` on a route the middleware did not authenticate fails closed.
 pub struct Caller(pub Scope);
 
 impl FromRequest for Caller {
@@ -220,7 +267,13 @@ impl FromRequest for Caller {
     type Future = Ready<Result<Self, ApiError>>;
 
     fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(authenticate(request).map(Caller))
+        let scope = request.extensions().get::<Scope>().copied();
+        ready(scope.map(Caller).ok_or_else(|| ApiError::Internal {
+            cause: format!(
+                "{} takes a Caller, but the middleware authenticated no caller for it",
+                request.path()
+            ),
+        }))
     }
 }
 
@@ -270,7 +323,7 @@ mod tests {
         check(
             &format!("tenant:{BRAND} sha256:{}", hash_key("x")),
             Err(&format!(
-                "line 1: scope \"tenant:{BRAND}\" is not brand:<uuid> or organization:<uuid>"
+                "line 1: scope \"tenant:{BRAND}\" is not brand:<uuid>, organization:<uuid> or operator"
             )),
         );
         check(
@@ -292,19 +345,54 @@ mod tests {
         let brand = KeyScope::Brand(BRAND.parse().unwrap());
         let organization = KeyScope::Organization(ORGANIZATION.parse().unwrap());
         let ring = KeyRing::parse(&format!(
-            "{}\n{}\n",
+            "{}\n{}\n{}\n",
             key_line(&brand, "ins_brand", ""),
-            key_line(&organization, "ins_organization", "")
+            key_line(&organization, "ins_organization", ""),
+            key_line(&KeyScope::Operator, "ins_operator", "ops"),
         ))
         .unwrap();
-        assert_eq!(ring.scope_of("ins_brand"), Some(Scope::from(brand)));
-        assert_eq!(
-            ring.scope_of("ins_organization"),
-            Some(Scope::from(organization))
-        );
+        assert_eq!(ring.scope_of("ins_brand"), Some(brand));
+        assert_eq!(ring.scope_of("ins_organization"), Some(organization));
+        assert_eq!(ring.scope_of("ins_operator"), Some(KeyScope::Operator));
+        assert_eq!(KeyScope::Operator.tenant(), None);
+        assert_eq!(brand.tenant(), Some(Scope::Brand(BRAND.parse().unwrap())));
         assert_eq!(ring.scope_of("ins_brand "), None);
         assert_eq!(ring.scope_of(""), None);
         assert_eq!(ring.scope_of(&hash_key("ins_brand")), None);
+    }
+
+    #[test]
+    fn identifies_callers_from_exactly_one_bearer_header() {
+        fn check(headers: &[&str], expected: Result<Option<KeyScope>, &str>) {
+            let brand = KeyScope::Brand(BRAND.parse().unwrap());
+            let ring = KeyRing::parse(&key_line(&brand, "ins_brand", "")).unwrap();
+            let mut map = HeaderMap::new();
+            for value in headers {
+                map.append(
+                    header::AUTHORIZATION,
+                    header::HeaderValue::from_str(value).unwrap(),
+                );
+            }
+            let actual = identify(Some(&ring), &map).map_err(|error| error.to_string());
+            assert_eq!(actual, expected.map_err(str::to_owned), "{headers:?}");
+        }
+        let brand = Some(KeyScope::Brand(BRAND.parse().unwrap()));
+        check(&["Bearer ins_brand"], Ok(brand));
+        check(&["bearer  ins_brand "], Ok(brand));
+        check(
+            &[],
+            Err("this service needs an API key: send Authorization: Bearer <key>"),
+        );
+        check(
+            &["Bearer ins_brand", "Bearer ins_brand"],
+            Err("send one Authorization header, not several"),
+        );
+        check(
+            &["Basic ins_brand"],
+            Err("the Authorization header must be Bearer <key>"),
+        );
+        check(&["Bearer ins_other"], Err("the API key is not valid"));
+        assert_eq!(identify(None, &HeaderMap::new()).unwrap(), None);
     }
 
     #[test]

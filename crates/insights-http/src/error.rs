@@ -35,6 +35,8 @@ pub enum ApiError {
     InvalidParam(InvalidParam),
     /// 401: API keys are on and the request has none, or not a valid one.
     Unauthorized(&'static str),
+    /// 403: the key is valid but may not read this (a tenant's key on `/metrics`).
+    Forbidden(&'static str),
     /// 404: the id names no entity, or the path names no route.
     NotFound(String),
     /// 414: the query string is longer than the limit.
@@ -80,7 +82,7 @@ impl std::fmt::Display for ApiError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             ApiError::InvalidParam(param) => f.write_str(&param.reason),
-            ApiError::Unauthorized(detail) => f.write_str(detail),
+            ApiError::Unauthorized(detail) | ApiError::Forbidden(detail) => f.write_str(detail),
             ApiError::NotFound(detail) => f.write_str(detail),
             ApiError::QueryTooLong { length, limit } => write!(
                 f,
@@ -167,6 +169,7 @@ impl ResponseError for ApiError {
         match self {
             ApiError::InvalidParam(_) => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::QueryTooLong { .. } => StatusCode::URI_TOO_LONG,
             ApiError::Unavailable { .. }
@@ -180,9 +183,10 @@ impl ResponseError for ApiError {
         let status = self.status_code();
         match self {
             ApiError::InvalidParam(param) => problem_response(status, &param.reason, Some(param)),
-            ApiError::Unauthorized(_) | ApiError::NotFound(_) | ApiError::QueryTooLong { .. } => {
-                problem_response(status, &self.to_string(), None)
-            }
+            ApiError::Unauthorized(_)
+            | ApiError::Forbidden(_)
+            | ApiError::NotFound(_)
+            | ApiError::QueryTooLong { .. } => problem_response(status, &self.to_string(), None),
             ApiError::TimedOut { .. } => {
                 tracing::warn!(cause = %self, "answering 503");
                 problem_response(status, "The request took longer than the service allows; retry after the Retry-After delay.", None)

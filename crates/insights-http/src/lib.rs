@@ -78,6 +78,7 @@ pub fn run(
         App::new()
             .app_data(state.clone())
             .app_data(docs.clone())
+            .wrap_fn(middleware::head_as_get)
             .wrap(ErrorHandlers::new().default_handler(into_problem))
             .wrap_fn(move |request, service| middleware::observe(&observed, request, service))
             .wrap_api()

@@ -11,11 +11,15 @@ use std::time::Instant;
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
-use actix_web::{web, ResponseError};
+use actix_web::{web, HttpMessage, ResponseError};
 use tracing::Instrument;
 
+use crate::auth::tenant_scope;
 use crate::error::ApiError;
 use crate::state::AppState;
+
+/// Every path that serves a tenant's data starts so; the middleware authenticates them all.
+pub const DATA_ROUTES: &str = "/v1/";
 
 /// The header that carries the request id both ways.
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -46,16 +50,27 @@ where
     );
     let query_length = request.query_string().len();
     let limit = state.limits.max_query_bytes;
-    let pending = if query_length > limit {
-        Err((
-            request,
-            ApiError::QueryTooLong {
-                length: query_length,
-                limit,
-            },
-        ))
+    // The cheap refusals come first: a query over the limit, then, on data routes, a
+    // request without a valid key, before any parsing or lookup is spent on it.
+    let refusal = if query_length > limit {
+        Some(ApiError::QueryTooLong {
+            length: query_length,
+            limit,
+        })
+    } else if request.path().starts_with(DATA_ROUTES) {
+        match tenant_scope(state.keys.as_ref(), request.headers()) {
+            Ok(scope) => {
+                request.extensions_mut().insert(scope);
+                None
+            }
+            Err(error) => Some(error),
+        }
     } else {
-        Ok(span.in_scope(|| service.call(request)))
+        None
+    };
+    let pending = match refusal {
+        Some(error) => Err((request, error)),
+        None => Ok(span.in_scope(|| service.call(request))),
     };
     async move {
         let in_flight = state.metrics.start();
@@ -100,6 +115,22 @@ fn new_request_id() -> String {
     let process =
         PROCESS.get_or_init(|| uuid::Uuid::new_v4().simple().to_string()[..12].to_owned());
     format!("{process}-{:010}", NEXT.fetch_add(1, Ordering::Relaxed))
+}
+
+/// Answers HEAD on every GET route (RFC 9110): the request is routed as a GET, and the
+/// HTTP/1 encoder, which noted the method on the wire, sends the headers without the body.
+pub fn head_as_get<S, B>(
+    mut request: ServiceRequest,
+    service: &S,
+) -> impl Future<Output = Result<ServiceResponse<B>, actix_web::Error>> + 'static
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    S::Future: 'static,
+{
+    if request.method() == actix_web::http::Method::HEAD {
+        request.head_mut().method = actix_web::http::Method::GET;
+    }
+    service.call(request)
 }
 
 #[cfg(test)]

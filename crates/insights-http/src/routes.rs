@@ -7,7 +7,7 @@ use actix_web::{HttpRequest, HttpResponse};
 use paperclip::actix::api_v2_operation;
 use paperclip::actix::web::{self, Json};
 
-use crate::auth::{authenticate, Caller};
+use crate::auth::{may_read_metrics, Caller};
 use crate::dto::{
     BrandMetadataBody, BrandUsageBody, CircuitSummaryBody, CircuitUsageBody, ElectricSensorBody,
     LocationCounts, LocationUsageBody, NamedRef, OrganizationLocations, OrganizationUsageBody,
@@ -299,10 +299,11 @@ pub async fn metrics(
     request: HttpRequest,
     _query: NoQuery,
 ) -> Result<HttpResponse, ApiError> {
-    if state.metrics_require_key {
-        // Any valid key may read them: they count requests by route, never by tenant.
-        authenticate(&request)?;
-    }
+    may_read_metrics(
+        state.keys.as_ref(),
+        state.metrics_require_key,
+        request.headers(),
+    )?;
     Ok(HttpResponse::Ok()
         .insert_header((
             header::CONTENT_TYPE,

@@ -17,6 +17,7 @@ const HARBOR: &str = "33333333-3333-3333-3333-333333333333";
 const DEMO_KEY: &str = "ins_demo_brand_key";
 const EAST_KEY: &str = "ins_east_key";
 const HARBOR_KEY: &str = "ins_harbor_key";
+const OPERATOR_KEY: &str = "ins_operator_key";
 
 /// The seed plus a second brand, with keys for DemoBrand, East Franchise and Harbor.
 async fn spawn(metrics_require_key: bool) -> TestApp {
@@ -42,6 +43,7 @@ async fn spawn(metrics_require_key: bool) -> TestApp {
             HARBOR_KEY,
             "",
         ),
+        key_line(&KeyScope::Operator, OPERATOR_KEY, "ops"),
     ]
     .join("\n");
     TestApp::spawn_state(AppState {
@@ -223,18 +225,24 @@ async fn health_stays_open_and_metrics_follow_the_setting() {
         for path in ["/healthz", "/readyz"] {
             assert_eq!(app.get(path).await.status, 200, "{path}");
         }
-        let anonymous = app.get("/metrics").await;
-        let with_key = app
-            .request_with(
-                "GET",
-                "/metrics",
-                &[("Authorization", "Bearer ins_harbor_key")],
-            )
-            .await;
-        let expected_anonymous = if metrics_require_key { 401 } else { 200 };
+        let anonymous = app.get("/metrics").await.status;
+        let mut with_keys = Vec::new();
+        for key in ["Bearer ins_harbor_key", "Bearer ins_operator_key"] {
+            let answer = app
+                .request_with("GET", "/metrics", &[("Authorization", key)])
+                .await;
+            with_keys.push(answer.status);
+        }
+        let (tenant, operator) = (with_keys[0], with_keys[1]);
+        // The figures cover every tenant, so a tenant's key may not read them.
+        let expected = if metrics_require_key {
+            (401, 403, 200)
+        } else {
+            (200, 200, 200)
+        };
         assert_eq!(
-            (anonymous.status, with_key.status),
-            (expected_anonymous, 200),
+            (anonymous, tenant, operator),
+            expected,
             "metrics_require_key={metrics_require_key}"
         );
     }
@@ -246,5 +254,66 @@ async fn health_stays_open_and_metrics_follow_the_setting() {
             .await
             .json()["id"],
         json!(DEMO_BRAND)
+    );
+}
+
+#[actix_web::test]
+async fn an_operators_key_reads_no_tenants_data() {
+    let app = spawn(true).await;
+    let answer = app
+        .request_with(
+            "GET",
+            &format!("/v1/brands/{DEMO_BRAND}/metadata"),
+            &[("Authorization", "Bearer ins_operator_key")],
+        )
+        .await;
+    assert_eq!(
+        answer.json(),
+        problem(
+            401,
+            "Unauthorized",
+            "an operator's key reads /metrics only; use a brand's or an organization's key"
+        )
+    );
+}
+
+#[actix_web::test]
+async fn a_request_without_a_valid_key_is_refused_before_its_parameters_are_read() {
+    let app = spawn(true).await;
+    // Every parameter is wrong, and the path names no entity: the key is looked at first.
+    for path in [
+        "/v1/insights/circuits/not-a-uuid/usage?start=yesterday&bucket=2h",
+        "/v1/insights/brands/11111111-1111-1111-1111-111111111111/usage?top=0",
+        "/v1/no-such-route",
+    ] {
+        let answer = app.get(path).await;
+        assert_eq!(
+            answer.json(),
+            problem(
+                401,
+                "Unauthorized",
+                "this service needs an API key: send Authorization: Bearer <key>"
+            ),
+            "{path}"
+        );
+    }
+    // Two Authorization headers could be read differently along the way: refused.
+    let answer = app
+        .request_with(
+            "GET",
+            &format!("/v1/brands/{DEMO_BRAND}/metadata"),
+            &[
+                ("Authorization", "Bearer ins_demo_brand_key"),
+                ("Authorization", "Bearer ins_east_key"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        answer.json(),
+        problem(
+            401,
+            "Unauthorized",
+            "send one Authorization header, not several"
+        )
     );
 }

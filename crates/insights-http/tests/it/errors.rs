@@ -304,6 +304,26 @@ async fn unknown_routes_and_methods_are_problems() {
 }
 
 #[actix_web::test]
+async fn head_is_answered_on_every_get_route_without_a_body() {
+    let app = TestApp::spawn().await;
+    for path in [
+        "/healthz".to_owned(),
+        "/readyz".to_owned(),
+        "/openapi.json".to_owned(),
+        format!("/v1/insights/circuits/{CIRCUIT}/usage?{DAY}"),
+        "/v1/brands/11111111-1111-1111-1111-111111111111/metadata".to_owned(),
+    ] {
+        let get = app.get(&path).await;
+        let head = app.request("HEAD", &path).await;
+        assert_eq!(
+            (head.status, head.content_type.as_str(), head.body.len()),
+            (200, get.content_type.as_str(), 0),
+            "{path}"
+        );
+    }
+}
+
+#[actix_web::test]
 async fn analytics_parameters_name_what_is_wrong() {
     let app = TestApp::spawn().await;
     let org =

@@ -132,8 +132,9 @@ impl TestApp {
         let mut request = self
             .client
             .request(method, format!("{}{path_and_query}", self.address));
+        // Appended, so a test can send a header twice.
         for (name, value) in headers {
-            request = request.insert_header((*name, *value));
+            request = request.append_header((*name, *value));
         }
         let mut response = request
             .send()

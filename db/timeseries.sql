@@ -10,7 +10,9 @@ CREATE TABLE IF NOT EXISTS power_samples (
     duid           text             NOT NULL CHECK (duid <> ''),
     circuit_number integer          NOT NULL CHECK (circuit_number > 0),
     ts             timestamptz      NOT NULL,
-    watts          double precision NOT NULL CHECK (watts > '-Infinity' AND watts < 'Infinity'),
+    -- At most 1 GW either way (insights_core::MAX_ABS_WATTS): beyond any circuit, and it
+    -- keeps every integer total within bigint. NaN and infinities fall outside too.
+    watts          double precision NOT NULL CHECK (watts BETWEEN -1e9 AND 1e9),
     PRIMARY KEY (duid, circuit_number, ts)
 ) PARTITION BY RANGE (ts);
 

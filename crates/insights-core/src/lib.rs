@@ -77,7 +77,7 @@ pub use model::{
     SensorWithCircuits,
 };
 pub use ports::{MetadataError, MetadataRepo, TimeSeriesError, TimeSeriesSource};
-pub use stats::{is_exact_integer, TotalWatts, Usage, UsageStats};
+pub use stats::{is_exact_integer, TotalWatts, Usage, UsageStats, MAX_ABS_WATTS};
 pub use timestamp::{format_utc, in_supported_range, parse_rfc3339, TimestampError};
 pub use usecases::{
     BrandUsage, BucketUsage, CircuitUsage, Demand, EntityRef, Figures, GroupUsage, Insights,

@@ -8,6 +8,12 @@ use time::Duration;
 /// samples up to it are summed exactly in integer arithmetic.
 const EXACT_INTEGER_LIMIT: f64 = 9_007_199_254_740_992.0;
 
+/// The largest magnitude a power sample may have, in watts: 1 GW, far above what any circuit
+/// draws (a large factory's whole supply is tens of MW). Sources refuse samples beyond it, so
+/// the integer total of a 366-day window fits a signed 64-bit integer even at 100 samples a
+/// second (3.2e16 samples x 1e9 W < 9.2e18), in memory and in SQL alike.
+pub const MAX_ABS_WATTS: f64 = 1e9;
+
 /// The sum of a set of power samples in watts.
 ///
 /// Integer-valued samples add up exactly in `integer`; other samples add up in `real`.

@@ -519,5 +519,14 @@ impl FieldParser for WattsField {
         }
         .filter(|number| number.is_finite())
         .ok_or_else(|| format!("must be a finite number, found {}", found.describe()))
+        .and_then(|number| {
+            if number.abs() <= insights_core::MAX_ABS_WATTS {
+                Ok(number)
+            } else {
+                Err(format!(
+                    "must be from -1e9 to 1e9 W (1 GW, beyond any circuit), found {number:e}"
+                ))
+            }
+        })
     }
 }

@@ -299,3 +299,33 @@ async fn the_postgres_source_answers_the_same_bytes_with_gaps_and_irregular_spac
     std::fs::remove_file(&path).unwrap();
     assert_same_bytes(&file, &postgres).await;
 }
+
+#[actix_web::test]
+async fn the_postgres_source_answers_the_same_bytes_at_the_physical_bounds() {
+    // The shipped day with many samples at the bounds, ±1 GW, and fractions just inside:
+    // every integer total then runs into the tens of trillions, and no sum may overflow.
+    let shipped = include_str!("../../../../data/mock_timeseries.json");
+    let mut rows: Vec<serde_json::Value> = serde_json::from_str(shipped).unwrap();
+    for (index, row) in rows.iter_mut().enumerate() {
+        let watts = match index % 13 {
+            0..=5 => serde_json::json!(1_000_000_000),
+            6 => serde_json::json!(-1_000_000_000),
+            7 => serde_json::json!(999_999_999.75),
+            8 => serde_json::json!(-999_999_999.5),
+            _ => continue,
+        };
+        row["power_watts"] = watts;
+    }
+    let json = serde_json::to_string(&rows).unwrap();
+    let path = std::env::temp_dir().join(format!("insights-bounds-{}.json", std::process::id()));
+    std::fs::write(&path, &json).unwrap();
+    let db = TestDb::new();
+    let postgres = postgres_source(&db, &path).await;
+    let file = TestApp::spawn_with_samples(&json).await;
+    std::fs::remove_file(&path).unwrap();
+    assert_same_bytes(&file, &postgres).await;
+    // Past the bound, the database refuses the row even when written by hand.
+    let refused =
+        db.try_execute("INSERT INTO power_samples VALUES ('A', 1, '2024-04-01T00:00:00Z', 6e18)");
+    assert!(refused.is_err_and(|error| error.contains("check constraint")));
+}

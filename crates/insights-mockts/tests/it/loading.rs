@@ -69,6 +69,20 @@ fn names_the_row_and_the_field() {
             "row 0: field `power_watts` could not be read: number out of range at line 1 column 87",
         ),
     );
+    // The physical bound, 1 GW either way, is admitted; one watt past it is not.
+    check(
+        &format!("[{}]", ROW.replace(":5}", ":1000000000}")),
+        Ok((1, 1)),
+    );
+    check(&format!("[{}]", ROW.replace(":5}", ":-1e9}")), Ok((1, 1)));
+    check(
+        &format!("[{}]", ROW.replace(":5}", ":1000000001}")),
+        Err("row 0: field `power_watts` must be from -1e9 to 1e9 W (1 GW, beyond any circuit), found 1.000000001e9"),
+    );
+    check(
+        &format!("[{}]", ROW.replace(":5}", ":6e18}")),
+        Err("row 0: field `power_watts` must be from -1e9 to 1e9 W (1 GW, beyond any circuit), found 6e18"),
+    );
     check(
         &format!("[{}]", ROW.replace(":5}", ":[5]}")),
         Err("row 0: field `power_watts` must be a finite number, found an array"),

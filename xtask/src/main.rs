@@ -8,6 +8,7 @@ mod gen_data;
 mod loadtest;
 mod service;
 mod soak;
+mod stress;
 #[cfg(test)]
 mod tidy;
 
@@ -46,6 +47,12 @@ Commands:
               with zero unexpected answers and RSS growth under 5 % after the warm-up; then
               PostgreSQL stopped for S seconds (default 5) mid-load: only 503s while it is
               down, none 5 s after it is back, no 500s
+  stress [--connections C] [--seconds S] [--timeout-ms T]
+              build in release mode; while C connections (default 32) send the heaviest
+              request the API admits for S seconds (default 20), with the service's
+              request timeout T (default 10000), a separate client polls /healthz; prints
+              its p50, p99 and max, the heavy answers by status and slowest latency, and
+              the service's peak RSS above idle
   apikey --brand ID | --organization ID | --operator [--label WORD]
               print a new API key and the line that admits it in INSIGHTS_API_KEYS_FILE
               (the file stores only the key's SHA-256); an operator's key reads /metrics
@@ -120,6 +127,30 @@ fn main() -> Result<()> {
             fuzz_api::run(&root, max_examples)
         }
         Some("apikey") => apikey::run(&args[1..]),
+        Some("stress") => {
+            let mut plan = stress::Plan {
+                connections: 32,
+                seconds: 20,
+                timeout_ms: 10_000,
+            };
+            for pair in args[1..].chunks(2) {
+                let [flag, value] = pair else {
+                    bail!("{} needs a value\n\n{HELP}", pair[0]);
+                };
+                let value: u64 = value
+                    .parse()
+                    .with_context(|| format!("failed to read {flag} as a whole number"))?;
+                match flag.as_str() {
+                    "--connections" if (1..=1024).contains(&value) => {
+                        plan.connections = value as usize
+                    }
+                    "--seconds" if (1..=3600).contains(&value) => plan.seconds = value,
+                    "--timeout-ms" if (1..=600_000).contains(&value) => plan.timeout_ms = value,
+                    other => bail!("{other} is unknown or out of range\n\n{HELP}"),
+                }
+            }
+            stress::run(&root, &plan)
+        }
         Some("soak") => {
             let mut plan = soak::Plan::default();
             for pair in args[1..].chunks(2) {

@@ -55,6 +55,7 @@ impl ComputePool {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(threads.max(1))
             .thread_name("insights-compute")
+            .on_thread_start(yield_to_io_threads)
             .enable_all()
             .build()?;
         Ok(ComputePool {
@@ -121,6 +122,25 @@ impl ComputePool {
                 Err(ApiError::TimedOut { limit: deadline })
             }
         }
+    }
+}
+
+/// Lowers the calling thread's scheduling priority (SCHED_BATCH at the lowest nice level on
+/// Linux), so that when heavy work takes every core, the workers that serve connections are
+/// still scheduled at once and `/healthz` keeps its latency. Where the platform refuses, the
+/// thread keeps its priority: slower health checks under load, not a failure.
+fn yield_to_io_threads() {
+    use thread_priority::{
+        set_thread_priority_and_policy, thread_native_id, NormalThreadSchedulePolicy,
+        ThreadPriority, ThreadSchedulePolicy,
+    };
+    let lowered = set_thread_priority_and_policy(
+        thread_native_id(),
+        ThreadPriority::Min,
+        ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Batch),
+    );
+    if let Err(error) = lowered {
+        tracing::debug!(?error, "could not lower the compute thread's priority");
     }
 }
 

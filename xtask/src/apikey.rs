@@ -76,7 +76,18 @@ mod tests {
 
     #[test]
     fn names_what_is_wrong_with_the_arguments() {
-        check(&[], "failed to find --brand ID or --organization ID");
+        check(
+            &[],
+            "failed to find --brand ID, --organization ID or --operator",
+        );
+        check(
+            &[
+                "--operator",
+                "--brand",
+                "11111111-1111-1111-1111-111111111111",
+            ],
+            "a key has one scope: give --brand, --organization or --operator once",
+        );
         check(&["--brand"], "--brand needs a value");
         check(
             &["--brand", "acme"],
@@ -89,7 +100,7 @@ mod tests {
                 "--organization",
                 "955c3c4d-3a03-4d79-9655-3871f5ad999d",
             ],
-            "a key has one scope: give --brand or --organization once",
+            "a key has one scope: give --brand, --organization or --operator once",
         );
         check(
             &["--label", "two words"],

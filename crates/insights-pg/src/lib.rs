@@ -308,11 +308,20 @@ fn driver_error(error: tokio_postgres::Error) -> DbError {
         return DbError::Unavailable(error.to_string());
     };
     let code = db_error.code().code();
-    // Class 08 connection, 53 resources, 57 operator intervention (cancel, shutdown), 3D no database.
-    let retryable = ["08", "53", "57", "3D"]
+    // Class 08 connection, 53 resources, 57 operator intervention (cancel, shutdown), 3D no
+    // database, 28 a refused login: the database is unusable until someone acts, not broken
+    // data, so clients get a 503 and readiness fails.
+    let retryable = ["08", "53", "57", "3D", "28"]
         .iter()
         .any(|class| code.starts_with(class));
-    let reason = format!("{} (SQLSTATE {code})", db_error.message());
+    let reason = if code.starts_with("28") {
+        format!(
+            "the database refused the login: {} (SQLSTATE {code}); check the user and password in the URL and that the role has LOGIN",
+            db_error.message()
+        )
+    } else {
+        format!("{} (SQLSTATE {code})", db_error.message())
+    };
     if retryable {
         DbError::Unavailable(reason)
     } else {

@@ -109,3 +109,27 @@ fn the_url_is_never_shown() {
     .unwrap_err();
     assert!(!error.to_string().contains("s3cret"), "{error}");
 }
+
+#[tokio::test]
+async fn a_refused_login_is_unavailable_and_says_what_to_check() {
+    // insights_reader is created without LOGIN, so the server refuses it (SQLSTATE 28000).
+    let db = TestDb::new();
+    let (host, port) = db.host_port();
+    let store = store_at(&format!(
+        "host={host} port={port} user=insights_reader dbname={}",
+        db.name()
+    ));
+    for answer in [
+        store.organization(east()).await.map(|_| ()),
+        store.check_ready().await,
+    ] {
+        match answer {
+            Err(MetadataError::Unavailable { reason }) => assert!(
+                reason.starts_with("the database refused the login")
+                    && reason.contains("SQLSTATE 28000"),
+                "{reason}"
+            ),
+            other => panic!("expected Unavailable, got {other:?}"),
+        }
+    }
+}

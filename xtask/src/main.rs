@@ -43,7 +43,7 @@ Commands:
               (default 150, about 2,600 requests)
   soak [--requests N] [--connections C] [--chaos-seconds S]
               build in release mode and run the service against a PostgreSQL cluster of its
-              own (initdb and pg_ctl, in the target directory's soak/): N mixed requests (default 1,000,000)
+              own (initdb and pg_ctl, in the system's temporary directory): N mixed requests (default 1,000,000)
               with zero unexpected answers and RSS growth under 5 % after the warm-up; then
               PostgreSQL stopped for S seconds (default 5) mid-load: only 503s while it is
               down, none 5 s after it is back, no 500s

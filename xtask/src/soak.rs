@@ -45,15 +45,21 @@ impl Default for Plan {
 pub fn run(root: &Path, plan: &Plan) -> Result<()> {
     let release = service::build_release(root)?;
     let work = service::target_dir(root)?.join("soak");
+    // The cluster lives in the system's temporary directory, not the target directory: as
+    // root it runs as the postgres user, who may not reach a target directory elsewhere
+    // (a CARGO_TARGET_DIR made by mktemp is 0700).
+    let cluster_dir = std::env::temp_dir().join("insights-soak-cluster");
     // A cluster left by an interrupted run may still be up; its directory goes with it.
-    if work.exists() {
-        let _ = Cluster::attach(&work.join("pg")).map(|old| old.stop("immediate"));
-        std::fs::remove_dir_all(&work)
-            .with_context(|| format!("failed to remove {}", work.display()))?;
+    for dir in [&work, &cluster_dir] {
+        if dir.exists() {
+            let _ = Cluster::attach(&cluster_dir).map(|old| old.stop("immediate"));
+            std::fs::remove_dir_all(dir)
+                .with_context(|| format!("failed to remove {}", dir.display()))?;
+        }
     }
     std::fs::create_dir_all(&work)
         .with_context(|| format!("failed to create {}", work.display()))?;
-    let cluster = Cluster::create(&work.join("pg"))
+    let cluster = Cluster::create(&cluster_dir)
         .map_err(anyhow::Error::msg)
         .context("failed to start a PostgreSQL cluster for the soak")?;
     let url = prepare_database(root, &cluster)?;

@@ -6,6 +6,7 @@
 
 pub mod auth;
 pub mod compute;
+pub mod connection;
 pub mod docs;
 pub mod dto;
 pub mod error;
@@ -22,11 +23,12 @@ use std::io::BufReader;
 use std::net::TcpListener;
 use std::path::Path;
 
+use actix_service::{IntoServiceFactory, ServiceFactoryExt};
 use actix_web::body::EitherBody;
 use actix_web::dev::{Server, ServiceResponse};
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::middleware::{ErrorHandlerResponse, ErrorHandlers};
-use actix_web::{web, App, HttpResponse, HttpServer};
+use actix_web::{web, App, HttpResponse};
 use insights_mockts::{LoadError, MockTimeSeries};
 use paperclip::actix::OpenApiExt;
 
@@ -65,6 +67,11 @@ pub async fn import_samples(path: &Path, url: &str) -> Result<insights_pg::Impor
 ///
 /// SIGTERM and SIGINT stop it gracefully: the listener closes at once, and requests in
 /// flight get `limits.shutdown_timeout` to finish.
+///
+/// The server is assembled from actix-server and actix-http rather than `HttpServer`, so
+/// that each connection's stream can be [`connection::Guarded`]: `HttpServer` offers no way
+/// to wrap it, and without that a stalled keep-alive request head holds a connection open
+/// for ever.
 pub fn run(
     listener: TcpListener,
     state: web::Data<AppState>,
@@ -73,7 +80,8 @@ pub fn run(
     let limits = state.limits.clone();
     // actix counts connections per worker; the setting is for the whole process.
     let connections_per_worker = limits.max_connections.div_ceil(limits.workers).max(1);
-    let server = HttpServer::new(move || {
+    let addr = listener.local_addr()?;
+    let app = move || {
         let observed = state.clone();
         App::new()
             .app_data(state.clone())
@@ -89,14 +97,37 @@ pub fn run(
             .route("/openapi/v2.json", web::get().to(openapi_v2))
             .configure(docs::configure)
             .default_service(web::to(routes::not_found))
-    })
-    .workers(limits.workers)
-    .max_connections(connections_per_worker)
-    .keep_alive(limits.keep_alive)
-    .shutdown_timeout(limits.shutdown_timeout.as_secs())
-    .shutdown_signal(stop_signal())
-    .listen(listener)?
-    .run();
+    };
+    let server = actix_server::Server::build()
+        .workers(limits.workers)
+        .max_concurrent_connections(connections_per_worker)
+        .shutdown_timeout(limits.shutdown_timeout.as_secs())
+        .shutdown_signal(stop_signal())
+        .listen("insights", listener, move || {
+            let client_timeout = limits.client_timeout;
+            let http = actix_http::HttpService::build()
+                .keep_alive(limits.keep_alive)
+                .client_request_timeout(client_timeout)
+                .client_disconnect_timeout(std::time::Duration::from_secs(1))
+                .local_addr(addr)
+                .finish(actix_service::map_config(
+                    app().into_factory().map_err(|error| error.error_response()),
+                    // Only URL generation and requests without a Host header read it,
+                    // and the service does neither; its constructor is not public.
+                    |_| actix_web::dev::AppConfig::default(),
+                ));
+            actix_service::fn_service(move |stream: tokio::net::TcpStream| async move {
+                let _ = stream.set_nodelay(true);
+                let peer = stream.peer_addr().ok();
+                Ok::<_, actix_http::error::DispatchError>((
+                    connection::Guarded::new(stream, client_timeout),
+                    actix_http::Protocol::Http1,
+                    peer,
+                ))
+            })
+            .and_then(http)
+        })?
+        .run();
     Ok(server)
 }
 

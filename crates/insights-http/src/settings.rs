@@ -53,6 +53,9 @@ pub struct Limits {
     pub keep_alive: std::time::Duration,
     /// `INSIGHTS_SHUTDOWN_TIMEOUT_S`: how long in-flight requests get to finish on SIGTERM.
     pub shutdown_timeout: std::time::Duration,
+    /// `INSIGHTS_CLIENT_TIMEOUT_S`: how long a client has, after connecting and after each
+    /// answer, to send a whole request head; a connection that stalls longer is closed.
+    pub client_timeout: std::time::Duration,
     /// `INSIGHTS_COMPUTE_THREADS`: threads that heavy (usage) requests run on, apart from the
     /// workers that serve connections.
     pub compute_threads: usize,
@@ -67,6 +70,7 @@ impl Default for Limits {
             max_query_bytes: 2048,
             max_connections: 4096,
             workers: cores(),
+            client_timeout: std::time::Duration::from_secs(5),
             compute_threads: cores(),
             compute_slots: 4 * cores(),
             keep_alive: std::time::Duration::from_secs(5),
@@ -245,6 +249,17 @@ impl Settings {
                 &defaults.shutdown_timeout.as_secs().to_string(),
                 seconds,
             )?,
+            client_timeout: parse_or(
+                &lookup,
+                "INSIGHTS_CLIENT_TIMEOUT_S",
+                &defaults.client_timeout.as_secs().to_string(),
+                |text| match text.parse::<u64>() {
+                    Ok(seconds) if (1..=3600).contains(&seconds) => {
+                        Ok(std::time::Duration::from_secs(seconds))
+                    }
+                    _ => Err("must be a whole number of seconds from 1 to 3600".to_owned()),
+                },
+            )?,
             compute_threads: parse_or(
                 &lookup,
                 "INSIGHTS_COMPUTE_THREADS",
@@ -340,7 +355,7 @@ mod tests {
 
     #[test]
     fn reads_defaults_and_overrides() {
-        let defaults = r#"Settings { addr: 127.0.0.1:8080, timeseries_path: "data/mock_timeseries.json", catalogue_path: None, timeseries_database: None, max_window_days: 366, database: None, cache_ttl: 60s, cache_capacity: 10000, log_format: Text, limits: Limits { request_timeout: 10s, max_query_bytes: 2048, max_connections: 4096, workers: 2, keep_alive: 5s, shutdown_timeout: 30s, compute_threads: 2, compute_slots: 8 }, api_keys_file: None, metrics_require_key: true }"#;
+        let defaults = r#"Settings { addr: 127.0.0.1:8080, timeseries_path: "data/mock_timeseries.json", catalogue_path: None, timeseries_database: None, max_window_days: 366, database: None, cache_ttl: 60s, cache_capacity: 10000, log_format: Text, limits: Limits { request_timeout: 10s, max_query_bytes: 2048, max_connections: 4096, workers: 2, keep_alive: 5s, shutdown_timeout: 30s, client_timeout: 5s, compute_threads: 2, compute_slots: 8 }, api_keys_file: None, metrics_require_key: true }"#;
         check(&[], Ok(defaults));
         check(
             &[
@@ -349,7 +364,7 @@ mod tests {
                 ("INSIGHTS_MAX_WINDOW_DAYS", "31"),
             ],
             Ok(
-                r#"Settings { addr: 0.0.0.0:9000, timeseries_path: "/tmp/x.json", catalogue_path: None, timeseries_database: None, max_window_days: 31, database: None, cache_ttl: 60s, cache_capacity: 10000, log_format: Text, limits: Limits { request_timeout: 10s, max_query_bytes: 2048, max_connections: 4096, workers: 2, keep_alive: 5s, shutdown_timeout: 30s, compute_threads: 2, compute_slots: 8 }, api_keys_file: None, metrics_require_key: true }"#,
+                r#"Settings { addr: 0.0.0.0:9000, timeseries_path: "/tmp/x.json", catalogue_path: None, timeseries_database: None, max_window_days: 31, database: None, cache_ttl: 60s, cache_capacity: 10000, log_format: Text, limits: Limits { request_timeout: 10s, max_query_bytes: 2048, max_connections: 4096, workers: 2, keep_alive: 5s, shutdown_timeout: 30s, client_timeout: 5s, compute_threads: 2, compute_slots: 8 }, api_keys_file: None, metrics_require_key: true }"#,
             ),
         );
         check(
@@ -359,7 +374,7 @@ mod tests {
                 ("INSIGHTS_DB_STATEMENT_TIMEOUT_MS", "250"),
             ],
             Ok(
-                r#"Settings { addr: 127.0.0.1:8080, timeseries_path: "data/mock_timeseries.json", catalogue_path: None, timeseries_database: None, max_window_days: 366, database: Some(PgConfig { url: "<redacted>", pool_size: 4, connect_timeout: 500ms, wait_timeout: 500ms, statement_timeout: 250ms }), cache_ttl: 60s, cache_capacity: 10000, log_format: Text, limits: Limits { request_timeout: 10s, max_query_bytes: 2048, max_connections: 4096, workers: 2, keep_alive: 5s, shutdown_timeout: 30s, compute_threads: 2, compute_slots: 8 }, api_keys_file: None, metrics_require_key: true }"#,
+                r#"Settings { addr: 127.0.0.1:8080, timeseries_path: "data/mock_timeseries.json", catalogue_path: None, timeseries_database: None, max_window_days: 366, database: Some(PgConfig { url: "<redacted>", pool_size: 4, connect_timeout: 500ms, wait_timeout: 500ms, statement_timeout: 250ms }), cache_ttl: 60s, cache_capacity: 10000, log_format: Text, limits: Limits { request_timeout: 10s, max_query_bytes: 2048, max_connections: 4096, workers: 2, keep_alive: 5s, shutdown_timeout: 30s, client_timeout: 5s, compute_threads: 2, compute_slots: 8 }, api_keys_file: None, metrics_require_key: true }"#,
             ),
         );
         check(
@@ -375,7 +390,7 @@ mod tests {
                 ("INSIGHTS_METRICS_REQUIRE_KEY", "false"),
             ],
             Ok(
-                r#"Settings { addr: 127.0.0.1:8080, timeseries_path: "data/mock_timeseries.json", catalogue_path: None, timeseries_database: None, max_window_days: 366, database: None, cache_ttl: 60s, cache_capacity: 10000, log_format: Json, limits: Limits { request_timeout: 250ms, max_query_bytes: 512, max_connections: 100, workers: 8, keep_alive: 0ns, shutdown_timeout: 3s, compute_threads: 2, compute_slots: 8 }, api_keys_file: Some("/etc/insights/keys"), metrics_require_key: false }"#,
+                r#"Settings { addr: 127.0.0.1:8080, timeseries_path: "data/mock_timeseries.json", catalogue_path: None, timeseries_database: None, max_window_days: 366, database: None, cache_ttl: 60s, cache_capacity: 10000, log_format: Json, limits: Limits { request_timeout: 250ms, max_query_bytes: 512, max_connections: 100, workers: 8, keep_alive: 0ns, shutdown_timeout: 3s, client_timeout: 5s, compute_threads: 2, compute_slots: 8 }, api_keys_file: Some("/etc/insights/keys"), metrics_require_key: false }"#,
             ),
         );
         // A blank DATABASE_URL, as a .env may leave it, means none.

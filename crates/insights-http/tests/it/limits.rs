@@ -106,3 +106,87 @@ async fn a_request_that_outlives_its_time_is_503() {
     assert_eq!(app.get("/healthz").await.status, 200);
     held.abort();
 }
+
+/// Reads until the server closes the connection (or resets it); false if it is still open
+/// after the hang guard, which is far longer than the client timeout under test.
+fn closed_by_server(stream: &mut std::net::TcpStream) -> bool {
+    use std::io::Read;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    let mut buffer = [0u8; 4096];
+    loop {
+        match stream.read(&mut buffer) {
+            Ok(0) => return true,
+            Ok(_) => continue,
+            Err(error) if error.kind() == std::io::ErrorKind::ConnectionReset => return true,
+            Err(_) => return false,
+        }
+    }
+}
+
+/// One whole `/healthz` request and its answer, on a keep-alive connection.
+fn healthz_on(stream: &mut std::net::TcpStream) -> String {
+    use std::io::{Read, Write};
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: test\r\n\r\n")
+        .unwrap();
+    let mut answer = Vec::new();
+    let mut buffer = [0u8; 1024];
+    while !answer.ends_with(br#"{"status":"ok"}"#) {
+        let read = stream.read(&mut buffer).unwrap();
+        assert!(read > 0, "closed before the answer");
+        answer.extend_from_slice(&buffer[..read]);
+    }
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+#[actix_web::test]
+async fn stalled_request_heads_are_closed_and_cannot_lock_others_out() {
+    const CAP: usize = 6;
+    let app = TestApp::spawn_state(AppState::with_limits(
+        Insights::new(
+            MetadataStore::Embedded(Box::new(insights_core::InMemoryMetadata::seed())),
+            SeriesStore::File(shipped_timeseries()),
+        ),
+        Limits {
+            client_timeout: Duration::from_secs(1),
+            keep_alive: Duration::from_secs(30),
+            max_connections: CAP,
+            workers: 1,
+            ..Limits::default()
+        },
+    ))
+    .await;
+    let addr = app.address.trim_start_matches("http://").to_owned();
+    actix_web::rt::task::spawn_blocking(move || {
+        use std::io::Write;
+        // Half stall inside their first request head; half send one whole request, then
+        // stall inside the second: the case actix-http leaves without a timer.
+        let mut stalled: Vec<std::net::TcpStream> = (0..CAP)
+            .map(|index| {
+                let mut stream = std::net::TcpStream::connect(&addr).unwrap();
+                if index % 2 == 1 {
+                    assert!(healthz_on(&mut stream).starts_with("HTTP/1.1 200"));
+                }
+                stream.write_all(b"GET /healthz HTTP/1.1\r\nHo").unwrap();
+                stream
+            })
+            .collect();
+        // Every slot is taken by a stalled client, yet a new client is answered: the stalled
+        // connections are closed and free their slots.
+        let mut newcomer = std::net::TcpStream::connect(&addr).unwrap();
+        newcomer
+            .set_read_timeout(Some(Duration::from_secs(60)))
+            .unwrap();
+        assert!(healthz_on(&mut newcomer).starts_with("HTTP/1.1 200"));
+        for (index, stream) in stalled.iter_mut().enumerate() {
+            assert!(
+                closed_by_server(stream),
+                "stalled connection {index} is still open"
+            );
+        }
+    })
+    .await
+    .unwrap();
+}

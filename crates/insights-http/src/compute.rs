@@ -109,12 +109,10 @@ impl ComputePool {
         let abort = task.abort_handle();
         match tokio::time::timeout(deadline, task).await {
             Ok(Ok(answer)) => answer,
+            // The panic hook logged the panic itself.
+            Ok(Err(join_error)) if join_error.is_panic() => Err(ApiError::Panicked),
             Ok(Err(join_error)) => Err(ApiError::Internal {
-                cause: if join_error.is_panic() {
-                    "a heavy request's work panicked".to_owned()
-                } else {
-                    format!("a heavy request's work stopped: {join_error}")
-                },
+                cause: format!("a heavy request's work stopped: {join_error}"),
             }),
             Err(_) => {
                 abort.abort();
@@ -172,6 +170,18 @@ mod tests {
         let answer = block_on(pool.run(Duration::from_secs(5), async { Ok(42) }));
         assert_eq!(answer.unwrap(), 42);
         assert_eq!(pool.busy(), 0);
+    }
+
+    #[test]
+    fn a_panic_in_the_work_is_an_answer_and_frees_the_slot() {
+        let pool = ComputePool::new(1, 1).unwrap();
+        let answer: Result<(), ApiError> = block_on(pool.run(Duration::from_secs(5), async {
+            panic!("deliberately, in a test");
+        }));
+        assert!(matches!(answer, Err(ApiError::Panicked)), "{answer:?}");
+        assert_eq!(pool.busy(), 0);
+        let answer = block_on(pool.run(Duration::from_secs(5), async { Ok(7) }));
+        assert_eq!(answer.unwrap(), 7);
     }
 
     #[test]

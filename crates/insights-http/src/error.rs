@@ -61,6 +61,9 @@ pub enum ApiError {
         /// The cause, for the log only.
         cause: String,
     },
+    /// 500: a handler's work panicked. The panic hook has logged it, once, with its message
+    /// and location; this only answers.
+    Panicked,
     /// 500: an unexpected failure.
     Internal {
         /// The cause, for the log only.
@@ -96,6 +99,7 @@ impl std::fmt::Display for ApiError {
             ApiError::Overloaded { capacity } => {
                 write!(f, "all {capacity} slots for heavy requests are taken")
             }
+            ApiError::Panicked => f.write_str("a handler's work panicked"),
             ApiError::Unavailable { cause } | ApiError::Internal { cause } => f.write_str(cause),
         }
     }
@@ -175,7 +179,7 @@ impl ResponseError for ApiError {
             ApiError::Unavailable { .. }
             | ApiError::TimedOut { .. }
             | ApiError::Overloaded { .. } => StatusCode::SERVICE_UNAVAILABLE,
-            ApiError::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Internal { .. } | ApiError::Panicked => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -201,6 +205,9 @@ impl ResponseError for ApiError {
             }
             ApiError::Internal { cause } => {
                 tracing::error!(%cause, "answering 500");
+                problem_response(status, "The service failed unexpectedly.", None)
+            }
+            ApiError::Panicked => {
                 problem_response(status, "The service failed unexpectedly.", None)
             }
         }

@@ -32,6 +32,7 @@ async fn main() -> Result<()> {
             .with_env_filter(filter)
             .init(),
     }
+    insights_http::middleware::install_panic_hook();
     tracing::info!(?settings, "starting");
     let keys = match &settings.api_keys_file {
         None => {

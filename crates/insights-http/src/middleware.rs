@@ -4,14 +4,17 @@
 //! `routes`, because a response needs the routed request, which only the handler has.)
 
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 use std::time::Instant;
 
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse};
+use actix_web::error::InternalError;
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::{web, HttpMessage, ResponseError};
+use futures_util::FutureExt;
 use tracing::Instrument;
 
 use crate::auth::tenant_scope;
@@ -26,6 +29,14 @@ pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// The longest request id accepted from a client; a longer or odd one is replaced.
 const MAX_REQUEST_ID_LEN: usize = 128;
+
+/// Why a request got no further than the middleware.
+enum Refused {
+    /// A cheap check failed before routing.
+    Early(ServiceRequest, ApiError),
+    /// Routing or the handler panicked before returning its future.
+    Panicked,
+}
 
 /// Wraps one request; see the module documentation.
 pub fn observe<S, B>(
@@ -69,31 +80,62 @@ where
         None
     };
     let pending = match refusal {
-        Some(error) => Err((request, error)),
-        None => Ok(span.in_scope(|| service.call(request))),
+        Some(error) => Err(Refused::Early(request, error)),
+        None => span.in_scope(|| {
+            std::panic::catch_unwind(AssertUnwindSafe(|| service.call(request)))
+                .map_err(|_| Refused::Panicked)
+                .map(|pending| AssertUnwindSafe(pending).catch_unwind())
+        }),
     };
     async move {
         let in_flight = state.metrics.start();
-        let mut response = match pending {
-            Err((request, error)) => request.into_response(error.error_response()),
-            Ok(pending) => pending.await?.map_into_boxed_body(),
+        // The last defence: a panic in a handler becomes a 500 problem+json, and the
+        // connection and its worker live on. The panic hook (see `install_panic_hook`)
+        // logged it once; no input is known to reach it (`tests/it/extremes.rs`).
+        let answered = match pending {
+            Err(Refused::Early(request, error)) => {
+                Ok(request.into_response(error.error_response()))
+            }
+            Err(Refused::Panicked) => Err(()),
+            Ok(pending) => match pending.await {
+                Ok(answer) => Ok(answer?.map_into_boxed_body()),
+                Err(_) => Err(()),
+            },
         };
         drop(in_flight);
-        let status = response.status().as_u16();
         let elapsed = started.elapsed();
+        let log = |status: u16| {
+            tracing::info!(
+                status,
+                elapsed_us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX),
+                "request"
+            );
+        };
+        let request_id = HeaderValue::from_str(&request_id).ok();
+        let mut response = match answered {
+            Ok(response) => response,
+            Err(()) => {
+                // The request went into the handler and cannot be had back, so the answer
+                // leaves as an error that carries its whole response; actix renders it.
+                let mut answer = ApiError::Panicked.error_response();
+                if let Some(value) = request_id {
+                    answer.headers_mut().insert(REQUEST_ID, value);
+                }
+                state.metrics.record(None, 500, elapsed);
+                log(500);
+                return Err(InternalError::from_response("panicked", answer).into());
+            }
+        };
+        let status = response.status().as_u16();
         state.metrics.record(
             response.request().match_pattern().as_deref(),
             status,
             elapsed,
         );
-        if let Ok(value) = HeaderValue::from_str(&request_id) {
+        if let Some(value) = request_id {
             response.headers_mut().insert(REQUEST_ID, value);
         }
-        tracing::info!(
-            status,
-            elapsed_us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX),
-            "request"
-        );
+        log(status);
         Ok(response)
     }
     .instrument(span)
@@ -131,6 +173,25 @@ where
         request.head_mut().method = actix_web::http::Method::GET;
     }
     service.call(request)
+}
+
+/// Logs every panic as one event (one JSON object in JSON mode), with its message and
+/// location, in place of the default multi-line text on stderr. The request's span, when the
+/// panic happens inside one, adds the request id.
+pub fn install_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        let payload = info.payload();
+        let message = payload
+            .downcast_ref::<&str>()
+            .copied()
+            .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+            .unwrap_or("(a panic without a message)");
+        let location = info
+            .location()
+            .map(|location| format!("{}:{}", location.file(), location.line()))
+            .unwrap_or_default();
+        tracing::error!(panic = message, %location, "panicked; a request meeting it is answered 500");
+    }));
 }
 
 #[cfg(test)]

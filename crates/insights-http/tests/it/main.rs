@@ -3,6 +3,7 @@
 mod analytics;
 mod auth;
 mod errors;
+mod extremes;
 mod insights;
 mod limits;
 mod metadata;

@@ -166,3 +166,58 @@ async fn metrics_count_requests_by_route_and_status() {
         ["insights_http_requests_in_flight 1"]
     );
 }
+
+#[actix_web::test]
+async fn a_panicking_handler_is_a_500_problem_and_the_worker_lives_on() {
+    use actix_web::{test, web, App};
+    use insights_core::{InMemoryMetadata, Insights};
+    use insights_http::{middleware, AppState, MetadataStore, SeriesStore};
+
+    let state = web::Data::new(AppState::new(Insights::new(
+        MetadataStore::Embedded(Box::new(InMemoryMetadata::seed())),
+        SeriesStore::File(crate::support::shipped_timeseries()),
+    )));
+    let observed = state.clone();
+    // No route of the service panics on any input (tests/it/extremes.rs in the core); these
+    // stand in for a bug, in the handler's future and before it.
+    async fn in_the_future() -> &'static str {
+        panic!("deliberately, in a test");
+    }
+    let app = test::init_service(
+        App::new()
+            .app_data(state.clone())
+            .wrap_fn(move |request, service| middleware::observe(&observed, request, service))
+            .route("/panics", web::get().to(in_the_future))
+            .route("/fine", web::get().to(|| async { "fine" })),
+    )
+    .await;
+    // The middleware answers with an error that carries the whole response, which the
+    // server renders as it is.
+    let error = test::try_call_service(&app, test::TestRequest::get().uri("/panics").to_request())
+        .await
+        .err()
+        .expect("an error that carries the answer");
+    let response = error.error_response();
+    assert_eq!(response.status(), 500);
+    assert!(response.headers().contains_key("x-request-id"));
+    assert_eq!(
+        response.headers().get("content-type").unwrap(),
+        "application/problem+json"
+    );
+    let bytes = actix_web::body::to_bytes(response.into_body())
+        .await
+        .unwrap();
+    let body: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(
+        body,
+        json!({
+            "type": "about:blank",
+            "title": "Internal Server Error",
+            "status": 500,
+            "detail": "The service failed unexpectedly."
+        })
+    );
+    let response =
+        test::call_service(&app, test::TestRequest::get().uri("/fine").to_request()).await;
+    assert_eq!(response.status(), 200);
+}

@@ -195,8 +195,7 @@ async fn a_panicking_handler_is_a_500_problem_and_the_worker_lives_on() {
     // server renders as it is.
     let error = test::try_call_service(&app, test::TestRequest::get().uri("/panics").to_request())
         .await
-        .err()
-        .expect("an error that carries the answer");
+        .expect_err("an error that carries the answer");
     let response = error.error_response();
     assert_eq!(response.status(), 500);
     assert!(response.headers().contains_key("x-request-id"));

@@ -82,6 +82,7 @@ pub use timestamp::{format_utc, in_supported_range, parse_rfc3339, TimestampErro
 pub use usecases::{
     BrandUsage, BucketUsage, CircuitUsage, Demand, EntityRef, Figures, GroupUsage, Insights,
     InsightsError, LocationUsage, OrganizationUsage, PeakDemand, RankedCircuit, Rollup, Scope,
-    UsageRequest, UsageRequestError, MAX_TOP,
+    TooMuchWork, UsageRequest, UsageRequestError, WorkParam, CELLS_PER_CALL, MAX_CELLS_PER_REQUEST,
+    MAX_TOP,
 };
 pub use window::{Bound, Window, WindowError, DEFAULT_MAX_WINDOW};

@@ -196,3 +196,83 @@ fn the_last_hours_of_year_9999_bucket_in_every_zone() {
         }
     }
 }
+
+/// A source that records the most figures (series × ranges) any one call asked for.
+#[derive(Debug, Default)]
+struct Recording {
+    largest_call: std::sync::atomic::AtomicUsize,
+    calls: std::sync::atomic::AtomicUsize,
+}
+
+impl TimeSeriesSource for Recording {
+    fn nominal_interval(&self) -> Duration {
+        Duration::minutes(1)
+    }
+
+    async fn window_stats(
+        &self,
+        series: &[SeriesKey],
+        _window: &Window,
+    ) -> Result<Vec<UsageStats>, TimeSeriesError> {
+        self.record(series.len());
+        Ok(vec![UsageStats::from_sample(1.0); series.len()])
+    }
+
+    async fn range_stats(
+        &self,
+        series: &[SeriesKey],
+        edges: &[OffsetDateTime],
+    ) -> Result<Vec<Vec<UsageStats>>, TimeSeriesError> {
+        let ranges = edges.len() - 1;
+        self.record(series.len() * ranges);
+        Ok(vec![
+            vec![UsageStats::from_sample(1.0); ranges];
+            series.len()
+        ])
+    }
+}
+
+impl Recording {
+    fn record(&self, cells: usize) {
+        use std::sync::atomic::Ordering;
+        self.largest_call.fetch_max(cells, Ordering::Relaxed);
+        self.calls.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+#[test]
+fn no_call_to_the_source_asks_for_more_than_the_cell_budget() {
+    use std::sync::atomic::Ordering;
+    // The heaviest request the API admits: the brand, 366 days, day buckets, 5-minute demand
+    // intervals (105,408 of them) and the top 100 circuits.
+    let window = Window::parse(
+        Some("2024-01-01T00:00:00Z"),
+        Some("2025-01-01T00:00:00Z"),
+        DEFAULT_MAX_WINDOW,
+    )
+    .unwrap();
+    let request = UsageRequest::new(
+        window,
+        Some(BucketWidth::Day),
+        Some(Zone::named("America/New_York").unwrap()),
+        Some(DemandInterval::ALL[0]),
+        Some(100),
+    )
+    .unwrap();
+    let insights = Insights::new(InMemoryMetadata::seed(), Recording::default());
+    let brand: BrandId = "11111111-1111-1111-1111-111111111111".parse().unwrap();
+    let answer = block_on(insights.brand_usage(&Scope::All, brand, &request)).unwrap();
+    let source = insights.timeseries();
+    assert!(
+        source.largest_call.load(Ordering::Relaxed) <= insights_core::CELLS_PER_CALL,
+        "{} figures in one call",
+        source.largest_call.load(Ordering::Relaxed)
+    );
+    // Streaming split the work, and lost none of it: every interval of every circuit has its
+    // one sample, so each interval sums to 36 W, or 36 x 60 s / 300 s on average.
+    assert!(source.calls.load(Ordering::Relaxed) > 2);
+    let peak = answer.rollup.total.figures.peak_demand.flatten().unwrap();
+    assert_eq!(peak.watts, 36.0 * 60.0 / 300.0);
+    // All intervals tie, and the earliest wins.
+    assert_eq!(format_utc(peak.start), "2024-01-01T00:00:00Z");
+}

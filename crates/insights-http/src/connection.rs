@@ -8,6 +8,14 @@
 //! the stream reports end of input. The dispatcher then closes an idle or half-sent
 //! connection at once; a request it is already answering is still answered (half-closed
 //! connections are allowed), and the connection closes after it.
+//!
+//! The dispatcher also answers some requests itself, before the application sees them: a
+//! malformed request line or header (400), a head over its limit (431), a first head too
+//! slow (408). Those answers are bare, with no body and no request id, and the dispatcher
+//! offers no hook to change them. [`Guarded`] recognises them on their way out (every answer
+//! of the application carries `x-request-id`; these never do) and sends a problem+json
+//! answer with a request id in their place, and reports each one so it is counted and
+//! logged like any other answer.
 
 use std::future::Future;
 use std::io;
@@ -19,23 +27,71 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::time::{Instant, Sleep};
 
-/// A TCP stream that reads as ended once the service has written nothing to it for a while.
+/// Told the status and request id of every answer the dispatcher gave by itself.
+pub type OnBareError = std::sync::Arc<dyn Fn(u16, &str) + Send + Sync>;
+
+/// A TCP stream that reads as ended once the service has written nothing to it for a while,
+/// and that gives the dispatcher's own error answers a problem+json body.
 pub struct Guarded {
     stream: TcpStream,
     timeout: Duration,
     deadline: Pin<Box<Sleep>>,
+    on_bare_error: OnBareError,
+    /// A replacement answer still being written, and how many bytes of the dispatcher's
+    /// own answer it stands for.
+    replacing: Option<(Vec<u8>, usize)>,
 }
 
 impl Guarded {
     /// Guards `stream`, allowing the client `timeout` after each answer (and after
     /// connecting) to send a whole request head.
-    pub fn new(stream: TcpStream, timeout: Duration) -> Guarded {
+    pub fn new(stream: TcpStream, timeout: Duration, on_bare_error: OnBareError) -> Guarded {
         Guarded {
             stream,
             timeout,
             deadline: Box::pin(tokio::time::sleep(timeout)),
+            on_bare_error,
+            replacing: None,
         }
     }
+}
+
+/// The length of the head, if `buf` starts with a whole error answer that the dispatcher
+/// made by itself: a 4xx or 5xx with an empty body and no `x-request-id`.
+fn bare_error_head(buf: &[u8]) -> Option<(u16, usize)> {
+    let end = buf.windows(4).position(|window| window == b"\r\n\r\n")? + 4;
+    let head = std::str::from_utf8(&buf[..end]).ok()?.to_ascii_lowercase();
+    let status: u16 = head.strip_prefix("http/1.1 ")?.get(..3)?.parse().ok()?;
+    let bare = (400..600).contains(&status)
+        && head.contains("\r\ncontent-length: 0\r\n")
+        && !head.contains("\r\nx-request-id:");
+    bare.then_some((status, end))
+}
+
+/// The problem+json answer that stands in for a bare one of `status`.
+fn problem_answer(status: u16, request_id: &str) -> Vec<u8> {
+    let code = actix_web::http::StatusCode::from_u16(status)
+        .unwrap_or(actix_web::http::StatusCode::BAD_REQUEST);
+    let detail = match status {
+        400 => "The request line or its headers are malformed.",
+        408 => "The request head did not arrive in time; send it whole within the client timeout.",
+        431 => "The request head is larger than the service accepts.",
+        _ => "The request could not be read.",
+    };
+    let body = serde_json::json!({
+        "type": "about:blank",
+        "title": code.canonical_reason().unwrap_or("Error"),
+        "status": status,
+        "detail": detail,
+    })
+    .to_string();
+    format!(
+        "HTTP/1.1 {status} {}\r\ncontent-type: {}\r\ncontent-length: {}\r\nx-request-id: {request_id}\r\nconnection: close\r\n\r\n{body}",
+        code.canonical_reason().unwrap_or("Error"),
+        crate::error::PROBLEM_JSON,
+        body.len()
+    )
+    .into_bytes()
 }
 
 impl AsyncRead for Guarded {
@@ -59,6 +115,32 @@ impl AsyncWrite for Guarded {
         context: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
+        if self.replacing.is_none() {
+            if let Some((status, head_length)) = bare_error_head(buf) {
+                let request_id = crate::middleware::new_request_id();
+                (self.on_bare_error)(status, &request_id);
+                self.replacing = Some((problem_answer(status, &request_id), head_length));
+            }
+        }
+        if let Some((answer, stands_for)) = self.replacing.take() {
+            // Write the replacement whole, then report the dispatcher's bytes as written.
+            let this = &mut *self;
+            match Pin::new(&mut this.stream).poll_write(context, &answer) {
+                Poll::Ready(Ok(count)) if count < answer.len() && count > 0 => {
+                    this.replacing = Some((answer[count..].to_vec(), stands_for));
+                    // Come back for the rest at once.
+                    context.waker().wake_by_ref();
+                    return Poll::Pending;
+                }
+                Poll::Ready(Ok(0)) => return Poll::Ready(Ok(0)),
+                Poll::Ready(Ok(_)) => return Poll::Ready(Ok(stands_for)),
+                Poll::Ready(Err(error)) => return Poll::Ready(Err(error)),
+                Poll::Pending => {
+                    this.replacing = Some((answer, stands_for));
+                    return Poll::Pending;
+                }
+            }
+        }
         let written = Pin::new(&mut self.stream).poll_write(context, buf);
         if matches!(written, Poll::Ready(Ok(count)) if count > 0) {
             // An answer went out: the client has a fresh allowance for its next request.

@@ -81,6 +81,19 @@ pub fn run(
     // actix counts connections per worker; the setting is for the whole process.
     let connections_per_worker = limits.max_connections.div_ceil(limits.workers).max(1);
     let addr = listener.local_addr()?;
+    let counted = state.clone();
+    // The dispatcher's own error answers: counted and logged like the application's, at
+    // WARN since a client's malformed request is no fault of the service.
+    let on_bare_error: connection::OnBareError = std::sync::Arc::new(move |status, request_id| {
+        counted
+            .metrics
+            .record(None, status, std::time::Duration::ZERO);
+        tracing::warn!(
+            status,
+            request_id,
+            "answered a request the server could not read"
+        );
+    });
     let app = move || {
         let observed = state.clone();
         App::new()
@@ -116,14 +129,18 @@ pub fn run(
                     // and the service does neither; its constructor is not public.
                     |_| actix_web::dev::AppConfig::default(),
                 ));
-            actix_service::fn_service(move |stream: tokio::net::TcpStream| async move {
-                let _ = stream.set_nodelay(true);
-                let peer = stream.peer_addr().ok();
-                Ok::<_, actix_http::error::DispatchError>((
-                    connection::Guarded::new(stream, client_timeout),
-                    actix_http::Protocol::Http1,
-                    peer,
-                ))
+            let on_bare_error = on_bare_error.clone();
+            actix_service::fn_service(move |stream: tokio::net::TcpStream| {
+                let on_bare_error = on_bare_error.clone();
+                async move {
+                    let _ = stream.set_nodelay(true);
+                    let peer = stream.peer_addr().ok();
+                    Ok::<_, actix_http::error::DispatchError>((
+                        connection::Guarded::new(stream, client_timeout, on_bare_error),
+                        actix_http::Protocol::Http1,
+                        peer,
+                    ))
+                }
             })
             .and_then(http)
         })?

@@ -18,7 +18,12 @@ async fn main() -> Result<()> {
     let _ = dotenvy::dotenv();
     let settings = Settings::from_lookup(|key| std::env::var(key).ok())
         .context("failed to read the configuration")?;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let mut filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    // The HTTP/1 dispatcher logs a client's malformed request at ERROR ("stream error"); the
+    // service answers it with a problem and logs it at WARN itself (`connection.rs`).
+    if let Ok(directive) = "actix_http::h1::dispatcher=off".parse() {
+        filter = filter.add_directive(directive);
+    }
     match settings.log_format {
         // Colour codes only help a person at a terminal; in a log file they are noise.
         LogFormat::Text => tracing_subscriber::fmt()

@@ -151,7 +151,7 @@ fn accepted_request_id(value: Option<&HeaderValue>) -> Option<String> {
 }
 
 /// A new id: random per process, then a counter, so ids are unique without a syscall each.
-fn new_request_id() -> String {
+pub(crate) fn new_request_id() -> String {
     static PROCESS: OnceLock<String> = OnceLock::new();
     static NEXT: AtomicU64 = AtomicU64::new(1);
     let process =

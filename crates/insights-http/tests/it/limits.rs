@@ -190,3 +190,67 @@ async fn stalled_request_heads_are_closed_and_cannot_lock_others_out() {
     .await
     .unwrap();
 }
+
+/// Sends raw bytes on a new connection and reads the whole answer until the server closes.
+fn raw_exchange(addr: &str, bytes: &[u8]) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    // The head may be refused before all of it is sent; what matters is the answer.
+    let _ = stream.write_all(bytes);
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+#[actix_web::test]
+async fn the_servers_own_refusals_are_problems_with_request_ids_and_are_counted() {
+    let app = TestApp::spawn_state(AppState::with_limits(
+        Insights::new(
+            MetadataStore::Embedded(Box::new(insights_core::InMemoryMetadata::seed())),
+            SeriesStore::File(shipped_timeseries()),
+        ),
+        Limits {
+            client_timeout: Duration::from_secs(1),
+            ..Limits::default()
+        },
+    ))
+    .await;
+    let addr = app.address.trim_start_matches("http://").to_owned();
+    let answers = actix_web::rt::task::spawn_blocking(move || {
+        let huge_header = format!(
+            "GET /healthz HTTP/1.1\r\nHost: test\r\nX-Big: {}\r\n\r\n",
+            "a".repeat(200 * 1024)
+        );
+        [
+            (400, raw_exchange(&addr, b"NOT HTTP AT ALL\r\n\r\n")),
+            (431, raw_exchange(&addr, huge_header.as_bytes())),
+            (408, raw_exchange(&addr, b"GET /healthz HTTP/1.1\r\nHo")),
+        ]
+    })
+    .await
+    .unwrap();
+    for (status, answer) in answers {
+        let (head, body) = answer.split_once("\r\n\r\n").unwrap_or_default();
+        let head = head.to_ascii_lowercase();
+        assert!(head.starts_with(&format!("http/1.1 {status} ")), "{answer}");
+        assert!(
+            head.contains("content-type: application/problem+json"),
+            "{answer}"
+        );
+        assert!(head.contains("x-request-id: "), "{answer}");
+        let problem: serde_json::Value = serde_json::from_str(body).unwrap();
+        assert_eq!(problem["status"], status, "{answer}");
+        assert!(problem["detail"]
+            .as_str()
+            .is_some_and(|detail| !detail.is_empty()));
+    }
+    let metrics = String::from_utf8(app.get("/metrics").await.body).unwrap();
+    for status in [400, 408, 431] {
+        let line =
+            format!(r#"insights_http_requests_total{{route="unmatched",status="{status}"}} 1"#);
+        assert!(metrics.contains(&line), "{line} in\n{metrics}");
+    }
+}

@@ -312,7 +312,16 @@ async fn logs_never_hold_passwords_or_keys_and_json_logs_carry_request_ids() {
         assert_eq!(get(&service, "/metrics", &good).0, 403, "{format}");
         let traced = "X-Request-Id: trace-me-7\r\n";
         assert_eq!(get(&service, "/healthz", traced).0, 200, "{format}");
-        let log = service.log_when(|log| log.contains("trace-me-7"));
+        // A request the server cannot read is answered and logged at WARN, not ERROR.
+        let mut garbage = TcpStream::connect(service.addr).unwrap();
+        garbage.write_all(b"NOT HTTP AT ALL\r\n\r\n").unwrap();
+        let mut answer = String::new();
+        let _ = garbage.read_to_string(&mut answer);
+        assert!(answer.starts_with("HTTP/1.1 400 "), "{answer}");
+        let log = service.log_when(|log| {
+            log.contains("trace-me-7")
+                && log.contains("answered a request the server could not read")
+        });
         for secret in [PASSWORD, KEY, WRONG_KEY] {
             assert!(!log.contains(secret), "{format} logs hold {secret}:\n{log}");
         }
@@ -328,6 +337,10 @@ async fn logs_never_hold_passwords_or_keys_and_json_logs_carry_request_ids() {
                 .filter(|event| event["fields"]["message"] == "request")
                 .collect();
             assert_eq!(requests.len(), 4, "{log}");
+            assert!(
+                events.iter().all(|event| event["level"] != "ERROR"),
+                "{log}"
+            );
             assert!(requests
                 .iter()
                 .all(|event| event["span"]["request_id"].is_string()));

@@ -71,6 +71,9 @@ pub fn run(root: &Path, max_examples: u32) -> Result<()> {
         println!("== schemathesis, {name}");
         let server = Server::start(&release, &env)?;
         let mut command = Command::new(&schemathesis);
+        command
+            .arg("--config-file")
+            .arg(root.join("xtask/schemathesis.toml"));
         command.args([
             "run",
             &format!("http://{}/openapi.json", server.addr),

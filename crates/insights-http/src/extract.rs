@@ -279,11 +279,14 @@ impl<const TOP: bool> OperationModifier for UsageQuery<TOP> {
             .iter()
             .map(|width| width.as_str())
             .collect();
+        // Every zone the binary knows, so generated clients and fuzzers know them too.
+        let mut zones: Vec<&str> = Zone::all().map(|zone| zone.name()).collect();
+        zones.sort_unstable();
         let mut parameters = vec![
             string("start", true, Some(DataTypeFormat::DateTime), &[], "Inclusive start of the window: RFC 3339 with `Z` or `±hh:mm`, any fraction digits down to nanoseconds."),
             string("end", true, Some(DataTypeFormat::DateTime), &[], "Exclusive end of the window, after `start` and at most the configured maximum (default 366 days) later."),
             string("bucket", false, None, &widths, "Adds `series`: the window cut into buckets of this width in `tz`, clipped to the window; empty buckets included. At most 10,000 buckets."),
-            string("tz", false, None, &[], "IANA time zone the buckets align in (default `UTC`); only with `bucket`."),
+            string("tz", false, None, &zones, "IANA time zone the buckets align in (default `UTC`); only with `bucket`."),
             string("demand_interval", false, None, &DemandInterval::NAMES, "Adds `peak_demand` to every usage object: the highest average power over whole intervals of this length, aligned in `tz` (UTC without `bucket`)."),
         ];
         if TOP {

@@ -38,8 +38,9 @@ Commands:
               on DATABASE_URL metadata, and on INSIGHTS_TIMESERIES_URL samples, when set),
               and update docs/performance.md
   fuzz-api [--max-examples N]
-              run schemathesis (installed into a virtualenv in the target directory) against the service's
-              OpenAPI document with the conformance checks; N examples per operation
+              run schemathesis (installed into a virtualenv in the target directory) against
+              the service's OpenAPI document with every check (--checks all, settings in
+              xtask/schemathesis.toml); N examples per operation
               (default 150, about 2,600 requests)
   soak [--requests N] [--connections C] [--chaos-seconds S]
               build in release mode and run the service against a PostgreSQL cluster of its

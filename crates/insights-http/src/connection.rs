@@ -40,6 +40,17 @@ pub struct Guarded {
     /// A replacement answer still being written, and how many bytes of the dispatcher's
     /// own answer it stands for.
     replacing: Option<(Vec<u8>, usize)>,
+    /// Whether a whole request head has arrived since the last answer: the service is then
+    /// working on it, and the request's own deadline applies instead.
+    head: Seen,
+}
+
+/// Watches the bytes read for the blank line that ends a request head.
+#[derive(Default)]
+struct Seen {
+    head_arrived: bool,
+    /// The last bytes read, so a blank line split across reads is still seen.
+    tail: [u8; 3],
 }
 
 impl Guarded {
@@ -52,6 +63,29 @@ impl Guarded {
             deadline: Box::pin(tokio::time::sleep(timeout)),
             on_bare_error,
             replacing: None,
+            head: Seen::default(),
+        }
+    }
+}
+
+impl Seen {
+    /// Notes the bytes just read, looking for the blank line that ends a request head.
+    fn saw(&mut self, bytes: &[u8]) {
+        if self.head_arrived || bytes.is_empty() {
+            return;
+        }
+        // The blank line may straddle the last read: look at the tail and the first bytes
+        // together, then within the new bytes.
+        let mut seam = [0u8; 6];
+        seam[..3].copy_from_slice(&self.tail);
+        let head = bytes.len().min(3);
+        seam[3..3 + head].copy_from_slice(&bytes[..head]);
+        self.head_arrived = seam[..3 + head]
+            .windows(4)
+            .chain(bytes.windows(4))
+            .any(|window| window == b"\r\n\r\n");
+        for byte in bytes.iter().rev().take(3).rev() {
+            self.tail = [self.tail[1], self.tail[2], *byte];
         }
     }
 }
@@ -100,11 +134,18 @@ impl AsyncRead for Guarded {
         context: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
         match Pin::new(&mut self.stream).poll_read(context, buf) {
-            // Nothing to read, and the client's time is up: report the end of input,
-            // which the dispatcher answers by closing the connection.
-            Poll::Pending => self.deadline.as_mut().poll(context).map(|()| Ok(())),
-            ready => ready,
+            // Nothing to read, no whole head since the last answer, and the client's time is
+            // up: report the end of input, which the dispatcher answers by closing.
+            Poll::Pending if !self.head.head_arrived => {
+                self.deadline.as_mut().poll(context).map(|()| Ok(()))
+            }
+            Poll::Ready(Ok(())) => {
+                self.head.saw(&buf.filled()[before..]);
+                Poll::Ready(Ok(()))
+            }
+            other => other,
         }
     }
 }
@@ -146,6 +187,7 @@ impl AsyncWrite for Guarded {
             // An answer went out: the client has a fresh allowance for its next request.
             let next = Instant::now() + self.timeout;
             self.deadline.as_mut().reset(next);
+            self.head = Seen::default();
         }
         written
     }
@@ -156,5 +198,34 @@ impl AsyncWrite for Guarded {
 
     fn poll_shutdown(mut self: Pin<&mut Self>, context: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.stream).poll_shutdown(context)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_end_of_a_head_however_the_reads_split_it() {
+        let head = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+        for chunk in 1..=head.len() {
+            let mut seen = Seen::default();
+            let mut arrived_at = None;
+            for (index, piece) in head.chunks(chunk).enumerate() {
+                seen.saw(piece);
+                if seen.head_arrived && arrived_at.is_none() {
+                    arrived_at = Some(index);
+                }
+            }
+            assert_eq!(
+                arrived_at,
+                Some((head.len() - 1) / chunk),
+                "chunks of {chunk}"
+            );
+        }
+        let mut partial = Seen::default();
+        partial.saw(b"GET /healthz HTTP/1.1\r\nHo");
+        partial.saw(b"st: x\r\n");
+        assert!(!partial.head_arrived);
     }
 }

@@ -46,18 +46,20 @@ async fn a_query_string_over_the_cap_is_414() {
     );
 }
 
-#[actix_web::test]
-async fn a_request_that_outlives_its_time_is_503() {
-    // A database that accepts connections and never answers.
-    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+/// A metadata store whose database accepts connections and never answers, and the task
+/// that holds those connections.
+fn silent_metadata_store() -> (MetadataStore, tokio::task::JoinHandle<()>) {
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    silent.set_nonblocking(true).unwrap();
     let port = silent.local_addr().unwrap().port();
+    let silent = tokio::net::TcpListener::from_std(silent).unwrap();
     let held = tokio::spawn(async move {
         let mut connections = Vec::new();
         while let Ok((connection, _)) = silent.accept().await {
             connections.push(connection);
         }
     });
-    // The database timeouts are far longer than the request's, so the request's fires first.
+    // The database timeouts are far longer than any request's, so the request's fires first.
     let config = insights_pg::PgConfig {
         url: format!("postgres://postgres@127.0.0.1:{port}/insights"),
         pool_size: 2,
@@ -70,13 +72,19 @@ async fn a_request_that_outlives_its_time_is_503() {
         Duration::from_secs(60),
         100,
     );
+    (MetadataStore::Postgres(store), held)
+}
+
+#[actix_web::test]
+async fn a_request_that_outlives_its_time_is_503() {
+    let (store, held) = silent_metadata_store();
     let app = TestApp::spawn_state(AppState {
         limits: Limits {
             request_timeout: Duration::from_millis(200),
             ..Limits::default()
         },
         ..AppState::new(Insights::new(
-            MetadataStore::Postgres(store),
+            store,
             SeriesStore::File(shipped_timeseries()),
         ))
     })
@@ -253,4 +261,46 @@ async fn the_servers_own_refusals_are_problems_with_request_ids_and_are_counted(
             format!(r#"insights_http_requests_total{{route="unmatched",status="{status}"}} 1"#);
         assert!(metrics.contains(&line), "{line} in\n{metrics}");
     }
+}
+
+#[actix_web::test]
+async fn a_request_slower_than_the_client_timeout_is_answered_and_keeps_its_connection() {
+    // The client has 1 s to send a head; the request itself may take 1.5 s.
+    let (store, held) = silent_metadata_store();
+    let app = TestApp::spawn_state(AppState {
+        limits: Limits {
+            request_timeout: Duration::from_millis(1500),
+            client_timeout: Duration::from_secs(1),
+            ..Limits::default()
+        },
+        ..AppState::new(Insights::new(
+            store,
+            SeriesStore::File(shipped_timeseries()),
+        ))
+    })
+    .await;
+    let addr = app.address.trim_start_matches("http://").to_owned();
+    actix_web::rt::task::spawn_blocking(move || {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(&addr).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(60)))
+            .unwrap();
+        stream
+            .write_all(b"GET /readyz HTTP/1.1\r\nHost: test\r\n\r\n")
+            .unwrap();
+        let mut answer = Vec::new();
+        let mut buffer = [0u8; 1024];
+        while !answer.ends_with(b"retry after the Retry-After delay.\"}") {
+            let read = stream.read(&mut buffer).unwrap();
+            assert!(read > 0, "closed before the answer");
+            answer.extend_from_slice(&buffer[..read]);
+        }
+        assert!(answer.starts_with(b"HTTP/1.1 503 "));
+        // The same connection serves the next request.
+        assert!(healthz_on(&mut stream).starts_with("HTTP/1.1 200"));
+    })
+    .await
+    .unwrap();
+    held.abort();
 }

@@ -1,47 +1,70 @@
 //! `cargo xtask apikey`: makes a new API key and the key-file line that admits it.
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use insights_http::auth::{key_line, KeyScope, KEY_PREFIX};
 
-/// Reads `--brand ID`, `--organization ID` or `--operator` (and an optional `--label TEXT`),
-/// then prints the key, once, and the line for `INSIGHTS_API_KEYS_FILE`.
-pub fn run(args: &[String]) -> Result<()> {
-    let mut scope = None;
-    let mut label = String::new();
-    let mut args = args.to_vec();
-    if let Some(at) = args.iter().position(|arg| arg == "--operator") {
-        args.remove(at);
-        scope = Some(KeyScope::Operator);
+/// The key's scope and its label.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    scope: ScopeArgs,
+    /// One word that names the key in the file.
+    #[arg(long, value_name = "WORD", value_parser = one_word)]
+    label: Option<String>,
+}
+
+/// Exactly one scope.
+#[derive(Debug, clap::Args)]
+#[group(required = true, multiple = false)]
+struct ScopeArgs {
+    /// A key for this brand and everything under it.
+    #[arg(long, value_name = "ID")]
+    brand: Option<uuid::Uuid>,
+    /// A key for this organization and everything under it.
+    #[arg(long, value_name = "ID")]
+    organization: Option<uuid::Uuid>,
+    /// A key for operations: /metrics, and no tenant's data.
+    #[arg(long)]
+    operator: bool,
+}
+
+fn one_word(text: &str) -> Result<String, String> {
+    if text.is_empty() || text.chars().any(char::is_whitespace) {
+        Err(format!("must be one word, got {text:?}"))
+    } else {
+        Ok(text.to_owned())
     }
-    for pair in args.chunks(2) {
-        let [flag, value] = pair else {
-            bail!("{} needs a value", pair[0]);
-        };
-        let id = || {
-            value
-                .parse::<uuid::Uuid>()
-                .with_context(|| format!("failed to read {flag} {value:?} as a UUID"))
-        };
-        match flag.as_str() {
-            "--brand" if scope.is_none() => scope = Some(KeyScope::Brand(id()?.into())),
-            "--organization" if scope.is_none() => {
-                scope = Some(KeyScope::Organization(id()?.into()))
-            }
-            "--brand" | "--organization" => {
-                bail!("a key has one scope: give --brand, --organization or --operator once")
-            }
-            "--label" if !value.chars().any(char::is_whitespace) => label = value.clone(),
-            "--label" => bail!("--label must be one word, got {value:?}"),
-            other => bail!("unknown flag {other}"),
+}
+
+impl Args {
+    fn scope(&self) -> Option<KeyScope> {
+        match (
+            self.scope.brand,
+            self.scope.organization,
+            self.scope.operator,
+        ) {
+            (Some(id), None, false) => Some(KeyScope::Brand(id.into())),
+            (None, Some(id), false) => Some(KeyScope::Organization(id.into())),
+            (None, None, true) => Some(KeyScope::Operator),
+            _ => None,
         }
     }
-    let scope = scope.context("failed to find --brand ID, --organization ID or --operator")?;
+}
+
+/// Prints a new key, once, and the line for `INSIGHTS_API_KEYS_FILE`.
+pub fn run(args: &Args) -> Result<()> {
+    let scope = args
+        .scope()
+        .context("a key has exactly one scope: --brand, --organization or --operator")?;
     let key = new_key()?;
     println!("The key, shown only this once; give it to the client, who sends it as `Authorization: Bearer <key>`:");
     println!("{key}");
     println!();
     println!("The line to add to the INSIGHTS_API_KEYS_FILE file (it holds only the key's SHA-256), then restart the service:");
-    println!("{}", key_line(&scope, &key, &label));
+    println!(
+        "{}",
+        key_line(&scope, &key, args.label.as_deref().unwrap_or_default())
+    );
     Ok(())
 }
 
@@ -68,44 +91,47 @@ mod tests {
         assert!(first.starts_with(KEY_PREFIX));
     }
 
-    fn check(args: &[&str], expected_error: &str) {
-        let args: Vec<String> = args.iter().map(|arg| arg.to_string()).collect();
-        let error = run(&args).unwrap_err();
-        assert_eq!(format!("{error:#}"), expected_error);
+    fn check(args: &[&str], expected: Result<Option<KeyScope>, clap::error::ErrorKind>) {
+        use clap::Parser;
+        #[derive(Debug, Parser)]
+        struct Cli {
+            #[command(flatten)]
+            args: Args,
+        }
+        let mut full = vec!["apikey"];
+        full.extend_from_slice(args);
+        let actual = Cli::try_parse_from(&full)
+            .map(|cli| cli.args.scope())
+            .map_err(|error| error.kind());
+        assert_eq!(actual, expected, "{args:?}");
     }
 
     #[test]
-    fn names_what_is_wrong_with_the_arguments() {
+    fn takes_exactly_one_scope_and_a_one_word_label() {
+        use clap::error::ErrorKind;
+        const BRAND: &str = "11111111-1111-1111-1111-111111111111";
         check(
-            &[],
-            "failed to find --brand ID, --organization ID or --operator",
+            &["--brand", BRAND, "--label", "dashboard"],
+            Ok(Some(KeyScope::Brand(
+                BRAND.parse::<uuid::Uuid>().unwrap().into(),
+            ))),
+        );
+        check(&["--operator"], Ok(Some(KeyScope::Operator)));
+        check(&[], Err(ErrorKind::MissingRequiredArgument));
+        check(&["--brand"], Err(ErrorKind::InvalidValue));
+        check(&["--brand", "acme"], Err(ErrorKind::ValueValidation));
+        check(
+            &["--brand", BRAND, "--organization", BRAND],
+            Err(ErrorKind::ArgumentConflict),
         );
         check(
-            &[
-                "--operator",
-                "--brand",
-                "11111111-1111-1111-1111-111111111111",
-            ],
-            "a key has one scope: give --brand, --organization or --operator once",
-        );
-        check(&["--brand"], "--brand needs a value");
-        check(
-            &["--brand", "acme"],
-            "failed to read --brand \"acme\" as a UUID: invalid character: found `m` at 2",
+            &["--operator", "--brand", BRAND],
+            Err(ErrorKind::ArgumentConflict),
         );
         check(
-            &[
-                "--brand",
-                "11111111-1111-1111-1111-111111111111",
-                "--organization",
-                "955c3c4d-3a03-4d79-9655-3871f5ad999d",
-            ],
-            "a key has one scope: give --brand, --organization or --operator once",
+            &["--operator", "--label", "two words"],
+            Err(ErrorKind::ValueValidation),
         );
-        check(
-            &["--label", "two words"],
-            "--label must be one word, got \"two words\"",
-        );
-        check(&["--tenant", "x"], "unknown flag --tenant");
+        check(&["--tenant", "x"], Err(ErrorKind::UnknownArgument));
     }
 }

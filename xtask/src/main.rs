@@ -1,4 +1,5 @@
-//! Project automation, run as `cargo xtask <command>`; `cargo xtask help` lists the commands.
+//! Project automation, run as `cargo xtask <command>`; `cargo xtask --help` lists the
+//! commands, and every command answers `--help`.
 
 mod apikey;
 mod codegen;
@@ -15,80 +16,132 @@ mod tidy;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
 use insights_core::Catalogue;
 
-const HELP: &str = "\
-cargo xtask <command>
+/// Project automation for the Insights Service.
+#[derive(Debug, Parser)]
+#[command(name = "cargo xtask", about, disable_help_subcommand = false)]
+struct Cli {
+    #[command(subcommand)]
+    command: Task,
+}
 
-Commands:
-  gen-data    regenerate data/mock_timeseries.json (deterministic and seeded)
-  gen-data --circuits N --days D --out DIR
-              write a synthetic data set for scale runs: DIR/catalogue.tsv (for
-              INSIGHTS_CATALOGUE), DIR/seed.sql (schema and seed, for PostgreSQL) and
-              DIR/timeseries.json (every minute of D days from 2024-04-01 for N circuits)
-  codegen     regenerate db/init/init.sql (from db/schema.sql and data/catalogue.tsv)
-              and openapi/insights.json and openapi/monolith.yaml (from the routes)
-  import --from FILE
-              load a sample file into the power_samples table of INSIGHTS_TIMESERIES_URL
-              (or DATABASE_URL) with binary COPY; samples already there are skipped
-  db-init     apply db/init/init.sql to DATABASE_URL; an already seeded database is left as it is
-  loadtest [--connections C] [--seconds S]
-              build in release mode, run the service under wrk for each endpoint (again
-              on DATABASE_URL metadata, and on INSIGHTS_TIMESERIES_URL samples, when set),
-              and update docs/performance.md
-  fuzz-api [--max-examples N]
-              run schemathesis (installed into a virtualenv in the target directory) against
-              the service's OpenAPI document with every check (--checks all, settings in
-              xtask/schemathesis.toml); N examples per operation
-              (default 150, about 2,600 requests)
-  soak [--requests N] [--connections C] [--chaos-seconds S]
-              build in release mode and run the service against a PostgreSQL cluster of its
-              own (initdb and pg_ctl, in the system's temporary directory): N mixed requests (default 1,000,000)
-              with zero unexpected answers and RSS growth under 5 % after the warm-up; then
-              PostgreSQL stopped for S seconds (default 5) mid-load: only 503s while it is
-              down, none 5 s after it is back, no 500s
-  stress [--connections C] [--seconds S] [--timeout-ms T]
-              build in release mode; while C connections (default 32) send the heaviest
-              request the API admits for S seconds (default 20), with the service's
-              request timeout T (default 10000), a separate client polls /healthz; prints
-              its p50, p99 and max, the heavy answers by status and slowest latency, and
-              the service's peak RSS above idle
-  apikey --brand ID | --organization ID | --operator [--label WORD]
-              print a new API key and the line that admits it in INSIGHTS_API_KEYS_FILE
-              (the file stores only the key's SHA-256); an operator's key reads /metrics
-              and no tenant's data
-  help        print this text
-";
+#[derive(Debug, Subcommand)]
+enum Task {
+    /// Regenerate data/mock_timeseries.json (deterministic and seeded); with --circuits,
+    /// --days and --out, write a synthetic data set for scale runs instead: DIR/catalogue.tsv
+    /// (for INSIGHTS_CATALOGUE), DIR/seed.sql (schema and seed, for PostgreSQL) and
+    /// DIR/timeseries.json (every minute of D days from 2024-04-01 for N circuits).
+    GenData {
+        /// Circuits in the synthetic catalogue.
+        #[arg(long, requires_all = ["days", "out"], value_parser = clap::value_parser!(u32).range(1..))]
+        circuits: Option<u32>,
+        /// Days of samples, 1 to 366.
+        #[arg(long, requires_all = ["circuits", "out"], value_parser = clap::value_parser!(i64).range(1..=366))]
+        days: Option<i64>,
+        /// The directory to write the data set to.
+        #[arg(long, requires_all = ["circuits", "days"])]
+        out: Option<PathBuf>,
+    },
+    /// Regenerate db/init/init.sql (from db/schema.sql and data/catalogue.tsv) and
+    /// openapi/insights.json and openapi/monolith.yaml (from the routes).
+    Codegen,
+    /// Apply db/init/init.sql to DATABASE_URL; an already seeded database is left as it is.
+    DbInit,
+    /// Load a sample file into the power_samples table of INSIGHTS_TIMESERIES_URL (or
+    /// DATABASE_URL) with binary COPY; samples already there are skipped.
+    Import {
+        /// The sample file (the JSON array of data/mock_timeseries.json).
+        #[arg(long)]
+        from: PathBuf,
+    },
+    /// Build in release mode, run the service under wrk for each endpoint (again on
+    /// DATABASE_URL metadata, and on INSIGHTS_TIMESERIES_URL samples, when set), and update
+    /// docs/performance.md.
+    Loadtest {
+        /// wrk's connections.
+        #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+        connections: u32,
+        /// Seconds per endpoint.
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=3600))]
+        seconds: u32,
+    },
+    /// Run schemathesis (installed into a virtualenv in the target directory) against the
+    /// service's OpenAPI document with every check (--checks all, settings in
+    /// xtask/schemathesis.toml), with API keys off and on.
+    FuzzApi {
+        /// Examples per operation.
+        #[arg(long, default_value_t = 150, value_parser = clap::value_parser!(u32).range(1..))]
+        max_examples: u32,
+    },
+    /// Build in release mode and run the service against a PostgreSQL cluster of its own
+    /// (initdb and pg_ctl, in the system's temporary directory): mixed requests with zero
+    /// unexpected answers and RSS growth under 5 % after the warm-up; then PostgreSQL stopped
+    /// mid-load: only 503s while it is down, none 5 s after it is back, no 500s.
+    Soak {
+        /// Requests in the soak, at least 1000 so there is a warm-up to measure after.
+        #[arg(long, default_value_t = 1_000_000, value_parser = clap::value_parser!(u64).range(1000..))]
+        requests: u64,
+        /// Keep-alive connections.
+        #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u64).range(1..=256))]
+        connections: u64,
+        /// Seconds PostgreSQL is down in the chaos run.
+        #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=600))]
+        chaos_seconds: u64,
+    },
+    /// Build in release mode; while connections send the heaviest request the API admits, a
+    /// separate client polls /healthz. Prints its p50, p99 and max, the heavy answers by
+    /// status and slowest latency, and the service's peak RSS above idle.
+    Stress {
+        /// Connections sending the heaviest request.
+        #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u64).range(1..=1024))]
+        connections: u64,
+        /// Seconds of load.
+        #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=3600))]
+        seconds: u64,
+        /// The service's request timeout (INSIGHTS_REQUEST_TIMEOUT_MS).
+        #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..=600_000))]
+        timeout_ms: u64,
+    },
+    /// Print a new API key and the line that admits it in INSIGHTS_API_KEYS_FILE (the file
+    /// stores only the key's SHA-256). An operator's key reads /metrics and no tenant's data.
+    Apikey(apikey::Args),
+}
 
 fn main() -> Result<()> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let cli = Cli::parse();
     let root = project_root();
-    match args.first().map(String::as_str) {
-        Some("gen-data") if args.len() == 1 => write_file(
+    match cli.command {
+        Task::GenData {
+            circuits: Some(circuits),
+            days: Some(days),
+            out: Some(out),
+        } => gen_scale(&root, circuits as usize, days, &out),
+        Task::GenData { .. } => write_file(
             &root.join("data/mock_timeseries.json"),
             &gen_data::shipped(),
         ),
-        Some("gen-data") => gen_scale(&root, &args[1..]),
-        Some("codegen") if args.len() == 1 => {
+        Task::Codegen => {
             for (path, contents) in generated_files(&root)? {
                 write_file(&root.join(path), &contents)?;
             }
             Ok(())
         }
-        Some("db-init") if args.len() == 1 => {
+        Task::DbInit => {
             let url = std::env::var("DATABASE_URL")
                 .context("failed to read DATABASE_URL, which db-init applies the seed to")?;
             db_init::run(&url, &read_file(&root.join("db/init/init.sql"))?)
         }
-        Some("import") if args.len() == 3 && args[1] == "--from" => {
+        Task::Import { from } => {
             let url = std::env::var("INSIGHTS_TIMESERIES_URL")
                 .or_else(|_| std::env::var("DATABASE_URL"))
                 .context("failed to read INSIGHTS_TIMESERIES_URL or DATABASE_URL, which import loads into")?;
-            let report = import(Path::new(&args[2]), &url)?;
+            let report = import(&from, &url)?;
             println!(
                 "imported {}: {} samples offered, {} new, {} already there; nominal interval {} s",
-                args[2],
+                from.display(),
                 report.offered,
                 report.inserted,
                 report.offered - report.inserted,
@@ -96,92 +149,43 @@ fn main() -> Result<()> {
             );
             Ok(())
         }
-        Some("loadtest") => {
-            let mut plan = loadtest::Plan {
-                connections: 64,
+        Task::Loadtest {
+            connections,
+            seconds,
+        } => loadtest::run(
+            &root,
+            &loadtest::Plan {
+                connections,
                 threads: 2,
-                seconds: 10,
-            };
-            let mut args = args[1..].iter();
-            while let Some(flag) = args.next() {
-                let value: u32 = args
-                    .next()
-                    .with_context(|| format!("failed to read a value after {flag}"))?
-                    .parse()
-                    .with_context(|| format!("failed to read {flag} as a whole number"))?;
-                match flag.as_str() {
-                    "--connections" => plan.connections = value,
-                    "--seconds" => plan.seconds = value,
-                    other => bail!("unknown flag {other}\n\n{HELP}"),
-                }
-            }
-            loadtest::run(&root, &plan)
-        }
-        Some("fuzz-api") => {
-            let max_examples = match &args[1..] {
-                [] => 150,
-                [flag, value] if flag == "--max-examples" => value
-                    .parse()
-                    .context("failed to read --max-examples as a whole number")?,
-                _ => bail!("unknown arguments: {}\n\n{HELP}", args.join(" ")),
-            };
-            fuzz_api::run(&root, max_examples)
-        }
-        Some("apikey") => apikey::run(&args[1..]),
-        Some("stress") => {
-            let mut plan = stress::Plan {
-                connections: 32,
-                seconds: 20,
-                timeout_ms: 10_000,
-            };
-            for pair in args[1..].chunks(2) {
-                let [flag, value] = pair else {
-                    bail!("{} needs a value\n\n{HELP}", pair[0]);
-                };
-                let value: u64 = value
-                    .parse()
-                    .with_context(|| format!("failed to read {flag} as a whole number"))?;
-                match flag.as_str() {
-                    "--connections" if (1..=1024).contains(&value) => {
-                        plan.connections = value as usize
-                    }
-                    "--seconds" if (1..=3600).contains(&value) => plan.seconds = value,
-                    "--timeout-ms" if (1..=600_000).contains(&value) => plan.timeout_ms = value,
-                    other => bail!("{other} is unknown or out of range\n\n{HELP}"),
-                }
-            }
-            stress::run(&root, &plan)
-        }
-        Some("soak") => {
-            let mut plan = soak::Plan::default();
-            for pair in args[1..].chunks(2) {
-                let [flag, value] = pair else {
-                    bail!("{} needs a value\n\n{HELP}", pair[0]);
-                };
-                let value: u64 = value
-                    .parse()
-                    .with_context(|| format!("failed to read {flag} as a whole number"))?;
-                match flag.as_str() {
-                    "--requests" if value >= 1000 => plan.requests = value,
-                    "--requests" => {
-                        bail!("--requests must be at least 1000, to measure after a warm-up")
-                    }
-                    "--connections" if (1..=256).contains(&value) => {
-                        plan.connections = value as usize
-                    }
-                    "--connections" => bail!("--connections must be from 1 to 256"),
-                    "--chaos-seconds" if (1..=600).contains(&value) => plan.chaos_seconds = value,
-                    "--chaos-seconds" => bail!("--chaos-seconds must be from 1 to 600"),
-                    other => bail!("unknown flag {other}\n\n{HELP}"),
-                }
-            }
-            soak::run(&root, &plan)
-        }
-        Some("help") | None => {
-            print!("{HELP}");
-            Ok(())
-        }
-        Some(_) => bail!("unknown command or arguments: {}\n\n{HELP}", args.join(" ")),
+                seconds,
+            },
+        ),
+        Task::FuzzApi { max_examples } => fuzz_api::run(&root, max_examples),
+        Task::Soak {
+            requests,
+            connections,
+            chaos_seconds,
+        } => soak::run(
+            &root,
+            &soak::Plan {
+                requests,
+                connections: connections as usize,
+                chaos_seconds,
+            },
+        ),
+        Task::Stress {
+            connections,
+            seconds,
+            timeout_ms,
+        } => stress::run(
+            &root,
+            &stress::Plan {
+                connections: connections as usize,
+                seconds,
+                timeout_ms,
+            },
+        ),
+        Task::Apikey(args) => apikey::run(&args),
     }
 }
 
@@ -198,41 +202,8 @@ fn import(path: &Path, url: &str) -> Result<insights_http::ImportReport> {
 }
 
 /// `gen-data --circuits N --days D --out DIR`.
-fn gen_scale(root: &Path, args: &[String]) -> Result<()> {
-    let mut circuits = None;
-    let mut days = None;
-    let mut out = None;
-    let mut args = args.iter();
-    while let Some(flag) = args.next() {
-        let value = args
-            .next()
-            .with_context(|| format!("failed to read a value after {flag}"))?;
-        match flag.as_str() {
-            "--circuits" => {
-                circuits = Some(
-                    value
-                        .parse::<usize>()
-                        .context("failed to read --circuits as a whole number")?,
-                )
-            }
-            "--days" => {
-                days = Some(
-                    value
-                        .parse::<i64>()
-                        .context("failed to read --days as a whole number")?,
-                )
-            }
-            "--out" => out = Some(PathBuf::from(value)),
-            other => bail!("unknown flag {other}\n\n{HELP}"),
-        }
-    }
-    let (Some(circuits), Some(days), Some(out)) = (circuits, days, out) else {
-        bail!("gen-data needs --circuits, --days and --out together\n\n{HELP}");
-    };
-    if circuits == 0 || !(1..=366).contains(&days) {
-        bail!("--circuits must be at least 1 and --days from 1 to 366");
-    }
-    fs::create_dir_all(&out).with_context(|| format!("failed to create {}", out.display()))?;
+fn gen_scale(root: &Path, circuits: usize, days: i64, out: &Path) -> Result<()> {
+    fs::create_dir_all(out).with_context(|| format!("failed to create {}", out.display()))?;
     let catalogue = Catalogue::synthetic(circuits);
     let comments = [&*format!(
         "A synthetic catalogue of {circuits} circuits, written by cargo xtask gen-data."
@@ -303,4 +274,59 @@ fn write_file(path: &Path, contents: &str) -> Result<()> {
     fs::write(path, contents).with_context(|| format!("failed to write {}", path.display()))?;
     eprintln!("wrote: {}", path.display());
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn every_command_answers_help() {
+        Cli::command().debug_assert();
+        let mut names: Vec<String> = Cli::command()
+            .get_subcommands()
+            .map(|command| command.get_name().to_owned())
+            .collect();
+        assert!(names.len() >= 9, "{names:?}");
+        names.push(String::new());
+        for name in names {
+            let args: Vec<&str> = ["xtask", name.as_str(), "--help"]
+                .into_iter()
+                .filter(|arg| !arg.is_empty())
+                .collect();
+            let error = Cli::try_parse_from(&args).expect_err("--help stops parsing");
+            assert_eq!(error.kind(), clap::error::ErrorKind::DisplayHelp, "{name}");
+        }
+    }
+
+    #[test]
+    fn bad_arguments_name_what_is_wrong() {
+        use clap::error::ErrorKind;
+        fn check(args: &[&str], expected: ErrorKind) {
+            let mut full = vec!["xtask"];
+            full.extend_from_slice(args);
+            let error = Cli::try_parse_from(&full).expect_err("refused");
+            assert_eq!(error.kind(), expected, "{args:?}: {error}");
+        }
+        check(
+            &["gen-data", "--circuits", "3"],
+            ErrorKind::MissingRequiredArgument,
+        );
+        check(
+            &["gen-data", "--circuits", "3", "--days", "367", "--out", "x"],
+            ErrorKind::ValueValidation,
+        );
+        check(&["soak", "--requests", "999"], ErrorKind::ValueValidation);
+        check(
+            &["stress", "--connections", "0"],
+            ErrorKind::ValueValidation,
+        );
+        check(
+            &["fuzz-api", "--max-examples", "many"],
+            ErrorKind::ValueValidation,
+        );
+        check(&["import"], ErrorKind::MissingRequiredArgument);
+        check(&["no-such-command"], ErrorKind::InvalidSubcommand);
+    }
 }

@@ -2,32 +2,21 @@
 //! latency histograms by route, requests in flight, and, read when scraped, the database
 //! pools, the metadata cache, the samples loaded and the process's memory.
 //!
-//! Counters are atomics indexed by route and status, so recording takes no lock.
+//! Requests are labelled by the route pattern actix matched, so a new route is counted
+//! under its own label with nothing to keep in step by hand. Patterns come only from the
+//! registered routes, so the label set is bounded; `MAX_ROUTE_LABELS` caps it all the same.
+//! Counters are atomics; recording takes a shared lock only to find the route's counters.
 
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
-
-/// Every route pattern the service serves; requests matching none are `unmatched`.
-pub const ROUTE_PATTERNS: &[&str] = &[
-    "/v1/insights/circuits/{circuit_id}/usage",
-    "/v1/insights/locations/{location_id}/usage",
-    "/v1/insights/organizations/{organization_id}/usage",
-    "/v1/insights/brands/{brand_id}/usage",
-    "/v1/electric_sensors/{sensor_id}",
-    "/v1/locations/{location_id}/circuit-summary",
-    "/v1/brands/{brand_id}/metadata",
-    "/healthz",
-    "/readyz",
-    "/metrics",
-    "/openapi.json",
-    "/openapi/v2.json",
-    "/docs",
-    "/docs/{file:.*}",
-];
 
 /// The label of requests that match no route, so unknown paths cannot grow the label set.
 const UNMATCHED: &str = "unmatched";
+
+/// The most route labels kept; requests of any further pattern count as `unmatched`.
+const MAX_ROUTE_LABELS: usize = 64;
 
 /// Upper bounds of the latency histogram's buckets, in seconds.
 const LATENCY_BOUNDS_S: [f64; 14] = [
@@ -38,7 +27,7 @@ const LATENCY_BOUNDS_S: [f64; 14] = [
 const N_STATUSES: usize = 500;
 
 struct RouteMetrics {
-    route: &'static str,
+    route: String,
     by_status: Box<[AtomicU64]>,
     /// Cumulative counts are computed when scraped; each slot counts its own bucket only.
     latency_buckets: [AtomicU64; LATENCY_BOUNDS_S.len() + 1],
@@ -46,9 +35,9 @@ struct RouteMetrics {
 }
 
 impl RouteMetrics {
-    fn new(route: &'static str) -> RouteMetrics {
+    fn new(route: &str) -> RouteMetrics {
         RouteMetrics {
-            route,
+            route: route.to_owned(),
             by_status: (0..N_STATUSES).map(|_| AtomicU64::new(0)).collect(),
             latency_buckets: Default::default(),
             latency_sum_ns: AtomicU64::new(0),
@@ -58,27 +47,23 @@ impl RouteMetrics {
 
 /// The service's own counters.
 pub struct Metrics {
-    routes: Vec<RouteMetrics>,
+    /// The counters of each route label seen, `unmatched` first.
+    routes: RwLock<Vec<Arc<RouteMetrics>>>,
     in_flight: AtomicI64,
 }
 
 impl std::fmt::Debug for Metrics {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Metrics")
-            .field("routes", &self.routes.len())
+            .field("routes", &self.routes().len())
             .finish()
     }
 }
 
 impl Default for Metrics {
     fn default() -> Metrics {
-        let routes = ROUTE_PATTERNS
-            .iter()
-            .chain(&[UNMATCHED])
-            .map(|route| RouteMetrics::new(route))
-            .collect();
         Metrics {
-            routes,
+            routes: RwLock::new(vec![Arc::new(RouteMetrics::new(UNMATCHED))]),
             in_flight: AtomicI64::new(0),
         }
     }
@@ -100,12 +85,38 @@ impl Metrics {
         InFlight(&self.in_flight)
     }
 
-    /// Records one answered request.
+    /// Every route label's counters so far.
+    fn routes(&self) -> Vec<Arc<RouteMetrics>> {
+        self.routes
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// The counters of a route pattern, made on its first request.
+    fn route(&self, route: Option<&str>) -> Arc<RouteMetrics> {
+        let name = route.unwrap_or(UNMATCHED);
+        let find = |routes: &[Arc<RouteMetrics>]| {
+            routes.iter().find(|metrics| metrics.route == name).cloned()
+        };
+        if let Some(found) = find(&self.routes.read().unwrap_or_else(PoisonError::into_inner)) {
+            return found;
+        }
+        let mut routes = self.routes.write().unwrap_or_else(PoisonError::into_inner);
+        if let Some(found) = find(&routes) {
+            return found;
+        }
+        if routes.len() >= MAX_ROUTE_LABELS {
+            return Arc::clone(&routes[0]);
+        }
+        let metrics = Arc::new(RouteMetrics::new(name));
+        routes.push(Arc::clone(&metrics));
+        metrics
+    }
+
+    /// Records one answered request under the route pattern it matched (`None`: none).
     pub fn record(&self, route: Option<&str>, status: u16, elapsed: Duration) {
-        let index = route
-            .and_then(|route| ROUTE_PATTERNS.iter().position(|known| *known == route))
-            .unwrap_or(ROUTE_PATTERNS.len());
-        let metrics = &self.routes[index];
+        let metrics = self.route(route);
         if let Some(counter) = usize::from(status)
             .checked_sub(100)
             .and_then(|slot| metrics.by_status.get(slot))
@@ -133,7 +144,9 @@ impl Metrics {
             "counter",
             "HTTP requests answered, by route pattern and status.",
         );
-        for metrics in &self.routes {
+        let mut routes = self.routes();
+        routes.sort_by(|a, b| a.route.cmp(&b.route));
+        for metrics in &routes {
             for (slot, counter) in metrics.by_status.iter().enumerate() {
                 let count = counter.load(Ordering::Relaxed);
                 if count > 0 {
@@ -152,7 +165,7 @@ impl Metrics {
             "histogram",
             "Time from a request's arrival to its response, by route pattern.",
         );
-        for metrics in &self.routes {
+        for metrics in &routes {
             let mut cumulative = 0;
             let bounds = LATENCY_BOUNDS_S.iter().map(|bound| bound.to_string());
             for (bound, bucket) in bounds
@@ -380,7 +393,7 @@ mod tests {
                 (Some("/healthz"), 200, 3_000),
                 (Some("/healthz"), 414, 20_000_000),
                 (Some("/v1/brands/{brand_id}/metadata"), 404, 1),
-                (Some("/unknown/{pattern}"), 404, 1),
+                (Some("/v1/new/{thing_id}"), 404, 1),
                 (None, 405, 1),
             ],
             Snapshot {
@@ -403,10 +416,10 @@ mod tests {
                 },
             },
             &[
-                r#"insights_http_requests_total{route="/v1/brands/{brand_id}/metadata",status="404"} 1"#,
                 r#"insights_http_requests_total{route="/healthz",status="200"} 2"#,
                 r#"insights_http_requests_total{route="/healthz",status="414"} 1"#,
-                r#"insights_http_requests_total{route="unmatched",status="404"} 1"#,
+                r#"insights_http_requests_total{route="/v1/brands/{brand_id}/metadata",status="404"} 1"#,
+                r#"insights_http_requests_total{route="/v1/new/{thing_id}",status="404"} 1"#,
                 r#"insights_http_requests_total{route="unmatched",status="405"} 1"#,
                 r#"insights_http_request_duration_seconds_bucket{route="/healthz",le="0.0005"} 1"#,
                 r#"insights_http_request_duration_seconds_bucket{route="/healthz",le="0.001"} 1"#,
@@ -443,5 +456,18 @@ mod tests {
                 "process_start_time_seconds 1700000000",
             ],
         );
+    }
+
+    #[test]
+    fn the_route_labels_are_capped() {
+        let metrics = Metrics::default();
+        for index in 0..MAX_ROUTE_LABELS + 10 {
+            metrics.record(Some(&format!("/r{index}")), 200, Duration::ZERO);
+        }
+        let routes = metrics.routes();
+        assert_eq!(routes.len(), MAX_ROUTE_LABELS);
+        assert_eq!(routes[0].route, UNMATCHED);
+        // The patterns past the cap were counted as unmatched.
+        assert_eq!(routes[0].by_status[100].load(Ordering::Relaxed), 11);
     }
 }

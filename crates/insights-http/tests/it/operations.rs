@@ -220,3 +220,40 @@ async fn a_panicking_handler_is_a_500_problem_and_the_worker_lives_on() {
         test::call_service(&app, test::TestRequest::get().uri("/fine").to_request()).await;
     assert_eq!(response.status(), 200);
 }
+
+#[actix_web::test]
+async fn a_new_route_is_counted_under_its_own_pattern() {
+    use actix_web::{test, web, App};
+    use insights_core::{InMemoryMetadata, Insights};
+    use insights_http::{middleware, AppState, MetadataStore, SeriesStore};
+
+    let state = web::Data::new(AppState::new(Insights::new(
+        MetadataStore::Embedded(Box::new(InMemoryMetadata::seed())),
+        SeriesStore::File(crate::support::shipped_timeseries()),
+    )));
+    let observed = state.clone();
+    // A route added as a newcomer would add one: nothing else is told about it.
+    let app = test::init_service(
+        App::new()
+            .wrap_fn(move |request, service| middleware::observe(&observed, request, service))
+            .route(
+                "/v1/sensors/{sensor_id}/usage",
+                web::get().to(|| async { "new" }),
+            ),
+    )
+    .await;
+    for path in ["/v1/sensors/a/usage", "/v1/sensors/b/usage", "/nowhere"] {
+        test::call_service(&app, test::TestRequest::get().uri(path).to_request()).await;
+    }
+    let text = state.metrics.render(&state.snapshot());
+    assert!(
+        text.contains(
+            r#"insights_http_requests_total{route="/v1/sensors/{sensor_id}/usage",status="200"} 2"#
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"insights_http_requests_total{route="unmatched",status="404"} 1"#),
+        "{text}"
+    );
+}

@@ -11,7 +11,7 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use futures_executor::block_on;
 use insights_core::{
     BucketWidth, Catalogue, InMemoryMetadata, Insights, MetadataRepo, Scope, SeriesKey,
-    UsageRequest, Window, Zone, DEFAULT_MAX_WINDOW,
+    TimeSeriesError, TimeSeriesSource, UsageRequest, UsageStats, Window, Zone, DEFAULT_MAX_WINDOW,
 };
 use insights_mockts::MockTimeSeries;
 use time::{Duration, OffsetDateTime};
@@ -41,6 +41,24 @@ fn samples(series: &[SeriesKey], days: i64) -> String {
     }
     text.push(']');
     text
+}
+
+/// The file source seen through `window_stats` alone, so `range_stats` takes the port's
+/// default: what bucketed requests cost before the index's own `range_stats` was wired in.
+struct DefaultPath(std::sync::Arc<MockTimeSeries>);
+
+impl TimeSeriesSource for DefaultPath {
+    fn nominal_interval(&self) -> Duration {
+        self.0.nominal_interval()
+    }
+
+    async fn window_stats(
+        &self,
+        series: &[SeriesKey],
+        window: &Window,
+    ) -> Result<Vec<UsageStats>, TimeSeriesError> {
+        self.0.window_stats(series, window).await
+    }
 }
 
 fn series_keys(catalogue: &Catalogue) -> Vec<SeriesKey> {
@@ -77,11 +95,17 @@ fn benches(c: &mut Criterion) {
     }
     group.finish();
 
+    let year = std::sync::Arc::new(year);
+    let default_path = Insights::new(
+        InMemoryMetadata::new(&one),
+        DefaultPath(std::sync::Arc::clone(&year)),
+    );
     let insights = Insights::new(InMemoryMetadata::new(&one), year);
     let circuit_id = one.circuits[0].id;
     let mut group = c.benchmark_group("bucketed");
     for (name, length, width) in [
         ("day_in_hours", Duration::days(1), BucketWidth::Hour),
+        ("day_in_minutes", Duration::days(1), BucketWidth::Minute),
         ("year_in_days", Duration::days(365), BucketWidth::Day),
     ] {
         let request = UsageRequest::new(
@@ -97,6 +121,19 @@ fn benches(c: &mut Criterion) {
                 black_box(
                     block_on(insights.circuit_usage(&Scope::All, circuit_id, black_box(&request)))
                         .unwrap(),
+                )
+            })
+        });
+        // The same request through the port's default range_stats, side by side.
+        group.bench_function(format!("{name}_default_path"), |b| {
+            b.iter(|| {
+                black_box(
+                    block_on(default_path.circuit_usage(
+                        &Scope::All,
+                        circuit_id,
+                        black_box(&request),
+                    ))
+                    .unwrap(),
                 )
             })
         });

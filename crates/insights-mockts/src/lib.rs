@@ -187,4 +187,26 @@ impl TimeSeriesSource for MockTimeSeries {
             .map(|key| self.series_stats(key, window))
             .collect())
     }
+
+    /// One binary search per edge and an index lookup per range, rather than the default's
+    /// full window query per range.
+    async fn range_stats(
+        &self,
+        series: &[SeriesKey],
+        edges: &[OffsetDateTime],
+    ) -> Result<Vec<Vec<UsageStats>>, TimeSeriesError> {
+        if edges.windows(2).any(|pair| pair[0] >= pair[1]) {
+            return Err(TimeSeriesError::Failed {
+                reason: "range edges must be strictly increasing".to_owned(),
+            });
+        }
+        let nanos: Vec<i128> = edges
+            .iter()
+            .map(|edge| edge.unix_timestamp_nanos())
+            .collect();
+        Ok(series
+            .iter()
+            .map(|key| self.series_range_stats(key, &nanos))
+            .collect())
+    }
 }

@@ -301,6 +301,19 @@ fn pool_error(error: PoolError) -> DbError {
     }
 }
 
+/// A driver error in words: the server's message and SQLSTATE when the server sent one, for
+/// `tokio_postgres::Error` alone prints only "db error".
+pub(crate) fn describe_sql_error(error: &tokio_postgres::Error) -> String {
+    match error.as_db_error() {
+        Some(db_error) => format!(
+            "{} (SQLSTATE {})",
+            db_error.message(),
+            db_error.code().code()
+        ),
+        None => error.to_string(),
+    }
+}
+
 /// Driver failures: connection and server-side cancellation problems are retryable; a
 /// missing table or column means the schema is not the one this service reads.
 fn driver_error(error: tokio_postgres::Error) -> DbError {
@@ -316,11 +329,11 @@ fn driver_error(error: tokio_postgres::Error) -> DbError {
         .any(|class| code.starts_with(class));
     let reason = if code.starts_with("28") {
         format!(
-            "the database refused the login: {} (SQLSTATE {code}); check the user and password in the URL and that the role has LOGIN",
-            db_error.message()
+            "the database refused the login: {}; check the user and password in the URL and that the role has LOGIN",
+            describe_sql_error(&error)
         )
     } else {
-        format!("{} (SQLSTATE {code})", db_error.message())
+        describe_sql_error(&error)
     };
     if retryable {
         DbError::Unavailable(reason)
@@ -329,62 +342,63 @@ fn driver_error(error: tokio_postgres::Error) -> DbError {
     }
 }
 
-/// Folds subtree rows (see `queries::COLUMNS`) into a catalogue, each entity once.
+/// Folds subtree rows (see `queries::subtree_columns!`) into a catalogue, each entity once.
 fn catalogue_from_rows(rows: &[Row]) -> Result<Catalogue, MetadataError> {
     let mut catalogue = Catalogue::default();
     let mut seen = std::collections::HashSet::new();
     for row in rows {
-        let column = |index: usize| -> Result<Option<Uuid>, MetadataError> {
-            row.try_get(index).map_err(row_error)
+        let column = |name: &str| -> Result<Option<Uuid>, MetadataError> {
+            row.try_get(name).map_err(row_error)
         };
-        let text = |index: usize| -> Result<String, MetadataError> {
-            row.try_get(index).map_err(row_error)
-        };
-        if let Some(id) = column(0)? {
+        let text =
+            |name: &str| -> Result<String, MetadataError> { row.try_get(name).map_err(row_error) };
+        if let Some(id) = column("brand_id")? {
             if seen.insert(id) {
                 catalogue.brands.push(Brand {
                     id: BrandId(id),
-                    name: text(1)?,
+                    name: text("brand_name")?,
                 });
             }
         }
-        if let Some(id) = column(2)? {
+        if let Some(id) = column("organization_id")? {
             if seen.insert(id) {
-                let brand_id = column(0)?.ok_or_else(|| missing("organization", "brand"))?;
+                let brand_id =
+                    column("brand_id")?.ok_or_else(|| missing("organization", "brand"))?;
                 catalogue.organizations.push(Organization {
                     id: OrganizationId(id),
-                    name: text(3)?,
+                    name: text("organization_name")?,
                     brand_id: BrandId(brand_id),
                 });
             }
         }
-        if let Some(id) = column(4)? {
+        if let Some(id) = column("location_id")? {
             if seen.insert(id) {
-                let organization_id =
-                    column(2)?.ok_or_else(|| missing("location", "organization"))?;
+                let organization_id = column("organization_id")?
+                    .ok_or_else(|| missing("location", "organization"))?;
                 catalogue.locations.push(Location {
                     id: LocationId(id),
-                    name: text(5)?,
+                    name: text("location_name")?,
                     organization_id: OrganizationId(organization_id),
                 });
             }
         }
-        if let Some(id) = column(6)? {
+        if let Some(id) = column("sensor_id")? {
             if seen.insert(id) {
                 let location_id =
-                    column(4)?.ok_or_else(|| missing("electric sensor", "location"))?;
+                    column("location_id")?.ok_or_else(|| missing("electric sensor", "location"))?;
                 catalogue.sensors.push(ElectricSensor {
                     id: SensorId(id),
-                    duid: Duid(text(7)?),
-                    name: text(8)?,
+                    duid: Duid(text("sensor_duid")?),
+                    name: text("sensor_name")?,
                     location_id: LocationId(location_id),
                 });
             }
         }
-        if let Some(id) = column(9)? {
+        if let Some(id) = column("circuit_id")? {
             if seen.insert(id) {
-                let sensor_id = column(6)?.ok_or_else(|| missing("circuit", "electric sensor"))?;
-                let number: i32 = row.try_get(11).map_err(row_error)?;
+                let sensor_id =
+                    column("sensor_id")?.ok_or_else(|| missing("circuit", "electric sensor"))?;
+                let number: i32 = row.try_get("circuit_number").map_err(row_error)?;
                 let circuit_number = u32::try_from(number)
                     .ok()
                     .filter(|number| *number > 0)
@@ -393,7 +407,7 @@ fn catalogue_from_rows(rows: &[Row]) -> Result<Catalogue, MetadataError> {
                     })?;
                 catalogue.circuits.push(Circuit {
                     id: CircuitId(id),
-                    name: text(10)?,
+                    name: text("circuit_name")?,
                     circuit_number,
                     sensor_id: SensorId(sensor_id),
                 });
@@ -459,8 +473,8 @@ impl MetadataRepo for PgMetadata {
         let rows = self.db.query(queries::CIRCUIT_SERIES, &[]).await?;
         rows.iter()
             .map(|row| {
-                let duid: String = row.try_get(0).map_err(row_error)?;
-                let number: i32 = row.try_get(1).map_err(row_error)?;
+                let duid: String = row.try_get("duid").map_err(row_error)?;
+                let number: i32 = row.try_get("circuit_number").map_err(row_error)?;
                 let circuit_number =
                     u32::try_from(number).map_err(|_| MetadataError::Inconsistent {
                         reason: format!("a circuit of {duid} has circuit_number {number}"),

@@ -1,10 +1,13 @@
-//! The SQL of every lookup. Each returns the columns of `COLUMNS` (or fewer, as noted), one
-//! row per circuit of the subtree, with NULLs below the deepest level that has no children.
+//! The SQL of every lookup. Each subtree query returns the named columns of
+//! `subtree_columns!`, one row per circuit of the subtree, with NULLs below the deepest level
+//! that has no children; rows are read by these names, never by position.
 
-/// The columns every subtree query returns, in order.
+/// The columns every subtree query returns, by name.
 macro_rules! subtree_columns {
     () => {
-        "SELECT b.id, b.name, o.id, o.name, l.id, l.name, s.id, s.duid, s.name, c.id, c.name, c.circuit_number "
+        "SELECT b.id AS brand_id, b.name AS brand_name, o.id AS organization_id, o.name AS organization_name, \
+         l.id AS location_id, l.name AS location_name, s.id AS sensor_id, s.duid AS sensor_duid, \
+         s.name AS sensor_name, c.id AS circuit_id, c.name AS circuit_name, c.circuit_number AS circuit_number "
     };
 }
 
@@ -65,7 +68,7 @@ pub const BRAND: &str = concat!(
 
 /// Every circuit's series key: `duid`, `circuit_number`.
 pub const CIRCUIT_SERIES: &str =
-    "SELECT s.duid, c.circuit_number FROM circuits c JOIN electric_sensors s ON s.id = c.sensor_id";
+    "SELECT s.duid AS duid, c.circuit_number AS circuit_number FROM circuits c JOIN electric_sensors s ON s.id = c.sensor_id";
 
 /// A statement that succeeds whenever the database answers.
 pub const READY: &str = "SELECT 1";

@@ -21,15 +21,16 @@ pub const SCHEMA_SQL: &str = include_str!("../../../db/timeseries.sql");
 /// The interval assumed for an empty table, as the file source assumes.
 const FALLBACK_INTERVAL: Duration = Duration::minutes(1);
 
-const INTERVAL: &str = "SELECT value FROM power_sample_facts WHERE name = 'nominal_interval_ns'";
+const INTERVAL: &str =
+    "SELECT value AS interval_ns FROM power_sample_facts WHERE name = 'nominal_interval_ns'";
 
 /// Aggregates per series over `[$3, $4)`. Whole-watt samples are summed as integers so sums
 /// are exact, as the file source's are; others as floats.
 const WINDOW_STATS: &str = "
-    SELECT k.idx, count(*),
-           (sum(s.watts::bigint) FILTER (WHERE s.watts = trunc(s.watts)))::bigint,
-           sum(s.watts) FILTER (WHERE s.watts <> trunc(s.watts)),
-           min(s.watts), max(s.watts)
+    SELECT k.idx AS series, count(*) AS n,
+           (sum(s.watts::bigint) FILTER (WHERE s.watts = trunc(s.watts)))::bigint AS int_sum,
+           sum(s.watts) FILTER (WHERE s.watts <> trunc(s.watts)) AS real_sum,
+           min(s.watts) AS min_watts, max(s.watts) AS max_watts
     FROM unnest($1::text[], $2::int4[]) WITH ORDINALITY AS k(duid, circuit_number, idx)
     JOIN power_samples s ON s.duid = k.duid AND s.circuit_number = k.circuit_number
                         AND s.ts >= $3 AND s.ts < $4
@@ -37,10 +38,10 @@ const WINDOW_STATS: &str = "
 
 /// Aggregates per series and range between consecutive edges of `$3`.
 const RANGE_STATS: &str = "
-    SELECT k.idx, width_bucket(s.ts, $3::timestamptz[]) AS range, count(*),
-           (sum(s.watts::bigint) FILTER (WHERE s.watts = trunc(s.watts)))::bigint,
-           sum(s.watts) FILTER (WHERE s.watts <> trunc(s.watts)),
-           min(s.watts), max(s.watts)
+    SELECT k.idx AS series, width_bucket(s.ts, $3::timestamptz[]) AS range, count(*) AS n,
+           (sum(s.watts::bigint) FILTER (WHERE s.watts = trunc(s.watts)))::bigint AS int_sum,
+           sum(s.watts) FILTER (WHERE s.watts <> trunc(s.watts)) AS real_sum,
+           min(s.watts) AS min_watts, max(s.watts) AS max_watts
     FROM unnest($1::text[], $2::int4[]) WITH ORDINALITY AS k(duid, circuit_number, idx)
     JOIN power_samples s ON s.duid = k.duid AND s.circuit_number = k.circuit_number
                         AND s.ts >= ($3::timestamptz[])[1]
@@ -53,7 +54,7 @@ const MEASURE_INTERVAL: &str = "
     WITH spacing AS (
         SELECT ts - lag(ts) OVER (PARTITION BY duid, circuit_number ORDER BY ts) AS gap FROM power_samples
     )
-    SELECT (extract(epoch FROM gap) * 1000000000)::bigint FROM spacing WHERE gap IS NOT NULL
+    SELECT (extract(epoch FROM gap) * 1000000000)::bigint AS interval_ns FROM spacing WHERE gap IS NOT NULL
     GROUP BY gap ORDER BY count(*) DESC, gap ASC LIMIT 1";
 
 /// Power samples read from PostgreSQL.
@@ -82,7 +83,7 @@ impl PgTimeSeries {
         })?;
         let nanos: i64 = rows
             .first()
-            .map(|row| row.get(0))
+            .and_then(|row| row.try_get("interval_ns").ok())
             .ok_or(PgSetupError::NotImported)?;
         Ok(PgTimeSeries {
             db,
@@ -120,16 +121,23 @@ fn keys(series: &[SeriesKey]) -> (Vec<&str>, Vec<i32>) {
         .unzip()
 }
 
-/// Reads `count, integer sum, real sum, min, max` from `first` on.
-fn stats(row: &Row, first: usize) -> Result<UsageStats, TimeSeriesError> {
-    let read = |error: tokio_postgres::Error| TimeSeriesError::Failed {
-        reason: format!("unexpected row shape: {error}"),
-    };
-    let count: i64 = row.try_get(first).map_err(read)?;
-    let integer: Option<i64> = row.try_get(first + 1).map_err(read)?;
-    let real: Option<f64> = row.try_get(first + 2).map_err(read)?;
-    let min: Option<f64> = row.try_get(first + 3).map_err(read)?;
-    let max: Option<f64> = row.try_get(first + 4).map_err(read)?;
+/// A named column of a row, or why the row is not as the query promised.
+fn column<'a, T: tokio_postgres::types::FromSql<'a>>(
+    row: &'a Row,
+    name: &str,
+) -> Result<T, TimeSeriesError> {
+    row.try_get(name).map_err(|error| TimeSeriesError::Failed {
+        reason: format!("unexpected row shape at column {name}: {error}"),
+    })
+}
+
+/// Reads the columns `n`, `int_sum`, `real_sum`, `min_watts` and `max_watts`.
+fn stats(row: &Row) -> Result<UsageStats, TimeSeriesError> {
+    let count: i64 = column(row, "n")?;
+    let integer: Option<i64> = column(row, "int_sum")?;
+    let real: Option<f64> = column(row, "real_sum")?;
+    let min: Option<f64> = column(row, "min_watts")?;
+    let max: Option<f64> = column(row, "max_watts")?;
     let total = TotalWatts {
         integer: i128::from(integer.unwrap_or(0)),
         real: real.unwrap_or(0.0),
@@ -160,9 +168,12 @@ impl TimeSeriesSource for PgTimeSeries {
             .await?;
         let mut answer = vec![UsageStats::EMPTY; series.len()];
         for row in &rows {
-            let index: i64 = row.get(0);
-            if let Some(slot) = answer.get_mut(index as usize - 1) {
-                *slot = stats(row, 1)?;
+            let index: i64 = column(row, "series")?;
+            if let Some(slot) = usize::try_from(index - 1)
+                .ok()
+                .and_then(|index| answer.get_mut(index))
+            {
+                *slot = stats(row)?;
             }
         }
         Ok(answer)
@@ -185,14 +196,16 @@ impl TimeSeriesSource for PgTimeSeries {
             .query(RANGE_STATS, &[&duids, &numbers, &edges])
             .await?;
         for row in &rows {
-            let index: i64 = row.get(0);
-            let range: i32 = row.get(1);
+            let index: i64 = column(row, "series")?;
+            let range: i32 = column(row, "range")?;
             // width_bucket counts the edges at or before a sample, so range i is [edge i-1, edge i).
-            if let Some(slot) = answer
-                .get_mut(index as usize - 1)
-                .and_then(|ranges| ranges.get_mut(range as usize - 1))
+            if let Some(slot) = usize::try_from(index - 1)
+                .ok()
+                .and_then(|index| answer.get_mut(index))
+                .zip(usize::try_from(range - 1).ok())
+                .and_then(|(ranges, range)| ranges.get_mut(range))
             {
-                *slot = stats(row, 2)?;
+                *slot = stats(row)?;
             }
         }
         Ok(answer)
@@ -221,10 +234,7 @@ pub async fn import(
         .await
         .map_err(|error| format!("failed to connect: {error}"))?;
     let driver = tokio::spawn(connection);
-    let sql_error = |error: tokio_postgres::Error| match error.as_db_error() {
-        Some(db) => format!("{} (SQLSTATE {})", db.message(), db.code().code()),
-        None => error.to_string(),
-    };
+    let sql_error = |error: tokio_postgres::Error| crate::describe_sql_error(&error);
     client.batch_execute(SCHEMA_SQL).await.map_err(sql_error)?;
     let transaction = client.transaction().await.map_err(sql_error)?;
     transaction
@@ -291,7 +301,7 @@ pub async fn import(
         .query_opt(MEASURE_INTERVAL, &[])
         .await
         .map_err(sql_error)?
-        .map(|row| row.get(0));
+        .and_then(|row| row.try_get("interval_ns").ok());
     let interval_ns = measured.unwrap_or(FALLBACK_INTERVAL.whole_nanoseconds() as i64);
     transaction
         .execute(

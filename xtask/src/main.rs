@@ -197,7 +197,6 @@ fn import(path: &Path, url: &str) -> Result<insights_http::ImportReport> {
         .context("failed to start a runtime")?;
     runtime
         .block_on(insights_http::import_samples(path, url))
-        .map_err(anyhow::Error::msg)
         .with_context(|| format!("failed to import {}", path.display()))
 }
 

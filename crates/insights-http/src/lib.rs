@@ -48,8 +48,11 @@ pub fn load_timeseries(path: &Path) -> Result<MockTimeSeries, LoadError> {
 
 /// Imports a sample file into the `power_samples` table of the database at `url`; returns
 /// how many samples were offered, how many were new, and the nominal interval afterwards.
-pub async fn import_samples(path: &Path, url: &str) -> Result<insights_pg::ImportReport, String> {
-    let source = load_timeseries(path).map_err(|error| error.to_string())?;
+pub async fn import_samples(
+    path: &Path,
+    url: &str,
+) -> Result<insights_pg::ImportReport, ImportSamplesError> {
+    let source = load_timeseries(path).map_err(ImportSamplesError::Load)?;
     let config = insights_pg::PgConfig {
         url: url.to_owned(),
         pool_size: 1,
@@ -60,8 +63,30 @@ pub async fn import_samples(path: &Path, url: &str) -> Result<insights_pg::Impor
     let samples = source
         .samples()
         .map(|(key, at, watts)| (key.clone(), at, watts));
-    insights_pg::import(&config, samples).await
+    insights_pg::import(&config, samples)
+        .await
+        .map_err(ImportSamplesError::Import)
 }
+
+/// Why a sample file could not be imported.
+#[derive(Debug)]
+pub enum ImportSamplesError {
+    /// The file could not be read or is not valid.
+    Load(LoadError),
+    /// The database refused the samples.
+    Import(insights_pg::ImportError),
+}
+
+impl std::fmt::Display for ImportSamplesError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ImportSamplesError::Load(error) => error.fmt(f),
+            ImportSamplesError::Import(error) => error.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for ImportSamplesError {}
 
 /// Serves the API on `listener` until the returned server is stopped.
 ///

@@ -10,7 +10,7 @@ mod queries;
 mod timeseries;
 
 pub use cache::{CacheStats, CachedMetadata};
-pub use timeseries::{import, ImportReport, PgTimeSeries};
+pub use timeseries::{import, ImportError, ImportReport, PgTimeSeries};
 
 use std::fmt;
 use std::future::Future;

@@ -223,18 +223,60 @@ pub struct ImportReport {
     pub interval: Duration,
 }
 
+/// Why an import failed; nothing of it was committed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ImportError {
+    /// The database could not be reached.
+    Connect(String),
+    /// A statement failed: the server's message and SQLSTATE.
+    Sql(String),
+    /// A sample's timestamp is finer than the microsecond PostgreSQL keeps.
+    FinerThanMicroseconds {
+        /// The sample's series.
+        series: SeriesKey,
+        /// Its timestamp, in ns since the epoch.
+        nanos: i64,
+    },
+    /// A sample's timestamp or circuit number cannot be stored.
+    OutOfRange {
+        /// The sample's series.
+        series: SeriesKey,
+        /// What cannot be stored.
+        reason: String,
+    },
+}
+
+impl fmt::Display for ImportError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ImportError::Connect(reason) => write!(f, "failed to connect: {reason}"),
+            ImportError::Sql(reason) => f.write_str(reason),
+            ImportError::FinerThanMicroseconds { series, nanos } => write!(
+                f,
+                "a sample of {series} at {nanos} ns is finer than the microsecond PostgreSQL keeps"
+            ),
+            ImportError::OutOfRange { series, reason } => {
+                write!(f, "a sample of {series} cannot be stored: {reason}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for ImportError {}
+
 /// Loads samples `(series, ns since the epoch, watts)` with binary COPY, creating the schema
 /// and the monthly partitions they need. Samples already present are left as they are, so
 /// importing the same file twice adds nothing.
 pub async fn import(
     config: &PgConfig,
     samples: impl Iterator<Item = (SeriesKey, i64, f64)>,
-) -> Result<ImportReport, String> {
+) -> Result<ImportReport, ImportError> {
     let (mut client, connection) = tokio_postgres::connect(&config.url, tokio_postgres::NoTls)
         .await
-        .map_err(|error| format!("failed to connect: {error}"))?;
+        .map_err(|error| ImportError::Connect(crate::describe_sql_error(&error)))?;
     let driver = tokio::spawn(connection);
-    let sql_error = |error: tokio_postgres::Error| crate::describe_sql_error(&error);
+    let sql_error =
+        |error: tokio_postgres::Error| ImportError::Sql(crate::describe_sql_error(&error));
     client.batch_execute(SCHEMA_SQL).await.map_err(sql_error)?;
     let transaction = client.transaction().await.map_err(sql_error)?;
     transaction
@@ -254,15 +296,24 @@ pub async fn import(
     let mut months = std::collections::BTreeSet::new();
     for (key, nanos, watts) in samples {
         if nanos % 1000 != 0 {
-            return Err(format!(
-                "a sample of {key} at {nanos} ns is finer than the microsecond PostgreSQL keeps"
-            ));
+            return Err(ImportError::FinerThanMicroseconds { series: key, nanos });
         }
-        let at = OffsetDateTime::from_unix_timestamp_nanos(i128::from(nanos))
-            .map_err(|error| error.to_string())?;
+        let at = match OffsetDateTime::from_unix_timestamp_nanos(i128::from(nanos)) {
+            Ok(at) => at,
+            Err(error) => {
+                return Err(ImportError::OutOfRange {
+                    series: key,
+                    reason: error.to_string(),
+                })
+            }
+        };
         months.insert((at.year(), at.month()));
-        let number = i32::try_from(key.circuit_number)
-            .map_err(|_| format!("circuit number of {key} is too large"))?;
+        let Ok(number) = i32::try_from(key.circuit_number) else {
+            return Err(ImportError::OutOfRange {
+                reason: format!("circuit number {} is too large", key.circuit_number),
+                series: key,
+            });
+        };
         writer
             .as_mut()
             .write(&[&key.duid.as_str(), &number, &at, &watts])
@@ -272,15 +323,14 @@ pub async fn import(
     }
     writer.finish().await.map_err(sql_error)?;
     for (year, month) in months {
-        let from =
-            time::Date::from_calendar_date(year, month, 1).map_err(|error| error.to_string())?;
+        let invalid = |error: time::error::ComponentRange| ImportError::Sql(error.to_string());
+        let from = time::Date::from_calendar_date(year, month, 1).map_err(invalid)?;
         let (next_year, next_month) = if month == time::Month::December {
             (year + 1, time::Month::January)
         } else {
             (year, month.next())
         };
-        let to = time::Date::from_calendar_date(next_year, next_month, 1)
-            .map_err(|error| error.to_string())?;
+        let to = time::Date::from_calendar_date(next_year, next_month, 1).map_err(invalid)?;
         let statement = format!(
             "CREATE TABLE IF NOT EXISTS power_samples_y{year:04}m{:02} PARTITION OF power_samples FOR VALUES FROM ('{from} 00:00:00+00') TO ('{to} 00:00:00+00')",
             u8::from(month)

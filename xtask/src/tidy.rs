@@ -255,3 +255,76 @@ fn core_keeps_missing_docs_warnings() {
     let lib = fs::read_to_string(project_root().join("crates/insights-core/src/lib.rs")).unwrap();
     assert!(lib.contains("#![warn(missing_docs)]"));
 }
+
+/// The modules of `insights-http` that each module refers to through `crate::`.
+fn http_module_graph() -> HashMap<String, BTreeSet<String>> {
+    let dir = project_root().join("crates/insights-http/src");
+    let mut graph = HashMap::new();
+    for entry in fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_stem().unwrap().to_string_lossy().into_owned();
+        // The crate root and the binary wire the modules together; they are not modules.
+        if path.extension().is_none_or(|ext| ext != "rs") || name == "lib" || name == "main" {
+            continue;
+        }
+        let text = fs::read_to_string(&path).unwrap();
+        assert!(
+            !text.contains("crate::{"),
+            "{name}.rs: name each module in its own path"
+        );
+        let targets: BTreeSet<String> = text
+            .match_indices("crate::")
+            .map(|(at, _)| {
+                text[at + "crate::".len()..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect::<String>()
+            })
+            .filter(|target| *target != name)
+            .collect();
+        graph.insert(name, targets);
+    }
+    graph
+}
+
+#[test]
+fn http_modules_form_no_circle() {
+    let graph = http_module_graph();
+    assert!(graph.len() > 10, "{graph:?}");
+    // Depth-first search from every module, reporting the first circle found.
+    fn visit(
+        module: &str,
+        graph: &HashMap<String, BTreeSet<String>>,
+        path: &mut Vec<String>,
+        done: &mut BTreeSet<String>,
+    ) -> Option<Vec<String>> {
+        if let Some(start) = path.iter().position(|seen| seen == module) {
+            let mut circle = path[start..].to_vec();
+            circle.push(module.to_owned());
+            return Some(circle);
+        }
+        if done.contains(module) {
+            return None;
+        }
+        path.push(module.to_owned());
+        for next in graph.get(module).into_iter().flatten() {
+            if let Some(circle) = visit(next, graph, path, done) {
+                return Some(circle);
+            }
+        }
+        path.pop();
+        done.insert(module.to_owned());
+        None
+    }
+    let mut done = BTreeSet::new();
+    let mut modules: Vec<&String> = graph.keys().collect();
+    modules.sort();
+    for module in modules {
+        if let Some(circle) = visit(module, &graph, &mut Vec::new(), &mut done) {
+            panic!(
+                "insights-http's modules form a circle: {}",
+                circle.join(" → ")
+            );
+        }
+    }
+}

@@ -9,7 +9,7 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use insights_core::{InsightsError, MetadataError, TimeSeriesError};
-use paperclip::v2::models::{DefaultOperationRaw, DefaultSchemaRaw, Either, Response};
+use paperclip::v2::models::{DataType, DefaultOperationRaw, DefaultSchemaRaw, Either, Response};
 use paperclip::v2::schema::Apiv2Errors;
 use serde::Serialize;
 
@@ -262,6 +262,67 @@ impl Apiv2Errors for ApiError {
     }
 
     fn update_definitions(map: &mut BTreeMap<String, DefaultSchemaRaw>) {
-        map.insert("Problem".to_owned(), crate::openapi::problem_schema());
+        map.insert("Problem".to_owned(), problem_schema());
     }
+}
+
+/// The schema of a problem details body (RFC 9457).
+pub fn problem_schema() -> DefaultSchemaRaw {
+    let string = |description: &str| DefaultSchemaRaw {
+        data_type: Some(DataType::String),
+        description: Some(description.to_owned()),
+        ..Default::default()
+    };
+    let mut schema = DefaultSchemaRaw {
+        data_type: Some(DataType::Object),
+        description: Some("RFC 9457 problem details.".to_owned()),
+        ..Default::default()
+    };
+    schema.properties.insert(
+        "type".into(),
+        Box::new(string(
+            "A URI reference for the problem type; `about:blank` here.",
+        )),
+    );
+    schema.properties.insert(
+        "title".into(),
+        Box::new(string("The status code's reason phrase.")),
+    );
+    schema.properties.insert(
+        "status".into(),
+        Box::new(DefaultSchemaRaw {
+            data_type: Some(DataType::Integer),
+            description: Some("The HTTP status code.".to_owned()),
+            ..Default::default()
+        }),
+    );
+    schema.properties.insert(
+        "detail".into(),
+        Box::new(string("What went wrong; for a 4xx it names the problem.")),
+    );
+    let mut param = DefaultSchemaRaw {
+        data_type: Some(DataType::Object),
+        ..Default::default()
+    };
+    param
+        .properties
+        .insert("name".into(), Box::new(string("The parameter's name.")));
+    param
+        .properties
+        .insert("reason".into(), Box::new(string("Why it was rejected.")));
+    param.required = ["name", "reason"].into_iter().map(String::from).collect();
+    schema.properties.insert(
+        "invalid_params".into(),
+        Box::new(DefaultSchemaRaw {
+            data_type: Some(DataType::Array),
+            description: Some("Present on 400s: the rejected parameters.".to_owned()),
+            items: Some(Box::new(param)),
+            ..Default::default()
+        }),
+    );
+    schema.required = ["type", "title", "status", "detail"]
+        .into_iter()
+        .map(String::from)
+        .collect();
+    schema
 }

@@ -2,7 +2,6 @@
 //! place where paperclip cannot say what the server really does.
 
 use paperclip::actix::{web, OpenApiExt};
-use paperclip::v2::models::{DataType, DefaultSchemaRaw};
 use serde_json::{json, Map, Value};
 
 use crate::error::PROBLEM_JSON;
@@ -14,67 +13,6 @@ pub struct ApiDocs {
     pub v3: String,
     /// Swagger 2.0, served at `/openapi/v2.json`.
     pub v2: String,
-}
-
-/// The schema of a problem details body (RFC 9457).
-pub fn problem_schema() -> DefaultSchemaRaw {
-    let string = |description: &str| DefaultSchemaRaw {
-        data_type: Some(DataType::String),
-        description: Some(description.to_owned()),
-        ..Default::default()
-    };
-    let mut schema = DefaultSchemaRaw {
-        data_type: Some(DataType::Object),
-        description: Some("RFC 9457 problem details.".to_owned()),
-        ..Default::default()
-    };
-    schema.properties.insert(
-        "type".into(),
-        Box::new(string(
-            "A URI reference for the problem type; `about:blank` here.",
-        )),
-    );
-    schema.properties.insert(
-        "title".into(),
-        Box::new(string("The status code's reason phrase.")),
-    );
-    schema.properties.insert(
-        "status".into(),
-        Box::new(DefaultSchemaRaw {
-            data_type: Some(DataType::Integer),
-            description: Some("The HTTP status code.".to_owned()),
-            ..Default::default()
-        }),
-    );
-    schema.properties.insert(
-        "detail".into(),
-        Box::new(string("What went wrong; for a 4xx it names the problem.")),
-    );
-    let mut param = DefaultSchemaRaw {
-        data_type: Some(DataType::Object),
-        ..Default::default()
-    };
-    param
-        .properties
-        .insert("name".into(), Box::new(string("The parameter's name.")));
-    param
-        .properties
-        .insert("reason".into(), Box::new(string("Why it was rejected.")));
-    param.required = ["name", "reason"].into_iter().map(String::from).collect();
-    schema.properties.insert(
-        "invalid_params".into(),
-        Box::new(DefaultSchemaRaw {
-            data_type: Some(DataType::Array),
-            description: Some("Present on 400s: the rejected parameters.".to_owned()),
-            items: Some(Box::new(param)),
-            ..Default::default()
-        }),
-    );
-    schema.required = ["type", "title", "status", "detail"]
-        .into_iter()
-        .map(String::from)
-        .collect();
-    schema
 }
 
 /// Real seed ids, so that examples (and the requests tools generate from them) reach the 200 paths.

@@ -189,14 +189,20 @@ fn main() -> Result<()> {
     }
 }
 
-/// Imports a sample file into the `power_samples` table at `url`, on a runtime of its own.
-fn import(path: &Path, url: &str) -> Result<insights_http::ImportReport> {
+/// Imports a sample file into the `power_samples` table at `url`, on a runtime of its own:
+/// the file source reads and checks it, the PostgreSQL adapter imports it.
+fn import(path: &Path, url: &str) -> Result<insights_pg::ImportReport> {
+    let source = insights_mockts::MockTimeSeries::from_path(path)
+        .with_context(|| format!("failed to load {}", path.display()))?;
+    let samples = source
+        .samples()
+        .map(|(key, at, watts)| (key.clone(), at, watts));
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("failed to start a runtime")?;
     runtime
-        .block_on(insights_http::import_samples(path, url))
+        .block_on(insights_pg::import(url, samples))
         .with_context(|| format!("failed to import {}", path.display()))
 }
 

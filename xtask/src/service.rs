@@ -156,6 +156,17 @@ impl Drop for Server {
     }
 }
 
+/// A figure in KiB from `/proc/<pid>/status`, such as `VmRSS:` or `VmHWM:` (the peak).
+pub fn memory_kib(pid: u32, field: &str) -> Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .context("failed to read the service's /proc status")?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix(field))
+        .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
+        .with_context(|| format!("no {field} in /proc/{pid}/status"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -819,7 +819,7 @@ fn status_text(status: u16) -> String {
 
 /// A process's resident memory in KiB.
 fn rss_kib(pid: u32) -> Option<u64> {
-    insights_http::metrics::resident_bytes_of(&pid.to_string()).map(|bytes| bytes / 1024)
+    crate::service::memory_kib(pid, "VmRSS:").ok()
 }
 
 fn count_panics(log: &Path) -> Result<usize> {

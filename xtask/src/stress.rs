@@ -36,7 +36,7 @@ pub fn run(root: &Path, plan: &Plan) -> Result<()> {
         &release,
         &[("INSIGHTS_REQUEST_TIMEOUT_MS", plan.timeout_ms.to_string())],
     )?;
-    let idle_kib = memory_kib(server.pid(), "VmRSS:")?;
+    let idle_kib = service::memory_kib(server.pid(), "VmRSS:")?;
     let (single_status, single) = {
         let mut connection = connect(&server.addr)?;
         let started = Instant::now();
@@ -47,7 +47,7 @@ pub fn run(root: &Path, plan: &Plan) -> Result<()> {
         }
         (status, started.elapsed())
     };
-    let single_peak_kib = memory_kib(server.pid(), "VmHWM:")?;
+    let single_peak_kib = service::memory_kib(server.pid(), "VmHWM:")?;
 
     let stop = AtomicBool::new(false);
     let heavy = Mutex::new(Vec::<(u16, Duration)>::new());
@@ -98,7 +98,7 @@ pub fn run(root: &Path, plan: &Plan) -> Result<()> {
         std::thread::sleep(Duration::from_secs(plan.seconds));
         stop.store(true, Ordering::Relaxed);
     });
-    let peak_kib = memory_kib(server.pid(), "VmHWM:")?;
+    let peak_kib = service::memory_kib(server.pid(), "VmHWM:")?;
     let errors = errors.into_inner().expect("no panics");
     if !errors.is_empty() {
         bail!("connections failed: {}", errors.join("; "));
@@ -158,17 +158,6 @@ fn percentile(sorted: &[Duration], share: f64) -> Duration {
     }
     let index = ((sorted.len() as f64 * share).ceil() as usize).clamp(1, sorted.len()) - 1;
     sorted[index]
-}
-
-/// A figure in KiB from `/proc/<pid>/status`, such as `VmRSS:` or `VmHWM:` (the peak).
-fn memory_kib(pid: u32, field: &str) -> Result<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .context("failed to read the service's /proc status")?;
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix(field))
-        .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
-        .with_context(|| format!("no {field} in /proc/{pid}/status"))
 }
 
 fn connect(addr: &str) -> Result<BufReader<TcpStream>> {

@@ -18,10 +18,7 @@ pub mod routes;
 pub mod settings;
 pub mod state;
 
-use std::fs::File;
-use std::io::BufReader;
 use std::net::TcpListener;
-use std::path::Path;
 
 use actix_service::{IntoServiceFactory, ServiceFactoryExt};
 use actix_web::body::EitherBody;
@@ -29,64 +26,11 @@ use actix_web::dev::{Server, ServiceResponse};
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::middleware::{ErrorHandlerResponse, ErrorHandlers};
 use actix_web::{web, App, HttpResponse};
-use insights_mockts::{LoadError, MockTimeSeries};
 use paperclip::actix::OpenApiExt;
 
 pub use crate::openapi::ApiDocs;
 pub use crate::settings::{Limits, LogFormat, Settings, SettingsError};
 pub use crate::state::{AppState, MetadataStore, SeriesStore};
-pub use insights_pg::ImportReport;
-
-/// Loads and indexes the sample file.
-pub fn load_timeseries(path: &Path) -> Result<MockTimeSeries, LoadError> {
-    let file = File::open(path).map_err(|error| LoadError {
-        row: None,
-        kind: insights_mockts::LoadErrorKind::Io(format!("{}: {error}", path.display())),
-    })?;
-    MockTimeSeries::from_reader(BufReader::with_capacity(1 << 20, file))
-}
-
-/// Imports a sample file into the `power_samples` table of the database at `url`; returns
-/// how many samples were offered, how many were new, and the nominal interval afterwards.
-pub async fn import_samples(
-    path: &Path,
-    url: &str,
-) -> Result<insights_pg::ImportReport, ImportSamplesError> {
-    let source = load_timeseries(path).map_err(ImportSamplesError::Load)?;
-    let config = insights_pg::PgConfig {
-        url: url.to_owned(),
-        pool_size: 1,
-        connect_timeout: std::time::Duration::from_secs(10),
-        wait_timeout: std::time::Duration::from_secs(10),
-        statement_timeout: std::time::Duration::from_secs(3600),
-    };
-    let samples = source
-        .samples()
-        .map(|(key, at, watts)| (key.clone(), at, watts));
-    insights_pg::import(&config, samples)
-        .await
-        .map_err(ImportSamplesError::Import)
-}
-
-/// Why a sample file could not be imported.
-#[derive(Debug)]
-pub enum ImportSamplesError {
-    /// The file could not be read or is not valid.
-    Load(LoadError),
-    /// The database refused the samples.
-    Import(insights_pg::ImportError),
-}
-
-impl std::fmt::Display for ImportSamplesError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            ImportSamplesError::Load(error) => error.fmt(f),
-            ImportSamplesError::Import(error) => error.fmt(f),
-        }
-    }
-}
-
-impl std::error::Error for ImportSamplesError {}
 
 /// Serves the API on `listener` until the returned server is stopped.
 ///

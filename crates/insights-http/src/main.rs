@@ -142,12 +142,13 @@ async fn main() -> Result<()> {
 /// Loads the sample file and logs what it cost.
 fn load_file(settings: &Settings) -> Result<insights_mockts::MockTimeSeries> {
     let started = std::time::Instant::now();
-    let source = insights_http::load_timeseries(&settings.timeseries_path).with_context(|| {
-        format!(
-            "failed to load the time series from {}",
-            settings.timeseries_path.display()
-        )
-    })?;
+    let source = insights_mockts::MockTimeSeries::from_path(&settings.timeseries_path)
+        .with_context(|| {
+            format!(
+                "failed to load the time series from {}",
+                settings.timeseries_path.display()
+            )
+        })?;
     tracing::info!(
         samples = source.n_samples(),
         series = source.n_series(),

@@ -354,12 +354,7 @@ fn counter(text: &mut String, name: &str, help: &str, value: u64) {
 
 /// The process's resident memory, from /proc on Linux; `None` elsewhere.
 pub fn resident_bytes() -> Option<u64> {
-    resident_bytes_of("self")
-}
-
-/// The resident memory of a process (`self` or a pid), from /proc on Linux; `None` elsewhere.
-pub fn resident_bytes_of(process: &str) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{process}/status")).ok()?;
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|line| line.starts_with("VmRSS:"))?;
     let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib * 1024)

@@ -172,6 +172,17 @@ fn count_spacings(timestamps: &[i64], spacings: &mut HashMap<i64, u64>) {
     }
 }
 
+impl MockTimeSeries {
+    /// Loads and indexes the sample file at `path`.
+    pub fn from_path(path: &std::path::Path) -> Result<MockTimeSeries, LoadError> {
+        let file = std::fs::File::open(path).map_err(|error| LoadError {
+            row: None,
+            kind: LoadErrorKind::Io(format!("{}: {error}", path.display())),
+        })?;
+        MockTimeSeries::from_reader(std::io::BufReader::with_capacity(1 << 20, file))
+    }
+}
+
 impl TimeSeriesSource for MockTimeSeries {
     fn nominal_interval(&self) -> Duration {
         self.nominal_interval

@@ -268,10 +268,10 @@ impl std::error::Error for ImportError {}
 /// and the monthly partitions they need. Samples already present are left as they are, so
 /// importing the same file twice adds nothing.
 pub async fn import(
-    config: &PgConfig,
+    url: &str,
     samples: impl Iterator<Item = (SeriesKey, i64, f64)>,
 ) -> Result<ImportReport, ImportError> {
-    let (mut client, connection) = tokio_postgres::connect(&config.url, tokio_postgres::NoTls)
+    let (mut client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
         .await
         .map_err(|error| ImportError::Connect(crate::describe_sql_error(&error)))?;
     let driver = tokio::spawn(connection);

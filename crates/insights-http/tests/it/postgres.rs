@@ -191,11 +191,22 @@ async fn a_warm_cache_serves_through_an_outage_until_entries_expire() {
     proxy.restore().await;
 }
 
+/// Imports a sample file as `cargo xtask import` does: the file source's loader, then the
+/// PostgreSQL adapter's import.
+async fn import(
+    file: &std::path::Path,
+    url: &str,
+) -> Result<insights_pg::ImportReport, insights_pg::ImportError> {
+    let source = insights_mockts::MockTimeSeries::from_path(file).expect("the file loads");
+    let samples = source
+        .samples()
+        .map(|(key, at, watts)| (key.clone(), at, watts));
+    insights_pg::import(url, samples).await
+}
+
 /// A service on the PostgreSQL time-series source, with `file` imported into the database.
 async fn postgres_source(db: &TestDb, file: &std::path::Path) -> TestApp {
-    insights_http::import_samples(file, db.url())
-        .await
-        .expect("the import succeeds");
+    import(file, db.url()).await.expect("the import succeeds");
     let config = insights_pg::PgConfig {
         url: db.url().to_owned(),
         pool_size: 4,
@@ -255,9 +266,7 @@ async fn the_postgres_source_answers_the_same_bytes_as_the_file_on_the_shipped_d
     let postgres = postgres_source(&db, shipped).await;
     assert_same_bytes(&TestApp::spawn().await, &postgres).await;
     // Importing again adds nothing.
-    let again = insights_http::import_samples(shipped, db.url())
-        .await
-        .unwrap();
+    let again = import(shipped, db.url()).await.unwrap();
     assert_eq!((again.offered, again.inserted), (51_840, 0));
 }
 

@@ -18,7 +18,7 @@ pub fn shipped_timeseries() -> Arc<MockTimeSeries> {
                 env!("CARGO_MANIFEST_DIR"),
                 "/../../data/mock_timeseries.json"
             );
-            Arc::new(insights_http::load_timeseries(path.as_ref()).expect("the shipped data loads"))
+            Arc::new(MockTimeSeries::from_path(path.as_ref()).expect("the shipped data loads"))
         })
         .clone()
 }

@@ -338,3 +338,60 @@ async fn the_postgres_source_answers_the_same_bytes_at_the_physical_bounds() {
         db.try_execute("INSERT INTO power_samples VALUES ('A', 1, '2024-04-01T00:00:00Z', 6e18)");
     assert!(refused.is_err_and(|error| error.contains("check constraint")));
 }
+
+#[actix_web::test]
+async fn a_login_in_insights_reader_serves_reads_and_is_refused_writes() {
+    // The recipe of docs/operations.md, on this scratch database's server. Roles belong to
+    // the whole server, so this one is named after the scratch database and dropped after.
+    let db = TestDb::new();
+    let role = format!("app_{}", db.name());
+    db.execute(&format!(
+        "CREATE ROLE {role} LOGIN PASSWORD 'app-secret' IN ROLE insights_reader"
+    ));
+    let (host, port) = db.host_port();
+    let url = format!(
+        "host={host} port={port} user={role} password=app-secret dbname={}",
+        db.name()
+    );
+    let app = TestApp::spawn_postgres(&url, UNCACHED).await;
+    let embedded = TestApp::spawn().await;
+    for request in REQUESTS {
+        let (expected, actual) = (embedded.get(request).await, app.get(request).await);
+        assert_eq!(actual.status, expected.status, "{request}");
+        assert_eq!(actual.body, expected.body, "{request}");
+    }
+    assert_eq!(app.get("/readyz").await.status, 200);
+    // The same login may not write.
+    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    let driver = actix_web::rt::spawn(connection);
+    let refused = client
+        .batch_execute("INSERT INTO brands (id, name) VALUES (gen_random_uuid(), 'Rogue')")
+        .await
+        .expect_err("a SELECT-only login cannot insert");
+    assert_eq!(
+        refused.as_db_error().map(|error| error.code().code()),
+        Some("42501"),
+        "{refused}"
+    );
+    drop(client);
+    let _ = driver.await;
+    drop((app, embedded));
+    // The scratch database's drop ends the pool's connections; the role goes afterwards,
+    // from the server's maintenance database.
+    let admin_url = db
+        .url_via(&host, port)
+        .replace(&format!("dbname={}", db.name()), "dbname=postgres");
+    drop(db);
+    let (admin, connection) = tokio_postgres::connect(&admin_url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    let driver = actix_web::rt::spawn(connection);
+    admin
+        .batch_execute(&format!("DROP ROLE IF EXISTS {role}"))
+        .await
+        .unwrap();
+    drop(admin);
+    let _ = driver.await;
+}

@@ -11,24 +11,6 @@ use insights_core::{
 use proptest::prelude::*;
 use time::{Duration, OffsetDateTime};
 
-/// A source with one sample per series at every window's start, so every figure is there.
-#[derive(Debug)]
-struct OneSample;
-
-impl TimeSeriesSource for OneSample {
-    fn nominal_interval(&self) -> Duration {
-        Duration::minutes(1)
-    }
-
-    async fn window_stats(
-        &self,
-        series: &[SeriesKey],
-        _window: &Window,
-    ) -> Result<Vec<UsageStats>, TimeSeriesError> {
-        Ok(vec![UsageStats::from_sample(1.0); series.len()])
-    }
-}
-
 /// A timestamp's text: a date near either end of the range or anywhere, any time of day, zero
 /// to nine fraction digits, and `Z` or any offset up to ±23:59.
 fn timestamp_text() -> impl Strategy<Value = String> {
@@ -130,7 +112,7 @@ proptest! {
                 return Ok(());
             }
         };
-        let insights = Insights::new(InMemoryMetadata::seed(), OneSample);
+        let insights = Insights::new(InMemoryMetadata::seed(), Recording::default());
         let brand: BrandId = "11111111-1111-1111-1111-111111111111".parse().unwrap();
         match block_on(insights.brand_usage(&Scope::All, brand, &request)) {
             Ok(answer) => {
@@ -171,7 +153,7 @@ fn the_last_hours_of_year_9999_bucket_in_every_zone() {
         DEFAULT_MAX_WINDOW,
     )
     .unwrap();
-    let insights = Insights::new(InMemoryMetadata::seed(), OneSample);
+    let insights = Insights::new(InMemoryMetadata::seed(), Recording::default());
     let brand: BrandId = "11111111-1111-1111-1111-111111111111".parse().unwrap();
     for zone in Zone::all() {
         for window in [window, first] {
@@ -197,7 +179,8 @@ fn the_last_hours_of_year_9999_bucket_in_every_zone() {
     }
 }
 
-/// A source that records the most figures (series × ranges) any one call asked for.
+/// A source with one sample of 1 W per series in every window or range asked about, so every
+/// figure is there, that records the most figures (series × ranges) any one call asked for.
 #[derive(Debug, Default)]
 struct Recording {
     largest_call: std::sync::atomic::AtomicUsize,

@@ -115,6 +115,18 @@ async fn a_request_that_outlives_its_time_is_503() {
     held.abort();
 }
 
+/// The embedded service under `limits`, which also size its connections and compute pool.
+async fn spawn_limited(limits: Limits) -> TestApp {
+    TestApp::spawn_state(AppState::with_limits(
+        Insights::new(
+            MetadataStore::Embedded(Box::new(insights_core::InMemoryMetadata::seed())),
+            SeriesStore::File(shipped_timeseries()),
+        ),
+        limits,
+    ))
+    .await
+}
+
 /// Reads until the server closes the connection (or resets it); false if it is still open
 /// after the hang guard, which is far longer than the client timeout under test.
 fn closed_by_server(stream: &mut std::net::TcpStream) -> bool {
@@ -152,19 +164,13 @@ fn healthz_on(stream: &mut std::net::TcpStream) -> String {
 #[actix_web::test]
 async fn stalled_request_heads_are_closed_and_cannot_lock_others_out() {
     const CAP: usize = 6;
-    let app = TestApp::spawn_state(AppState::with_limits(
-        Insights::new(
-            MetadataStore::Embedded(Box::new(insights_core::InMemoryMetadata::seed())),
-            SeriesStore::File(shipped_timeseries()),
-        ),
-        Limits {
-            client_timeout: Duration::from_secs(1),
-            keep_alive: Duration::from_secs(30),
-            max_connections: CAP,
-            workers: 1,
-            ..Limits::default()
-        },
-    ))
+    let app = spawn_limited(Limits {
+        client_timeout: Duration::from_secs(1),
+        keep_alive: Duration::from_secs(30),
+        max_connections: CAP,
+        workers: 1,
+        ..Limits::default()
+    })
     .await;
     let addr = app.address.trim_start_matches("http://").to_owned();
     actix_web::rt::task::spawn_blocking(move || {
@@ -215,16 +221,10 @@ fn raw_exchange(addr: &str, bytes: &[u8]) -> String {
 
 #[actix_web::test]
 async fn the_servers_own_refusals_are_problems_with_request_ids_and_are_counted() {
-    let app = TestApp::spawn_state(AppState::with_limits(
-        Insights::new(
-            MetadataStore::Embedded(Box::new(insights_core::InMemoryMetadata::seed())),
-            SeriesStore::File(shipped_timeseries()),
-        ),
-        Limits {
-            client_timeout: Duration::from_secs(1),
-            ..Limits::default()
-        },
-    ))
+    let app = spawn_limited(Limits {
+        client_timeout: Duration::from_secs(1),
+        ..Limits::default()
+    })
     .await;
     let addr = app.address.trim_start_matches("http://").to_owned();
     let answers = actix_web::rt::task::spawn_blocking(move || {

@@ -299,14 +299,24 @@ async fn the_postgres_source_answers_the_same_bytes_with_gaps_and_irregular_spac
             rows.push(format!(r#"{{"duid":"{duid}","circuit_number":{number},"timestamp":"{}","power_watts":{watts}}}"#, crate::oracle::utc(at)));
         }
     }
-    let json = format!("[{}]", rows.join(",\n"));
-    let path = std::env::temp_dir().join(format!("insights-parity-{}.json", std::process::id()));
-    std::fs::write(&path, &json).unwrap();
+    assert_same_bytes_on(&format!("[{}]", rows.join(",\n"))).await;
+}
+
+/// Serves `json` (a sample file's text) from the file source and, imported, from the
+/// PostgreSQL source, and checks the two answer every request alike; returns the database.
+async fn assert_same_bytes_on(json: &str) -> TestDb {
+    let path = std::env::temp_dir().join(format!(
+        "insights-parity-{}-{}.json",
+        std::process::id(),
+        json.len()
+    ));
+    std::fs::write(&path, json).unwrap();
     let db = TestDb::new();
     let postgres = postgres_source(&db, &path).await;
-    let file = TestApp::spawn_with_samples(&json).await;
+    let file = TestApp::spawn_with_samples(json).await;
     std::fs::remove_file(&path).unwrap();
     assert_same_bytes(&file, &postgres).await;
+    db
 }
 
 #[actix_web::test]
@@ -325,14 +335,7 @@ async fn the_postgres_source_answers_the_same_bytes_at_the_physical_bounds() {
         };
         row["power_watts"] = watts;
     }
-    let json = serde_json::to_string(&rows).unwrap();
-    let path = std::env::temp_dir().join(format!("insights-bounds-{}.json", std::process::id()));
-    std::fs::write(&path, &json).unwrap();
-    let db = TestDb::new();
-    let postgres = postgres_source(&db, &path).await;
-    let file = TestApp::spawn_with_samples(&json).await;
-    std::fs::remove_file(&path).unwrap();
-    assert_same_bytes(&file, &postgres).await;
+    let db = assert_same_bytes_on(&serde_json::to_string(&rows).unwrap()).await;
     // Past the bound, the database refuses the row even when written by hand.
     let refused =
         db.try_execute("INSERT INTO power_samples VALUES ('A', 1, '2024-04-01T00:00:00Z', 6e18)");

@@ -93,7 +93,13 @@ impl Seen {
 /// The length of the head, if `buf` starts with a whole error answer that the dispatcher
 /// made by itself: a 4xx or 5xx with an empty body and no `x-request-id`.
 fn bare_error_head(buf: &[u8]) -> Option<(u16, usize)> {
-    let end = buf.windows(4).position(|window| window == b"\r\n\r\n")? + 4;
+    // Most writes are bodies or success heads: rule them out before scanning anything.
+    if !(buf.starts_with(b"HTTP/1.1 4") || buf.starts_with(b"HTTP/1.1 5")) {
+        return None;
+    }
+    // A bare head is a few lines; an application's error answer carries its id early too.
+    let head = &buf[..buf.len().min(1024)];
+    let end = head.windows(4).position(|window| window == b"\r\n\r\n")? + 4;
     let head = std::str::from_utf8(&buf[..end]).ok()?.to_ascii_lowercase();
     let status: u16 = head.strip_prefix("http/1.1 ")?.get(..3)?.parse().ok()?;
     let bare = (400..600).contains(&status)
@@ -204,6 +210,35 @@ impl AsyncWrite for Guarded {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn recognises_only_the_dispatchers_bare_error_answers() {
+        fn check(written: &[u8], expected: Option<(u16, usize)>) {
+            assert_eq!(
+                bare_error_head(written),
+                expected,
+                "{}",
+                String::from_utf8_lossy(written)
+            );
+        }
+        let bare = b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\nconnection: close\r\ndate: x\r\n\r\n";
+        check(bare, Some((400, bare.len())));
+        let too_large =
+            b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-length: 0\r\n\r\n";
+        check(too_large, Some((431, too_large.len())));
+        // The application's answers carry a request id, or a body, or succeed.
+        check(
+            b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nx-request-id: a\r\n\r\n",
+            None,
+        );
+        check(
+            b"HTTP/1.1 400 Bad Request\r\ncontent-length: 93\r\n\r\n{}",
+            None,
+        );
+        check(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n", None);
+        check(b"{\"status\":\"ok\"}", None);
+        check(b"HTTP/1.1 400 Bad Request\r\ncontent-le", None);
+    }
 
     #[test]
     fn finds_the_end_of_a_head_however_the_reads_split_it() {

@@ -1,7 +1,9 @@
 //! The middleware every request passes first: it gives the request an id and a span, turns
-//! away query strings over the limit, counts the answer in the metrics and writes the
-//! request's log line. (The request timeout is applied around the handlers' work, in
-//! `routes`, because a response needs the routed request, which only the handler has.)
+//! away query strings over the limit, checks the API key on data routes before any parsing,
+//! turns a handler's panic into a 500 problem, counts the answer in the metrics and writes
+//! the request's log line; and `head_as_get` answers HEAD on every GET route. (The request
+//! timeout is applied around the handlers' work, in `routes` and `compute`, because a
+//! response needs the routed request, which only the handler has.)
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;

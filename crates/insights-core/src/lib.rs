@@ -55,6 +55,7 @@
 
 mod bucket;
 mod catalogue;
+mod dynamic;
 mod ids;
 mod memory;
 mod model;
@@ -68,6 +69,7 @@ mod window;
 // modules rather than from a list that a new item could be left out of.
 pub use bucket::*;
 pub use catalogue::*;
+pub use dynamic::*;
 pub use ids::*;
 pub use memory::*;
 pub use model::*;

@@ -156,7 +156,7 @@ pub trait TimeSeriesSource: Send + Sync {
 }
 
 /// A shared store answers like the store itself.
-impl<M: MetadataRepo> MetadataRepo for Arc<M> {
+impl<M: MetadataRepo + ?Sized> MetadataRepo for Arc<M> {
     fn circuit(
         &self,
         id: CircuitId,
@@ -198,7 +198,7 @@ impl<M: MetadataRepo> MetadataRepo for Arc<M> {
 }
 
 /// A shared source answers like the source itself.
-impl<T: TimeSeriesSource> TimeSeriesSource for Arc<T> {
+impl<T: TimeSeriesSource + ?Sized> TimeSeriesSource for Arc<T> {
     fn nominal_interval(&self) -> Duration {
         T::nominal_interval(self)
     }

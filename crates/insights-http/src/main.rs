@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use actix_web::web;
 use anyhow::{Context, Result};
-use insights_core::{Catalogue, InMemoryMetadata, Insights, MetadataRepo, TimeSeriesSource};
+use insights_core::{Catalogue, InMemoryMetadata, MetadataRepo, TimeSeriesSource};
 use insights_http::auth::KeyRing;
 use insights_http::{openapi, AppState, LogFormat, MetadataStore, SeriesStore, Settings};
 use insights_pg::{CachedMetadata, PgMetadata, PgTimeSeries};
@@ -58,18 +58,22 @@ async fn main() -> Result<()> {
         }
     };
 
-    let timeseries = match &settings.timeseries_database {
-        None => SeriesStore::File(Arc::new(load_file(&settings)?)),
+    // The file source is kept by its type too, to report the series no circuit references.
+    let (timeseries, file_source) = match &settings.timeseries_database {
+        None => {
+            let source = Arc::new(load_file(&settings)?);
+            (SeriesStore::shared(Arc::clone(&source)), Some(source))
+        }
         Some(config) => {
             let source = PgTimeSeries::connect(config)
                 .await
                 .context("failed to set up the time-series source on PostgreSQL")?;
-            SeriesStore::Postgres(source)
+            (SeriesStore::new(source), None)
         }
     };
     tracing::info!(
-        source = %timeseries.describe(),
-        interval_s = timeseries.nominal_interval().as_seconds_f64(),
+        source = %timeseries.ops.describe(),
+        interval_s = timeseries.source.nominal_interval().as_seconds_f64(),
         "time-series source selected"
     );
 
@@ -86,24 +90,24 @@ async fn main() -> Result<()> {
                     })?
                 }
             };
-            let store = MetadataStore::Embedded(Box::new(InMemoryMetadata::new(&catalogue)));
-            tracing::info!(store = %store.describe(), "metadata store: the embedded catalogue, because DATABASE_URL is not set");
+            let store = MetadataStore::new(InMemoryMetadata::new(&catalogue));
+            tracing::info!(store = %store.ops.describe(), "metadata store: the embedded catalogue, because DATABASE_URL is not set");
             store
         }
         Some(config) => {
             let store = PgMetadata::new(config)
                 .context("failed to set up the metadata store from DATABASE_URL")?;
-            let store = MetadataStore::Postgres(CachedMetadata::new(
+            let store = MetadataStore::new(CachedMetadata::new(
                 store,
                 settings.cache_ttl,
                 settings.cache_capacity,
             ));
-            tracing::info!(store = %store.describe(), "metadata store: PostgreSQL, from DATABASE_URL");
+            tracing::info!(store = %store.ops.describe(), "metadata store: PostgreSQL, from DATABASE_URL");
             store
         }
     };
-    if let SeriesStore::File(source) = &timeseries {
-        match metadata.circuit_series().await {
+    if let Some(source) = &file_source {
+        match metadata.repo.circuit_series().await {
             Ok(referenced) => {
                 let unreferenced = source.unreferenced(&referenced);
                 let samples: usize = unreferenced.iter().map(|(_, n_samples)| n_samples).sum();
@@ -121,7 +125,7 @@ async fn main() -> Result<()> {
         max_window: settings.max_window,
         keys,
         metrics_require_key: settings.metrics_require_key,
-        ..AppState::with_limits(Insights::new(metadata, timeseries), settings.limits.clone())
+        ..AppState::with_limits(metadata, timeseries, settings.limits.clone())
     });
     let docs = web::Data::new(openapi::documents());
     let listener = TcpListener::bind(settings.addr)

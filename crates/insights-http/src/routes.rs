@@ -255,8 +255,8 @@ async fn readyz(state: web::Data<AppState>, _query: NoQuery) -> Result<Json<Stat
     // An inconsistent store is not ready either: both are 503 here, not 500.
     let check = async {
         state
-            .insights
-            .metadata()
+            .metadata
+            .ops
             .check_ready()
             .await
             .map_err(|error| ApiError::Unavailable {

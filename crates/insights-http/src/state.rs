@@ -1,13 +1,12 @@
-//! The application state that handlers share, and the choice of metadata store.
+//! The application state that handlers share, and the stores it holds as trait objects,
+//! each with its `Operations` for operators.
 
 use std::sync::Arc;
 
 use insights_core::{
-    BrandId, BrandTree, CircuitContext, CircuitId, InMemoryMetadata, Insights, LocationId,
-    LocationSummary, MetadataError, MetadataRepo, OrganizationId, OrganizationTree, SensorDetail,
-    SensorId, SeriesKey,
+    BoxFuture, DynMetadataRepo, DynTimeSeriesSource, InMemoryMetadata, Insights, MetadataError,
+    MetadataRepo, TimeSeriesSource,
 };
-use insights_core::{TimeSeriesError, TimeSeriesSource, UsageStats, Window};
 use insights_mockts::MockTimeSeries;
 use insights_pg::{CachedMetadata, PgMetadata, PgTimeSeries, PoolStatus};
 use time::Duration;
@@ -18,142 +17,151 @@ use crate::compute::ComputePool;
 use crate::metrics::{Metrics, PoolGauges, Snapshot};
 use crate::settings::Limits;
 
-/// Where metadata is read from; chosen once at startup.
-#[derive(Debug)]
-pub enum MetadataStore {
-    /// The seed catalogue (or another catalogue file) held in memory.
-    Embedded(Box<InMemoryMetadata>),
-    /// The monolith's PostgreSQL, read through a pool behind a cache.
-    Postgres(CachedMetadata<PgMetadata>),
+/// What an operator needs of a store besides its port: a description for the log, whether
+/// it can answer now, and its gauges for `/metrics`. Every store has the defaults.
+pub trait Operations: Send + Sync {
+    /// A short description for the startup log; it never contains credentials.
+    fn describe(&self) -> String;
+
+    /// Whether the store can answer right now.
+    fn check_ready(&self) -> BoxFuture<'_, Result<(), MetadataError>> {
+        Box::pin(std::future::ready(Ok(())))
+    }
+
+    /// The connection pool, for a store that has one.
+    fn pool_status(&self) -> Option<PoolStatus> {
+        None
+    }
+
+    /// Cache hits, misses and entries, for a store behind a cache.
+    fn cache_stats(&self) -> Option<(u64, u64, usize)> {
+        None
+    }
+
+    /// Samples and series held in memory, for a source that holds them.
+    fn samples_loaded(&self) -> Option<(usize, usize)> {
+        None
+    }
+}
+
+impl Operations for InMemoryMetadata {
+    fn describe(&self) -> String {
+        "embedded catalogue (in memory)".to_owned()
+    }
+}
+
+impl Operations for CachedMetadata<PgMetadata> {
+    fn describe(&self) -> String {
+        self.inner().describe().to_owned()
+    }
+
+    fn check_ready(&self) -> BoxFuture<'_, Result<(), MetadataError>> {
+        Box::pin(self.inner().check_ready())
+    }
+
+    fn pool_status(&self) -> Option<PoolStatus> {
+        Some(self.inner().pool_status())
+    }
+
+    fn cache_stats(&self) -> Option<(u64, u64, usize)> {
+        let stats = self.stats();
+        Some((stats.hits, stats.misses, stats.entries))
+    }
+}
+
+impl Operations for MockTimeSeries {
+    fn describe(&self) -> String {
+        format!(
+            "sample file ({} samples in {} series, in memory)",
+            self.n_samples(),
+            self.n_series()
+        )
+    }
+
+    fn samples_loaded(&self) -> Option<(usize, usize)> {
+        Some((self.n_samples(), self.n_series()))
+    }
+}
+
+impl Operations for PgTimeSeries {
+    fn describe(&self) -> String {
+        PgTimeSeries::describe(self).to_owned()
+    }
+
+    fn pool_status(&self) -> Option<PoolStatus> {
+        Some(PgTimeSeries::pool_status(self))
+    }
+}
+
+/// Where metadata is read from, chosen once at startup: any [`MetadataRepo`] with its
+/// [`Operations`]. A new store needs nothing here but its `Operations` impl.
+#[derive(Clone)]
+pub struct MetadataStore {
+    /// The port the use cases call.
+    pub repo: Arc<dyn DynMetadataRepo>,
+    /// What operators see of it.
+    pub ops: Arc<dyn Operations>,
 }
 
 impl MetadataStore {
-    /// A short description for the startup log; it never contains credentials.
-    pub fn describe(&self) -> String {
-        match self {
-            MetadataStore::Embedded(_) => "embedded catalogue (in memory)".to_owned(),
-            MetadataStore::Postgres(store) => store.inner().describe().to_owned(),
-        }
-    }
-
-    /// Whether the store can answer right now.
-    pub async fn check_ready(&self) -> Result<(), MetadataError> {
-        match self {
-            MetadataStore::Embedded(_) => Ok(()),
-            MetadataStore::Postgres(store) => store.inner().check_ready().await,
+    /// Serves metadata from `store`.
+    pub fn new<S: MetadataRepo + Operations + 'static>(store: S) -> MetadataStore {
+        let store = Arc::new(store);
+        MetadataStore {
+            repo: Arc::clone(&store) as Arc<dyn DynMetadataRepo>,
+            ops: store,
         }
     }
 }
 
-impl MetadataRepo for MetadataStore {
-    async fn circuit(&self, id: CircuitId) -> Result<Option<Arc<CircuitContext>>, MetadataError> {
-        match self {
-            MetadataStore::Embedded(store) => store.circuit(id).await,
-            MetadataStore::Postgres(store) => store.circuit(id).await,
-        }
-    }
-
-    async fn organization(
-        &self,
-        id: OrganizationId,
-    ) -> Result<Option<Arc<OrganizationTree>>, MetadataError> {
-        match self {
-            MetadataStore::Embedded(store) => store.organization(id).await,
-            MetadataStore::Postgres(store) => store.organization(id).await,
-        }
-    }
-
-    async fn sensor(&self, id: SensorId) -> Result<Option<Arc<SensorDetail>>, MetadataError> {
-        match self {
-            MetadataStore::Embedded(store) => store.sensor(id).await,
-            MetadataStore::Postgres(store) => store.sensor(id).await,
-        }
-    }
-
-    async fn location(
-        &self,
-        id: LocationId,
-    ) -> Result<Option<Arc<LocationSummary>>, MetadataError> {
-        match self {
-            MetadataStore::Embedded(store) => store.location(id).await,
-            MetadataStore::Postgres(store) => store.location(id).await,
-        }
-    }
-
-    async fn brand(&self, id: BrandId) -> Result<Option<Arc<BrandTree>>, MetadataError> {
-        match self {
-            MetadataStore::Embedded(store) => store.brand(id).await,
-            MetadataStore::Postgres(store) => store.brand(id).await,
-        }
-    }
-
-    async fn circuit_series(&self) -> Result<Vec<SeriesKey>, MetadataError> {
-        match self {
-            MetadataStore::Embedded(store) => store.circuit_series().await,
-            MetadataStore::Postgres(store) => store.circuit_series().await,
-        }
+impl std::fmt::Debug for MetadataStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.ops.describe())
     }
 }
 
-/// Where power samples are read from; chosen once at startup.
-#[derive(Debug)]
-pub enum SeriesStore {
-    /// The sample file, indexed in memory.
-    File(Arc<MockTimeSeries>),
-    /// The `power_samples` table, aggregated in SQL.
-    Postgres(PgTimeSeries),
+/// Where power samples are read from, chosen once at startup: any [`TimeSeriesSource`] with
+/// its [`Operations`].
+#[derive(Clone)]
+pub struct SeriesStore {
+    /// The port the use cases call.
+    pub source: Arc<dyn DynTimeSeriesSource>,
+    /// What operators see of it.
+    pub ops: Arc<dyn Operations>,
 }
 
 impl SeriesStore {
-    /// A short description for the startup log; it never contains credentials.
-    pub fn describe(&self) -> String {
-        match self {
-            SeriesStore::File(source) => format!(
-                "sample file ({} samples in {} series, in memory)",
-                source.n_samples(),
-                source.n_series()
-            ),
-            SeriesStore::Postgres(source) => source.describe().to_owned(),
+    /// Serves samples from `source`.
+    pub fn new<S: TimeSeriesSource + Operations + 'static>(source: S) -> SeriesStore {
+        SeriesStore::shared(Arc::new(source))
+    }
+
+    /// Serves samples from `source`, shared with its other users.
+    pub fn shared<S: TimeSeriesSource + Operations + 'static>(source: Arc<S>) -> SeriesStore {
+        SeriesStore {
+            source: Arc::clone(&source) as Arc<dyn DynTimeSeriesSource>,
+            ops: source,
         }
     }
 }
 
-impl TimeSeriesSource for SeriesStore {
-    fn nominal_interval(&self) -> Duration {
-        match self {
-            SeriesStore::File(source) => source.nominal_interval(),
-            SeriesStore::Postgres(source) => source.nominal_interval(),
-        }
-    }
-
-    async fn window_stats(
-        &self,
-        series: &[SeriesKey],
-        window: &Window,
-    ) -> Result<Vec<UsageStats>, TimeSeriesError> {
-        match self {
-            SeriesStore::File(source) => source.window_stats(series, window).await,
-            SeriesStore::Postgres(source) => source.window_stats(series, window).await,
-        }
-    }
-
-    async fn range_stats(
-        &self,
-        series: &[SeriesKey],
-        edges: &[OffsetDateTime],
-    ) -> Result<Vec<Vec<UsageStats>>, TimeSeriesError> {
-        match self {
-            SeriesStore::File(source) => source.range_stats(series, edges).await,
-            SeriesStore::Postgres(source) => source.range_stats(series, edges).await,
-        }
+impl std::fmt::Debug for SeriesStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.ops.describe())
     }
 }
+
+/// The use cases over the chosen stores, behind trait objects.
+pub type Service = Insights<Arc<dyn DynMetadataRepo>, Arc<dyn DynTimeSeriesSource>>;
 
 /// What every handler can reach.
-#[derive(Debug)]
 pub struct AppState {
     /// The use cases over the chosen stores.
-    pub insights: Insights<MetadataStore, SeriesStore>,
+    pub insights: Service,
+    /// The metadata store, for operators.
+    pub metadata: MetadataStore,
+    /// The time-series source, for operators.
+    pub timeseries: SeriesStore,
     /// The longest window a request may ask for.
     pub max_window: Duration,
     /// Request and connection limits.
@@ -170,18 +178,36 @@ pub struct AppState {
     pub compute: ComputePool,
 }
 
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("metadata", &self.metadata)
+            .field("timeseries", &self.timeseries)
+            .field("max_window", &self.max_window)
+            .field("limits", &self.limits)
+            .field("keys", &self.keys)
+            .finish_non_exhaustive()
+    }
+}
+
 impl AppState {
     /// The state with default limits and without API keys.
-    pub fn new(insights: Insights<MetadataStore, SeriesStore>) -> AppState {
-        AppState::with_limits(insights, Limits::default())
+    pub fn new(metadata: MetadataStore, timeseries: SeriesStore) -> AppState {
+        AppState::with_limits(metadata, timeseries, Limits::default())
     }
 
     /// The state with these limits (which size the compute pool) and without API keys.
-    pub fn with_limits(insights: Insights<MetadataStore, SeriesStore>, limits: Limits) -> AppState {
+    pub fn with_limits(
+        metadata: MetadataStore,
+        timeseries: SeriesStore,
+        limits: Limits,
+    ) -> AppState {
         let compute = ComputePool::new(limits.compute_threads, limits.compute_slots)
             .unwrap_or_else(|error| panic!("cannot start the compute threads: {error}"));
         AppState {
-            insights,
+            insights: Insights::new(Arc::clone(&metadata.repo), Arc::clone(&timeseries.source)),
+            metadata,
+            timeseries,
             max_window: insights_core::DEFAULT_MAX_WINDOW,
             limits,
             keys: None,
@@ -194,24 +220,17 @@ impl AppState {
 
     /// The values `/metrics` reads when scraped.
     pub fn snapshot(&self) -> Snapshot {
-        let mut pools = Vec::new();
-        let mut cache = None;
-        if let MetadataStore::Postgres(store) = self.insights.metadata() {
-            pools.push(pool_gauges("metadata", store.inner().pool_status()));
-            let stats = store.stats();
-            cache = Some((stats.hits, stats.misses, stats.entries));
-        }
-        let samples_loaded = match self.insights.timeseries() {
-            SeriesStore::File(source) => Some((source.n_samples(), source.n_series())),
-            SeriesStore::Postgres(source) => {
-                pools.push(pool_gauges("timeseries", source.pool_status()));
-                None
-            }
-        };
+        let pools = [
+            ("metadata", &self.metadata.ops),
+            ("timeseries", &self.timeseries.ops),
+        ]
+        .into_iter()
+        .filter_map(|(name, ops)| Some(pool_gauges(name, ops.pool_status()?)))
+        .collect();
         Snapshot {
             pools,
-            cache,
-            samples_loaded,
+            cache: self.metadata.ops.cache_stats(),
+            samples_loaded: self.timeseries.ops.samples_loaded(),
             resident_bytes: crate::metrics::resident_bytes(),
             start_time_s: u64::try_from(self.started_at.unix_timestamp()).unwrap_or_default(),
             compute: self.compute.status(),

@@ -6,12 +6,14 @@
 
 use std::fmt::Write as _;
 use std::hint::black_box;
+use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use futures_executor::block_on;
 use insights_core::{
-    BucketWidth, Catalogue, InMemoryMetadata, Insights, MetadataRepo, Scope, SeriesKey,
-    TimeSeriesError, TimeSeriesSource, UsageRequest, UsageStats, Window, Zone, DEFAULT_MAX_WINDOW,
+    BucketWidth, Catalogue, DynMetadataRepo, DynTimeSeriesSource, InMemoryMetadata, Insights,
+    MetadataRepo, Scope, SeriesKey, TimeSeriesError, TimeSeriesSource, UsageRequest, UsageStats,
+    Window, Zone, DEFAULT_MAX_WINDOW,
 };
 use insights_mockts::MockTimeSeries;
 use time::{Duration, OffsetDateTime};
@@ -45,7 +47,7 @@ fn samples(series: &[SeriesKey], days: i64) -> String {
 
 /// The file source seen through `window_stats` alone, so `range_stats` takes the port's
 /// default: what bucketed requests cost before the index's own `range_stats` was wired in.
-struct DefaultPath(std::sync::Arc<MockTimeSeries>);
+struct DefaultPath(Arc<MockTimeSeries>);
 
 impl TimeSeriesSource for DefaultPath {
     fn nominal_interval(&self) -> Duration {
@@ -95,11 +97,8 @@ fn benches(c: &mut Criterion) {
     }
     group.finish();
 
-    let year = std::sync::Arc::new(year);
-    let default_path = Insights::new(
-        InMemoryMetadata::new(&one),
-        DefaultPath(std::sync::Arc::clone(&year)),
-    );
+    let year = Arc::new(year);
+    let default_path = Insights::new(InMemoryMetadata::new(&one), DefaultPath(Arc::clone(&year)));
     let insights = Insights::new(InMemoryMetadata::new(&one), year);
     let circuit_id = one.circuits[0].id;
     let mut group = c.benchmark_group("bucketed");
@@ -150,7 +149,12 @@ fn benches(c: &mut Criterion) {
     }
     let source =
         MockTimeSeries::from_reader(samples(&series_keys(&thousand), 1).as_bytes()).unwrap();
-    let insights = Insights::new(InMemoryMetadata::new(&thousand), source);
+    let source = Arc::new(source);
+    let metadata = Arc::new(InMemoryMetadata::new(&thousand));
+    let insights = Insights::new(Arc::clone(&metadata), Arc::clone(&source));
+    // The same stores behind trait objects, as the service holds them.
+    let dynamic: Insights<Arc<dyn DynMetadataRepo>, Arc<dyn DynTimeSeriesSource>> =
+        Insights::new(metadata, source);
     let day = Window::new(
         START + Duration::hours(3),
         START + Duration::hours(21),
@@ -162,6 +166,18 @@ fn benches(c: &mut Criterion) {
         b.iter(|| {
             black_box(
                 block_on(insights.organization_usage(
+                    &Scope::All,
+                    organization_id,
+                    &UsageRequest::window(day),
+                ))
+                .unwrap(),
+            )
+        })
+    });
+    group.bench_function("1000_circuits_trait_objects", |b| {
+        b.iter(|| {
+            black_box(
+                block_on(dynamic.organization_usage(
                     &Scope::All,
                     organization_id,
                     &UsageRequest::window(day),

@@ -1,7 +1,7 @@
 //! API keys: 401 without a valid key, scopes isolated (another tenant's ids answer exactly as
 //! ids that do not exist), health endpoints open, and `/metrics` behind a key or not.
 
-use insights_core::{Catalogue, InMemoryMetadata, Insights, SEED_TSV};
+use insights_core::{Catalogue, InMemoryMetadata, SEED_TSV};
 use insights_http::auth::{key_line, KeyRing, KeyScope};
 use insights_http::{AppState, MetadataStore, SeriesStore};
 use serde_json::json;
@@ -49,10 +49,10 @@ async fn spawn(metrics_require_key: bool) -> TestApp {
     TestApp::spawn_state(AppState {
         keys: Some(KeyRing::parse(&file).unwrap()),
         metrics_require_key,
-        ..AppState::new(Insights::new(
-            MetadataStore::Embedded(Box::new(InMemoryMetadata::new(&catalogue))),
-            SeriesStore::File(shipped_timeseries()),
-        ))
+        ..AppState::new(
+            MetadataStore::new(InMemoryMetadata::new(&catalogue)),
+            SeriesStore::shared(shipped_timeseries()),
+        )
     })
     .await
 }

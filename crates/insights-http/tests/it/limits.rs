@@ -3,7 +3,6 @@
 
 use std::time::Duration;
 
-use insights_core::Insights;
 use insights_http::{AppState, Limits, MetadataStore, SeriesStore};
 use serde_json::json;
 
@@ -16,10 +15,10 @@ async fn a_query_string_over_the_cap_is_414() {
             max_query_bytes: 100,
             ..Limits::default()
         },
-        ..AppState::new(Insights::new(
-            MetadataStore::Embedded(Box::new(insights_core::InMemoryMetadata::seed())),
-            SeriesStore::File(shipped_timeseries()),
-        ))
+        ..AppState::new(
+            MetadataStore::new(insights_core::InMemoryMetadata::seed()),
+            SeriesStore::shared(shipped_timeseries()),
+        )
     })
     .await;
     let path = "/v1/insights/circuits/d36e0c8c-d7d4-5740-88c4-dea626057ff1/usage";
@@ -72,7 +71,7 @@ fn silent_metadata_store() -> (MetadataStore, tokio::task::JoinHandle<()>) {
         Duration::from_secs(60),
         100,
     );
-    (MetadataStore::Postgres(store), held)
+    (MetadataStore::new(store), held)
 }
 
 #[actix_web::test]
@@ -83,10 +82,7 @@ async fn a_request_that_outlives_its_time_is_503() {
             request_timeout: Duration::from_millis(200),
             ..Limits::default()
         },
-        ..AppState::new(Insights::new(
-            store,
-            SeriesStore::File(shipped_timeseries()),
-        ))
+        ..AppState::new(store, SeriesStore::shared(shipped_timeseries()))
     })
     .await;
     for path in [
@@ -118,10 +114,8 @@ async fn a_request_that_outlives_its_time_is_503() {
 /// The embedded service under `limits`, which also size its connections and compute pool.
 async fn spawn_limited(limits: Limits) -> TestApp {
     TestApp::spawn_state(AppState::with_limits(
-        Insights::new(
-            MetadataStore::Embedded(Box::new(insights_core::InMemoryMetadata::seed())),
-            SeriesStore::File(shipped_timeseries()),
-        ),
+        MetadataStore::new(insights_core::InMemoryMetadata::seed()),
+        SeriesStore::shared(shipped_timeseries()),
         limits,
     ))
     .await
@@ -273,10 +267,7 @@ async fn a_request_slower_than_the_client_timeout_is_answered_and_keeps_its_conn
             client_timeout: Duration::from_secs(1),
             ..Limits::default()
         },
-        ..AppState::new(Insights::new(
-            store,
-            SeriesStore::File(shipped_timeseries()),
-        ))
+        ..AppState::new(store, SeriesStore::shared(shipped_timeseries()))
     })
     .await;
     let addr = app.address.trim_start_matches("http://").to_owned();

@@ -170,13 +170,13 @@ async fn metrics_count_requests_by_route_and_status() {
 #[actix_web::test]
 async fn a_panicking_handler_is_a_500_problem_and_the_worker_lives_on() {
     use actix_web::{test, web, App};
-    use insights_core::{InMemoryMetadata, Insights};
+    use insights_core::InMemoryMetadata;
     use insights_http::{middleware, AppState, MetadataStore, SeriesStore};
 
-    let state = web::Data::new(AppState::new(Insights::new(
-        MetadataStore::Embedded(Box::new(InMemoryMetadata::seed())),
-        SeriesStore::File(crate::support::shipped_timeseries()),
-    )));
+    let state = web::Data::new(AppState::new(
+        MetadataStore::new(InMemoryMetadata::seed()),
+        SeriesStore::shared(crate::support::shipped_timeseries()),
+    ));
     let observed = state.clone();
     // No route of the service panics on any input (tests/it/extremes.rs in the core); these
     // stand in for a bug, in the handler's future and before it.
@@ -224,13 +224,13 @@ async fn a_panicking_handler_is_a_500_problem_and_the_worker_lives_on() {
 #[actix_web::test]
 async fn a_new_route_is_counted_under_its_own_pattern() {
     use actix_web::{test, web, App};
-    use insights_core::{InMemoryMetadata, Insights};
+    use insights_core::InMemoryMetadata;
     use insights_http::{middleware, AppState, MetadataStore, SeriesStore};
 
-    let state = web::Data::new(AppState::new(Insights::new(
-        MetadataStore::Embedded(Box::new(InMemoryMetadata::seed())),
-        SeriesStore::File(crate::support::shipped_timeseries()),
-    )));
+    let state = web::Data::new(AppState::new(
+        MetadataStore::new(InMemoryMetadata::seed()),
+        SeriesStore::shared(crate::support::shipped_timeseries()),
+    ));
     let observed = state.clone();
     // A route added as a newcomer would add one: nothing else is told about it.
     let app = test::init_service(

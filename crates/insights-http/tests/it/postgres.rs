@@ -217,7 +217,7 @@ async fn postgres_source(db: &TestDb, file: &std::path::Path) -> TestApp {
     let source = insights_pg::PgTimeSeries::connect(&config)
         .await
         .expect("the source connects");
-    TestApp::spawn_with_source(insights_http::SeriesStore::Postgres(source)).await
+    TestApp::spawn_with_source(insights_http::SeriesStore::new(source)).await
 }
 
 /// Usage requests over every insights endpoint and option.

@@ -4,7 +4,7 @@ use std::net::TcpListener;
 use std::sync::{Arc, OnceLock};
 
 use actix_web::web;
-use insights_core::{InMemoryMetadata, Insights};
+use insights_core::InMemoryMetadata;
 use insights_http::{openapi, AppState, MetadataStore, SeriesStore};
 use insights_mockts::MockTimeSeries;
 use serde_json::Value;
@@ -54,7 +54,7 @@ impl Answer {
 impl TestApp {
     /// Serves the embedded catalogue and the shipped data on a free port.
     pub async fn spawn() -> TestApp {
-        TestApp::spawn_with(MetadataStore::Embedded(Box::new(InMemoryMetadata::seed()))).await
+        TestApp::spawn_with(MetadataStore::new(InMemoryMetadata::seed())).await
     }
 
     /// Serves PostgreSQL metadata from `url`, with short timeouts, a cache of `cache_ttl`
@@ -69,7 +69,7 @@ impl TestApp {
         };
         let store = insights_pg::PgMetadata::new(&config).unwrap();
         let cached = insights_pg::CachedMetadata::new(store, cache_ttl, 1000);
-        TestApp::spawn_with(MetadataStore::Postgres(cached)).await
+        TestApp::spawn_with(MetadataStore::new(cached)).await
     }
 
     /// Serves the embedded catalogue and samples from `json`, a sample file's text.
@@ -77,25 +77,21 @@ impl TestApp {
         let timeseries = Arc::new(
             MockTimeSeries::from_reader(json.as_bytes()).expect("the test's samples load"),
         );
-        TestApp::spawn_with_source(SeriesStore::File(timeseries)).await
+        TestApp::spawn_with_source(SeriesStore::shared(timeseries)).await
     }
 
     /// Serves a given metadata store and the shipped data on a free port.
     pub async fn spawn_with(metadata: MetadataStore) -> TestApp {
-        TestApp::serve(metadata, SeriesStore::File(shipped_timeseries())).await
+        TestApp::serve(metadata, SeriesStore::shared(shipped_timeseries())).await
     }
 
     /// Serves the embedded catalogue and a given time-series source.
     pub async fn spawn_with_source(timeseries: SeriesStore) -> TestApp {
-        TestApp::serve(
-            MetadataStore::Embedded(Box::new(InMemoryMetadata::seed())),
-            timeseries,
-        )
-        .await
+        TestApp::serve(MetadataStore::new(InMemoryMetadata::seed()), timeseries).await
     }
 
     async fn serve(metadata: MetadataStore, timeseries: SeriesStore) -> TestApp {
-        TestApp::spawn_state(AppState::new(Insights::new(metadata, timeseries))).await
+        TestApp::spawn_state(AppState::new(metadata, timeseries)).await
     }
 
     /// Serves a fully built state, for tests of keys and limits.

@@ -16,6 +16,7 @@ pub mod middleware;
 pub mod openapi;
 pub mod routes;
 pub mod settings;
+pub mod startup;
 pub mod state;
 
 use std::net::TcpListener;

@@ -5,7 +5,8 @@ use std::sync::{Arc, OnceLock};
 
 use actix_web::web;
 use insights_core::InMemoryMetadata;
-use insights_http::{openapi, AppState, MetadataStore, SeriesStore};
+use insights_http::startup::Application;
+use insights_http::{openapi, AppState, MetadataStore, SeriesStore, Settings};
 use insights_mockts::MockTimeSeries;
 use serde_json::Value;
 
@@ -52,24 +53,58 @@ impl Answer {
 }
 
 impl TestApp {
-    /// Serves the embedded catalogue and the shipped data on a free port.
+    /// Serves the embedded catalogue and the shipped data on a free port, built from the
+    /// settings as `main` builds it.
     pub async fn spawn() -> TestApp {
-        TestApp::spawn_with(MetadataStore::new(InMemoryMetadata::seed())).await
+        TestApp::spawn_settings(&[]).await
     }
 
     /// Serves PostgreSQL metadata from `url`, with short timeouts, a cache of `cache_ttl`
-    /// (zero caches nothing), and the shipped data.
+    /// (zero caches nothing), and the shipped data, built from the settings as `main` builds
+    /// it.
     pub async fn spawn_postgres(url: &str, cache_ttl: std::time::Duration) -> TestApp {
-        let config = insights_pg::PgConfig {
-            url: url.to_owned(),
-            pool_size: 4,
-            connect_timeout: std::time::Duration::from_millis(500),
-            wait_timeout: std::time::Duration::from_millis(500),
-            statement_timeout: std::time::Duration::from_millis(1000),
-        };
-        let store = insights_pg::PgMetadata::new(&config).unwrap();
-        let cached = insights_pg::CachedMetadata::new(store, cache_ttl, 1000);
-        TestApp::spawn_with(MetadataStore::new(cached)).await
+        let ttl = cache_ttl.as_secs().to_string();
+        TestApp::spawn_settings(&[
+            ("DATABASE_URL", url),
+            ("INSIGHTS_DB_POOL_SIZE", "4"),
+            ("INSIGHTS_DB_CONNECT_TIMEOUT_MS", "500"),
+            ("INSIGHTS_DB_WAIT_TIMEOUT_MS", "500"),
+            ("INSIGHTS_DB_STATEMENT_TIMEOUT_MS", "1000"),
+            ("INSIGHTS_CACHE_TTL_S", &ttl),
+            ("INSIGHTS_CACHE_CAPACITY", "1000"),
+        ])
+        .await
+    }
+
+    /// Serves what `Application::build` builds from these settings, on a free port with the
+    /// shipped data unless they say otherwise; nothing else of the environment is read.
+    pub async fn spawn_settings(overrides: &[(&str, &str)]) -> TestApp {
+        let shipped = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../data/mock_timeseries.json"
+        );
+        let mut values = vec![
+            ("INSIGHTS_ADDR", "127.0.0.1:0"),
+            ("INSIGHTS_TIMESERIES", shipped),
+        ];
+        values.extend_from_slice(overrides);
+        let settings = Settings::from_lookup(|key| {
+            values
+                .iter()
+                .rev()
+                .find(|(name, _)| *name == key)
+                .map(|(_, value)| value.to_string())
+        })
+        .expect("the test's settings are valid");
+        let application = Application::build(&settings)
+            .await
+            .expect("the service starts");
+        let address = format!("http://{}", application.addr());
+        actix_web::rt::spawn(application.run_until_stopped());
+        TestApp {
+            address,
+            client: awc::Client::builder().disable_redirects().finish(),
+        }
     }
 
     /// Serves the embedded catalogue and samples from `json`, a sample file's text.
@@ -78,11 +113,6 @@ impl TestApp {
             MockTimeSeries::from_reader(json.as_bytes()).expect("the test's samples load"),
         );
         TestApp::spawn_with_source(SeriesStore::shared(timeseries)).await
-    }
-
-    /// Serves a given metadata store and the shipped data on a free port.
-    pub async fn spawn_with(metadata: MetadataStore) -> TestApp {
-        TestApp::serve(metadata, SeriesStore::shared(shipped_timeseries())).await
     }
 
     /// Serves the embedded catalogue and a given time-series source.

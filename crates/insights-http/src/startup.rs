@@ -1,0 +1,269 @@
+//! `Application::build`: the one composition root. From [`Settings`] it builds the key ring,
+//! the metadata store and the time-series source, the state, the listener and the server;
+//! `main` and the HTTP tests both start the service through it.
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use actix_web::dev::Server;
+use actix_web::web;
+use insights_core::{Catalogue, CatalogueError, InMemoryMetadata, MetadataRepo, TimeSeriesSource};
+use insights_mockts::{LoadError, MockTimeSeries};
+use insights_pg::{CachedMetadata, PgMetadata, PgSetupError, PgTimeSeries};
+
+use crate::auth::{KeyFileError, KeyRing};
+use crate::settings::Settings;
+use crate::state::{AppState, MetadataStore, SeriesStore};
+
+/// Why the service could not start; each names what to fix.
+#[derive(Debug)]
+pub enum StartupError {
+    /// A file named by the settings could not be read.
+    Read {
+        /// What the file is for.
+        what: &'static str,
+        /// Its path.
+        path: PathBuf,
+        /// The reason.
+        error: std::io::Error,
+    },
+    /// The API key file does not parse.
+    KeyFile {
+        /// Its path.
+        path: PathBuf,
+        /// The line at fault.
+        error: KeyFileError,
+    },
+    /// The catalogue file does not parse.
+    Catalogue {
+        /// Its path.
+        path: PathBuf,
+        /// What is wrong.
+        error: CatalogueError,
+    },
+    /// The sample file could not be loaded.
+    Samples {
+        /// Its path.
+        path: PathBuf,
+        /// What is wrong.
+        error: LoadError,
+    },
+    /// A PostgreSQL store could not be set up.
+    Database {
+        /// Which store: metadata or time series.
+        what: &'static str,
+        /// Why.
+        error: PgSetupError,
+    },
+    /// The address could not be bound or served.
+    Serve {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        error: std::io::Error,
+    },
+}
+
+impl std::fmt::Display for StartupError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StartupError::Read { what, path, error } => {
+                write!(f, "failed to read the {what} {}: {error}", path.display())
+            }
+            StartupError::KeyFile { path, error } => {
+                write!(
+                    f,
+                    "failed to parse the API key file {}: {error}",
+                    path.display()
+                )
+            }
+            StartupError::Catalogue { path, error } => {
+                write!(
+                    f,
+                    "failed to parse the catalogue {}: {error}",
+                    path.display()
+                )
+            }
+            StartupError::Samples { path, error } => write!(
+                f,
+                "failed to load the time series from {}: {error}",
+                path.display()
+            ),
+            StartupError::Database { what, error } => {
+                write!(f, "failed to set up the {what} on PostgreSQL: {error}")
+            }
+            StartupError::Serve { addr, error } => write!(f, "failed to serve on {addr}: {error}"),
+        }
+    }
+}
+
+impl std::error::Error for StartupError {}
+
+/// The service, built and listening, not yet awaited.
+pub struct Application {
+    server: Server,
+    addr: SocketAddr,
+}
+
+impl Application {
+    /// Builds the whole service from its settings and starts listening.
+    pub async fn build(settings: &Settings) -> Result<Application, StartupError> {
+        let keys = key_ring(settings)?;
+        let (timeseries, file_source) = series_store(settings).await?;
+        tracing::info!(
+            source = %timeseries.ops.describe(),
+            interval_s = timeseries.source.nominal_interval().as_seconds_f64(),
+            "time-series source selected"
+        );
+        let metadata = metadata_store(settings)?;
+        if let Some(source) = &file_source {
+            report_unreferenced(&metadata, source).await;
+        }
+        let state = web::Data::new(AppState {
+            max_window: settings.max_window,
+            keys,
+            metrics_require_key: settings.metrics_require_key,
+            ..AppState::with_limits(metadata, timeseries, settings.limits.clone())
+        });
+        let serve_error = |error| StartupError::Serve {
+            addr: settings.addr,
+            error,
+        };
+        let listener = TcpListener::bind(settings.addr).map_err(serve_error)?;
+        // The bound address, not the setting: port 0 picks a free port.
+        let addr = listener.local_addr().map_err(serve_error)?;
+        let docs = web::Data::new(crate::openapi::documents());
+        let server = crate::run(listener, state, docs).map_err(serve_error)?;
+        tracing::info!(%addr, "serving; API docs at /docs");
+        Ok(Application { server, addr })
+    }
+
+    /// Where the service listens.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// A handle that stops the server, for tests and embedders.
+    pub fn handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
+    }
+
+    /// Serves until SIGTERM or SIGINT (or the handle) stops the server.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+fn key_ring(settings: &Settings) -> Result<Option<KeyRing>, StartupError> {
+    let Some(path) = &settings.api_keys_file else {
+        tracing::info!("API keys are off: every caller sees everything");
+        return Ok(None);
+    };
+    let text = std::fs::read_to_string(path).map_err(|error| StartupError::Read {
+        what: "API key file",
+        path: path.clone(),
+        error,
+    })?;
+    let keys = KeyRing::parse(&text).map_err(|error| StartupError::KeyFile {
+        path: path.clone(),
+        error,
+    })?;
+    tracing::info!(
+        keys = keys.len(),
+        metrics_require_key = settings.metrics_require_key,
+        "API keys are on"
+    );
+    Ok(Some(keys))
+}
+
+/// The time-series source, and the file source by its type when it is one.
+async fn series_store(
+    settings: &Settings,
+) -> Result<(SeriesStore, Option<Arc<MockTimeSeries>>), StartupError> {
+    match &settings.timeseries_database {
+        None => {
+            let source = Arc::new(load_file(settings)?);
+            Ok((SeriesStore::shared(Arc::clone(&source)), Some(source)))
+        }
+        Some(config) => {
+            let source =
+                PgTimeSeries::connect(config)
+                    .await
+                    .map_err(|error| StartupError::Database {
+                        what: "time-series source",
+                        error,
+                    })?;
+            Ok((SeriesStore::new(source), None))
+        }
+    }
+}
+
+fn metadata_store(settings: &Settings) -> Result<MetadataStore, StartupError> {
+    let Some(config) = &settings.database else {
+        let catalogue = match &settings.catalogue_path {
+            None => Catalogue::seed(),
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|error| StartupError::Read {
+                    what: "catalogue",
+                    path: path.clone(),
+                    error,
+                })?;
+                Catalogue::parse_tsv(&text).map_err(|error| StartupError::Catalogue {
+                    path: path.clone(),
+                    error,
+                })?
+            }
+        };
+        let store = MetadataStore::new(InMemoryMetadata::new(&catalogue));
+        tracing::info!(store = %store.ops.describe(), "metadata store: the embedded catalogue, because DATABASE_URL is not set");
+        return Ok(store);
+    };
+    let store = PgMetadata::new(config).map_err(|error| StartupError::Database {
+        what: "metadata store",
+        error,
+    })?;
+    let store = MetadataStore::new(CachedMetadata::new(
+        store,
+        settings.cache_ttl,
+        settings.cache_capacity,
+    ));
+    tracing::info!(store = %store.ops.describe(), "metadata store: PostgreSQL, from DATABASE_URL");
+    Ok(store)
+}
+
+/// Logs how many loaded series no circuit references: they cost memory and answer nothing.
+async fn report_unreferenced(metadata: &MetadataStore, source: &MockTimeSeries) {
+    match metadata.repo.circuit_series().await {
+        Ok(referenced) => {
+            let unreferenced = source.unreferenced(&referenced);
+            let samples: usize = unreferenced.iter().map(|(_, n_samples)| n_samples).sum();
+            tracing::info!(
+                series = unreferenced.len(),
+                samples,
+                "series that no circuit references are loaded but ignored"
+            );
+        }
+        Err(error) => tracing::warn!(%error, "could not check which series circuits reference"),
+    }
+}
+
+/// Loads the sample file and logs what it cost.
+fn load_file(settings: &Settings) -> Result<MockTimeSeries, StartupError> {
+    let started = std::time::Instant::now();
+    let source = MockTimeSeries::from_path(&settings.timeseries_path).map_err(|error| {
+        StartupError::Samples {
+            path: settings.timeseries_path.clone(),
+            error,
+        }
+    })?;
+    tracing::info!(
+        samples = source.n_samples(),
+        series = source.n_series(),
+        index_bytes_per_sample = source.heap_bytes() as f64 / source.n_samples().max(1) as f64,
+        rss_mib = crate::metrics::resident_bytes().map(|bytes| bytes / (1 << 20)),
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "time series loaded"
+    );
+    Ok(source)
+}

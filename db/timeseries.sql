@@ -23,6 +23,35 @@ CREATE TABLE IF NOT EXISTS power_sample_facts (
     value bigint NOT NULL
 );
 
+-- Rollups: per series, the count, exact integer sum, fractional sum, minimum and maximum of
+-- the samples in [start, start + span_s). 15-minute rows start on the 15-minute grid; hourly
+-- and daily rows start at every 15-minute boundary (phase_s = start modulo span_s), so an hour
+-- or day in any UTC offset that is a whole number of quarter hours is one row. The import
+-- keeps them true in the transaction that adds samples; `cargo xtask rollup --verify` checks
+-- them against the samples. See crates/insights-pg/src/plan.rs for how queries use them.
+CREATE TABLE IF NOT EXISTS power_rollups (
+    duid           text             NOT NULL,
+    circuit_number integer          NOT NULL,
+    span_s         integer          NOT NULL CHECK (span_s IN (900, 3600, 86400)),
+    phase_s        integer          NOT NULL,
+    start          timestamptz      NOT NULL,
+    n              bigint           NOT NULL CHECK (n > 0),
+    int_sum        bigint           NOT NULL,
+    real_sum       double precision NOT NULL,
+    min_watts      double precision NOT NULL,
+    max_watts      double precision NOT NULL,
+    CHECK (phase_s = mod(mod(extract(epoch FROM start)::bigint, span_s) + span_s, span_s)),
+    CHECK (mod(extract(epoch FROM start)::bigint, 900) = 0),
+    PRIMARY KEY (duid, circuit_number, span_s, phase_s, start)
+);
+
+-- How often each spacing between neighbouring samples of a series occurs, among samples as
+-- they were imported; its most common entry is the nominal interval.
+CREATE TABLE IF NOT EXISTS power_sample_gaps (
+    gap_ns bigint PRIMARY KEY CHECK (gap_ns > 0),
+    n      bigint NOT NULL CHECK (n > 0)
+);
+
 -- Read-only access for the service's role, as for the metadata.
 DO $$
 BEGIN
@@ -32,4 +61,4 @@ BEGIN
 END
 $$;
 GRANT USAGE ON SCHEMA public TO insights_reader;
-GRANT SELECT ON power_samples, power_sample_facts TO insights_reader;
+GRANT SELECT ON power_samples, power_sample_facts, power_rollups, power_sample_gaps TO insights_reader;

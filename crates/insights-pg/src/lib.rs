@@ -6,11 +6,14 @@
 //! view with the same code as the embedded store, so both stores answer identically.
 
 mod cache;
+mod import;
+mod plan;
 mod queries;
 mod timeseries;
 
 pub use cache::{CacheStats, CachedMetadata};
-pub use timeseries::{import, ImportError, ImportReport, PgTimeSeries};
+pub use import::{import, ImportError, ImportReport, Importer, VerifyReport};
+pub use timeseries::PgTimeSeries;
 
 use std::fmt;
 use std::future::Future;
@@ -67,6 +70,8 @@ pub enum PgSetupError {
     Unreachable(String),
     /// The time-series tables are missing or empty of facts: nothing was imported.
     NotImported,
+    /// The samples were imported before rollups existed, or by another rollup layout.
+    RollupsMissing,
 }
 
 impl fmt::Display for PgSetupError {
@@ -80,6 +85,9 @@ impl fmt::Display for PgSetupError {
             PgSetupError::Unreachable(reason) => write!(f, "the database did not answer: {reason}"),
             PgSetupError::NotImported => f.write_str(
                 "the database has no imported power samples (power_sample_facts is missing or empty); run `cargo xtask import --from FILE`",
+            ),
+            PgSetupError::RollupsMissing => f.write_str(
+                "the power samples have no rollups of this version's layout; run `cargo xtask rollup --rebuild` (or any import) once",
             ),
         }
     }

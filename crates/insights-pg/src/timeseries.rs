@@ -1,94 +1,113 @@
 //! A [`TimeSeriesSource`] over the `power_samples` table (`db/timeseries.sql`): every
-//! aggregate runs in SQL, so only one row per series and range leaves the database.
+//! aggregate runs in SQL, so only one row per series and range leaves the database, and each
+//! range is read from rollup rows where it covers whole quarters, hours and days, and from
+//! raw samples only at its edges ([`crate::plan`]).
 //!
 //! PostgreSQL keeps microseconds. Window and range edges are rounded up to the microsecond,
 //! which selects exactly the same samples as nanosecond edges would, because every stored
 //! sample is on a whole microsecond (the import refuses finer ones).
 
 use std::fmt;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
 
 use insights_core::{SeriesKey, TimeSeriesError, TimeSeriesSource, TotalWatts, UsageStats, Window};
 use time::{Duration, OffsetDateTime};
-use tokio_postgres::binary_copy::BinaryCopyInWriter;
-use tokio_postgres::types::Type;
 use tokio_postgres::Row;
 
-use crate::{Database, DbError, PgConfig, PgSetupError};
+use crate::{plan, Database, DbError, PgConfig, PgSetupError};
 
 /// The schema of the table, applied by the import.
 pub const SCHEMA_SQL: &str = include_str!("../../../db/timeseries.sql");
 
-/// The interval assumed for an empty table, as the file source assumes.
-const FALLBACK_INTERVAL: Duration = Duration::minutes(1);
-
 const INTERVAL: &str =
     "SELECT value AS interval_ns FROM power_sample_facts WHERE name = 'nominal_interval_ns'";
 
-/// Aggregates per series over `[$3, $4)`. Whole-watt samples are summed as integers so sums
-/// are exact, as the file source's are; others as floats.
-const WINDOW_STATS: &str = "
-    SELECT k.idx AS series, count(*) AS n,
-           (sum(s.watts::bigint) FILTER (WHERE s.watts = trunc(s.watts)))::bigint AS int_sum,
-           sum(s.watts) FILTER (WHERE s.watts <> trunc(s.watts)) AS real_sum,
-           min(s.watts) AS min_watts, max(s.watts) AS max_watts
-    FROM unnest($1::text[], $2::int4[]) WITH ORDINALITY AS k(duid, circuit_number, idx)
-    JOIN power_samples s ON s.duid = k.duid AND s.circuit_number = k.circuit_number
-                        AND s.ts >= $3 AND s.ts < $4
-    GROUP BY k.idx";
+const ROLLUP_VERSION: &str = "SELECT value FROM power_sample_facts WHERE name = 'rollup_version'";
 
-/// Aggregates per series and range between consecutive edges of `$3`.
-const RANGE_STATS: &str = "
-    SELECT k.idx AS series, width_bucket(s.ts, $3::timestamptz[]) AS range, count(*) AS n,
-           (sum(s.watts::bigint) FILTER (WHERE s.watts = trunc(s.watts)))::bigint AS int_sum,
-           sum(s.watts) FILTER (WHERE s.watts <> trunc(s.watts)) AS real_sum,
-           min(s.watts) AS min_watts, max(s.watts) AS max_watts
+/// Aggregates per series and range between consecutive edges of `$7`, reading the runs
+/// `($3, $4, $5, $6)` of [`crate::plan`]: raw samples where the span is 0, rollup rows of that
+/// span and phase otherwise. No run crosses an edge, so a row's range is that of its start.
+/// Whole-watt samples are summed as integers so sums are exact, as the file source's are.
+/// Each row also carries the nominal interval, so a new import's is seen at once.
+const STATS: &str = "
+    SELECT k.idx AS series, width_bucket(x.at, $7::timestamptz[]) AS range,
+           sum(x.n)::bigint AS n, sum(x.int_sum)::bigint AS int_sum, sum(x.real_sum) AS real_sum,
+           min(x.min_watts) AS min_watts, max(x.max_watts) AS max_watts,
+           (SELECT value FROM power_sample_facts WHERE name = 'nominal_interval_ns') AS interval_ns
     FROM unnest($1::text[], $2::int4[]) WITH ORDINALITY AS k(duid, circuit_number, idx)
-    JOIN power_samples s ON s.duid = k.duid AND s.circuit_number = k.circuit_number
-                        AND s.ts >= ($3::timestamptz[])[1]
-                        AND s.ts < ($3::timestamptz[])[cardinality($3::timestamptz[])]
+    CROSS JOIN unnest($3::int4[], $4::int4[], $5::timestamptz[], $6::timestamptz[])
+         AS r(span_s, phase_s, lo, hi)
+    CROSS JOIN LATERAL (
+        SELECT s.ts AS at, 1::bigint AS n,
+               CASE WHEN s.watts = trunc(s.watts) THEN s.watts::bigint ELSE 0 END AS int_sum,
+               CASE WHEN s.watts = trunc(s.watts) THEN 0 ELSE s.watts END AS real_sum,
+               s.watts AS min_watts, s.watts AS max_watts
+        FROM power_samples s
+        WHERE r.span_s = 0 AND s.duid = k.duid AND s.circuit_number = k.circuit_number
+          AND s.ts >= r.lo AND s.ts < r.hi
+        UNION ALL
+        SELECT p.start, p.n, p.int_sum, p.real_sum, p.min_watts, p.max_watts
+        FROM power_rollups p
+        WHERE r.span_s <> 0 AND p.duid = k.duid AND p.circuit_number = k.circuit_number
+          AND p.span_s = r.span_s AND p.phase_s = r.phase_s AND p.start >= r.lo AND p.start < r.hi
+    ) AS x
     GROUP BY k.idx, range";
-
-/// The most common spacing between neighbouring samples of a series; a tie goes to the
-/// shorter spacing, as in the file source.
-const MEASURE_INTERVAL: &str = "
-    WITH spacing AS (
-        SELECT ts - lag(ts) OVER (PARTITION BY duid, circuit_number ORDER BY ts) AS gap FROM power_samples
-    )
-    SELECT (extract(epoch FROM gap) * 1000000000)::bigint AS interval_ns FROM spacing WHERE gap IS NOT NULL
-    GROUP BY gap ORDER BY count(*) DESC, gap ASC LIMIT 1";
 
 /// Power samples read from PostgreSQL.
 #[derive(Clone)]
 pub struct PgTimeSeries {
     db: Database,
-    interval: Duration,
+    /// The nominal interval in ns, refreshed by every answer, as an import may change it.
+    interval_ns: Arc<AtomicI64>,
+    use_rollups: bool,
 }
 
 impl fmt::Debug for PgTimeSeries {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PgTimeSeries")
             .field("database", &self.db.describe())
-            .field("interval", &self.interval)
+            .field("interval", &self.nominal_interval())
+            .field("use_rollups", &self.use_rollups)
             .finish()
     }
 }
 
 impl PgTimeSeries {
-    /// Connects and reads the nominal interval the import recorded.
+    /// Connects, reads the nominal interval the import recorded, and checks that the rollups
+    /// were written by this version's layout.
     pub async fn connect(config: &PgConfig) -> Result<PgTimeSeries, PgSetupError> {
         let db = Database::new(config)?;
-        let rows = db.query(INTERVAL, &[]).await.map_err(|error| match error {
+        let setup_error = |error| match error {
             DbError::Unavailable(reason) => PgSetupError::Unreachable(reason),
             DbError::Broken(_) => PgSetupError::NotImported,
-        })?;
+        };
+        let rows = db.query(INTERVAL, &[]).await.map_err(setup_error)?;
         let nanos: i64 = rows
             .first()
             .and_then(|row| row.try_get("interval_ns").ok())
             .ok_or(PgSetupError::NotImported)?;
+        let version: Option<i64> = db
+            .query(ROLLUP_VERSION, &[])
+            .await
+            .map_err(setup_error)?
+            .first()
+            .and_then(|row| row.try_get(0).ok());
+        if version != Some(crate::import::ROLLUP_VERSION) {
+            return Err(PgSetupError::RollupsMissing);
+        }
         Ok(PgTimeSeries {
             db,
-            interval: Duration::nanoseconds(nanos),
+            interval_ns: Arc::new(AtomicI64::new(nanos)),
+            use_rollups: true,
         })
+    }
+
+    /// The same source answering from raw samples alone, never from rollups: slower, and the
+    /// reference that rollup answers are checked against.
+    pub fn without_rollups(mut self) -> PgTimeSeries {
+        self.use_rollups = false;
+        self
     }
 
     /// Where the source reads from, for logs, never with the password.
@@ -102,11 +121,20 @@ impl PgTimeSeries {
     }
 }
 
-/// An instant rounded up to PostgreSQL's microsecond.
-fn ceil_micros(instant: OffsetDateTime) -> OffsetDateTime {
+/// An instant rounded up to PostgreSQL's microsecond, in µs since the epoch.
+fn ceil_micros(instant: OffsetDateTime) -> i64 {
     let nanos = instant.unix_timestamp_nanos();
     let micros = nanos.div_euclid(1000) + i128::from(nanos.rem_euclid(1000) != 0);
-    OffsetDateTime::from_unix_timestamp_nanos(micros * 1000).unwrap_or(instant)
+    // Years 0000 to 9999 are within ±2.6e17 µs.
+    micros.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64
+}
+
+fn instant(micros: i64) -> Result<OffsetDateTime, TimeSeriesError> {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(micros) * 1000).map_err(|error| {
+        TimeSeriesError::Failed {
+            reason: format!("an edge cannot be represented: {error}"),
+        }
+    })
 }
 
 fn keys(series: &[SeriesKey]) -> (Vec<&str>, Vec<i32>) {
@@ -152,7 +180,7 @@ fn stats(row: &Row) -> Result<UsageStats, TimeSeriesError> {
 
 impl TimeSeriesSource for PgTimeSeries {
     fn nominal_interval(&self) -> Duration {
-        self.interval
+        Duration::nanoseconds(self.interval_ns.load(Ordering::Relaxed))
     }
 
     async fn window_stats(
@@ -160,23 +188,13 @@ impl TimeSeriesSource for PgTimeSeries {
         series: &[SeriesKey],
         window: &Window,
     ) -> Result<Vec<UsageStats>, TimeSeriesError> {
-        let (duids, numbers) = keys(series);
-        let (start, end) = (ceil_micros(window.start()), ceil_micros(window.end()));
-        let rows = self
-            .db
-            .query(WINDOW_STATS, &[&duids, &numbers, &start, &end])
+        let ranges = self
+            .range_stats(series, &[window.start(), window.end()])
             .await?;
-        let mut answer = vec![UsageStats::EMPTY; series.len()];
-        for row in &rows {
-            let index: i64 = column(row, "series")?;
-            if let Some(slot) = usize::try_from(index - 1)
-                .ok()
-                .and_then(|index| answer.get_mut(index))
-            {
-                *slot = stats(row)?;
-            }
-        }
-        Ok(answer)
+        Ok(ranges
+            .into_iter()
+            .map(|ranges| ranges.into_iter().next().unwrap_or(UsageStats::EMPTY))
+            .collect())
     }
 
     async fn range_stats(
@@ -190,15 +208,41 @@ impl TimeSeriesSource for PgTimeSeries {
             return Ok(answer);
         }
         let (duids, numbers) = keys(series);
-        let edges: Vec<OffsetDateTime> = edges.iter().copied().map(ceil_micros).collect();
+        let micros: Vec<i64> = edges.iter().copied().map(ceil_micros).collect();
+        let runs = if self.use_rollups {
+            plan::plan(&micros)
+        } else {
+            plan::plan_raw(&micros)
+        };
+        let spans: Vec<i32> = runs.iter().map(|run| run.level.span_s()).collect();
+        let phases: Vec<i32> = runs.iter().map(|run| run.phase_s).collect();
+        let lows = runs
+            .iter()
+            .map(|run| instant(run.from))
+            .collect::<Result<Vec<_>, _>>()?;
+        let highs = runs
+            .iter()
+            .map(|run| instant(run.to))
+            .collect::<Result<Vec<_>, _>>()?;
+        let edges = micros
+            .iter()
+            .map(|&micros| instant(micros))
+            .collect::<Result<Vec<_>, _>>()?;
         let rows = self
             .db
-            .query(RANGE_STATS, &[&duids, &numbers, &edges])
+            .query(
+                STATS,
+                &[&duids, &numbers, &spans, &phases, &lows, &highs, &edges],
+            )
             .await?;
         for row in &rows {
+            if let Some(interval_ns) = column::<Option<i64>>(row, "interval_ns")? {
+                self.interval_ns.store(interval_ns, Ordering::Relaxed);
+            }
             let index: i64 = column(row, "series")?;
             let range: i32 = column(row, "range")?;
-            // width_bucket counts the edges at or before a sample, so range i is [edge i-1, edge i).
+            // width_bucket counts the edges at or before a row's start, so range i is
+            // [edge i-1, edge i).
             if let Some(slot) = usize::try_from(index - 1)
                 .ok()
                 .and_then(|index| answer.get_mut(index))
@@ -210,162 +254,4 @@ impl TimeSeriesSource for PgTimeSeries {
         }
         Ok(answer)
     }
-}
-
-/// What an import did.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ImportReport {
-    /// Samples offered.
-    pub offered: u64,
-    /// Samples that were new; the rest were already there.
-    pub inserted: u64,
-    /// The nominal interval of everything in the table afterwards.
-    pub interval: Duration,
-}
-
-/// Why an import failed; nothing of it was committed.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum ImportError {
-    /// The database could not be reached.
-    Connect(String),
-    /// A statement failed: the server's message and SQLSTATE.
-    Sql(String),
-    /// A sample's timestamp is finer than the microsecond PostgreSQL keeps.
-    FinerThanMicroseconds {
-        /// The sample's series.
-        series: SeriesKey,
-        /// Its timestamp, in ns since the epoch.
-        nanos: i64,
-    },
-    /// A sample's timestamp or circuit number cannot be stored.
-    OutOfRange {
-        /// The sample's series.
-        series: SeriesKey,
-        /// What cannot be stored.
-        reason: String,
-    },
-}
-
-impl fmt::Display for ImportError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ImportError::Connect(reason) => write!(f, "failed to connect: {reason}"),
-            ImportError::Sql(reason) => f.write_str(reason),
-            ImportError::FinerThanMicroseconds { series, nanos } => write!(
-                f,
-                "a sample of {series} at {nanos} ns is finer than the microsecond PostgreSQL keeps"
-            ),
-            ImportError::OutOfRange { series, reason } => {
-                write!(f, "a sample of {series} cannot be stored: {reason}")
-            }
-        }
-    }
-}
-
-impl std::error::Error for ImportError {}
-
-/// Loads samples `(series, ns since the epoch, watts)` with binary COPY, creating the schema
-/// and the monthly partitions they need. Samples already present are left as they are, so
-/// importing the same file twice adds nothing.
-pub async fn import(
-    url: &str,
-    samples: impl Iterator<Item = (SeriesKey, i64, f64)>,
-) -> Result<ImportReport, ImportError> {
-    let (mut client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
-        .await
-        .map_err(|error| ImportError::Connect(crate::describe_sql_error(&error)))?;
-    let driver = tokio::spawn(connection);
-    let sql_error =
-        |error: tokio_postgres::Error| ImportError::Sql(crate::describe_sql_error(&error));
-    client.batch_execute(SCHEMA_SQL).await.map_err(sql_error)?;
-    let transaction = client.transaction().await.map_err(sql_error)?;
-    transaction
-        .batch_execute("CREATE TEMP TABLE staged (duid text, circuit_number int4, ts timestamptz, watts float8) ON COMMIT DROP")
-        .await
-        .map_err(sql_error)?;
-    let sink = transaction
-        .copy_in("COPY staged FROM STDIN (FORMAT binary)")
-        .await
-        .map_err(sql_error)?;
-    let writer = BinaryCopyInWriter::new(
-        sink,
-        &[Type::TEXT, Type::INT4, Type::TIMESTAMPTZ, Type::FLOAT8],
-    );
-    futures_util::pin_mut!(writer);
-    let mut offered = 0u64;
-    let mut months = std::collections::BTreeSet::new();
-    for (key, nanos, watts) in samples {
-        if nanos % 1000 != 0 {
-            return Err(ImportError::FinerThanMicroseconds { series: key, nanos });
-        }
-        let at = match OffsetDateTime::from_unix_timestamp_nanos(i128::from(nanos)) {
-            Ok(at) => at,
-            Err(error) => {
-                return Err(ImportError::OutOfRange {
-                    series: key,
-                    reason: error.to_string(),
-                })
-            }
-        };
-        months.insert((at.year(), at.month()));
-        let Ok(number) = i32::try_from(key.circuit_number) else {
-            return Err(ImportError::OutOfRange {
-                reason: format!("circuit number {} is too large", key.circuit_number),
-                series: key,
-            });
-        };
-        writer
-            .as_mut()
-            .write(&[&key.duid.as_str(), &number, &at, &watts])
-            .await
-            .map_err(sql_error)?;
-        offered += 1;
-    }
-    writer.finish().await.map_err(sql_error)?;
-    for (year, month) in months {
-        let invalid = |error: time::error::ComponentRange| ImportError::Sql(error.to_string());
-        let from = time::Date::from_calendar_date(year, month, 1).map_err(invalid)?;
-        let (next_year, next_month) = if month == time::Month::December {
-            (year + 1, time::Month::January)
-        } else {
-            (year, month.next())
-        };
-        let to = time::Date::from_calendar_date(next_year, next_month, 1).map_err(invalid)?;
-        let statement = format!(
-            "CREATE TABLE IF NOT EXISTS power_samples_y{year:04}m{:02} PARTITION OF power_samples FOR VALUES FROM ('{from} 00:00:00+00') TO ('{to} 00:00:00+00')",
-            u8::from(month)
-        );
-        transaction
-            .batch_execute(&statement)
-            .await
-            .map_err(sql_error)?;
-    }
-    let inserted = transaction
-        .execute(
-            "INSERT INTO power_samples SELECT * FROM staged ON CONFLICT DO NOTHING",
-            &[],
-        )
-        .await
-        .map_err(sql_error)?;
-    let measured: Option<i64> = transaction
-        .query_opt(MEASURE_INTERVAL, &[])
-        .await
-        .map_err(sql_error)?
-        .and_then(|row| row.try_get("interval_ns").ok());
-    let interval_ns = measured.unwrap_or(FALLBACK_INTERVAL.whole_nanoseconds() as i64);
-    transaction
-        .execute(
-            "INSERT INTO power_sample_facts VALUES ('nominal_interval_ns', $1) ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value",
-            &[&interval_ns],
-        )
-        .await
-        .map_err(sql_error)?;
-    transaction.commit().await.map_err(sql_error)?;
-    drop(client);
-    let _ = driver.await;
-    Ok(ImportReport {
-        offered,
-        inserted,
-        interval: Duration::nanoseconds(interval_ns),
-    })
 }

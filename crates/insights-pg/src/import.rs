@@ -1,0 +1,808 @@
+//! Writing samples: the import, and the rollups it keeps true in the same transaction.
+//!
+//! A batch of samples is copied into a staging table, inserted where not already present,
+//! and then every (series, UTC day) that gained a sample has its rollups recomputed: the
+//! 15-minute rows from the samples in SQL, and the hourly and daily rows, which start at every
+//! 15-minute boundary, from the 15-minute rows in Rust. A batch either commits whole, with its
+//! rollups, or not at all; importing it again finds nothing new and changes nothing.
+
+use std::fmt;
+
+use insights_core::SeriesKey;
+use time::{Duration, OffsetDateTime};
+use tokio_postgres::binary_copy::BinaryCopyInWriter;
+use tokio_postgres::types::{ToSql, Type};
+use tokio_postgres::{Client, Transaction};
+
+use crate::plan::{DAY_US, HOUR_US, QUARTER_US};
+use crate::timeseries::SCHEMA_SQL;
+
+/// The interval assumed while no two samples of a series have been imported.
+pub(crate) const FALLBACK_INTERVAL: Duration = Duration::minutes(1);
+
+/// The rollup layout the data was written with; answers read rollups only when it matches.
+pub(crate) const ROLLUP_VERSION: i64 = 1;
+
+/// Islands of touched days are recomputed in groups of about this many 15-minute rows, so
+/// memory stays bounded however much is imported.
+const QUARTERS_PER_GROUP: usize = 1 << 18;
+
+/// What an import did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ImportReport {
+    /// Samples offered.
+    pub offered: u64,
+    /// Samples that were new; the rest were already there.
+    pub inserted: u64,
+    /// The (series, UTC day) pairs whose rollups were recomputed.
+    pub days_rolled_up: u64,
+    /// The nominal interval of everything in the table afterwards.
+    pub interval: Duration,
+}
+
+/// Why an import failed; nothing of it was committed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ImportError {
+    /// The database could not be reached.
+    Connect(String),
+    /// A statement failed: the server's message and SQLSTATE.
+    Sql(String),
+    /// A sample's timestamp is finer than the microsecond PostgreSQL keeps.
+    FinerThanMicroseconds {
+        /// The sample's series.
+        series: SeriesKey,
+        /// Its timestamp, in ns since the epoch.
+        nanos: i64,
+    },
+    /// A sample's timestamp or circuit number cannot be stored.
+    OutOfRange {
+        /// The sample's series.
+        series: SeriesKey,
+        /// What cannot be stored.
+        reason: String,
+    },
+}
+
+impl fmt::Display for ImportError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ImportError::Connect(reason) => write!(f, "failed to connect: {reason}"),
+            ImportError::Sql(reason) => f.write_str(reason),
+            ImportError::FinerThanMicroseconds { series, nanos } => write!(
+                f,
+                "a sample of {series} at {nanos} ns is finer than the microsecond PostgreSQL keeps"
+            ),
+            ImportError::OutOfRange { series, reason } => {
+                write!(f, "a sample of {series} cannot be stored: {reason}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for ImportError {}
+
+fn sql_error(error: tokio_postgres::Error) -> ImportError {
+    ImportError::Sql(crate::describe_sql_error(&error))
+}
+
+/// What `rollup --verify` found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VerifyReport {
+    /// Rollup rows compared.
+    pub rows: u64,
+    /// Rows that are missing, extra, or differ from the samples; a few of them, described.
+    pub mismatches: Vec<String>,
+    /// How many rows are wrong in all.
+    pub n_mismatches: u64,
+}
+
+/// A connection that writes samples and rollups; each call is one transaction.
+pub struct Importer {
+    client: Client,
+    driver: tokio::task::JoinHandle<()>,
+}
+
+impl fmt::Debug for Importer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Importer").finish_non_exhaustive()
+    }
+}
+
+impl Importer {
+    /// Connects and applies the schema (`db/timeseries.sql`), which leaves existing tables as
+    /// they are.
+    pub async fn connect(url: &str) -> Result<Importer, ImportError> {
+        let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+            .await
+            .map_err(|error| ImportError::Connect(crate::describe_sql_error(&error)))?;
+        let driver = tokio::spawn(async move {
+            let _ = connection.await;
+        });
+        client.batch_execute(SCHEMA_SQL).await.map_err(sql_error)?;
+        Ok(Importer { client, driver })
+    }
+
+    /// Loads samples `(series, ns since the epoch, watts)` with binary COPY, creating the
+    /// monthly partitions they need, and brings the rollups of every day they touch up to
+    /// date, all in one transaction. Samples already present are left as they are.
+    pub async fn import(
+        &mut self,
+        samples: impl Iterator<Item = (SeriesKey, i64, f64)>,
+    ) -> Result<ImportReport, ImportError> {
+        let transaction = begin(&mut self.client).await?;
+        transaction
+            .batch_execute(
+                "CREATE TEMP TABLE staged (duid text, circuit_number int4, ts timestamptz, watts float8) ON COMMIT DROP;
+                 CREATE TEMP TABLE fresh (duid text, circuit_number int4, ts timestamptz) ON COMMIT DROP",
+            )
+            .await
+            .map_err(sql_error)?;
+        let (offered, months) = copy_staged(&transaction, samples).await?;
+        for (year, month) in months {
+            create_partition(&transaction, year, month).await?;
+        }
+        // Data written before rollups existed has none: roll up everything this once.
+        let rolled_up_before = rollup_version(&transaction).await? == Some(ROLLUP_VERSION);
+        let inserted = transaction
+            .execute(
+                "WITH added AS (
+                     INSERT INTO power_samples SELECT * FROM staged ON CONFLICT DO NOTHING
+                     RETURNING duid, circuit_number, ts)
+                 INSERT INTO fresh SELECT * FROM added",
+                &[],
+            )
+            .await
+            .map_err(sql_error)?;
+        let days_rolled_up = if rolled_up_before {
+            count_gaps(&transaction, "fresh").await?;
+            touch_days(&transaction, "SELECT duid, circuit_number, ts FROM fresh").await?
+        } else {
+            transaction
+                .batch_execute("TRUNCATE power_sample_gaps")
+                .await
+                .map_err(sql_error)?;
+            count_gaps(&transaction, "power_samples").await?;
+            touch_everything(&transaction, None).await?
+        };
+        refresh_rollups(&transaction).await?;
+        let interval = record_facts(&transaction).await?;
+        transaction.commit().await.map_err(sql_error)?;
+        Ok(ImportReport {
+            offered,
+            inserted,
+            days_rolled_up,
+            interval,
+        })
+    }
+
+    /// Recomputes the rollups of every series and day with samples or rollups between `from`
+    /// and `to` (whole UTC days around them; everything when both are `None`).
+    pub async fn rebuild(
+        &mut self,
+        from: Option<OffsetDateTime>,
+        to: Option<OffsetDateTime>,
+    ) -> Result<u64, ImportError> {
+        let transaction = begin(&mut self.client).await?;
+        let days = touch_everything(&transaction, Some((from, to))).await?;
+        refresh_rollups(&transaction).await?;
+        if from.is_none() && to.is_none() {
+            transaction
+                .batch_execute("TRUNCATE power_sample_gaps")
+                .await
+                .map_err(sql_error)?;
+            count_gaps(&transaction, "power_samples").await?;
+        }
+        record_facts(&transaction).await?;
+        transaction.commit().await.map_err(sql_error)?;
+        Ok(days)
+    }
+
+    /// Compares every rollup row with a recomputation from the samples, by a different route
+    /// than the import takes: all in SQL, each hourly and daily row summed from its parts.
+    pub async fn verify(&mut self) -> Result<VerifyReport, ImportError> {
+        let transaction = begin(&mut self.client).await?;
+        transaction
+            .batch_execute(VERIFY_SQL)
+            .await
+            .map_err(sql_error)?;
+        let rows: i64 = transaction
+            .query_one("SELECT count(*) FROM power_rollups", &[])
+            .await
+            .map_err(sql_error)?
+            .get(0);
+        let n_mismatches: i64 = transaction
+            .query_one("SELECT count(*) FROM rollup_mismatch", &[])
+            .await
+            .map_err(sql_error)?
+            .get(0);
+        let mismatches = transaction
+            .query(
+                "SELECT line FROM rollup_mismatch ORDER BY line LIMIT 20",
+                &[],
+            )
+            .await
+            .map_err(sql_error)?
+            .iter()
+            .map(|row| row.get::<_, String>(0))
+            .collect();
+        transaction.rollback().await.map_err(sql_error)?;
+        Ok(VerifyReport {
+            rows: rows as u64,
+            mismatches,
+            n_mismatches: n_mismatches as u64,
+        })
+    }
+
+    /// Closes the connection.
+    pub async fn close(self) {
+        drop(self.client);
+        let _ = self.driver.await;
+    }
+}
+
+/// Loads samples with binary COPY in one transaction, rollups included; see
+/// [`Importer::import`].
+pub async fn import(
+    url: &str,
+    samples: impl Iterator<Item = (SeriesKey, i64, f64)>,
+) -> Result<ImportReport, ImportError> {
+    let mut importer = Importer::connect(url).await?;
+    let report = importer.import(samples).await;
+    importer.close().await;
+    report
+}
+
+/// A transaction in UTC, so that day arithmetic in SQL is 24 hours whatever the server's zone.
+async fn begin(client: &mut Client) -> Result<Transaction<'_>, ImportError> {
+    let transaction = client.transaction().await.map_err(sql_error)?;
+    transaction
+        .batch_execute("SET LOCAL timezone = 'UTC'")
+        .await
+        .map_err(sql_error)?;
+    Ok(transaction)
+}
+
+async fn copy_staged(
+    transaction: &Transaction<'_>,
+    samples: impl Iterator<Item = (SeriesKey, i64, f64)>,
+) -> Result<(u64, std::collections::BTreeSet<(i32, time::Month)>), ImportError> {
+    let sink = transaction
+        .copy_in("COPY staged FROM STDIN (FORMAT binary)")
+        .await
+        .map_err(sql_error)?;
+    let writer = BinaryCopyInWriter::new(
+        sink,
+        &[Type::TEXT, Type::INT4, Type::TIMESTAMPTZ, Type::FLOAT8],
+    );
+    futures_util::pin_mut!(writer);
+    let mut offered = 0u64;
+    let mut months = std::collections::BTreeSet::new();
+    for (key, nanos, watts) in samples {
+        if nanos % 1000 != 0 {
+            return Err(ImportError::FinerThanMicroseconds { series: key, nanos });
+        }
+        let at = match OffsetDateTime::from_unix_timestamp_nanos(i128::from(nanos)) {
+            Ok(at) => at,
+            Err(error) => {
+                return Err(ImportError::OutOfRange {
+                    series: key,
+                    reason: error.to_string(),
+                })
+            }
+        };
+        months.insert((at.year(), at.month()));
+        let Ok(number) = i32::try_from(key.circuit_number) else {
+            return Err(ImportError::OutOfRange {
+                reason: format!("circuit number {} is too large", key.circuit_number),
+                series: key,
+            });
+        };
+        writer
+            .as_mut()
+            .write(&[&key.duid.as_str(), &number, &at, &watts])
+            .await
+            .map_err(sql_error)?;
+        offered += 1;
+    }
+    writer.finish().await.map_err(sql_error)?;
+    Ok((offered, months))
+}
+
+async fn create_partition(
+    transaction: &Transaction<'_>,
+    year: i32,
+    month: time::Month,
+) -> Result<(), ImportError> {
+    let invalid = |error: time::error::ComponentRange| ImportError::Sql(error.to_string());
+    let from = time::Date::from_calendar_date(year, month, 1).map_err(invalid)?;
+    let (next_year, next_month) = if month == time::Month::December {
+        (year + 1, time::Month::January)
+    } else {
+        (year, month.next())
+    };
+    let to = time::Date::from_calendar_date(next_year, next_month, 1).map_err(invalid)?;
+    let statement = format!(
+        "CREATE TABLE IF NOT EXISTS power_samples_y{year:04}m{:02} PARTITION OF power_samples FOR VALUES FROM ('{from} 00:00:00+00') TO ('{to} 00:00:00+00')",
+        u8::from(month)
+    );
+    transaction
+        .batch_execute(&statement)
+        .await
+        .map_err(sql_error)
+}
+
+async fn rollup_version(transaction: &Transaction<'_>) -> Result<Option<i64>, ImportError> {
+    Ok(transaction
+        .query_opt(
+            "SELECT value FROM power_sample_facts WHERE name = 'rollup_version'",
+            &[],
+        )
+        .await
+        .map_err(sql_error)?
+        .map(|row| row.get(0)))
+}
+
+/// Adds the spacings between neighbouring samples of `table`'s series to the histogram.
+async fn count_gaps(transaction: &Transaction<'_>, table: &str) -> Result<(), ImportError> {
+    let statement = format!(
+        "INSERT INTO power_sample_gaps
+         SELECT gap_ns, count(*) FROM (
+             SELECT (extract(epoch FROM ts - lag(ts) OVER (PARTITION BY duid, circuit_number ORDER BY ts))
+                     * 1000000000)::bigint AS gap_ns
+             FROM {table}) AS spacing
+         WHERE gap_ns IS NOT NULL
+         GROUP BY gap_ns
+         ON CONFLICT (gap_ns) DO UPDATE SET n = power_sample_gaps.n + EXCLUDED.n"
+    );
+    transaction
+        .batch_execute(&statement)
+        .await
+        .map_err(sql_error)
+}
+
+/// Records the (series, UTC day) pairs of the samples `select` yields in `touched`.
+async fn touch_days(transaction: &Transaction<'_>, select: &str) -> Result<u64, ImportError> {
+    transaction
+        .batch_execute(
+            "CREATE TEMP TABLE IF NOT EXISTS touched (duid text, circuit_number int4, day timestamptz) ON COMMIT DROP",
+        )
+        .await
+        .map_err(sql_error)?;
+    let statement = format!(
+        "INSERT INTO touched
+         SELECT DISTINCT duid, circuit_number, date_bin('24 hours', ts, 'epoch') FROM ({select}) AS samples"
+    );
+    transaction
+        .execute(statement.as_str(), &[])
+        .await
+        .map_err(sql_error)
+}
+
+/// Touches every day with samples or 15-minute rollups, between the bounds when given.
+async fn touch_everything(
+    transaction: &Transaction<'_>,
+    bounds: Option<(Option<OffsetDateTime>, Option<OffsetDateTime>)>,
+) -> Result<u64, ImportError> {
+    let (from, to) = bounds.unwrap_or((None, None));
+    // Whole UTC days: a bound inside a day touches that day.
+    let clause = |column: &str| {
+        let mut conditions = Vec::new();
+        if let Some(from) = from {
+            conditions.push(format!(
+                "{column} >= date_bin('24 hours', '{}'::timestamptz, 'epoch')",
+                insights_core::format_utc(from)
+            ));
+        }
+        if let Some(to) = to {
+            conditions.push(format!(
+                "{column} < date_bin('24 hours', '{}'::timestamptz, 'epoch') + interval '24 hours'",
+                insights_core::format_utc(to)
+            ));
+        }
+        if conditions.is_empty() {
+            "true".to_owned()
+        } else {
+            conditions.join(" AND ")
+        }
+    };
+    let select = format!(
+        "SELECT duid, circuit_number, ts FROM power_samples WHERE {}
+         UNION ALL
+         SELECT duid, circuit_number, start FROM power_rollups WHERE span_s = 900 AND {}",
+        clause("ts"),
+        clause("start")
+    );
+    touch_days(transaction, &select).await
+}
+
+/// Recomputes every rollup row that the days in `touched` take part in.
+async fn refresh_rollups(transaction: &Transaction<'_>) -> Result<(), ImportError> {
+    // 15-minute rows of the touched days, from the samples.
+    transaction
+        .batch_execute(
+            "CREATE TEMP TABLE IF NOT EXISTS touched (duid text, circuit_number int4, day timestamptz) ON COMMIT DROP;
+             ANALYZE touched;
+             DELETE FROM power_rollups p USING touched t
+             WHERE p.duid = t.duid AND p.circuit_number = t.circuit_number AND p.span_s = 900
+               AND p.start >= t.day AND p.start < t.day + interval '24 hours';
+             INSERT INTO power_rollups
+             SELECT s.duid, s.circuit_number, 900, 0, date_bin('15 minutes', s.ts, 'epoch'), count(*),
+                    coalesce(sum(s.watts::bigint) FILTER (WHERE s.watts = trunc(s.watts)), 0)::bigint,
+                    coalesce(sum(s.watts) FILTER (WHERE s.watts <> trunc(s.watts)), 0),
+                    min(s.watts), max(s.watts)
+             FROM touched t
+             JOIN power_samples s ON s.duid = t.duid AND s.circuit_number = t.circuit_number
+                                 AND s.ts >= t.day AND s.ts < t.day + interval '24 hours'
+             GROUP BY 1, 2, 5",
+        )
+        .await
+        .map_err(sql_error)?;
+    let islands = islands(transaction).await?;
+    for group in groups(&islands) {
+        refresh_sliding(transaction, group).await?;
+    }
+    Ok(())
+}
+
+/// A series' run of touched days, `[first, end)` in µs since the epoch.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Island {
+    duid: String,
+    circuit_number: i32,
+    first: i64,
+    end: i64,
+}
+
+impl Island {
+    /// Hourly rows to recompute start in `[first - 45 min, end)`, daily rows in
+    /// `[first - 1 day + 15 min, end)`: every row that overlaps a touched day.
+    fn starts(&self, span: i64) -> (i64, i64) {
+        (self.first - span + QUARTER_US, self.end)
+    }
+
+    /// The 15-minute rows the recomputation reads.
+    fn reads(&self) -> (i64, i64) {
+        (self.first - DAY_US, self.end + DAY_US)
+    }
+}
+
+async fn islands(transaction: &Transaction<'_>) -> Result<Vec<Island>, ImportError> {
+    let rows = transaction
+        .query(
+            "SELECT DISTINCT duid, circuit_number, (extract(epoch FROM day) * 1000000)::bigint AS day_us
+             FROM touched ORDER BY duid, circuit_number, day_us",
+            &[],
+        )
+        .await
+        .map_err(sql_error)?;
+    let mut islands: Vec<Island> = Vec::new();
+    for row in &rows {
+        let (duid, circuit_number, day): (String, i32, i64) = (row.get(0), row.get(1), row.get(2));
+        match islands.last_mut() {
+            // Days less than two apart share rows to recompute: one island.
+            Some(last)
+                if last.duid == duid
+                    && last.circuit_number == circuit_number
+                    && day <= last.end + DAY_US =>
+            {
+                last.end = day + DAY_US;
+            }
+            _ => islands.push(Island {
+                duid,
+                circuit_number,
+                first: day,
+                end: day + DAY_US,
+            }),
+        }
+    }
+    Ok(islands)
+}
+
+/// Splits islands into groups of about [`QUARTERS_PER_GROUP`] 15-minute rows.
+fn groups(islands: &[Island]) -> impl Iterator<Item = &[Island]> {
+    let mut rest = islands;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let mut quarters = 0usize;
+        let mut taken = 0;
+        while taken < rest.len() && (taken == 0 || quarters < QUARTERS_PER_GROUP) {
+            let (from, to) = rest[taken].reads();
+            quarters += ((to - from) / QUARTER_US) as usize;
+            taken += 1;
+        }
+        let (group, tail) = rest.split_at(taken);
+        rest = tail;
+        Some(group)
+    })
+}
+
+/// One 15-minute row, or a sum of them.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Aggregate {
+    n: i64,
+    int_sum: i64,
+    real_sum: f64,
+    min: f64,
+    max: f64,
+}
+
+impl Aggregate {
+    fn merge(self, other: Aggregate) -> Aggregate {
+        Aggregate {
+            n: self.n + other.n,
+            int_sum: self.int_sum + other.int_sum,
+            real_sum: self.real_sum + other.real_sum,
+            min: self.min.min(other.min),
+            max: self.max.max(other.max),
+        }
+    }
+}
+
+/// Recomputes the hourly and daily rows of a group of islands from their 15-minute rows.
+async fn refresh_sliding(
+    transaction: &Transaction<'_>,
+    islands: &[Island],
+) -> Result<(), ImportError> {
+    let duids: Vec<&str> = islands.iter().map(|island| island.duid.as_str()).collect();
+    let numbers: Vec<i32> = islands.iter().map(|island| island.circuit_number).collect();
+    let firsts: Vec<i64> = islands.iter().map(|island| island.first).collect();
+    let ends: Vec<i64> = islands.iter().map(|island| island.end).collect();
+    let keys: [&(dyn ToSql + Sync); 4] = [&duids, &numbers, &firsts, &ends];
+    transaction
+        .execute(
+            "DELETE FROM power_rollups p
+             USING unnest($1::text[], $2::int4[], $3::int8[], $4::int8[]) AS i(duid, circuit_number, first_us, end_us)
+             WHERE p.duid = i.duid AND p.circuit_number = i.circuit_number AND p.span_s IN (3600, 86400)
+               AND p.start >= to_timestamp(0) + (i.first_us - p.span_s * 1000000::int8 + 900000000) * interval '1 microsecond'
+               AND p.start < to_timestamp(0) + i.end_us * interval '1 microsecond'",
+            &keys,
+        )
+        .await
+        .map_err(sql_error)?;
+    let rows = transaction
+        .query(
+            "SELECT i.idx, (extract(epoch FROM p.start) * 1000000)::bigint AS start_us,
+                    p.n, p.int_sum, p.real_sum, p.min_watts, p.max_watts
+             FROM unnest($1::text[], $2::int4[], $3::int8[], $4::int8[]) WITH ORDINALITY
+                  AS i(duid, circuit_number, first_us, end_us, idx)
+             JOIN power_rollups p ON p.duid = i.duid AND p.circuit_number = i.circuit_number
+                  AND p.span_s = 900 AND p.phase_s = 0
+                  AND p.start >= to_timestamp(0) + (i.first_us - 86400000000::int8) * interval '1 microsecond'
+                  AND p.start < to_timestamp(0) + (i.end_us + 86400000000::int8) * interval '1 microsecond'
+             ORDER BY i.idx, p.start",
+            &keys,
+        )
+        .await
+        .map_err(sql_error)?;
+    let mut quarters: Vec<Vec<(i64, Aggregate)>> = vec![Vec::new(); islands.len()];
+    for row in &rows {
+        let index: i64 = row.get(0);
+        quarters[(index - 1) as usize].push((
+            row.get(1),
+            Aggregate {
+                n: row.get(2),
+                int_sum: row.get(3),
+                real_sum: row.get(4),
+                min: row.get(5),
+                max: row.get(6),
+            },
+        ));
+    }
+    drop(rows);
+    let sink = transaction
+        .copy_in("COPY power_rollups FROM STDIN (FORMAT binary)")
+        .await
+        .map_err(sql_error)?;
+    let writer = BinaryCopyInWriter::new(
+        sink,
+        &[
+            Type::TEXT,
+            Type::INT4,
+            Type::INT4,
+            Type::INT4,
+            Type::TIMESTAMPTZ,
+            Type::INT8,
+            Type::INT8,
+            Type::FLOAT8,
+            Type::FLOAT8,
+            Type::FLOAT8,
+        ],
+    );
+    futures_util::pin_mut!(writer);
+    for (island, quarters) in islands.iter().zip(&quarters) {
+        for span in [HOUR_US, DAY_US] {
+            let (from, to) = island.starts(span);
+            for (start, aggregate) in sliding(quarters, span, from, to) {
+                let span_s = (span / 1_000_000) as i32;
+                let phase_s = (start.rem_euclid(span) / 1_000_000) as i32;
+                let at = OffsetDateTime::from_unix_timestamp_nanos(i128::from(start) * 1000)
+                    .map_err(|error| ImportError::Sql(error.to_string()))?;
+                writer
+                    .as_mut()
+                    .write(&[
+                        &island.duid.as_str(),
+                        &island.circuit_number,
+                        &span_s,
+                        &phase_s,
+                        &at,
+                        &aggregate.n,
+                        &aggregate.int_sum,
+                        &aggregate.real_sum,
+                        &aggregate.min,
+                        &aggregate.max,
+                    ])
+                    .await
+                    .map_err(sql_error)?;
+            }
+        }
+    }
+    writer.finish().await.map_err(sql_error)?;
+    Ok(())
+}
+
+/// The aggregate of `[start, start + span)` for every start on the 15-minute grid in
+/// `[from, to)` whose span holds a 15-minute row; `quarters` are sorted by start.
+fn sliding(
+    quarters: &[(i64, Aggregate)],
+    span: i64,
+    from: i64,
+    to: i64,
+) -> impl Iterator<Item = (i64, Aggregate)> + '_ {
+    let mut first = quarters.partition_point(|(start, _)| *start < from);
+    let mut start = from;
+    std::iter::from_fn(move || loop {
+        if start >= to {
+            return None;
+        }
+        while first < quarters.len() && quarters[first].0 < start {
+            first += 1;
+        }
+        // Skip straight to the next start whose span holds a row.
+        let next = quarters.get(first)?.0;
+        if next >= start + span {
+            start = (next - span + QUARTER_US).max(start + QUARTER_US);
+            continue;
+        }
+        let aggregate = quarters[first..]
+            .iter()
+            .take_while(|(at, _)| *at < start + span)
+            .map(|(_, aggregate)| *aggregate)
+            .reduce(Aggregate::merge)?;
+        let answer = (start, aggregate);
+        start += QUARTER_US;
+        return Some(answer);
+    })
+}
+
+/// Writes the nominal interval and the rollup version; returns the interval.
+async fn record_facts(transaction: &Transaction<'_>) -> Result<Duration, ImportError> {
+    let measured: Option<i64> = transaction
+        .query_opt(
+            "SELECT gap_ns FROM power_sample_gaps ORDER BY n DESC, gap_ns ASC LIMIT 1",
+            &[],
+        )
+        .await
+        .map_err(sql_error)?
+        .map(|row| row.get(0));
+    let interval_ns = measured.unwrap_or(FALLBACK_INTERVAL.whole_nanoseconds() as i64);
+    transaction
+        .execute(
+            "INSERT INTO power_sample_facts VALUES ('nominal_interval_ns', $1), ('rollup_version', $2)
+             ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value",
+            &[&interval_ns, &ROLLUP_VERSION],
+        )
+        .await
+        .map_err(sql_error)?;
+    Ok(Duration::nanoseconds(interval_ns))
+}
+
+/// Recomputes every rollup row in SQL, into `rollup_expected`, and lists in `rollup_mismatch`
+/// each row that is missing, extra or different. Fractional sums may differ in the last bits
+/// (they are added in another order), so they are compared to a relative 1e-9.
+const VERIFY_SQL: &str = "
+CREATE TEMP TABLE rollup_expected ON COMMIT DROP AS
+SELECT duid, circuit_number, 900 AS span_s, 0 AS phase_s, date_bin('15 minutes', ts, 'epoch') AS start,
+       count(*)::bigint AS n,
+       coalesce(sum(watts::bigint) FILTER (WHERE watts = trunc(watts)), 0)::bigint AS int_sum,
+       coalesce(sum(watts) FILTER (WHERE watts <> trunc(watts)), 0) AS real_sum,
+       min(watts) AS min_watts, max(watts) AS max_watts
+FROM power_samples GROUP BY 1, 2, 5;
+INSERT INTO rollup_expected
+SELECT q.duid, q.circuit_number, w.span_s,
+       mod(mod(extract(epoch FROM c.start)::bigint, w.span_s) + w.span_s, w.span_s)::int,
+       c.start, sum(q.n)::bigint, sum(q.int_sum)::bigint, sum(q.real_sum), min(q.min_watts), max(q.max_watts)
+FROM (SELECT * FROM rollup_expected) AS q
+CROSS JOIN (VALUES (3600), (86400)) AS w(span_s)
+CROSS JOIN LATERAL generate_series(q.start - (w.span_s - 900) * interval '1 second', q.start, interval '15 minutes') AS c(start)
+GROUP BY 1, 2, 3, 4, 5;
+CREATE TEMP TABLE rollup_mismatch ON COMMIT DROP AS
+SELECT format('%s/%s span %s s at %s: expected %s, stored %s',
+              coalesce(e.duid, p.duid), coalesce(e.circuit_number, p.circuit_number),
+              coalesce(e.span_s, p.span_s), coalesce(e.start, p.start),
+              CASE WHEN e.n IS NULL THEN 'no row' ELSE format('n=%s int=%s real=%s min=%s max=%s', e.n, e.int_sum, e.real_sum, e.min_watts, e.max_watts) END,
+              CASE WHEN p.n IS NULL THEN 'no row' ELSE format('n=%s int=%s real=%s min=%s max=%s', p.n, p.int_sum, p.real_sum, p.min_watts, p.max_watts) END) AS line
+FROM rollup_expected e
+FULL JOIN power_rollups p ON p.duid = e.duid AND p.circuit_number = e.circuit_number
+     AND p.span_s = e.span_s AND p.phase_s = e.phase_s AND p.start = e.start
+WHERE e.n IS NULL OR p.n IS NULL OR e.n <> p.n OR e.int_sum <> p.int_sum
+   OR e.min_watts <> p.min_watts OR e.max_watts <> p.max_watts
+   OR abs(e.real_sum - p.real_sum) > 1e-9 * greatest(1, abs(e.real_sum));
+";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const Q: i64 = QUARTER_US;
+
+    fn row(n: i64) -> Aggregate {
+        Aggregate {
+            n,
+            int_sum: n * 10,
+            real_sum: 0.0,
+            min: n as f64,
+            max: n as f64,
+        }
+    }
+
+    fn check(quarters: &[(i64, i64)], span: i64, from: i64, to: i64, expected: &[(i64, i64, f64)]) {
+        let quarters: Vec<(i64, Aggregate)> =
+            quarters.iter().map(|&(at, n)| (at * Q, row(n))).collect();
+        let actual: Vec<(i64, i64, f64)> = sliding(&quarters, span, from * Q, to * Q)
+            .map(|(start, aggregate)| (start / Q, aggregate.n, aggregate.max))
+            .collect();
+        assert_eq!(actual, expected, "quarters {quarters:?}, span {span}");
+    }
+
+    #[test]
+    fn sums_every_span_that_holds_a_row() {
+        // Hours over quarters 0, 1 and 6: starts -3..=1 hold 0 or 1, 3..=6 hold 6.
+        check(
+            &[(0, 1), (1, 2), (6, 4)],
+            HOUR_US,
+            -3,
+            8,
+            &[
+                (-3, 1, 1.0),
+                (-2, 3, 2.0),
+                (-1, 3, 2.0),
+                (0, 3, 2.0),
+                (1, 2, 2.0),
+                (3, 4, 4.0),
+                (4, 4, 4.0),
+                (5, 4, 4.0),
+                (6, 4, 4.0),
+            ],
+        );
+        // Only the asked-for starts.
+        check(&[(0, 1), (1, 2)], HOUR_US, 0, 1, &[(0, 3, 2.0)]);
+        check(&[], DAY_US, 0, 100, &[]);
+        // A day sums 96 quarters.
+        let day: Vec<(i64, i64)> = (0..96).map(|at| (at, 1)).collect();
+        let quarters: Vec<(i64, Aggregate)> = day.iter().map(|&(at, n)| (at * Q, row(n))).collect();
+        let first = sliding(&quarters, DAY_US, 0, Q).next().unwrap();
+        assert_eq!((first.0, first.1.n, first.1.int_sum), (0, 96, 960));
+    }
+
+    #[test]
+    fn islands_group_by_the_rows_they_read() {
+        let island = |first: i64| Island {
+            duid: "A".into(),
+            circuit_number: 1,
+            first: first * DAY_US,
+            end: (first + 1) * DAY_US,
+        };
+        let islands: Vec<Island> = (0..2000).map(|day| island(day * 3)).collect();
+        let sizes: Vec<usize> = groups(&islands).map(<[Island]>::len).collect();
+        assert_eq!(sizes.iter().sum::<usize>(), 2000);
+        // Each island reads 3 days of 96 quarters.
+        assert!(
+            sizes
+                .iter()
+                .all(|&size| size <= QUARTERS_PER_GROUP / 288 + 1),
+            "{sizes:?}"
+        );
+    }
+}

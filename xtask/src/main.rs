@@ -6,6 +6,7 @@ mod codegen;
 mod db_init;
 mod fuzz_api;
 mod gen_data;
+mod ingest;
 mod loadtest;
 mod service;
 mod soak;
@@ -50,12 +51,38 @@ enum Task {
     Codegen,
     /// Apply db/init/init.sql to DATABASE_URL; an already seeded database is left as it is.
     DbInit,
-    /// Load a sample file into the power_samples table of INSIGHTS_TIMESERIES_URL (or
-    /// DATABASE_URL) with binary COPY; samples already there are skipped.
+    /// Load samples into the power_samples table of INSIGHTS_TIMESERIES_URL (or
+    /// DATABASE_URL) with binary COPY, and bring the rollups of every day they touch up to
+    /// date in the same transaction; samples already there are skipped, so importing twice
+    /// changes nothing.
     Import {
-        /// The sample file (the JSON array of data/mock_timeseries.json).
+        /// The sample file (the JSON array of data/mock_timeseries.json), or - to stream rows
+        /// (a JSON array, or one object per line) from standard input in batches.
         #[arg(long)]
         from: PathBuf,
+        /// With --from -: the most rows in one batch (one transaction).
+        #[arg(long, default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+        batch_rows: u64,
+        /// With --from -: commit a batch this many milliseconds after its first row at the
+        /// latest, so a slow pipe's rows are answered within about that long.
+        #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=3_600_000))]
+        batch_ms: u64,
+    },
+    /// Check or recompute the rollups of INSIGHTS_TIMESERIES_URL (or DATABASE_URL).
+    Rollup {
+        /// Compare every rollup row with a recomputation from the samples; exit non-zero
+        /// when any differs.
+        #[arg(long, conflicts_with = "rebuild", required_unless_present = "rebuild")]
+        verify: bool,
+        /// Recompute the rollups of every day with samples (between --from and --to).
+        #[arg(long)]
+        rebuild: bool,
+        /// With --rebuild: the first instant (RFC 3339) whose day is recomputed.
+        #[arg(long, requires = "rebuild")]
+        from: Option<String>,
+        /// With --rebuild: the last instant (RFC 3339) whose day is recomputed.
+        #[arg(long, requires = "rebuild")]
+        to: Option<String>,
     },
     /// Build in release mode, run the service under wrk for each endpoint (again on
     /// DATABASE_URL metadata, and on INSIGHTS_TIMESERIES_URL samples, when set), and update
@@ -134,20 +161,31 @@ fn main() -> Result<()> {
                 .context("failed to read DATABASE_URL, which db-init applies the seed to")?;
             db_init::run(&url, &read_file(&root.join("db/init/init.sql"))?)
         }
-        Task::Import { from } => {
-            let url = std::env::var("INSIGHTS_TIMESERIES_URL")
-                .or_else(|_| std::env::var("DATABASE_URL"))
-                .context("failed to read INSIGHTS_TIMESERIES_URL or DATABASE_URL, which import loads into")?;
-            let report = import(&from, &url)?;
-            println!(
-                "imported {}: {} samples offered, {} new, {} already there; nominal interval {} s",
-                from.display(),
-                report.offered,
-                report.inserted,
-                report.offered - report.inserted,
-                report.interval.as_seconds_f64()
-            );
-            Ok(())
+        Task::Import {
+            from,
+            batch_rows,
+            batch_ms,
+        } => {
+            let url = ingest::database_url()?;
+            if from.as_os_str() == "-" {
+                ingest::import_stream(
+                    &url,
+                    batch_rows as usize,
+                    std::time::Duration::from_millis(batch_ms),
+                )
+            } else {
+                ingest::import_file(&from, &url).map(drop)
+            }
+        }
+        Task::Rollup {
+            verify, from, to, ..
+        } => {
+            let url = ingest::database_url()?;
+            if verify {
+                ingest::verify(&url)
+            } else {
+                ingest::rebuild(&url, from.as_deref(), to.as_deref())
+            }
         }
         Task::Loadtest {
             connections,
@@ -187,23 +225,6 @@ fn main() -> Result<()> {
         ),
         Task::Apikey(args) => apikey::run(&args),
     }
-}
-
-/// Imports a sample file into the `power_samples` table at `url`, on a runtime of its own:
-/// the file source reads and checks it, the PostgreSQL adapter imports it.
-fn import(path: &Path, url: &str) -> Result<insights_pg::ImportReport> {
-    let source = insights_mockts::MockTimeSeries::from_path(path)
-        .with_context(|| format!("failed to load {}", path.display()))?;
-    let samples = source
-        .samples()
-        .map(|(key, at, watts)| (key.clone(), at, watts));
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("failed to start a runtime")?;
-    runtime
-        .block_on(insights_pg::import(url, samples))
-        .with_context(|| format!("failed to import {}", path.display()))
 }
 
 /// `gen-data --circuits N --days D --out DIR`.
@@ -332,6 +353,19 @@ mod tests {
             ErrorKind::ValueValidation,
         );
         check(&["import"], ErrorKind::MissingRequiredArgument);
+        check(
+            &["import", "--from", "-", "--batch-rows", "0"],
+            ErrorKind::ValueValidation,
+        );
+        check(&["rollup"], ErrorKind::MissingRequiredArgument);
+        check(
+            &["rollup", "--verify", "--rebuild"],
+            ErrorKind::ArgumentConflict,
+        );
+        check(
+            &["rollup", "--verify", "--from", "2024-01-01T00:00:00Z"],
+            ErrorKind::MissingRequiredArgument,
+        );
         check(&["no-such-command"], ErrorKind::InvalidSubcommand);
     }
 }

@@ -91,7 +91,7 @@ fn prepare_database(root: &Path, cluster: &Cluster) -> Result<String> {
     client
         .batch_execute(&init_sql)
         .context("failed to apply db/init/init.sql")?;
-    let report = crate::import(&root.join("data/mock_timeseries.json"), &url)?;
+    let report = crate::ingest::import_file(&root.join("data/mock_timeseries.json"), &url)?;
     println!("soak database ready: {} samples imported", report.inserted);
     Ok(url)
 }

@@ -18,6 +18,18 @@ use time::{Duration, OffsetDateTime};
 use crate::index::Series;
 pub use crate::load::{LoadError, LoadErrorKind};
 
+/// Reads sample rows one at a time, from a JSON array or a stream of JSON objects (NDJSON),
+/// and hands each to `on_row` as `(series, ns since the epoch, watts)` as soon as it is read,
+/// so that a pipe can feed rows without end. Rows are checked as [`MockTimeSeries`] checks
+/// them, and the first bad row stops the stream with its index; duplicates are not looked for,
+/// as rows are not kept. Returns how many rows were read.
+pub fn stream_rows(
+    reader: impl Read,
+    on_row: &mut dyn FnMut(SeriesKey, i64, f64),
+) -> Result<usize, LoadError> {
+    load::stream_rows(reader, on_row)
+}
+
 /// The interval assumed when no series has two samples to measure a spacing from.
 pub const FALLBACK_INTERVAL: Duration = Duration::minutes(1);
 

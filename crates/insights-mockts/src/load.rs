@@ -114,6 +114,14 @@ impl State {
         id
     }
 
+    /// The series key of a parsed row.
+    fn key(&self, row: &ParsedRow) -> SeriesKey {
+        SeriesKey {
+            duid: self.duids[row.duid as usize].clone(),
+            circuit_number: row.circuit_number,
+        }
+    }
+
     fn push(&mut self, key: (u32, u32), timestamp: i64, watts: f64, row: u32) {
         let index = match self.last {
             Some((last_key, index)) if last_key == key => index,
@@ -143,10 +151,11 @@ pub(crate) fn read_rows(reader: impl Read) -> Result<RawFile, LoadError> {
         .deserialize_seq(RowsVisitor {
             failure: &failure,
             state: &mut state,
+            on_row: None,
         })
         .and_then(|n_rows| deserializer.end().map(|()| n_rows));
-    match (result, failure.into_inner()) {
-        (Ok(n_rows), _) => {
+    match settle(result, failure.into_inner()) {
+        Ok(n_rows) => {
             let duids = state.duids;
             let series = state
                 .series
@@ -163,6 +172,17 @@ pub(crate) fn read_rows(reader: impl Read) -> Result<RawFile, LoadError> {
                 .collect();
             Ok(RawFile { series, n_rows })
         }
+        Err(error) => Err(error),
+    }
+}
+
+/// A parse's result with its structured failure, if a row recorded one, in place of serde's.
+fn settle<T>(
+    result: Result<T, serde_json::Error>,
+    failure: Option<LoadError>,
+) -> Result<T, LoadError> {
+    match (result, failure) {
+        (Ok(value), _) => Ok(value),
         (Err(_), Some(failure)) => Err(failure),
         (Err(error), None) if error.is_io() => Err(LoadError {
             row: None,
@@ -175,9 +195,82 @@ pub(crate) fn read_rows(reader: impl Read) -> Result<RawFile, LoadError> {
     }
 }
 
+/// Reads rows one at a time and hands each to `on_row` as `(series, ns since the epoch,
+/// watts)` as soon as it is read, so a pipe can feed rows without end. The text is either a
+/// JSON array of sample objects or a stream of them (NDJSON, or any whitespace between).
+/// Each row is checked as the file loader checks it; the first bad row stops the stream.
+/// Duplicates are not looked for, as rows are not kept. Returns how many rows were read.
+pub(crate) fn stream_rows(
+    reader: impl Read,
+    on_row: &mut dyn FnMut(SeriesKey, i64, f64),
+) -> Result<usize, LoadError> {
+    let mut reader = std::io::BufReader::new(reader);
+    let io_error = |error: std::io::Error| LoadError {
+        row: None,
+        kind: LoadErrorKind::Io(error.to_string()),
+    };
+    let first = loop {
+        let buffer = std::io::BufRead::fill_buf(&mut reader).map_err(io_error)?;
+        if buffer.is_empty() {
+            break None;
+        }
+        match buffer.iter().position(|byte| !byte.is_ascii_whitespace()) {
+            Some(position) => {
+                let byte = buffer[position];
+                std::io::BufRead::consume(&mut reader, position);
+                break Some(byte);
+            }
+            None => {
+                let length = buffer.len();
+                std::io::BufRead::consume(&mut reader, length);
+            }
+        }
+    };
+    let failure = RefCell::new(None);
+    let mut state = State::default();
+    let mut deserializer = serde_json::Deserializer::from_reader(reader);
+    let result = if first == Some(b'[') {
+        deserializer
+            .deserialize_seq(RowsVisitor {
+                failure: &failure,
+                state: &mut state,
+                on_row: Some(on_row),
+            })
+            .and_then(|n_rows| deserializer.end().map(|()| n_rows))
+    } else {
+        let mut n_rows = 0;
+        loop {
+            if deserializer.end().is_ok() {
+                break Ok(n_rows);
+            }
+            let seed = RowSeed {
+                row: n_rows,
+                failure: &failure,
+                state: &mut state,
+            };
+            match seed.deserialize(&mut deserializer) {
+                Ok(parsed) => {
+                    on_row(state.key(&parsed), parsed.timestamp, parsed.watts);
+                    n_rows += 1;
+                }
+                Err(error) => {
+                    failure.borrow_mut().get_or_insert_with(|| LoadError {
+                        row: Some(n_rows),
+                        kind: LoadErrorKind::Syntax(error.to_string()),
+                    });
+                    break Err(error);
+                }
+            }
+        }
+    };
+    settle(result, failure.into_inner())
+}
+
 struct RowsVisitor<'a> {
     failure: &'a RefCell<Option<LoadError>>,
     state: &'a mut State,
+    /// Where rows go as they are read; when absent, they are kept in `state`.
+    on_row: Option<&'a mut dyn FnMut(SeriesKey, i64, f64)>,
 }
 
 impl<'de> Visitor<'de> for RowsVisitor<'_> {
@@ -187,7 +280,7 @@ impl<'de> Visitor<'de> for RowsVisitor<'_> {
         f.write_str("a JSON array of sample objects")
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<usize, A::Error> {
+    fn visit_seq<A: SeqAccess<'de>>(mut self, mut seq: A) -> Result<usize, A::Error> {
         let mut n_rows = 0usize;
         loop {
             let row = n_rows;
@@ -213,12 +306,15 @@ impl<'de> Visitor<'de> for RowsVisitor<'_> {
             let Some(parsed) = element else {
                 break;
             };
-            self.state.push(
-                (parsed.duid, parsed.circuit_number),
-                parsed.timestamp,
-                parsed.watts,
-                row_index,
-            );
+            match &mut self.on_row {
+                Some(on_row) => on_row(self.state.key(&parsed), parsed.timestamp, parsed.watts),
+                None => self.state.push(
+                    (parsed.duid, parsed.circuit_number),
+                    parsed.timestamp,
+                    parsed.watts,
+                    row_index,
+                ),
+            }
             n_rows += 1;
         }
         Ok(n_rows)

@@ -185,3 +185,49 @@ fn nominal_interval_is_the_most_common_spacing() {
         Duration::minutes(1)
     );
 }
+
+/// Streams `text` and lists what reached the callback, or the error's words.
+fn check_stream(text: &str, expected: Result<Vec<(&str, u32, i64, f64)>, &str>) {
+    let mut rows = Vec::new();
+    let result = insights_mockts::stream_rows(text.as_bytes(), &mut |key, at, watts| {
+        rows.push((key.duid.0.clone(), key.circuit_number, at, watts));
+    });
+    let actual = result.map(|n_rows| {
+        assert_eq!(n_rows, rows.len());
+        rows
+    });
+    let expected = expected
+        .map(|rows| {
+            rows.into_iter()
+                .map(|(duid, number, at, watts)| (duid.to_owned(), number, at, watts))
+                .collect()
+        })
+        .map_err(str::to_owned);
+    assert_eq!(
+        actual.map_err(|error| error.to_string()),
+        expected,
+        "input: {text}"
+    );
+}
+
+#[test]
+fn streams_arrays_and_ndjson_row_by_row() {
+    const T0: i64 = 1_711_929_600_000_000_000;
+    let second = ROW
+        .replace("00:00:00Z", "00:01:00Z")
+        .replace(":5}", ":-2.5}");
+    let both = vec![("A", 1, T0, 5.0), ("A", 1, T0 + 60_000_000_000, -2.5)];
+    check_stream(&format!("[{ROW},{second}]"), Ok(both.clone()));
+    check_stream(&format!("{ROW}\n{second}\n"), Ok(both.clone()));
+    check_stream(&format!("  \n{ROW}{second}"), Ok(both));
+    check_stream("", Ok(vec![]));
+    check_stream(" [ ] ", Ok(vec![]));
+    // Duplicates pass: the rows are not kept, and the database skips them.
+    check_stream(&format!("{ROW}\n{ROW}"), Ok(vec![("A", 1, T0, 5.0); 2]));
+    // A bad row stops the stream with its index, after the rows before it went through.
+    check_stream(
+        &format!("{ROW}\n{}", ROW.replace(":5}", ":1e10}")),
+        Err("row 1: field `power_watts` must be from -1e9 to 1e9 W (1 GW, beyond any circuit), found 1e10"),
+    );
+    check_stream(&format!("{ROW}\n{{"), Err("row 1: the sample file is not a JSON array of sample objects: EOF while parsing an object at line 2 column 1"));
+}

@@ -1,8 +1,10 @@
-//! Integration tests of the PostgreSQL metadata store against a real server.
+//! Integration tests of the PostgreSQL metadata store and time-series source against a real
+//! server.
 
 mod cache;
 mod lookups;
 mod outage;
+mod rollups;
 
 use std::time::Duration;
 

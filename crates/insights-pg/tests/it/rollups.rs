@@ -1,0 +1,310 @@
+//! Rollups: an answer from rollups plus raw edges equals the answer from raw samples alone and
+//! the file source's, on data with gaps, late and out-of-order samples, irregular spacing and
+//! sub-second timestamps; the import keeps the rollups true and is idempotent; and a sample
+//! imported while a source is in use is in its next answer.
+
+use std::time::Duration as StdDuration;
+
+use insights_core::{format_utc, Duid, SeriesKey, TimeSeriesSource, UsageStats};
+use insights_mockts::MockTimeSeries;
+use insights_pg::{Importer, PgConfig, PgTimeSeries};
+use insights_testdb::TestDb;
+use proptest::prelude::*;
+use proptest::test_runner::{Config, TestRunner};
+use time::OffsetDateTime;
+
+/// 2024-03-09T00:00:00Z: the data spans New York's spring-forward night.
+const T0_NS: i64 = 1_709_942_400_000_000_000;
+const MINUTE_NS: i64 = 60_000_000_000;
+const DAY_NS: i64 = 1440 * MINUTE_NS;
+const DAYS: i64 = 4;
+
+type Sample = (SeriesKey, i64, f64);
+
+fn key(duid: &str, circuit_number: u32) -> SeriesKey {
+    SeriesKey {
+        duid: Duid(duid.to_owned()),
+        circuit_number,
+    }
+}
+
+fn keys() -> Vec<SeriesKey> {
+    vec![key("A1", 1), key("A1", 2), key("B2", 1), key("C3", 7)]
+}
+
+/// A small deterministic generator, so failures reproduce.
+struct Lcg(u64);
+
+impl Lcg {
+    fn below(&mut self, bound: u64) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (self.0 >> 33) % bound
+    }
+}
+
+/// Four days of samples: mostly a minute apart, sometimes 17 s to 150 s, with microseconds
+/// now and then, gaps of hours, one sparse series, and values that are integers or quarters
+/// (so every sum is exact in any order), some negative.
+fn samples() -> Vec<Sample> {
+    let mut random = Lcg(7);
+    let mut samples = Vec::new();
+    for (index, key) in keys().into_iter().enumerate() {
+        let mut at = T0_NS + index as i64 * 7_000_000;
+        while at < T0_NS + DAYS * DAY_NS {
+            let watts = match random.below(10) {
+                0 => -(random.below(500) as f64),
+                1 | 2 => random.below(40_000) as f64 / 4.0,
+                _ => random.below(5_000) as f64,
+            };
+            samples.push((key.clone(), at, watts));
+            at += match (index, random.below(100)) {
+                (3, _) => 47 * MINUTE_NS + random.below(1000) as i64 * 1000,
+                (_, 0) => (60 + random.below(300) as i64) * MINUTE_NS,
+                (_, 1..=10) => (17 + random.below(134) as i64) * 1_000_000_000,
+                (_, 11..=15) => MINUTE_NS + random.below(1_000_000) as i64 * 1000,
+                _ => MINUTE_NS,
+            };
+        }
+    }
+    samples
+}
+
+fn as_json(samples: &[Sample]) -> String {
+    let rows: Vec<String> = samples
+        .iter()
+        .map(|(key, at, watts)| {
+            let at = OffsetDateTime::from_unix_timestamp_nanos(i128::from(*at)).unwrap();
+            format!(
+                r#"{{"duid":"{}","circuit_number":{},"timestamp":"{}","power_watts":{watts}}}"#,
+                key.duid.0,
+                key.circuit_number,
+                format_utc(at)
+            )
+        })
+        .collect();
+    format!("[{}]", rows.join(",\n"))
+}
+
+async fn source(db: &TestDb) -> PgTimeSeries {
+    PgTimeSeries::connect(&PgConfig {
+        url: db.url().to_owned(),
+        pool_size: 2,
+        connect_timeout: StdDuration::from_secs(5),
+        wait_timeout: StdDuration::from_secs(5),
+        statement_timeout: StdDuration::from_secs(30),
+    })
+    .await
+    .unwrap()
+}
+
+/// Every rollup row, in order, as one digest.
+fn rollup_digest(db: &TestDb) -> Vec<Vec<Option<String>>> {
+    db.query_text(
+        "SELECT count(*)::text, md5(string_agg(concat_ws(',', duid, circuit_number, span_s, phase_s, start, n, int_sum, real_sum, min_watts, max_watts), ';' ORDER BY duid, circuit_number, span_s, phase_s, start)) FROM power_rollups",
+    )
+}
+
+/// Imports the samples late and out of order: a random 60 % first, then 30 %, then the last
+/// 10 % scattered through every day; then the first part again, which must change nothing.
+async fn import_out_of_order(db: &TestDb, samples: &[Sample]) {
+    let mut random = Lcg(11);
+    let mut parts: [Vec<Sample>; 3] = Default::default();
+    for sample in samples {
+        let part = match random.below(10) {
+            0..=5 => 0,
+            6..=8 => 1,
+            _ => 2,
+        };
+        parts[part].push(sample.clone());
+    }
+    let mut importer = Importer::connect(db.url()).await.unwrap();
+    let mut inserted = 0;
+    for part in &parts {
+        let report = importer.import(part.iter().cloned()).await.unwrap();
+        assert_eq!(report.offered, part.len() as u64);
+        inserted += report.inserted;
+    }
+    assert_eq!(inserted, samples.len() as u64);
+    let before = rollup_digest(db);
+    let again = importer.import(parts[0].iter().cloned()).await.unwrap();
+    assert_eq!((again.inserted, again.days_rolled_up), (0, 0));
+    assert_eq!(rollup_digest(db), before, "a second import changes nothing");
+    let verified = importer.verify().await.unwrap();
+    assert_eq!(verified.n_mismatches, 0, "{:?}", verified.mismatches);
+    assert!(verified.rows > 0);
+    importer.close().await;
+}
+
+/// Range edges as a client's buckets make them: a start on the minute, the quarter, a zone's
+/// hour (UTC, Kolkata, Kathmandu, New York) or anywhere to the nanosecond, and buckets of a
+/// quarter, an hour, a day, days of 23 and 25 hours, a week, or any length.
+fn edges() -> impl Strategy<Value = Vec<i128>> {
+    let offsets_min = prop::sample::select(vec![0i64, 330, 345, -300, -240, 570]);
+    let start = (
+        -4 * 60..(DAYS + 1) * 1440,
+        0..4u8,
+        offsets_min,
+        0..1_000_000_000i64,
+    )
+        .prop_map(|(minute, alignment, offset, nanos)| {
+            let on_minute = i128::from(T0_NS) + i128::from(minute) * i128::from(MINUTE_NS);
+            let minute_ns = i128::from(MINUTE_NS);
+            match alignment {
+                0 => on_minute,
+                1 => on_minute.div_euclid(15 * minute_ns) * 15 * minute_ns,
+                2 => (on_minute.div_euclid(60 * minute_ns) * 60 - i128::from(offset)) * minute_ns,
+                _ => on_minute + i128::from(nanos),
+            }
+        });
+    let hour = 60 * i128::from(MINUTE_NS);
+    let widths = prop_oneof![
+        Just(vec![15 * i128::from(MINUTE_NS)]),
+        Just(vec![hour]),
+        Just(vec![24 * hour]),
+        Just(vec![24 * hour, 23 * hour, 24 * hour, 25 * hour]),
+        Just(vec![7 * 24 * hour]),
+        (1..3 * i128::from(DAY_NS)).prop_map(|width| vec![width]),
+    ];
+    (start, widths, 1..30usize).prop_map(|(start, widths, count)| {
+        let mut edges = vec![start];
+        for index in 0..count {
+            edges.push(edges[index] + widths[index % widths.len()]);
+        }
+        edges
+    })
+}
+
+/// What an answer shows of one statistic: count, total, minimum and maximum.
+type Shown = (u64, f64, Option<f64>, Option<f64>);
+
+/// What an answer shows of each statistic.
+fn figures(answer: &[Vec<UsageStats>]) -> Vec<Vec<Shown>> {
+    answer
+        .iter()
+        .map(|ranges| {
+            ranges
+                .iter()
+                .map(|stats| {
+                    (
+                        stats.n_samples(),
+                        stats.total().as_f64(),
+                        stats.min(),
+                        stats.max(),
+                    )
+                })
+                .collect()
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rollups_answer_exactly_what_raw_samples_and_the_file_source_answer() {
+    let db = TestDb::new();
+    let samples = samples();
+    import_out_of_order(&db, &samples).await;
+    let file = MockTimeSeries::from_reader(as_json(&samples).as_bytes()).unwrap();
+    let rolled_up = source(&db).await;
+    let raw = rolled_up.clone().without_rollups();
+    assert_eq!(rolled_up.nominal_interval(), file.nominal_interval());
+    let keys = keys();
+    let handle = tokio::runtime::Handle::current();
+    let mut runner = TestRunner::new(Config {
+        cases: 96,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    let outcome = tokio::task::block_in_place(|| {
+        runner.run(&edges(), |edges| {
+            let instants: Vec<OffsetDateTime> = edges
+                .iter()
+                .map(|&nanos| OffsetDateTime::from_unix_timestamp_nanos(nanos).unwrap())
+                .collect();
+            let answers: [Vec<Vec<UsageStats>>; 3] = handle.block_on(async {
+                [
+                    rolled_up.range_stats(&keys, &instants).await.unwrap(),
+                    raw.range_stats(&keys, &instants).await.unwrap(),
+                    file.range_stats(&keys, &instants).await.unwrap(),
+                ]
+            });
+            prop_assert_eq!(&answers[0], &answers[1], "rollups against raw samples");
+            // The file source keeps a series with any fraction as one real sum; the value,
+            // and so every figure an answer shows, is the same.
+            prop_assert_eq!(
+                figures(&answers[0]),
+                figures(&answers[2]),
+                "rollups against the file source"
+            );
+            Ok(())
+        })
+    });
+    if let Err(failure) = outcome {
+        panic!("{failure}");
+    }
+}
+
+#[tokio::test]
+async fn a_sample_imported_while_serving_is_in_the_next_answer() {
+    let db = TestDb::new();
+    let series = [key("A1", 1)];
+    let minute = |n: i64| (series[0].clone(), T0_NS + n * MINUTE_NS, 100.0);
+    insights_pg::import(db.url(), [minute(0), minute(1)].into_iter())
+        .await
+        .unwrap();
+    let source = source(&db).await;
+    let day = [
+        OffsetDateTime::from_unix_timestamp_nanos(i128::from(T0_NS)).unwrap(),
+        OffsetDateTime::from_unix_timestamp_nanos(i128::from(T0_NS + DAY_NS)).unwrap(),
+    ];
+    let count = |answer: Vec<Vec<UsageStats>>| answer[0][0].n_samples();
+    assert_eq!(count(source.range_stats(&series, &day).await.unwrap()), 2);
+    assert_eq!(source.nominal_interval(), time::Duration::minutes(1));
+    // Late samples, half a minute apart, change the day's rollups and the nominal interval.
+    let late: Vec<Sample> = (0..5)
+        .map(|n| {
+            (
+                series[0].clone(),
+                T0_NS + 600 * MINUTE_NS + n * 30_000_000_000,
+                1.0,
+            )
+        })
+        .collect();
+    insights_pg::import(db.url(), late.into_iter())
+        .await
+        .unwrap();
+    assert_eq!(count(source.range_stats(&series, &day).await.unwrap()), 7);
+    assert_eq!(source.nominal_interval(), time::Duration::seconds(30));
+}
+
+#[tokio::test]
+async fn samples_imported_before_rollups_existed_are_rolled_up_by_the_next_import() {
+    let db = TestDb::new();
+    let series = key("A1", 1);
+    insights_pg::import(db.url(), [(series.clone(), T0_NS, 5.0)].into_iter())
+        .await
+        .unwrap();
+    // As an earlier version left it: samples, no rollups, no version.
+    db.execute(
+        "TRUNCATE power_rollups; DELETE FROM power_sample_facts WHERE name = 'rollup_version'",
+    );
+    let refused = PgTimeSeries::connect(&PgConfig {
+        url: db.url().to_owned(),
+        pool_size: 1,
+        connect_timeout: StdDuration::from_secs(5),
+        wait_timeout: StdDuration::from_secs(5),
+        statement_timeout: StdDuration::from_secs(5),
+    })
+    .await
+    .expect_err("no rollups, no answers from them");
+    assert_eq!(refused, insights_pg::PgSetupError::RollupsMissing);
+    let report = insights_pg::import(db.url(), [(series, T0_NS + DAY_NS, 6.0)].into_iter())
+        .await
+        .unwrap();
+    assert_eq!((report.inserted, report.days_rolled_up), (1, 2));
+    let mut importer = Importer::connect(db.url()).await.unwrap();
+    assert_eq!(importer.verify().await.unwrap().n_mismatches, 0);
+    importer.close().await;
+    source(&db).await;
+}

@@ -78,10 +78,10 @@ enum Task {
         #[arg(long)]
         rebuild: bool,
         /// With --rebuild: the first instant (RFC 3339) whose day is recomputed.
-        #[arg(long, requires = "rebuild")]
+        #[arg(long, conflicts_with = "verify")]
         from: Option<String>,
         /// With --rebuild: the last instant (RFC 3339) whose day is recomputed.
-        #[arg(long, requires = "rebuild")]
+        #[arg(long, conflicts_with = "verify")]
         to: Option<String>,
     },
     /// Build in release mode, run the service under wrk for each endpoint (again on
@@ -364,7 +364,7 @@ mod tests {
         );
         check(
             &["rollup", "--verify", "--from", "2024-01-01T00:00:00Z"],
-            ErrorKind::MissingRequiredArgument,
+            ErrorKind::ArgumentConflict,
         );
         check(&["no-such-command"], ErrorKind::InvalidSubcommand);
     }

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use insights_core::SeriesKey;
-use insights_pg::{ImportReport, Importer};
+use insights_pg::{ImportError, ImportReport, Importer};
 
 /// The database `import` and `rollup` write to.
 pub fn database_url() -> Result<String> {
@@ -25,82 +25,125 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
         .context("failed to start a runtime")
 }
 
-/// Imports a sample file in one transaction: the file source reads and checks it (duplicates
-/// included), the PostgreSQL adapter imports it with its rollups.
-pub fn import_file(path: &Path, url: &str) -> Result<ImportReport> {
-    let started = Instant::now();
-    let source = insights_mockts::MockTimeSeries::from_path(path)
-        .with_context(|| format!("failed to load {}", path.display()))?;
-    let samples = source
-        .samples()
-        .map(|(key, at, watts)| (key.clone(), at, watts));
-    let report = runtime()?
-        .block_on(insights_pg::import(url, samples))
-        .with_context(|| format!("failed to import {}", path.display()))?;
-    print_report(&path.display().to_string(), &report, started.elapsed());
-    Ok(report)
+/// Where `import` reads rows from, and how it cuts them into transactions.
+pub struct Input {
+    /// A file, or standard input when `None`.
+    pub file: Option<std::path::PathBuf>,
+    /// The most rows in one transaction; a file is one transaction, however long.
+    pub batch_rows: usize,
+    /// How long after its first row a batch commits at the latest.
+    pub batch_wait: Duration,
 }
 
-fn print_report(what: &str, report: &ImportReport, took: Duration) {
-    println!(
-        "imported {what}: {} samples offered, {} new, {} already there; {} series-days rolled up; nominal interval {} s; {:.1} s, {:.0} samples/s",
-        report.offered,
-        report.inserted,
-        report.offered - report.inserted,
-        report.days_rolled_up,
-        report.interval.as_seconds_f64(),
-        took.as_secs_f64(),
-        report.offered as f64 / took.as_secs_f64().max(1e-9),
-    );
-}
+type Row = Result<(SeriesKey, i64, f64), ImportError>;
 
-/// Imports rows from standard input as they arrive: a batch commits, with its rollups, when
-/// it holds `batch_rows` rows or `batch_wait` has passed since its first row, and at the end.
-/// A bad row stops the import: every row before it is imported, and the error names it.
-pub fn import_stream(url: &str, batch_rows: usize, batch_wait: Duration) -> Result<()> {
-    let (sender, receiver) = mpsc::sync_channel::<(SeriesKey, i64, f64)>(batch_rows);
-    let reader = std::thread::spawn(move || {
-        insights_mockts::stream_rows(std::io::stdin().lock(), &mut |key, at, watts| {
-            // A closed channel means the importer failed; it reports why.
-            let _ = sender.send((key, at, watts));
-        })
-    });
-    let runtime = runtime()?;
-    let mut importer = runtime.block_on(Importer::connect(url))?;
-    let (mut batches, mut offered, mut inserted) = (0u64, 0u64, 0u64);
-    while let Ok(first) = receiver.recv() {
-        let deadline = Instant::now() + batch_wait;
-        let mut batch = vec![first];
-        while batch.len() < batch_rows {
-            match receiver.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-                Ok(row) => batch.push(row),
-                Err(_) => break,
-            }
+/// Imports rows as they are read, with their rollups: a thread parses while the database
+/// writes. A batch commits when it holds `batch_rows` rows, when `batch_wait` has passed since
+/// its first row, or at the end. Rows repeating a (series, instant) already stored, or earlier
+/// in their batch, are skipped. A bad row rolls its batch back and stops the import with the
+/// row's index; earlier batches stay committed, so a file, one batch, is all or nothing.
+pub fn import(input: &Input, url: &str) -> Result<ImportReport> {
+    let what = input
+        .file
+        .as_ref()
+        .map_or("standard input".to_owned(), |path| {
+            path.display().to_string()
+        });
+    let reader: Box<dyn std::io::Read + Send> = match &input.file {
+        Some(path) => {
+            Box::new(std::fs::File::open(path).with_context(|| format!("failed to open {what}"))?)
         }
-        let started = Instant::now();
+        None => Box::new(std::io::stdin()),
+    };
+    let (sender, receiver) = mpsc::sync_channel::<Row>(1 << 16);
+    std::thread::spawn(move || {
+        let mut on_row = |key, at, watts| {
+            // A closed channel means the importer failed; it reports why.
+            let _ = sender.send(Ok((key, at, watts)));
+        };
+        if let Err(error) = insights_mockts::stream_rows(reader, &mut on_row) {
+            let _ = sender.send(Err(ImportError::Input(error.to_string())));
+        }
+    });
+    // Two workers: the connection's driver runs while the batch's iterator waits for rows.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("failed to start a runtime")?;
+    let started = Instant::now();
+    let mut importer = runtime.block_on(Importer::connect(url))?;
+    let mut total = ImportReport {
+        offered: 0,
+        inserted: 0,
+        days_rolled_up: 0,
+        interval: time::Duration::ZERO,
+    };
+    let mut batches = 0u64;
+    while let Ok(first) = receiver.recv() {
+        let batch_started = Instant::now();
+        let deadline = batch_started + input.batch_wait;
+        let mut first = Some(first);
+        let mut taken = 0usize;
+        let rows = std::iter::from_fn(|| {
+            if let Some(row) = first.take() {
+                taken += 1;
+                return Some(row);
+            }
+            if taken >= input.batch_rows {
+                return None;
+            }
+            let row = receiver
+                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+                .ok()?;
+            taken += 1;
+            Some(row)
+        });
         let report = runtime
-            .block_on(importer.import(batch.into_iter()))
-            .context("failed to import a batch")?;
+            .block_on(importer.import_fallible(rows))
+            .with_context(|| {
+                format!("failed to import {what} (after {batches} committed batches)")
+            })?;
         batches += 1;
-        offered += report.offered;
-        inserted += report.inserted;
-        eprintln!(
-            "batch {batches}: {} rows, {} new, {} series-days rolled up, {:.0} ms",
-            report.offered,
-            report.inserted,
-            report.days_rolled_up,
-            started.elapsed().as_secs_f64() * 1000.0
-        );
+        total.offered += report.offered;
+        total.inserted += report.inserted;
+        total.days_rolled_up += report.days_rolled_up;
+        total.interval = report.interval;
+        if input.file.is_none() {
+            eprintln!(
+                "batch {batches}: {} rows, {} new, {} series-days rolled up, {:.0} ms",
+                report.offered,
+                report.inserted,
+                report.days_rolled_up,
+                batch_started.elapsed().as_secs_f64() * 1000.0
+            );
+        }
     }
     runtime.block_on(importer.close());
-    match reader.join() {
-        Ok(Ok(_)) => {
-            println!("imported standard input: {batches} batches, {offered} samples offered, {inserted} new");
-            Ok(())
-        }
-        Ok(Err(error)) => bail!("stopped at a bad row, after {batches} batches: {error}"),
-        Err(_) => bail!("the reader thread panicked"),
-    }
+    let took = started.elapsed();
+    println!(
+        "imported {what}: {} samples offered, {} new, {} already there; {} series-days rolled up; nominal interval {} s; {:.1} s, {:.0} samples/s",
+        total.offered,
+        total.inserted,
+        total.offered - total.inserted,
+        total.days_rolled_up,
+        total.interval.as_seconds_f64(),
+        took.as_secs_f64(),
+        total.offered as f64 / took.as_secs_f64().max(1e-9),
+    );
+    Ok(total)
+}
+
+/// Imports a whole file in one transaction.
+pub fn import_file(path: &Path, url: &str) -> Result<ImportReport> {
+    import(
+        &Input {
+            file: Some(path.to_owned()),
+            batch_rows: usize::MAX,
+            batch_wait: Duration::from_secs(u64::MAX / 4),
+        },
+        url,
+    )
 }
 
 /// `rollup --verify`: exits non-zero when any rollup row differs from its samples.

@@ -8,6 +8,7 @@ mod fuzz_api;
 mod gen_data;
 mod ingest;
 mod loadtest;
+mod scale;
 mod service;
 mod soak;
 mod stress;
@@ -56,8 +57,9 @@ enum Task {
     /// date in the same transaction; samples already there are skipped, so importing twice
     /// changes nothing.
     Import {
-        /// The sample file (the JSON array of data/mock_timeseries.json), or - to stream rows
-        /// (a JSON array, or one object per line) from standard input in batches.
+        /// The sample file (a JSON array as data/mock_timeseries.json, or one object per
+        /// line), imported in one transaction; or - to stream rows from standard input in
+        /// batches.
         #[arg(long)]
         from: PathBuf,
         /// With --from -: the most rows in one batch (one transaction).
@@ -132,6 +134,23 @@ enum Task {
         #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..=600_000))]
         timeout_ms: u64,
     },
+    /// Generate N circuits × D days (gen-data), import them into a database of their own on
+    /// the server of DATABASE_URL, and time long windows against a 1-hour window on the file
+    /// source and the PostgreSQL source side by side, comparing every answer byte for byte.
+    Scale {
+        /// Circuits in the synthetic catalogue.
+        #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..))]
+        circuits: u32,
+        /// Days of samples, 1 to 366.
+        #[arg(long, default_value_t = 120, value_parser = clap::value_parser!(i64).range(1..=366))]
+        days: i64,
+        /// Timed requests per query and source; the median is reported.
+        #[arg(long, default_value_t = 9, value_parser = clap::value_parser!(u64).range(1..=1000))]
+        requests: u64,
+        /// Reuse the data set and database of an earlier run of the same size.
+        #[arg(long)]
+        reuse: bool,
+    },
     /// Print a new API key and the line that admits it in INSIGHTS_API_KEYS_FILE (the file
     /// stores only the key's SHA-256). An operator's key reads /metrics and no tenant's data.
     Apikey(apikey::Args),
@@ -167,15 +186,20 @@ fn main() -> Result<()> {
             batch_ms,
         } => {
             let url = ingest::database_url()?;
-            if from.as_os_str() == "-" {
-                ingest::import_stream(
-                    &url,
-                    batch_rows as usize,
-                    std::time::Duration::from_millis(batch_ms),
-                )
+            let input = if from.as_os_str() == "-" {
+                ingest::Input {
+                    file: None,
+                    batch_rows: batch_rows as usize,
+                    batch_wait: std::time::Duration::from_millis(batch_ms),
+                }
             } else {
-                ingest::import_file(&from, &url).map(drop)
-            }
+                ingest::Input {
+                    file: Some(from),
+                    batch_rows: usize::MAX,
+                    batch_wait: std::time::Duration::from_secs(u64::MAX / 4),
+                }
+            };
+            ingest::import(&input, &url).map(drop)
         }
         Task::Rollup {
             verify, from, to, ..
@@ -221,6 +245,20 @@ fn main() -> Result<()> {
                 connections: connections as usize,
                 seconds,
                 timeout_ms,
+            },
+        ),
+        Task::Scale {
+            circuits,
+            days,
+            requests,
+            reuse,
+        } => scale::run(
+            &root,
+            &scale::Plan {
+                circuits: circuits as usize,
+                days,
+                requests: requests as usize,
+                reuse,
             },
         ),
         Task::Apikey(args) => apikey::run(&args),

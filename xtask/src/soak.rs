@@ -347,14 +347,14 @@ struct Outcome {
 }
 
 /// A keep-alive connection that reconnects when the server has closed it.
-struct Connection {
+pub(crate) struct Connection {
     addr: String,
     stream: Option<BufReader<TcpStream>>,
     body: Vec<u8>,
 }
 
 impl Connection {
-    fn new(addr: &str) -> Connection {
+    pub(crate) fn new(addr: &str) -> Connection {
         Connection {
             addr: addr.to_owned(),
             stream: None,
@@ -363,7 +363,7 @@ impl Connection {
     }
 
     /// GETs `path`; a connection the server closed while idle is reopened once.
-    fn get(&mut self, path: &str) -> std::io::Result<(u16, bool)> {
+    pub(crate) fn get(&mut self, path: &str) -> std::io::Result<(u16, bool)> {
         let reused = self.stream.is_some();
         match self.try_get(path) {
             Err(_) if reused => {
@@ -388,8 +388,13 @@ impl Connection {
         result
     }
 
+    /// The body of the last answer.
+    pub(crate) fn body(&self) -> &[u8] {
+        &self.body
+    }
+
     /// GETs `path` and returns its body as text.
-    fn get_text(&mut self, path: &str) -> std::io::Result<String> {
+    pub(crate) fn get_text(&mut self, path: &str) -> std::io::Result<String> {
         self.get(path)?;
         Ok(String::from_utf8_lossy(&self.body).into_owned())
     }

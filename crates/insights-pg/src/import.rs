@@ -61,6 +61,9 @@ pub enum ImportError {
         /// What cannot be stored.
         reason: String,
     },
+    /// The samples' source failed part way, for example at a bad row; nothing of the batch
+    /// was committed.
+    Input(String),
 }
 
 impl fmt::Display for ImportError {
@@ -75,6 +78,7 @@ impl fmt::Display for ImportError {
             ImportError::OutOfRange { series, reason } => {
                 write!(f, "a sample of {series} cannot be stored: {reason}")
             }
+            ImportError::Input(reason) => f.write_str(reason),
         }
     }
 }
@@ -124,10 +128,20 @@ impl Importer {
 
     /// Loads samples `(series, ns since the epoch, watts)` with binary COPY, creating the
     /// monthly partitions they need, and brings the rollups of every day they touch up to
-    /// date, all in one transaction. Samples already present are left as they are.
+    /// date, all in one transaction. Samples already present, or earlier in the same batch,
+    /// are left as they are: the first wins.
     pub async fn import(
         &mut self,
         samples: impl Iterator<Item = (SeriesKey, i64, f64)>,
+    ) -> Result<ImportReport, ImportError> {
+        self.import_fallible(samples.map(Ok)).await
+    }
+
+    /// As [`Importer::import`], from a source that may fail part way: the first error rolls
+    /// the batch back and is returned.
+    pub async fn import_fallible(
+        &mut self,
+        samples: impl Iterator<Item = Result<(SeriesKey, i64, f64), ImportError>>,
     ) -> Result<ImportReport, ImportError> {
         let transaction = begin(&mut self.client).await?;
         transaction
@@ -142,7 +156,12 @@ impl Importer {
             create_partition(&transaction, year, month).await?;
         }
         // Data written before rollups existed has none: roll up everything this once.
-        let rolled_up_before = rollup_version(&transaction).await? == Some(ROLLUP_VERSION);
+        let rolled_up_before = rollup_version(&transaction).await? == Some(ROLLUP_VERSION)
+            || transaction
+                .query_one("SELECT NOT EXISTS (SELECT FROM power_samples)", &[])
+                .await
+                .map_err(sql_error)?
+                .get::<_, bool>(0);
         let inserted = transaction
             .execute(
                 "WITH added AS (
@@ -264,7 +283,7 @@ async fn begin(client: &mut Client) -> Result<Transaction<'_>, ImportError> {
 
 async fn copy_staged(
     transaction: &Transaction<'_>,
-    samples: impl Iterator<Item = (SeriesKey, i64, f64)>,
+    samples: impl Iterator<Item = Result<(SeriesKey, i64, f64), ImportError>>,
 ) -> Result<(u64, std::collections::BTreeSet<(i32, time::Month)>), ImportError> {
     let sink = transaction
         .copy_in("COPY staged FROM STDIN (FORMAT binary)")
@@ -277,7 +296,8 @@ async fn copy_staged(
     futures_util::pin_mut!(writer);
     let mut offered = 0u64;
     let mut months = std::collections::BTreeSet::new();
-    for (key, nanos, watts) in samples {
+    for sample in samples {
+        let (key, nanos, watts) = sample?;
         if nanos % 1000 != 0 {
             return Err(ImportError::FinerThanMicroseconds { series: key, nanos });
         }

@@ -229,5 +229,53 @@ fn streams_arrays_and_ndjson_row_by_row() {
         &format!("{ROW}\n{}", ROW.replace(":5}", ":1e10}")),
         Err("row 1: field `power_watts` must be from -1e9 to 1e9 W (1 GW, beyond any circuit), found 1e10"),
     );
-    check_stream(&format!("{ROW}\n{{"), Err("row 1: the sample file is not a JSON array of sample objects: EOF while parsing an object at line 2 column 1"));
+    check_stream(&format!("{ROW}\n{{"), Err("row 1: the sample file is not a JSON array of sample objects: EOF while parsing an object at line 1 column 1"));
+    let syntax = |row: usize, reason: &str| {
+        format!("row {row}: the sample file is not a JSON array of sample objects: {reason}")
+    };
+    check_stream(
+        &format!("[{ROW} {ROW}]"),
+        Err(&syntax(1, "expected `,` or `]` between sample objects")),
+    );
+    check_stream(
+        &format!("[{ROW}] {ROW}"),
+        Err(&syntax(1, "trailing characters after the array")),
+    );
+    check_stream(
+        &format!("[{ROW}, 7]"),
+        Err(&syntax(1, "expected a sample object, found `7`")),
+    );
+    check_stream(
+        &format!("[{ROW}"),
+        Err(&syntax(1, "the array is not closed with `]`")),
+    );
+    // Braces and quotes inside strings and extra fields do not confuse the scanner.
+    let odd = ROW.replace(
+        r#""duid":"A","#,
+        r#""note":"}{\"]","extra":[{"a":"}"}],"duid":"A","#,
+    );
+    check_stream(&format!("[{odd}]"), Ok(vec![("A", 1, T0, 5.0)]));
+}
+
+/// Hands out at most 7 bytes a read, as a slow pipe does.
+struct Trickle<'a>(&'a [u8]);
+
+impl std::io::Read for Trickle<'_> {
+    fn read(&mut self, buffer: &mut [u8]) -> std::io::Result<usize> {
+        let n = buffer.len().min(7).min(self.0.len());
+        buffer[..n].copy_from_slice(&self.0[..n]);
+        self.0 = &self.0[n..];
+        Ok(n)
+    }
+}
+
+#[test]
+fn streams_rows_that_arrive_in_pieces() {
+    let text = format!("[{ROW},\n{}]", ROW.replace(":5}", ":6}"));
+    let mut watts = Vec::new();
+    let n_rows = insights_mockts::stream_rows(Trickle(text.as_bytes()), &mut |_, _, value| {
+        watts.push(value)
+    })
+    .unwrap();
+    assert_eq!((n_rows, watts), (2, vec![5.0, 6.0]));
 }

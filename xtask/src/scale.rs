@@ -1,0 +1,284 @@
+//! `cargo xtask scale`: the PostgreSQL time-series source against the file source on a
+//! generated data set of N circuits × D days: the import's speed, the database's size per
+//! sample, and the latency of long windows side by side with a 1-hour window, every answer
+//! compared byte for byte between the two sources.
+//!
+//! These are benchmark figures for `docs/performance.md` and `docs/scaling.md`, never
+//! assertions in tests.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use insights_core::Catalogue;
+
+use crate::gen_data::SHIPPED_START;
+use crate::service::{self, Server};
+use crate::soak::Connection;
+
+/// How a run is shaped.
+pub struct Plan {
+    /// Circuits in the synthetic catalogue.
+    pub circuits: usize,
+    /// Days of samples.
+    pub days: i64,
+    /// Timed requests per query and source; the median is reported.
+    pub requests: usize,
+    /// Reuse the data set and database of an earlier run of the same size when present.
+    pub reuse: bool,
+}
+
+/// One timed query: its label and its path, without the organization's prefix.
+struct Query {
+    label: String,
+    path: String,
+}
+
+pub fn run(root: &Path, plan: &Plan) -> Result<()> {
+    let name = format!("scale-{}x{}", plan.circuits, plan.days);
+    let dir = service::scratch_dir(root, &name)?;
+    let samples_file = dir.join("timeseries.json");
+    if !(plan.reuse && samples_file.exists()) {
+        crate::gen_scale(root, plan.circuits, plan.days, &dir)?;
+    }
+    let admin_url = std::env::var("DATABASE_URL").context(
+        "failed to read DATABASE_URL: a PostgreSQL server's maintenance database, where scale creates its own",
+    )?;
+    let database = format!("insights_{}", name.replace('-', "_"));
+    let db_url = with_database(&admin_url, &database)?;
+    let mut admin = postgres::Client::connect(&admin_url, postgres::NoTls)
+        .context("failed to connect to DATABASE_URL")?;
+    let exists = !admin
+        .query("SELECT 1 FROM pg_database WHERE datname = $1", &[&database])?
+        .is_empty();
+    if !(plan.reuse && exists) {
+        admin.batch_execute(&format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)"))?;
+        admin.batch_execute(&format!("CREATE DATABASE {database}"))?;
+        let mut client = postgres::Client::connect(&db_url, postgres::NoTls)?;
+        client.batch_execute(&std::fs::read_to_string(dir.join("seed.sql"))?)?;
+        crate::ingest::import_file(&samples_file, &db_url)?;
+        client.batch_execute("VACUUM ANALYZE")?;
+    }
+    print_sizes(&db_url)?;
+
+    let release = service::build_release(root)?;
+    let common = [
+        ("INSIGHTS_MAX_WINDOW_DAYS", "400".to_owned()),
+        ("INSIGHTS_REQUEST_TIMEOUT_MS", "60000".to_owned()),
+        ("INSIGHTS_DB_STATEMENT_TIMEOUT_MS", "60000".to_owned()),
+    ];
+    let catalogue_path = dir.join("catalogue.tsv");
+    let mut file_env = common.to_vec();
+    file_env.push(("INSIGHTS_CATALOGUE", catalogue_path.display().to_string()));
+    file_env.push(("INSIGHTS_TIMESERIES", samples_file.display().to_string()));
+    let mut pg_env = common.to_vec();
+    pg_env.push(("DATABASE_URL", db_url.clone()));
+    pg_env.push(("INSIGHTS_TIMESERIES", "postgres".to_owned()));
+    pg_env.push(("INSIGHTS_TIMESERIES_URL", db_url.clone()));
+    let file_server = Server::start(&release, &file_env)?;
+    let pg_server = Server::start(&release, &pg_env)?;
+    wait_ready(&file_server.addr, Duration::from_secs(600))?;
+    wait_ready(&pg_server.addr, Duration::from_secs(60))?;
+
+    let catalogue = Catalogue::synthetic(plan.circuits);
+    let organization = catalogue.organizations[0].id.0;
+    let n_circuits = catalogue
+        .circuits
+        .iter()
+        .filter(|circuit| {
+            let sensor = catalogue.sensors.iter().find(|s| s.id == circuit.sensor_id);
+            let location =
+                sensor.and_then(|s| catalogue.locations.iter().find(|l| l.id == s.location_id));
+            location.is_some_and(|l| l.organization_id.0 == organization)
+        })
+        .count();
+    let prefix = format!("/v1/insights/organizations/{organization}/usage");
+    let queries = queries(plan.days);
+    println!(
+        "\nthe organization of {n_circuits} circuits; median of {} requests per query and source, after 2 warm-ups; sources interleaved",
+        plan.requests
+    );
+    println!("\n| window | file source | PostgreSQL source | PostgreSQL ÷ its 1 h (aligned) | PostgreSQL ÷ its 1 h (unaligned) | bytes identical |");
+    println!("|---|---|---|---|---|---|");
+    let mut file = Connection::new(&file_server.addr);
+    let mut pg = Connection::new(&pg_server.addr);
+    let mut baseline = (f64::NAN, f64::NAN);
+    for (index, query) in queries.iter().enumerate() {
+        let path = format!("{prefix}?{}", query.path);
+        let (file_ms, file_body) = time(&mut file, &path, plan.requests)?;
+        let (pg_ms, pg_body) = time(&mut pg, &path, plan.requests)?;
+        match index {
+            0 => baseline.0 = pg_ms,
+            1 => baseline.1 = pg_ms,
+            _ => {}
+        }
+        println!(
+            "| {} | {file_ms:.1} ms | {pg_ms:.1} ms | {:.2} | {:.2} | {} |",
+            query.label,
+            pg_ms / baseline.0,
+            pg_ms / baseline.1,
+            if file_body == pg_body { "yes" } else { "NO" }
+        );
+        if file_body != pg_body {
+            bail!(
+                "{path}: the sources differ\nfile: {}\npostgres: {}",
+                String::from_utf8_lossy(&file_body),
+                String::from_utf8_lossy(&pg_body)
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The 1-hour windows first (the baselines), then the long ones.
+fn queries(days: i64) -> Vec<Query> {
+    let at = |offset: time::Duration| insights_core::format_utc(SHIPPED_START + offset);
+    let day = time::Duration::DAY;
+    let hour = time::Duration::HOUR;
+    let middle = day * (days / 2) as i32;
+    let odd = time::Duration::seconds(7 * 60 + 13);
+    let window = |start: time::Duration, length: time::Duration, extra: &str| {
+        format!("start={}&end={}{extra}", at(start), at(start + length))
+    };
+    let last = day * days as i32;
+    let mut queries = vec![
+        Query {
+            label: "1 h".into(),
+            path: window(middle + hour * 10, hour, ""),
+        },
+        Query {
+            label: "1 h, unaligned".into(),
+            path: window(middle + hour * 10 + odd, hour, ""),
+        },
+        Query {
+            label: "1 d".into(),
+            path: window(middle, day, ""),
+        },
+    ];
+    if days >= 30 {
+        queries.push(Query {
+            label: "30 d".into(),
+            path: window(middle - day * 15, day * 30, ""),
+        });
+    }
+    let long = days.min(120);
+    queries.push(Query {
+        label: format!("{long} d"),
+        path: window(time::Duration::ZERO, day * long as i32, ""),
+    });
+    queries.push(Query {
+        label: format!("{long} d, unaligned"),
+        path: window(odd, day * long as i32 - hour, ""),
+    });
+    // New York's midnight is 04:00 UTC in daylight saving time, when the data starts.
+    let new_york = (day * long as i32 - day).min(last - hour * 4);
+    queries.push(Query {
+        label: format!("{} d by day, New York", new_york.whole_days()),
+        path: window(hour * 4, new_york, "&bucket=1d&tz=America/New_York"),
+    });
+    // Kathmandu's midnight is 18:15 UTC the day before.
+    let kathmandu = (day * 14i32).min(last - day);
+    queries.push(Query {
+        label: format!("{} d by hour, Kathmandu", kathmandu.whole_days()),
+        path: window(
+            hour * 18 + time::Duration::minutes(15),
+            kathmandu,
+            "&bucket=1h&tz=Asia/Kathmandu",
+        ),
+    });
+    if days > 120 {
+        queries.push(Query {
+            label: format!("{days} d"),
+            path: window(time::Duration::ZERO, last, ""),
+        });
+        queries.push(Query {
+            label: format!("{} d by day, New York", days - 1),
+            path: window(hour * 4, last - day, "&bucket=1d&tz=America/New_York"),
+        });
+    }
+    queries
+}
+
+/// The median latency of `requests` GETs after two warm-ups, and the last body.
+fn time(connection: &mut Connection, path: &str, requests: usize) -> Result<(f64, Vec<u8>)> {
+    let mut latencies = Vec::with_capacity(requests);
+    for round in 0..requests + 2 {
+        let started = Instant::now();
+        let (status, _) = connection
+            .get(path)
+            .with_context(|| format!("failed to GET {path}"))?;
+        let took = started.elapsed().as_secs_f64() * 1000.0;
+        if status != 200 {
+            bail!(
+                "{path} answered {status}: {}",
+                String::from_utf8_lossy(connection.body())
+            );
+        }
+        if round >= 2 {
+            latencies.push(took);
+        }
+    }
+    latencies.sort_by(f64::total_cmp);
+    Ok((latencies[latencies.len() / 2], connection.body().to_vec()))
+}
+
+fn wait_ready(addr: &str, within: Duration) -> Result<()> {
+    let started = Instant::now();
+    let mut connection = Connection::new(addr);
+    loop {
+        if let Ok((200, _)) = connection.get("/readyz") {
+            return Ok(());
+        }
+        if started.elapsed() > within {
+            bail!(
+                "the service at {addr} was not ready within {} s",
+                within.as_secs()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// The URL of another database on the same server.
+fn with_database(url: &str, database: &str) -> Result<String> {
+    let mut config: postgres::Config = url.parse().context("DATABASE_URL is not a valid URL")?;
+    config.dbname(database);
+    let host = match config.get_hosts().first() {
+        Some(postgres::config::Host::Tcp(host)) => host.clone(),
+        Some(postgres::config::Host::Unix(path)) => path.display().to_string(),
+        None => "localhost".to_owned(),
+    };
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    let user = config.get_user().unwrap_or("postgres");
+    let password = config
+        .get_password()
+        .map(|password| format!(" password={}", String::from_utf8_lossy(password)))
+        .unwrap_or_default();
+    Ok(format!(
+        "host={host} port={port} user={user}{password} dbname={database}"
+    ))
+}
+
+/// Rows and bytes of samples and rollups, tables and indexes together.
+fn print_sizes(url: &str) -> Result<()> {
+    let mut client = postgres::Client::connect(url, postgres::NoTls)?;
+    let row = client.query_one(
+        "SELECT (SELECT count(*) FROM power_samples),
+                (SELECT sum(pg_total_relation_size(relid))::bigint FROM pg_partition_tree('power_samples')),
+                (SELECT count(*) FROM power_rollups),
+                pg_total_relation_size('power_rollups')",
+        &[],
+    )?;
+    let (samples, sample_bytes, rollups, rollup_bytes): (i64, i64, i64, i64) =
+        (row.get(0), row.get(1), row.get(2), row.get(3));
+    let per = |bytes: i64| bytes as f64 / samples.max(1) as f64;
+    println!(
+        "database: {samples} samples in {:.0} MiB ({:.1} B/sample with indexes); {rollups} rollup rows in {:.0} MiB ({:.1} B/sample); together {:.1} B/sample",
+        sample_bytes as f64 / 1048576.0,
+        per(sample_bytes),
+        rollup_bytes as f64 / 1048576.0,
+        per(rollup_bytes),
+        per(sample_bytes + rollup_bytes)
+    );
+    Ok(())
+}

@@ -28,6 +28,10 @@ pub struct Plan {
     pub reuse: bool,
 }
 
+/// Untimed requests before each query's timed ones: enough for every pooled connection the
+/// sequential requests use to have prepared its statements.
+const WARM_UPS: usize = 10;
+
 /// One timed query: its label and its path, without the organization's prefix.
 struct Query {
     label: String,
@@ -95,7 +99,7 @@ pub fn run(root: &Path, plan: &Plan) -> Result<()> {
     let prefix = format!("/v1/insights/organizations/{organization}/usage");
     let queries = queries(plan.days);
     println!(
-        "\nthe organization of {n_circuits} circuits; median of {} requests per query and source, after 2 warm-ups; sources interleaved",
+        "\nthe organization of {n_circuits} circuits; median of {} requests per query and source, after {WARM_UPS} untimed ones",
         plan.requests
     );
     println!("\n| window | file source | PostgreSQL source | PostgreSQL ÷ its 1 h (aligned) | PostgreSQL ÷ its 1 h (unaligned) | bytes identical |");
@@ -199,10 +203,10 @@ fn queries(days: i64) -> Vec<Query> {
     queries
 }
 
-/// The median latency of `requests` GETs after two warm-ups, and the last body.
+/// The median latency of `requests` GETs after [`WARM_UPS`] untimed ones, and the last body.
 fn time(connection: &mut Connection, path: &str, requests: usize) -> Result<(f64, Vec<u8>)> {
     let mut latencies = Vec::with_capacity(requests);
-    for round in 0..requests + 2 {
+    for round in 0..requests + WARM_UPS {
         let started = Instant::now();
         let (status, _) = connection
             .get(path)
@@ -214,7 +218,7 @@ fn time(connection: &mut Connection, path: &str, requests: usize) -> Result<(f64
                 String::from_utf8_lossy(connection.body())
             );
         }
-        if round >= 2 {
+        if round >= WARM_UPS {
             latencies.push(took);
         }
     }

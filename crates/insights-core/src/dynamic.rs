@@ -135,7 +135,8 @@ impl MetadataRepo for dyn DynMetadataRepo + '_ {
 }
 
 /// [`TimeSeriesSource`] with boxed futures, so it can be a trait object; every
-/// `TimeSeriesSource` is one, with its own `range_stats` where it has one.
+/// `TimeSeriesSource` is one, with its own `range_stats` and `combined_range_stats` where it
+/// has them.
 pub trait DynTimeSeriesSource: Send + Sync {
     /// [`TimeSeriesSource::nominal_interval`].
     fn nominal_interval_dyn(&self) -> Duration;
@@ -151,6 +152,12 @@ pub trait DynTimeSeriesSource: Send + Sync {
         series: &'a [SeriesKey],
         edges: &'a [OffsetDateTime],
     ) -> BoxFuture<'a, Result<Vec<Vec<UsageStats>>, TimeSeriesError>>;
+    /// [`TimeSeriesSource::combined_range_stats`].
+    fn combined_range_stats_boxed<'a>(
+        &'a self,
+        series: &'a [SeriesKey],
+        edges: &'a [OffsetDateTime],
+    ) -> BoxFuture<'a, Result<Vec<UsageStats>, TimeSeriesError>>;
 }
 
 impl<T: TimeSeriesSource> DynTimeSeriesSource for T {
@@ -172,6 +179,14 @@ impl<T: TimeSeriesSource> DynTimeSeriesSource for T {
         edges: &'a [OffsetDateTime],
     ) -> BoxFuture<'a, Result<Vec<Vec<UsageStats>>, TimeSeriesError>> {
         Box::pin(self.range_stats(series, edges))
+    }
+
+    fn combined_range_stats_boxed<'a>(
+        &'a self,
+        series: &'a [SeriesKey],
+        edges: &'a [OffsetDateTime],
+    ) -> BoxFuture<'a, Result<Vec<UsageStats>, TimeSeriesError>> {
+        Box::pin(self.combined_range_stats(series, edges))
     }
 }
 
@@ -196,5 +211,13 @@ impl TimeSeriesSource for dyn DynTimeSeriesSource + '_ {
         edges: &[OffsetDateTime],
     ) -> Result<Vec<Vec<UsageStats>>, TimeSeriesError> {
         self.range_stats_boxed(series, edges).await
+    }
+
+    async fn combined_range_stats(
+        &self,
+        series: &[SeriesKey],
+        edges: &[OffsetDateTime],
+    ) -> Result<Vec<UsageStats>, TimeSeriesError> {
+        self.combined_range_stats_boxed(series, edges).await
     }
 }

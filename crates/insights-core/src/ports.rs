@@ -153,6 +153,29 @@ pub trait TimeSeriesSource: Send + Sync {
             Ok(per_series)
         }
     }
+
+    /// The statistics of all the given series together over each range
+    /// `[edges[i], edges[i + 1])`: `edges.len() - 1` entries, each the merge of every series'
+    /// statistics over that range.
+    ///
+    /// A source that aggregates where the data lives should override it, so that one figure
+    /// per range, not one per series and range, leaves the store; the default merges
+    /// [`TimeSeriesSource::range_stats`].
+    fn combined_range_stats(
+        &self,
+        series: &[SeriesKey],
+        edges: &[OffsetDateTime],
+    ) -> impl Future<Output = Result<Vec<UsageStats>, TimeSeriesError>> + Send {
+        async move {
+            let mut combined = vec![UsageStats::EMPTY; edges.len().saturating_sub(1)];
+            for ranges in self.range_stats(series, edges).await? {
+                for (total, stats) in combined.iter_mut().zip(ranges) {
+                    *total = total.merge(stats);
+                }
+            }
+            Ok(combined)
+        }
+    }
 }
 
 /// A shared store answers like the store itself.
@@ -217,5 +240,13 @@ impl<T: TimeSeriesSource + ?Sized> TimeSeriesSource for Arc<T> {
         edges: &[OffsetDateTime],
     ) -> impl Future<Output = Result<Vec<Vec<UsageStats>>, TimeSeriesError>> + Send {
         T::range_stats(self, series, edges)
+    }
+
+    fn combined_range_stats(
+        &self,
+        series: &[SeriesKey],
+        edges: &[OffsetDateTime],
+    ) -> impl Future<Output = Result<Vec<UsageStats>, TimeSeriesError>> + Send {
+        T::combined_range_stats(self, series, edges)
     }
 }

@@ -600,12 +600,12 @@ impl<M: MetadataRepo, T: TimeSeriesSource> Insights<M, T> {
         request: &UsageRequest,
     ) -> Result<Totals, InsightsError> {
         let window = &request.window;
+        let mut series = Vec::with_capacity(keys.len());
+        for chunk in keys.chunks(SERIES_PER_CALL) {
+            series.extend(self.timeseries.window_stats(chunk, window).await?);
+            yield_now().await;
+        }
         let Some(buckets) = &request.buckets else {
-            let mut series = Vec::with_capacity(keys.len());
-            for chunk in keys.chunks(SERIES_PER_CALL) {
-                series.extend(self.timeseries.window_stats(chunk, window).await?);
-                yield_now().await;
-            }
             return Ok(Totals {
                 series,
                 buckets: None,
@@ -616,20 +616,17 @@ impl<M: MetadataRepo, T: TimeSeriesSource> Insights<M, T> {
             .map(|bucket| bucket.start)
             .chain(buckets.last().map(|bucket| bucket.end))
             .collect();
-        let mut series = vec![UsageStats::EMPTY; keys.len()];
+        // All series together in each bucket: a source that aggregates where the data lives
+        // sends one figure per bucket, not one per series and bucket.
         let mut per_bucket = vec![UsageStats::EMPTY; buckets.len()];
         for block in Blocks::all(keys.len(), edges.len(), 0) {
-            let answers = self
+            let combined = self
                 .timeseries
-                .range_stats(&keys[block.series.clone()], &edges[block.edges()])
+                .combined_range_stats(&keys[block.series.clone()], &edges[block.edges()])
                 .await?;
-            for (offset, ranges) in answers.iter().enumerate() {
-                let total = &mut series[block.series.start + offset];
-                for (range, stats) in ranges.iter().enumerate() {
-                    *total = total.merge(*stats);
-                    let bucket = &mut per_bucket[block.ranges.start + range];
-                    *bucket = bucket.merge(*stats);
-                }
+            for (offset, stats) in combined.into_iter().enumerate() {
+                let bucket = &mut per_bucket[block.ranges.start + offset];
+                *bucket = bucket.merge(stats);
             }
             yield_now().await;
         }

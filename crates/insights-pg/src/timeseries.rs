@@ -25,34 +25,48 @@ const INTERVAL: &str =
 
 const ROLLUP_VERSION: &str = "SELECT value FROM power_sample_facts WHERE name = 'rollup_version'";
 
-/// Aggregates per series and range between consecutive edges of `$7`, reading the runs
-/// `($3, $4, $5, $6)` of [`crate::plan`]: raw samples where the span is 0, rollup rows of that
-/// span and phase otherwise. No run crosses an edge, so a row's range is that of its start.
-/// Whole-watt samples are summed as integers so sums are exact, as the file source's are.
-/// Each row also carries the nominal interval, so a new import's is seen at once.
-const STATS: &str = "
-    SELECT k.idx AS series, width_bucket(x.at, $7::timestamptz[]) AS range,
-           sum(x.n)::bigint AS n, sum(x.int_sum)::bigint AS int_sum, sum(x.real_sum) AS real_sum,
-           min(x.min_watts) AS min_watts, max(x.max_watts) AS max_watts,
-           (SELECT value FROM power_sample_facts WHERE name = 'nominal_interval_ns') AS interval_ns
-    FROM unnest($1::text[], $2::int4[]) WITH ORDINALITY AS k(duid, circuit_number, idx)
-    CROSS JOIN unnest($3::int4[], $4::int4[], $5::timestamptz[], $6::timestamptz[])
-         AS r(span_s, phase_s, lo, hi)
-    CROSS JOIN LATERAL (
-        SELECT s.ts AS at, 1::bigint AS n,
-               CASE WHEN s.watts = trunc(s.watts) THEN s.watts::bigint ELSE 0 END AS int_sum,
-               CASE WHEN s.watts = trunc(s.watts) THEN 0 ELSE s.watts END AS real_sum,
-               s.watts AS min_watts, s.watts AS max_watts
-        FROM power_samples s
-        WHERE r.span_s = 0 AND s.duid = k.duid AND s.circuit_number = k.circuit_number
-          AND s.ts >= r.lo AND s.ts < r.hi
-        UNION ALL
-        SELECT p.start, p.n, p.int_sum, p.real_sum, p.min_watts, p.max_watts
-        FROM power_rollups p
-        WHERE r.span_s <> 0 AND p.duid = k.duid AND p.circuit_number = k.circuit_number
-          AND p.span_s = r.span_s AND p.phase_s = r.phase_s AND p.start >= r.lo AND p.start < r.hi
-    ) AS x
-    GROUP BY k.idx, range";
+/// Aggregates between consecutive edges of `$7`, reading the runs `($3, $4, $5, $6)` of
+/// [`crate::plan`]: raw samples where the span is 0, rollup rows of that span and phase
+/// otherwise. No run crosses an edge, so a row's range is that of its start. Whole-watt
+/// samples are summed as integers so sums are exact, as the file source's are. Each row also
+/// carries the nominal interval, so a new import's is seen at once. `$select` and `$group`
+/// add the series to the row and the grouping, or not.
+macro_rules! stats_query {
+    ($select:literal, $group:literal) => {
+        concat!(
+            "SELECT ", $select, " width_bucket(x.at, $7::timestamptz[]) AS range,
+                   sum(x.n)::bigint AS n, sum(x.int_sum)::bigint AS int_sum,
+                   sum(x.real_sum) AS real_sum, min(x.min_watts) AS min_watts,
+                   max(x.max_watts) AS max_watts,
+                   (SELECT value FROM power_sample_facts WHERE name = 'nominal_interval_ns') AS interval_ns
+            FROM unnest($1::text[], $2::int4[]) WITH ORDINALITY AS k(duid, circuit_number, idx)
+            CROSS JOIN unnest($3::int4[], $4::int4[], $5::timestamptz[], $6::timestamptz[])
+                 AS r(span_s, phase_s, lo, hi)
+            CROSS JOIN LATERAL (
+                SELECT s.ts AS at, 1::bigint AS n,
+                       CASE WHEN s.watts = trunc(s.watts) THEN s.watts::bigint ELSE 0 END AS int_sum,
+                       CASE WHEN s.watts = trunc(s.watts) THEN 0 ELSE s.watts END AS real_sum,
+                       s.watts AS min_watts, s.watts AS max_watts
+                FROM power_samples s
+                WHERE r.span_s = 0 AND s.duid = k.duid AND s.circuit_number = k.circuit_number
+                  AND s.ts >= r.lo AND s.ts < r.hi
+                UNION ALL
+                SELECT p.start, p.n, p.int_sum, p.real_sum, p.min_watts, p.max_watts
+                FROM power_rollups p
+                WHERE r.span_s <> 0 AND p.duid = k.duid AND p.circuit_number = k.circuit_number
+                  AND p.span_s = r.span_s AND p.phase_s = r.phase_s
+                  AND p.start >= r.lo AND p.start < r.hi
+            ) AS x
+            GROUP BY ", $group, " range"
+        )
+    };
+}
+
+/// Aggregates per series and range.
+const STATS: &str = stats_query!("k.idx AS series,", "k.idx,");
+
+/// Aggregates per range, over all the series together.
+const COMBINED_STATS: &str = stats_query!("", "");
 
 /// Power samples read from PostgreSQL.
 #[derive(Clone)]
@@ -207,6 +221,56 @@ impl TimeSeriesSource for PgTimeSeries {
         if n_ranges == 0 || series.is_empty() {
             return Ok(answer);
         }
+        let rows = self.query(STATS, series, edges).await?;
+        for row in &rows {
+            self.note_interval(row)?;
+            let index: i64 = column(row, "series")?;
+            let range: i32 = column(row, "range")?;
+            // width_bucket counts the edges at or before a row's start, so range i is
+            // [edge i-1, edge i).
+            if let Some(slot) = usize::try_from(index - 1)
+                .ok()
+                .and_then(|index| answer.get_mut(index))
+                .zip(usize::try_from(range - 1).ok())
+                .and_then(|(ranges, range)| ranges.get_mut(range))
+            {
+                *slot = stats(row)?;
+            }
+        }
+        Ok(answer)
+    }
+
+    async fn combined_range_stats(
+        &self,
+        series: &[SeriesKey],
+        edges: &[OffsetDateTime],
+    ) -> Result<Vec<UsageStats>, TimeSeriesError> {
+        let mut answer = vec![UsageStats::EMPTY; edges.len().saturating_sub(1)];
+        if answer.is_empty() || series.is_empty() {
+            return Ok(answer);
+        }
+        for row in &self.query(COMBINED_STATS, series, edges).await? {
+            self.note_interval(row)?;
+            let range: i32 = column(row, "range")?;
+            if let Some(slot) = usize::try_from(range - 1)
+                .ok()
+                .and_then(|range| answer.get_mut(range))
+            {
+                *slot = stats(row)?;
+            }
+        }
+        Ok(answer)
+    }
+}
+
+impl PgTimeSeries {
+    /// Runs one of the statistics queries over the runs that read `edges`' ranges.
+    async fn query(
+        &self,
+        sql: &'static str,
+        series: &[SeriesKey],
+        edges: &[OffsetDateTime],
+    ) -> Result<Vec<Row>, TimeSeriesError> {
         let (duids, numbers) = keys(series);
         let micros: Vec<i64> = edges.iter().copied().map(ceil_micros).collect();
         let runs = if self.use_rollups {
@@ -228,30 +292,20 @@ impl TimeSeriesSource for PgTimeSeries {
             .iter()
             .map(|&micros| instant(micros))
             .collect::<Result<Vec<_>, _>>()?;
-        let rows = self
+        Ok(self
             .db
             .query(
-                STATS,
+                sql,
                 &[&duids, &numbers, &spans, &phases, &lows, &highs, &edges],
             )
-            .await?;
-        for row in &rows {
-            if let Some(interval_ns) = column::<Option<i64>>(row, "interval_ns")? {
-                self.interval_ns.store(interval_ns, Ordering::Relaxed);
-            }
-            let index: i64 = column(row, "series")?;
-            let range: i32 = column(row, "range")?;
-            // width_bucket counts the edges at or before a row's start, so range i is
-            // [edge i-1, edge i).
-            if let Some(slot) = usize::try_from(index - 1)
-                .ok()
-                .and_then(|index| answer.get_mut(index))
-                .zip(usize::try_from(range - 1).ok())
-                .and_then(|(ranges, range)| ranges.get_mut(range))
-            {
-                *slot = stats(row)?;
-            }
+            .await?)
+    }
+
+    /// Keeps the nominal interval a row carries, as an import may have changed it.
+    fn note_interval(&self, row: &Row) -> Result<(), TimeSeriesError> {
+        if let Some(interval_ns) = column::<Option<i64>>(row, "interval_ns")? {
+            self.interval_ns.store(interval_ns, Ordering::Relaxed);
         }
-        Ok(answer)
+        Ok(())
     }
 }

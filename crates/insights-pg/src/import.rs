@@ -453,7 +453,8 @@ async fn refresh_rollups(transaction: &Transaction<'_>) -> Result<(), ImportErro
              FROM touched t
              JOIN power_samples s ON s.duid = t.duid AND s.circuit_number = t.circuit_number
                                  AND s.ts >= t.day AND s.ts < t.day + interval '24 hours'
-             GROUP BY 1, 2, 5",
+             GROUP BY 1, 2, 5
+             ORDER BY 1, 2, 5",
         )
         .await
         .map_err(sql_error)?;
@@ -634,7 +635,12 @@ async fn refresh_sliding(
     for (island, quarters) in islands.iter().zip(&quarters) {
         for span in [HOUR_US, DAY_US] {
             let (from, to) = island.starts(span);
-            for (start, aggregate) in sliding(quarters, span, from, to) {
+            // In key order, so that a run of one phase (the days of consecutive buckets) sits
+            // on a few heap pages instead of one page a row: a year of daily rows read 3 µs
+            // a row when scattered, with most pages outside shared buffers.
+            let mut rows: Vec<(i64, Aggregate)> = sliding(quarters, span, from, to).collect();
+            rows.sort_by_key(|(start, _)| (start.rem_euclid(span), *start));
+            for (start, aggregate) in rows {
                 let span_s = (span / 1_000_000) as i32;
                 let phase_s = (start.rem_euclid(span) / 1_000_000) as i32;
                 let at = OffsetDateTime::from_unix_timestamp_nanos(i128::from(start) * 1000)

@@ -82,7 +82,8 @@ pub fn import(input: &Input, url: &str) -> Result<ImportReport> {
     let mut batches = 0u64;
     while let Ok(first) = receiver.recv() {
         let batch_started = Instant::now();
-        let deadline = batch_started + input.batch_wait;
+        // A wait too long to add to the clock never ends the batch.
+        let deadline = batch_started.checked_add(input.batch_wait);
         let mut first = Some(first);
         let mut taken = 0usize;
         let rows = std::iter::from_fn(|| {
@@ -93,9 +94,12 @@ pub fn import(input: &Input, url: &str) -> Result<ImportReport> {
             if taken >= input.batch_rows {
                 return None;
             }
-            let row = receiver
-                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-                .ok()?;
+            let row = match deadline {
+                Some(deadline) => receiver
+                    .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+                    .ok()?,
+                None => receiver.recv().ok()?,
+            };
             taken += 1;
             Some(row)
         });
@@ -140,7 +144,7 @@ pub fn import_file(path: &Path, url: &str) -> Result<ImportReport> {
         &Input {
             file: Some(path.to_owned()),
             batch_rows: usize::MAX,
-            batch_wait: Duration::from_secs(u64::MAX / 4),
+            batch_wait: Duration::MAX,
         },
         url,
     )

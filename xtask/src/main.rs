@@ -186,20 +186,16 @@ fn main() -> Result<()> {
             batch_ms,
         } => {
             let url = ingest::database_url()?;
-            let input = if from.as_os_str() == "-" {
-                ingest::Input {
+            if from.as_os_str() == "-" {
+                let input = ingest::Input {
                     file: None,
                     batch_rows: batch_rows as usize,
                     batch_wait: std::time::Duration::from_millis(batch_ms),
-                }
+                };
+                ingest::import(&input, &url).map(drop)
             } else {
-                ingest::Input {
-                    file: Some(from),
-                    batch_rows: usize::MAX,
-                    batch_wait: std::time::Duration::from_secs(u64::MAX / 4),
-                }
-            };
-            ingest::import(&input, &url).map(drop)
+                ingest::import_file(&from, &url).map(drop)
+            }
         }
         Task::Rollup {
             verify, from, to, ..

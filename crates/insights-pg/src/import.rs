@@ -281,18 +281,26 @@ async fn begin(client: &mut Client) -> Result<Transaction<'_>, ImportError> {
     Ok(transaction)
 }
 
+/// A binary COPY of rows of `types` into the table `statement` names.
+async fn copy_in(
+    transaction: &Transaction<'_>,
+    statement: &str,
+    types: &[Type],
+) -> Result<BinaryCopyInWriter, ImportError> {
+    let sink = transaction.copy_in(statement).await.map_err(sql_error)?;
+    Ok(BinaryCopyInWriter::new(sink, types))
+}
+
 async fn copy_staged(
     transaction: &Transaction<'_>,
     samples: impl Iterator<Item = Result<(SeriesKey, i64, f64), ImportError>>,
 ) -> Result<(u64, std::collections::BTreeSet<(i32, time::Month)>), ImportError> {
-    let sink = transaction
-        .copy_in("COPY staged FROM STDIN (FORMAT binary)")
-        .await
-        .map_err(sql_error)?;
-    let writer = BinaryCopyInWriter::new(
-        sink,
+    let writer = copy_in(
+        transaction,
+        "COPY staged FROM STDIN (FORMAT binary)",
         &[Type::TEXT, Type::INT4, Type::TIMESTAMPTZ, Type::FLOAT8],
-    );
+    )
+    .await?;
     futures_util::pin_mut!(writer);
     let mut offered = 0u64;
     let mut months = std::collections::BTreeSet::new();
@@ -612,12 +620,9 @@ async fn refresh_sliding(
         ));
     }
     drop(rows);
-    let sink = transaction
-        .copy_in("COPY power_rollups FROM STDIN (FORMAT binary)")
-        .await
-        .map_err(sql_error)?;
-    let writer = BinaryCopyInWriter::new(
-        sink,
+    let writer = copy_in(
+        transaction,
+        "COPY power_rollups FROM STDIN (FORMAT binary)",
         &[
             Type::TEXT,
             Type::INT4,
@@ -630,7 +635,8 @@ async fn refresh_sliding(
             Type::FLOAT8,
             Type::FLOAT8,
         ],
-    );
+    )
+    .await?;
     futures_util::pin_mut!(writer);
     for (island, quarters) in islands.iter().zip(&quarters) {
         for span in [HOUR_US, DAY_US] {
@@ -724,7 +730,8 @@ async fn record_facts(transaction: &Transaction<'_>) -> Result<Duration, ImportE
     Ok(Duration::nanoseconds(interval_ns))
 }
 
-/// Recomputes every rollup row in SQL, into `rollup_expected`, and lists in `rollup_mismatch`
+/// Recomputes every rollup row in SQL, into `rollup_expected` (quarters from the samples,
+/// hours from four quarters, days from 24 hours of one phase), and lists in `rollup_mismatch`
 /// each row that is missing, extra or different. Fractional sums may differ in the last bits
 /// (they are added in another order), so they are compared to a relative 1e-9.
 const VERIFY_SQL: &str = "
@@ -736,12 +743,17 @@ SELECT duid, circuit_number, 900 AS span_s, 0 AS phase_s, date_bin('15 minutes',
        min(watts) AS min_watts, max(watts) AS max_watts
 FROM power_samples GROUP BY 1, 2, 5;
 INSERT INTO rollup_expected
-SELECT q.duid, q.circuit_number, w.span_s,
-       mod(mod(extract(epoch FROM c.start)::bigint, w.span_s) + w.span_s, w.span_s)::int,
+SELECT q.duid, q.circuit_number, 3600, mod(mod(extract(epoch FROM c.start)::bigint, 3600) + 3600, 3600)::int,
        c.start, sum(q.n)::bigint, sum(q.int_sum)::bigint, sum(q.real_sum), min(q.min_watts), max(q.max_watts)
-FROM (SELECT * FROM rollup_expected) AS q
-CROSS JOIN (VALUES (3600), (86400)) AS w(span_s)
-CROSS JOIN LATERAL generate_series(q.start - (w.span_s - 900) * interval '1 second', q.start, interval '15 minutes') AS c(start)
+FROM (SELECT * FROM rollup_expected WHERE span_s = 900) AS q
+CROSS JOIN LATERAL generate_series(q.start - interval '45 minutes', q.start, interval '15 minutes') AS c(start)
+GROUP BY 1, 2, 3, 4, 5;
+-- A day is the 24 hours of its phase that tile it, so each hourly row joins 24 days.
+INSERT INTO rollup_expected
+SELECT h.duid, h.circuit_number, 86400, mod(mod(extract(epoch FROM c.start)::bigint, 86400) + 86400, 86400)::int,
+       c.start, sum(h.n)::bigint, sum(h.int_sum)::bigint, sum(h.real_sum), min(h.min_watts), max(h.max_watts)
+FROM (SELECT * FROM rollup_expected WHERE span_s = 3600) AS h
+CROSS JOIN LATERAL generate_series(h.start - interval '23 hours', h.start, interval '1 hour') AS c(start)
 GROUP BY 1, 2, 3, 4, 5;
 CREATE TEMP TABLE rollup_mismatch ON COMMIT DROP AS
 SELECT format('%s/%s span %s s at %s: expected %s, stored %s',

@@ -88,16 +88,18 @@ fn as_json(samples: &[Sample]) -> String {
     format!("[{}]", rows.join(",\n"))
 }
 
-async fn source(db: &TestDb) -> PgTimeSeries {
-    PgTimeSeries::connect(&PgConfig {
+fn config(db: &TestDb) -> PgConfig {
+    PgConfig {
         url: db.url().to_owned(),
         pool_size: 2,
         connect_timeout: StdDuration::from_secs(5),
         wait_timeout: StdDuration::from_secs(5),
         statement_timeout: StdDuration::from_secs(30),
-    })
-    .await
-    .unwrap()
+    }
+}
+
+async fn source(db: &TestDb) -> PgTimeSeries {
+    PgTimeSeries::connect(&config(db)).await.unwrap()
 }
 
 /// Every rollup row, in order, as one digest.
@@ -289,15 +291,9 @@ async fn samples_imported_before_rollups_existed_are_rolled_up_by_the_next_impor
     db.execute(
         "TRUNCATE power_rollups; DELETE FROM power_sample_facts WHERE name = 'rollup_version'",
     );
-    let refused = PgTimeSeries::connect(&PgConfig {
-        url: db.url().to_owned(),
-        pool_size: 1,
-        connect_timeout: StdDuration::from_secs(5),
-        wait_timeout: StdDuration::from_secs(5),
-        statement_timeout: StdDuration::from_secs(5),
-    })
-    .await
-    .expect_err("no rollups, no answers from them");
+    let refused = PgTimeSeries::connect(&config(&db))
+        .await
+        .expect_err("no rollups, no answers from them");
     assert_eq!(refused, insights_pg::PgSetupError::RollupsMissing);
     let report = insights_pg::import(db.url(), [(series, T0_NS + DAY_NS, 6.0)].into_iter())
         .await

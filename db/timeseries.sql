@@ -26,13 +26,14 @@ CREATE TABLE IF NOT EXISTS power_sample_facts (
 -- Rollups: per series, the count, exact integer sum, fractional sum, minimum and maximum of
 -- the samples in [start, start + span_s). 15-minute rows start on the 15-minute grid; hourly
 -- and daily rows start at every 15-minute boundary (phase_s = start modulo span_s), so an hour
--- or day in any UTC offset that is a whole number of quarter hours is one row. The import
+-- or day in any UTC offset that is a whole number of quarter hours is one row; blocks of 8 and
+-- 64 days start at UTC midnights 8 or 64 days apart from the epoch, for long windows. The import
 -- keeps them true in the transaction that adds samples; `cargo xtask rollup --verify` checks
 -- them against the samples. See crates/insights-pg/src/plan.rs for how queries use them.
 CREATE TABLE IF NOT EXISTS power_rollups (
     duid           text             NOT NULL,
     circuit_number integer          NOT NULL,
-    span_s         integer          NOT NULL CHECK (span_s IN (900, 3600, 86400)),
+    span_s         integer          NOT NULL CHECK (span_s IN (900, 3600, 86400, 691200, 5529600)),
     phase_s        integer          NOT NULL,
     start          timestamptz      NOT NULL,
     n              bigint           NOT NULL CHECK (n > 0),

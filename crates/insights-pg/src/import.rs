@@ -14,14 +14,14 @@ use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{Client, Transaction};
 
-use crate::plan::{DAY_US, HOUR_US, QUARTER_US};
+use crate::plan::{Level, DAY_US, HOUR_US, QUARTER_US};
 use crate::timeseries::SCHEMA_SQL;
 
 /// The interval assumed while no two samples of a series have been imported.
 pub(crate) const FALLBACK_INTERVAL: Duration = Duration::minutes(1);
 
 /// The rollup layout the data was written with; answers read rollups only when it matches.
-pub(crate) const ROLLUP_VERSION: i64 = 1;
+pub(crate) const ROLLUP_VERSION: i64 = 2;
 
 /// Islands of touched days are recomputed in groups of about this many 15-minute rows, so
 /// memory stays bounded however much is imported.
@@ -470,6 +470,68 @@ async fn refresh_rollups(transaction: &Transaction<'_>) -> Result<(), ImportErro
     for group in groups(&islands) {
         refresh_sliding(transaction, group).await?;
     }
+    for level in [Level::Days8, Level::Days64] {
+        refresh_blocks(transaction, &islands, level).await?;
+    }
+    Ok(())
+}
+
+/// Each series' `[first, end)` ranges of `level`'s blocks that overlap its islands, merged
+/// where they overlap or touch, so no block is computed twice.
+fn block_ranges(islands: &[Island], level: Level) -> Vec<(&str, i32, i64, i64)> {
+    let span = level.span_us();
+    let mut ranges: Vec<(&str, i32, i64, i64)> = Vec::new();
+    for island in islands {
+        let first = island.first.div_euclid(span) * span;
+        let end = (island.end + span - 1).div_euclid(span) * span;
+        match ranges.last_mut() {
+            Some(last)
+                if last.0 == island.duid && last.1 == island.circuit_number && first <= last.3 =>
+            {
+                last.3 = last.3.max(end);
+            }
+            _ => ranges.push((&island.duid, island.circuit_number, first, end)),
+        }
+    }
+    ranges
+}
+
+/// Recomputes the blocks of `level` (8 or 64 UTC days) that overlap the islands, from the
+/// daily rows that start at UTC midnight.
+async fn refresh_blocks(
+    transaction: &Transaction<'_>,
+    islands: &[Island],
+    level: Level,
+) -> Result<(), ImportError> {
+    let ranges = block_ranges(islands, level);
+    let duids: Vec<&str> = ranges.iter().map(|range| range.0).collect();
+    let numbers: Vec<i32> = ranges.iter().map(|range| range.1).collect();
+    let firsts: Vec<i64> = ranges.iter().map(|range| range.2).collect();
+    let ends: Vec<i64> = ranges.iter().map(|range| range.3).collect();
+    let span_s = level.span_s();
+    let params: [&(dyn ToSql + Sync); 5] = [&duids, &numbers, &firsts, &ends, &span_s];
+    for statement in [
+        "DELETE FROM power_rollups p
+         USING unnest($1::text[], $2::int4[], $3::int8[], $4::int8[]) AS b(duid, circuit_number, first_us, end_us)
+         WHERE p.duid = b.duid AND p.circuit_number = b.circuit_number AND p.span_s = $5::int4 AND p.phase_s = 0
+           AND p.start >= to_timestamp(0) + b.first_us * interval '1 microsecond'
+           AND p.start < to_timestamp(0) + b.end_us * interval '1 microsecond'",
+        "INSERT INTO power_rollups
+         SELECT d.duid, d.circuit_number, $5::int4, 0, date_bin($5::int4 * interval '1 second', d.start, 'epoch'),
+                sum(d.n)::bigint, sum(d.int_sum)::bigint, sum(d.real_sum), min(d.min_watts), max(d.max_watts)
+         FROM unnest($1::text[], $2::int4[], $3::int8[], $4::int8[]) AS b(duid, circuit_number, first_us, end_us)
+         JOIN power_rollups d ON d.duid = b.duid AND d.circuit_number = b.circuit_number
+              AND d.span_s = 86400 AND d.phase_s = 0
+              AND d.start >= to_timestamp(0) + b.first_us * interval '1 microsecond'
+              AND d.start < to_timestamp(0) + b.end_us * interval '1 microsecond'
+         GROUP BY 1, 2, 5
+         ORDER BY 1, 2, 5",
+    ] {
+        transaction
+            .execute(statement, &params)
+            .await
+            .map_err(sql_error)?;
+    }
     Ok(())
 }
 
@@ -731,7 +793,8 @@ async fn record_facts(transaction: &Transaction<'_>) -> Result<Duration, ImportE
 }
 
 /// Recomputes every rollup row in SQL, into `rollup_expected` (quarters from the samples,
-/// hours from four quarters, days from 24 hours of one phase), and lists in `rollup_mismatch`
+/// hours from four quarters, days from 24 hours of one phase, blocks of 8 and 64 days from
+/// days), and lists in `rollup_mismatch`
 /// each row that is missing, extra or different. Fractional sums may differ in the last bits
 /// (they are added in another order), so they are compared to a relative 1e-9.
 const VERIFY_SQL: &str = "
@@ -754,6 +817,13 @@ SELECT h.duid, h.circuit_number, 86400, mod(mod(extract(epoch FROM c.start)::big
        c.start, sum(h.n)::bigint, sum(h.int_sum)::bigint, sum(h.real_sum), min(h.min_watts), max(h.max_watts)
 FROM (SELECT * FROM rollup_expected WHERE span_s = 3600) AS h
 CROSS JOIN LATERAL generate_series(h.start - interval '23 hours', h.start, interval '1 hour') AS c(start)
+GROUP BY 1, 2, 3, 4, 5;
+-- Blocks of 8 and 64 UTC days from the days that start at UTC midnight.
+INSERT INTO rollup_expected
+SELECT d.duid, d.circuit_number, w.span_s, 0, date_bin(w.span_s * interval '1 second', d.start, 'epoch'),
+       sum(d.n)::bigint, sum(d.int_sum)::bigint, sum(d.real_sum), min(d.min_watts), max(d.max_watts)
+FROM (SELECT * FROM rollup_expected WHERE span_s = 86400 AND phase_s = 0) AS d
+CROSS JOIN (VALUES (691200), (5529600)) AS w(span_s)
 GROUP BY 1, 2, 3, 4, 5;
 CREATE TEMP TABLE rollup_mismatch ON COMMIT DROP AS
 SELECT format('%s/%s span %s s at %s: expected %s, stored %s',

@@ -20,6 +20,9 @@ pub(crate) const HOUR_US: i64 = 4 * QUARTER_US;
 /// Microseconds in a day.
 pub(crate) const DAY_US: i64 = 24 * HOUR_US;
 
+/// Ranges with at least this many whole UTC days read them from 8- and 64-day blocks.
+const BLOCKS_FROM_US: i64 = 16 * DAY_US;
+
 /// What a run reads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Level {
@@ -31,6 +34,10 @@ pub(crate) enum Level {
     Hour,
     /// One-day rollup rows.
     Day,
+    /// Eight-day rollup rows, starting at UTC midnights 8 days apart from the epoch.
+    Days8,
+    /// 64-day rollup rows, starting at UTC midnights 64 days apart from the epoch.
+    Days64,
 }
 
 impl Level {
@@ -40,12 +47,15 @@ impl Level {
         (self.span_us() / 1_000_000) as i32
     }
 
-    fn span_us(self) -> i64 {
+    /// The span of the level's rows in microseconds; 0 for raw samples.
+    pub(crate) fn span_us(self) -> i64 {
         match self {
             Level::Raw => 0,
             Level::Quarter => QUARTER_US,
             Level::Hour => HOUR_US,
             Level::Day => DAY_US,
+            Level::Days8 => 8 * DAY_US,
+            Level::Days64 => 64 * DAY_US,
         }
     }
 }
@@ -61,9 +71,9 @@ pub(crate) struct Run {
     pub(crate) to: i64,
 }
 
-/// The runs that read every sample in `[edges[0], edges[last])` exactly once, none of them
-/// crossing an edge, so each row belongs to the range its start falls in. `edges` are
-/// strictly increasing.
+/// The runs that read every sample in `[edges[0], edges[last])` exactly once, with no rollup
+/// row crossing an edge, so each row belongs to the range its start falls in (raw runs may
+/// span edges: a sample's instant places it). `edges` are strictly increasing.
 pub(crate) fn plan(edges: &[i64]) -> Vec<Run> {
     let mut runs = Vec::new();
     for pair in edges.windows(2) {
@@ -92,14 +102,50 @@ fn tile(start: i64, end: i64, runs: &mut Vec<Run>) {
         return;
     }
     push(runs, Level::Raw, start, first);
-    let mut at = first;
-    for level in [Level::Day, Level::Hour, Level::Quarter] {
-        let span = level.span_us();
-        let whole = (last - at) / span * span;
-        push(runs, level, at, at + whole);
-        at += whole;
+    let (first_midnight, last_midnight) = (ceil(first, DAY_US), floor(last, DAY_US));
+    if last_midnight - first_midnight >= BLOCKS_FROM_US {
+        // Long: hours to the first UTC midnight, blocks of days between, hours after.
+        fill(first, first_midnight, &[Level::Hour, Level::Quarter], runs);
+        blocks(first_midnight, last_midnight, runs);
+        fill(last_midnight, last, &[Level::Hour, Level::Quarter], runs);
+    } else {
+        // Short, or a bucket: days, hours and quarters from its own start, at its phase.
+        fill(
+            first,
+            last,
+            &[Level::Day, Level::Hour, Level::Quarter],
+            runs,
+        );
     }
     push(runs, Level::Raw, last, end);
+}
+
+/// Tiles `[from, to)` from `from` with as many rows of each level in turn as fit; returns
+/// where the tiling stopped, which is `to` when the last level's span divides what is left.
+fn fill(from: i64, to: i64, levels: &[Level], runs: &mut Vec<Run>) -> i64 {
+    let mut at = from;
+    for level in levels {
+        let span = level.span_us();
+        let whole = (to - at) / span * span;
+        push(runs, *level, at, at + whole);
+        at += whole;
+    }
+    at
+}
+
+/// Tiles `[from, to)`, both UTC midnights, with days up to the first 8-day boundary, 8-day
+/// blocks up to the first 64-day one, 64-day blocks, then 8-day blocks and days to the end:
+/// at most 14 rows and 5 runs besides the 64-day blocks.
+fn blocks(from: i64, to: i64, runs: &mut Vec<Run>) {
+    let levels = [Level::Day, Level::Days8, Level::Days64];
+    let mut at = from;
+    for pair in levels.windows(2) {
+        let stop = ceil(at, pair[1].span_us()).min(to);
+        at = fill(at, stop, &pair[..1], runs);
+    }
+    let mut coarsest_first = levels;
+    coarsest_first.reverse();
+    fill(at, to, &coarsest_first, runs);
 }
 
 /// Appends a run, or lengthens the last one when it reads the same rows just before.
@@ -141,6 +187,7 @@ fn ceil(instant: i64, step: i64) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::strategy::Strategy;
 
     const MINUTE: i64 = 60_000_000;
     /// 2024-03-10T00:00:00Z, a UTC midnight.
@@ -197,6 +244,85 @@ mod tests {
         );
         // Before the epoch too.
         check(&[-DAY_US, 0], &[(Day, 0, -DAY_US, 0)]);
+    }
+
+    #[test]
+    fn reads_long_ranges_from_blocks_of_days() {
+        use Level::*;
+        let d = |days: i64| days * DAY_US;
+        let h = |hours: i64| hours * HOUR_US;
+        // 2024-04-01 is epoch day 19814: 2 days to an 8-day boundary (19816), 3 blocks of 8
+        // to a 64-day one (19840), one of 64, then 3 of 8 and 6 days to day 19934.
+        check(
+            &[d(19814), d(19934)],
+            &[
+                (Day, 0, d(19814), d(19816)),
+                (Days8, 0, d(19816), d(19840)),
+                (Days64, 0, d(19840), d(19904)),
+                (Days8, 0, d(19904), d(19928)),
+                (Day, 0, d(19928), d(19934)),
+            ],
+        );
+        // From New York's midnight: 20 hours to UTC midnight, blocks, 4 hours after.
+        check(
+            &[d(19814) + h(4), d(19834) + h(4)],
+            &[
+                (Hour, 0, d(19814) + h(4), d(19815)),
+                (Day, 0, d(19815), d(19816)),
+                (Days8, 0, d(19816), d(19832)),
+                (Day, 0, d(19832), d(19834)),
+                (Hour, 0, d(19834), d(19834) + h(4)),
+            ],
+        );
+        // Under 16 whole days: days at the range's own phase.
+        check(
+            &[d(19814) + h(4), d(19829) + h(4)],
+            &[(Day, 4 * 3600, d(19814) + h(4), d(19829) + h(4))],
+        );
+    }
+
+    proptest::proptest! {
+        /// Whatever the edges, the runs read every instant between the first and last edge
+        /// exactly once, no rollup row crosses an edge, and each rollup run holds whole rows
+        /// of its span starting on its phase.
+        #[test]
+        fn runs_tile_the_ranges_exactly(
+            start_quarter in -10_000_000i64..10_000_000,
+            offset in proptest::prop_oneof![proptest::strategy::Just(0i64), 0..QUARTER_US],
+            widths in proptest::collection::vec(
+                proptest::prop_oneof![
+                    (1i64..400).prop_map(|quarters| quarters * QUARTER_US),
+                    1i64..300 * DAY_US,
+                ],
+                1..12,
+            ),
+        ) {
+            let mut edges = vec![start_quarter * QUARTER_US + offset];
+            for width in widths {
+                edges.push(edges[edges.len() - 1] + width);
+            }
+            let runs = plan(&edges);
+            let mut at = edges[0];
+            for run in &runs {
+                proptest::prop_assert_eq!(run.from, at, "runs are contiguous: {:?}", runs);
+                proptest::prop_assert!(run.from < run.to);
+                if run.level != Level::Raw {
+                    let span = run.level.span_us();
+                    // Samples find their range by their instant; a rollup row by its start,
+                    // so no row may hold an edge inside it.
+                    proptest::prop_assert!(
+                        edges.iter().all(|&edge| edge <= run.from || run.to <= edge
+                            || (edge - run.from) % span == 0),
+                        "a row of {:?} crosses an edge of {:?}", run, edges
+                    );
+                    proptest::prop_assert_eq!(run.from.rem_euclid(QUARTER_US), 0);
+                    proptest::prop_assert_eq!(run.from.rem_euclid(span) / 1_000_000, i64::from(run.phase_s));
+                    proptest::prop_assert_eq!((run.to - run.from) % span, 0);
+                }
+                at = run.to;
+            }
+            proptest::prop_assert_eq!(at, edges[edges.len() - 1]);
+        }
     }
 
     #[test]

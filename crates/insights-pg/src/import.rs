@@ -271,11 +271,18 @@ pub async fn import(
     report
 }
 
-/// A transaction in UTC, so that day arithmetic in SQL is 24 hours whatever the server's zone.
+/// The advisory lock every writing transaction holds: two importers recomputing the same
+/// day's rollups at once would each miss the other's uncommitted samples.
+const WRITER_LOCK: i64 = 0x1_5196_7075_6D70;
+
+/// A transaction in UTC, so that day arithmetic in SQL is 24 hours whatever the server's zone,
+/// holding [`WRITER_LOCK`], so that writers take turns; readers never wait for it.
 async fn begin(client: &mut Client) -> Result<Transaction<'_>, ImportError> {
     let transaction = client.transaction().await.map_err(sql_error)?;
     transaction
-        .batch_execute("SET LOCAL timezone = 'UTC'")
+        .batch_execute(&format!(
+            "SET LOCAL timezone = 'UTC'; SELECT pg_advisory_xact_lock({WRITER_LOCK})"
+        ))
         .await
         .map_err(sql_error)?;
     Ok(transaction)

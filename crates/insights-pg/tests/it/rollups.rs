@@ -308,3 +308,28 @@ async fn samples_imported_before_rollups_existed_are_rolled_up_by_the_next_impor
     importer.close().await;
     source(&db).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn importers_running_at_once_take_turns_and_leave_the_rollups_true() {
+    let db = TestDb::new();
+    // The schema first, so the importers race on samples and rollups, not on DDL.
+    insights_pg::import(db.url(), std::iter::empty())
+        .await
+        .unwrap();
+    let samples = samples();
+    // Interleaved halves of the same days, so both recompute every day's rollups.
+    let (even, odd): (Vec<(usize, Sample)>, Vec<(usize, Sample)>) = samples
+        .into_iter()
+        .enumerate()
+        .partition(|(index, _)| index % 2 == 0);
+    let strip = |rows: Vec<(usize, Sample)>| rows.into_iter().map(|(_, sample)| sample);
+    let (mut first, mut second) = (
+        Importer::connect(db.url()).await.unwrap(),
+        Importer::connect(db.url()).await.unwrap(),
+    );
+    let (a, b) = tokio::join!(first.import(strip(even)), second.import(strip(odd)));
+    assert!(a.is_ok() && b.is_ok(), "{a:?} {b:?}");
+    assert_eq!(first.verify().await.unwrap().n_mismatches, 0);
+    first.close().await;
+    second.close().await;
+}

@@ -316,18 +316,23 @@ async fn importers_running_at_once_take_turns_and_leave_the_rollups_true() {
     insights_pg::import(db.url(), std::iter::empty())
         .await
         .unwrap();
-    let samples = samples();
     // Interleaved halves of the same days, so both recompute every day's rollups.
-    let (even, odd): (Vec<(usize, Sample)>, Vec<(usize, Sample)>) = samples
-        .into_iter()
-        .enumerate()
-        .partition(|(index, _)| index % 2 == 0);
-    let strip = |rows: Vec<(usize, Sample)>| rows.into_iter().map(|(_, sample)| sample);
+    let (mut even, mut odd) = (Vec::new(), Vec::new());
+    for (index, sample) in samples().into_iter().enumerate() {
+        if index % 2 == 0 {
+            even.push(sample);
+        } else {
+            odd.push(sample);
+        }
+    }
     let (mut first, mut second) = (
         Importer::connect(db.url()).await.unwrap(),
         Importer::connect(db.url()).await.unwrap(),
     );
-    let (a, b) = tokio::join!(first.import(strip(even)), second.import(strip(odd)));
+    let (a, b) = tokio::join!(
+        first.import(even.into_iter()),
+        second.import(odd.into_iter())
+    );
     assert!(a.is_ok() && b.is_ok(), "{a:?} {b:?}");
     assert_eq!(first.verify().await.unwrap().n_mismatches, 0);
     first.close().await;

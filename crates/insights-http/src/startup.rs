@@ -8,9 +8,10 @@ use std::sync::Arc;
 
 use actix_web::dev::Server;
 use actix_web::web;
+use insights_cache::CachedMetadata;
 use insights_core::{Catalogue, CatalogueError, InMemoryMetadata, MetadataRepo, TimeSeriesSource};
 use insights_mockts::{LoadError, MockTimeSeries};
-use insights_pg::{CachedMetadata, PgMetadata, PgSetupError, PgTimeSeries};
+use insights_pg::{PgMetadata, PgSetupError, PgTimeSeries};
 
 use crate::auth::{KeyFileError, KeyRing};
 use crate::settings::Settings;

@@ -3,12 +3,13 @@
 
 use std::sync::Arc;
 
+use insights_cache::CachedMetadata;
 use insights_core::{
     BoxFuture, DynMetadataRepo, DynTimeSeriesSource, InMemoryMetadata, Insights, MetadataError,
     MetadataRepo, TimeSeriesSource,
 };
 use insights_mockts::MockTimeSeries;
-use insights_pg::{CachedMetadata, PgMetadata, PgTimeSeries, PoolStatus};
+use insights_pg::{PgMetadata, PgTimeSeries, PoolStatus};
 use time::Duration;
 use time::OffsetDateTime;
 

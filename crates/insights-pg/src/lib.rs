@@ -5,13 +5,11 @@
 //! its descendants through `LEFT JOIN`s), folds them into a [`Catalogue`], and builds the
 //! view with the same code as the embedded store, so both stores answer identically.
 
-mod cache;
 mod import;
 mod plan;
 mod queries;
 mod timeseries;
 
-pub use cache::{CacheStats, CachedMetadata};
 pub use import::{import, ImportError, ImportReport, Importer, VerifyReport};
 pub use timeseries::PgTimeSeries;
 

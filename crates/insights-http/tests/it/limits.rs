@@ -66,7 +66,7 @@ fn silent_metadata_store() -> (MetadataStore, tokio::task::JoinHandle<()>) {
         wait_timeout: Duration::from_secs(30),
         statement_timeout: Duration::from_secs(30),
     };
-    let store = insights_pg::CachedMetadata::new(
+    let store = insights_cache::CachedMetadata::new(
         insights_pg::PgMetadata::new(&config).unwrap(),
         Duration::from_secs(60),
         100,

@@ -1,7 +1,6 @@
 //! Integration tests of the PostgreSQL metadata store and time-series source against a real
 //! server.
 
-mod cache;
 mod lookups;
 mod outage;
 mod rollups;

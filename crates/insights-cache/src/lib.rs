@@ -1,5 +1,7 @@
 //! A bounded, time-limited cache in front of any [`MetadataRepo`], with single flight: on a
 //! miss, one request goes to the store for a key and every concurrent caller shares its answer.
+//! It is a decorator of the port, not part of any store, so the composition root can put it in
+//! front of whichever store it picks.
 //!
 //! Fresh entries are served even while the store is down; an expired entry is fetched again,
 //! so during an outage it answers with the store's error (a 503), never with stale data.

@@ -5,8 +5,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use insights_cache::{CacheStats, CachedMetadata};
 use insights_core::{InMemoryMetadata, MetadataError, MetadataRepo, OrganizationId};
-use insights_pg::{CacheStats, CachedMetadata};
 
 /// The seed store, slowed down, counting its calls, and able to fail like an outage.
 #[derive(Default)]

@@ -324,12 +324,12 @@ impl fmt::Display for TooManyBuckets {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "`bucket={}` would make {} buckets over this window, more than the {MAX_BUCKETS} allowed; ",
+            "buckets of {} would make {} over this window, more than the {MAX_BUCKETS} allowed",
             self.width, self.count
         )?;
         match self.suggestion {
-            Some(coarser) => write!(f, "use a coarser bucket such as `{coarser}`"),
-            None => f.write_str("use a shorter window"),
+            Some(coarser) => write!(f, "; buckets of {coarser} fit"),
+            None => Ok(()),
         }
     }
 }
@@ -402,8 +402,13 @@ mod tests {
     use crate::timestamp::{format_utc, parse_rfc3339};
     use crate::window::DEFAULT_MAX_WINDOW;
 
+    fn window_of(start: &str, end: &str) -> Window {
+        let instant = |text| parse_rfc3339(text).unwrap();
+        Window::new(instant(start), instant(end), DEFAULT_MAX_WINDOW).unwrap()
+    }
+
     fn check(window: (&str, &str), width: &str, zone: &str, expected: &[(&str, &str, bool)]) {
-        let window = Window::parse(Some(window.0), Some(window.1), DEFAULT_MAX_WINDOW).unwrap();
+        let window = window_of(window.0, window.1);
         let buckets = buckets(
             &window,
             BucketWidth::parse(width).unwrap(),
@@ -573,15 +578,10 @@ mod tests {
 
     #[test]
     fn too_many_buckets_suggests_a_coarser_width() {
-        let window = Window::parse(
-            Some("2024-01-01T00:00:00Z"),
-            Some("2025-01-01T00:00:00Z"),
-            DEFAULT_MAX_WINDOW,
-        )
-        .unwrap();
+        let window = window_of("2024-01-01T00:00:00Z", "2025-01-01T00:00:00Z");
         let error = buckets(&window, BucketWidth::Minute, Zone::utc()).unwrap_err();
         assert_eq!(error.suggestion, Some(BucketWidth::Hour));
-        assert_eq!(error.to_string(), "`bucket=1m` would make 527041 buckets over this window, more than the 10000 allowed; use a coarser bucket such as `1h`");
+        assert_eq!(error.to_string(), "buckets of 1m would make 527041 over this window, more than the 10000 allowed; buckets of 1h fit");
         // Exactly at the limit is allowed; one more is not.
         let start = parse_rfc3339("2024-01-01T00:00:00Z").unwrap();
         let at_limit =

@@ -14,8 +14,8 @@
 //!
 //! ```
 //! use insights_core::{
-//!     DEFAULT_MAX_WINDOW, InMemoryMetadata, Insights, SeriesKey, TimeSeriesError,
-//!     Scope, TimeSeriesSource, UsageRequest, UsageStats, Window,
+//!     parse_rfc3339, DEFAULT_MAX_WINDOW, InMemoryMetadata, Insights, SeriesKey,
+//!     TimeSeriesError, Scope, TimeSeriesSource, UsageRequest, UsageStats, Window,
 //! };
 //!
 //! struct TwoSamples;
@@ -35,9 +35,9 @@
 //! }
 //!
 //! let insights = Insights::new(InMemoryMetadata::seed(), TwoSamples);
-//! let window = Window::parse(
-//!     Some("2024-04-01T00:00:00Z"),
-//!     Some("2024-04-01T00:02:00Z"),
+//! let window = Window::new(
+//!     parse_rfc3339("2024-04-01T00:00:00Z")?,
+//!     parse_rfc3339("2024-04-01T00:02:00Z")?,
 //!     DEFAULT_MAX_WINDOW,
 //! )?;
 //! let circuit_id = "d36e0c8c-d7d4-5740-88c4-dea626057ff1".parse()?;

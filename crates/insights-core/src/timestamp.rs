@@ -52,8 +52,10 @@ const fn malformed(reason: &'static str) -> TimestampError {
 /// Parses an RFC 3339 timestamp such as `2024-04-01T12:30:00.000000001+05:30`.
 ///
 /// The date and time may be separated by `T`, `t` or a space, and the offset is `Z`, `z` or
-/// `±hh:mm`. A space in place of the offset's `+` is read as `+`, because an unencoded `+` in
-/// a query string arrives as a space. Leap seconds (`:60`) are rejected.
+/// `±hh:mm`. Leap seconds (`:60`) are rejected.
+///
+/// The `time` crate parses RFC 3339 too, but its errors do not tell a missing offset from
+/// other mistakes, nor say which field is wrong, and clients need to hear exactly that.
 pub fn parse_rfc3339(text: &str) -> Result<OffsetDateTime, TimestampError> {
     if text.is_empty() {
         return Err(TimestampError::Empty);
@@ -95,7 +97,7 @@ pub fn parse_rfc3339(text: &str) -> Result<OffsetDateTime, TimestampError> {
     let offset_seconds = match cursor.next() {
         None => return Err(TimestampError::NoOffset),
         Some(b'Z' | b'z') => 0,
-        Some(sign @ (b'+' | b'-' | b' ')) => {
+        Some(sign @ (b'+' | b'-')) => {
             let hours = cursor.digits(2, "the offset hour needs two digits")?;
             cursor.expect(b':', "expected `:` in the UTC offset")?;
             let minutes = cursor.digits(2, "the offset minute needs two digits")?;
@@ -241,7 +243,11 @@ mod tests {
         check("2024-04-01t00:00:00z", Ok("2024-04-01T00:00:00Z"));
         check("2024-04-01 00:00:00Z", Ok("2024-04-01T00:00:00Z"));
         check("2024-04-01T02:00:00+02:00", Ok("2024-04-01T00:00:00Z"));
-        check("2024-04-01T02:00:00 02:00", Ok("2024-04-01T00:00:00Z"));
+        // A space is no offset sign; the HTTP layer repairs a form-decoded `+` itself.
+        check(
+            "2024-04-01T02:00:00 02:00",
+            Err(malformed("expected `Z` or `±hh:mm` after the time")),
+        );
         check("2024-03-31T19:00:00-05:00", Ok("2024-04-01T00:00:00Z"));
         check("2024-04-01T05:45:00+05:45", Ok("2024-04-01T00:00:00Z"));
         check("2024-04-01T00:00:00.5Z", Ok("2024-04-01T00:00:00.5Z"));

@@ -134,8 +134,7 @@ impl From<TimeSeriesError> for InsightsError {
     }
 }
 
-/// Why a usage request's options were rejected; [`UsageRequestError::param`] names the
-/// query parameter at fault.
+/// Why a usage request's options were rejected.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum UsageRequestError {
     /// A zone was given without a bucket width.
@@ -146,26 +145,15 @@ pub enum UsageRequestError {
     TopOutOfRange(usize),
 }
 
-impl UsageRequestError {
-    /// The query parameter the error is about.
-    pub fn param(&self) -> &'static str {
-        match self {
-            UsageRequestError::ZoneWithoutBucket => "tz",
-            UsageRequestError::TooManyBuckets(_) => "bucket",
-            UsageRequestError::TopOutOfRange(_) => "top",
-        }
-    }
-}
-
 impl fmt::Display for UsageRequestError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             UsageRequestError::ZoneWithoutBucket => {
-                f.write_str("`tz` applies only with `bucket`; add a `bucket` or drop `tz`")
+                f.write_str("a time zone applies only to buckets, and none were asked for")
             }
             UsageRequestError::TooManyBuckets(error) => error.fmt(f),
             UsageRequestError::TopOutOfRange(top) => {
-                write!(f, "`top` must be from 1 to {MAX_TOP}, got {top}")
+                write!(f, "a ranking of {top} circuits is outside 1 to {MAX_TOP}")
             }
         }
     }
@@ -781,27 +769,20 @@ pub struct TooMuchWork {
     pub suggestion: Option<&'static str>,
 }
 
-impl TooMuchWork {
-    /// The query parameter at fault.
-    pub fn param(&self) -> &'static str {
-        match self.param {
-            WorkParam::Bucket => "bucket",
-            WorkParam::DemandInterval => "demand_interval",
-        }
-    }
-}
-
 impl fmt::Display for TooMuchWork {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let option = match self.param {
+            WorkParam::Bucket => "the buckets",
+            WorkParam::DemandInterval => "the demand intervals",
+        };
         write!(
             f,
-            "`{}` over this window and these circuits needs {} figures (circuits × ranges), more than the {MAX_CELLS_PER_REQUEST} allowed; ",
-            self.param(),
+            "{option} over this window and these circuits need {} figures (circuits × ranges), more than the {MAX_CELLS_PER_REQUEST} allowed",
             self.cells
         )?;
         match self.suggestion {
-            Some(coarser) => write!(f, "use a coarser `demand_interval` such as `{coarser}`"),
-            None => f.write_str("use a shorter window, a coarser `bucket` or a smaller entity"),
+            Some(coarser) => write!(f, "; a demand interval of {coarser} fits"),
+            None => Ok(()),
         }
     }
 }

@@ -4,55 +4,42 @@ use std::fmt;
 
 use time::{Duration, OffsetDateTime, UtcOffset};
 
-use crate::timestamp::{format_utc, in_supported_range, parse_rfc3339, TimestampError};
+use crate::timestamp::{format_utc, in_supported_range};
 
 /// The longest window accepted unless configured otherwise: 366 days, so a leap year fits.
 pub const DEFAULT_MAX_WINDOW: Duration = Duration::days(366);
 
-/// Which bound of a window an error is about; its name is the query parameter's name.
+/// Which bound of a window an error is about.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Bound {
-    /// The inclusive start, query parameter `start`.
+    /// The inclusive start.
     Start,
-    /// The exclusive end, query parameter `end`.
+    /// The exclusive end.
     End,
 }
 
-impl Bound {
-    /// The query parameter that carries this bound.
-    pub fn param(self) -> &'static str {
-        match self {
+impl fmt::Display for Bound {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
             Bound::Start => "start",
             Bound::End => "end",
-        }
+        })
     }
 }
 
-/// Why a window was rejected.
+/// Why two instants do not make a window.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum WindowError {
-    /// A bound was not given.
-    Missing(Bound),
-    /// A bound is not an RFC 3339 timestamp.
-    Unparsable {
-        /// The bound that failed to parse.
-        bound: Bound,
-        /// Why it failed.
-        error: TimestampError,
-    },
-    /// A bound is a date and time without a UTC offset.
-    NoOffset(Bound),
-    /// `end` is not after `start`, so the window would be empty or reversed.
+    /// The end is not after the start, so the window would be empty or reversed.
     EndNotAfterStart {
         /// The start as given.
         start: OffsetDateTime,
         /// The end as given.
         end: OffsetDateTime,
     },
-    /// A bound lies outside years 0000 to 9999 in UTC (only instants given as values can;
-    /// parsing refuses such text already).
+    /// A bound lies outside years 0000 to 9999 in UTC.
     OutOfRange(Bound),
-    /// The window is longer than the configured maximum.
+    /// The window is longer than the maximum.
     TooLong {
         /// The window's length.
         length: Duration,
@@ -61,71 +48,29 @@ pub enum WindowError {
     },
 }
 
-impl WindowError {
-    /// The query parameter the error is about.
-    pub fn param(&self) -> &'static str {
-        match self {
-            WindowError::Missing(bound)
-            | WindowError::Unparsable { bound, .. }
-            | WindowError::NoOffset(bound)
-            | WindowError::OutOfRange(bound) => bound.param(),
-            WindowError::EndNotAfterStart { .. } | WindowError::TooLong { .. } => {
-                Bound::End.param()
-            }
-        }
-    }
-}
-
 impl fmt::Display for WindowError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            WindowError::Missing(bound) => write!(
-                f,
-                "`{}` is required: an RFC 3339 timestamp with an offset, for example 2024-04-01T00:00:00Z",
-                bound.param()
-            ),
-            WindowError::Unparsable { bound, error } => write!(f, "`{}` {error}", bound.param()),
-            WindowError::NoOffset(bound) => {
-                write!(f, "`{}` {}", bound.param(), TimestampError::NoOffset)
-            }
-            WindowError::OutOfRange(bound) => write!(
-                f,
-                "`{}` falls outside years 0000 to 9999 in UTC",
-                bound.param()
-            ),
             WindowError::EndNotAfterStart { start, end } => write!(
                 f,
-                "`end` ({}) must be after `start` ({}); the window is half-open, [start, end)",
+                "the end ({}) is not after the start ({})",
                 format_utc(*end),
                 format_utc(*start)
             ),
-            WindowError::TooLong { length, max } => write!(
-                f,
-                "the window from `start` to `end` is {}, longer than the maximum of {}",
-                describe_duration(*length),
-                describe_duration(*max)
-            ),
+            WindowError::OutOfRange(bound) => {
+                write!(f, "the {bound} falls outside years 0000 to 9999 in UTC")
+            }
+            WindowError::TooLong { length, max } => {
+                write!(
+                    f,
+                    "the window is {length} long, more than the maximum of {max}"
+                )
+            }
         }
     }
 }
 
 impl std::error::Error for WindowError {}
-
-fn describe_duration(length: Duration) -> String {
-    let days = length.whole_days();
-    let rest = length - Duration::days(days);
-    if rest.is_zero() {
-        format!("{days} days")
-    } else {
-        let seconds = rest.whole_seconds();
-        let nanoseconds = rest.subsec_nanoseconds();
-        if nanoseconds == 0 {
-            format!("{days} days {seconds} s")
-        } else {
-            format!("{days} days {seconds}.{nanoseconds:09} s")
-        }
-    }
-}
 
 /// A half-open interval `[start, end)` of instants with `start < end`, no longer than a maximum.
 ///
@@ -161,19 +106,6 @@ impl Window {
             start: start.to_offset(UtcOffset::UTC),
             end: end.to_offset(UtcOffset::UTC),
         })
-    }
-
-    /// Parses and checks the `start` and `end` query parameters; `None` means the parameter was absent.
-    ///
-    /// `start` is checked first, so a request with two bad bounds hears about `start`.
-    pub fn parse(
-        start: Option<&str>,
-        end: Option<&str>,
-        max: Duration,
-    ) -> Result<Window, WindowError> {
-        let start = parse_bound(Bound::Start, start)?;
-        let end = parse_bound(Bound::End, end)?;
-        Window::new(start, end, max)
     }
 
     /// The inclusive start, in UTC.
@@ -222,62 +154,59 @@ impl Window {
     }
 }
 
-fn parse_bound(bound: Bound, text: Option<&str>) -> Result<OffsetDateTime, WindowError> {
-    let text = text.ok_or(WindowError::Missing(bound))?;
-    parse_rfc3339(text).map_err(|error| match error {
-        TimestampError::NoOffset => WindowError::NoOffset(bound),
-        error => WindowError::Unparsable { bound, error },
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::timestamp::parse_rfc3339;
 
-    fn check(start: Option<&str>, end: Option<&str>, expected: Result<(&str, &str), &str>) {
-        let actual = Window::parse(start, end, DEFAULT_MAX_WINDOW)
-            .map(|window| (format_utc(window.start()), format_utc(window.end())));
-        match (&actual, &expected) {
-            (Ok(actual), Ok(expected)) => {
-                assert_eq!((actual.0.as_str(), actual.1.as_str()), *expected)
-            }
-            (Err(error), Err(expected)) => {
-                assert_eq!(format!("{}: {error}", error.param()), *expected)
-            }
-            _ => panic!("{start:?}..{end:?}: expected {expected:?}, got {actual:?}"),
-        }
+    fn check(start: &str, end: &str, expected: Result<(&str, &str), &str>) {
+        let instant = |text: &str| parse_rfc3339(text).unwrap();
+        let actual = Window::new(instant(start), instant(end), DEFAULT_MAX_WINDOW)
+            .map(|window| (format_utc(window.start()), format_utc(window.end())))
+            .map_err(|error| error.to_string());
+        let expected = expected
+            .map(|(start, end)| (start.to_owned(), end.to_owned()))
+            .map_err(str::to_owned);
+        assert_eq!(actual, expected, "{start}..{end}");
     }
 
     #[test]
     fn accepts_valid_windows() {
         check(
-            Some("2024-04-01T00:00:00Z"),
-            Some("2024-04-02T00:00:00Z"),
+            "2024-04-01T00:00:00Z",
+            "2024-04-02T00:00:00Z",
             Ok(("2024-04-01T00:00:00Z", "2024-04-02T00:00:00Z")),
         );
         check(
-            Some("2024-04-01T00:00:00Z"),
-            Some("2024-04-01T00:00:00.000000001Z"),
+            "2024-04-01T00:00:00Z",
+            "2024-04-01T00:00:00.000000001Z",
             Ok(("2024-04-01T00:00:00Z", "2024-04-01T00:00:00.000000001Z")),
         );
         // Exactly 366 days is the longest accepted window.
         check(
-            Some("2024-01-01T00:00:00Z"),
-            Some("2025-01-01T00:00:00Z"),
+            "2024-01-01T00:00:00Z",
+            "2025-01-01T00:00:00Z",
             Ok(("2024-01-01T00:00:00Z", "2025-01-01T00:00:00Z")),
         );
     }
 
     #[test]
-    fn rejects_invalid_windows_naming_the_parameter() {
-        check(None, Some("2024-04-01T00:00:00Z"), Err("start: `start` is required: an RFC 3339 timestamp with an offset, for example 2024-04-01T00:00:00Z"));
-        check(Some("2024-04-01T00:00:00Z"), None, Err("end: `end` is required: an RFC 3339 timestamp with an offset, for example 2024-04-01T00:00:00Z"));
-        check(Some("yesterday"), Some("2024-04-01T00:00:00Z"), Err("start: `start` is not an RFC 3339 timestamp (the year needs four digits); expected for example 2024-04-01T00:00:00Z"));
-        check(Some("2024-04-01T00:00:00Z"), Some("2024-04-02T00:00:00"), Err("end: `end` has no UTC offset; add `Z` or `±hh:mm`, for example 2024-04-01T00:00:00Z"));
-        check(Some("2024-04-02T00:00:00Z"), Some("2024-04-01T00:00:00Z"), Err("end: `end` (2024-04-01T00:00:00Z) must be after `start` (2024-04-02T00:00:00Z); the window is half-open, [start, end)"));
+    fn rejects_windows_that_are_empty_reversed_or_too_long() {
+        check(
+            "2024-04-02T00:00:00Z",
+            "2024-04-01T00:00:00Z",
+            Err("the end (2024-04-01T00:00:00Z) is not after the start (2024-04-02T00:00:00Z)"),
+        );
         // The same instant written with two offsets is an empty window.
-        check(Some("2024-04-01T05:30:00+05:30"), Some("2024-04-01T01:00:00+01:00"), Err("end: `end` (2024-04-01T00:00:00Z) must be after `start` (2024-04-01T00:00:00Z); the window is half-open, [start, end)"));
-        check(Some("2024-01-01T00:00:00Z"), Some("2025-01-01T00:00:00.000000001Z"), Err("end: the window from `start` to `end` is 366 days 0.000000001 s, longer than the maximum of 366 days"));
-        check(Some("2020-01-01T00:00:00Z"), Some("2025-01-01T00:00:00Z"), Err("end: the window from `start` to `end` is 1827 days, longer than the maximum of 366 days"));
+        check(
+            "2024-04-01T05:30:00+05:30",
+            "2024-04-01T01:00:00+01:00",
+            Err("the end (2024-04-01T00:00:00Z) is not after the start (2024-04-01T00:00:00Z)"),
+        );
+        check(
+            "2024-01-01T00:00:00Z",
+            "2025-01-01T00:00:00.000000001Z",
+            Err("the window is 366d1ns long, more than the maximum of 366d"),
+        );
     }
 }

@@ -121,10 +121,14 @@ impl From<InsightsError> for ApiError {
             | InsightsError::TimeSeries(TimeSeriesError::Failed { .. }) => ApiError::Internal {
                 cause: error.to_string(),
             },
-            InsightsError::TooMuchWork(work) => {
-                ApiError::invalid_param(work.param(), work.to_string())
-            }
+            InsightsError::TooMuchWork(work) => crate::wording::too_much_work(&work).into(),
         }
+    }
+}
+
+impl From<crate::wording::Invalid> for ApiError {
+    fn from((name, reason): crate::wording::Invalid) -> ApiError {
+        ApiError::invalid_param(name, reason)
     }
 }
 

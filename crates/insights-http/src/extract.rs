@@ -12,7 +12,7 @@ use actix_web::dev::Payload;
 use actix_web::{web, FromRequest, HttpRequest};
 use insights_core::{
     BrandId, BucketWidth, CircuitId, DemandInterval, LocationId, OrganizationId, SensorId,
-    UsageRequest, Window, Zone, MAX_TOP,
+    UsageRequest, Zone, MAX_TOP,
 };
 use paperclip::actix::OperationModifier;
 use paperclip::v2::models::{
@@ -199,8 +199,8 @@ fn usage_from_request<const TOP: bool>(request: &HttpRequest) -> Result<UsageReq
             cause: "application state is missing".to_owned(),
         })?;
     let param = |name: &str| pairs.get(name).map(String::as_str);
-    let window = Window::parse(param("start"), param("end"), max_window)
-        .map_err(|error| ApiError::invalid_param(error.param(), error.to_string()))?;
+    let window =
+        crate::wording::window(param("start"), param("end"), max_window).map_err(ApiError::from)?;
     let bucket = param("bucket")
         .map(|text| {
             BucketWidth::parse(text).ok_or_else(|| {
@@ -251,7 +251,7 @@ fn usage_from_request<const TOP: bool>(request: &HttpRequest) -> Result<UsageReq
         })
         .transpose()?;
     UsageRequest::new(window, bucket, zone, demand_interval, top)
-        .map_err(|error| ApiError::invalid_param(error.param(), error.to_string()))
+        .map_err(|error| ApiError::from(crate::wording::usage_request_error(&error)))
 }
 
 impl<const TOP: bool> Apiv2Schema for UsageQuery<TOP> {}

@@ -18,6 +18,7 @@ pub mod routes;
 pub mod settings;
 pub mod startup;
 pub mod state;
+mod wording;
 
 use std::net::TcpListener;
 

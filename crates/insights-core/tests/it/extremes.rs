@@ -73,8 +73,6 @@ fn is_utc_rfc3339(instant: OffsetDateTime) -> bool {
     text.ends_with('Z') && parse_rfc3339(&text).map(format_utc).as_deref() == Ok(text.as_str())
 }
 
-const PARAMS: [&str; 5] = ["start", "end", "bucket", "tz", "demand_interval"];
-
 fn zone_names() -> Vec<&'static str> {
     let mut names: Vec<&'static str> = Zone::all().map(|zone| zone.name()).collect();
     names.sort_unstable();
@@ -95,10 +93,13 @@ proptest! {
         demand in prop::option::of(prop::sample::select(DemandInterval::ALL.to_vec())),
     ) {
         let end = if end_choice == 0 { other_end } else { end_after(&start, end_choice, seconds) };
-        let window = match Window::parse(Some(&start), Some(&end), DEFAULT_MAX_WINDOW) {
+        // Text that is not a timestamp is the HTTP layer's to word; its own test covers it.
+        let (Ok(start), Ok(end)) = (parse_rfc3339(&start), parse_rfc3339(&end)) else {
+            return Ok(());
+        };
+        let window = match Window::new(start, end, DEFAULT_MAX_WINDOW) {
             Ok(window) => window,
             Err(error) => {
-                prop_assert!(PARAMS.contains(&error.param()), "{error}");
                 prop_assert!(!error.to_string().is_empty());
                 return Ok(());
             }
@@ -108,7 +109,7 @@ proptest! {
         let request = match UsageRequest::new(window, bucket, zone, demand, Some(3)) {
             Ok(request) => request,
             Err(error) => {
-                prop_assert!(PARAMS.contains(&error.param()), "{error}");
+                prop_assert!(!error.to_string().is_empty());
                 return Ok(());
             }
         };
@@ -132,7 +133,7 @@ proptest! {
                 }
             }
             Err(InsightsError::TooMuchWork(error)) => {
-                prop_assert!(PARAMS.contains(&error.param()), "{error}");
+                prop_assert!(error.cells > insights_core::MAX_CELLS_PER_REQUEST, "{error}");
             }
             Err(error) => prop_assert!(false, "unexpected error: {error}"),
         }
@@ -141,18 +142,8 @@ proptest! {
 
 #[test]
 fn the_last_hours_of_year_9999_bucket_in_every_zone() {
-    let window = Window::parse(
-        Some("9999-12-30T00:00:00Z"),
-        Some("9999-12-31T23:59:59.999999999Z"),
-        DEFAULT_MAX_WINDOW,
-    )
-    .unwrap();
-    let first = Window::parse(
-        Some("0000-01-01T00:00:00Z"),
-        Some("0000-01-03T00:00:00Z"),
-        DEFAULT_MAX_WINDOW,
-    )
-    .unwrap();
+    let window = crate::window_between("9999-12-30T00:00:00Z", "9999-12-31T23:59:59.999999999Z");
+    let first = crate::window_between("0000-01-01T00:00:00Z", "0000-01-03T00:00:00Z");
     let insights = Insights::new(InMemoryMetadata::seed(), Recording::default());
     let brand: BrandId = "11111111-1111-1111-1111-111111111111".parse().unwrap();
     for zone in Zone::all() {
@@ -228,12 +219,7 @@ fn no_call_to_the_source_asks_for_more_than_the_cell_budget() {
     use std::sync::atomic::Ordering;
     // The heaviest request the API admits: the brand, 366 days, day buckets, 5-minute demand
     // intervals (105,408 of them) and the top 100 circuits.
-    let window = Window::parse(
-        Some("2024-01-01T00:00:00Z"),
-        Some("2025-01-01T00:00:00Z"),
-        DEFAULT_MAX_WINDOW,
-    )
-    .unwrap();
+    let window = crate::window_between("2024-01-01T00:00:00Z", "2025-01-01T00:00:00Z");
     let request = UsageRequest::new(
         window,
         Some(BucketWidth::Day),

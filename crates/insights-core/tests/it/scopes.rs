@@ -5,7 +5,7 @@ use futures_executor::block_on;
 use insights_core::{
     BrandId, Catalogue, CircuitId, InMemoryMetadata, Insights, InsightsError, LocationId,
     OrganizationId, Scope, SensorId, SeriesKey, TimeSeriesError, TimeSeriesSource, UsageRequest,
-    UsageStats, Window, DEFAULT_MAX_WINDOW, SEED_TSV,
+    UsageStats, Window, SEED_TSV,
 };
 use time::Duration;
 
@@ -72,12 +72,7 @@ fn visible(
     scope: &Scope,
     entities: &Entities,
 ) -> String {
-    let window = Window::parse(
-        Some("2024-04-01T00:00:00Z"),
-        Some("2024-04-02T00:00:00Z"),
-        DEFAULT_MAX_WINDOW,
-    )
-    .unwrap();
+    let window = crate::window_between("2024-04-01T00:00:00Z", "2024-04-02T00:00:00Z");
     let request = UsageRequest::window(window);
     let circuit_id: CircuitId = entities.circuit.parse().unwrap();
     let location_id: LocationId = entities.location.parse().unwrap();

@@ -142,9 +142,9 @@ fn shipped_file_loads_with_a_one_minute_interval() {
         duid: Duid("6D12E310B371FCB1".into()),
         circuit_number: 1,
     };
-    let day = Window::parse(
-        Some("2024-04-01T00:00:00Z"),
-        Some("2024-04-02T00:00:00Z"),
+    let day = Window::new(
+        insights_core::parse_rfc3339("2024-04-01T00:00:00Z").unwrap(),
+        insights_core::parse_rfc3339("2024-04-02T00:00:00Z").unwrap(),
         DEFAULT_MAX_WINDOW,
     )
     .unwrap();

@@ -239,14 +239,34 @@ pub struct PeakDemand {
     pub end: OffsetDateTime,
 }
 
-/// A usage object: the usage and, when demand intervals were asked for, the peak demand
-/// (`Some(None)` when no whole interval fits).
+/// What a usage object says of peak demand.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Peak {
+    /// Demand intervals were not asked for.
+    NotAsked,
+    /// They were, and no whole one fits the span.
+    NoWholeInterval,
+    /// The highest average power over a whole demand interval of the span.
+    Found(PeakDemand),
+}
+
+impl Peak {
+    /// The peak, when one was found.
+    pub fn found(self) -> Option<PeakDemand> {
+        match self {
+            Peak::Found(peak) => Some(peak),
+            Peak::NotAsked | Peak::NoWholeInterval => None,
+        }
+    }
+}
+
+/// A usage object: the usage and what it says of peak demand.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Figures {
     /// The usage.
     pub usage: Usage,
-    /// `None` when not asked for.
-    pub peak_demand: Option<Option<PeakDemand>>,
+    /// The peak demand, or why there is none.
+    pub peak_demand: Peak,
 }
 
 /// The usage of a group of circuits, with the per-circuit average.
@@ -867,8 +887,11 @@ fn assemble(
         }
     }
     let total: UsageStats = totals.series.iter().copied().sum();
-    // `Some(peak)` exactly when demand intervals were asked for.
-    let peak = |pick: &dyn Fn(&Peaks) -> Option<PeakDemand>| peaks.as_ref().map(pick);
+    let peak = |pick: &dyn Fn(&Peaks) -> Option<PeakDemand>| match peaks.as_ref().map(pick) {
+        None => Peak::NotAsked,
+        Some(None) => Peak::NoWholeInterval,
+        Some(Some(found)) => Peak::Found(found),
+    };
     let figures = |stats: UsageStats, length_nanos: i128, n_series: usize, peak_demand| Figures {
         usage: Usage::new(stats, interval, length_nanos, n_series),
         peak_demand,

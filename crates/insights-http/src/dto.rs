@@ -5,7 +5,7 @@
 
 use insights_core::{
     format_utc, Brand, BrandUsage, Circuit, CircuitUsage, ElectricSensor, Figures, GroupUsage,
-    Location, LocationTree, LocationUsage, Organization, OrganizationUsage, Rollup,
+    Location, LocationTree, LocationUsage, Organization, OrganizationUsage, Peak, Rollup,
     SensorWithCircuits, TotalWatts, Window,
 };
 use paperclip::actix::Apiv2Schema;
@@ -212,13 +212,16 @@ impl From<&Figures> for UsageBody {
             max_watts: stats.max().map(Watts),
             energy_wh: usage.energy_wh,
             coverage: usage.coverage,
-            peak_demand: figures.peak_demand.map(|peak| {
-                peak.map(|peak| PeakDemandBody {
+            // Absent when not asked for, null when no whole interval fits.
+            peak_demand: match figures.peak_demand {
+                Peak::NotAsked => None,
+                Peak::NoWholeInterval => Some(None),
+                Peak::Found(peak) => Some(Some(PeakDemandBody {
                     watts: Watts(peak.watts),
                     start: Timestamp(peak.start),
                     end: Timestamp(peak.end),
-                })
-            }),
+                })),
+            },
         }
     }
 }

@@ -127,7 +127,7 @@ proptest! {
                 let peaks = std::iter::once(&rollup.total.figures)
                     .chain(rollup.parts.iter().map(|part| &part.figures))
                     .chain(rollup.series.iter().flatten().map(|bucket| &bucket.figures))
-                    .filter_map(|figures| figures.peak_demand.flatten());
+                    .filter_map(|figures| figures.peak_demand.found());
                 for peak in peaks {
                     prop_assert!(is_utc_rfc3339(peak.start) && is_utc_rfc3339(peak.end));
                 }
@@ -240,7 +240,7 @@ fn no_call_to_the_source_asks_for_more_than_the_cell_budget() {
     // Streaming split the work, and lost none of it: every interval of every circuit has its
     // one sample, so each interval sums to 36 W, or 36 x 60 s / 300 s on average.
     assert!(source.calls.load(Ordering::Relaxed) > 2);
-    let peak = answer.rollup.total.figures.peak_demand.flatten().unwrap();
+    let peak = answer.rollup.total.figures.peak_demand.found().unwrap();
     assert_eq!(peak.watts, 36.0 * 60.0 / 300.0);
     // All intervals tie, and the earliest wins.
     assert_eq!(format_utc(peak.start), "2024-01-01T00:00:00Z");

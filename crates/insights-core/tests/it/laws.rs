@@ -216,7 +216,7 @@ proptest! {
         let request = UsageRequest::new(window, None, None, Some(interval), None).unwrap();
         let answer = block_on(insights.location_usage(&Scope::All, catalogue.locations[location].id, &request)).unwrap();
         let usage = answer.rollup.total.figures.usage;
-        let peak = answer.rollup.total.figures.peak_demand.unwrap().expect("whole intervals fit");
+        let peak = answer.rollup.total.figures.peak_demand.found().expect("whole intervals fit");
         // Average power over the window: energy over length, the same formula as the peak's.
         let average_power = usage.stats.total().as_f64() * 60.0 / (window.length_nanos() as f64 / 1e9);
         prop_assert!(peak.watts >= average_power - 1e-9 * average_power.abs(), "{} < {}", peak.watts, average_power);

@@ -2,6 +2,7 @@
 //! commands, and every command answers `--help`.
 
 mod apikey;
+mod client;
 mod codegen;
 mod db_init;
 mod fuzz_api;

@@ -12,9 +12,9 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use insights_core::Catalogue;
 
+use crate::client::Connection;
 use crate::gen_data::SHIPPED_START;
 use crate::service::{self, Server};
-use crate::soak::Connection;
 
 /// How a run is shaped.
 pub struct Plan {

@@ -9,8 +9,6 @@
 //!    again; only 503s (with `Retry-After`) while it is down, none 5 s after it is back, no
 //!    500s, and the process still up.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -20,6 +18,7 @@ use anyhow::{bail, Context, Result};
 use insights_core::Catalogue;
 use insights_testdb::Cluster;
 
+use crate::client::Connection;
 use crate::service::{self, Release, Server};
 
 /// The load's size.
@@ -344,102 +343,6 @@ struct Outcome {
     /// The status, or 0 for a connection error.
     status: u16,
     retry_after: bool,
-}
-
-/// A keep-alive connection that reconnects when the server has closed it.
-pub(crate) struct Connection {
-    addr: String,
-    stream: Option<BufReader<TcpStream>>,
-    body: Vec<u8>,
-}
-
-impl Connection {
-    pub(crate) fn new(addr: &str) -> Connection {
-        Connection {
-            addr: addr.to_owned(),
-            stream: None,
-            body: Vec::new(),
-        }
-    }
-
-    /// GETs `path`; a connection the server closed while idle is reopened once.
-    pub(crate) fn get(&mut self, path: &str) -> std::io::Result<(u16, bool)> {
-        let reused = self.stream.is_some();
-        match self.try_get(path) {
-            Err(_) if reused => {
-                self.stream = None;
-                self.try_get(path)
-            }
-            outcome => outcome,
-        }
-    }
-
-    fn try_get(&mut self, path: &str) -> std::io::Result<(u16, bool)> {
-        if self.stream.is_none() {
-            let stream = TcpStream::connect(&self.addr)?;
-            stream.set_nodelay(true)?;
-            stream.set_read_timeout(Some(Duration::from_secs(30)))?;
-            self.stream = Some(BufReader::new(stream));
-        }
-        let result = self.exchange(path);
-        if result.is_err() {
-            self.stream = None;
-        }
-        result
-    }
-
-    /// The body of the last answer.
-    pub(crate) fn body(&self) -> &[u8] {
-        &self.body
-    }
-
-    /// GETs `path` and returns its body as text.
-    pub(crate) fn get_text(&mut self, path: &str) -> std::io::Result<String> {
-        self.get(path)?;
-        Ok(String::from_utf8_lossy(&self.body).into_owned())
-    }
-
-    fn exchange(&mut self, path: &str) -> std::io::Result<(u16, bool)> {
-        let stream = self.stream.as_mut().expect("connected above");
-        write!(
-            stream.get_mut(),
-            "GET {path} HTTP/1.1\r\nHost: soak\r\n\r\n"
-        )?;
-        let mut line = String::new();
-        if stream.read_line(&mut line)? == 0 {
-            return Err(std::io::ErrorKind::UnexpectedEof.into());
-        }
-        let status = line
-            .split(' ')
-            .nth(1)
-            .and_then(|code| code.parse().ok())
-            .ok_or(std::io::ErrorKind::InvalidData)?;
-        let (mut length, mut retry_after, mut close) = (0, false, false);
-        loop {
-            line.clear();
-            stream.read_line(&mut line)?;
-            let header = line.trim_end();
-            if header.is_empty() {
-                break;
-            }
-            let (name, value) = header.split_once(':').unwrap_or((header, ""));
-            let value = value.trim();
-            if name.eq_ignore_ascii_case("content-length") {
-                length = value.parse().map_err(|_| std::io::ErrorKind::InvalidData)?;
-            } else if name.eq_ignore_ascii_case("retry-after") {
-                retry_after = true;
-            } else if name.eq_ignore_ascii_case("connection") && value.eq_ignore_ascii_case("close")
-            {
-                close = true;
-            }
-        }
-        self.body.resize(length, 0);
-        stream.read_exact(&mut self.body)?;
-        if close {
-            self.stream = None;
-        }
-        Ok((status, retry_after))
-    }
 }
 
 /// Runs `connections` clients until `stop` says so; each outcome goes to `record`.

@@ -5,15 +5,14 @@
 //!
 //! These are benchmark figures for `docs/performance.md`, never assertions in tests.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 
+use crate::client::Connection;
 use crate::service::{self, Server};
 
 /// The heaviest request the API admits on the shipped data: the whole brand, 366 days, day
@@ -38,9 +37,9 @@ pub fn run(root: &Path, plan: &Plan) -> Result<()> {
     )?;
     let idle_kib = service::memory_kib(server.pid(), "VmRSS:")?;
     let (single_status, single) = {
-        let mut connection = connect(&server.addr)?;
+        let mut connection = Connection::new(&server.addr);
         let started = Instant::now();
-        let status = get(&mut connection, &server.addr, HEAVIEST)?;
+        let status = connection.get(HEAVIEST)?.0;
         // A 503 alone means the timeout is shorter than the request: a deadline run.
         if status != 200 && status != 503 {
             bail!("the heaviest request alone answered {status}");
@@ -57,10 +56,10 @@ pub fn run(root: &Path, plan: &Plan) -> Result<()> {
         for _ in 0..plan.connections {
             scope.spawn(|| {
                 let outcome = (|| -> Result<()> {
-                    let mut connection = connect(&server.addr)?;
+                    let mut connection = Connection::new(&server.addr);
                     while !stop.load(Ordering::Relaxed) {
                         let started = Instant::now();
-                        let status = get(&mut connection, &server.addr, HEAVIEST)?;
+                        let status = connection.get(HEAVIEST)?.0;
                         heavy
                             .lock()
                             .expect("no panics")
@@ -79,10 +78,10 @@ pub fn run(root: &Path, plan: &Plan) -> Result<()> {
         }
         scope.spawn(|| {
             let outcome = (|| -> Result<()> {
-                let mut connection = connect(&server.addr)?;
+                let mut connection = Connection::new(&server.addr);
                 while !stop.load(Ordering::Relaxed) {
                     let started = Instant::now();
-                    let status = get(&mut connection, &server.addr, "/healthz")?;
+                    let status = connection.get("/healthz")?.0;
                     if status != 200 {
                         bail!("/healthz answered {status}");
                     }
@@ -158,44 +157,4 @@ fn percentile(sorted: &[Duration], share: f64) -> Duration {
     }
     let index = ((sorted.len() as f64 * share).ceil() as usize).clamp(1, sorted.len()) - 1;
     sorted[index]
-}
-
-fn connect(addr: &str) -> Result<BufReader<TcpStream>> {
-    let stream =
-        TcpStream::connect(addr).with_context(|| format!("failed to connect to {addr}"))?;
-    stream.set_read_timeout(Some(Duration::from_secs(60)))?;
-    stream.set_nodelay(true)?;
-    Ok(BufReader::new(stream))
-}
-
-/// One keep-alive GET; reads the whole answer (by Content-Length) and returns its status.
-fn get(connection: &mut BufReader<TcpStream>, host: &str, path: &str) -> Result<u16> {
-    // One write: a request in several segments would wait on Nagle's algorithm and the
-    // server's delayed ACK, adding 40 ms that are the client's, not the service's.
-    let request = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\n\r\n");
-    connection.get_mut().write_all(request.as_bytes())?;
-    let mut line = String::new();
-    connection.read_line(&mut line)?;
-    let status: u16 = line
-        .split_whitespace()
-        .nth(1)
-        .and_then(|code| code.parse().ok())
-        .with_context(|| format!("not an HTTP status line: {line:?}"))?;
-    let mut length = 0usize;
-    loop {
-        line.clear();
-        connection.read_line(&mut line)?;
-        let header = line.trim_end();
-        if header.is_empty() {
-            break;
-        }
-        if let Some((name, value)) = header.split_once(':') {
-            if name.eq_ignore_ascii_case("content-length") {
-                length = value.trim().parse().context("a bad Content-Length")?;
-            }
-        }
-    }
-    let mut body = vec![0u8; length];
-    connection.read_exact(&mut body)?;
-    Ok(status)
 }

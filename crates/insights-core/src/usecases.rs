@@ -226,6 +226,69 @@ impl UsageRequest {
     pub fn window_bounds(&self) -> &Window {
         &self.window
     }
+
+    /// A request over `window` whose options are added one by one and checked together by
+    /// [`UsageRequestBuilder::build`], for callers that know them as values, not options.
+    pub fn builder(window: Window) -> UsageRequestBuilder {
+        UsageRequestBuilder {
+            window,
+            bucket: None,
+            zone: None,
+            demand_interval: None,
+            top: None,
+        }
+    }
+}
+
+/// A usage request's options, collected for [`UsageRequest::new`]'s checks.
+#[derive(Clone, Debug)]
+pub struct UsageRequestBuilder {
+    window: Window,
+    bucket: Option<BucketWidth>,
+    zone: Option<Zone>,
+    demand_interval: Option<DemandInterval>,
+    top: Option<usize>,
+}
+
+impl UsageRequestBuilder {
+    /// Buckets of `width`, aligned in UTC unless a zone is given.
+    #[must_use]
+    pub fn bucket(mut self, width: BucketWidth) -> Self {
+        self.bucket = Some(width);
+        self
+    }
+
+    /// The zone buckets and demand intervals align in; it needs a bucket.
+    #[must_use]
+    pub fn zone(mut self, zone: Zone) -> Self {
+        self.zone = Some(zone);
+        self
+    }
+
+    /// Peak demand over whole intervals of this length.
+    #[must_use]
+    pub fn demand_interval(mut self, interval: DemandInterval) -> Self {
+        self.demand_interval = Some(interval);
+        self
+    }
+
+    /// The `count` circuits with the highest totals, 1 to [`MAX_TOP`].
+    #[must_use]
+    pub fn top(mut self, count: usize) -> Self {
+        self.top = Some(count);
+        self
+    }
+
+    /// Checks the options together, as [`UsageRequest::new`] does.
+    pub fn build(self) -> Result<UsageRequest, UsageRequestError> {
+        UsageRequest::new(
+            self.window,
+            self.bucket,
+            self.zone,
+            self.demand_interval,
+            self.top,
+        )
+    }
 }
 
 /// The highest average power over the whole demand intervals in a span.

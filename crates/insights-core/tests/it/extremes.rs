@@ -220,14 +220,25 @@ fn no_call_to_the_source_asks_for_more_than_the_cell_budget() {
     // The heaviest request the API admits: the brand, 366 days, day buckets, 5-minute demand
     // intervals (105,408 of them) and the top 100 circuits.
     let window = crate::window_between("2024-01-01T00:00:00Z", "2025-01-01T00:00:00Z");
-    let request = UsageRequest::new(
-        window,
-        Some(BucketWidth::Day),
-        Some(Zone::named("America/New_York").unwrap()),
-        Some(DemandInterval::ALL[0]),
-        Some(100),
-    )
-    .unwrap();
+    let request = UsageRequest::builder(window)
+        .bucket(BucketWidth::Day)
+        .zone(Zone::named("America/New_York").unwrap())
+        .demand_interval(DemandInterval::ALL[0])
+        .top(100)
+        .build()
+        .unwrap();
+    // The builder checks what new() checks, and builds the same request.
+    assert_eq!(
+        UsageRequest::new(
+            window,
+            Some(BucketWidth::Day),
+            Some(Zone::named("America/New_York").unwrap()),
+            Some(DemandInterval::ALL[0]),
+            Some(100),
+        ),
+        Ok(request.clone())
+    );
+    assert!(UsageRequest::builder(window).top(0).build().is_err());
     let insights = Insights::new(InMemoryMetadata::seed(), Recording::default());
     let brand: BrandId = "11111111-1111-1111-1111-111111111111".parse().unwrap();
     let answer = block_on(insights.brand_usage(&Scope::All, brand, &request)).unwrap();

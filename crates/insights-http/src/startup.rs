@@ -118,8 +118,11 @@ impl Application {
             "time-series source selected"
         );
         let metadata = metadata_store(settings)?;
-        if let Some(source) = &file_source {
-            report_unreferenced(&metadata, source).await;
+        if let Some(source) = file_source {
+            // In the background: the metadata database may be down or slow at start, and the
+            // service starts anyway, answering 503 until it is back.
+            let metadata = metadata.clone();
+            actix_web::rt::spawn(async move { report_unreferenced(&metadata, &source).await });
         }
         let state = web::Data::new(AppState {
             max_window: settings.max_window,

@@ -1,13 +1,12 @@
 //! API keys: 401 without a valid key, scopes isolated (another tenant's ids answer exactly as
 //! ids that do not exist), health endpoints open, and `/metrics` behind a key or not.
 
-use insights_core::{Catalogue, InMemoryMetadata, SEED_TSV};
-use insights_http::auth::{key_line, KeyRing, KeyScope};
-use insights_http::{AppState, MetadataStore, SeriesStore};
+use insights_core::SEED_TSV;
+use insights_http::auth::{key_line, KeyScope};
 use serde_json::json;
 
 use crate::errors::problem;
-use crate::support::{shipped_timeseries, TestApp};
+use crate::support::{scratch_file, TestApp};
 
 const DAY: &str = "start=2024-04-01T00:00:00Z&end=2024-04-02T00:00:00Z";
 const DEMO_BRAND: &str = "11111111-1111-1111-1111-111111111111";
@@ -25,7 +24,6 @@ async fn spawn(metrics_require_key: bool) -> TestApp {
         "{SEED_TSV}{}",
         include_str!("../../../insights-core/tests/fixtures/second_brand.tsv")
     );
-    let catalogue = Catalogue::parse_tsv(&text).unwrap();
     // The file holds only the keys' hashes.
     let file = [
         key_line(
@@ -46,15 +44,20 @@ async fn spawn(metrics_require_key: bool) -> TestApp {
         key_line(&KeyScope::Operator, OPERATOR_KEY, "ops"),
     ]
     .join("\n");
-    TestApp::spawn_state(AppState {
-        keys: Some(KeyRing::parse(&file).unwrap()),
-        metrics_require_key,
-        ..AppState::new(
-            MetadataStore::new(InMemoryMetadata::new(&catalogue)),
-            SeriesStore::shared(shipped_timeseries()),
-        )
-    })
-    .await
+    let catalogue = scratch_file("catalogue.tsv", &text);
+    let keys = scratch_file("keys", &file);
+    let app = TestApp::spawn_settings(&[
+        ("INSIGHTS_CATALOGUE", catalogue.to_str().unwrap()),
+        ("INSIGHTS_API_KEYS_FILE", keys.to_str().unwrap()),
+        (
+            "INSIGHTS_METRICS_REQUIRE_KEY",
+            if metrics_require_key { "true" } else { "false" },
+        ),
+    ])
+    .await;
+    std::fs::remove_file(catalogue).unwrap();
+    std::fs::remove_file(keys).unwrap();
+    app
 }
 
 /// Every data endpoint for one tenant's entities, and the entity each 404 names.

@@ -3,24 +3,13 @@
 
 use std::time::Duration;
 
-use insights_http::{AppState, Limits, MetadataStore, SeriesStore};
 use serde_json::json;
 
-use crate::support::{shipped_timeseries, TestApp};
+use crate::support::TestApp;
 
 #[actix_web::test]
 async fn a_query_string_over_the_cap_is_414() {
-    let app = TestApp::spawn_state(AppState {
-        limits: Limits {
-            max_query_bytes: 100,
-            ..Limits::default()
-        },
-        ..AppState::new(
-            MetadataStore::new(insights_core::InMemoryMetadata::seed()),
-            SeriesStore::shared(shipped_timeseries()),
-        )
-    })
-    .await;
+    let app = TestApp::spawn_settings(&[("INSIGHTS_MAX_QUERY_BYTES", "100")]).await;
     let path = "/v1/insights/circuits/d36e0c8c-d7d4-5740-88c4-dea626057ff1/usage";
     let at_cap = format!(
         "?start=2024-04-01T00:00:00Z&end=2024-04-02T00:00:00Z&bucket=1h&tz={}",
@@ -45,9 +34,9 @@ async fn a_query_string_over_the_cap_is_414() {
     );
 }
 
-/// A metadata store whose database accepts connections and never answers, and the task
-/// that holds those connections.
-fn silent_metadata_store() -> (MetadataStore, tokio::task::JoinHandle<()>) {
+/// The settings of a metadata database that accepts connections and never answers, with
+/// timeouts far longer than any request's, and the task that holds those connections.
+fn silent_database() -> (Vec<(&'static str, String)>, tokio::task::JoinHandle<()>) {
     let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     silent.set_nonblocking(true).unwrap();
     let port = silent.local_addr().unwrap().port();
@@ -58,33 +47,33 @@ fn silent_metadata_store() -> (MetadataStore, tokio::task::JoinHandle<()>) {
             connections.push(connection);
         }
     });
-    // The database timeouts are far longer than any request's, so the request's fires first.
-    let config = insights_pg::PgConfig {
-        url: format!("postgres://postgres@127.0.0.1:{port}/insights"),
-        pool_size: 2,
-        connect_timeout: Duration::from_secs(30),
-        wait_timeout: Duration::from_secs(30),
-        statement_timeout: Duration::from_secs(30),
-    };
-    let store = insights_cache::CachedMetadata::new(
-        insights_pg::PgMetadata::new(&config).unwrap(),
-        Duration::from_secs(60),
-        100,
-    );
-    (MetadataStore::new(store), held)
+    let settings = vec![
+        (
+            "DATABASE_URL",
+            format!("postgres://postgres@127.0.0.1:{port}/insights"),
+        ),
+        ("INSIGHTS_DB_POOL_SIZE", "2".to_owned()),
+        ("INSIGHTS_DB_CONNECT_TIMEOUT_MS", "30000".to_owned()),
+        ("INSIGHTS_DB_WAIT_TIMEOUT_MS", "30000".to_owned()),
+        ("INSIGHTS_DB_STATEMENT_TIMEOUT_MS", "30000".to_owned()),
+    ];
+    (settings, held)
+}
+
+/// Serves with `settings` and `more` on top.
+async fn spawn_with(settings: &[(&str, String)], more: &[(&str, &str)]) -> TestApp {
+    let mut all: Vec<(&str, &str)> = settings
+        .iter()
+        .map(|(name, value)| (*name, value.as_str()))
+        .collect();
+    all.extend_from_slice(more);
+    TestApp::spawn_settings(&all).await
 }
 
 #[actix_web::test]
 async fn a_request_that_outlives_its_time_is_503() {
-    let (store, held) = silent_metadata_store();
-    let app = TestApp::spawn_state(AppState {
-        limits: Limits {
-            request_timeout: Duration::from_millis(200),
-            ..Limits::default()
-        },
-        ..AppState::new(store, SeriesStore::shared(shipped_timeseries()))
-    })
-    .await;
+    let (database, held) = silent_database();
+    let app = spawn_with(&database, &[("INSIGHTS_REQUEST_TIMEOUT_MS", "200")]).await;
     for path in [
         "/v1/brands/11111111-1111-1111-1111-111111111111/metadata",
         "/readyz",
@@ -109,16 +98,6 @@ async fn a_request_that_outlives_its_time_is_503() {
     // Liveness needs no dependency, so it never times out.
     assert_eq!(app.get("/healthz").await.status, 200);
     held.abort();
-}
-
-/// The embedded service under `limits`, which also size its connections and compute pool.
-async fn spawn_limited(limits: Limits) -> TestApp {
-    TestApp::spawn_state(AppState::with_limits(
-        MetadataStore::new(insights_core::InMemoryMetadata::seed()),
-        SeriesStore::shared(shipped_timeseries()),
-        limits,
-    ))
-    .await
 }
 
 /// Reads until the server closes the connection (or resets it); false if it is still open
@@ -158,13 +137,13 @@ fn healthz_on(stream: &mut std::net::TcpStream) -> String {
 #[actix_web::test]
 async fn stalled_request_heads_are_closed_and_cannot_lock_others_out() {
     const CAP: usize = 6;
-    let app = spawn_limited(Limits {
-        client_timeout: Duration::from_secs(1),
-        keep_alive: Duration::from_secs(30),
-        max_connections: CAP,
-        workers: 1,
-        ..Limits::default()
-    })
+    let cap = CAP.to_string();
+    let app = TestApp::spawn_settings(&[
+        ("INSIGHTS_CLIENT_TIMEOUT_S", "1"),
+        ("INSIGHTS_KEEP_ALIVE_S", "30"),
+        ("INSIGHTS_MAX_CONNECTIONS", &cap),
+        ("INSIGHTS_WORKERS", "1"),
+    ])
     .await;
     let addr = app.address.trim_start_matches("http://").to_owned();
     actix_web::rt::task::spawn_blocking(move || {
@@ -215,11 +194,7 @@ fn raw_exchange(addr: &str, bytes: &[u8]) -> String {
 
 #[actix_web::test]
 async fn the_servers_own_refusals_are_problems_with_request_ids_and_are_counted() {
-    let app = spawn_limited(Limits {
-        client_timeout: Duration::from_secs(1),
-        ..Limits::default()
-    })
-    .await;
+    let app = TestApp::spawn_settings(&[("INSIGHTS_CLIENT_TIMEOUT_S", "1")]).await;
     let addr = app.address.trim_start_matches("http://").to_owned();
     let answers = actix_web::rt::task::spawn_blocking(move || {
         let huge_header = format!(
@@ -260,15 +235,14 @@ async fn the_servers_own_refusals_are_problems_with_request_ids_and_are_counted(
 #[actix_web::test]
 async fn a_request_slower_than_the_client_timeout_is_answered_and_keeps_its_connection() {
     // The client has 1 s to send a head; the request itself may take 1.5 s.
-    let (store, held) = silent_metadata_store();
-    let app = TestApp::spawn_state(AppState {
-        limits: Limits {
-            request_timeout: Duration::from_millis(1500),
-            client_timeout: Duration::from_secs(1),
-            ..Limits::default()
-        },
-        ..AppState::new(store, SeriesStore::shared(shipped_timeseries()))
-    })
+    let (database, held) = silent_database();
+    let app = spawn_with(
+        &database,
+        &[
+            ("INSIGHTS_REQUEST_TIMEOUT_MS", "1500"),
+            ("INSIGHTS_CLIENT_TIMEOUT_S", "1"),
+        ],
+    )
     .await;
     let addr = app.address.trim_start_matches("http://").to_owned();
     actix_web::rt::task::spawn_blocking(move || {

@@ -207,17 +207,15 @@ async fn import(
 /// A service on the PostgreSQL time-series source, with `file` imported into the database.
 async fn postgres_source(db: &TestDb, file: &std::path::Path) -> TestApp {
     import(file, db.url()).await.expect("the import succeeds");
-    let config = insights_pg::PgConfig {
-        url: db.url().to_owned(),
-        pool_size: 4,
-        connect_timeout: Duration::from_millis(500),
-        wait_timeout: Duration::from_millis(500),
-        statement_timeout: Duration::from_secs(5),
-    };
-    let source = insights_pg::PgTimeSeries::connect(&config)
-        .await
-        .expect("the source connects");
-    TestApp::spawn_with_source(insights_http::SeriesStore::new(source)).await
+    TestApp::spawn_settings(&[
+        ("INSIGHTS_TIMESERIES", "postgres"),
+        ("INSIGHTS_TIMESERIES_URL", db.url()),
+        ("INSIGHTS_DB_POOL_SIZE", "4"),
+        ("INSIGHTS_DB_CONNECT_TIMEOUT_MS", "500"),
+        ("INSIGHTS_DB_WAIT_TIMEOUT_MS", "500"),
+        ("INSIGHTS_DB_STATEMENT_TIMEOUT_MS", "5000"),
+    ])
+    .await
 }
 
 /// Usage requests over every insights endpoint and option.

@@ -1,12 +1,9 @@
 //! Starting a server for a test and talking to it.
 
-use std::net::TcpListener;
 use std::sync::{Arc, OnceLock};
 
-use actix_web::web;
-use insights_core::InMemoryMetadata;
 use insights_http::startup::Application;
-use insights_http::{openapi, AppState, MetadataStore, SeriesStore, Settings};
+use insights_http::Settings;
 use insights_mockts::MockTimeSeries;
 use serde_json::Value;
 
@@ -50,6 +47,19 @@ impl Answer {
             )
         })
     }
+}
+
+/// A file of `contents` in the system's temporary directory, named for this process and a
+/// counter, so that tests running at once never share one.
+pub fn scratch_file(name: &str, contents: &str) -> std::path::PathBuf {
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let index = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let path = std::env::temp_dir().join(format!(
+        "insights-test-{}-{index}-{name}",
+        std::process::id()
+    ));
+    std::fs::write(&path, contents).unwrap();
+    path
 }
 
 impl TestApp {
@@ -107,35 +117,13 @@ impl TestApp {
         }
     }
 
-    /// Serves the embedded catalogue and samples from `json`, a sample file's text.
+    /// Serves the embedded catalogue and samples from `json`, a sample file's text, written
+    /// to a scratch file that the file source reads at start.
     pub async fn spawn_with_samples(json: &str) -> TestApp {
-        let timeseries = Arc::new(
-            MockTimeSeries::from_reader(json.as_bytes()).expect("the test's samples load"),
-        );
-        TestApp::spawn_with_source(SeriesStore::shared(timeseries)).await
-    }
-
-    /// Serves the embedded catalogue and a given time-series source.
-    pub async fn spawn_with_source(timeseries: SeriesStore) -> TestApp {
-        TestApp::serve(MetadataStore::new(InMemoryMetadata::seed()), timeseries).await
-    }
-
-    async fn serve(metadata: MetadataStore, timeseries: SeriesStore) -> TestApp {
-        TestApp::spawn_state(AppState::new(metadata, timeseries)).await
-    }
-
-    /// Serves a fully built state, for tests of keys and limits.
-    pub async fn spawn_state(state: AppState) -> TestApp {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("a free port");
-        let address = format!("http://{}", listener.local_addr().unwrap());
-        let state = web::Data::new(state);
-        let docs = web::Data::new(openapi::documents());
-        let server = insights_http::run(listener, state, docs).expect("the server starts");
-        actix_web::rt::spawn(server);
-        TestApp {
-            address,
-            client: awc::Client::builder().disable_redirects().finish(),
-        }
+        let path = scratch_file("samples.json", json);
+        let app = TestApp::spawn_settings(&[("INSIGHTS_TIMESERIES", path.to_str().unwrap())]).await;
+        std::fs::remove_file(&path).unwrap();
+        app
     }
 
     /// GETs a path and query, as written (no re-encoding).

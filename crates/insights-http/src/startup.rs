@@ -64,6 +64,8 @@ pub enum StartupError {
         /// Why.
         error: std::io::Error,
     },
+    /// The compute threads for heavy requests could not be started.
+    Compute(std::io::Error),
 }
 
 impl std::fmt::Display for StartupError {
@@ -95,6 +97,9 @@ impl std::fmt::Display for StartupError {
                 write!(f, "failed to set up the {what} on PostgreSQL: {error}")
             }
             StartupError::Serve { addr, error } => write!(f, "failed to serve on {addr}: {error}"),
+            StartupError::Compute(error) => {
+                write!(f, "failed to start the compute threads: {error}")
+            }
         }
     }
 }
@@ -128,7 +133,8 @@ impl Application {
             max_window: settings.max_window,
             keys,
             metrics_require_key: settings.metrics_require_key,
-            ..AppState::with_limits(metadata, timeseries, settings.limits.clone())
+            ..AppState::try_with_limits(metadata, timeseries, settings.limits.clone())
+                .map_err(StartupError::Compute)?
         });
         let serve_error = |error| StartupError::Serve {
             addr: settings.addr,

@@ -198,14 +198,28 @@ impl AppState {
     }
 
     /// The state with these limits (which size the compute pool) and without API keys.
+    ///
+    /// # Panics
+    ///
+    /// When the compute threads cannot be started; [`AppState::try_with_limits`] says why
+    /// instead, as the service's startup does.
     pub fn with_limits(
         metadata: MetadataStore,
         timeseries: SeriesStore,
         limits: Limits,
     ) -> AppState {
-        let compute = ComputePool::new(limits.compute_threads, limits.compute_slots)
-            .unwrap_or_else(|error| panic!("cannot start the compute threads: {error}"));
-        AppState {
+        AppState::try_with_limits(metadata, timeseries, limits)
+            .unwrap_or_else(|error| panic!("cannot start the compute threads: {error}"))
+    }
+
+    /// The state with these limits, or why the compute threads could not be started.
+    pub fn try_with_limits(
+        metadata: MetadataStore,
+        timeseries: SeriesStore,
+        limits: Limits,
+    ) -> std::io::Result<AppState> {
+        let compute = ComputePool::new(limits.compute_threads, limits.compute_slots)?;
+        Ok(AppState {
             insights: Insights::new(Arc::clone(&metadata.repo), Arc::clone(&timeseries.source)),
             metadata,
             timeseries,
@@ -216,7 +230,7 @@ impl AppState {
             metrics: Metrics::default(),
             started_at: OffsetDateTime::now_utc(),
             compute,
-        }
+        })
     }
 
     /// The values `/metrics` reads when scraped.

@@ -154,9 +154,13 @@ pub fn run(root: &Path, plan: &Plan) -> Result<()> {
     }
     let machine = machine();
     let section = format!(
-        "Measured {} on {machine}, with `wrk -t{} -c{} -d{}s --latency` per endpoint after a 1 s warm-up, \
+        "Measured {} at commit {} with `cargo xtask loadtest --connections {} --seconds {}` on {machine}: \
+         `wrk -t{} -c{} -d{}s --latency` per endpoint after a 1 s warm-up, \
          server and load generator on the same machine, the server logging at `warn`.\n{report}",
         time_now(),
+        commit(root),
+        plan.connections,
+        plan.seconds,
         plan.threads,
         plan.connections,
         plan.seconds
@@ -288,6 +292,26 @@ fn machine() -> String {
         .map(|kib| kib / 1024.0 / 1024.0)
         .unwrap_or(0.0);
     format!("{cores} cores ({cpu}) and {memory_gib:.0} GiB of memory")
+}
+
+/// The checkout's commit, with `+changes` when the tree differs from it.
+fn commit(root: &Path) -> String {
+    let git = |args: &[&str]| {
+        std::process::Command::new("git")
+            .args(args)
+            .current_dir(root)
+            .output()
+            .ok()
+            .filter(|output| output.status.success())
+            .map(|output| String::from_utf8_lossy(&output.stdout).trim().to_owned())
+    };
+    let Some(head) = git(&["rev-parse", "--short", "HEAD"]) else {
+        return "(not a git checkout)".to_owned();
+    };
+    match git(&["status", "--porcelain"]) {
+        Some(changes) if !changes.is_empty() => format!("{head}+changes"),
+        _ => head,
+    }
 }
 
 fn time_now() -> String {

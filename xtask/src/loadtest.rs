@@ -51,7 +51,11 @@ pub fn run(root: &Path, plan: &Plan) -> Result<()> {
     }
     let mut report = String::new();
     let mut embedded_rates: Vec<(String, f64)> = Vec::new();
-    for (mode, env) in modes {
+    // As many compute slots as connections: the run measures how fast answers come, not how
+    // fast the service refuses the requests beyond its default slots (4 per core) with 503.
+    let slots = plan.connections.to_string();
+    for (mode, mut env) in modes {
+        env.push(("INSIGHTS_COMPUTE_SLOTS", slots.clone()));
         let server = Server::start(&release, &env)?;
         let base = format!("http://{}", server.addr);
         let org = "/v1/insights/organizations/955c3c4d-3a03-4d79-9655-3871f5ad999d/usage?start=2024-04-01T00:00:00Z&end=2024-04-02T00:00:00Z";
@@ -112,7 +116,7 @@ pub fn run(root: &Path, plan: &Plan) -> Result<()> {
         let versus_embedded = mode != "embedded";
         writeln!(
             report,
-            "| endpoint | requests/s | p50 ms | p99 ms | errors | vs /healthz |{}",
+            "| endpoint | requests/s | p50 ms | p99 ms | errors (non-2xx or socket) | vs /healthz |{}",
             if versus_embedded {
                 " vs embedded |"
             } else {
@@ -156,7 +160,8 @@ pub fn run(root: &Path, plan: &Plan) -> Result<()> {
     let section = format!(
         "Measured {} at commit {} with `cargo xtask loadtest --connections {} --seconds {}` on {machine}: \
          `wrk -t{} -c{} -d{}s --latency` per endpoint after a 1 s warm-up, \
-         server and load generator on the same machine, the server logging at `warn`.\n{report}",
+         server and load generator on the same machine, the server logging at `warn` with \
+         `INSIGHTS_COMPUTE_SLOTS` set to the connections.\n{report}",
         time_now(),
         commit(root),
         plan.connections,

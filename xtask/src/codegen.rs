@@ -213,3 +213,23 @@ fn inline(value: &serde_json::Value) -> String {
         scalar => scalar.to_string(),
     }
 }
+
+/// `docs/operations.md` with its configuration table made from `VARIABLES`, between the
+/// `settings:begin` and `settings:end` markers.
+pub fn operations_md(current: &str) -> anyhow::Result<String> {
+    let begin = current
+        .find("<!-- settings:begin")
+        .and_then(|at| current[at..].find("-->").map(|end| at + end + 3))
+        .ok_or_else(|| anyhow::anyhow!("docs/operations.md has no settings:begin marker"))?;
+    let end = current
+        .find("<!-- settings:end -->")
+        .ok_or_else(|| anyhow::anyhow!("docs/operations.md has no settings:end marker"))?;
+    let mut table = String::from("\n| variable | default | meaning |\n| --- | --- | --- |\n");
+    for variable in insights_http::settings::VARIABLES {
+        table.push_str(&format!(
+            "| `{}` | {} | {} |\n",
+            variable.name, variable.default, variable.meaning
+        ));
+    }
+    Ok(format!("{}{table}{}", &current[..begin], &current[end..]))
+}

@@ -48,8 +48,9 @@ enum Task {
         #[arg(long, requires_all = ["circuits", "days"])]
         out: Option<PathBuf>,
     },
-    /// Regenerate db/init/init.sql (from db/schema.sql and data/catalogue.tsv) and
-    /// openapi/insights.json and openapi/monolith.yaml (from the routes).
+    /// Regenerate db/init/init.sql (from db/schema.sql and data/catalogue.tsv),
+    /// openapi/insights.json and openapi/monolith.yaml (from the routes), and the
+    /// configuration table of docs/operations.md (from insights_http::settings::VARIABLES).
     Codegen,
     /// Apply db/init/init.sql to DATABASE_URL; an already seeded database is left as it is.
     DbInit,
@@ -302,8 +303,10 @@ fn generated_files(root: &Path) -> Result<Vec<(&'static str, String)>> {
     let catalogue = Catalogue::parse_tsv(&read_file(&root.join("data/catalogue.tsv"))?)
         .context("failed to parse data/catalogue.tsv")?;
     let documents = insights_http::openapi::documents();
+    let operations = read_file(&root.join("docs/operations.md"))?;
     Ok(vec![
         ("db/init/init.sql", codegen::init_sql(&schema, &catalogue)),
+        ("docs/operations.md", codegen::operations_md(&operations)?),
         ("openapi/insights.json", documents.v3.clone()),
         (
             "openapi/monolith.yaml",

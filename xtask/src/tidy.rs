@@ -264,6 +264,73 @@ fn the_core_names_no_query_parameter() {
     );
 }
 
+#[test]
+fn configuration_is_listed_once_and_everywhere_alike() {
+    // The variables the service reads, by the string literals that name them...
+    let http = project_root().join("crates/insights-http/src");
+    let mut read = BTreeSet::new();
+    for path in rust_files()
+        .into_iter()
+        .filter(|path| path.starts_with(&http))
+    {
+        let text = fs::read_to_string(&path).unwrap();
+        for piece in text.split('"').skip(1).step_by(2) {
+            let is_name = |prefix: &str| {
+                piece.starts_with(prefix)
+                    && piece.chars().all(|c| c.is_ascii_uppercase() || c == '_')
+            };
+            if is_name("INSIGHTS_") || piece == "DATABASE_URL" {
+                read.insert(piece.to_owned());
+            }
+        }
+    }
+    // ...plus RUST_LOG, which tracing-subscriber reads by itself.
+    read.insert("RUST_LOG".to_owned());
+    let listed: BTreeSet<String> = insights_http::settings::VARIABLES
+        .iter()
+        .map(|variable| variable.name.to_owned())
+        .collect();
+    assert_eq!(
+        read, listed,
+        "the variables read and the variables listed differ"
+    );
+
+    // .env.example names every listed variable, and its values are the listed defaults.
+    let example = fs::read_to_string(project_root().join(".env.example")).unwrap();
+    let mut assigned = BTreeSet::new();
+    for line in example.lines() {
+        let (commented, line) = match line.strip_prefix("# ") {
+            Some(rest) => (true, rest),
+            None => (false, line),
+        };
+        let Some((name, value)) = line.split_once('=') else {
+            continue;
+        };
+        if name.is_empty() || !name.chars().all(|c| c.is_ascii_uppercase() || c == '_') {
+            continue;
+        }
+        if name == "TEST_DATABASE_URL" {
+            continue;
+        }
+        assigned.insert(name.to_owned());
+        let variable = insights_http::settings::VARIABLES
+            .iter()
+            .find(|variable| variable.name == name)
+            .unwrap_or_else(|| panic!(".env.example sets {name}, which the service does not read"));
+        if !commented && variable.default.starts_with('`') {
+            assert_eq!(
+                format!("`{value}`"),
+                variable.default,
+                ".env.example's {name} differs from the listed default"
+            );
+        }
+    }
+    assert_eq!(
+        assigned, listed,
+        ".env.example and the listed variables differ"
+    );
+}
+
 fn rust_files() -> Vec<PathBuf> {
     fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
         for entry in fs::read_dir(dir).unwrap() {

@@ -7,6 +7,148 @@ use std::path::PathBuf;
 use insights_pg::PgConfig;
 use time::Duration;
 
+/// One environment variable the service reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Variable {
+    /// Its name.
+    pub name: &'static str,
+    /// Its default, as the documentation writes it (Markdown).
+    pub default: &'static str,
+    /// What it does (Markdown).
+    pub meaning: &'static str,
+}
+
+/// Every variable the service reads, in the order `docs/operations.md` lists them: the one
+/// list that document's table is generated from (`cargo xtask codegen`), and that a tidy test
+/// holds against the names the code reads and against `.env.example`.
+pub const VARIABLES: &[Variable] = &[
+    Variable {
+        name: "INSIGHTS_ADDR",
+        default: "`127.0.0.1:8080`",
+        meaning: "address to listen on (`0.0.0.0:8080` in a container; port 0 picks a free port, logged on the `serving` line)",
+    },
+    Variable {
+        name: "INSIGHTS_TIMESERIES",
+        default: "`data/mock_timeseries.json`",
+        meaning: "the sample file, or `postgres` for the `power_samples` table",
+    },
+    Variable {
+        name: "INSIGHTS_TIMESERIES_URL",
+        default: "`DATABASE_URL`",
+        meaning: "with `INSIGHTS_TIMESERIES=postgres`: the database holding the samples",
+    },
+    Variable {
+        name: "INSIGHTS_CATALOGUE",
+        default: "unset",
+        meaning: "a catalogue file for the embedded store",
+    },
+    Variable {
+        name: "INSIGHTS_MAX_WINDOW_DAYS",
+        default: "`366`",
+        meaning: "the longest window a request may ask for",
+    },
+    Variable {
+        name: "DATABASE_URL",
+        default: "unset",
+        meaning: "metadata from this PostgreSQL; unset serves the embedded seed catalogue",
+    },
+    Variable {
+        name: "INSIGHTS_DB_POOL_SIZE",
+        default: "`16`",
+        meaning: "connections per pool (metadata and samples each have one)",
+    },
+    Variable {
+        name: "INSIGHTS_DB_CONNECT_TIMEOUT_MS",
+        default: "`500`",
+        meaning: "limit on opening one connection",
+    },
+    Variable {
+        name: "INSIGHTS_DB_WAIT_TIMEOUT_MS",
+        default: "`500`",
+        meaning: "limit on waiting for a pooled connection",
+    },
+    Variable {
+        name: "INSIGHTS_DB_STATEMENT_TIMEOUT_MS",
+        default: "`1000`",
+        meaning: "limit on one statement, server- and client-side",
+    },
+    Variable {
+        name: "INSIGHTS_CACHE_TTL_S",
+        default: "`60`",
+        meaning: "seconds a metadata answer from PostgreSQL is cached (0: none)",
+    },
+    Variable {
+        name: "INSIGHTS_CACHE_CAPACITY",
+        default: "`10000`",
+        meaning: "most metadata answers cached",
+    },
+    Variable {
+        name: "INSIGHTS_REQUEST_TIMEOUT_MS",
+        default: "`10000`",
+        meaning: "a request's work still unfinished after this is a 503",
+    },
+    Variable {
+        name: "INSIGHTS_MAX_QUERY_BYTES",
+        default: "`2048`",
+        meaning: "a longer query string is a 414",
+    },
+    Variable {
+        name: "INSIGHTS_MAX_CONNECTIONS",
+        default: "`4096`",
+        meaning: "open connections served at once; more wait in the listen backlog",
+    },
+    Variable {
+        name: "INSIGHTS_WORKERS",
+        default: "the number of cores",
+        meaning: "worker threads",
+    },
+    Variable {
+        name: "INSIGHTS_CLIENT_TIMEOUT_S",
+        default: "`5`",
+        meaning: "time a client has, after connecting and after each answer, to send a whole request head; a stalled connection is closed",
+    },
+    Variable {
+        name: "INSIGHTS_COMPUTE_THREADS",
+        default: "the number of cores",
+        meaning: "low-priority threads that usage requests run on, off the workers",
+    },
+    Variable {
+        name: "INSIGHTS_COMPUTE_SLOTS",
+        default: "4 × the cores",
+        meaning: "usage requests admitted at once; one more is 503 at once",
+    },
+    Variable {
+        name: "INSIGHTS_KEEP_ALIVE_S",
+        default: "`5`",
+        meaning: "how long an idle keep-alive connection stays open (0: none)",
+    },
+    Variable {
+        name: "INSIGHTS_SHUTDOWN_TIMEOUT_S",
+        default: "`30`",
+        meaning: "how long requests in flight get to finish on SIGTERM or SIGINT",
+    },
+    Variable {
+        name: "INSIGHTS_API_KEYS_FILE",
+        default: "unset",
+        meaning: "the API key file; unset turns authentication off",
+    },
+    Variable {
+        name: "INSIGHTS_METRICS_REQUIRE_KEY",
+        default: "`true`",
+        meaning: "with keys on, whether `/metrics` needs an operator's key",
+    },
+    Variable {
+        name: "INSIGHTS_LOG_FORMAT",
+        default: "`text`",
+        meaning: "`text` for people, `json` for log pipelines",
+    },
+    Variable {
+        name: "RUST_LOG",
+        default: "`info`",
+        meaning: "log filter, in `tracing-subscriber`'s `EnvFilter` syntax",
+    },
+];
+
 /// Why the configuration is unusable; names the variable.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SettingsError {

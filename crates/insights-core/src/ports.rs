@@ -108,6 +108,10 @@ impl fmt::Display for TimeSeriesError {
 
 impl std::error::Error for TimeSeriesError {}
 
+/// The nominal interval a source assumes while no series has two samples to measure a spacing
+/// from. Every source uses this one, so that they answer alike on the same data.
+pub const FALLBACK_INTERVAL: Duration = Duration::minutes(1);
+
 /// Answers statistics over power series.
 ///
 /// Many series are asked for in one call, so that a database-backed source can push the

@@ -30,8 +30,7 @@ pub fn stream_rows(
     load::stream_rows(reader, on_row)
 }
 
-/// The interval assumed when no series has two samples to measure a spacing from.
-pub const FALLBACK_INTERVAL: Duration = Duration::minutes(1);
+pub use insights_core::FALLBACK_INTERVAL;
 
 /// Power samples held in memory, indexed per series.
 #[derive(Debug)]

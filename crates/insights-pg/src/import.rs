@@ -8,7 +8,7 @@
 
 use std::fmt;
 
-use insights_core::SeriesKey;
+use insights_core::{SeriesKey, FALLBACK_INTERVAL};
 use time::{Duration, OffsetDateTime};
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::types::{ToSql, Type};
@@ -16,9 +16,6 @@ use tokio_postgres::{Client, Transaction};
 
 use crate::plan::{Level, DAY_US, HOUR_US, QUARTER_US};
 use crate::timeseries::SCHEMA_SQL;
-
-/// The interval assumed while no two samples of a series have been imported.
-pub(crate) const FALLBACK_INTERVAL: Duration = Duration::minutes(1);
 
 /// The rollup layout the data was written with; answers read rollups only when it matches.
 pub(crate) const ROLLUP_VERSION: i64 = 2;

@@ -20,26 +20,7 @@ const CHECKS: &str = "all";
 
 pub fn run(root: &Path, max_examples: u32) -> Result<()> {
     let scratch = service::scratch_dir(root, "fuzz")?;
-    let venv = scratch.join("venv");
-    let schemathesis = venv.join("bin/schemathesis");
-    if !schemathesis.is_file() {
-        let status = Command::new("python3")
-            .arg("-m")
-            .arg("venv")
-            .arg(&venv)
-            .status()
-            .context("failed to run python3 -m venv")?;
-        if !status.success() {
-            bail!("failed to create the virtualenv {}", venv.display());
-        }
-        let status = Command::new(venv.join("bin/pip"))
-            .args(["install", "--quiet", SCHEMATHESIS])
-            .status()
-            .context("failed to run pip")?;
-        if !status.success() {
-            bail!("failed to install {SCHEMATHESIS}");
-        }
-    }
+    let schemathesis = service::python_tool(&scratch, &[&[SCHEMATHESIS]], "schemathesis")?;
     let release = service::build_release(root)?;
     // Once as deployed by default, once with keys on and a brand's key, so the scoped
     // paths and their 404s are fuzzed too.

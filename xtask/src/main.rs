@@ -4,6 +4,7 @@
 mod apikey;
 mod client;
 mod codegen;
+mod compose;
 mod db_init;
 mod fuzz_api;
 mod gen_data;
@@ -107,6 +108,11 @@ enum Task {
         #[arg(long, default_value_t = 150, value_parser = clap::value_parser!(u32).range(1..))]
         max_examples: u32,
     },
+    /// Validate docker-compose.yml with `docker-compose config` (docker-compose 1.29.2 from
+    /// PyPI, in a virtualenv in the target directory; no Docker engine needed) and check the
+    /// deployment rules: TCP database healthcheck, ports on 127.0.0.1, the read-only login,
+    /// a service healthcheck, pinned images and a cached dependency layer.
+    ComposeCheck,
     /// Build in release mode and run the service against a PostgreSQL cluster of its own
     /// (initdb and pg_ctl, in the system's temporary directory): mixed requests with zero
     /// unexpected answers and RSS growth under 5 % after the warm-up; then PostgreSQL stopped
@@ -221,6 +227,7 @@ fn main() -> Result<()> {
             },
         ),
         Task::FuzzApi { max_examples } => fuzz_api::run(&root, max_examples),
+        Task::ComposeCheck => compose::run(&root),
         Task::Soak {
             requests,
             connections,

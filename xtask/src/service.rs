@@ -38,6 +38,40 @@ pub fn scratch_dir(root: &Path, name: &str) -> Result<PathBuf> {
     Ok(dir)
 }
 
+/// A command-line tool from PyPI, installed once into a virtualenv under `scratch`: each
+/// entry of `installs` is one `pip install` run, in order, so a later one can rely on an
+/// earlier one (a build dependency installed first). Returns the tool's path.
+pub fn python_tool(scratch: &Path, installs: &[&[&str]], tool: &str) -> Result<PathBuf> {
+    let venv = scratch.join("venv");
+    let path = venv.join("bin").join(tool);
+    if path.is_file() {
+        return Ok(path);
+    }
+    let status = Command::new("python3")
+        .arg("-m")
+        .arg("venv")
+        .arg(&venv)
+        .status()
+        .context("failed to run python3 -m venv")?;
+    if !status.success() {
+        bail!("failed to create the virtualenv {}", venv.display());
+    }
+    for args in installs {
+        let status = Command::new(venv.join("bin/pip"))
+            .args(["install", "--quiet"])
+            .args(*args)
+            .status()
+            .context("failed to run pip")?;
+        if !status.success() {
+            bail!("failed to install {args:?}");
+        }
+    }
+    if !path.is_file() {
+        bail!("{tool} is not in {} after installing it", venv.display());
+    }
+    Ok(path)
+}
+
 /// A release build of the service: the executable cargo reported, and the workspace it
 /// runs in.
 pub struct Release {

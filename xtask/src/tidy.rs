@@ -74,10 +74,10 @@ struct Graph {
 }
 
 fn workspace_graph() -> Graph {
-    // Only this platform's packages: the others (wasm's, Windows') may never have been
-    // downloaded, and offline metadata for every platform would need them all.
+    // Only this platform's packages. Not `--offline`: a test binary built alone (`cargo test
+    // -p xtask`) leaves some of this platform's packages undownloaded, and metadata needs them.
     let output = Command::new(env!("CARGO"))
-        .args(["metadata", "--format-version", "1", "--offline"])
+        .args(["metadata", "--format-version", "1"])
         .args(["--filter-platform", &host_triple()])
         .current_dir(project_root())
         .output()

@@ -11,6 +11,7 @@ pub mod docs;
 pub mod dto;
 pub mod error;
 pub mod extract;
+pub mod healthcheck;
 pub mod metrics;
 pub mod middleware;
 pub mod openapi;

@@ -1,5 +1,5 @@
 //! The Insights Service binary: reads the settings, sets up logging, and serves what
-//! `Application::build` builds from them.
+//! `Application::build` builds from them; `insights-http healthcheck` probes a running one.
 
 use std::io::IsTerminal;
 
@@ -14,6 +14,19 @@ async fn main() -> Result<()> {
     let _ = dotenvy::dotenv();
     let settings = Settings::from_lookup(|key| std::env::var(key).ok())
         .context("failed to read the configuration")?;
+    match std::env::args().nth(1).as_deref() {
+        None => {}
+        // For a container's HEALTHCHECK: exit 0 when this host's service answers /healthz.
+        Some("healthcheck") => {
+            let addr = insights_http::healthcheck::probe_addr(settings.addr);
+            insights_http::healthcheck::probe(addr)
+                .with_context(|| format!("the service at {addr} is not healthy"))?;
+            return Ok(());
+        }
+        Some(other) => anyhow::bail!(
+            "unknown argument {other:?}: run without arguments to serve, or `healthcheck`"
+        ),
+    }
     let mut filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     // The HTTP/1 dispatcher logs a client's malformed request at ERROR ("stream error"); the
     // service answers it with a problem and logs it at WARN itself (`connection.rs`).

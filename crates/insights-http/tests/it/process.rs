@@ -351,3 +351,34 @@ async fn logs_never_hold_passwords_or_keys_and_json_logs_carry_request_ids() {
     }
     std::fs::remove_file(keys_file).unwrap();
 }
+
+/// Runs `insights-http healthcheck` against `addr` and returns whether it succeeded.
+fn healthcheck(addr: &str) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_insights-http"))
+        .arg("healthcheck")
+        .env_clear()
+        .current_dir(std::env::temp_dir())
+        .env("INSIGHTS_ADDR", addr)
+        .output()
+        .expect("the healthcheck runs")
+}
+
+#[actix_web::test]
+async fn the_healthcheck_subcommand_passes_on_a_serving_service_and_fails_without_one() {
+    let mut service = Service::start(&[]);
+    // The compose file's form: the service listens on every interface, the probe uses loopback.
+    let listen = format!("0.0.0.0:{}", service.addr.port());
+    let passed = healthcheck(&listen);
+    assert!(
+        passed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&passed.stderr)
+    );
+
+    service.signal("TERM");
+    assert!(service.wait().success());
+    let failed = healthcheck(&service.addr.to_string());
+    assert_eq!(failed.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&failed.stderr);
+    assert!(stderr.contains("is not healthy"), "{stderr}");
+}

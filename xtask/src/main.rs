@@ -5,6 +5,7 @@ mod apikey;
 mod client;
 mod codegen;
 mod compose;
+mod dashboard_check;
 mod db_init;
 mod fuzz_api;
 mod gen_data;
@@ -113,6 +114,14 @@ enum Task {
     /// deployment rules: TCP database healthcheck, ports on 127.0.0.1, the read-only login,
     /// a service healthcheck, pinned images and a cached dependency layer.
     ComposeCheck,
+    /// Build in release mode and check the dashboard in headless Chromium (Debian's chromium
+    /// and chromium-driver) over WebDriver: a deep link's tables equal the API's answer, the
+    /// picker lists the seed, the default window is the latest day, errors read as words.
+    DashboardCheck {
+        /// Where to save the screenshot of the deep link (default: the target directory).
+        #[arg(long)]
+        screenshot: Option<std::path::PathBuf>,
+    },
     /// Build in release mode and run the service against a PostgreSQL cluster of its own
     /// (initdb and pg_ctl, in the system's temporary directory): mixed requests with zero
     /// unexpected answers and RSS growth under 5 % after the warm-up; then PostgreSQL stopped
@@ -228,6 +237,7 @@ fn main() -> Result<()> {
         ),
         Task::FuzzApi { max_examples } => fuzz_api::run(&root, max_examples),
         Task::ComposeCheck => compose::run(&root),
+        Task::DashboardCheck { screenshot } => dashboard_check::run(&root, screenshot),
         Task::Soak {
             requests,
             connections,

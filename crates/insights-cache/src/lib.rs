@@ -7,15 +7,15 @@
 //! so during an outage it answers with the store's error (a 503), never with stale data.
 
 use std::collections::HashMap;
-use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::future::{BoxFuture, FutureExt, Shared};
 use insights_core::{
-    BrandId, BrandTree, CircuitContext, CircuitId, LocationId, LocationSummary, MetadataError,
-    MetadataRepo, OrganizationId, OrganizationTree, SensorDetail, SensorId, SeriesKey,
+    Brand, BrandId, BrandTree, CircuitContext, CircuitId, LocationId, LocationSummary,
+    MetadataError, MetadataRepo, OrganizationId, OrganizationTree, SensorDetail, SensorId,
+    SeriesKey,
 };
 use tokio::time::Instant;
 
@@ -27,6 +27,10 @@ enum Key {
     Sensor(SensorId),
     Location(LocationId),
     Brand(BrandId),
+    /// The list of every brand.
+    Brands,
+    /// The series of every circuit.
+    CircuitSeries,
 }
 
 /// A lookup's answer; a missing entity is cached too, so floods of unknown ids stay cheap.
@@ -37,6 +41,8 @@ enum Answer {
     Sensor(Option<Arc<SensorDetail>>),
     Location(Option<Arc<LocationSummary>>),
     Brand(Option<Arc<BrandTree>>),
+    Brands(Arc<Vec<Brand>>),
+    CircuitSeries(Arc<Vec<SeriesKey>>),
 }
 
 type Flight = Shared<BoxFuture<'static, Result<Answer, MetadataError>>>;
@@ -198,6 +204,8 @@ async fn fetch<M: MetadataRepo>(inner: Arc<M>, key: Key) -> Result<Answer, Metad
         Key::Sensor(id) => Answer::Sensor(inner.sensor(id).await?),
         Key::Location(id) => Answer::Location(inner.location(id).await?),
         Key::Brand(id) => Answer::Brand(inner.brand(id).await?),
+        Key::Brands => Answer::Brands(Arc::new(inner.brands().await?)),
+        Key::CircuitSeries => Answer::CircuitSeries(Arc::new(inner.circuit_series().await?)),
     })
 }
 
@@ -249,8 +257,18 @@ impl<M: MetadataRepo + 'static> MetadataRepo for CachedMetadata<M> {
         }
     }
 
-    /// Not cached: it is asked once, at startup.
-    fn circuit_series(&self) -> impl Future<Output = Result<Vec<SeriesKey>, MetadataError>> + Send {
-        self.inner.circuit_series()
+    /// Cached like the lookups: the data range of everything asks for it on each request.
+    async fn circuit_series(&self) -> Result<Vec<SeriesKey>, MetadataError> {
+        match self.get(Key::CircuitSeries).await? {
+            Answer::CircuitSeries(answer) => Ok(answer.as_ref().clone()),
+            _ => Err(mismatch()),
+        }
+    }
+
+    async fn brands(&self) -> Result<Vec<Brand>, MetadataError> {
+        match self.get(Key::Brands).await? {
+            Answer::Brands(answer) => Ok(answer.as_ref().clone()),
+            _ => Err(mismatch()),
+        }
     }
 }

@@ -11,8 +11,10 @@ use std::sync::Arc;
 use time::{Duration, OffsetDateTime};
 
 use crate::ids::{BrandId, CircuitId, LocationId, OrganizationId, SensorId, SeriesKey};
-use crate::model::{BrandTree, CircuitContext, LocationSummary, OrganizationTree, SensorDetail};
-use crate::ports::{MetadataError, MetadataRepo, TimeSeriesError, TimeSeriesSource};
+use crate::model::{
+    Brand, BrandTree, CircuitContext, LocationSummary, OrganizationTree, SensorDetail,
+};
+use crate::ports::{Extent, MetadataError, MetadataRepo, TimeSeriesError, TimeSeriesSource};
 use crate::stats::UsageStats;
 use crate::window::Window;
 
@@ -49,6 +51,8 @@ pub trait DynMetadataRepo: Send + Sync {
     ) -> BoxFuture<'_, Result<Option<Arc<BrandTree>>, MetadataError>>;
     /// [`MetadataRepo::circuit_series`].
     fn circuit_series_boxed(&self) -> BoxFuture<'_, Result<Vec<SeriesKey>, MetadataError>>;
+    /// [`MetadataRepo::brands`].
+    fn brands_boxed(&self) -> BoxFuture<'_, Result<Vec<Brand>, MetadataError>>;
 }
 
 impl<T: MetadataRepo> DynMetadataRepo for T {
@@ -89,6 +93,10 @@ impl<T: MetadataRepo> DynMetadataRepo for T {
 
     fn circuit_series_boxed(&self) -> BoxFuture<'_, Result<Vec<SeriesKey>, MetadataError>> {
         Box::pin(self.circuit_series())
+    }
+
+    fn brands_boxed(&self) -> BoxFuture<'_, Result<Vec<Brand>, MetadataError>> {
+        Box::pin(self.brands())
     }
 }
 
@@ -132,6 +140,10 @@ impl MetadataRepo for dyn DynMetadataRepo + '_ {
     fn circuit_series(&self) -> impl Future<Output = Result<Vec<SeriesKey>, MetadataError>> + Send {
         self.circuit_series_boxed()
     }
+
+    fn brands(&self) -> impl Future<Output = Result<Vec<Brand>, MetadataError>> + Send {
+        self.brands_boxed()
+    }
 }
 
 /// [`TimeSeriesSource`] with boxed futures, so it can be a trait object; every
@@ -140,6 +152,11 @@ impl MetadataRepo for dyn DynMetadataRepo + '_ {
 pub trait DynTimeSeriesSource: Send + Sync {
     /// [`TimeSeriesSource::nominal_interval`].
     fn nominal_interval_dyn(&self) -> Duration;
+    /// [`TimeSeriesSource::extent`].
+    fn extent_boxed<'a>(
+        &'a self,
+        series: &'a [SeriesKey],
+    ) -> BoxFuture<'a, Result<Option<Extent>, TimeSeriesError>>;
     /// [`TimeSeriesSource::window_stats`].
     fn window_stats_boxed<'a>(
         &'a self,
@@ -163,6 +180,13 @@ pub trait DynTimeSeriesSource: Send + Sync {
 impl<T: TimeSeriesSource> DynTimeSeriesSource for T {
     fn nominal_interval_dyn(&self) -> Duration {
         self.nominal_interval()
+    }
+
+    fn extent_boxed<'a>(
+        &'a self,
+        series: &'a [SeriesKey],
+    ) -> BoxFuture<'a, Result<Option<Extent>, TimeSeriesError>> {
+        Box::pin(self.extent(series))
     }
 
     fn window_stats_boxed<'a>(
@@ -197,6 +221,10 @@ impl TimeSeriesSource for dyn DynTimeSeriesSource + '_ {
     }
 
     // `async fn`, so the futures capture the borrowed arguments' lifetimes too.
+    async fn extent(&self, series: &[SeriesKey]) -> Result<Option<Extent>, TimeSeriesError> {
+        self.extent_boxed(series).await
+    }
+
     async fn window_stats(
         &self,
         series: &[SeriesKey],

@@ -14,7 +14,7 @@
 //!
 //! ```
 //! use insights_core::{
-//!     parse_rfc3339, DEFAULT_MAX_WINDOW, InMemoryMetadata, Insights, SeriesKey,
+//!     parse_rfc3339, DEFAULT_MAX_WINDOW, Extent, InMemoryMetadata, Insights, SeriesKey,
 //!     TimeSeriesError, Scope, TimeSeriesSource, UsageRequest, UsageStats, Window,
 //! };
 //!
@@ -23,6 +23,10 @@
 //! impl TimeSeriesSource for TwoSamples {
 //!     fn nominal_interval(&self) -> time::Duration {
 //!         time::Duration::minutes(1)
+//!     }
+//!
+//!     async fn extent(&self, _series: &[SeriesKey]) -> Result<Option<Extent>, TimeSeriesError> {
+//!         Ok(None)
 //!     }
 //!
 //!     async fn window_stats(

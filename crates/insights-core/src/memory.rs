@@ -6,8 +6,8 @@ use std::sync::Arc;
 use crate::catalogue::Catalogue;
 use crate::ids::{BrandId, CircuitId, LocationId, OrganizationId, SensorId, SeriesKey};
 use crate::model::{
-    BrandTree, CircuitContext, LocationSummary, LocationTree, OrganizationNode, OrganizationTree,
-    SensorDetail, SensorWithCircuits,
+    Brand, BrandTree, CircuitContext, LocationSummary, LocationTree, OrganizationNode,
+    OrganizationTree, SensorDetail, SensorWithCircuits,
 };
 use crate::ports::{MetadataError, MetadataRepo};
 
@@ -212,5 +212,15 @@ impl MetadataRepo for InMemoryMetadata {
 
     async fn circuit_series(&self) -> Result<Vec<SeriesKey>, MetadataError> {
         Ok(self.circuit_series.clone())
+    }
+
+    async fn brands(&self) -> Result<Vec<Brand>, MetadataError> {
+        let mut brands: Vec<Brand> = self
+            .brands
+            .values()
+            .map(|tree| tree.brand.clone())
+            .collect();
+        brands.sort_by(|a, b| (&a.name, a.id).cmp(&(&b.name, b.id)));
+        Ok(brands)
     }
 }

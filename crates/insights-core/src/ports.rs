@@ -7,7 +7,9 @@ use std::sync::Arc;
 use time::{Duration, OffsetDateTime};
 
 use crate::ids::{BrandId, CircuitId, LocationId, OrganizationId, SensorId, SeriesKey};
-use crate::model::{BrandTree, CircuitContext, LocationSummary, OrganizationTree, SensorDetail};
+use crate::model::{
+    Brand, BrandTree, CircuitContext, LocationSummary, OrganizationTree, SensorDetail,
+};
 use crate::stats::UsageStats;
 use crate::window::Window;
 
@@ -78,6 +80,9 @@ pub trait MetadataRepo: Send + Sync {
     /// The series key of every circuit in the store, so that a source can tell which of its
     /// series no circuit references.
     fn circuit_series(&self) -> impl Future<Output = Result<Vec<SeriesKey>, MetadataError>> + Send;
+
+    /// Every brand, sorted by name then id.
+    fn brands(&self) -> impl Future<Output = Result<Vec<Brand>, MetadataError>> + Send;
 }
 
 /// Why a time-series source could not answer.
@@ -108,6 +113,25 @@ impl fmt::Display for TimeSeriesError {
 
 impl std::error::Error for TimeSeriesError {}
 
+/// The times of the earliest and the latest sample of a set of series.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Extent {
+    /// The earliest sample's time.
+    pub first: OffsetDateTime,
+    /// The latest sample's time; equal to `first` when there is one sample.
+    pub last: OffsetDateTime,
+}
+
+impl Extent {
+    /// The extent of both: from the earlier first to the later last.
+    pub fn merge(self, other: Extent) -> Extent {
+        Extent {
+            first: self.first.min(other.first),
+            last: self.last.max(other.last),
+        }
+    }
+}
+
 /// The nominal interval a source assumes while no series has two samples to measure a spacing
 /// from. Every source uses this one, so that they answer alike on the same data.
 pub const FALLBACK_INTERVAL: Duration = Duration::minutes(1);
@@ -119,6 +143,13 @@ pub const FALLBACK_INTERVAL: Duration = Duration::minutes(1);
 pub trait TimeSeriesSource: Send + Sync {
     /// The spacing the source's samples nominally have; each sample stands for this much time.
     fn nominal_interval(&self) -> Duration;
+
+    /// The earliest and the latest sample time over all the given series; `None` when none of
+    /// them has a sample. A source should answer from an index, not by reading the samples.
+    fn extent(
+        &self,
+        series: &[SeriesKey],
+    ) -> impl Future<Output = Result<Option<Extent>, TimeSeriesError>> + Send;
 
     /// The statistics of each series over the window, in the order the keys were given.
     /// A series the source does not know has no samples.
@@ -222,12 +253,23 @@ impl<M: MetadataRepo + ?Sized> MetadataRepo for Arc<M> {
     fn circuit_series(&self) -> impl Future<Output = Result<Vec<SeriesKey>, MetadataError>> + Send {
         M::circuit_series(self)
     }
+
+    fn brands(&self) -> impl Future<Output = Result<Vec<Brand>, MetadataError>> + Send {
+        M::brands(self)
+    }
 }
 
 /// A shared source answers like the source itself.
 impl<T: TimeSeriesSource + ?Sized> TimeSeriesSource for Arc<T> {
     fn nominal_interval(&self) -> Duration {
         T::nominal_interval(self)
+    }
+
+    fn extent(
+        &self,
+        series: &[SeriesKey],
+    ) -> impl Future<Output = Result<Option<Extent>, TimeSeriesError>> + Send {
+        T::extent(self, series)
     }
 
     fn window_stats(

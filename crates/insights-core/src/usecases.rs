@@ -7,17 +7,17 @@
 use std::fmt;
 use std::sync::Arc;
 
-use time::OffsetDateTime;
+use time::{Duration, OffsetDateTime};
 
 use crate::bucket::{
     buckets, demand_edges, Bucket, BucketWidth, DemandInterval, TooManyBuckets, Zone,
 };
 use crate::ids::{BrandId, CircuitId, LocationId, OrganizationId, SensorId, SeriesKey};
 use crate::model::{
-    BrandTree, Circuit, CircuitContext, ElectricSensor, Location, LocationSummary, LocationTree,
-    Organization, OrganizationTree, SensorDetail,
+    Brand, BrandTree, Circuit, CircuitContext, ElectricSensor, Location, LocationSummary,
+    LocationTree, Organization, OrganizationTree, SensorDetail,
 };
-use crate::ports::{MetadataError, MetadataRepo, TimeSeriesError, TimeSeriesSource};
+use crate::ports::{Extent, MetadataError, MetadataRepo, TimeSeriesError, TimeSeriesSource};
 use crate::stats::{TotalWatts, Usage, UsageStats};
 use crate::window::Window;
 
@@ -51,6 +51,53 @@ impl fmt::Display for EntityRef {
             EntityRef::Sensor(id) => write!(f, "electric sensor {id}"),
             EntityRef::Circuit(id) => write!(f, "circuit {id}"),
         }
+    }
+}
+
+/// A brand with those of its organizations a scope may see.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VisibleBrand {
+    /// The brand.
+    pub brand: Brand,
+    /// Its organizations within the scope, sorted by name then id.
+    pub organizations: Vec<VisibleOrganization>,
+}
+
+/// An organization and its locations, as a picker lists them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VisibleOrganization {
+    /// The organization.
+    pub organization: Organization,
+    /// Its locations, sorted by name then id.
+    pub locations: Vec<Location>,
+}
+
+impl VisibleOrganization {
+    fn of(organization: &Organization, locations: &[LocationTree]) -> VisibleOrganization {
+        VisibleOrganization {
+            organization: organization.clone(),
+            locations: locations.iter().map(|tree| tree.location.clone()).collect(),
+        }
+    }
+}
+
+/// When an entity's circuits have data: what a client needs to pick a window with samples.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DataRange {
+    /// How many circuits the entity has.
+    pub circuit_count: usize,
+    /// The earliest and latest sample over those circuits; `None` when none has a sample.
+    pub extent: Option<Extent>,
+    /// The spacing the source's samples nominally have.
+    pub nominal_interval: Duration,
+}
+
+impl DataRange {
+    /// Whether the data reaches the window's end: some sample lies at or after it, so the
+    /// window closed before the latest sample and only a late sample can change its figures.
+    pub fn reaches_end_of(&self, window: &Window) -> bool {
+        self.extent
+            .is_some_and(|extent| extent.last >= window.end())
     }
 }
 
@@ -452,6 +499,14 @@ fn members_of<'a>(
         })
 }
 
+/// The series of every circuit of a brand.
+fn brand_keys(tree: &BrandTree) -> Vec<SeriesKey> {
+    tree.organizations
+        .iter()
+        .flat_map(|node| node.locations.iter().flat_map(LocationTree::series_keys))
+        .collect()
+}
+
 /// The service's use cases over a metadata store and a time-series source.
 ///
 /// The crate-level documentation shows how to plug the ports in.
@@ -526,16 +581,7 @@ impl<M: MetadataRepo, T: TimeSeriesSource> Insights<M, T> {
         id: OrganizationId,
         request: &UsageRequest,
     ) -> Result<OrganizationUsage, InsightsError> {
-        let not_found = InsightsError::NotFound(EntityRef::Organization(id));
-        if !scope.may_admit_organization(id) {
-            return Err(not_found);
-        }
-        let tree = self
-            .metadata
-            .organization(id)
-            .await?
-            .filter(|tree| scope.admits(&tree.organization))
-            .ok_or(not_found)?;
+        let tree = self.organization_tree(scope, id).await?;
         let members: Vec<Member> = tree
             .locations
             .iter()
@@ -619,6 +665,138 @@ impl<M: MetadataRepo, T: TimeSeriesSource> Insights<M, T> {
             return Err(not_found);
         }
         self.metadata.brand(id).await?.ok_or(not_found)
+    }
+
+    /// The brands the scope may see, each with the organizations of it the scope may see and
+    /// their locations; sorted by name then id.
+    pub async fn visible_brands(&self, scope: &Scope) -> Result<Vec<VisibleBrand>, InsightsError> {
+        let brand_ids = match scope {
+            Scope::All => self
+                .metadata
+                .brands()
+                .await?
+                .into_iter()
+                .map(|brand| brand.id)
+                .collect(),
+            Scope::Brand(brand_id) => vec![*brand_id],
+            Scope::Organization(organization_id) => {
+                let Some(tree) = self.metadata.organization(*organization_id).await? else {
+                    return Ok(Vec::new());
+                };
+                return Ok(vec![VisibleBrand {
+                    brand: tree.brand.clone(),
+                    organizations: vec![VisibleOrganization::of(
+                        &tree.organization,
+                        &tree.locations,
+                    )],
+                }]);
+            }
+        };
+        let mut visible = Vec::with_capacity(brand_ids.len());
+        for brand_id in brand_ids {
+            // A brand deleted between the two reads is left out, as if listed a moment later.
+            if let Some(tree) = self.metadata.brand(brand_id).await? {
+                visible.push(VisibleBrand {
+                    brand: tree.brand.clone(),
+                    organizations: tree
+                        .organizations
+                        .iter()
+                        .map(|node| VisibleOrganization::of(&node.organization, &node.locations))
+                        .collect(),
+                });
+            }
+        }
+        Ok(visible)
+    }
+
+    /// When the entity's circuits have data, or, without an entity, every circuit the scope
+    /// may see. The source answers from its index, whatever the data's length.
+    pub async fn data_range(
+        &self,
+        scope: &Scope,
+        entity: Option<EntityRef>,
+    ) -> Result<DataRange, InsightsError> {
+        let keys: Vec<SeriesKey> = match entity {
+            Some(EntityRef::Circuit(id)) => self
+                .metadata
+                .circuit(id)
+                .await?
+                .filter(|context| scope.admits(&context.organization))
+                .map(|context| vec![context.series_key()])
+                .ok_or(InsightsError::NotFound(EntityRef::Circuit(id)))?,
+            Some(EntityRef::Sensor(id)) => self
+                .electric_sensor(scope, id)
+                .await?
+                .sensor
+                .series_keys()
+                .collect(),
+            Some(EntityRef::Location(id)) => self
+                .location_summary(scope, id)
+                .await?
+                .tree
+                .series_keys()
+                .collect(),
+            Some(EntityRef::Organization(id)) => self.organization_keys(scope, id).await?,
+            Some(EntityRef::Brand(id)) => brand_keys(&*self.brand_metadata(scope, id).await?),
+            None => match scope {
+                Scope::All => self.metadata.circuit_series().await?,
+                Scope::Brand(id) => match self.metadata.brand(*id).await? {
+                    Some(tree) => brand_keys(&tree),
+                    None => Vec::new(),
+                },
+                Scope::Organization(id) => {
+                    self.organization_keys(scope, *id)
+                        .await
+                        .or_else(|error| match error {
+                            InsightsError::NotFound(_) => Ok(Vec::new()),
+                            other => Err(other),
+                        })?
+                }
+            },
+        };
+        let mut extent: Option<Extent> = None;
+        for chunk in keys.chunks(SERIES_PER_CALL) {
+            if let Some(found) = self.timeseries.extent(chunk).await? {
+                extent = Some(extent.map_or(found, |known| known.merge(found)));
+            }
+            yield_now().await;
+        }
+        Ok(DataRange {
+            circuit_count: keys.len(),
+            extent,
+            nominal_interval: self.timeseries.nominal_interval(),
+        })
+    }
+
+    /// The series of an organization's circuits, if the scope may see it.
+    async fn organization_keys(
+        &self,
+        scope: &Scope,
+        id: OrganizationId,
+    ) -> Result<Vec<SeriesKey>, InsightsError> {
+        let tree = self.organization_tree(scope, id).await?;
+        Ok(tree
+            .locations
+            .iter()
+            .flat_map(LocationTree::series_keys)
+            .collect())
+    }
+
+    /// An organization with everything below it, if the scope may see it.
+    async fn organization_tree(
+        &self,
+        scope: &Scope,
+        id: OrganizationId,
+    ) -> Result<Arc<OrganizationTree>, InsightsError> {
+        let not_found = InsightsError::NotFound(EntityRef::Organization(id));
+        if !scope.may_admit_organization(id) {
+            return Err(not_found);
+        }
+        self.metadata
+            .organization(id)
+            .await?
+            .filter(|tree| scope.admits(&tree.organization))
+            .ok_or(not_found)
     }
 
     /// Sums the members' series over the request, by part, bucket and demand interval.

@@ -63,13 +63,27 @@ async fn asset(request: HttpRequest, _query: NoQuery) -> HttpResponse {
 }
 
 fn serve(file: &str) -> Option<HttpResponse> {
-    let (_, media_type, bytes) = ASSETS.iter().find(|(name, _, _)| *name == file)?;
+    serve_embedded(ASSETS, file, "public, max-age=3600")
+}
+
+/// One of `assets` as a response with its media type and `cache_control`; `None` when no
+/// asset has that name.
+pub(crate) fn serve_embedded(
+    assets: &[(&str, &'static str, &'static [u8])],
+    file: &str,
+    cache_control: &'static str,
+) -> Option<HttpResponse> {
+    let (_, media_type, bytes) = assets.iter().find(|(name, _, _)| *name == file)?;
     Some(
         HttpResponse::Ok()
             .insert_header((header::CONTENT_TYPE, HeaderValue::from_static(media_type)))
             .insert_header((
                 header::CACHE_CONTROL,
-                HeaderValue::from_static("public, max-age=3600"),
+                HeaderValue::from_static(cache_control),
+            ))
+            .insert_header((
+                header::X_CONTENT_TYPE_OPTIONS,
+                HeaderValue::from_static("nosniff"),
             ))
             .body(*bytes),
     )

@@ -4,9 +4,9 @@
 //! parameter asks for (`series`, `top_circuits`, `peak_demand`), which appear only then.
 
 use insights_core::{
-    format_utc, Brand, BrandUsage, Circuit, CircuitUsage, ElectricSensor, Figures, GroupUsage,
-    Location, LocationTree, LocationUsage, Organization, OrganizationUsage, Peak, Rollup,
-    SensorWithCircuits, TotalWatts, Window,
+    format_utc, Brand, BrandUsage, Circuit, CircuitUsage, DataRange, ElectricSensor, Figures,
+    GroupUsage, Location, LocationTree, LocationUsage, Organization, OrganizationUsage, Peak,
+    Rollup, SensorWithCircuits, TotalWatts, VisibleBrand, Window,
 };
 use paperclip::actix::Apiv2Schema;
 use paperclip::v2::models::{DataType, DataTypeFormat, DefaultSchemaRaw};
@@ -693,4 +693,76 @@ pub struct BrandMetadataBody {
 pub struct StatusBody {
     /// `ok` for liveness, `ready` for readiness.
     pub status: &'static str,
+}
+
+/// A brand with the organizations of it the caller may see.
+#[derive(Debug, Serialize, Apiv2Schema)]
+pub struct VisibleBrandBody {
+    /// The brand's id.
+    pub id: Uuid,
+    /// The brand's name.
+    pub name: String,
+    /// Its organizations the caller may see, by name then id.
+    pub organizations: Vec<VisibleOrganizationBody>,
+}
+
+/// An organization with its locations, in the brand list.
+#[derive(Debug, Serialize, Apiv2Schema)]
+pub struct VisibleOrganizationBody {
+    /// The organization's id.
+    pub id: Uuid,
+    /// The organization's name.
+    pub name: String,
+    /// Its locations, by name then id.
+    pub locations: Vec<NamedRef>,
+}
+
+impl From<&VisibleBrand> for VisibleBrandBody {
+    fn from(visible: &VisibleBrand) -> Self {
+        VisibleBrandBody {
+            id: visible.brand.id.0,
+            name: visible.brand.name.clone(),
+            organizations: visible
+                .organizations
+                .iter()
+                .map(|visible| VisibleOrganizationBody {
+                    id: visible.organization.id.0,
+                    name: visible.organization.name.clone(),
+                    locations: visible.locations.iter().map(NamedRef::from).collect(),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// The brands the caller may see, with their organizations and locations: what a picker
+/// needs.
+#[derive(Debug, Serialize, Apiv2Schema)]
+pub struct BrandListBody {
+    /// By name then id; with an organization's key, that organization's brand alone.
+    pub brands: Vec<VisibleBrandBody>,
+}
+
+/// When an entity's circuits have samples.
+#[derive(Debug, Serialize, Apiv2Schema)]
+pub struct DataRangeBody {
+    /// How many circuits the range covers.
+    pub circuit_count: usize,
+    /// The earliest sample's time over those circuits; null without samples.
+    pub first_sample: Option<Timestamp>,
+    /// The latest sample's time over those circuits; null without samples.
+    pub last_sample: Option<Timestamp>,
+    /// The spacing the samples nominally have, in seconds: each sample stands for this long.
+    pub nominal_interval_seconds: f64,
+}
+
+impl From<&DataRange> for DataRangeBody {
+    fn from(range: &DataRange) -> Self {
+        DataRangeBody {
+            circuit_count: range.circuit_count,
+            first_sample: range.extent.map(|extent| Timestamp(extent.first)),
+            last_sample: range.extent.map(|extent| Timestamp(extent.last)),
+            nominal_interval_seconds: range.nominal_interval.as_seconds_f64(),
+        }
+    }
 }

@@ -5,8 +5,10 @@
 //! builds the [`AppState`] and calls it.
 
 pub mod auth;
+pub mod caching;
 pub mod compute;
 pub mod connection;
+pub mod dashboard;
 pub mod docs;
 pub mod dto;
 pub mod error;
@@ -71,6 +73,7 @@ pub fn run(
         App::new()
             .app_data(state.clone())
             .app_data(docs.clone())
+            .wrap_fn(caching::conditional)
             .wrap_fn(middleware::head_as_get)
             .wrap(ErrorHandlers::new().default_handler(into_problem))
             .wrap_fn(move |request, service| middleware::observe(&observed, request, service))
@@ -81,6 +84,7 @@ pub fn run(
             .route("/openapi.json", web::get().to(openapi_v3))
             .route("/openapi/v2.json", web::get().to(openapi_v2))
             .configure(docs::configure)
+            .configure(dashboard::configure)
             .default_service(web::to(routes::not_found))
     };
     let server = actix_server::Server::build()

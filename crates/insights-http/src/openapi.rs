@@ -42,6 +42,20 @@ const ON_REQUEST_FIELDS: &[&str] = &["series", "top_circuits", "peak_demand"];
 
 const API_KEY_DESCRIPTION: &str = "`Authorization: Bearer <key>`, needed only where the deployment sets INSIGHTS_API_KEYS_FILE. A key sees one brand or one organization; anything else answers 404, as if it did not exist.";
 
+/// Whether an operation's 200s carry validators and cache lifetimes (`crate::caching`).
+fn is_cached(operation: &Value) -> bool {
+    matches!(
+        operation.pointer("/tags/0").and_then(Value::as_str),
+        Some("Insights" | "Metadata")
+    )
+}
+
+const IF_NONE_MATCH_DESCRIPTION: &str = "Entity tags the client holds (from `ETag`); when one matches, or for `*`, the answer is 304 with no body.";
+const ETAG_DESCRIPTION: &str = "A strong tag of the exact body; it changes exactly when the answer does (late samples, metadata changes). Send it back in `If-None-Match`.";
+const CACHE_CONTROL_DESCRIPTION: &str = "`max-age=300` for usage over a window that ended at or before the latest sample of its circuits; `max-age=10` for everything else. `private` (with `Vary: Authorization`) when API keys are on, else `public`.";
+const NOT_MODIFIED_DESCRIPTION: &str =
+    "Not Modified: `If-None-Match` names the current tag; no body.";
+
 /// Marks the operations that can answer 401 as needing a key or, where keys are off, none.
 fn require_key_if_on(operation: &mut Value) {
     if operation.pointer("/responses/401").is_some() {
@@ -130,6 +144,26 @@ fn correct_v2(document: &mut Value) {
         keep_real_errors(operation);
         require_key_if_on(operation);
         operation["produces"] = json!(["application/json", PROBLEM_JSON]);
+        if is_cached(operation) {
+            let if_none_match = json!({
+                "name": "If-None-Match", "in": "header", "required": false, "type": "string",
+                "description": IF_NONE_MATCH_DESCRIPTION,
+            });
+            match operation
+                .get_mut("parameters")
+                .and_then(Value::as_array_mut)
+            {
+                Some(parameters) => parameters.push(if_none_match),
+                None => operation["parameters"] = json!([if_none_match]),
+            }
+            let headers = json!({
+                "ETag": {"type": "string", "description": ETAG_DESCRIPTION},
+                "Cache-Control": {"type": "string", "description": CACHE_CONTROL_DESCRIPTION},
+            });
+            operation["responses"]["200"]["headers"] = headers.clone();
+            operation["responses"]["304"] =
+                json!({"description": NOT_MODIFIED_DESCRIPTION, "headers": headers});
+        }
         if let Some(parameters) = operation
             .get_mut("parameters")
             .and_then(Value::as_array_mut)
@@ -163,12 +197,21 @@ fn correct_v3(document: &mut Value) {
     for operation in operations(document) {
         keep_real_errors(operation);
         require_key_if_on(operation);
+        let cached = is_cached(operation);
+        let mut extra = vec![request_id_parameter()];
+        if cached {
+            extra.push(json!({
+                "name": "If-None-Match", "in": "header", "required": false,
+                "description": IF_NONE_MATCH_DESCRIPTION, "schema": {"type": "string"},
+            }));
+            operation["responses"]["304"] = json!({ "description": NOT_MODIFIED_DESCRIPTION });
+        }
         match operation
             .get_mut("parameters")
             .and_then(Value::as_array_mut)
         {
-            Some(parameters) => parameters.push(request_id_parameter()),
-            None => operation["parameters"] = json!([request_id_parameter()]),
+            Some(parameters) => parameters.extend(extra),
+            None => operation["parameters"] = json!(extra),
         }
         if let Some(parameters) = operation
             .get_mut("parameters")
@@ -207,6 +250,13 @@ fn correct_v3(document: &mut Value) {
                         "schema": { "type": "string" }
                     }
                 });
+                if cached && (status == "200" || status == "304") {
+                    headers["ETag"] =
+                        json!({"description": ETAG_DESCRIPTION, "schema": {"type": "string"}});
+                    headers["Cache-Control"] = json!({
+                        "description": CACHE_CONTROL_DESCRIPTION, "schema": {"type": "string"}
+                    });
+                }
                 if status == "503" {
                     headers["Retry-After"] = json!({
                         "description": "Seconds to wait before retrying.",

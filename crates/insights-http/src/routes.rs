@@ -4,14 +4,17 @@
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse};
+use insights_core::{EntityRef, Scope, UsageRequest};
 use paperclip::actix::api_v2_operation;
 use paperclip::actix::web::{self, Json};
 
 use crate::auth::{may_read_metrics, Caller};
+use crate::caching::{self, Freshness};
 use crate::dto::{
-    BrandMetadataBody, BrandUsageBody, CircuitSummaryBody, CircuitUsageBody, ElectricSensorBody,
-    LocationCounts, LocationUsageBody, NamedRef, OrganizationLocations, OrganizationUsageBody,
-    SensorCircuits, SensorLocation, StatusBody,
+    BrandListBody, BrandMetadataBody, BrandUsageBody, CircuitSummaryBody, CircuitUsageBody,
+    DataRangeBody, ElectricSensorBody, LocationCounts, LocationUsageBody, NamedRef,
+    OrganizationLocations, OrganizationUsageBody, SensorCircuits, SensorLocation, StatusBody,
+    VisibleBrandBody,
 };
 use crate::error::{problem_response, ApiError};
 use crate::extract::{
@@ -52,6 +55,28 @@ pub fn configure(config: &mut web::ServiceConfig) {
             "/v1/brands/{brand_id}/metadata",
             web::get().to(brand_metadata),
         ))
+        .service(get(
+            "/v1/insights/circuits/{circuit_id}/data-range",
+            web::get().to(circuit_data_range),
+        ))
+        .service(get(
+            "/v1/insights/locations/{location_id}/data-range",
+            web::get().to(location_data_range),
+        ))
+        .service(get(
+            "/v1/insights/organizations/{organization_id}/data-range",
+            web::get().to(organization_data_range),
+        ))
+        .service(get(
+            "/v1/insights/brands/{brand_id}/data-range",
+            web::get().to(brand_data_range),
+        ))
+        .service(get(
+            "/v1/insights/sensors/{sensor_id}/data-range",
+            web::get().to(sensor_data_range),
+        ))
+        .service(get("/v1/insights/data-range", web::get().to(data_range)))
+        .service(get("/v1/brands", web::get().to(brands)))
         .service(get("/healthz", web::get().to(healthz)))
         .service(get("/readyz", web::get().to(readyz)));
 }
@@ -68,13 +93,16 @@ async fn circuit_usage(
     caller: Caller,
     circuit: IdPath<CircuitParam>,
     query: CircuitQuery,
+    http: HttpRequest,
 ) -> Result<Json<CircuitUsageBody>, ApiError> {
     let (scope, id, request) = (caller.0, circuit.0, query.0);
-    let body = heavy(&state, move |state| async move {
+    let (body, freshness) = heavy(&state, move |state| async move {
         let answer = state.insights.circuit_usage(&scope, id, &request).await?;
-        Ok(CircuitUsageBody::from(&answer))
+        let freshness = freshness_of(&state, &scope, EntityRef::Circuit(id), &request).await?;
+        Ok((CircuitUsageBody::from(&answer), freshness))
     })
     .await?;
+    caching::mark(&http, freshness);
     Ok(Json(body))
 }
 
@@ -90,13 +118,16 @@ async fn location_usage(
     caller: Caller,
     location: IdPath<LocationParam>,
     query: RollupQuery,
+    http: HttpRequest,
 ) -> Result<Json<LocationUsageBody>, ApiError> {
     let (scope, id, request) = (caller.0, location.0, query.0);
-    let body = heavy(&state, move |state| async move {
+    let (body, freshness) = heavy(&state, move |state| async move {
         let answer = state.insights.location_usage(&scope, id, &request).await?;
-        Ok(LocationUsageBody::from(&answer))
+        let freshness = freshness_of(&state, &scope, EntityRef::Location(id), &request).await?;
+        Ok((LocationUsageBody::from(&answer), freshness))
     })
     .await?;
+    caching::mark(&http, freshness);
     Ok(Json(body))
 }
 
@@ -112,16 +143,20 @@ async fn organization_usage(
     caller: Caller,
     organization: IdPath<OrganizationParam>,
     query: RollupQuery,
+    http: HttpRequest,
 ) -> Result<Json<OrganizationUsageBody>, ApiError> {
     let (scope, id, request) = (caller.0, organization.0, query.0);
-    let body = heavy(&state, move |state| async move {
+    let (body, freshness) = heavy(&state, move |state| async move {
         let answer = state
             .insights
             .organization_usage(&scope, id, &request)
             .await?;
-        Ok(OrganizationUsageBody::from(&answer))
+        let entity = EntityRef::Organization(id);
+        let freshness = freshness_of(&state, &scope, entity, &request).await?;
+        Ok((OrganizationUsageBody::from(&answer), freshness))
     })
     .await?;
+    caching::mark(&http, freshness);
     Ok(Json(body))
 }
 
@@ -137,13 +172,16 @@ async fn brand_usage(
     caller: Caller,
     brand: IdPath<BrandParam>,
     query: RollupQuery,
+    http: HttpRequest,
 ) -> Result<Json<BrandUsageBody>, ApiError> {
     let (scope, id, request) = (caller.0, brand.0, query.0);
-    let body = heavy(&state, move |state| async move {
+    let (body, freshness) = heavy(&state, move |state| async move {
         let answer = state.insights.brand_usage(&scope, id, &request).await?;
-        Ok(BrandUsageBody::from(&answer))
+        let freshness = freshness_of(&state, &scope, EntityRef::Brand(id), &request).await?;
+        Ok((BrandUsageBody::from(&answer), freshness))
     })
     .await?;
+    caching::mark(&http, freshness);
     Ok(Json(body))
 }
 
@@ -231,6 +269,150 @@ async fn brand_metadata(
             })
             .collect(),
     }))
+}
+
+/// The brands the caller may see.
+#[api_v2_operation(
+    summary = "Brands",
+    description = "The brands the caller may see, by name then id, each with its organizations the caller may see and their locations (each by name, then id): every brand without keys, the key's brand with a brand key, and the organization's brand with that organization alone with an organization key.",
+    operation_id = "listBrands",
+    tags("Metadata")
+)]
+async fn brands(
+    state: web::Data<AppState>,
+    caller: Caller,
+    _query: NoQuery,
+) -> Result<Json<BrandListBody>, ApiError> {
+    let visible = within(&state, state.insights.visible_brands(&caller.0)).await?;
+    Ok(Json(BrandListBody {
+        brands: visible.iter().map(VisibleBrandBody::from).collect(),
+    }))
+}
+
+/// The data range of every circuit the caller may see.
+#[api_v2_operation(
+    summary = "Data range",
+    description = "The first and last sample time over every circuit the caller may see, and the samples' nominal interval: where a client's default window should end. Read from the source's index, whatever the data's length.",
+    operation_id = "getDataRange",
+    tags("Insights")
+)]
+async fn data_range(
+    state: web::Data<AppState>,
+    caller: Caller,
+    _query: NoQuery,
+) -> Result<Json<DataRangeBody>, ApiError> {
+    range_of(&state, caller.0, None).await
+}
+
+/// The data range of one circuit.
+#[api_v2_operation(
+    summary = "Circuit data range",
+    description = "The first and last sample time of the circuit, and the samples' nominal interval; both times are null when it has no samples.",
+    operation_id = "getCircuitDataRange",
+    tags("Insights")
+)]
+async fn circuit_data_range(
+    state: web::Data<AppState>,
+    caller: Caller,
+    circuit: IdPath<CircuitParam>,
+    _query: NoQuery,
+) -> Result<Json<DataRangeBody>, ApiError> {
+    range_of(&state, caller.0, Some(EntityRef::Circuit(circuit.0))).await
+}
+
+/// The data range of an electric sensor's circuits.
+#[api_v2_operation(
+    summary = "Electric sensor data range",
+    description = "The first and last sample time over all the sensor's circuits, and the samples' nominal interval; both times are null when none has samples.",
+    operation_id = "getSensorDataRange",
+    tags("Insights")
+)]
+async fn sensor_data_range(
+    state: web::Data<AppState>,
+    caller: Caller,
+    sensor: IdPath<SensorParam>,
+    _query: NoQuery,
+) -> Result<Json<DataRangeBody>, ApiError> {
+    range_of(&state, caller.0, Some(EntityRef::Sensor(sensor.0))).await
+}
+
+/// The data range of a location's circuits.
+#[api_v2_operation(
+    summary = "Location data range",
+    description = "The first and last sample time over all the location's circuits, and the samples' nominal interval; both times are null when none has samples.",
+    operation_id = "getLocationDataRange",
+    tags("Insights")
+)]
+async fn location_data_range(
+    state: web::Data<AppState>,
+    caller: Caller,
+    location: IdPath<LocationParam>,
+    _query: NoQuery,
+) -> Result<Json<DataRangeBody>, ApiError> {
+    range_of(&state, caller.0, Some(EntityRef::Location(location.0))).await
+}
+
+/// The data range of an organization's circuits.
+#[api_v2_operation(
+    summary = "Organization data range",
+    description = "The first and last sample time over all the organization's circuits, and the samples' nominal interval; both times are null when none has samples.",
+    operation_id = "getOrganizationDataRange",
+    tags("Insights")
+)]
+async fn organization_data_range(
+    state: web::Data<AppState>,
+    caller: Caller,
+    organization: IdPath<OrganizationParam>,
+    _query: NoQuery,
+) -> Result<Json<DataRangeBody>, ApiError> {
+    let entity = EntityRef::Organization(organization.0);
+    range_of(&state, caller.0, Some(entity)).await
+}
+
+/// The data range of a brand's circuits.
+#[api_v2_operation(
+    summary = "Brand data range",
+    description = "The first and last sample time over all the brand's circuits, and the samples' nominal interval; both times are null when none has samples.",
+    operation_id = "getBrandDataRange",
+    tags("Insights")
+)]
+async fn brand_data_range(
+    state: web::Data<AppState>,
+    caller: Caller,
+    brand: IdPath<BrandParam>,
+    _query: NoQuery,
+) -> Result<Json<DataRangeBody>, ApiError> {
+    range_of(&state, caller.0, Some(EntityRef::Brand(brand.0))).await
+}
+
+/// A data range, on the compute pool like the usage answers: it reads the time series.
+async fn range_of(
+    state: &web::Data<AppState>,
+    scope: Scope,
+    entity: Option<EntityRef>,
+) -> Result<Json<DataRangeBody>, ApiError> {
+    let body = heavy(state, move |state| async move {
+        let range = state.insights.data_range(&scope, entity).await?;
+        Ok(DataRangeBody::from(&range))
+    })
+    .await?;
+    Ok(Json(body))
+}
+
+/// Whether a usage answer is settled: its window ended at or before the latest sample of
+/// the entity's circuits, so only a late sample can change it.
+async fn freshness_of(
+    state: &AppState,
+    scope: &Scope,
+    entity: EntityRef,
+    request: &UsageRequest,
+) -> Result<Freshness, ApiError> {
+    let range = state.insights.data_range(scope, Some(entity)).await?;
+    Ok(if range.reaches_end_of(request.window_bounds()) {
+        Freshness::Settled
+    } else {
+        Freshness::Live
+    })
 }
 
 /// Liveness.

@@ -11,9 +11,9 @@ use std::sync::Arc;
 use criterion::{criterion_group, criterion_main, Criterion};
 use futures_executor::block_on;
 use insights_core::{
-    BucketWidth, Catalogue, DynMetadataRepo, DynTimeSeriesSource, InMemoryMetadata, Insights,
-    MetadataRepo, Scope, SeriesKey, TimeSeriesError, TimeSeriesSource, UsageRequest, UsageStats,
-    Window, Zone, DEFAULT_MAX_WINDOW,
+    BucketWidth, Catalogue, DynMetadataRepo, DynTimeSeriesSource, Extent, InMemoryMetadata,
+    Insights, MetadataRepo, Scope, SeriesKey, TimeSeriesError, TimeSeriesSource, UsageRequest,
+    UsageStats, Window, Zone, DEFAULT_MAX_WINDOW,
 };
 use insights_mockts::MockTimeSeries;
 use time::{Duration, OffsetDateTime};
@@ -52,6 +52,10 @@ struct DefaultPath(Arc<MockTimeSeries>);
 impl TimeSeriesSource for DefaultPath {
     fn nominal_interval(&self) -> Duration {
         self.0.nominal_interval()
+    }
+
+    async fn extent(&self, series: &[SeriesKey]) -> Result<Option<Extent>, TimeSeriesError> {
+        self.0.extent(series).await
     }
 
     async fn window_stats(

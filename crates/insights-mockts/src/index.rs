@@ -53,6 +53,11 @@ impl Series {
         }
     }
 
+    /// The first and the last sample's time (ns since the epoch); `None` without samples.
+    pub(crate) fn first_and_last(&self) -> Option<(i64, i64)> {
+        Some((*self.timestamps.first()?, *self.timestamps.last()?))
+    }
+
     /// How many samples the series has.
     pub(crate) fn len(&self) -> usize {
         self.timestamps.len()

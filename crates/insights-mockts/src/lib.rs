@@ -11,7 +11,9 @@ mod load;
 use std::collections::{HashMap, HashSet};
 use std::io::Read;
 
-use insights_core::{format_utc, SeriesKey, TimeSeriesError, TimeSeriesSource, UsageStats, Window};
+use insights_core::{
+    format_utc, Extent, SeriesKey, TimeSeriesError, TimeSeriesSource, UsageStats, Window,
+};
 use rustc_hash::FxHashMap;
 use time::{Duration, OffsetDateTime};
 
@@ -197,6 +199,30 @@ impl MockTimeSeries {
 impl TimeSeriesSource for MockTimeSeries {
     fn nominal_interval(&self) -> Duration {
         self.nominal_interval
+    }
+
+    async fn extent(&self, series: &[SeriesKey]) -> Result<Option<Extent>, TimeSeriesError> {
+        let Some((first, last)) = series
+            .iter()
+            .filter_map(|key| self.series.get(key)?.first_and_last())
+            .reduce(|(first, last), (other_first, other_last)| {
+                (first.min(other_first), last.max(other_last))
+            })
+        else {
+            return Ok(None);
+        };
+        // Every loaded timestamp came from an OffsetDateTime, so converting back cannot fail.
+        let instant = |nanos: i64| {
+            OffsetDateTime::from_unix_timestamp_nanos(i128::from(nanos)).map_err(|error| {
+                TimeSeriesError::Failed {
+                    reason: format!("a loaded timestamp is out of range: {error}"),
+                }
+            })
+        };
+        Ok(Some(Extent {
+            first: instant(first)?,
+            last: instant(last)?,
+        }))
     }
 
     async fn window_stats(

@@ -498,4 +498,18 @@ impl MetadataRepo for PgMetadata {
             })
             .collect()
     }
+
+    async fn brands(&self) -> Result<Vec<Brand>, MetadataError> {
+        let rows = self.db.query(queries::BRANDS, &[]).await?;
+        rows.iter()
+            .map(|row| {
+                let id: Uuid = row.try_get("id").map_err(row_error)?;
+                let name: String = row.try_get("name").map_err(row_error)?;
+                Ok(Brand {
+                    id: BrandId(id),
+                    name,
+                })
+            })
+            .collect()
+    }
 }

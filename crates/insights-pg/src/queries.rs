@@ -70,5 +70,8 @@ pub const BRAND: &str = concat!(
 pub const CIRCUIT_SERIES: &str =
     "SELECT s.duid AS duid, c.circuit_number AS circuit_number FROM circuits c JOIN electric_sensors s ON s.id = c.sensor_id";
 
+/// Every brand, in the order the API lists them.
+pub const BRANDS: &str = "SELECT id, name FROM brands ORDER BY name, id";
+
 /// A statement that succeeds whenever the database answers.
 pub const READY: &str = "SELECT 1";

@@ -11,7 +11,9 @@ use std::fmt;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
-use insights_core::{SeriesKey, TimeSeriesError, TimeSeriesSource, TotalWatts, UsageStats, Window};
+use insights_core::{
+    Extent, SeriesKey, TimeSeriesError, TimeSeriesSource, TotalWatts, UsageStats, Window,
+};
 use time::{Duration, OffsetDateTime};
 use tokio_postgres::Row;
 
@@ -22,6 +24,22 @@ pub const SCHEMA_SQL: &str = include_str!("../../../db/timeseries.sql");
 
 const INTERVAL: &str =
     "SELECT value AS interval_ns FROM power_sample_facts WHERE name = 'nominal_interval_ns'";
+
+/// The earliest and latest sample over the series `($1, $2)`, in microseconds since the
+/// epoch: two index probes per series on the primary key, whatever the series' length.
+const EXTENT: &str = "
+    SELECT (extract(epoch FROM min(e.first)) * 1000000)::bigint AS first_us,
+           (extract(epoch FROM max(e.last)) * 1000000)::bigint AS last_us,
+           (SELECT value FROM power_sample_facts WHERE name = 'nominal_interval_ns') AS interval_ns
+    FROM unnest($1::text[], $2::int4[]) AS k(duid, circuit_number)
+    CROSS JOIN LATERAL (
+        SELECT (SELECT p.ts FROM power_samples p
+                WHERE p.duid = k.duid AND p.circuit_number = k.circuit_number
+                ORDER BY p.ts LIMIT 1) AS first,
+               (SELECT p.ts FROM power_samples p
+                WHERE p.duid = k.duid AND p.circuit_number = k.circuit_number
+                ORDER BY p.ts DESC LIMIT 1) AS last
+    ) AS e";
 
 const ROLLUP_VERSION: &str = "SELECT value FROM power_sample_facts WHERE name = 'rollup_version'";
 
@@ -217,6 +235,28 @@ fn stats(row: &Row) -> Result<UsageStats, TimeSeriesError> {
 impl TimeSeriesSource for PgTimeSeries {
     fn nominal_interval(&self) -> Duration {
         Duration::nanoseconds(self.interval_ns.load(Ordering::Relaxed))
+    }
+
+    async fn extent(&self, series: &[SeriesKey]) -> Result<Option<Extent>, TimeSeriesError> {
+        if series.is_empty() {
+            return Ok(None);
+        }
+        let (duids, numbers) = keys(series);
+        let rows = self.db.query(EXTENT, &[&duids, &numbers]).await?;
+        // An aggregate without GROUP BY answers exactly one row.
+        let Some(row) = rows.first() else {
+            return Ok(None);
+        };
+        self.note_interval(row)?;
+        let first: Option<i64> = column(row, "first_us")?;
+        let last: Option<i64> = column(row, "last_us")?;
+        match (first, last) {
+            (Some(first), Some(last)) => Ok(Some(Extent {
+                first: instant(first)?,
+                last: instant(last)?,
+            })),
+            _ => Ok(None),
+        }
     }
 
     async fn window_stats(

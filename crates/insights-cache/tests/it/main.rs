@@ -57,7 +57,12 @@ impl MetadataRepo for CountingStore {
         self.seed.brand(id).await
     }
     async fn circuit_series(&self) -> Result<Vec<insights_core::SeriesKey>, MetadataError> {
+        self.enter().await?;
         self.seed.circuit_series().await
+    }
+    async fn brands(&self) -> Result<Vec<insights_core::Brand>, MetadataError> {
+        self.enter().await?;
+        self.seed.brands().await
     }
 }
 
@@ -115,6 +120,20 @@ async fn hot_lookups_do_not_touch_the_store() {
     assert_eq!(cache.organization(unknown).await, Ok(None));
     assert_eq!(cache.organization(unknown).await, Ok(None));
     assert_eq!(probe.calls.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_brand_list_and_the_circuit_series_are_cached_like_lookups() {
+    let (cache, probe) = cache(60, 100);
+    let seed = InMemoryMetadata::seed();
+    for _ in 0..3 {
+        assert_eq!(cache.brands().await, seed.brands().await);
+        assert_eq!(cache.circuit_series().await, seed.circuit_series().await);
+    }
+    assert_eq!(probe.calls.load(Ordering::SeqCst), 2);
+    tokio::time::advance(Duration::from_secs(61)).await;
+    assert_eq!(cache.brands().await, seed.brands().await);
+    assert_eq!(probe.calls.load(Ordering::SeqCst), 3);
 }
 
 #[tokio::test(start_paused = true)]

@@ -4,9 +4,9 @@
 
 use futures_executor::block_on;
 use insights_core::{
-    format_utc, parse_rfc3339, BrandId, BucketWidth, DemandInterval, InMemoryMetadata, Insights,
-    InsightsError, Scope, SeriesKey, TimeSeriesError, TimeSeriesSource, UsageRequest, UsageStats,
-    Window, Zone, DEFAULT_MAX_WINDOW,
+    format_utc, parse_rfc3339, BrandId, BucketWidth, DemandInterval, Extent, InMemoryMetadata,
+    Insights, InsightsError, Scope, SeriesKey, TimeSeriesError, TimeSeriesSource, UsageRequest,
+    UsageStats, Window, Zone, DEFAULT_MAX_WINDOW,
 };
 use proptest::prelude::*;
 use time::{Duration, OffsetDateTime};
@@ -181,6 +181,11 @@ struct Recording {
 impl TimeSeriesSource for Recording {
     fn nominal_interval(&self) -> Duration {
         Duration::minutes(1)
+    }
+
+    async fn extent(&self, series: &[SeriesKey]) -> Result<Option<Extent>, TimeSeriesError> {
+        self.record(series.len());
+        Ok(None)
     }
 
     async fn window_stats(

@@ -4,9 +4,9 @@ use std::collections::HashMap;
 
 use futures_executor::block_on;
 use insights_core::{
-    BucketWidth, Catalogue, DemandInterval, InMemoryMetadata, Insights, MetadataRepo, Scope,
-    SeriesKey, TimeSeriesError, TimeSeriesSource, UsageRequest, UsageStats, Window, Zone,
-    DEFAULT_MAX_WINDOW,
+    BucketWidth, Catalogue, DemandInterval, EntityRef, Extent, InMemoryMetadata, Insights,
+    MetadataRepo, Scope, SeriesKey, TimeSeriesError, TimeSeriesSource, UsageRequest, UsageStats,
+    Window, Zone, DEFAULT_MAX_WINDOW,
 };
 use proptest::prelude::*;
 use time::{Duration, OffsetDateTime};
@@ -20,6 +20,19 @@ struct ScanSource(HashMap<SeriesKey, Vec<(i64, f64)>>);
 impl TimeSeriesSource for ScanSource {
     fn nominal_interval(&self) -> Duration {
         Duration::minutes(1)
+    }
+
+    async fn extent(&self, series: &[SeriesKey]) -> Result<Option<Extent>, TimeSeriesError> {
+        let seconds = series
+            .iter()
+            .filter_map(|key| self.0.get(key))
+            .flatten()
+            .map(|(second, _)| *second);
+        let (first, last) = (seconds.clone().min(), seconds.max());
+        Ok(first.zip(last).map(|(first, last)| Extent {
+            first: BASE + Duration::seconds(first),
+            last: BASE + Duration::seconds(last),
+        }))
     }
 
     async fn window_stats(
@@ -220,5 +233,29 @@ proptest! {
         // Average power over the window: energy over length, the same formula as the peak's.
         let average_power = usage.stats.total().as_f64() * 60.0 / (window.length_nanos() as f64 / 1e9);
         prop_assert!(peak.watts >= average_power - 1e-9 * average_power.abs(), "{} < {}", peak.watts, average_power);
+    }
+}
+
+proptest! {
+    /// A brand's data range spans exactly its circuits' ranges, and its window reaches its
+    /// end exactly when some sample lies at or after that end.
+    #[test]
+    fn a_data_range_is_the_merge_of_its_circuits(source in source(), end_second in 0i64..7300) {
+        let insights = Insights::new(InMemoryMetadata::seed(), source);
+        let brand = Catalogue::seed().brands[0].id;
+        let whole = block_on(insights.data_range(&Scope::All, Some(EntityRef::Brand(brand)))).unwrap();
+        let mut merged: Option<Extent> = None;
+        for circuit in &Catalogue::seed().circuits {
+            let one = block_on(insights.data_range(&Scope::All, Some(EntityRef::Circuit(circuit.id)))).unwrap();
+            prop_assert_eq!(one.circuit_count, 1);
+            if let Some(extent) = one.extent {
+                merged = Some(merged.map_or(extent, |known| known.merge(extent)));
+            }
+        }
+        prop_assert_eq!(whole.circuit_count, 36);
+        prop_assert_eq!(whole.extent, merged);
+        let latest = insights.timeseries().0.values().flatten().map(|(second, _)| *second).max();
+        let reaches = whole.reaches_end_of(&window(-1, end_second + 1));
+        prop_assert_eq!(reaches, latest.is_some_and(|latest| latest >= end_second));
     }
 }

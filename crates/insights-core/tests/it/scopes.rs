@@ -3,9 +3,9 @@
 
 use futures_executor::block_on;
 use insights_core::{
-    BrandId, Catalogue, CircuitId, InMemoryMetadata, Insights, InsightsError, LocationId,
-    OrganizationId, Scope, SensorId, SeriesKey, TimeSeriesError, TimeSeriesSource, UsageRequest,
-    UsageStats, Window, SEED_TSV,
+    BrandId, Catalogue, CircuitId, EntityRef, Extent, InMemoryMetadata, Insights, InsightsError,
+    LocationId, OrganizationId, Scope, SensorId, SeriesKey, TimeSeriesError, TimeSeriesSource,
+    UsageRequest, UsageStats, Window, SEED_TSV,
 };
 use time::Duration;
 
@@ -16,6 +16,10 @@ struct NoSamples;
 impl TimeSeriesSource for NoSamples {
     fn nominal_interval(&self) -> Duration {
         Duration::minutes(1)
+    }
+
+    async fn extent(&self, _series: &[SeriesKey]) -> Result<Option<Extent>, TimeSeriesError> {
+        Ok(None)
     }
 
     async fn window_stats(
@@ -64,9 +68,10 @@ struct Entities {
     brand: &'static str,
 }
 
-/// Which of the seven lookups answer, as one letter each (c l o b s m d: circuit, location,
-/// organization and brand usage, sensor, location summary, brand metadata), `-` where the
-/// answer is the not-found error of a missing id.
+/// Which of the twelve lookups answer, as one letter each (c l o b s m d: circuit, location,
+/// organization and brand usage, sensor, location summary, brand metadata; C L O B S: the
+/// data range of a circuit, location, organization, brand and sensor), `-` where the answer
+/// is the not-found error of a missing id.
 fn visible(
     insights: &Insights<InMemoryMetadata, NoSamples>,
     scope: &Scope,
@@ -109,8 +114,22 @@ fn visible(
             block_on(insights.brand_metadata(scope, brand_id)).map(drop),
         ),
     ];
+    let ranges = [
+        ('C', EntityRef::Circuit(circuit_id)),
+        ('L', EntityRef::Location(location_id)),
+        ('O', EntityRef::Organization(organization_id)),
+        ('B', EntityRef::Brand(brand_id)),
+        ('S', EntityRef::Sensor(sensor_id)),
+    ]
+    .map(|(letter, entity)| {
+        (
+            letter,
+            block_on(insights.data_range(scope, Some(entity))).map(drop),
+        )
+    });
     answers
         .into_iter()
+        .chain(ranges)
         .map(|(letter, answer)| match answer {
             Ok(()) => letter,
             // The same error an unknown id gets: nothing tells the caller the id is real.
@@ -134,33 +153,99 @@ fn check(scope: Scope, expected_east: &str, expected_harbor: &str) {
 
 #[test]
 fn a_scope_sees_its_own_tenant_only() {
-    check(Scope::All, "clobsmd", "clobsmd");
+    check(Scope::All, "clobsmdCLOBS", "clobsmdCLOBS");
     check(
         Scope::Brand(DEMO_BRAND.parse().unwrap()),
-        "clobsmd",
-        "-------",
+        "clobsmdCLOBS",
+        "------------",
     );
     check(
         Scope::Brand(OTHER_BRAND.parse().unwrap()),
-        "-------",
-        "clobsmd",
+        "------------",
+        "clobsmdCLOBS",
     );
     // An organization never sees its brand as a whole: that would show its siblings.
     check(
         Scope::Organization(EAST.parse().unwrap()),
-        "clo-sm-",
-        "-------",
+        "clo-sm-CLO-S",
+        "------------",
     );
     check(
         Scope::Organization(WEST.parse().unwrap()),
-        "-------",
-        "-------",
+        "------------",
+        "------------",
     );
     check(
         Scope::Organization(HARBOR.parse().unwrap()),
-        "-------",
-        "clo-sm-",
+        "------------",
+        "clo-sm-CLO-S",
     );
     // A key for an id that does not exist sees nothing.
-    check(Scope::Brand(HARBOR.parse().unwrap()), "-------", "-------");
+    check(
+        Scope::Brand(HARBOR.parse().unwrap()),
+        "------------",
+        "------------",
+    );
+}
+
+/// The brands a scope lists, each with its organizations, and how many circuits its overall
+/// data range counts.
+fn listed(scope: Scope) -> (Vec<(String, Vec<String>)>, usize) {
+    let insights = two_brands();
+    let brands = block_on(insights.visible_brands(&scope))
+        .unwrap()
+        .into_iter()
+        .map(|visible| {
+            (
+                visible.brand.name,
+                visible
+                    .organizations
+                    .into_iter()
+                    .map(|visible| visible.organization.name)
+                    .collect(),
+            )
+        })
+        .collect();
+    let range = block_on(insights.data_range(&scope, None)).unwrap();
+    (brands, range.circuit_count)
+}
+
+#[test]
+fn the_brand_list_and_the_overall_range_stay_within_the_scope() {
+    let names = |list: &[(&str, &[&str])]| -> Vec<(String, Vec<String>)> {
+        list.iter()
+            .map(|(brand, organizations)| {
+                (
+                    brand.to_string(),
+                    organizations.iter().map(|name| name.to_string()).collect(),
+                )
+            })
+            .collect()
+    };
+    let demo: (&str, &[&str]) = (
+        "DemoBrand",
+        &["Central Franchise", "East Franchise", "West Franchise"],
+    );
+    let other = listed(Scope::Brand(OTHER_BRAND.parse().unwrap()));
+    assert_eq!(other.0.len(), 1);
+    let (other_name, other_organizations) = other.0[0].clone();
+    assert_eq!(other_organizations.len(), 1);
+    assert_eq!(
+        listed(Scope::Brand(DEMO_BRAND.parse().unwrap())),
+        (names(&[demo]), 36)
+    );
+    let all = listed(Scope::All);
+    assert_eq!(all.0.len(), 2);
+    assert!(all.0.contains(&(other_name.clone(), other_organizations)));
+    assert_eq!(all.1, 36 + other.1);
+    assert_eq!(
+        listed(Scope::Organization(EAST.parse().unwrap())),
+        (names(&[("DemoBrand", &["East Franchise"])]), 12)
+    );
+    // A key for ids that do not exist sees nothing, and its range counts no circuit.
+    assert_eq!(listed(Scope::Brand(HARBOR.parse().unwrap())), (vec![], 0));
+    assert_eq!(
+        listed(Scope::Organization(OTHER_BRAND.parse().unwrap())),
+        (vec![], 0)
+    );
 }

@@ -97,6 +97,26 @@ fn tenant_paths(
             format!("/v1/brands/{brand}/metadata"),
             format!("brand {brand}"),
         ),
+        (
+            format!("/v1/insights/circuits/{circuit}/data-range"),
+            format!("circuit {circuit}"),
+        ),
+        (
+            format!("/v1/insights/locations/{location}/data-range"),
+            format!("location {location}"),
+        ),
+        (
+            format!("/v1/insights/organizations/{organization}/data-range"),
+            format!("organization {organization}"),
+        ),
+        (
+            format!("/v1/insights/brands/{brand}/data-range"),
+            format!("brand {brand}"),
+        ),
+        (
+            format!("/v1/insights/sensors/{sensor}/data-range"),
+            format!("electric sensor {sensor}"),
+        ),
     ]
 }
 
@@ -156,16 +176,64 @@ async fn check(app: &TestApp, key: &str, paths: &[(String, String)], expected: &
 async fn each_key_sees_its_own_scope_only() {
     let app = spawn(true).await;
     // Paths: circuit, location, organization and brand usage, sensor, location summary,
-    // brand metadata.
-    check(&app, DEMO_KEY, &east_paths(), "yyyyyyy").await;
-    check(&app, DEMO_KEY, &west_paths(), "yyyyyyy").await;
-    check(&app, DEMO_KEY, &harbor_paths(), "-------").await;
+    // brand metadata; then the data range of a circuit, location, organization, brand and
+    // sensor.
+    check(&app, DEMO_KEY, &east_paths(), "yyyyyyyyyyyy").await;
+    check(&app, DEMO_KEY, &west_paths(), "yyyyyyyyyyyy").await;
+    check(&app, DEMO_KEY, &harbor_paths(), "------------").await;
     // An organization's key never sees its brand as a whole, which would show its siblings.
-    check(&app, EAST_KEY, &east_paths(), "yyy-yy-").await;
-    check(&app, EAST_KEY, &west_paths(), "-------").await;
-    check(&app, EAST_KEY, &harbor_paths(), "-------").await;
-    check(&app, HARBOR_KEY, &harbor_paths(), "yyy-yy-").await;
-    check(&app, HARBOR_KEY, &east_paths(), "-------").await;
+    check(&app, EAST_KEY, &east_paths(), "yyy-yy-yyy-y").await;
+    check(&app, EAST_KEY, &west_paths(), "------------").await;
+    check(&app, EAST_KEY, &harbor_paths(), "------------").await;
+    check(&app, HARBOR_KEY, &harbor_paths(), "yyy-yy-yyy-y").await;
+    check(&app, HARBOR_KEY, &east_paths(), "------------").await;
+}
+
+#[actix_web::test]
+async fn the_brand_list_and_the_overall_data_range_follow_the_key() {
+    let app = spawn(true).await;
+    let get = |key: &'static str, path: &'static str| {
+        let app = &app;
+        async move {
+            let authorization = format!("Bearer {key}");
+            app.request_with("GET", path, &[("Authorization", &authorization)])
+                .await
+        }
+    };
+    let east = json!({"id": EAST, "name": "East Franchise", "locations": [
+        {"id": "3b1ae0b8-1886-476c-9147-18b9d0a4d846", "name": "East‑Boston"},
+        {"id": "ea125f67-6b94-4992-8eb9-d832ae026106", "name": "East‑NYC"}
+    ]});
+    let answer = get(EAST_KEY, "/v1/brands").await;
+    assert_eq!(
+        (answer.status, answer.json()),
+        (
+            200,
+            json!({"brands": [{"id": DEMO_BRAND, "name": "DemoBrand", "organizations": [east]}]})
+        )
+    );
+    // Answers that depend on the key are private to it, and caches must key on it.
+    assert_eq!(
+        (answer.cache_control.as_deref(), answer.vary.as_deref()),
+        (Some("private, max-age=10"), Some("Authorization"))
+    );
+    let answer = get(DEMO_KEY, "/v1/brands").await;
+    let brands = answer.json();
+    let names: Vec<&str> = brands["brands"][0]["organizations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|organization| organization["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["Central Franchise", "East Franchise", "West Franchise"]
+    );
+    assert_eq!(brands["brands"].as_array().unwrap().len(), 1);
+    for (key, circuits) in [(DEMO_KEY, 36), (EAST_KEY, 12)] {
+        let answer = get(key, "/v1/insights/data-range").await;
+        assert_eq!(answer.json()["circuit_count"], circuits, "{key}");
+    }
 }
 
 #[actix_web::test]

@@ -265,9 +265,9 @@ async fn unknown_routes_and_methods_are_problems() {
     .await;
     check(
         &app,
-        "/",
+        "/nothing",
         404,
-        problem(404, "Not Found", "no route matches /"),
+        problem(404, "Not Found", "no route matches /nothing"),
     )
     .await;
     check(

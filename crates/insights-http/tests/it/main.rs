@@ -2,6 +2,7 @@
 
 mod analytics;
 mod auth;
+mod caching;
 mod errors;
 mod extremes;
 mod insights;

@@ -30,6 +30,14 @@ const REQUESTS: &[&str] = &[
     "/v1/locations/00000000-0000-4000-8000-000000000000/circuit-summary",
     "/v1/brands/00000000-0000-4000-8000-000000000000/metadata",
     "/v1/brands/not-a-uuid/metadata",
+    "/v1/brands",
+    "/v1/insights/data-range",
+    "/v1/insights/brands/11111111-1111-1111-1111-111111111111/data-range",
+    "/v1/insights/organizations/955c3c4d-3a03-4d79-9655-3871f5ad999d/data-range",
+    "/v1/insights/locations/ea125f67-6b94-4992-8eb9-d832ae026106/data-range",
+    "/v1/insights/sensors/785097c8-2b34-410a-a8ea-bcaf10791c45/data-range",
+    "/v1/insights/circuits/d36e0c8c-d7d4-5740-88c4-dea626057ff1/data-range",
+    "/v1/insights/organizations/00000000-0000-4000-8000-000000000000/data-range",
     "/v1/insights/circuits/d36e0c8c-d7d4-5740-88c4-dea626057ff1/usage?start=2024-04-02T00:00:00Z&end=2024-04-01T00:00:00Z",
     "/v1/insights/locations/ea125f67-6b94-4992-8eb9-d832ae026106/usage?start=2024-04-01T00:10:00Z&end=2024-04-01T09:00:00Z&bucket=1h&tz=Asia/Kathmandu&demand_interval=15m&top=4",
     "/v1/insights/organizations/955c3c4d-3a03-4d79-9655-3871f5ad999d/usage?start=2024-03-25T00:00:00Z&end=2024-04-08T00:00:00Z&bucket=1w&tz=America/New_York&top=2",
@@ -395,4 +403,41 @@ async fn a_login_in_insights_reader_serves_reads_and_is_refused_writes() {
         .unwrap();
     drop(admin);
     let _ = driver.await;
+}
+
+#[actix_web::test]
+async fn a_late_sample_changes_the_etag_of_a_settled_window() {
+    let db = TestDb::new();
+    let shipped = std::path::Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../data/mock_timeseries.json"
+    ));
+    let app = postgres_source(&db, shipped).await;
+    let window = "/v1/insights/organizations/955c3c4d-3a03-4d79-9655-3871f5ad999d/usage?start=2024-04-01T00:00:00Z&end=2024-04-01T06:00:00Z";
+    let before = app.get(window).await;
+    assert_eq!(before.cache_control.as_deref(), Some("public, max-age=300"));
+    let tag = before.etag.clone().unwrap();
+    let revalidated = app
+        .request_with("GET", window, &[("If-None-Match", &tag)])
+        .await;
+    assert_eq!(revalidated.status, 304);
+    // A sample arrives late, between two of the window's minutes.
+    let key = insights_core::SeriesKey {
+        duid: insights_core::Duid("6D12E310B371FCB1".to_owned()),
+        circuit_number: 1,
+    };
+    let at = crate::oracle::instant("2024-04-01T03:00:30Z") as i64;
+    let report = insights_pg::import(db.url(), std::iter::once((key, at, 100.0)))
+        .await
+        .unwrap();
+    assert_eq!(report.inserted, 1);
+    let after = app
+        .request_with("GET", window, &[("If-None-Match", &tag)])
+        .await;
+    assert_eq!(after.status, 200);
+    assert_ne!(after.etag, Some(tag));
+    assert_eq!(
+        after.json()["usage"]["sample_count"],
+        before.json()["usage"]["sample_count"].as_u64().unwrap() + 1
+    );
 }

@@ -35,6 +35,10 @@ pub struct Answer {
     pub retry_after: Option<String>,
     pub request_id: Option<String>,
     pub www_authenticate: Option<String>,
+    /// The caching headers: `ETag`, `Cache-Control` and `Vary`.
+    pub etag: Option<String>,
+    pub cache_control: Option<String>,
+    pub vary: Option<String>,
     pub body: Vec<u8>,
 }
 
@@ -164,6 +168,7 @@ impl TestApp {
         let retry_after = header("retry-after");
         let request_id = header("x-request-id");
         let www_authenticate = header("www-authenticate");
+        let (etag, cache_control, vary) = (header("etag"), header("cache-control"), header("vary"));
         let body = response.body().limit(16 << 20).await.unwrap().to_vec();
         Answer {
             status: response.status().as_u16(),
@@ -171,6 +176,9 @@ impl TestApp {
             retry_after,
             request_id,
             www_authenticate,
+            etag,
+            cache_control,
+            vary,
             body,
         }
     }

@@ -1,0 +1,185 @@
+//! HTTP caching of the API's answers. Every `200` under `/v1/` carries a strong `ETag`, a
+//! digest of the exact bytes, so it changes exactly when the answer does: late samples the
+//! import adds to a window, a rename in the monolith's metadata. `If-None-Match` with a
+//! matching tag is answered `304` with no body. `Cache-Control` says how long a cache may
+//! reuse an answer unasked: long for a window that closed before the latest sample, short
+//! for everything else; `private` when API keys are on, with `Vary: Authorization`.
+
+use std::future::Future;
+
+use actix_web::body::{self, BoxBody, MessageBody};
+use actix_web::dev::{Service, ServiceRequest, ServiceResponse};
+use actix_web::http::header::{self, HeaderMap, HeaderValue};
+use actix_web::http::{Method, StatusCode};
+use actix_web::{web, HttpMessage, HttpRequest, HttpResponse};
+use sha2::{Digest, Sha256};
+
+use crate::middleware::DATA_ROUTES;
+use crate::state::AppState;
+
+/// Seconds a cache may reuse the usage of a window that ended at or before the latest
+/// sample of its circuits: only a late sample changes it, and revalidation catches that.
+pub const SETTLED_MAX_AGE_S: u32 = 300;
+
+/// Seconds a cache may reuse any other answer: a window still filling, metadata, the brand
+/// list and data ranges, which every import or metadata change may move.
+pub const LIVE_MAX_AGE_S: u32 = 10;
+
+/// How settled an answer is; a handler marks its request with one, and `Live` is assumed
+/// where none is marked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Freshness {
+    /// A window that closed before the latest sample of its circuits.
+    Settled,
+    /// Anything that the next sample or metadata change may alter.
+    Live,
+}
+
+/// Records how settled the request's answer is, for [`conditional`].
+pub fn mark(request: &HttpRequest, freshness: Freshness) {
+    request.extensions_mut().insert(freshness);
+}
+
+/// The `Cache-Control` value for an answer.
+pub fn cache_control(freshness: Freshness, keys_on: bool) -> String {
+    let audience = if keys_on { "private" } else { "public" };
+    let max_age = match freshness {
+        Freshness::Settled => SETTLED_MAX_AGE_S,
+        Freshness::Live => LIVE_MAX_AGE_S,
+    };
+    format!("{audience}, max-age={max_age}")
+}
+
+/// The strong entity tag of an answer's bytes: 128 bits of SHA-256, in hex.
+pub fn entity_tag(bytes: &[u8]) -> String {
+    let digest = Sha256::digest(bytes);
+    let hex: String = digest[..16]
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect();
+    format!("\"{hex}\"")
+}
+
+/// Whether `If-None-Match` names `tag`: `*`, or any listed tag equal to it under the weak
+/// comparison RFC 9110 prescribes for this header (`W/` ignored).
+pub fn none_match(headers: &HeaderMap, tag: &str) -> bool {
+    headers
+        .get_all(header::IF_NONE_MATCH)
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .map(str::trim)
+        .any(|listed| listed == "*" || listed.strip_prefix("W/").unwrap_or(listed) == tag)
+}
+
+/// Adds the validators and cache headers to every `200` of a GET under `/v1/`, and answers
+/// `304` when the client already holds those bytes.
+pub fn conditional<S, B>(
+    request: ServiceRequest,
+    service: &S,
+) -> impl Future<Output = Result<ServiceResponse<BoxBody>, actix_web::Error>> + 'static
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    S::Future: 'static,
+    B: MessageBody + 'static,
+{
+    // `head_as_get` runs outside this, so HEAD arrives here as GET.
+    let cacheable = request.method() == Method::GET && request.path().starts_with(DATA_ROUTES);
+    let keys_on = request
+        .app_data::<web::Data<AppState>>()
+        .is_some_and(|state| state.keys.is_some());
+    let answer = service.call(request);
+    async move {
+        let response = answer.await?;
+        if !cacheable || response.status() != StatusCode::OK {
+            return Ok(response.map_into_boxed_body());
+        }
+        let (request, response) = response.into_parts();
+        let (head, body) = response.into_parts();
+        // The answers are built in memory already, so collecting them costs one copy.
+        let bytes = body::to_bytes(body)
+            .await
+            .map_err(|error| actix_web::error::ErrorInternalServerError(error.into()))?;
+        let tag = entity_tag(&bytes);
+        let freshness = request
+            .extensions()
+            .get::<Freshness>()
+            .copied()
+            .unwrap_or(Freshness::Live);
+        let not_modified = none_match(request.headers(), &tag);
+        let mut response = if not_modified {
+            let mut bare = HttpResponse::NotModified().finish();
+            // The handler's other headers travel on a 304 too; those about the body do not.
+            for (name, value) in head.headers() {
+                let about_the_body = name == header::CONTENT_TYPE || name == header::CONTENT_LENGTH;
+                if !about_the_body {
+                    bare.headers_mut().append(name.clone(), value.clone());
+                }
+            }
+            bare
+        } else {
+            head.set_body(BoxBody::new(bytes))
+        };
+        let headers = response.headers_mut();
+        let value = |text: &str| {
+            HeaderValue::from_str(text).map_err(actix_web::error::ErrorInternalServerError)
+        };
+        headers.insert(header::ETAG, value(&tag)?);
+        headers.insert(
+            header::CACHE_CONTROL,
+            value(&cache_control(freshness, keys_on))?,
+        );
+        if keys_on {
+            headers.insert(header::VARY, HeaderValue::from_static("Authorization"));
+        }
+        Ok(ServiceResponse::new(request, response))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(if_none_match: &[&str], tag: &str, expected: bool) {
+        let mut headers = HeaderMap::new();
+        for value in if_none_match {
+            headers.append(header::IF_NONE_MATCH, HeaderValue::from_str(value).unwrap());
+        }
+        assert_eq!(none_match(&headers, tag), expected, "{if_none_match:?}");
+    }
+
+    #[test]
+    fn if_none_match_compares_weakly_and_accepts_lists_and_stars() {
+        let tag = "\"abc\"";
+        check(&[], tag, false);
+        check(&["\"abc\""], tag, true);
+        check(&["W/\"abc\""], tag, true);
+        check(&["\"x\", \"abc\""], tag, true);
+        check(&["\"x\"", "\"abc\""], tag, true);
+        check(&["*"], tag, true);
+        check(&["\"abcd\""], tag, false);
+        check(&["abc"], tag, false);
+        check(&["\"ABC\""], tag, false);
+    }
+
+    #[test]
+    fn tags_are_strong_quoted_and_follow_the_bytes() {
+        let tag = entity_tag(b"{}");
+        assert_eq!(tag.len(), 34);
+        assert!(tag.starts_with('"') && tag.ends_with('"'));
+        assert_eq!(tag, entity_tag(b"{}"));
+        assert_ne!(tag, entity_tag(b"{} "));
+    }
+
+    #[test]
+    fn cache_control_is_private_with_keys_and_longer_when_settled() {
+        assert_eq!(
+            cache_control(Freshness::Settled, false),
+            "public, max-age=300"
+        );
+        assert_eq!(cache_control(Freshness::Live, false), "public, max-age=10");
+        assert_eq!(
+            cache_control(Freshness::Settled, true),
+            "private, max-age=300"
+        );
+    }
+}

@@ -3,6 +3,7 @@
 
 mod apikey;
 mod client;
+mod client_check;
 mod codegen;
 mod compose;
 mod dashboard_check;
@@ -114,6 +115,10 @@ enum Task {
     /// deployment rules: TCP database healthcheck, ports on 127.0.0.1, the read-only login,
     /// a service healthcheck, pinned images and a cached dependency layer.
     ComposeCheck,
+    /// Build in release mode, generate a Python client from the served /openapi.json with
+    /// openapi-python-client (in a virtualenv in the target directory), call every operation
+    /// through it and check each answer parses, with one model class per shared shape.
+    ClientCheck,
     /// Build in release mode and check the dashboard in headless Chromium (Debian's chromium
     /// and chromium-driver) over WebDriver: a deep link's tables equal the API's answer, the
     /// picker lists the seed, the default window is the latest day, errors read as words.
@@ -237,6 +242,7 @@ fn main() -> Result<()> {
         ),
         Task::FuzzApi { max_examples } => fuzz_api::run(&root, max_examples),
         Task::ComposeCheck => compose::run(&root),
+        Task::ClientCheck => client_check::run(&root),
         Task::DashboardCheck { screenshot } => dashboard_check::run(&root, screenshot),
         Task::Soak {
             requests,

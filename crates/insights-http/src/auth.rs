@@ -2,8 +2,10 @@
 //! turns an `Authorization: Bearer` header into the core's [`Scope`].
 //!
 //! The file holds SHA-256 hashes, never keys, one per line:
-//! `brand:<uuid> sha256:<64 hex digits> [label]`, `organization:<uuid> sha256:… [label]`, or
-//! `operator sha256:… [label]` for a key that reads `/metrics` and no tenant's data.
+//! `brand:<uuid> sha256:<64 hex digits> [rate=<per second>/<burst>] [label]`,
+//! `organization:<uuid> sha256:… [rate=…] [label]`, or `operator sha256:… [label]` for a key
+//! that reads `/metrics` and no tenant's data. `rate=` gives the key a rate limit of its own
+//! in place of `INSIGHTS_RATE_LIMIT` (`crate::ratelimit`).
 //!
 //! The middleware identifies the caller before routing and extraction (`tenant_scope`,
 //! `may_read_metrics`); this module reads no application state.
@@ -23,6 +25,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::error::ApiError;
+use crate::ratelimit::Rate;
 
 /// The prefix of every key `cargo xtask apikey` makes, so leaked keys are easy to spot.
 pub const KEY_PREFIX: &str = "ins_";
@@ -76,6 +79,17 @@ impl KeyScope {
 struct KeyEntry {
     hash: [u8; 32],
     scope: KeyScope,
+    /// The key's own rate limit, if the file gives one.
+    rate: Option<Rate>,
+}
+
+/// A presented key the ring holds: its position in the file and what it may see.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KnownKey {
+    /// The key's position among the file's keys, which names its rate-limit bucket.
+    pub index: usize,
+    /// What the key may see.
+    pub scope: KeyScope,
 }
 
 /// The accepted keys, as hashes.
@@ -112,7 +126,12 @@ impl KeyRing {
             if let Some(first) = lines_by_hash.insert(hash, line_number) {
                 return Err(error(format!("repeats the key hash of line {first}")));
             }
-            entries.push(KeyEntry { hash, scope });
+            // The rest is an optional rate and a free-text label.
+            let rate = match fields.next().and_then(|field| field.strip_prefix("rate=")) {
+                Some(text) => Some(Rate::parse(text).map_err(error)?),
+                None => None,
+            };
+            entries.push(KeyEntry { hash, scope, rate });
         }
         if entries.is_empty() {
             return Err(KeyFileError {
@@ -135,18 +154,31 @@ impl KeyRing {
     }
 
     /// The scope of a presented key, or `None` for an unknown one.
+    pub fn scope_of(&self, key: &str) -> Option<KeyScope> {
+        self.find(key).map(|known| known.scope)
+    }
+
+    /// A presented key's position and scope, or `None` for an unknown one.
     ///
     /// Every stored hash is compared in constant time, and all of them are compared, so the
     /// time taken says nothing about how close a guess came.
-    pub fn scope_of(&self, key: &str) -> Option<KeyScope> {
+    pub fn find(&self, key: &str) -> Option<KnownKey> {
         let presented: [u8; 32] = Sha256::digest(key.as_bytes()).into();
         let mut found = None;
-        for entry in &self.entries {
+        for (index, entry) in self.entries.iter().enumerate() {
             if bool::from(entry.hash.ct_eq(&presented)) {
-                found = Some(entry.scope);
+                found = Some(KnownKey {
+                    index,
+                    scope: entry.scope,
+                });
             }
         }
         found
+    }
+
+    /// Each key's own rate limit, by position.
+    pub fn rates(&self) -> Vec<Option<Rate>> {
+        self.entries.iter().map(|entry| entry.rate).collect()
     }
 }
 
@@ -201,7 +233,7 @@ fn parse_hash(field: &str) -> Result<[u8; 32], String> {
 ///
 /// Exactly one header is accepted: two could be read differently by a proxy and by this
 /// service.
-pub fn identify(keys: Option<&KeyRing>, headers: &HeaderMap) -> Result<Option<KeyScope>, ApiError> {
+pub fn identify(keys: Option<&KeyRing>, headers: &HeaderMap) -> Result<Option<KnownKey>, ApiError> {
     let Some(keys) = keys else {
         return Ok(None);
     };
@@ -223,19 +255,28 @@ pub fn identify(keys: Option<&KeyRing>, headers: &HeaderMap) -> Result<Option<Ke
         .ok_or(ApiError::Unauthorized(
             "the Authorization header must be Bearer <key>",
         ))?;
-    keys.scope_of(key)
+    keys.find(key)
         .map(Some)
         .ok_or(ApiError::Unauthorized("the API key is not valid"))
 }
 
-/// The tenant scope of a data request: everything when keys are off, the key's brand or
-/// organization when on. An operator's key reads no tenant's data.
-pub fn tenant_scope(keys: Option<&KeyRing>, headers: &HeaderMap) -> Result<Scope, ApiError> {
+/// The tenant scope of a data request, and the key it came with: everything and no key when
+/// keys are off, the key's brand or organization when on. An operator's key reads no
+/// tenant's data.
+pub fn tenant_scope(
+    keys: Option<&KeyRing>,
+    headers: &HeaderMap,
+) -> Result<(Scope, Option<KnownKey>), ApiError> {
     match identify(keys, headers)? {
-        None => Ok(Scope::All),
-        Some(key) => key.tenant().ok_or(ApiError::Unauthorized(
-            "an operator's key reads /metrics only; use a brand's or an organization's key",
-        )),
+        None => Ok((Scope::All, None)),
+        Some(key) => {
+            key.scope
+                .tenant()
+                .map(|scope| (scope, Some(key)))
+                .ok_or(ApiError::Unauthorized(
+                    "an operator's key reads /metrics only; use a brand's or an organization's key",
+                ))
+        }
     }
 }
 
@@ -249,7 +290,7 @@ pub fn may_read_metrics(
     if !require_key {
         return Ok(());
     }
-    match identify(keys, headers)? {
+    match identify(keys, headers)?.map(|key| key.scope) {
         None | Some(KeyScope::Operator) => Ok(()),
         Some(_) => Err(ApiError::Forbidden(
             "/metrics covers every tenant; it needs an operator's key",
@@ -338,6 +379,27 @@ mod tests {
             &format!("{brand_line}\n# again\n{brand_line}\n"),
             Err("line 3: repeats the key hash of line 1"),
         );
+        check(
+            &format!("brand:{BRAND} sha256:{} rate=5/10 dashboard", hash_key("x")),
+            Ok(1),
+        );
+        check(
+            &format!("brand:{BRAND} sha256:{} rate=5", hash_key("x")),
+            Err("line 1: rate \"5\" is not <requests per second>/<burst>, both 1 or more"),
+        );
+    }
+
+    #[test]
+    fn a_key_may_carry_its_own_rate() {
+        let ring = KeyRing::parse(&format!(
+            "brand:{BRAND} sha256:{} rate=5/10 dashboard\norganization:{ORGANIZATION} sha256:{} monolith",
+            hash_key("ins_a"),
+            hash_key("ins_b")
+        ))
+        .unwrap();
+        let five = Rate::parse("5/10").unwrap();
+        assert_eq!(ring.rates(), [Some(five), None]);
+        assert_eq!(ring.find("ins_b").map(|key| key.index), Some(1));
     }
 
     #[test]
@@ -373,7 +435,9 @@ mod tests {
                     header::HeaderValue::from_str(value).unwrap(),
                 );
             }
-            let actual = identify(Some(&ring), &map).map_err(|error| error.to_string());
+            let actual = identify(Some(&ring), &map)
+                .map(|key| key.map(|key| key.scope))
+                .map_err(|error| error.to_string());
             assert_eq!(actual, expected.map_err(str::to_owned), "{headers:?}");
         }
         let brand = Some(KeyScope::Brand(BRAND.parse().unwrap()));

@@ -39,6 +39,13 @@ pub enum ApiError {
     Forbidden(&'static str),
     /// 404: the id names no entity, or the path names no route.
     NotFound(String),
+    /// 429: the caller's rate limit is spent until `retry_after` has passed.
+    RateLimited {
+        /// The caller's rate.
+        rate: crate::ratelimit::Rate,
+        /// How long until one more request is allowed.
+        retry_after: std::time::Duration,
+    },
     /// 414: the query string is longer than the limit.
     QueryTooLong {
         /// The query string's length in bytes.
@@ -99,6 +106,11 @@ impl std::fmt::Display for ApiError {
             ApiError::Overloaded { capacity } => {
                 write!(f, "all {capacity} slots for heavy requests are taken")
             }
+            ApiError::RateLimited { rate, .. } => write!(
+                f,
+                "this caller may send {} requests a second, in bursts of up to {}; retry after the Retry-After delay",
+                rate.per_second, rate.burst
+            ),
             ApiError::Panicked => f.write_str("a handler's work panicked"),
             ApiError::Unavailable { cause } | ApiError::Internal { cause } => f.write_str(cause),
         }
@@ -180,6 +192,7 @@ impl ResponseError for ApiError {
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::QueryTooLong { .. } => StatusCode::URI_TOO_LONG,
+            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable { .. }
             | ApiError::TimedOut { .. }
             | ApiError::Overloaded { .. } => StatusCode::SERVICE_UNAVAILABLE,
@@ -195,6 +208,16 @@ impl ResponseError for ApiError {
             | ApiError::Forbidden(_)
             | ApiError::NotFound(_)
             | ApiError::QueryTooLong { .. } => problem_response(status, &self.to_string(), None),
+            ApiError::RateLimited { rate, retry_after } => {
+                let mut response = problem_response(status, &self.to_string(), None);
+                let seconds = retry_after.as_secs_f64().ceil().max(1.0) as u64;
+                let headers = response.headers_mut();
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+                for (name, value) in crate::ratelimit::headers(*rate, 0, seconds) {
+                    headers.insert(name, value);
+                }
+                response
+            }
             ApiError::TimedOut { .. } => {
                 tracing::warn!(cause = %self, "answering 503");
                 problem_response(status, "The request took longer than the service allows; retry after the Retry-After delay.", None)
@@ -235,6 +258,10 @@ pub const ERROR_RESPONSES: &[(u16, &str)] = &[
     (
         414,
         "The query string is longer than the service's limit.",
+    ),
+    (
+        429,
+        "The caller's rate limit (per API key, or per client address while keys are off) is spent; `Retry-After` says when to retry, `RateLimit-Policy` and `RateLimit` give the limit.",
     ),
     (
         500,

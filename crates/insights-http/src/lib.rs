@@ -17,6 +17,7 @@ pub mod healthcheck;
 pub mod metrics;
 pub mod middleware;
 pub mod openapi;
+pub mod ratelimit;
 pub mod routes;
 pub mod settings;
 pub mod startup;

@@ -45,11 +45,28 @@ impl RouteMetrics {
     }
 }
 
+/// Whom a rate limit refused, as `/metrics` counts it: the kind of caller, never the key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LimitedCaller {
+    /// A client address, while keys are off.
+    Address = 0,
+    /// A brand's key.
+    Brand = 1,
+    /// An organization's key.
+    Organization = 2,
+}
+
+impl LimitedCaller {
+    const LABELS: [&'static str; 3] = ["address", "brand", "organization"];
+}
+
 /// The service's own counters.
 pub struct Metrics {
     /// The counters of each route label seen, `unmatched` first.
     routes: RwLock<Vec<Arc<RouteMetrics>>>,
     in_flight: AtomicI64,
+    /// Requests refused by a rate limit, by [`LimitedCaller`].
+    rate_limited: [AtomicU64; 3],
 }
 
 impl std::fmt::Debug for Metrics {
@@ -65,6 +82,7 @@ impl Default for Metrics {
         Metrics {
             routes: RwLock::new(vec![Arc::new(RouteMetrics::new(UNMATCHED))]),
             in_flight: AtomicI64::new(0),
+            rate_limited: Default::default(),
         }
     }
 }
@@ -112,6 +130,11 @@ impl Metrics {
         let metrics = Arc::new(RouteMetrics::new(name));
         routes.push(Arc::clone(&metrics));
         metrics
+    }
+
+    /// Counts a request a rate limit refused.
+    pub fn record_rate_limited(&self, caller: LimitedCaller) {
+        self.rate_limited[caller as usize].fetch_add(1, Ordering::Relaxed);
     }
 
     /// Records one answered request under the route pattern it matched (`None`: none).
@@ -184,6 +207,19 @@ impl Metrics {
                 text,
                 "insights_http_request_duration_seconds_sum{{route=\"{}\"}} {sum_s}\ninsights_http_request_duration_seconds_count{{route=\"{}\"}} {cumulative}",
                 metrics.route, metrics.route
+            );
+        }
+        family(
+            &mut text,
+            "insights_rate_limited_total",
+            "counter",
+            "Requests refused 429 by a rate limit, by kind of caller: a client address (keys off), a brand's key or an organization's key.",
+        );
+        for (label, counter) in LimitedCaller::LABELS.iter().zip(&self.rate_limited) {
+            let count = counter.load(Ordering::Relaxed);
+            let _ = writeln!(
+                text,
+                "insights_rate_limited_total{{caller=\"{label}\"}} {count}"
             );
         }
         gauge(
@@ -433,6 +469,9 @@ mod tests {
                 r#"insights_http_request_duration_seconds_bucket{route="/healthz",le="+Inf"} 3"#,
                 r#"insights_http_request_duration_seconds_sum{route="/healthz"} 20.0034"#,
                 r#"insights_http_request_duration_seconds_count{route="/healthz"} 3"#,
+                "insights_rate_limited_total{caller=\"address\"} 0",
+                "insights_rate_limited_total{caller=\"brand\"} 0",
+                "insights_rate_limited_total{caller=\"organization\"} 0",
                 "insights_http_requests_in_flight 0",
                 r#"insights_db_pool_connections{pool="metadata",state="idle"} 2"#,
                 r#"insights_db_pool_connections{pool="metadata",state="busy"} 1"#,

@@ -1,5 +1,6 @@
 //! The middleware every request passes first: it gives the request an id and a span, turns
-//! away query strings over the limit, checks the API key on data routes before any parsing,
+//! away query strings over the limit, checks the API key on data routes before any parsing
+//! and draws the caller's request from its rate limit (`ratelimit`),
 //! turns a handler's panic into a 500 problem, counts the answer in the metrics and writes
 //! the request's log line; and `head_as_get` answers HEAD on every GET route. (The request
 //! timeout is applied around the handlers' work, in `routes` and `compute`, because a
@@ -21,7 +22,10 @@ use tracing::Instrument;
 
 use crate::auth::tenant_scope;
 use crate::error::ApiError;
+use crate::metrics::LimitedCaller;
+use crate::ratelimit::{self, Decision, Subject};
 use crate::state::AppState;
+use insights_core::Scope;
 
 /// Every path that serves a tenant's data starts so; the middleware authenticates them all.
 pub const DATA_ROUTES: &str = "/v1/";
@@ -65,6 +69,7 @@ where
     let limit = state.limits.max_query_bytes;
     // The cheap refusals come first: a query over the limit, then, on data routes, a
     // request without a valid key, before any parsing or lookup is spent on it.
+    let mut rate_headers = None;
     let refusal = if query_length > limit {
         Some(ApiError::QueryTooLong {
             length: query_length,
@@ -72,9 +77,31 @@ where
         })
     } else if request.path().starts_with(DATA_ROUTES) {
         match tenant_scope(state.keys.as_ref(), request.headers()) {
-            Ok(scope) => {
+            Ok((scope, key)) => {
                 request.extensions_mut().insert(scope);
-                None
+                let subject = match key {
+                    Some(key) => Some(Subject::Key(key.index)),
+                    None => request.peer_addr().map(|peer| Subject::Address(peer.ip())),
+                };
+                match subject.map(|subject| state.rate_limits.check(subject)) {
+                    Some(Decision::Limited { rate, retry_after }) => {
+                        state.metrics.record_rate_limited(match scope {
+                            Scope::All => LimitedCaller::Address,
+                            Scope::Brand(_) => LimitedCaller::Brand,
+                            Scope::Organization(_) => LimitedCaller::Organization,
+                        });
+                        Some(ApiError::RateLimited { rate, retry_after })
+                    }
+                    Some(Decision::Allowed {
+                        rate,
+                        remaining,
+                        reset_seconds,
+                    }) => {
+                        rate_headers = Some(ratelimit::headers(rate, remaining, reset_seconds));
+                        None
+                    }
+                    Some(Decision::Unlimited) | None => None,
+                }
             }
             Err(error) => Some(error),
         }
@@ -136,6 +163,9 @@ where
         );
         if let Some(value) = request_id {
             response.headers_mut().insert(REQUEST_ID, value);
+        }
+        for (name, value) in rate_headers.into_iter().flatten() {
+            response.headers_mut().insert(name, value);
         }
         log(status);
         Ok(response)

@@ -32,10 +32,83 @@ fn real_errors(operation_id: &str, tag: &str) -> &'static [&'static str] {
     match (tag, operation_id) {
         (_, "getHealthz") => &["400", "414"],
         (_, "getReadyz") => &["400", "414", "503"],
-        ("Insights" | "Metadata", _) => &["400", "401", "404", "414", "500", "503"],
+        ("Insights" | "Metadata", _) => &["400", "401", "404", "414", "429", "500", "503"],
         _ => &["400", "414", "500"],
     }
 }
+
+/// Shapes that appear nested in several answers, each named by its sorted property names.
+/// `share_components` makes each one component referenced by `$ref`, so a client generated
+/// from the document has one class per shape, not one per place it appears.
+const SHARED_SHAPES: &[(&str, &[&str])] = &[
+    ("Window", &["end", "start"]),
+    ("PeakDemand", &["end", "start", "watts"]),
+    (
+        "Usage",
+        &[
+            "average_watts",
+            "coverage",
+            "energy_wh",
+            "max_watts",
+            "min_watts",
+            "peak_demand",
+            "sample_count",
+            "total_watts",
+        ],
+    ),
+    ("Bucket", &["end", "partial", "start", "usage"]),
+    ("NamedRef", &["id", "name"]),
+    ("SensorRef", &["duid", "id", "name"]),
+    ("CircuitRef", &["circuit_number", "id", "name"]),
+    (
+        "RankedCircuitRef",
+        &["circuit_number", "id", "location", "name", "sensor"],
+    ),
+    ("TopCircuit", &["circuit", "usage"]),
+    (
+        "PartUsage",
+        &[
+            "average_watts_per_circuit",
+            "circuit_count",
+            "id",
+            "name",
+            "usage",
+        ],
+    ),
+    ("SensorUsage", &["duid", "id", "name", "usage"]),
+    ("OrganizationRef", &["brand", "id", "name"]),
+    (
+        "CircuitDetail",
+        &[
+            "circuit_number",
+            "id",
+            "location",
+            "name",
+            "organization",
+            "sensor",
+        ],
+    ),
+    ("SensorLocation", &["id", "name", "organization_id"]),
+    ("SensorCircuits", &["circuits", "duid", "id", "name"]),
+    (
+        "LocationCounts",
+        &["circuit_count", "id", "name", "sensor_count"],
+    ),
+    (
+        "OrganizationLocations",
+        &["id", "location_count", "locations", "name"],
+    ),
+    ("VisibleBrand", &["id", "name", "organizations"]),
+    ("VisibleOrganization", &["id", "locations", "name"]),
+    ("InvalidParam", &["name", "reason"]),
+];
+
+/// Query parameters whose enumerations every operation that takes them shares.
+const SHARED_PARAMETERS: &[(&str, &str)] = &[
+    ("bucket", "BucketWidth"),
+    ("demand_interval", "DemandInterval"),
+    ("tz", "TimeZone"),
+];
 
 /// Fields that appear only when a query parameter asks for them; they stay optional.
 const ON_REQUEST_FIELDS: &[&str] = &["series", "top_circuits", "peak_demand"];
@@ -53,6 +126,8 @@ fn is_cached(operation: &Value) -> bool {
 const IF_NONE_MATCH_DESCRIPTION: &str = "Entity tags the client holds (from `ETag`); when one matches, or for `*`, the answer is 304 with no body.";
 const ETAG_DESCRIPTION: &str = "A strong tag of the exact body; it changes exactly when the answer does (late samples, metadata changes). Send it back in `If-None-Match`.";
 const CACHE_CONTROL_DESCRIPTION: &str = "`max-age=300` for usage over a window that ended at or before the latest sample of its circuits; `max-age=10` for everything else. `private` (with `Vary: Authorization`) when API keys are on, else `public`.";
+const RATE_LIMIT_POLICY_DESCRIPTION: &str = "Only where a rate limit applies (`INSIGHTS_RATE_LIMIT`, or a key's own `rate=`): `\"burst\";q=<burst>;w=<seconds a burst takes to refill>` (draft-ietf-httpapi-ratelimit-headers).";
+const RATE_LIMIT_DESCRIPTION: &str = "Only where a rate limit applies: `\"burst\";r=<requests that may still come at once>;t=<seconds until the bucket is full again>`.";
 const NOT_MODIFIED_DESCRIPTION: &str =
     "Not Modified: `If-None-Match` names the current tag; no body.";
 
@@ -257,7 +332,15 @@ fn correct_v3(document: &mut Value) {
                         "description": CACHE_CONTROL_DESCRIPTION, "schema": {"type": "string"}
                     });
                 }
-                if status == "503" {
+                if cached && (status == "200" || status == "429") {
+                    headers["RateLimit-Policy"] = json!({
+                        "description": RATE_LIMIT_POLICY_DESCRIPTION, "schema": {"type": "string"}
+                    });
+                    headers["RateLimit"] = json!({
+                        "description": RATE_LIMIT_DESCRIPTION, "schema": {"type": "string"}
+                    });
+                }
+                if status == "503" || status == "429" {
                     headers["Retry-After"] = json!({
                         "description": "Seconds to wait before retrying.",
                         "schema": { "type": "integer" }
@@ -267,6 +350,122 @@ fn correct_v3(document: &mut Value) {
             }
         }
     }
+    share_components(document);
+}
+
+/// Moves every shape of [`SHARED_SHAPES`] nested in a component, and every enumeration of
+/// [`SHARED_PARAMETERS`], into a component of its own, and refers to it by `$ref`. A field's
+/// own description and nullability stay beside the reference, under `allOf`.
+///
+/// Two different shapes under one name would make a wrong document, so that panics while
+/// the documents are built, which every test of the service does.
+fn share_components(document: &mut Value) {
+    let mut shared = Map::new();
+    if let Some(schemas) = document
+        .pointer_mut("/components/schemas")
+        .and_then(Value::as_object_mut)
+    {
+        for schema in schemas.values_mut() {
+            hoist_nested(schema, true, &mut shared);
+        }
+    }
+    for operation in operations(document) {
+        let parameters = operation
+            .get_mut("parameters")
+            .and_then(Value::as_array_mut);
+        for parameter in parameters.into_iter().flatten() {
+            let name = parameter.get("name").and_then(Value::as_str);
+            let Some((_, component)) = SHARED_PARAMETERS
+                .iter()
+                .find(|(shared_name, _)| Some(*shared_name) == name)
+            else {
+                continue;
+            };
+            let Some(schema) = parameter.get_mut("schema") else {
+                continue;
+            };
+            if schema.get("enum").is_some() {
+                let mut canonical = schema.take();
+                if let Some(fields) = canonical.as_object_mut() {
+                    fields.remove("description");
+                }
+                share(&mut shared, component, canonical);
+                *schema = json!({ "$ref": format!("#/components/schemas/{component}") });
+            }
+        }
+    }
+    let schemas = &mut document["components"]["schemas"];
+    for (name, schema) in shared {
+        assert!(
+            schemas.get(&name).is_none(),
+            "the shared shape {name} has the name of a body"
+        );
+        schemas[name] = schema;
+    }
+}
+
+/// Records `schema` as component `name`; a second, different shape under it panics.
+fn share(shared: &mut Map<String, Value>, name: &str, schema: Value) {
+    match shared.get(name) {
+        Some(existing) => assert_eq!(
+            existing, &schema,
+            "two shapes have the properties of {name}: give one its own SHARED_SHAPES entry"
+        ),
+        None => {
+            shared.insert(name.to_owned(), schema);
+        }
+    }
+}
+
+/// Replaces, inside `schema`, each nested object of a shared shape with a reference,
+/// innermost first.
+fn hoist_nested(schema: &mut Value, is_root: bool, shared: &mut Map<String, Value>) {
+    if let Some(parts) = schema.get_mut("allOf").and_then(Value::as_array_mut) {
+        for part in parts {
+            hoist_nested(part, false, shared);
+        }
+    }
+    if let Some(properties) = schema.get_mut("properties").and_then(Value::as_object_mut) {
+        for property in properties.values_mut() {
+            hoist_nested(property, false, shared);
+        }
+    }
+    if let Some(items) = schema.get_mut("items") {
+        hoist_nested(items, false, shared);
+    }
+    if is_root {
+        return;
+    }
+    let Some(properties) = schema.get("properties").and_then(Value::as_object) else {
+        return;
+    };
+    let mut names: Vec<&str> = properties.keys().map(String::as_str).collect();
+    names.sort_unstable();
+    let Some((component, _)) = SHARED_SHAPES
+        .iter()
+        .find(|(_, shape)| *shape == names.as_slice())
+    else {
+        return;
+    };
+    let mut canonical = schema.take();
+    let (description, nullable) = match canonical.as_object_mut() {
+        Some(fields) => (fields.remove("description"), fields.remove("nullable")),
+        None => (None, None),
+    };
+    share(shared, component, canonical);
+    let reference = json!({ "$ref": format!("#/components/schemas/{component}") });
+    *schema = if description.is_none() && nullable.is_none() {
+        reference
+    } else {
+        let mut wrapper = json!({ "allOf": [reference] });
+        if let Some(description) = description {
+            wrapper["description"] = description;
+        }
+        if let Some(nullable) = nullable {
+            wrapper["nullable"] = nullable;
+        }
+        wrapper
+    };
 }
 
 /// The optional `X-Request-Id` request header every operation accepts.
@@ -353,5 +552,39 @@ fn mark_nullable(property: &mut Value, nullable_keyword: &str) {
         *property = json!({ "allOf": [{ "$ref": reference }], nullable_keyword: true });
     } else {
         property[nullable_keyword] = json!(true);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shared_shapes_list_their_properties_sorted_and_once() {
+        for (name, properties) in SHARED_SHAPES {
+            let mut sorted = properties.to_vec();
+            sorted.sort_unstable();
+            sorted.dedup();
+            assert_eq!(&sorted, properties, "{name}");
+        }
+        let mut names: Vec<&str> = SHARED_SHAPES.iter().map(|(name, _)| *name).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), SHARED_SHAPES.len());
+    }
+
+    #[test]
+    fn the_served_document_refers_to_shared_shapes_instead_of_copying_them() {
+        let document: Value = serde_json::from_str(&documents().v3).unwrap();
+        let schemas = document["components"]["schemas"].as_object().unwrap();
+        for (name, _) in SHARED_SHAPES {
+            assert!(schemas.contains_key(*name), "no component {name}");
+        }
+        // No body holds an inline copy of a shared shape any more.
+        let text =
+            serde_json::to_string(&document["components"]["schemas"]["OrganizationUsageBody"])
+                .unwrap();
+        assert!(!text.contains("\"energy_wh\""), "{text}");
+        assert!(text.contains("#/components/schemas/Usage"));
     }
 }

@@ -138,6 +138,11 @@ pub const VARIABLES: &[Variable] = &[
         meaning: "with keys on, whether `/metrics` needs an operator's key",
     },
     Variable {
+        name: "INSIGHTS_RATE_LIMIT",
+        default: "`off`",
+        meaning: "`<requests per second>/<burst>` for each API key (a key's own `rate=` in the key file wins), or for each client address while keys are off; over it, `/v1/` answers 429",
+    },
+    Variable {
         name: "INSIGHTS_LOG_FORMAT",
         default: "`text`",
         meaning: "`text` for people, `json` for log pipelines",
@@ -249,6 +254,8 @@ pub struct Settings {
     pub api_keys_file: Option<PathBuf>,
     /// `INSIGHTS_METRICS_REQUIRE_KEY`: whether `/metrics` needs a key when keys are on.
     pub metrics_require_key: bool,
+    /// `INSIGHTS_RATE_LIMIT`: each caller's rate; `None` limits no one but keys with their own.
+    pub rate_limit: Option<crate::ratelimit::Rate>,
 }
 
 impl fmt::Debug for Settings {
@@ -267,6 +274,7 @@ impl fmt::Debug for Settings {
             .field("limits", &self.limits)
             .field("api_keys_file", &self.api_keys_file)
             .field("metrics_require_key", &self.metrics_require_key)
+            .field("rate_limit", &self.rate_limit)
             .finish()
     }
 }
@@ -428,11 +436,18 @@ impl Settings {
                 _ => Err("must be true or false".to_owned()),
             },
         )?;
+        let rate_limit = parse_or(&lookup, "INSIGHTS_RATE_LIMIT", "off", |text| match text {
+            "off" => Ok(None),
+            text => crate::ratelimit::Rate::parse(text).map(Some).map_err(|_| {
+                "must be off or <requests per second>/<burst>, such as 20/40".to_owned()
+            }),
+        })?;
         Ok(Settings {
             log_format,
             limits,
             api_keys_file,
             metrics_require_key,
+            rate_limit,
             addr,
             timeseries_path,
             timeseries_database,
@@ -497,7 +512,7 @@ mod tests {
 
     #[test]
     fn reads_defaults_and_overrides() {
-        let defaults = r#"Settings { addr: 127.0.0.1:8080, timeseries_path: "data/mock_timeseries.json", catalogue_path: None, timeseries_database: None, max_window_days: 366, database: None, cache_ttl: 60s, cache_capacity: 10000, log_format: Text, limits: Limits { request_timeout: 10s, max_query_bytes: 2048, max_connections: 4096, workers: 2, keep_alive: 5s, shutdown_timeout: 30s, client_timeout: 5s, compute_threads: 2, compute_slots: 8 }, api_keys_file: None, metrics_require_key: true }"#;
+        let defaults = r#"Settings { addr: 127.0.0.1:8080, timeseries_path: "data/mock_timeseries.json", catalogue_path: None, timeseries_database: None, max_window_days: 366, database: None, cache_ttl: 60s, cache_capacity: 10000, log_format: Text, limits: Limits { request_timeout: 10s, max_query_bytes: 2048, max_connections: 4096, workers: 2, keep_alive: 5s, shutdown_timeout: 30s, client_timeout: 5s, compute_threads: 2, compute_slots: 8 }, api_keys_file: None, metrics_require_key: true, rate_limit: None }"#;
         check(&[], Ok(defaults));
         check(
             &[
@@ -506,7 +521,7 @@ mod tests {
                 ("INSIGHTS_MAX_WINDOW_DAYS", "31"),
             ],
             Ok(
-                r#"Settings { addr: 0.0.0.0:9000, timeseries_path: "/tmp/x.json", catalogue_path: None, timeseries_database: None, max_window_days: 31, database: None, cache_ttl: 60s, cache_capacity: 10000, log_format: Text, limits: Limits { request_timeout: 10s, max_query_bytes: 2048, max_connections: 4096, workers: 2, keep_alive: 5s, shutdown_timeout: 30s, client_timeout: 5s, compute_threads: 2, compute_slots: 8 }, api_keys_file: None, metrics_require_key: true }"#,
+                r#"Settings { addr: 0.0.0.0:9000, timeseries_path: "/tmp/x.json", catalogue_path: None, timeseries_database: None, max_window_days: 31, database: None, cache_ttl: 60s, cache_capacity: 10000, log_format: Text, limits: Limits { request_timeout: 10s, max_query_bytes: 2048, max_connections: 4096, workers: 2, keep_alive: 5s, shutdown_timeout: 30s, client_timeout: 5s, compute_threads: 2, compute_slots: 8 }, api_keys_file: None, metrics_require_key: true, rate_limit: None }"#,
             ),
         );
         check(
@@ -516,7 +531,7 @@ mod tests {
                 ("INSIGHTS_DB_STATEMENT_TIMEOUT_MS", "250"),
             ],
             Ok(
-                r#"Settings { addr: 127.0.0.1:8080, timeseries_path: "data/mock_timeseries.json", catalogue_path: None, timeseries_database: None, max_window_days: 366, database: Some(PgConfig { url: "<redacted>", pool_size: 4, connect_timeout: 500ms, wait_timeout: 500ms, statement_timeout: 250ms }), cache_ttl: 60s, cache_capacity: 10000, log_format: Text, limits: Limits { request_timeout: 10s, max_query_bytes: 2048, max_connections: 4096, workers: 2, keep_alive: 5s, shutdown_timeout: 30s, client_timeout: 5s, compute_threads: 2, compute_slots: 8 }, api_keys_file: None, metrics_require_key: true }"#,
+                r#"Settings { addr: 127.0.0.1:8080, timeseries_path: "data/mock_timeseries.json", catalogue_path: None, timeseries_database: None, max_window_days: 366, database: Some(PgConfig { url: "<redacted>", pool_size: 4, connect_timeout: 500ms, wait_timeout: 500ms, statement_timeout: 250ms }), cache_ttl: 60s, cache_capacity: 10000, log_format: Text, limits: Limits { request_timeout: 10s, max_query_bytes: 2048, max_connections: 4096, workers: 2, keep_alive: 5s, shutdown_timeout: 30s, client_timeout: 5s, compute_threads: 2, compute_slots: 8 }, api_keys_file: None, metrics_require_key: true, rate_limit: None }"#,
             ),
         );
         check(
@@ -532,7 +547,7 @@ mod tests {
                 ("INSIGHTS_METRICS_REQUIRE_KEY", "false"),
             ],
             Ok(
-                r#"Settings { addr: 127.0.0.1:8080, timeseries_path: "data/mock_timeseries.json", catalogue_path: None, timeseries_database: None, max_window_days: 366, database: None, cache_ttl: 60s, cache_capacity: 10000, log_format: Json, limits: Limits { request_timeout: 250ms, max_query_bytes: 512, max_connections: 100, workers: 8, keep_alive: 0ns, shutdown_timeout: 3s, client_timeout: 5s, compute_threads: 2, compute_slots: 8 }, api_keys_file: Some("/etc/insights/keys"), metrics_require_key: false }"#,
+                r#"Settings { addr: 127.0.0.1:8080, timeseries_path: "data/mock_timeseries.json", catalogue_path: None, timeseries_database: None, max_window_days: 366, database: None, cache_ttl: 60s, cache_capacity: 10000, log_format: Json, limits: Limits { request_timeout: 250ms, max_query_bytes: 512, max_connections: 100, workers: 8, keep_alive: 0ns, shutdown_timeout: 3s, client_timeout: 5s, compute_threads: 2, compute_slots: 8 }, api_keys_file: Some("/etc/insights/keys"), metrics_require_key: false, rate_limit: None }"#,
             ),
         );
         // A blank DATABASE_URL, as a .env may leave it, means none.

@@ -129,9 +129,15 @@ impl Application {
             let metadata = metadata.clone();
             actix_web::rt::spawn(async move { report_unreferenced(&metadata, &source).await });
         }
+        let key_rates = keys.as_ref().map(KeyRing::rates).unwrap_or_default();
+        let rate_limits = crate::ratelimit::RateLimits::new(settings.rate_limit, &key_rates);
+        if settings.rate_limit.is_some() || key_rates.iter().any(Option::is_some) {
+            tracing::info!(default = ?settings.rate_limit, "rate limits are on for /v1/");
+        }
         let state = web::Data::new(AppState {
             max_window: settings.max_window,
             keys,
+            rate_limits,
             metrics_require_key: settings.metrics_require_key,
             ..AppState::try_with_limits(metadata, timeseries, settings.limits.clone())
                 .map_err(StartupError::Compute)?

@@ -177,6 +177,8 @@ pub struct AppState {
     pub started_at: OffsetDateTime,
     /// Where heavy requests run, off the workers that serve connections.
     pub compute: ComputePool,
+    /// Each caller's token bucket on the data routes.
+    pub rate_limits: crate::ratelimit::RateLimits,
 }
 
 impl std::fmt::Debug for AppState {
@@ -230,6 +232,7 @@ impl AppState {
             metrics: Metrics::default(),
             started_at: OffsetDateTime::now_utc(),
             compute,
+            rate_limits: crate::ratelimit::RateLimits::new(None, &[]),
         })
     }
 

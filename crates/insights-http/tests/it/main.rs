@@ -13,4 +13,5 @@ mod oracle;
 mod postgres;
 mod process;
 mod proxy;
+mod ratelimits;
 mod support;

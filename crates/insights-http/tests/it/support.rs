@@ -39,10 +39,20 @@ pub struct Answer {
     pub etag: Option<String>,
     pub cache_control: Option<String>,
     pub vary: Option<String>,
+    /// Every header, as (lower-case name, value).
+    pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
 }
 
 impl Answer {
+    /// A header's value, if the answer has it.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(key, _)| key.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.as_str())
+    }
+
     pub fn json(&self) -> Value {
         serde_json::from_slice(&self.body).unwrap_or_else(|error| {
             panic!(
@@ -169,6 +179,16 @@ impl TestApp {
         let request_id = header("x-request-id");
         let www_authenticate = header("www-authenticate");
         let (etag, cache_control, vary) = (header("etag"), header("cache-control"), header("vary"));
+        let all_headers = response
+            .headers()
+            .iter()
+            .map(|(name, value)| {
+                (
+                    name.as_str().to_owned(),
+                    value.to_str().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect();
         let body = response.body().limit(16 << 20).await.unwrap().to_vec();
         Answer {
             status: response.status().as_u16(),
@@ -179,6 +199,7 @@ impl TestApp {
             etag,
             cache_control,
             vary,
+            headers: all_headers,
             body,
         }
     }

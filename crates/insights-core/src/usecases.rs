@@ -223,8 +223,14 @@ pub struct UsageRequest {
     window: Window,
     buckets: Option<Vec<Bucket>>,
     demand: Option<Demand>,
+    /// The whole [`BASELOAD_INTERVAL`]s whose lowest average power is the baseload.
+    baseload: Option<Demand>,
     top: Option<usize>,
 }
+
+/// The interval the baseload is the lowest average power over: a quarter hour, aligned as
+/// demand intervals are.
+pub const BASELOAD_INTERVAL: DemandInterval = DemandInterval::ALL[1];
 
 impl UsageRequest {
     /// Just the window's usage.
@@ -233,6 +239,7 @@ impl UsageRequest {
             window,
             buckets: None,
             demand: None,
+            baseload: None,
             top: None,
         }
     }
@@ -265,6 +272,7 @@ impl UsageRequest {
             window,
             buckets,
             demand,
+            baseload: None,
             top,
         })
     }
@@ -282,6 +290,7 @@ impl UsageRequest {
             bucket: None,
             zone: None,
             demand_interval: None,
+            baseload: false,
             top: None,
         }
     }
@@ -294,6 +303,7 @@ pub struct UsageRequestBuilder {
     bucket: Option<BucketWidth>,
     zone: Option<Zone>,
     demand_interval: Option<DemandInterval>,
+    baseload: bool,
     top: Option<usize>,
 }
 
@@ -326,15 +336,35 @@ impl UsageRequestBuilder {
         self
     }
 
+    /// The baseload: the lowest average power over whole [`BASELOAD_INTERVAL`]s with
+    /// samples, aligned as demand intervals are.
+    #[must_use]
+    pub fn baseload(mut self) -> Self {
+        self.baseload = true;
+        self
+    }
+
     /// Checks the options together, as [`UsageRequest::new`] does.
     pub fn build(self) -> Result<UsageRequest, UsageRequestError> {
-        UsageRequest::new(
+        let zone = self.zone;
+        let mut request = UsageRequest::new(
             self.window,
             self.bucket,
             self.zone,
             self.demand_interval,
             self.top,
-        )
+        )?;
+        if self.baseload {
+            request.baseload = Some(Demand {
+                interval: BASELOAD_INTERVAL,
+                edges: demand_edges(
+                    &request.window,
+                    BASELOAD_INTERVAL,
+                    zone.unwrap_or_else(Zone::utc),
+                ),
+            });
+        }
+        Ok(request)
     }
 }
 
@@ -377,6 +407,10 @@ pub struct Figures {
     pub usage: Usage,
     /// The peak demand, or why there is none.
     pub peak_demand: Peak,
+    /// The baseload, or why there is none: as a peak, but the *lowest* average power over a
+    /// whole [`BASELOAD_INTERVAL`] of the span, among intervals with at least one sample (no
+    /// samples says nothing of the power drawn, so it is not read as 0 W).
+    pub baseload: Peak,
 }
 
 /// The usage of a group of circuits, with the per-circuit average.
@@ -816,19 +850,22 @@ impl<M: MetadataRepo, T: TimeSeriesSource> Insights<M, T> {
         let top = request
             .top
             .map(|count| rank(members, &totals.series, count));
+        let plan = |demand, pick| PeakPlan {
+            members,
+            n_parts,
+            top: top.as_deref().unwrap_or_default(),
+            buckets: request.buckets.as_deref().unwrap_or_default(),
+            demand,
+            interval: self.timeseries.nominal_interval(),
+            pick,
+        };
         let peaks = match &request.demand {
             None => None,
-            Some(demand) => {
-                let plan = PeakPlan {
-                    members,
-                    n_parts,
-                    top: top.as_deref().unwrap_or_default(),
-                    buckets: request.buckets.as_deref().unwrap_or_default(),
-                    demand,
-                    interval: self.timeseries.nominal_interval(),
-                };
-                Some(self.peaks(&keys, &plan).await?)
-            }
+            Some(demand) => Some(self.peaks(&keys, &plan(demand, Pick::Highest)).await?),
+        };
+        let baseloads = match &request.baseload {
+            None => None,
+            Some(intervals) => Some(self.peaks(&keys, &plan(intervals, Pick::Lowest)).await?),
         };
         Ok(assemble(
             members,
@@ -837,7 +874,7 @@ impl<M: MetadataRepo, T: TimeSeriesSource> Insights<M, T> {
             self.timeseries.nominal_interval(),
             totals,
             top,
-            peaks,
+            [peaks, baseloads],
         ))
     }
 
@@ -905,9 +942,9 @@ impl<M: MetadataRepo, T: TimeSeriesSource> Insights<M, T> {
         let mut bucket_cursor = 0;
         for time_block in Blocks::time_blocks(keys.len(), n_intervals + 1, accumulators) {
             let length = time_block.len();
-            let mut total = vec![TotalWatts::default(); length];
-            let mut parts = vec![TotalWatts::default(); plan.n_parts * length];
-            let mut top = vec![TotalWatts::default(); plan.top.len() * length];
+            let mut total = vec![Sum::default(); length];
+            let mut parts = vec![Sum::default(); plan.n_parts * length];
+            let mut top = vec![Sum::default(); plan.top.len() * length];
             for block in Blocks::series_blocks(keys.len(), &time_block) {
                 let answers = self
                     .timeseries
@@ -917,10 +954,10 @@ impl<M: MetadataRepo, T: TimeSeriesSource> Insights<M, T> {
                     let index = block.series.start + offset;
                     let part = plan.members[index].part;
                     for (range, stats) in ranges.iter().enumerate() {
-                        let value = stats.total();
-                        total[range] += value;
+                        let value = Sum::of(stats);
+                        total[range].add(value);
                         if part < plan.n_parts {
-                            parts[part * length + range] += value;
+                            parts[part * length + range].add(value);
                         }
                         if let Some(rank) = rank_of[index] {
                             top[rank * length + range] = value;
@@ -931,8 +968,10 @@ impl<M: MetadataRepo, T: TimeSeriesSource> Insights<M, T> {
             }
             for (range, sum) in total.iter().enumerate() {
                 let index = time_block.start + range;
-                let candidate = plan.candidate(*sum, edges[index], edges[index + 1]);
-                keep_higher(&mut peaks.total, candidate);
+                let Some(candidate) = plan.candidate(*sum, edges[index], edges[index + 1]) else {
+                    continue;
+                };
+                plan.keep(&mut peaks.total, candidate);
                 // Buckets and intervals both run forward, so one cursor finds the bucket
                 // that holds each interval wholly, if any.
                 while bucket_cursor < plan.buckets.len()
@@ -942,20 +981,24 @@ impl<M: MetadataRepo, T: TimeSeriesSource> Insights<M, T> {
                 }
                 if let Some(bucket) = plan.buckets.get(bucket_cursor) {
                     if bucket.start <= edges[index] && edges[index + 1] <= bucket.end {
-                        keep_higher(&mut peaks.buckets[bucket_cursor], candidate);
+                        plan.keep(&mut peaks.buckets[bucket_cursor], candidate);
                     }
                 }
             }
             for (part, best) in peaks.parts.iter_mut().enumerate() {
                 for (range, sum) in parts[part * length..][..length].iter().enumerate() {
                     let index = time_block.start + range;
-                    keep_higher(best, plan.candidate(*sum, edges[index], edges[index + 1]));
+                    if let Some(candidate) = plan.candidate(*sum, edges[index], edges[index + 1]) {
+                        plan.keep(best, candidate);
+                    }
                 }
             }
             for (rank, best) in peaks.top.iter_mut().enumerate() {
                 for (range, sum) in top[rank * length..][..length].iter().enumerate() {
                     let index = time_block.start + range;
-                    keep_higher(best, plan.candidate(*sum, edges[index], edges[index + 1]));
+                    if let Some(candidate) = plan.candidate(*sum, edges[index], edges[index + 1]) {
+                        plan.keep(best, candidate);
+                    }
                 }
             }
         }
@@ -975,21 +1018,25 @@ pub const MAX_CELLS_PER_REQUEST: usize = 16_000_000;
 /// Refuses a request whose work would exceed [`MAX_CELLS_PER_REQUEST`].
 fn check_work(n_series: usize, request: &UsageRequest) -> Result<(), InsightsError> {
     let n_buckets = request.buckets.as_ref().map_or(0, Vec::len);
-    let n_intervals = request
-        .demand
-        .as_ref()
-        .map_or(0, |demand| demand.edges.len().saturating_sub(1));
+    let intervals = |demand: &Option<Demand>| {
+        demand
+            .as_ref()
+            .map_or(0, |demand| demand.edges.len().saturating_sub(1))
+    };
+    // The baseload's quarter hours are fixed work, like the buckets.
+    let fixed = n_buckets + intervals(&request.baseload);
+    let n_demand = intervals(&request.demand);
+    let n_intervals = n_demand + intervals(&request.baseload);
     let cells = |ranges: usize| n_series.saturating_mul(ranges.max(1));
     if cells(n_buckets + n_intervals) <= MAX_CELLS_PER_REQUEST {
         return Ok(());
     }
     let error = match &request.demand {
-        Some(demand) if cells(n_buckets) < MAX_CELLS_PER_REQUEST => {
+        Some(demand) if cells(fixed) < MAX_CELLS_PER_REQUEST => {
             // Intervals scale inversely with their length; suggest the finest that fits.
             let fits = |candidate: DemandInterval| {
                 let scale = candidate.seconds() as f64 / demand.interval.seconds() as f64;
-                cells(n_buckets + (n_intervals as f64 / scale).ceil() as usize)
-                    <= MAX_CELLS_PER_REQUEST
+                cells(fixed + (n_demand as f64 / scale).ceil() as usize) <= MAX_CELLS_PER_REQUEST
             };
             TooMuchWork {
                 param: WorkParam::DemandInterval,
@@ -1078,25 +1125,69 @@ struct PeakPlan<'a> {
     buckets: &'a [Bucket],
     demand: &'a Demand,
     interval: time::Duration,
+    pick: Pick,
+}
+
+/// Which interval step 3 looks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Pick {
+    /// The highest average power: peak demand. An interval without samples is 0 W.
+    Highest,
+    /// The lowest average power among intervals with samples: the baseload.
+    Lowest,
+}
+
+/// The samples of one interval, summed over some series.
+#[derive(Clone, Copy, Debug, Default)]
+struct Sum {
+    total: TotalWatts,
+    samples: u64,
+}
+
+impl Sum {
+    fn of(stats: &UsageStats) -> Sum {
+        Sum {
+            total: stats.total(),
+            samples: stats.n_samples(),
+        }
+    }
+
+    fn add(&mut self, other: Sum) {
+        self.total += other.total;
+        self.samples += other.samples;
+    }
 }
 
 impl PeakPlan<'_> {
     /// The demand of one interval: its summed samples as average power over its length,
-    /// `sum * interval_s / length_s`.
-    fn candidate(&self, sum: TotalWatts, start: OffsetDateTime, end: OffsetDateTime) -> PeakDemand {
+    /// `sum * interval_s / length_s`; `None` where the baseload skips an interval without
+    /// samples.
+    fn candidate(
+        &self,
+        sum: Sum,
+        start: OffsetDateTime,
+        end: OffsetDateTime,
+    ) -> Option<PeakDemand> {
+        if self.pick == Pick::Lowest && sum.samples == 0 {
+            return None;
+        }
         let length_seconds = (end - start).as_seconds_f64();
-        PeakDemand {
-            watts: sum.as_f64() * self.interval.as_seconds_f64() / length_seconds,
+        Some(PeakDemand {
+            watts: sum.total.as_f64() * self.interval.as_seconds_f64() / length_seconds,
             start,
             end,
-        }
+        })
     }
-}
 
-/// Keeps the higher of the best so far and a later candidate; the earliest wins a tie.
-fn keep_higher(best: &mut Option<PeakDemand>, candidate: PeakDemand) {
-    if best.is_none_or(|best| candidate.watts > best.watts) {
-        *best = Some(candidate);
+    /// Keeps the better of the best so far and a later candidate; the earliest wins a tie.
+    fn keep(&self, best: &mut Option<PeakDemand>, candidate: PeakDemand) {
+        let better = match self.pick {
+            Pick::Highest => best.is_none_or(|best| candidate.watts > best.watts),
+            Pick::Lowest => best.is_none_or(|best| candidate.watts < best.watts),
+        };
+        if better {
+            *best = Some(candidate);
+        }
     }
 }
 
@@ -1116,7 +1207,7 @@ fn assemble(
     interval: time::Duration,
     totals: Totals,
     top: Option<Vec<usize>>,
-    peaks: Option<Peaks>,
+    [peaks, baseloads]: [Option<Peaks>; 2],
 ) -> Rollup {
     let window = &request.window;
     let mut part_totals = vec![UsageStats::EMPTY; n_parts];
@@ -1128,29 +1219,37 @@ fn assemble(
         }
     }
     let total: UsageStats = totals.series.iter().copied().sum();
-    let peak = |pick: &dyn Fn(&Peaks) -> Option<PeakDemand>| match peaks.as_ref().map(pick) {
-        None => Peak::NotAsked,
-        Some(None) => Peak::NoWholeInterval,
-        Some(Some(found)) => Peak::Found(found),
+    // The peak demand and the baseload of one usage object, read by `slot` from each pass.
+    let extremes = |slot: &dyn Fn(&Peaks) -> Option<PeakDemand>| {
+        let of = |found: &Option<Peaks>| match found.as_ref().map(slot) {
+            None => Peak::NotAsked,
+            Some(None) => Peak::NoWholeInterval,
+            Some(Some(found)) => Peak::Found(found),
+        };
+        (of(&peaks), of(&baseloads))
     };
-    let figures = |stats: UsageStats, length_nanos: i128, n_series: usize, peak_demand| Figures {
-        usage: Usage::new(stats, interval, length_nanos, n_series),
-        peak_demand,
-    };
-    let group = |stats: UsageStats, circuit_count: usize, peak_demand| GroupUsage {
+    let figures =
+        |stats: UsageStats, length_nanos: i128, n_series: usize, (peak_demand, baseload)| Figures {
+            usage: Usage::new(stats, interval, length_nanos, n_series),
+            peak_demand,
+            baseload,
+        };
+    let group = |stats: UsageStats, circuit_count: usize, extremes| GroupUsage {
         circuit_count,
-        figures: figures(stats, window.length_nanos(), circuit_count, peak_demand),
+        figures: figures(stats, window.length_nanos(), circuit_count, extremes),
         average_watts_per_circuit: (circuit_count > 0)
             .then(|| stats.total().as_f64() / circuit_count as f64),
     };
     Rollup {
         window: *window,
-        total: group(total, members.len(), peak(&|peaks| peaks.total)),
+        total: group(total, members.len(), extremes(&|found| found.total)),
         parts: part_totals
             .iter()
             .zip(&part_counts)
             .enumerate()
-            .map(|(part, (stats, count))| group(*stats, *count, peak(&|peaks| peaks.parts[part])))
+            .map(|(part, (stats, count))| {
+                group(*stats, *count, extremes(&|found| found.parts[part]))
+            })
             .collect(),
         series: request
             .buckets
@@ -1167,7 +1266,7 @@ fn assemble(
                             stats,
                             bucket.length_nanos(),
                             members.len(),
-                            peak(&|peaks| peaks.buckets[index]),
+                            extremes(&|found| found.buckets[index]),
                         ),
                     })
                     .collect()
@@ -1186,7 +1285,7 @@ fn assemble(
                             totals.series[index],
                             window.length_nanos(),
                             1,
-                            peak(&|peaks| peaks.top[rank]),
+                            extremes(&|found| found.top[rank]),
                         ),
                     }
                 })

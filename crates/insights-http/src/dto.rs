@@ -1,7 +1,8 @@
 //! Response bodies: the contract's JSON shapes, built from the core's types.
 //!
 //! Every field is always present, with `null` for an absent value, except the ones a query
-//! parameter asks for (`series`, `top_circuits`, `peak_demand`), which appear only then.
+//! parameter asks for (`series`, `top_circuits`, `peak_demand`, `baseload_watts`), which
+//! appear only then.
 
 use insights_core::{
     format_utc, Brand, BrandUsage, Circuit, CircuitUsage, DataRange, ElectricSensor, Figures,
@@ -198,6 +199,10 @@ pub struct UsageBody {
     /// Only with `demand_interval`: the peak, or null when no whole interval fits.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub peak_demand: Option<Option<PeakDemandBody>>,
+    /// Only with `baseload=true`: the lowest average power over a whole 15-minute interval
+    /// with samples, summed over circuits; null when no such interval fits.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub baseload_watts: Option<Option<Watts>>,
 }
 
 impl From<&Figures> for UsageBody {
@@ -221,6 +226,11 @@ impl From<&Figures> for UsageBody {
                     start: Timestamp(peak.start),
                     end: Timestamp(peak.end),
                 })),
+            },
+            baseload_watts: match figures.baseload {
+                Peak::NotAsked => None,
+                Peak::NoWholeInterval => Some(None),
+                Peak::Found(lowest) => Some(Some(Watts(lowest.watts))),
             },
         }
     }

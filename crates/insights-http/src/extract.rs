@@ -187,8 +187,23 @@ impl<const TOP: bool> FromRequest for UsageQuery<TOP> {
     }
 }
 
-const WINDOW_PARAMS: &[&str] = &["start", "end", "bucket", "tz", "demand_interval"];
-const ROLLUP_PARAMS: &[&str] = &["start", "end", "bucket", "tz", "demand_interval", "top"];
+const WINDOW_PARAMS: &[&str] = &[
+    "start",
+    "end",
+    "bucket",
+    "tz",
+    "demand_interval",
+    "baseload",
+];
+const ROLLUP_PARAMS: &[&str] = &[
+    "start",
+    "end",
+    "bucket",
+    "tz",
+    "demand_interval",
+    "baseload",
+    "top",
+];
 
 fn usage_from_request<const TOP: bool>(request: &HttpRequest) -> Result<UsageRequest, ApiError> {
     let pairs = strict_query(request, if TOP { ROLLUP_PARAMS } else { WINDOW_PARAMS })?;
@@ -250,7 +265,34 @@ fn usage_from_request<const TOP: bool>(request: &HttpRequest) -> Result<UsageReq
             })
         })
         .transpose()?;
-    UsageRequest::new(window, bucket, zone, demand_interval, top)
+    let baseload = match param("baseload") {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(text) => {
+            return Err(ApiError::invalid_param(
+                "baseload",
+                format!("`baseload` must be true or false, got {text:?}"),
+            ))
+        }
+    };
+    let mut builder = UsageRequest::builder(window);
+    if let Some(width) = bucket {
+        builder = builder.bucket(width);
+    }
+    if let Some(zone) = zone {
+        builder = builder.zone(zone);
+    }
+    if let Some(interval) = demand_interval {
+        builder = builder.demand_interval(interval);
+    }
+    if let Some(count) = top {
+        builder = builder.top(count);
+    }
+    if baseload {
+        builder = builder.baseload();
+    }
+    builder
+        .build()
         .map_err(|error| ApiError::from(crate::wording::usage_request_error(&error)))
 }
 
@@ -289,6 +331,14 @@ impl<const TOP: bool> OperationModifier for UsageQuery<TOP> {
             string("tz", false, None, &zones, "IANA time zone the buckets align in (default `UTC`); only with `bucket`."),
             string("demand_interval", false, None, &DemandInterval::NAMES, "Adds `peak_demand` to every usage object: the highest average power over whole intervals of this length, aligned in `tz` (UTC without `bucket`)."),
         ];
+        parameters.push(Parameter {
+            name: "baseload".to_owned(),
+            in_: ParameterIn::Query,
+            required: false,
+            data_type: Some(DataType::Boolean),
+            description: Some("`true` adds `baseload_watts` to every usage object: the lowest average power over a whole 15-minute interval with samples, aligned in `tz` (UTC without `bucket`), summed over circuits as peak demand is.".to_owned()),
+            ..Default::default()
+        });
         if TOP {
             parameters.push(Parameter {
                 name: "top".to_owned(),

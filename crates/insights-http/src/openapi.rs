@@ -47,6 +47,7 @@ const SHARED_SHAPES: &[(&str, &[&str])] = &[
         "Usage",
         &[
             "average_watts",
+            "baseload_watts",
             "coverage",
             "energy_wh",
             "max_watts",
@@ -111,7 +112,7 @@ const SHARED_PARAMETERS: &[(&str, &str)] = &[
 ];
 
 /// Fields that appear only when a query parameter asks for them; they stay optional.
-const ON_REQUEST_FIELDS: &[&str] = &["series", "top_circuits", "peak_demand"];
+const ON_REQUEST_FIELDS: &[&str] = &["series", "top_circuits", "peak_demand", "baseload_watts"];
 
 const API_KEY_DESCRIPTION: &str = "`Authorization: Bearer <key>`, needed only where the deployment sets INSIGHTS_API_KEYS_FILE. A key sees one brand or one organization; anything else answers 404, as if it did not exist.";
 
@@ -526,8 +527,10 @@ fn require_and_mark_nullable(schema: &mut Value, nullable_keyword: &str) {
         optional.into_iter().partition(|name| {
             name.as_str() == "invalid_params" || ON_REQUEST_FIELDS.contains(&name.as_str())
         });
-    if on_request.iter().any(|name| name.as_str() == "peak_demand") {
-        mark_nullable(&mut schema["properties"]["peak_demand"], nullable_keyword);
+    for field in ["peak_demand", "baseload_watts"] {
+        if on_request.iter().any(|name| name.as_str() == field) {
+            mark_nullable(&mut schema["properties"][field], nullable_keyword);
+        }
     }
     for name in &optional {
         mark_nullable(&mut schema["properties"][name.as_str()], nullable_keyword);

@@ -5,8 +5,8 @@ use std::collections::HashMap;
 use futures_executor::block_on;
 use insights_core::{
     BucketWidth, Catalogue, DemandInterval, EntityRef, Extent, InMemoryMetadata, Insights,
-    MetadataRepo, Scope, SeriesKey, TimeSeriesError, TimeSeriesSource, UsageRequest, UsageStats,
-    Window, Zone, DEFAULT_MAX_WINDOW,
+    MetadataRepo, Peak, Scope, SeriesKey, TimeSeriesError, TimeSeriesSource, UsageRequest,
+    UsageStats, Window, Zone, DEFAULT_MAX_WINDOW,
 };
 use proptest::prelude::*;
 use time::{Duration, OffsetDateTime};
@@ -257,5 +257,40 @@ proptest! {
         let latest = insights.timeseries().0.values().flatten().map(|(second, _)| *second).max();
         let reaches = whole.reaches_end_of(&window(-1, end_second + 1));
         prop_assert_eq!(reaches, latest.is_some_and(|latest| latest >= end_second));
+    }
+}
+
+proptest! {
+    /// The baseload is found exactly when a whole quarter hour of the window holds a sample,
+    /// and is never above the 15-minute peak demand, which counts the same intervals.
+    #[test]
+    fn baseload_is_found_where_samples_are_and_never_exceeds_the_peak(
+        source in source(),
+        start_second in 0i64..3600,
+        length in 900i64..7200,
+    ) {
+        let samples: Vec<i64> = source.0.values().flatten().map(|(second, _)| *second).collect();
+        let insights = Insights::new(InMemoryMetadata::seed(), source);
+        let brand = Catalogue::seed().brands[0].id;
+        let window = window(start_second, length);
+        let request = UsageRequest::builder(window)
+            .demand_interval(DemandInterval::parse("15m").unwrap())
+            .baseload()
+            .build()
+            .unwrap();
+        let answer = block_on(insights.brand_usage(&Scope::All, brand, &request)).unwrap();
+        let figures = answer.rollup.total.figures;
+        // Whole quarter hours on the UTC grid inside the window, as seconds after BASE.
+        let first = (start_second + 899).div_euclid(900) * 900;
+        let quarters: Vec<i64> = (0..).map(|k| first + k * 900).take_while(|q| q + 900 <= start_second + length).collect();
+        let sampled = quarters.iter().any(|q| samples.iter().any(|s| *q <= *s && *s < q + 900));
+        match (figures.baseload, figures.peak_demand) {
+            (Peak::Found(low), Peak::Found(high)) => {
+                prop_assert!(sampled);
+                prop_assert!(low.watts <= high.watts);
+            }
+            (Peak::NoWholeInterval, _) => prop_assert!(!sampled),
+            other => prop_assert!(false, "unexpected {:?}", other),
+        }
     }
 }

@@ -296,6 +296,79 @@ async fn peak_demand_is_in_every_usage_object() {
 }
 
 #[actix_web::test]
+async fn baseload_is_the_lowest_quarter_hour_with_samples_in_every_usage_object() {
+    let app = TestApp::spawn().await;
+    let rows = oracle::rows();
+    // From 20:07 to 02:00 the next day: the window's first and last quarter hours are cut,
+    // and the hours after the data's end hold no samples, which the baseload skips.
+    let (start, end) = ("2024-04-01T20:07:00Z", "2024-04-02T02:00:00Z");
+    let path = format!(
+        "/v1/insights/locations/{NYC}/usage?start={start}&end={end}&bucket=1h&baseload=true&top=2"
+    );
+    let body = app.get(&path).await.json();
+    let edges = demand_edges(start, end, 15);
+    let expect = |series: &[(String, u64)], from: &str, to: &str| {
+        oracle::baseload(rows, series, &edges, instant(from), instant(to))
+    };
+    let all = nyc_series();
+    assert_eq!(body["usage"]["baseload_watts"], expect(&all, start, end));
+    assert!(body["usage"]["baseload_watts"].as_f64().unwrap() > 0.0);
+    let series = body["series"].as_array().unwrap();
+    assert_eq!(series.len(), 6);
+    for bucket in series {
+        let (from, to) = (
+            bucket["start"].as_str().unwrap(),
+            bucket["end"].as_str().unwrap(),
+        );
+        assert_eq!(
+            bucket["usage"]["baseload_watts"],
+            expect(&all, from, to),
+            "{from}"
+        );
+    }
+    // Buckets after the data's end have no quarter hour with samples: null, not 0.
+    assert_eq!(series[5]["usage"]["baseload_watts"], Value::Null);
+    for (index, duid) in ["6D12E310B371FCB1", "3E1C019A462D5B3C"].iter().enumerate() {
+        let sensor: Vec<(String, u64)> = (1..=3).map(|n| (duid.to_string(), n)).collect();
+        assert_eq!(
+            body["sensors"][index]["usage"]["baseload_watts"],
+            expect(&sensor, start, end)
+        );
+    }
+    for ranked in body["top_circuits"].as_array().unwrap() {
+        let circuit = [(
+            ranked["circuit"]["sensor"]["duid"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+            ranked["circuit"]["circuit_number"].as_u64().unwrap(),
+        )];
+        assert_eq!(
+            ranked["usage"]["baseload_watts"],
+            expect(&circuit, start, end)
+        );
+    }
+    // baseload=false is the same as leaving it out; anything else names the parameter.
+    let plain = app
+        .get(&format!(
+            "/v1/insights/locations/{NYC}/usage?start={start}&end={end}&baseload=false"
+        ))
+        .await
+        .json();
+    assert!(plain["usage"].get("baseload_watts").is_none());
+    let bad = app
+        .get(&format!(
+            "/v1/insights/locations/{NYC}/usage?start={start}&end={end}&baseload=yes"
+        ))
+        .await;
+    assert_eq!(bad.status, 400);
+    assert_eq!(
+        bad.json()["invalid_params"],
+        json!([{"name": "baseload", "reason": "`baseload` must be true or false, got \"yes\""}])
+    );
+}
+
+#[actix_web::test]
 async fn top_circuits_rank_by_total_then_id() {
     let app = TestApp::spawn().await;
     let (start, end) = ("2024-04-01T00:00:00Z", "2024-04-02T00:00:00Z");

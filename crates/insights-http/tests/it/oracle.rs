@@ -136,6 +136,41 @@ pub fn peak(
     )
 }
 
+/// The lowest average power over whole intervals in `[start, end)` that hold samples:
+/// earliest on a tie, null when none does.
+pub fn baseload(
+    rows: &[Row],
+    series: &[(String, u64)],
+    edges: &[i128],
+    start: i128,
+    end: i128,
+) -> Value {
+    let mut best: Option<f64> = None;
+    for pair in edges.windows(2) {
+        if pair[0] < start || pair[1] > end {
+            continue;
+        }
+        let samples: Vec<i64> = rows
+            .iter()
+            .filter(|(duid, number, at, _)| {
+                series.iter().any(|(d, n)| d == duid && n == number)
+                    && pair[0] <= *at
+                    && *at < pair[1]
+            })
+            .map(|row| row.3)
+            .collect();
+        if samples.is_empty() {
+            continue;
+        }
+        let sum: i64 = samples.iter().sum();
+        let power = sum as f64 * 60.0 / ((pair[1] - pair[0]) as f64 / 1e9);
+        if best.is_none_or(|watts| power < watts) {
+            best = Some(power);
+        }
+    }
+    best.map_or(Value::Null, watts)
+}
+
 /// An instant (ns) as the server writes it.
 pub fn utc(nanos: i128) -> String {
     insights_core::format_utc(OffsetDateTime::from_unix_timestamp_nanos(nanos).unwrap())

@@ -94,10 +94,11 @@ elif not bad.parsed.invalid_params or type(bad.parsed.invalid_params[0]).__name_
 classes = sorted(name for name, value in vars(models).items() if inspect.isclass(value))
 print(f"{called} operations called; {len(classes)} model classes: {', '.join(classes)}")
 # The query enumerations are literal types, one module each; every other module is a class.
-enumerations = [name for name in ("BucketWidth", "DemandInterval", "TimeZone") if hasattr(models, name)]
+SHARED = ("AnswerFormat", "BucketWidth", "DemandInterval", "TimeZone")
+enumerations = [name for name in SHARED if hasattr(models, name)]
 modules = [module.name for module in pkgutil.iter_modules(models.__path__)]
 print(f"enumerations: {', '.join(enumerations)}; {len(modules)} model modules")
-if len(enumerations) != 3 or len(modules) != len(classes) + len(enumerations):
+if len(enumerations) != len(SHARED) or len(modules) != len(classes) + len(enumerations):
     failures.append(f"model modules beyond one per shape: {sorted(modules)}")
 if failures:
     print("FAILED:\n  " + "\n  ".join(failures))

@@ -129,7 +129,7 @@ where
             value(&cache_control(freshness, keys_on))?,
         );
         if keys_on {
-            headers.insert(header::VARY, HeaderValue::from_static("Authorization"));
+            headers.append(header::VARY, HeaderValue::from_static("Authorization"));
         }
         Ok(ServiceResponse::new(request, response))
     }

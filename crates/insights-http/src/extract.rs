@@ -194,6 +194,7 @@ const WINDOW_PARAMS: &[&str] = &[
     "tz",
     "demand_interval",
     "baseload",
+    "format",
 ];
 const ROLLUP_PARAMS: &[&str] = &[
     "start",
@@ -203,6 +204,7 @@ const ROLLUP_PARAMS: &[&str] = &[
     "demand_interval",
     "baseload",
     "top",
+    "format",
 ];
 
 fn usage_from_request<const TOP: bool>(request: &HttpRequest) -> Result<UsageRequest, ApiError> {
@@ -265,6 +267,13 @@ fn usage_from_request<const TOP: bool>(request: &HttpRequest) -> Result<UsageReq
             })
         })
         .transpose()?;
+    // The answer's form is chosen by `crate::csv_export`; here the value is only checked.
+    if let Some(text) = param("format").filter(|text| !["json", "csv"].contains(text)) {
+        return Err(ApiError::invalid_param(
+            "format",
+            format!("`format` must be json or csv, got {text:?}"),
+        ));
+    }
     let baseload = match param("baseload") {
         None | Some("false") => false,
         Some("true") => true,
@@ -339,6 +348,7 @@ impl<const TOP: bool> OperationModifier for UsageQuery<TOP> {
             description: Some("`true` adds `baseload_watts` to every usage object: the lowest average power over a whole 15-minute interval with samples, aligned in `tz` (UTC without `bucket`), summed over circuits as peak demand is.".to_owned()),
             ..Default::default()
         });
+        parameters.push(string("format", false, None, &["json", "csv"], "`csv` answers `text/csv` (as does `Accept: text/csv`): one row per bucket with `bucket`, else one row per part (the circuit itself for a circuit), after a header row; the same figures as the JSON, written the same way."));
         if TOP {
             parameters.push(Parameter {
                 name: "top".to_owned(),

@@ -8,6 +8,7 @@ pub mod auth;
 pub mod caching;
 pub mod compute;
 pub mod connection;
+pub mod csv_export;
 pub mod dashboard;
 pub mod docs;
 pub mod dto;
@@ -74,6 +75,7 @@ pub fn run(
         App::new()
             .app_data(state.clone())
             .app_data(docs.clone())
+            .wrap_fn(csv_export::negotiate)
             .wrap_fn(caching::conditional)
             .wrap_fn(middleware::head_as_get)
             .wrap(ErrorHandlers::new().default_handler(into_problem))

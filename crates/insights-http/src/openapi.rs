@@ -109,6 +109,7 @@ const SHARED_PARAMETERS: &[(&str, &str)] = &[
     ("bucket", "BucketWidth"),
     ("demand_interval", "DemandInterval"),
     ("tz", "TimeZone"),
+    ("format", "AnswerFormat"),
 ];
 
 /// Fields that appear only when a query parameter asks for them; they stay optional.
@@ -129,6 +130,7 @@ const ETAG_DESCRIPTION: &str = "A strong tag of the exact body; it changes exact
 const CACHE_CONTROL_DESCRIPTION: &str = "`max-age=300` for usage over a window that ended at or before the latest sample of its circuits; `max-age=10` for everything else. `private` (with `Vary: Authorization`) when API keys are on, else `public`.";
 const RATE_LIMIT_POLICY_DESCRIPTION: &str = "Only where a rate limit applies (`INSIGHTS_RATE_LIMIT`, or a key's own `rate=`): `\"burst\";q=<burst>;w=<seconds a burst takes to refill>` (draft-ietf-httpapi-ratelimit-headers).";
 const RATE_LIMIT_DESCRIPTION: &str = "Only where a rate limit applies: `\"burst\";r=<requests that may still come at once>;t=<seconds until the bucket is full again>`.";
+const CSV_DESCRIPTION: &str = "With `format=csv` or `Accept: text/csv`: RFC 4180 CSV with a header row; one row per bucket with `bucket`, else one per part; empty fields for nulls.";
 const NOT_MODIFIED_DESCRIPTION: &str =
     "Not Modified: `If-None-Match` names the current tag; no body.";
 
@@ -274,6 +276,10 @@ fn correct_v3(document: &mut Value) {
         keep_real_errors(operation);
         require_key_if_on(operation);
         let cached = is_cached(operation);
+        let answers_csv = operation
+            .get("operationId")
+            .and_then(Value::as_str)
+            .is_some_and(|id| id.ends_with("Usage"));
         let mut extra = vec![request_id_parameter()];
         if cached {
             extra.push(json!({
@@ -318,6 +324,12 @@ fn correct_v3(document: &mut Value) {
                     content.clear();
                     if let Some(schema) = schema {
                         content.insert(media_type.to_owned(), json!({ "schema": schema }));
+                    }
+                    if status == "200" && answers_csv {
+                        content.insert(
+                            "text/csv".to_owned(),
+                            json!({ "schema": { "type": "string", "description": CSV_DESCRIPTION } }),
+                        );
                     }
                 }
                 let mut headers = json!({

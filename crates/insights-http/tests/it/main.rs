@@ -4,6 +4,7 @@ mod analytics;
 mod auth;
 mod caching;
 mod errors;
+mod export;
 mod extremes;
 mod insights;
 mod limits;

@@ -1,0 +1,202 @@
+//! CSV answers of the usage endpoints, for spreadsheets: asked for with `format=csv` or
+//! `Accept: text/csv`. The CSV is made from the JSON answer itself, so it holds the same
+//! figures written the same way: one row per bucket when `bucket` is given, otherwise one row
+//! per part (sensor, location or organization; the circuit itself for a circuit), after a
+//! header row. RFC 4180: comma-separated, CRLF line ends, fields quoted where needed, and an
+//! absent value (JSON `null`) as an empty field.
+
+use std::future::Future;
+
+use actix_web::body::{self, BoxBody, MessageBody};
+use actix_web::dev::{Service, ServiceRequest, ServiceResponse};
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::StatusCode;
+use serde_json::Value;
+
+/// The media type of a CSV answer; `header=present` as RFC 4180 registers it.
+pub const TEXT_CSV: &str = "text/csv; charset=utf-8; header=present";
+
+/// The usage figures, in the order of the JSON's `usage` object; the optional ones become
+/// columns only when the answer has them.
+const USAGE_COLUMNS: &[&str] = &[
+    "total_watts",
+    "sample_count",
+    "average_watts",
+    "min_watts",
+    "max_watts",
+    "energy_wh",
+    "coverage",
+];
+
+/// The collections of parts, by endpoint.
+const PART_LISTS: &[&str] = &["organizations", "locations", "sensors"];
+
+/// Whether a request asks for CSV: `format=csv`, or an `Accept` header naming `text/csv`
+/// without `format=json`.
+pub fn wants_csv(request: &ServiceRequest) -> bool {
+    let format = form_urlencoded::parse(request.query_string().as_bytes())
+        .find(|(name, _)| name == "format")
+        .map(|(_, value)| value.into_owned());
+    match format.as_deref() {
+        Some("csv") => true,
+        Some(_) => false,
+        None => request
+            .headers()
+            .get_all(header::ACCEPT)
+            .filter_map(|value| value.to_str().ok())
+            .flat_map(|value| value.split(','))
+            .any(|media| media.split(';').next().unwrap_or("").trim() == "text/csv"),
+    }
+}
+
+/// Turns a usage endpoint's 200 into CSV when the request asks for it, and marks every
+/// usage answer as varying with `Accept`.
+pub fn negotiate<S, B>(
+    request: ServiceRequest,
+    service: &S,
+) -> impl Future<Output = Result<ServiceResponse<BoxBody>, actix_web::Error>> + 'static
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    S::Future: 'static,
+    B: MessageBody + 'static,
+{
+    let usage = request.path().ends_with("/usage");
+    let csv = usage && wants_csv(&request);
+    let answer = service.call(request);
+    async move {
+        let response = answer.await?;
+        if !usage {
+            return Ok(response.map_into_boxed_body());
+        }
+        let mut response = if csv && response.status() == StatusCode::OK {
+            let (request, response) = response.into_parts();
+            let (mut head, body) = response.into_parts();
+            let bytes = body::to_bytes(body)
+                .await
+                .map_err(|error| actix_web::error::ErrorInternalServerError(error.into()))?;
+            let json: Value = serde_json::from_slice(&bytes)
+                .map_err(actix_web::error::ErrorInternalServerError)?;
+            let text = to_csv(&json).map_err(actix_web::error::ErrorInternalServerError)?;
+            head.headers_mut()
+                .insert(header::CONTENT_TYPE, HeaderValue::from_static(TEXT_CSV));
+            ServiceResponse::new(request, head.set_body(BoxBody::new(text)))
+        } else {
+            response.map_into_boxed_body()
+        };
+        response
+            .headers_mut()
+            .append(header::VARY, HeaderValue::from_static("Accept"));
+        Ok(response)
+    }
+}
+
+/// The CSV of a usage answer; see the module documentation.
+pub fn to_csv(answer: &Value) -> Result<Vec<u8>, csv::Error> {
+    // (the row's own columns, its usage object)
+    let mut rows: Vec<(Vec<(&str, &Value)>, &Value)> = Vec::new();
+    let labels: &[&str];
+    if let Some(buckets) = answer.get("series").and_then(Value::as_array) {
+        labels = &["start", "end", "partial"];
+        for bucket in buckets {
+            let own = labels.iter().map(|name| (*name, &bucket[*name])).collect();
+            rows.push((own, &bucket["usage"]));
+        }
+    } else if let Some(parts) = PART_LISTS.iter().find_map(|list| answer.get(*list)) {
+        labels = &["id", "name"];
+        for part in parts.as_array().into_iter().flatten() {
+            let own = labels.iter().map(|name| (*name, &part[*name])).collect();
+            rows.push((own, &part["usage"]));
+        }
+    } else {
+        labels = &["id", "name"];
+        let circuit = &answer["circuit"];
+        let own = labels.iter().map(|name| (*name, &circuit[*name])).collect();
+        rows.push((own, &answer["usage"]));
+    }
+    // The optional figures appear in every usage object of an answer, or in none.
+    let with_peak = rows
+        .first()
+        .is_some_and(|(_, usage)| usage.get("peak_demand").is_some());
+    let with_baseload = rows
+        .first()
+        .is_some_and(|(_, usage)| usage.get("baseload_watts").is_some());
+    let mut header: Vec<&str> = labels.to_vec();
+    header.extend_from_slice(USAGE_COLUMNS);
+    if with_peak {
+        header.extend_from_slice(&["peak_demand_watts", "peak_demand_start", "peak_demand_end"]);
+    }
+    if with_baseload {
+        header.push("baseload_watts");
+    }
+    let mut writer = csv::WriterBuilder::new()
+        .terminator(csv::Terminator::CRLF)
+        .from_writer(Vec::new());
+    writer.write_record(&header)?;
+    for (own, usage) in &rows {
+        let mut record: Vec<String> = own.iter().map(|(_, value)| field(value)).collect();
+        record.extend(USAGE_COLUMNS.iter().map(|name| field(&usage[*name])));
+        if with_peak {
+            let peak = &usage["peak_demand"];
+            record.extend(["watts", "start", "end"].map(|name| field(&peak[name])));
+        }
+        if with_baseload {
+            record.push(field(&usage["baseload_watts"]));
+        }
+        writer.write_record(&record)?;
+    }
+    writer
+        .into_inner()
+        .map_err(|error| error.into_error().into())
+}
+
+/// A JSON value as a CSV field: strings as they are, numbers and booleans as JSON writes
+/// them, and `null` (or a missing value) as an empty field.
+fn field(value: &Value) -> String {
+    match value {
+        Value::Null => String::new(),
+        Value::String(text) => text.clone(),
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn check(answer: Value, expected: &str) {
+        let bytes = to_csv(&answer).unwrap();
+        assert_eq!(String::from_utf8(bytes).unwrap(), expected);
+    }
+
+    #[test]
+    fn parts_buckets_and_circuits_make_rows_with_rfc_4180_quoting() {
+        let usage = |total: Value, peak: Value| {
+            json!({"total_watts": total, "sample_count": 2, "average_watts": null, "min_watts": 1.5,
+                   "max_watts": 2, "energy_wh": 0.05, "coverage": 1.0, "peak_demand": peak})
+        };
+        check(
+            json!({"organization": {}, "locations": [
+                {"id": "a", "name": "East, \"NYC\"", "usage": usage(json!(3), Value::Null)},
+                {"id": "b", "name": "Line\nbreak", "usage": usage(json!(0.1), json!({"watts": 7, "start": "s", "end": "e"}))}
+            ]}),
+            "id,name,total_watts,sample_count,average_watts,min_watts,max_watts,energy_wh,coverage,peak_demand_watts,peak_demand_start,peak_demand_end\r\n\
+             a,\"East, \"\"NYC\"\"\",3,2,,1.5,2,0.05,1.0,,,\r\n\
+             b,\"Line\nbreak\",0.1,2,,1.5,2,0.05,1.0,7,s,e\r\n",
+        );
+        check(
+            json!({"circuit": {"id": "c", "name": "Circuit 1"}, "usage": {"total_watts": 1, "sample_count": 1,
+                   "average_watts": 1, "min_watts": 1, "max_watts": 1, "energy_wh": 0.016666666666666666,
+                   "coverage": 0.5, "baseload_watts": null}}),
+            "id,name,total_watts,sample_count,average_watts,min_watts,max_watts,energy_wh,coverage,baseload_watts\r\n\
+             c,Circuit 1,1,1,1,1,1,0.016666666666666666,0.5,\r\n",
+        );
+        check(
+            json!({"circuit": {}, "usage": {}, "series": [
+                {"start": "2024-04-01T00:00:00Z", "end": "2024-04-01T01:00:00Z", "partial": true, "usage": {"total_watts": 12345678901234567890u64}}
+            ]}),
+            "start,end,partial,total_watts,sample_count,average_watts,min_watts,max_watts,energy_wh,coverage\r\n\
+             2024-04-01T00:00:00Z,2024-04-01T01:00:00Z,true,12345678901234567890,,,,,,\r\n",
+        );
+    }
+}

@@ -1,0 +1,116 @@
+//! CSV answers: parsed back, they hold exactly the JSON answer's figures.
+
+use serde_json::Value;
+
+use crate::support::TestApp;
+
+const ORGANIZATION_DAY: &str = "/v1/insights/organizations/955c3c4d-3a03-4d79-9655-3871f5ad999d/usage?start=2024-04-01T00:10:00Z&end=2024-04-02T00:00:00Z";
+
+/// The CSV's header and rows.
+fn parse(body: &[u8]) -> (Vec<String>, Vec<Vec<String>>) {
+    let mut reader = csv::ReaderBuilder::new().from_reader(body);
+    let header = reader
+        .headers()
+        .unwrap()
+        .iter()
+        .map(str::to_owned)
+        .collect();
+    let rows = reader
+        .records()
+        .map(|record| record.unwrap().iter().map(str::to_owned).collect())
+        .collect();
+    (header, rows)
+}
+
+/// A JSON value as the CSV writes it.
+fn text(value: &Value) -> String {
+    match value {
+        Value::Null => String::new(),
+        Value::String(text) => text.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// Each CSV row against its JSON object: the row's own columns from `object`, the usage
+/// columns from its `usage`, peak demand flattened.
+fn assert_rows_match(header: &[String], rows: &[Vec<String>], objects: &[Value]) {
+    assert_eq!(rows.len(), objects.len());
+    for (row, object) in rows.iter().zip(objects) {
+        for (column, cell) in header.iter().zip(row) {
+            let usage = &object["usage"];
+            let expected = match column.as_str() {
+                "start" | "end" | "partial" | "id" | "name" => &object[column.as_str()],
+                "peak_demand_watts" => &usage["peak_demand"]["watts"],
+                "peak_demand_start" => &usage["peak_demand"]["start"],
+                "peak_demand_end" => &usage["peak_demand"]["end"],
+                figure => &usage[figure],
+            };
+            assert_eq!(cell, &text(expected), "{column} of {object}");
+        }
+    }
+}
+
+#[actix_web::test]
+async fn csv_rows_are_the_json_answers_buckets_or_parts() {
+    let app = TestApp::spawn().await;
+    let options = "&bucket=1h&tz=Asia/Kathmandu&demand_interval=15m&baseload=true";
+    let json = app.get(&format!("{ORGANIZATION_DAY}{options}")).await;
+    let csv = app
+        .get(&format!("{ORGANIZATION_DAY}{options}&format=csv"))
+        .await;
+    assert_eq!(
+        (csv.status, csv.content_type.as_str()),
+        (200, "text/csv; charset=utf-8; header=present")
+    );
+    assert!(String::from_utf8_lossy(&csv.body).contains("\r\n"));
+    let (header, rows) = parse(&csv.body);
+    assert_eq!(
+        header.join(","),
+        "start,end,partial,total_watts,sample_count,average_watts,min_watts,max_watts,energy_wh,coverage,peak_demand_watts,peak_demand_start,peak_demand_end,baseload_watts"
+    );
+    let buckets = json.json()["series"].as_array().unwrap().clone();
+    assert_eq!(buckets.len(), 25);
+    assert_rows_match(&header, &rows, &buckets);
+    // The two forms are two representations: their tags differ, and caches key on Accept.
+    assert_ne!(csv.etag, json.etag);
+    assert!(csv.vary.as_deref().unwrap_or_default().contains("Accept"));
+
+    // Without buckets, one row per location; Accept works as format=csv does.
+    let parts = app
+        .request_with("GET", ORGANIZATION_DAY, &[("Accept", "text/csv")])
+        .await;
+    let (header, rows) = parse(&parts.body);
+    assert_eq!(header[..2], ["id", "name"]);
+    let locations = app.get(ORGANIZATION_DAY).await.json()["locations"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_rows_match(&header, &rows, &locations);
+    // A circuit without buckets is its own one row.
+    let circuit = "/v1/insights/circuits/d36e0c8c-d7d4-5740-88c4-dea626057ff1/usage?start=2024-04-01T00:00:00Z&end=2024-04-01T06:00:00Z";
+    let (header, rows) = parse(&app.get(&format!("{circuit}&format=csv")).await.body);
+    let answer = app.get(circuit).await.json();
+    let object = serde_json::json!({"id": answer["circuit"]["id"], "name": answer["circuit"]["name"], "usage": answer["usage"]});
+    assert_rows_match(&header, &rows, &[object]);
+}
+
+#[actix_web::test]
+async fn format_takes_json_or_csv_only_and_errors_stay_problems() {
+    let app = TestApp::spawn().await;
+    let json = app.get(&format!("{ORGANIZATION_DAY}&format=json")).await;
+    assert_eq!(json.content_type, "application/json");
+    let bad = app.get(&format!("{ORGANIZATION_DAY}&format=xml")).await;
+    assert_eq!(bad.status, 400);
+    assert_eq!(
+        bad.json()["invalid_params"][0]["reason"],
+        "`format` must be json or csv, got \"xml\""
+    );
+    // A 404 asked for as CSV is still a problem+json.
+    let missing = app
+        .get("/v1/insights/organizations/00000000-0000-4000-8000-000000000000/usage?start=2024-04-01T00:00:00Z&end=2024-04-02T00:00:00Z&format=csv")
+        .await;
+    assert_eq!(
+        (missing.status, missing.content_type.as_str()),
+        (404, "application/problem+json")
+    );
+}

@@ -102,6 +102,34 @@ pub fn usage_in(
     usage
 }
 
+/// Each whole interval among `edges` inside `[start, end)`: its bounds, how many samples it
+/// holds and their average power (`sum * 60 / length_s`).
+fn interval_powers<'a>(
+    rows: &'a [Row],
+    series: &'a [(String, u64)],
+    edges: &'a [i128],
+    start: i128,
+    end: i128,
+) -> impl Iterator<Item = (i128, i128, usize, f64)> + 'a {
+    edges
+        .windows(2)
+        .filter(move |pair| start <= pair[0] && pair[1] <= end)
+        .map(move |pair| {
+            let samples: Vec<i64> = rows
+                .iter()
+                .filter(|(duid, number, at, _)| {
+                    series.iter().any(|(d, n)| d == duid && n == number)
+                        && pair[0] <= *at
+                        && *at < pair[1]
+                })
+                .map(|row| row.3)
+                .collect();
+            let sum: i64 = samples.iter().sum();
+            let power = sum as f64 * 60.0 / ((pair[1] - pair[0]) as f64 / 1e9);
+            (pair[0], pair[1], samples.len(), power)
+        })
+}
+
 /// The highest average power over whole intervals in `[start, end)`: earliest on a tie, 0 W
 /// for an interval without samples, null when none fits.
 pub fn peak(
@@ -112,22 +140,9 @@ pub fn peak(
     end: i128,
 ) -> Value {
     let mut best: Option<(f64, i128, i128)> = None;
-    for pair in edges.windows(2) {
-        if pair[0] < start || pair[1] > end {
-            continue;
-        }
-        let sum: i64 = rows
-            .iter()
-            .filter(|(duid, number, at, _)| {
-                series.iter().any(|(d, n)| d == duid && n == number)
-                    && pair[0] <= *at
-                    && *at < pair[1]
-            })
-            .map(|row| row.3)
-            .sum();
-        let power = sum as f64 * 60.0 / ((pair[1] - pair[0]) as f64 / 1e9);
+    for (from, to, _, power) in interval_powers(rows, series, edges, start, end) {
         if best.is_none_or(|(watts, _, _)| power > watts) {
-            best = Some((power, pair[0], pair[1]));
+            best = Some((power, from, to));
         }
     }
     best.map_or(
@@ -145,30 +160,11 @@ pub fn baseload(
     start: i128,
     end: i128,
 ) -> Value {
-    let mut best: Option<f64> = None;
-    for pair in edges.windows(2) {
-        if pair[0] < start || pair[1] > end {
-            continue;
-        }
-        let samples: Vec<i64> = rows
-            .iter()
-            .filter(|(duid, number, at, _)| {
-                series.iter().any(|(d, n)| d == duid && n == number)
-                    && pair[0] <= *at
-                    && *at < pair[1]
-            })
-            .map(|row| row.3)
-            .collect();
-        if samples.is_empty() {
-            continue;
-        }
-        let sum: i64 = samples.iter().sum();
-        let power = sum as f64 * 60.0 / ((pair[1] - pair[0]) as f64 / 1e9);
-        if best.is_none_or(|watts| power < watts) {
-            best = Some(power);
-        }
-    }
-    best.map_or(Value::Null, watts)
+    interval_powers(rows, series, edges, start, end)
+        .filter(|(_, _, samples, _)| *samples > 0)
+        .map(|(_, _, _, power)| power)
+        .reduce(|lowest, power| if power < lowest { power } else { lowest })
+        .map_or(Value::Null, watts)
 }
 
 /// An instant (ns) as the server writes it.

@@ -28,7 +28,7 @@ pub const MAX_TOP: usize = 100;
 const SERIES_PER_CALL: usize = 256;
 
 /// The entity a lookup did not find.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum EntityRef {
     /// A brand.
     Brand(BrandId),
@@ -105,7 +105,7 @@ impl DataRange {
 ///
 /// Every use case takes one. Anything outside it is answered exactly as an id that does not
 /// exist, so a caller cannot even learn that another tenant's ids are real.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Scope {
     /// Everything; what a service without API keys serves.
     All,

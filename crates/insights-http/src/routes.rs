@@ -400,14 +400,23 @@ async fn range_of(
 }
 
 /// Whether a usage answer is settled: its window ended at or before the latest sample of
-/// the entity's circuits, so only a late sample can change it.
+/// the entity's circuits, so only a late sample can change it. The range may be up to
+/// `caching::DATA_RANGE_REUSE` old, which can only make a settled window look live.
 async fn freshness_of(
     state: &AppState,
     scope: &Scope,
     entity: EntityRef,
     request: &UsageRequest,
 ) -> Result<Freshness, ApiError> {
-    let range = state.insights.data_range(scope, Some(entity)).await?;
+    let key = (*scope, entity);
+    let range = match state.recent_data_ranges.get(&key) {
+        Some(range) => range,
+        None => {
+            let range = state.insights.data_range(scope, Some(entity)).await?;
+            state.recent_data_ranges.put(key, range);
+            range
+        }
+    };
     Ok(if range.reaches_end_of(request.window_bounds()) {
         Freshness::Settled
     } else {

@@ -179,6 +179,8 @@ pub struct AppState {
     pub compute: ComputePool,
     /// Each caller's token bucket on the data routes.
     pub rate_limits: crate::ratelimit::RateLimits,
+    /// Data ranges read lately, to decide usage answers' `Cache-Control`.
+    pub recent_data_ranges: crate::caching::RecentDataRanges,
 }
 
 impl std::fmt::Debug for AppState {
@@ -233,6 +235,7 @@ impl AppState {
             started_at: OffsetDateTime::now_utc(),
             compute,
             rate_limits: crate::ratelimit::RateLimits::new(None, &[]),
+            recent_data_ranges: crate::caching::RecentDataRanges::default(),
         })
     }
 

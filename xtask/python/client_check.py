@@ -94,7 +94,7 @@ elif not bad.parsed.invalid_params or type(bad.parsed.invalid_params[0]).__name_
 classes = sorted(name for name, value in vars(models).items() if inspect.isclass(value))
 print(f"{called} operations called; {len(classes)} model classes: {', '.join(classes)}")
 # The query enumerations are literal types, one module each; every other module is a class.
-SHARED = ("AnswerFormat", "BucketWidth", "DemandInterval", "TimeZone")
+SHARED = ("AnswerFormat", "BucketWidth", "ComparedPeriod", "DemandInterval", "TimeZone")
 enumerations = [name for name in SHARED if hasattr(models, name)]
 modules = [module.name for module in pkgutil.iter_modules(models.__path__)]
 print(f"enumerations: {', '.join(enumerations)}; {len(modules)} model modules")

@@ -32,6 +32,7 @@ const MODELS: &[&str] = &[
     "CircuitRef",
     "CircuitSummaryBody",
     "CircuitUsageBody",
+    "Comparison",
     "DataRangeBody",
     "ElectricSensorBody",
     "InvalidParam",

@@ -211,26 +211,43 @@ impl Zone {
     /// The first instant of a local date: its midnight, the earlier one if there are two,
     /// or, when midnight falls in a gap, the first instant whose local time is on that date.
     fn start_of_day(&self, date: Date) -> OffsetDateTime {
-        let midnight = date.midnight();
-        if let Some(first) = self.instants(midnight).into_iter().next() {
+        self.first_at_or_after(date.midnight())
+    }
+
+    /// The first instant whose local time is `local` or later: `local` itself (the earlier
+    /// of two in an overlap), or, when it falls in a gap, the gap's end.
+    fn first_at_or_after(&self, local: PrimitiveDateTime) -> OffsetDateTime {
+        if let Some(first) = self.instants(local).into_iter().next() {
             return first;
         }
         // Local time runs forward across a gap, so search the seconds around it; zone
         // transitions happen on whole seconds.
-        let guess = midnight.assume_utc().unix_timestamp();
+        let guess = local.assume_utc().unix_timestamp();
         let at = |second: i64| {
             OffsetDateTime::from_unix_timestamp(second).unwrap_or(OffsetDateTime::UNIX_EPOCH)
         };
         let (mut low, mut high) = (guess - 26 * 3600, guess + 26 * 3600);
         while high - low > 1 {
             let middle = low + (high - low) / 2;
-            if self.local(at(middle)) >= midnight {
+            if self.local(at(middle)) >= local {
                 high = middle;
             } else {
                 low = middle;
             }
         }
         at(high)
+    }
+
+    /// The instant with `instant`'s local date and time a year earlier in this zone: the
+    /// same month, day and time of day, 29 February becoming 28 February; in a gap, the
+    /// gap's end; in an overlap, the earlier instant. `None` before year 0000.
+    pub fn year_earlier(&self, instant: OffsetDateTime) -> Option<OffsetDateTime> {
+        let local = self.local(instant);
+        let year = local.year().checked_sub(1).filter(|year| *year >= 0)?;
+        let date = Date::from_calendar_date(year, local.month(), local.day())
+            .or_else(|_| Date::from_calendar_date(year, local.month(), local.day() - 1))
+            .ok()?;
+        Some(self.first_at_or_after(PrimitiveDateTime::new(date, local.time())))
     }
 }
 
@@ -617,5 +634,58 @@ mod tests {
             Zone::named("Asia/Kathmandu").map(|zone| zone.name()),
             Some("Asia/Kathmandu")
         );
+    }
+}
+
+#[cfg(test)]
+mod year_earlier_tests {
+    use super::*;
+    use crate::parse_rfc3339;
+
+    fn check(zone: &str, instant: &str, expected: Option<&str>) {
+        let zone = Zone::named(zone).unwrap();
+        let actual = zone.year_earlier(parse_rfc3339(instant).unwrap());
+        assert_eq!(
+            actual,
+            expected.map(|text| parse_rfc3339(text).unwrap()),
+            "{instant} in {zone:?}"
+        );
+    }
+
+    #[test]
+    fn a_year_earlier_keeps_local_dates_and_times() {
+        check("UTC", "2025-04-01T00:00:00Z", Some("2024-04-01T00:00:00Z"));
+        check("UTC", "2025-03-01T00:00:00Z", Some("2024-03-01T00:00:00Z"));
+        // 29 February has no counterpart: it becomes 28 February.
+        check(
+            "UTC",
+            "2024-02-29T12:00:00.5Z",
+            Some("2023-02-28T12:00:00.5Z"),
+        );
+        // New York: midnight stays midnight across the offsets (EDT then, EST a year before).
+        check(
+            "America/New_York",
+            "2025-03-10T04:00:00Z",
+            Some("2024-03-10T05:00:00Z"),
+        );
+        check(
+            "America/New_York",
+            "2025-03-09T08:30:00Z",
+            Some("2024-03-09T09:30:00Z"),
+        );
+        // 02:30 on 2025-03-10 is in 2024's gap (clocks went from 02:00 to 03:00 on
+        // 2024-03-10): it becomes the gap's end, 03:00 EDT.
+        check(
+            "America/New_York",
+            "2025-03-10T06:30:00Z",
+            Some("2024-03-10T07:00:00Z"),
+        );
+        // An overlap's earlier instant: 01:30 on 2024-11-03 happens twice.
+        check(
+            "America/New_York",
+            "2025-11-03T06:30:00Z",
+            Some("2024-11-03T05:30:00Z"),
+        );
+        check("UTC", "0000-06-01T00:00:00Z", None);
     }
 }

@@ -181,9 +181,23 @@ impl From<TimeSeriesError> for InsightsError {
     }
 }
 
+/// Which other window a usage answer is compared with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Comparison {
+    /// The window of equal length just before: `[start - length, start)`.
+    Previous,
+    /// The same local dates and times a year earlier in the request's zone (UTC without
+    /// one): 29 February becomes 28 February; a time in a clock change's gap becomes the
+    /// gap's end, and one in an overlap the earlier instant.
+    Year,
+}
+
 /// Why a usage request's options were rejected.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum UsageRequestError {
+    /// The comparison window cannot be formed: it would begin before year 0000, or a year
+    /// earlier the window's local times fall in one clock change and leave it empty.
+    NoComparisonWindow(Comparison),
     /// A zone was given without a bucket width.
     ZoneWithoutBucket,
     /// The bucket width would make too many buckets.
@@ -201,6 +215,9 @@ impl fmt::Display for UsageRequestError {
             UsageRequestError::TooManyBuckets(error) => error.fmt(f),
             UsageRequestError::TopOutOfRange(top) => {
                 write!(f, "a ranking of {top} circuits is outside 1 to {MAX_TOP}")
+            }
+            UsageRequestError::NoComparisonWindow(kind) => {
+                write!(f, "no {kind:?} window can be compared with this one")
             }
         }
     }
@@ -226,6 +243,8 @@ pub struct UsageRequest {
     /// The whole [`BASELOAD_INTERVAL`]s whose lowest average power is the baseload.
     baseload: Option<Demand>,
     top: Option<usize>,
+    /// The comparison asked for, and the same request over the other window.
+    compare: Option<(Comparison, Box<UsageRequest>)>,
 }
 
 /// The interval the baseload is the lowest average power over: a quarter hour, aligned as
@@ -241,6 +260,7 @@ impl UsageRequest {
             demand: None,
             baseload: None,
             top: None,
+            compare: None,
         }
     }
 
@@ -274,6 +294,7 @@ impl UsageRequest {
             demand,
             baseload: None,
             top,
+            compare: None,
         })
     }
 
@@ -292,6 +313,7 @@ impl UsageRequest {
             demand_interval: None,
             baseload: false,
             top: None,
+            compare: None,
         }
     }
 }
@@ -305,6 +327,7 @@ pub struct UsageRequestBuilder {
     demand_interval: Option<DemandInterval>,
     baseload: bool,
     top: Option<usize>,
+    compare: Option<Comparison>,
 }
 
 impl UsageRequestBuilder {
@@ -344,8 +367,48 @@ impl UsageRequestBuilder {
         self
     }
 
+    /// Every figure also over another window ([`Comparison`]), with the same options.
+    #[must_use]
+    pub fn compare(mut self, kind: Comparison) -> Self {
+        self.compare = Some(kind);
+        self
+    }
+
     /// Checks the options together, as [`UsageRequest::new`] does.
     pub fn build(self) -> Result<UsageRequest, UsageRequestError> {
+        let Some(kind) = self.compare else {
+            return self.build_one();
+        };
+        let window = self.window;
+        let zone = self.zone.unwrap_or_else(Zone::utc);
+        let bounds = match kind {
+            Comparison::Previous => window
+                .start()
+                .checked_sub(window.end() - window.start())
+                .map(|start| (start, window.start())),
+            Comparison::Year => zone
+                .year_earlier(window.start())
+                .zip(zone.year_earlier(window.end())),
+        };
+        let other_window = bounds
+            .and_then(|(start, end)| Window::new(start, end, time::Duration::MAX).ok())
+            .ok_or(UsageRequestError::NoComparisonWindow(kind))?;
+        let other = UsageRequestBuilder {
+            window: other_window,
+            compare: None,
+            ..self.clone()
+        }
+        .build_one()?;
+        let mut request = UsageRequestBuilder {
+            compare: None,
+            ..self
+        }
+        .build_one()?;
+        request.compare = Some((kind, Box::new(other)));
+        Ok(request)
+    }
+
+    fn build_one(self) -> Result<UsageRequest, UsageRequestError> {
         let zone = self.zone;
         let mut request = UsageRequest::new(
             self.window,
@@ -459,6 +522,9 @@ pub struct Rollup {
     pub series: Option<Vec<BucketUsage>>,
     /// The circuits with the highest totals, when asked for.
     pub top_circuits: Option<Vec<RankedCircuit>>,
+    /// The same figures over the comparison window, when one was asked for: its parts and
+    /// buckets in the same order (bucket by bucket), and its top circuits the same circuits.
+    pub comparison: Option<(Comparison, Box<Rollup>)>,
 }
 
 /// A circuit's usage.
@@ -844,12 +910,32 @@ impl<M: MetadataRepo, T: TimeSeriesSource> Insights<M, T> {
         n_parts: usize,
         request: &UsageRequest,
     ) -> Result<Rollup, InsightsError> {
+        check_work(members.len(), request)?;
+        let (mut rollup, ranking) = self.rollup_once(members, n_parts, request, None).await?;
+        if let Some((kind, other)) = &request.compare {
+            let (compared, _) = self.rollup_once(members, n_parts, other, ranking).await?;
+            rollup.comparison = Some((*kind, Box::new(compared)));
+        }
+        Ok(rollup)
+    }
+
+    /// One window's roll-up, and the ranking of its top circuits (member indices); with
+    /// `ranking` given, those circuits are reported instead of this window's own top.
+    async fn rollup_once(
+        &self,
+        members: &[Member<'_>],
+        n_parts: usize,
+        request: &UsageRequest,
+        ranking: Option<Vec<usize>>,
+    ) -> Result<(Rollup, Option<Vec<usize>>), InsightsError> {
         let keys: Vec<SeriesKey> = members.iter().map(|member| member.key.clone()).collect();
-        check_work(keys.len(), request)?;
         let totals = self.totals(&keys, request).await?;
-        let top = request
-            .top
-            .map(|count| rank(members, &totals.series, count));
+        let top = match ranking {
+            Some(ranking) => Some(ranking),
+            None => request
+                .top
+                .map(|count| rank(members, &totals.series, count)),
+        };
         let plan = |demand, pick| PeakPlan {
             members,
             n_parts,
@@ -867,15 +953,16 @@ impl<M: MetadataRepo, T: TimeSeriesSource> Insights<M, T> {
             None => None,
             Some(intervals) => Some(self.peaks(&keys, &plan(intervals, Pick::Lowest)).await?),
         };
-        Ok(assemble(
+        let rollup = assemble(
             members,
             n_parts,
             request,
             self.timeseries.nominal_interval(),
             totals,
-            top,
+            top.clone(),
             [peaks, baseloads],
-        ))
+        );
+        Ok((rollup, top))
     }
 
     /// Step 1: each series' total over the window and, with buckets, each bucket's total over
@@ -1027,7 +1114,13 @@ fn check_work(n_series: usize, request: &UsageRequest) -> Result<(), InsightsErr
     let fixed = n_buckets + intervals(&request.baseload);
     let n_demand = intervals(&request.demand);
     let n_intervals = n_demand + intervals(&request.baseload);
-    let cells = |ranges: usize| n_series.saturating_mul(ranges.max(1));
+    // A comparison does all the work twice, once per window.
+    let windows = if request.compare.is_some() { 2 } else { 1 };
+    let cells = |ranges: usize| {
+        n_series
+            .saturating_mul(ranges.max(1))
+            .saturating_mul(windows)
+    };
     if cells(n_buckets + n_intervals) <= MAX_CELLS_PER_REQUEST {
         return Ok(());
     }
@@ -1271,6 +1364,7 @@ fn assemble(
                     })
                     .collect()
             }),
+        comparison: None,
         top_circuits: top.map(|ranked| {
             ranked
                 .iter()

@@ -28,6 +28,15 @@ const USAGE_COLUMNS: &[&str] = &[
     "coverage",
 ];
 
+/// The comparison's columns, and where each is in the `comparison` object.
+const COMPARISON_COLUMNS: [(&str, &str); 5] = [
+    ("comparison_start", "/window/start"),
+    ("comparison_end", "/window/end"),
+    ("comparison_energy_wh", "/energy_wh"),
+    ("energy_wh_change", "/energy_wh_change"),
+    ("energy_wh_ratio", "/energy_wh_ratio"),
+];
+
 /// The collections of parts, by endpoint.
 const PART_LISTS: &[&str] = &["organizations", "locations", "sensors"];
 
@@ -120,6 +129,9 @@ pub fn to_csv(answer: &Value) -> Result<Vec<u8>, csv::Error> {
     let with_baseload = rows
         .first()
         .is_some_and(|(_, usage)| usage.get("baseload_watts").is_some());
+    let with_comparison = rows
+        .first()
+        .is_some_and(|(_, usage)| usage.get("comparison").is_some());
     let mut header: Vec<&str> = labels.to_vec();
     header.extend_from_slice(USAGE_COLUMNS);
     if with_peak {
@@ -127,6 +139,9 @@ pub fn to_csv(answer: &Value) -> Result<Vec<u8>, csv::Error> {
     }
     if with_baseload {
         header.push("baseload_watts");
+    }
+    if with_comparison {
+        header.extend_from_slice(&COMPARISON_COLUMNS.map(|(column, _)| column));
     }
     let mut writer = csv::WriterBuilder::new()
         .terminator(csv::Terminator::CRLF)
@@ -141,6 +156,13 @@ pub fn to_csv(answer: &Value) -> Result<Vec<u8>, csv::Error> {
         }
         if with_baseload {
             record.push(field(&usage["baseload_watts"]));
+        }
+        if with_comparison {
+            let other = &usage["comparison"];
+            record.extend(
+                COMPARISON_COLUMNS
+                    .map(|(_, path)| field(other.pointer(path).unwrap_or(&Value::Null))),
+            );
         }
         writer.write_record(&record)?;
     }

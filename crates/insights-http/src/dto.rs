@@ -5,9 +5,9 @@
 //! appear only then.
 
 use insights_core::{
-    format_utc, Brand, BrandUsage, Circuit, CircuitUsage, DataRange, ElectricSensor, Figures,
-    GroupUsage, Location, LocationTree, LocationUsage, Organization, OrganizationUsage, Peak,
-    Rollup, SensorWithCircuits, TotalWatts, VisibleBrand, Window,
+    format_utc, Brand, BrandUsage, Circuit, CircuitUsage, Comparison, DataRange, ElectricSensor,
+    Figures, GroupUsage, Location, LocationTree, LocationUsage, Organization, OrganizationUsage,
+    Peak, Rollup, SensorWithCircuits, TotalWatts, VisibleBrand, Window,
 };
 use paperclip::actix::Apiv2Schema;
 use paperclip::v2::models::{DataType, DataTypeFormat, DefaultSchemaRaw};
@@ -203,6 +203,141 @@ pub struct UsageBody {
     /// with samples, summed over circuits; null when no such interval fits.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub baseload_watts: Option<Option<Watts>>,
+    /// Only with `compare`: the same figures over the comparison window, or null where it
+    /// has no counterpart (a bucket beyond the other window's last).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub comparison: Option<Option<ComparisonBody>>,
+}
+
+/// The figures of the comparison window's counterpart, and the change from them.
+#[derive(Debug, Serialize, Apiv2Schema)]
+pub struct ComparisonBody {
+    /// `previous` or `year`.
+    pub compare: &'static str,
+    /// The counterpart's span: the other window, or its bucket in the same place.
+    pub window: WindowBody,
+    /// Sum of the counterpart's samples in watts.
+    pub total_watts: Total,
+    /// How many samples fell in the counterpart.
+    pub sample_count: u64,
+    /// The counterpart's `total_watts / sample_count`; null without samples.
+    pub average_watts: Option<Watts>,
+    /// The counterpart's energy.
+    pub energy_wh: f64,
+    /// The counterpart's coverage.
+    pub coverage: f64,
+    /// This span's `energy_wh` minus the counterpart's.
+    pub energy_wh_change: f64,
+    /// This span's `energy_wh` divided by the counterpart's; null when the counterpart's is 0.
+    pub energy_wh_ratio: Option<f64>,
+}
+
+/// The counterpart of one usage object in the comparison window.
+#[derive(Clone, Copy)]
+enum Paired<'a> {
+    /// No comparison was asked for.
+    NotAsked,
+    /// One was, and this object has no counterpart.
+    Missing,
+    /// The counterpart's figures and span.
+    Found(Comparison, &'a Figures, OffsetDateTime, OffsetDateTime),
+}
+
+impl Paired<'_> {
+    fn total(rollup: &Rollup) -> Paired<'_> {
+        match &rollup.comparison {
+            None => Paired::NotAsked,
+            Some((kind, other)) => Paired::Found(
+                *kind,
+                &other.total.figures,
+                other.window.start(),
+                other.window.end(),
+            ),
+        }
+    }
+
+    fn part(rollup: &Rollup, index: usize) -> Paired<'_> {
+        match &rollup.comparison {
+            None => Paired::NotAsked,
+            Some((kind, other)) => other.parts.get(index).map_or(Paired::Missing, |part| {
+                Paired::Found(
+                    *kind,
+                    &part.figures,
+                    other.window.start(),
+                    other.window.end(),
+                )
+            }),
+        }
+    }
+
+    fn bucket(rollup: &Rollup, index: usize) -> Paired<'_> {
+        match &rollup.comparison {
+            None => Paired::NotAsked,
+            Some((kind, other)) => other
+                .series
+                .as_ref()
+                .and_then(|series| series.get(index))
+                .map_or(Paired::Missing, |bucket| {
+                    Paired::Found(
+                        *kind,
+                        &bucket.figures,
+                        bucket.bucket.start,
+                        bucket.bucket.end,
+                    )
+                }),
+        }
+    }
+
+    fn top(rollup: &Rollup, index: usize) -> Paired<'_> {
+        match &rollup.comparison {
+            None => Paired::NotAsked,
+            Some((kind, other)) => other
+                .top_circuits
+                .as_ref()
+                .and_then(|top| top.get(index))
+                .map_or(Paired::Missing, |entry| {
+                    Paired::Found(
+                        *kind,
+                        &entry.figures,
+                        other.window.start(),
+                        other.window.end(),
+                    )
+                }),
+        }
+    }
+}
+
+impl UsageBody {
+    /// The usage object of `figures`, with its comparison when one was asked for.
+    fn compared(figures: &Figures, paired: Paired<'_>) -> UsageBody {
+        let mut body = UsageBody::from(figures);
+        body.comparison = match paired {
+            Paired::NotAsked => None,
+            Paired::Missing => Some(None),
+            Paired::Found(kind, other, start, end) => {
+                let usage = &other.usage;
+                let here = figures.usage.energy_wh;
+                Some(Some(ComparisonBody {
+                    compare: match kind {
+                        Comparison::Previous => "previous",
+                        Comparison::Year => "year",
+                    },
+                    window: WindowBody {
+                        start: Timestamp(start),
+                        end: Timestamp(end),
+                    },
+                    total_watts: Total(usage.stats.total()),
+                    sample_count: usage.stats.n_samples(),
+                    average_watts: usage.stats.average().map(Watts),
+                    energy_wh: usage.energy_wh,
+                    coverage: usage.coverage,
+                    energy_wh_change: here - usage.energy_wh,
+                    energy_wh_ratio: (usage.energy_wh != 0.0).then(|| here / usage.energy_wh),
+                }))
+            }
+        };
+        body
+    }
 }
 
 impl From<&Figures> for UsageBody {
@@ -232,6 +367,7 @@ impl From<&Figures> for UsageBody {
                 Peak::NoWholeInterval => Some(None),
                 Peak::Found(lowest) => Some(Some(Watts(lowest.watts))),
             },
+            comparison: None,
         }
     }
 }
@@ -253,11 +389,12 @@ fn series(rollup: &Rollup) -> Option<Vec<BucketBody>> {
     rollup.series.as_ref().map(|buckets| {
         buckets
             .iter()
-            .map(|bucket| BucketBody {
+            .enumerate()
+            .map(|(index, bucket)| BucketBody {
                 start: Timestamp(bucket.bucket.start),
                 end: Timestamp(bucket.bucket.end),
                 partial: bucket.bucket.partial,
-                usage: UsageBody::from(&bucket.figures),
+                usage: UsageBody::compared(&bucket.figures, Paired::bucket(rollup, index)),
             })
             .collect()
     })
@@ -291,7 +428,8 @@ fn top_circuits(rollup: &Rollup) -> Option<Vec<TopCircuitBody>> {
     rollup.top_circuits.as_ref().map(|ranked| {
         ranked
             .iter()
-            .map(|entry| TopCircuitBody {
+            .enumerate()
+            .map(|(index, entry)| TopCircuitBody {
                 circuit: RankedCircuitRef {
                     id: entry.circuit.id.0,
                     name: entry.circuit.name.clone(),
@@ -299,7 +437,7 @@ fn top_circuits(rollup: &Rollup) -> Option<Vec<TopCircuitBody>> {
                     sensor: SensorRef::from(&entry.sensor),
                     location: NamedRef::from(&entry.location),
                 },
-                usage: UsageBody::from(&entry.figures),
+                usage: UsageBody::compared(&entry.figures, Paired::top(rollup, index)),
             })
             .collect()
     })
@@ -349,7 +487,7 @@ impl From<&CircuitUsage> for CircuitUsageBody {
                 organization: NamedRef::from(&context.organization),
             },
             window: WindowBody::from(&answer.rollup.window),
-            usage: UsageBody::from(&answer.rollup.total.figures),
+            usage: UsageBody::compared(&answer.rollup.total.figures, Paired::total(&answer.rollup)),
             series: series(&answer.rollup),
         }
     }
@@ -382,12 +520,12 @@ pub struct PartUsageBody {
 }
 
 impl PartUsageBody {
-    fn new(id: Uuid, name: &str, group: &GroupUsage) -> PartUsageBody {
+    fn new(id: Uuid, name: &str, group: &GroupUsage, paired: Paired<'_>) -> PartUsageBody {
         PartUsageBody {
             id,
             name: name.to_owned(),
             circuit_count: group.circuit_count,
-            usage: UsageBody::from(&group.figures),
+            usage: UsageBody::compared(&group.figures, paired),
             average_watts_per_circuit: group.average_watts_per_circuit.map(Watts),
         }
     }
@@ -430,14 +568,21 @@ impl From<&OrganizationUsage> for OrganizationUsageBody {
             window: WindowBody::from(&rollup.window),
             circuit_count: rollup.total.circuit_count,
             location_count: answer.location_count,
-            usage: UsageBody::from(&rollup.total.figures),
+            usage: UsageBody::compared(&rollup.total.figures, Paired::total(rollup)),
             average_watts_per_circuit: rollup.total.average_watts_per_circuit.map(Watts),
             locations: tree
                 .locations
                 .iter()
                 .zip(&rollup.parts)
-                .map(|(location, group)| {
-                    PartUsageBody::new(location.location.id.0, &location.location.name, group)
+                .enumerate()
+                .map(|(index, (location, group))| {
+                    let paired = Paired::part(rollup, index);
+                    PartUsageBody::new(
+                        location.location.id.0,
+                        &location.location.name,
+                        group,
+                        paired,
+                    )
                 })
                 .collect(),
             series: series(rollup),
@@ -492,18 +637,19 @@ impl From<&LocationUsage> for LocationUsageBody {
             organization: NamedRef::from(&summary.organization),
             window: WindowBody::from(&rollup.window),
             circuit_count: rollup.total.circuit_count,
-            usage: UsageBody::from(&rollup.total.figures),
+            usage: UsageBody::compared(&rollup.total.figures, Paired::total(rollup)),
             average_watts_per_circuit: rollup.total.average_watts_per_circuit.map(Watts),
             sensors: summary
                 .tree
                 .sensors
                 .iter()
                 .zip(&rollup.parts)
-                .map(|(sensor, group)| SensorUsageBody {
+                .enumerate()
+                .map(|(index, (sensor, group))| SensorUsageBody {
                     id: sensor.sensor.id.0,
                     duid: sensor.sensor.duid.0.clone(),
                     name: sensor.sensor.name.clone(),
-                    usage: UsageBody::from(&group.figures),
+                    usage: UsageBody::compared(&group.figures, Paired::part(rollup, index)),
                 })
                 .collect(),
             series: series(rollup),
@@ -548,14 +694,21 @@ impl From<&BrandUsage> for BrandUsageBody {
             circuit_count: rollup.total.circuit_count,
             location_count: answer.location_count,
             organization_count: tree.organizations.len(),
-            usage: UsageBody::from(&rollup.total.figures),
+            usage: UsageBody::compared(&rollup.total.figures, Paired::total(rollup)),
             average_watts_per_circuit: rollup.total.average_watts_per_circuit.map(Watts),
             organizations: tree
                 .organizations
                 .iter()
                 .zip(&rollup.parts)
-                .map(|(node, group)| {
-                    PartUsageBody::new(node.organization.id.0, &node.organization.name, group)
+                .enumerate()
+                .map(|(index, (node, group))| {
+                    let paired = Paired::part(rollup, index);
+                    PartUsageBody::new(
+                        node.organization.id.0,
+                        &node.organization.name,
+                        group,
+                        paired,
+                    )
                 })
                 .collect(),
             series: series(rollup),

@@ -11,8 +11,8 @@ use std::marker::PhantomData;
 use actix_web::dev::Payload;
 use actix_web::{web, FromRequest, HttpRequest};
 use insights_core::{
-    BrandId, BucketWidth, CircuitId, DemandInterval, LocationId, OrganizationId, SensorId,
-    UsageRequest, Zone, MAX_TOP,
+    BrandId, BucketWidth, CircuitId, Comparison, DemandInterval, LocationId, OrganizationId,
+    SensorId, UsageRequest, Zone, MAX_TOP,
 };
 use paperclip::actix::OperationModifier;
 use paperclip::v2::models::{
@@ -194,6 +194,7 @@ const WINDOW_PARAMS: &[&str] = &[
     "tz",
     "demand_interval",
     "baseload",
+    "compare",
     "format",
 ];
 const ROLLUP_PARAMS: &[&str] = &[
@@ -203,6 +204,7 @@ const ROLLUP_PARAMS: &[&str] = &[
     "tz",
     "demand_interval",
     "baseload",
+    "compare",
     "top",
     "format",
 ];
@@ -300,6 +302,17 @@ fn usage_from_request<const TOP: bool>(request: &HttpRequest) -> Result<UsageReq
     if baseload {
         builder = builder.baseload();
     }
+    match param("compare") {
+        None => {}
+        Some("previous") => builder = builder.compare(Comparison::Previous),
+        Some("year") => builder = builder.compare(Comparison::Year),
+        Some(text) => {
+            return Err(ApiError::invalid_param(
+                "compare",
+                format!("`compare` must be previous or year, got {text:?}"),
+            ))
+        }
+    }
     builder
         .build()
         .map_err(|error| ApiError::from(crate::wording::usage_request_error(&error)))
@@ -348,6 +361,7 @@ impl<const TOP: bool> OperationModifier for UsageQuery<TOP> {
             description: Some("`true` adds `baseload_watts` to every usage object: the lowest average power over a whole 15-minute interval with samples, aligned in `tz` (UTC without `bucket`), summed over circuits as peak demand is.".to_owned()),
             ..Default::default()
         });
+        parameters.push(string("compare", false, None, &["previous", "year"], "Adds `comparison` to every usage object: the same figures over `previous` (the window of equal length just before) or `year` (the same local dates and times a year earlier in `tz`), with the change in energy. Buckets are compared bucket by bucket, top circuits circuit by circuit."));
         parameters.push(string("format", false, None, &["json", "csv"], "`csv` answers `text/csv` (as does `Accept: text/csv`): one row per bucket with `bucket`, else one row per part (the circuit itself for a circuit), after a header row; the same figures as the JSON, written the same way."));
         if TOP {
             parameters.push(Parameter {

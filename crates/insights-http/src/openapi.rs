@@ -48,6 +48,7 @@ const SHARED_SHAPES: &[(&str, &[&str])] = &[
         &[
             "average_watts",
             "baseload_watts",
+            "comparison",
             "coverage",
             "energy_wh",
             "max_watts",
@@ -102,6 +103,20 @@ const SHARED_SHAPES: &[(&str, &[&str])] = &[
     ("VisibleBrand", &["id", "name", "organizations"]),
     ("VisibleOrganization", &["id", "locations", "name"]),
     ("InvalidParam", &["name", "reason"]),
+    (
+        "Comparison",
+        &[
+            "average_watts",
+            "compare",
+            "coverage",
+            "energy_wh",
+            "energy_wh_change",
+            "energy_wh_ratio",
+            "sample_count",
+            "total_watts",
+            "window",
+        ],
+    ),
 ];
 
 /// Query parameters whose enumerations every operation that takes them shares.
@@ -110,10 +125,17 @@ const SHARED_PARAMETERS: &[(&str, &str)] = &[
     ("demand_interval", "DemandInterval"),
     ("tz", "TimeZone"),
     ("format", "AnswerFormat"),
+    ("compare", "ComparedPeriod"),
 ];
 
 /// Fields that appear only when a query parameter asks for them; they stay optional.
-const ON_REQUEST_FIELDS: &[&str] = &["series", "top_circuits", "peak_demand", "baseload_watts"];
+const ON_REQUEST_FIELDS: &[&str] = &[
+    "series",
+    "top_circuits",
+    "peak_demand",
+    "baseload_watts",
+    "comparison",
+];
 
 const API_KEY_DESCRIPTION: &str = "`Authorization: Bearer <key>`, needed only where the deployment sets INSIGHTS_API_KEYS_FILE. A key sees one brand or one organization; anything else answers 404, as if it did not exist.";
 
@@ -539,7 +561,7 @@ fn require_and_mark_nullable(schema: &mut Value, nullable_keyword: &str) {
         optional.into_iter().partition(|name| {
             name.as_str() == "invalid_params" || ON_REQUEST_FIELDS.contains(&name.as_str())
         });
-    for field in ["peak_demand", "baseload_watts"] {
+    for field in ["peak_demand", "baseload_watts", "comparison"] {
         if on_request.iter().any(|name| name.as_str() == field) {
             mark_nullable(&mut schema["properties"][field], nullable_keyword);
         }

@@ -401,7 +401,7 @@ async fn range_of(
 
 /// Whether a usage answer is settled: its window ended at or before the latest sample of
 /// the entity's circuits, so only a late sample can change it. The range may be up to
-/// `caching::DATA_RANGE_REUSE` old, which can only make a settled window look live.
+/// `data_ranges::DATA_RANGE_REUSE` old, which can only make a settled window look live.
 async fn freshness_of(
     state: &AppState,
     scope: &Scope,

@@ -180,7 +180,7 @@ pub struct AppState {
     /// Each caller's token bucket on the data routes.
     pub rate_limits: crate::ratelimit::RateLimits,
     /// Data ranges read lately, to decide usage answers' `Cache-Control`.
-    pub recent_data_ranges: crate::caching::RecentDataRanges,
+    pub recent_data_ranges: crate::data_ranges::RecentDataRanges,
 }
 
 impl std::fmt::Debug for AppState {
@@ -235,7 +235,7 @@ impl AppState {
             started_at: OffsetDateTime::now_utc(),
             compute,
             rate_limits: crate::ratelimit::RateLimits::new(None, &[]),
-            recent_data_ranges: crate::caching::RecentDataRanges::default(),
+            recent_data_ranges: crate::data_ranges::RecentDataRanges::default(),
         })
     }
 

@@ -3,8 +3,8 @@
 //! this is where they become query parameters and advice.
 
 use insights_core::{
-    parse_rfc3339, Bound, TimestampError, TooManyBuckets, TooMuchWork, UsageRequestError, Window,
-    WindowError, WorkParam, MAX_BUCKETS, MAX_CELLS_PER_REQUEST, MAX_TOP,
+    parse_rfc3339, Bound, Comparison, TimestampError, TooManyBuckets, TooMuchWork,
+    UsageRequestError, Window, WindowError, WorkParam, MAX_BUCKETS, MAX_CELLS_PER_REQUEST, MAX_TOP,
 };
 use time::{Duration, OffsetDateTime};
 
@@ -122,6 +122,13 @@ pub(crate) fn usage_request_error(error: &UsageRequestError) -> Invalid {
         UsageRequestError::TopOutOfRange(top) => invalid(
             "top",
             format!("`top` must be from 1 to {MAX_TOP}, got {top}"),
+        ),
+        UsageRequestError::NoComparisonWindow(kind) => invalid(
+            "compare",
+            match kind {
+                Comparison::Previous => "`compare=previous` would begin before year 0000; use a later window".to_owned(),
+                Comparison::Year => "`compare=year` has no window a year earlier: it would begin before year 0000, or its local times fall in one clock change".to_owned(),
+            },
         ),
     }
 }

@@ -368,6 +368,152 @@ async fn baseload_is_the_lowest_quarter_hour_with_samples_in_every_usage_object(
     );
 }
 
+/// The figures a comparison repeats from its counterpart's usage object.
+fn counterpart(usage: &Value, start: &str, end: &str, compare: &str, here_wh: f64) -> Value {
+    let there = usage["energy_wh"].as_f64().unwrap();
+    json!({
+        "compare": compare,
+        "window": {"start": start, "end": end},
+        "total_watts": usage["total_watts"],
+        "sample_count": usage["sample_count"],
+        "average_watts": usage["average_watts"],
+        "energy_wh": usage["energy_wh"],
+        "coverage": usage["coverage"],
+        "energy_wh_change": here_wh - there,
+        "energy_wh_ratio": if there == 0.0 { Value::Null } else { json!(here_wh / there) },
+    })
+}
+
+#[actix_web::test]
+async fn comparison_pairs_every_usage_object_with_the_previous_window() {
+    let app = TestApp::spawn().await;
+    let org = "955c3c4d-3a03-4d79-9655-3871f5ad999d";
+    let (start, end, before) = (
+        "2024-04-01T12:00:00Z",
+        "2024-04-02T00:00:00Z",
+        "2024-04-01T00:00:00Z",
+    );
+    let options = "bucket=1h&top=3";
+    let body = app
+        .get(&format!("/v1/insights/organizations/{org}/usage?start={start}&end={end}&{options}&compare=previous"))
+        .await
+        .json();
+    let other = app
+        .get(&format!(
+            "/v1/insights/organizations/{org}/usage?start={before}&end={start}&{options}"
+        ))
+        .await
+        .json();
+    let here = |usage: &Value| usage["energy_wh"].as_f64().unwrap();
+    assert_eq!(
+        body["usage"]["comparison"],
+        counterpart(
+            &other["usage"],
+            before,
+            start,
+            "previous",
+            here(&body["usage"])
+        )
+    );
+    for (index, location) in body["locations"].as_array().unwrap().iter().enumerate() {
+        assert_eq!(
+            location["usage"]["comparison"],
+            counterpart(
+                &other["locations"][index]["usage"],
+                before,
+                start,
+                "previous",
+                here(&location["usage"])
+            )
+        );
+    }
+    let buckets = body["series"].as_array().unwrap();
+    assert_eq!(buckets.len(), 12);
+    for (index, bucket) in buckets.iter().enumerate() {
+        let theirs = &other["series"][index];
+        assert_eq!(
+            bucket["usage"]["comparison"],
+            counterpart(
+                &theirs["usage"],
+                theirs["start"].as_str().unwrap(),
+                theirs["end"].as_str().unwrap(),
+                "previous",
+                here(&bucket["usage"])
+            )
+        );
+    }
+    // The top circuits are compared circuit by circuit, whatever their rank before.
+    for ranked in body["top_circuits"].as_array().unwrap() {
+        let id = ranked["circuit"]["id"].as_str().unwrap();
+        let alone = app
+            .get(&format!(
+                "/v1/insights/circuits/{id}/usage?start={before}&end={start}"
+            ))
+            .await
+            .json();
+        assert_eq!(
+            ranked["usage"]["comparison"],
+            counterpart(
+                &alone["usage"],
+                before,
+                start,
+                "previous",
+                here(&ranked["usage"])
+            )
+        );
+    }
+}
+
+#[actix_web::test]
+async fn a_year_earlier_keeps_local_dates_and_names_bad_values() {
+    let app = TestApp::spawn().await;
+    let circuit = "/v1/insights/circuits/d36e0c8c-d7d4-5740-88c4-dea626057ff1/usage";
+    // A day of 2025 in New York against the same local day of 2024, which has the data.
+    let body = app
+        .get(&format!("{circuit}?start=2025-04-01T04:00:00Z&end=2025-04-02T04:00:00Z&bucket=1d&tz=America/New_York&compare=year"))
+        .await
+        .json();
+    let comparison = &body["usage"]["comparison"];
+    assert_eq!(
+        comparison["window"],
+        json!({"start": "2024-04-01T04:00:00Z", "end": "2024-04-02T04:00:00Z"})
+    );
+    assert!(comparison["sample_count"].as_u64().unwrap() > 0);
+    assert_eq!(comparison["energy_wh_ratio"], json!(0.0));
+    assert_eq!(
+        body["series"][0]["usage"]["comparison"]["window"],
+        comparison["window"]
+    );
+    // A leap day's counterpart is 28 February.
+    let leap = app
+        .get(&format!(
+            "{circuit}?start=2024-02-29T00:00:00Z&end=2024-03-01T00:00:00Z&compare=year"
+        ))
+        .await
+        .json();
+    assert_eq!(
+        leap["usage"]["comparison"]["window"],
+        json!({"start": "2023-02-28T00:00:00Z", "end": "2023-03-01T00:00:00Z"})
+    );
+    for (query, reason) in [
+        (
+            "start=2024-04-01T00:00:00Z&end=2024-04-02T00:00:00Z&compare=week",
+            "`compare` must be previous or year, got \"week\"",
+        ),
+        (
+            "start=0000-01-01T00:00:00Z&end=0000-01-02T00:00:00Z&compare=previous",
+            "`compare=previous` would begin before year 0000; use a later window",
+        ),
+    ] {
+        let answer = app.get(&format!("{circuit}?{query}")).await;
+        assert_eq!(answer.status, 400, "{query}");
+        assert_eq!(
+            answer.json()["invalid_params"],
+            json!([{"name": "compare", "reason": reason}])
+        );
+    }
+}
+
 #[actix_web::test]
 async fn top_circuits_rank_by_total_then_id() {
     let app = TestApp::spawn().await;

@@ -118,7 +118,8 @@ async fn window_errors_name_the_parameter() {
 async fn undefined_and_repeated_parameters_are_rejected_on_every_endpoint() {
     let app = TestApp::spawn().await;
     let circuit = format!("/v1/insights/circuits/{CIRCUIT}/usage?{DAY}");
-    let circuit_params = "`start`, `end`, `bucket`, `tz`, `demand_interval`, `baseload`, `format`";
+    let circuit_params =
+        "`start`, `end`, `bucket`, `tz`, `demand_interval`, `baseload`, `compare`, `format`";
     check(
         &app,
         &format!("{circuit}&limit=5"),
@@ -157,7 +158,7 @@ async fn undefined_and_repeated_parameters_are_rejected_on_every_endpoint() {
             &app,
             &format!("{path}&limit=5"),
             400,
-            bad_request("limit", "`limit` is not a parameter of this endpoint; it accepts `start`, `end`, `bucket`, `tz`, `demand_interval`, `baseload`, `top`, `format`"),
+            bad_request("limit", "`limit` is not a parameter of this endpoint; it accepts `start`, `end`, `bucket`, `tz`, `demand_interval`, `baseload`, `compare`, `top`, `format`"),
         )
         .await;
         check(

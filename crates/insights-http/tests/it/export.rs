@@ -43,6 +43,11 @@ fn assert_rows_match(header: &[String], rows: &[Vec<String>], objects: &[Value])
                 "peak_demand_watts" => &usage["peak_demand"]["watts"],
                 "peak_demand_start" => &usage["peak_demand"]["start"],
                 "peak_demand_end" => &usage["peak_demand"]["end"],
+                "comparison_start" => &usage["comparison"]["window"]["start"],
+                "comparison_end" => &usage["comparison"]["window"]["end"],
+                "comparison_energy_wh" => &usage["comparison"]["energy_wh"],
+                "energy_wh_change" => &usage["comparison"]["energy_wh_change"],
+                "energy_wh_ratio" => &usage["comparison"]["energy_wh_ratio"],
                 figure => &usage[figure],
             };
             assert_eq!(cell, &text(expected), "{column} of {object}");
@@ -53,7 +58,7 @@ fn assert_rows_match(header: &[String], rows: &[Vec<String>], objects: &[Value])
 #[actix_web::test]
 async fn csv_rows_are_the_json_answers_buckets_or_parts() {
     let app = TestApp::spawn().await;
-    let options = "&bucket=1h&tz=Asia/Kathmandu&demand_interval=15m&baseload=true";
+    let options = "&bucket=1h&tz=Asia/Kathmandu&demand_interval=15m&baseload=true&compare=previous";
     let json = app.get(&format!("{ORGANIZATION_DAY}{options}")).await;
     let csv = app
         .get(&format!("{ORGANIZATION_DAY}{options}&format=csv"))
@@ -66,7 +71,7 @@ async fn csv_rows_are_the_json_answers_buckets_or_parts() {
     let (header, rows) = parse(&csv.body);
     assert_eq!(
         header.join(","),
-        "start,end,partial,total_watts,sample_count,average_watts,min_watts,max_watts,energy_wh,coverage,peak_demand_watts,peak_demand_start,peak_demand_end,baseload_watts"
+        "start,end,partial,total_watts,sample_count,average_watts,min_watts,max_watts,energy_wh,coverage,peak_demand_watts,peak_demand_start,peak_demand_end,baseload_watts,comparison_start,comparison_end,comparison_energy_wh,energy_wh_change,energy_wh_ratio"
     );
     let buckets = json.json()["series"].as_array().unwrap().clone();
     assert_eq!(buckets.len(), 25);

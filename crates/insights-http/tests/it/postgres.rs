@@ -244,6 +244,8 @@ const ANALYTICS: &[&str] = &[
     "/v1/insights/circuits/d36e0c8c-d7d4-5740-88c4-dea626057ff1/usage?start=2024-03-09T00:00:00Z&end=2024-03-12T00:00:00Z&bucket=30m&tz=Asia/Kolkata",
     "/v1/insights/organizations/955c3c4d-3a03-4d79-9655-3871f5ad999d/usage?start=2024-03-09T00:00:00Z&end=2024-03-12T00:00:00Z&bucket=1d&tz=America/New_York&baseload=true&top=2",
     "/v1/insights/locations/ea125f67-6b94-4992-8eb9-d832ae026106/usage?start=2024-04-01T20:07:00Z&end=2024-04-02T02:00:00Z&bucket=1h&tz=Asia/Kathmandu&baseload=true&demand_interval=15m",
+    "/v1/insights/organizations/955c3c4d-3a03-4d79-9655-3871f5ad999d/usage?start=2024-03-10T12:00:00Z&end=2024-03-11T12:00:00Z&bucket=1h&tz=America/New_York&compare=previous&top=3&demand_interval=30m",
+    "/v1/insights/brands/11111111-1111-1111-1111-111111111111/usage?start=2025-04-01T00:00:00Z&end=2025-04-02T00:00:00Z&bucket=1d&compare=year&baseload=true",
 ];
 
 async fn assert_same_bytes(file: &TestApp, postgres: &TestApp) {

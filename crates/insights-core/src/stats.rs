@@ -213,7 +213,24 @@ pub struct Usage {
     pub coverage: f64,
 }
 
+/// How energy changed between two spans, as a usage comparison reports it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct EnergyChange {
+    /// This span's energy minus the other's, in watt-hours.
+    pub difference_wh: f64,
+    /// This span's energy over the other's; `None` when the other's is zero.
+    pub ratio: Option<f64>,
+}
+
 impl Usage {
+    /// How this usage's energy changed from `other`'s.
+    pub fn energy_change_from(&self, other: &Usage) -> EnergyChange {
+        EnergyChange {
+            difference_wh: self.energy_wh - other.energy_wh,
+            ratio: (other.energy_wh != 0.0).then(|| self.energy_wh / other.energy_wh),
+        }
+    }
+
     /// Derives the usage figures of `stats` measured over `n_series` series for `window_nanos`.
     pub fn new(
         stats: UsageStats,
@@ -232,6 +249,30 @@ impl Usage {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn check_change(here_wh: f64, there_wh: f64, expected: EnergyChange) {
+        let usage = |energy_wh| Usage {
+            stats: UsageStats::EMPTY,
+            energy_wh,
+            coverage: 0.0,
+        };
+        assert_eq!(
+            usage(here_wh).energy_change_from(&usage(there_wh)),
+            expected
+        );
+    }
+
+    #[test]
+    fn energy_changes_are_a_difference_and_a_ratio_that_needs_a_nonzero_base() {
+        let change = |difference_wh, ratio| EnergyChange {
+            difference_wh,
+            ratio,
+        };
+        check_change(30.0, 20.0, change(10.0, Some(1.5)));
+        check_change(0.0, 20.0, change(-20.0, Some(0.0)));
+        check_change(5.0, 0.0, change(5.0, None));
+        check_change(0.0, 0.0, change(0.0, None));
+    }
 
     fn check(
         samples: &[f64],

@@ -1104,23 +1104,24 @@ pub const MAX_CELLS_PER_REQUEST: usize = 16_000_000;
 
 /// Refuses a request whose work would exceed [`MAX_CELLS_PER_REQUEST`].
 fn check_work(n_series: usize, request: &UsageRequest) -> Result<(), InsightsError> {
-    let n_buckets = request.buckets.as_ref().map_or(0, Vec::len);
+    // A comparison does the same work again over its own window, whose buckets and
+    // intervals may number a few more (a year earlier can hold a 29 February).
+    let windows: Vec<&UsageRequest> = std::iter::once(request)
+        .chain(request.compare.as_ref().map(|(_, other)| other.as_ref()))
+        .collect();
     let intervals = |demand: &Option<Demand>| {
         demand
             .as_ref()
             .map_or(0, |demand| demand.edges.len().saturating_sub(1))
     };
+    let total = |count: &dyn Fn(&UsageRequest) -> usize| windows.iter().map(|w| count(w)).sum();
+    let n_buckets: usize = total(&|w| w.buckets.as_ref().map_or(0, Vec::len));
+    let n_baseload: usize = total(&|w| intervals(&w.baseload));
+    let n_demand: usize = total(&|w| intervals(&w.demand));
     // The baseload's quarter hours are fixed work, like the buckets.
-    let fixed = n_buckets + intervals(&request.baseload);
-    let n_demand = intervals(&request.demand);
-    let n_intervals = n_demand + intervals(&request.baseload);
-    // A comparison does all the work twice, once per window.
-    let windows = if request.compare.is_some() { 2 } else { 1 };
-    let cells = |ranges: usize| {
-        n_series
-            .saturating_mul(ranges.max(1))
-            .saturating_mul(windows)
-    };
+    let fixed = n_buckets + n_baseload;
+    let n_intervals = n_demand + n_baseload;
+    let cells = |ranges: usize| n_series.saturating_mul(ranges.max(windows.len()));
     if cells(n_buckets + n_intervals) <= MAX_CELLS_PER_REQUEST {
         return Ok(());
     }

@@ -243,67 +243,49 @@ enum Paired<'a> {
     Found(Comparison, &'a Figures, OffsetDateTime, OffsetDateTime),
 }
 
-impl Paired<'_> {
-    fn total(rollup: &Rollup) -> Paired<'_> {
+impl<'a> Paired<'a> {
+    /// The counterpart `pick` finds in the comparison roll-up, if one was asked for.
+    fn of(
+        rollup: &'a Rollup,
+        pick: impl FnOnce(&'a Rollup) -> Option<(&'a Figures, OffsetDateTime, OffsetDateTime)>,
+    ) -> Paired<'a> {
         match &rollup.comparison {
             None => Paired::NotAsked,
-            Some((kind, other)) => Paired::Found(
-                *kind,
-                &other.total.figures,
-                other.window.start(),
-                other.window.end(),
-            ),
-        }
-    }
-
-    fn part(rollup: &Rollup, index: usize) -> Paired<'_> {
-        match &rollup.comparison {
-            None => Paired::NotAsked,
-            Some((kind, other)) => other.parts.get(index).map_or(Paired::Missing, |part| {
-                Paired::Found(
-                    *kind,
-                    &part.figures,
-                    other.window.start(),
-                    other.window.end(),
-                )
+            Some((kind, other)) => pick(other).map_or(Paired::Missing, |(figures, start, end)| {
+                Paired::Found(*kind, figures, start, end)
             }),
         }
     }
 
-    fn bucket(rollup: &Rollup, index: usize) -> Paired<'_> {
-        match &rollup.comparison {
-            None => Paired::NotAsked,
-            Some((kind, other)) => other
-                .series
-                .as_ref()
-                .and_then(|series| series.get(index))
-                .map_or(Paired::Missing, |bucket| {
-                    Paired::Found(
-                        *kind,
-                        &bucket.figures,
-                        bucket.bucket.start,
-                        bucket.bucket.end,
-                    )
-                }),
-        }
+    fn total(rollup: &'a Rollup) -> Paired<'a> {
+        Paired::of(rollup, |other| {
+            Some((
+                &other.total.figures,
+                other.window.start(),
+                other.window.end(),
+            ))
+        })
     }
 
-    fn top(rollup: &Rollup, index: usize) -> Paired<'_> {
-        match &rollup.comparison {
-            None => Paired::NotAsked,
-            Some((kind, other)) => other
-                .top_circuits
-                .as_ref()
-                .and_then(|top| top.get(index))
-                .map_or(Paired::Missing, |entry| {
-                    Paired::Found(
-                        *kind,
-                        &entry.figures,
-                        other.window.start(),
-                        other.window.end(),
-                    )
-                }),
-        }
+    fn part(rollup: &'a Rollup, index: usize) -> Paired<'a> {
+        Paired::of(rollup, |other| {
+            let part = other.parts.get(index)?;
+            Some((&part.figures, other.window.start(), other.window.end()))
+        })
+    }
+
+    fn bucket(rollup: &'a Rollup, index: usize) -> Paired<'a> {
+        Paired::of(rollup, |other| {
+            let bucket = other.series.as_ref()?.get(index)?;
+            Some((&bucket.figures, bucket.bucket.start, bucket.bucket.end))
+        })
+    }
+
+    fn top(rollup: &'a Rollup, index: usize) -> Paired<'a> {
+        Paired::of(rollup, |other| {
+            let entry = other.top_circuits.as_ref()?.get(index)?;
+            Some((&entry.figures, other.window.start(), other.window.end()))
+        })
     }
 }
 
@@ -316,7 +298,7 @@ impl UsageBody {
             Paired::Missing => Some(None),
             Paired::Found(kind, other, start, end) => {
                 let usage = &other.usage;
-                let here = figures.usage.energy_wh;
+                let change = figures.usage.energy_change_from(usage);
                 Some(Some(ComparisonBody {
                     compare: match kind {
                         Comparison::Previous => "previous",
@@ -331,8 +313,8 @@ impl UsageBody {
                     average_watts: usage.stats.average().map(Watts),
                     energy_wh: usage.energy_wh,
                     coverage: usage.coverage,
-                    energy_wh_change: here - usage.energy_wh,
-                    energy_wh_ratio: (usage.energy_wh != 0.0).then(|| here / usage.energy_wh),
+                    energy_wh_change: change.difference_wh,
+                    energy_wh_ratio: change.ratio,
                 }))
             }
         };

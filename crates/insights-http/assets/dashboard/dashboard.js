@@ -272,7 +272,7 @@ function usagePath(kind, id, view, extra) {
   return `/v1/insights/${PLURAL[kind]}/${id}/usage?${params}`;
 }
 
-/** Adds series `b` into series `a`, bucket by bucket (a sensor's circuits into the sensor). */
+/** The bucket-by-bucket sum of several series (a sensor's circuits into the sensor). */
 function sumSeries(list) {
   return list[0].map((bucket, index) => ({
     start: bucket.start,

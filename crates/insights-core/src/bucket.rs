@@ -183,7 +183,8 @@ impl Zone {
 
     /// The local wall-clock time of an instant. Near the ends of the calendar the local time
     /// may fall outside years -9999 to 9999, which `time` cannot hold; it is clamped to the
-    /// nearest end, which lies beyond every boundary a window in years 0000 to 9999 needs.
+    /// nearest end. So in a zone ahead of UTC the last hours of year 9999 have no boundary at
+    /// local midnight of year 10000: their bucket runs on to the window's end.
     fn local(&self, instant: OffsetDateTime) -> PrimitiveDateTime {
         let offset = self.0.get_offset_utc(&instant).to_utc();
         match instant.checked_to_offset(offset) {
@@ -282,18 +283,6 @@ pub fn boundaries(
                     found.push(zone.start_of_day(date));
                 }
             }
-            // A week or month bucket may begin before the dates looked at.
-            let before = match width {
-                BucketWidth::Week => Some(
-                    first_date
-                        - Duration::days(i64::from(first_date.weekday().number_days_from_monday())),
-                ),
-                BucketWidth::Month => {
-                    Date::from_calendar_date(first_date.year(), first_date.month(), 1).ok()
-                }
-                _ => None,
-            };
-            found.extend(before.map(|date| zone.start_of_day(date)));
         }
     }
     found.retain(|instant| from <= *instant && *instant <= to);
@@ -616,6 +605,83 @@ mod tests {
             (error.count, error.suggestion),
             (10_001, Some(BucketWidth::FiveMinutes))
         );
+        // Up to twice the limit the buckets are counted exactly; beyond it, estimated.
+        for (minutes, count) in [(19_999, 19_999), (20_000, 20_001)] {
+            let window = Window::new(
+                start,
+                start + Duration::minutes(minutes),
+                DEFAULT_MAX_WINDOW,
+            )
+            .unwrap();
+            let error = buckets(&window, BucketWidth::Minute, Zone::utc()).unwrap_err();
+            assert_eq!(error.count, count, "{minutes} minutes");
+        }
+    }
+
+    #[test]
+    fn the_ends_of_the_calendar_bucket_in_zones_ahead_of_utc() {
+        // Local time passes year 9999 at 10:00 UTC on its last day in Kiritimati (+14). The
+        // boundaries before then are found; local midnight of year 10000 is past the
+        // calendar, so the last bucket runs on to the window's end.
+        check(
+            ("9999-12-29T00:00:00Z", "9999-12-31T12:00:00Z"),
+            "1d",
+            "Pacific/Kiritimati",
+            &[
+                ("9999-12-29T00:00:00Z", "9999-12-29T10:00:00Z", true),
+                ("9999-12-29T10:00:00Z", "9999-12-30T10:00:00Z", false),
+                ("9999-12-30T10:00:00Z", "9999-12-31T12:00:00Z", true),
+            ],
+        );
+    }
+
+    #[test]
+    fn suggestions_always_fit_when_asked_for() {
+        // 10,050 weeks: weeks would make more than 10,000 buckets, so a month is suggested;
+        // the estimate divides by the shortest week (a DST change makes it 167 hours).
+        let start = parse_rfc3339("2000-01-03T00:00:00Z").unwrap();
+        let weeks = Window::new(start, start + Duration::weeks(10_050), Duration::MAX).unwrap();
+        let error = buckets(&weeks, BucketWidth::Day, Zone::utc()).unwrap_err();
+        assert_eq!(error.suggestion, Some(BucketWidth::Month));
+        assert!(buckets(&weeks, BucketWidth::Week, Zone::utc()).is_err());
+        assert!(buckets(&weeks, BucketWidth::Month, Zone::utc()).is_ok());
+        // 9,900 weeks fit as weeks, however the DST changes fall.
+        let fewer = Window::new(start, start + Duration::weeks(9_900), Duration::MAX).unwrap();
+        let error = buckets(&fewer, BucketWidth::Day, Zone::utc()).unwrap_err();
+        assert_eq!(error.suggestion, Some(BucketWidth::Week));
+        // The same for months: the estimate divides by the shortest month, 28 days less an
+        // hour, so a window of 10,000 such months gets no suggestion at all.
+        let months = Window::new(
+            start,
+            start + (Duration::days(28) - Duration::hours(1)) * 10_000,
+            Duration::MAX,
+        )
+        .unwrap();
+        let error = buckets(&months, BucketWidth::Week, Zone::utc()).unwrap_err();
+        assert_eq!(error.suggestion, None);
+    }
+
+    #[test]
+    fn demand_intervals_have_names_and_lengths() {
+        let expected = [("5m", 300), ("15m", 900), ("30m", 1800), ("1h", 3600)];
+        let actual: Vec<(&str, i64)> = DemandInterval::ALL
+            .into_iter()
+            .map(|interval| (interval.name(), interval.seconds()))
+            .collect();
+        assert_eq!(actual, expected);
+        assert_eq!(
+            DemandInterval::NAMES.to_vec(),
+            expected.map(|(name, _)| name)
+        );
+    }
+
+    #[test]
+    fn zones_compare_and_print_by_name() {
+        let kathmandu = Zone::named("Asia/Kathmandu").unwrap();
+        assert_eq!(format!("{kathmandu:?}"), "Asia/Kathmandu");
+        assert_eq!(kathmandu, Zone::named("Asia/Kathmandu").unwrap());
+        assert_ne!(kathmandu, Zone::utc());
+        assert!(Zone::all().any(|zone| zone == kathmandu));
     }
 
     #[test]
@@ -687,5 +753,21 @@ mod year_earlier_tests {
             Some("2024-11-03T05:30:00Z"),
         );
         check("UTC", "0000-06-01T00:00:00Z", None);
+    }
+
+    #[test]
+    fn local_times_past_the_calendar_have_no_year_earlier_within_it() {
+        // Local time in a zone behind UTC falls before year -9999 here; it is clamped to
+        // the calendar's start, which has no year before it, not to its end.
+        let behind = Zone::named("Etc/GMT+12").unwrap();
+        let first = time::macros::datetime!(-9999-01-01 00:00 UTC);
+        assert_eq!(behind.year_earlier(first), None);
+        // Ahead of UTC, the last instants pass year 9999 and clamp to its end.
+        let ahead = Zone::named("Pacific/Kiritimati").unwrap();
+        let last = time::macros::datetime!(9999-12-31 23:00 UTC);
+        assert_eq!(
+            ahead.year_earlier(last),
+            Some(time::macros::datetime!(9998-12-31 09:59:59.999999999 UTC)),
+        );
     }
 }

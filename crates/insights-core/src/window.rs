@@ -190,6 +190,45 @@ mod tests {
         );
     }
 
+    fn check_split(at: &str, expected: Option<[(&str, &str); 2]>) {
+        let instant = |text: &str| parse_rfc3339(text).unwrap();
+        let window = Window::new(
+            instant("2024-04-01T00:00:00Z"),
+            instant("2024-04-02T00:00:00Z"),
+            DEFAULT_MAX_WINDOW,
+        )
+        .unwrap();
+        let text = |window: Window| (format_utc(window.start()), format_utc(window.end()));
+        let actual = window
+            .split_at(instant(at))
+            .map(|(left, right)| [text(left), text(right)]);
+        let expected =
+            expected.map(|halves| halves.map(|(start, end)| (start.to_owned(), end.to_owned())));
+        assert_eq!(actual, expected, "split at {at}");
+    }
+
+    #[test]
+    fn splits_only_strictly_inside() {
+        check_split(
+            "2024-04-01T13:30:00+01:00",
+            Some([
+                ("2024-04-01T00:00:00Z", "2024-04-01T12:30:00Z"),
+                ("2024-04-01T12:30:00Z", "2024-04-02T00:00:00Z"),
+            ]),
+        );
+        check_split(
+            "2024-04-01T00:00:00.000000001Z",
+            Some([
+                ("2024-04-01T00:00:00Z", "2024-04-01T00:00:00.000000001Z"),
+                ("2024-04-01T00:00:00.000000001Z", "2024-04-02T00:00:00Z"),
+            ]),
+        );
+        check_split("2024-04-01T00:00:00Z", None);
+        check_split("2024-04-02T00:00:00Z", None);
+        check_split("2024-03-31T00:00:00Z", None);
+        check_split("2024-04-03T00:00:00Z", None);
+    }
+
     #[test]
     fn rejects_windows_that_are_empty_reversed_or_too_long() {
         check(

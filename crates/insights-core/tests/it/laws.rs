@@ -11,11 +11,11 @@ use insights_core::{
 use proptest::prelude::*;
 use time::{Duration, OffsetDateTime};
 
-const BASE: OffsetDateTime = time::macros::datetime!(2024-04-01 00:00 UTC);
+pub(crate) const BASE: OffsetDateTime = time::macros::datetime!(2024-04-01 00:00 UTC);
 
 /// Samples per series as (seconds after BASE, watts), answered by scanning everything.
 #[derive(Debug)]
-struct ScanSource(HashMap<SeriesKey, Vec<(i64, f64)>>);
+pub(crate) struct ScanSource(pub(crate) HashMap<SeriesKey, Vec<(i64, f64)>>);
 
 impl TimeSeriesSource for ScanSource {
     fn nominal_interval(&self) -> Duration {

@@ -2,7 +2,10 @@
 
 mod extremes;
 mod laws;
+mod model;
+mod oracle;
 mod scopes;
+mod texts;
 mod windows;
 
 use insights_core::{parse_rfc3339, Window, DEFAULT_MAX_WINDOW};

@@ -249,3 +249,96 @@ fn the_brand_list_and_the_overall_range_stay_within_the_scope() {
         (vec![], 0)
     );
 }
+
+/// The seed's metadata, counting organization lookups.
+#[derive(Debug, Default)]
+struct CountingMetadata {
+    inner: InMemoryMetadata,
+    organization_lookups: std::sync::atomic::AtomicUsize,
+}
+
+impl insights_core::MetadataRepo for CountingMetadata {
+    async fn circuit(
+        &self,
+        id: CircuitId,
+    ) -> Result<Option<std::sync::Arc<insights_core::CircuitContext>>, insights_core::MetadataError>
+    {
+        self.inner.circuit(id).await
+    }
+
+    async fn organization(
+        &self,
+        id: OrganizationId,
+    ) -> Result<Option<std::sync::Arc<insights_core::OrganizationTree>>, insights_core::MetadataError>
+    {
+        self.organization_lookups
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.inner.organization(id).await
+    }
+
+    async fn sensor(
+        &self,
+        id: SensorId,
+    ) -> Result<Option<std::sync::Arc<insights_core::SensorDetail>>, insights_core::MetadataError>
+    {
+        self.inner.sensor(id).await
+    }
+
+    async fn location(
+        &self,
+        id: LocationId,
+    ) -> Result<Option<std::sync::Arc<insights_core::LocationSummary>>, insights_core::MetadataError>
+    {
+        self.inner.location(id).await
+    }
+
+    async fn brand(
+        &self,
+        id: BrandId,
+    ) -> Result<Option<std::sync::Arc<insights_core::BrandTree>>, insights_core::MetadataError>
+    {
+        self.inner.brand(id).await
+    }
+
+    async fn circuit_series(&self) -> Result<Vec<SeriesKey>, insights_core::MetadataError> {
+        self.inner.circuit_series().await
+    }
+
+    async fn brands(&self) -> Result<Vec<insights_core::Brand>, insights_core::MetadataError> {
+        self.inner.brands().await
+    }
+}
+
+/// An organization's key that probes another organization's id costs the store nothing: the
+/// scope refuses it before any lookup, so probing cannot load the store or time its answers.
+#[test]
+fn probing_another_organization_costs_no_lookup() {
+    let insights = Insights::new(
+        CountingMetadata {
+            inner: InMemoryMetadata::seed(),
+            ..CountingMetadata::default()
+        },
+        NoSamples,
+    );
+    let lookups = || {
+        insights
+            .metadata()
+            .organization_lookups
+            .load(std::sync::atomic::Ordering::Relaxed)
+    };
+    let request = UsageRequest::window(crate::window_between(
+        "2024-04-01T00:00:00Z",
+        "2024-04-02T00:00:00Z",
+    ));
+    let east: OrganizationId = EAST.parse().unwrap();
+    let west: OrganizationId = WEST.parse().unwrap();
+    let scope = Scope::Organization(east);
+    let refused = block_on(insights.organization_usage(&scope, west, &request));
+    assert!(matches!(refused, Err(InsightsError::NotFound(_))));
+    assert_eq!(lookups(), 0);
+    block_on(insights.organization_usage(&scope, east, &request)).unwrap();
+    assert_eq!(lookups(), 1);
+    // Other scopes look the organization up and decide from its brand.
+    block_on(insights.organization_usage(&Scope::All, west, &request)).unwrap();
+    assert_eq!(lookups(), 2);
+}

@@ -12,6 +12,7 @@ mod fuzz_api;
 mod gen_data;
 mod ingest;
 mod loadtest;
+mod mutants;
 mod scale;
 mod service;
 mod soak;
@@ -173,6 +174,15 @@ enum Task {
         #[arg(long)]
         reuse: bool,
     },
+    /// Mutation testing: run cargo-mutants (installed into the target directory when
+    /// missing) on insights-core and insights-mockts against each crate's own tests, print
+    /// each score, and fail when one is under 95 % of viable mutants caught.
+    Mutants {
+        /// Only the mutants on lines changed since this git revision (for example main),
+        /// and fail when any of them is missed.
+        #[arg(long, value_name = "BASE")]
+        in_diff: Option<String>,
+    },
     /// Print a new API key and the line that admits it in INSIGHTS_API_KEYS_FILE (the file
     /// stores only the key's SHA-256). An operator's key reads /metrics and no tenant's data.
     Apikey(apikey::Args),
@@ -282,6 +292,7 @@ fn main() -> Result<()> {
                 reuse,
             },
         ),
+        Task::Mutants { in_diff } => mutants::run(&root, in_diff.as_deref()),
         Task::Apikey(args) => apikey::run(&args),
     }
 }

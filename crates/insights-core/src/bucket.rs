@@ -605,6 +605,20 @@ mod tests {
             (error.count, error.suggestion),
             (10_001, Some(BucketWidth::FiveMinutes))
         );
+        // Partial minutes at both ends make 10,001 buckets of a window under 10,000 minutes
+        // long; the suggestion is still coarser than the width asked for.
+        let offset = start + Duration::seconds(30);
+        let ragged = Window::new(
+            offset,
+            offset + Duration::minutes(9_999) + Duration::seconds(40),
+            DEFAULT_MAX_WINDOW,
+        )
+        .unwrap();
+        let error = buckets(&ragged, BucketWidth::Minute, Zone::utc()).unwrap_err();
+        assert_eq!(
+            (error.count, error.suggestion),
+            (10_001, Some(BucketWidth::FiveMinutes))
+        );
         // Up to twice the limit the buckets are counted exactly; beyond it, estimated.
         for (minutes, count) in [(19_999, 19_999), (20_000, 20_001)] {
             let window = Window::new(
@@ -623,6 +637,21 @@ mod tests {
         // Local time passes year 9999 at 10:00 UTC on its last day in Kiritimati (+14). The
         // boundaries before then are found; local midnight of year 10000 is past the
         // calendar, so the last bucket runs on to the window's end.
+        // The calendar's last day still has every hour.
+        check(
+            ("9999-12-31T21:00:00Z", "9999-12-31T23:59:59.999999999Z"),
+            "1h",
+            "UTC",
+            &[
+                ("9999-12-31T21:00:00Z", "9999-12-31T22:00:00Z", false),
+                ("9999-12-31T22:00:00Z", "9999-12-31T23:00:00Z", false),
+                (
+                    "9999-12-31T23:00:00Z",
+                    "9999-12-31T23:59:59.999999999Z",
+                    true,
+                ),
+            ],
+        );
         check(
             ("9999-12-29T00:00:00Z", "9999-12-31T12:00:00Z"),
             "1d",

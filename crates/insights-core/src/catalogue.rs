@@ -136,10 +136,9 @@ impl Catalogue {
     /// circuits per sensor, two sensors per location, ten locations per organization, one
     /// brand. Ids and names are fixed by position, so the same size gives the same catalogue.
     pub fn synthetic(n_circuits: usize) -> Catalogue {
-        let id = |kind: u128, index: usize| {
-            Uuid::from_u128(
-                0x5EED_0000_0000_0000_0000_0000_0000_0000 | (kind << 64) | index as u128,
-            )
+        // 5eed0000-0000-000K-IIII-IIIIIIIIIIII: K the kind, I the index.
+        let id = |kind: u64, index: usize| {
+            Uuid::from_u64_pair(0x5EED_0000_0000_0000 + kind, index as u64)
         };
         let brand = Brand {
             id: BrandId(id(1, 0)),
@@ -165,7 +164,7 @@ impl Catalogue {
         let sensors: Vec<ElectricSensor> = (0..n_sensors)
             .map(|index| ElectricSensor {
                 id: SensorId(id(4, index)),
-                duid: Duid(format!("{:016X}", 0x5EED_0000_0000_0000u64 | index as u64)),
+                duid: Duid(format!("{:016X}", 0x5EED_0000_0000_0000u64 + index as u64)),
                 name: format!("Panel-{}", index % 2 + 1),
                 location_id: locations[index / 2].id,
             })
@@ -525,6 +524,73 @@ mod tests {
             catalogue.circuits.len(),
         );
         assert_eq!(counts, (17, 167, 334, 1000));
+    }
+
+    #[test]
+    fn synthetic_catalogues_are_fixed_by_position() {
+        let expected = "\
+kind\tid\tparent_id\tname\tduid\tcircuit_number
+brand\t5eed0000-0000-0001-0000-000000000000\t\tSynthetic Brand\t\t
+organization\t5eed0000-0000-0002-0000-000000000000\t5eed0000-0000-0001-0000-000000000000\tFranchise 00000\t\t
+location\t5eed0000-0000-0003-0000-000000000000\t5eed0000-0000-0002-0000-000000000000\tEast-Site 000000\t\t
+electric_sensor\t5eed0000-0000-0004-0000-000000000000\t5eed0000-0000-0003-0000-000000000000\tPanel-1\t5EED000000000000\t
+electric_sensor\t5eed0000-0000-0004-0000-000000000001\t5eed0000-0000-0003-0000-000000000000\tPanel-2\t5EED000000000001\t
+circuit\t5eed0000-0000-0005-0000-000000000000\t5eed0000-0000-0004-0000-000000000000\tCircuit 1\t\t1
+circuit\t5eed0000-0000-0005-0000-000000000001\t5eed0000-0000-0004-0000-000000000000\tCircuit 2\t\t2
+circuit\t5eed0000-0000-0005-0000-000000000002\t5eed0000-0000-0004-0000-000000000000\tCircuit 3\t\t3
+circuit\t5eed0000-0000-0005-0000-000000000003\t5eed0000-0000-0004-0000-000000000001\tCircuit 1\t\t1
+";
+        assert_eq!(Catalogue::synthetic(4).to_tsv(&[]), expected);
+        // At scale: ten locations per organization, two sensors per location and circuits
+        // numbered 1 to 3 on each sensor, the last of each possibly short.
+        let catalogue = Catalogue::synthetic(1000);
+        let children = |parents: Vec<String>| {
+            let mut counts: Vec<usize> = Vec::new();
+            for parent in parents.chunk_by(|a, b| a == b) {
+                counts.push(parent.len());
+            }
+            counts
+        };
+        let check = |counts: Vec<usize>, per_parent: usize, last: usize| {
+            let (tail, full) = counts.split_last().unwrap();
+            assert!(full.iter().all(|count| *count == per_parent), "{counts:?}");
+            assert_eq!(*tail, last);
+        };
+        check(
+            ids(catalogue
+                .locations
+                .iter()
+                .map(|location| location.organization_id.to_string())
+                .collect()),
+            10,
+            7,
+        );
+        check(
+            ids(catalogue
+                .sensors
+                .iter()
+                .map(|sensor| sensor.location_id.to_string())
+                .collect()),
+            2,
+            2,
+        );
+        check(
+            ids(catalogue
+                .circuits
+                .iter()
+                .map(|circuit| circuit.sensor_id.to_string())
+                .collect()),
+            3,
+            1,
+        );
+        let numbers: Vec<u32> = catalogue
+            .circuits
+            .iter()
+            .map(|circuit| circuit.circuit_number)
+            .collect();
+        assert!(numbers
+            .chunks(3)
+            .all(|numbers| numbers == [1, 2, 3] || numbers == [1]));
     }
 
     #[test]

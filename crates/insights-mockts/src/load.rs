@@ -151,7 +151,6 @@ pub(crate) fn read_rows(reader: impl Read) -> Result<RawFile, LoadError> {
         .deserialize_seq(RowsVisitor {
             failure: &failure,
             state: &mut state,
-            on_row: None,
         })
         .and_then(|n_rows| deserializer.end().map(|()| n_rows));
     match settle(result, failure.into_inner()) {
@@ -362,11 +361,10 @@ impl Scanner {
     }
 }
 
+/// Reads the file's array of rows into `state`, series by series.
 struct RowsVisitor<'a> {
     failure: &'a RefCell<Option<LoadError>>,
     state: &'a mut State,
-    /// Where rows go as they are read; when absent, they are kept in `state`.
-    on_row: Option<&'a mut dyn FnMut(SeriesKey, i64, f64)>,
 }
 
 impl<'de> Visitor<'de> for RowsVisitor<'_> {
@@ -376,7 +374,7 @@ impl<'de> Visitor<'de> for RowsVisitor<'_> {
         f.write_str("a JSON array of sample objects")
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(mut self, mut seq: A) -> Result<usize, A::Error> {
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<usize, A::Error> {
         let mut n_rows = 0usize;
         loop {
             let row = n_rows;
@@ -402,15 +400,12 @@ impl<'de> Visitor<'de> for RowsVisitor<'_> {
             let Some(parsed) = element else {
                 break;
             };
-            match &mut self.on_row {
-                Some(on_row) => on_row(self.state.key(&parsed), parsed.timestamp, parsed.watts),
-                None => self.state.push(
-                    (parsed.duid, parsed.circuit_number),
-                    parsed.timestamp,
-                    parsed.watts,
-                    row_index,
-                ),
-            }
+            self.state.push(
+                (parsed.duid, parsed.circuit_number),
+                parsed.timestamp,
+                parsed.watts,
+                row_index,
+            );
             n_rows += 1;
         }
         Ok(n_rows)

@@ -1,5 +1,6 @@
 //! Property tests of the core's laws, over an in-memory source that scans naively.
 
+mod dynamic;
 mod extremes;
 mod laws;
 mod model;

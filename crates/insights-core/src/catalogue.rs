@@ -557,29 +557,35 @@ circuit\t5eed0000-0000-0005-0000-000000000003\t5eed0000-0000-0004-0000-000000000
             assert_eq!(*tail, last);
         };
         check(
-            ids(catalogue
-                .locations
-                .iter()
-                .map(|location| location.organization_id.to_string())
-                .collect()),
+            children(
+                catalogue
+                    .locations
+                    .iter()
+                    .map(|location| location.organization_id.to_string())
+                    .collect(),
+            ),
             10,
             7,
         );
         check(
-            ids(catalogue
-                .sensors
-                .iter()
-                .map(|sensor| sensor.location_id.to_string())
-                .collect()),
+            children(
+                catalogue
+                    .sensors
+                    .iter()
+                    .map(|sensor| sensor.location_id.to_string())
+                    .collect(),
+            ),
             2,
             2,
         );
         check(
-            ids(catalogue
-                .circuits
-                .iter()
-                .map(|circuit| circuit.sensor_id.to_string())
-                .collect()),
+            children(
+                catalogue
+                    .circuits
+                    .iter()
+                    .map(|circuit| circuit.sensor_id.to_string())
+                    .collect(),
+            ),
             3,
             1,
         );

@@ -1142,6 +1142,12 @@ fn check_work(n_series: usize, request: &UsageRequest) -> Result<(), InsightsErr
                     .map(DemandInterval::name),
             }
         }
+        // The baseload's quarter hours tip the request over when the buckets alone fit.
+        _ if n_baseload > 0 && cells(n_buckets) < MAX_CELLS_PER_REQUEST => TooMuchWork {
+            param: WorkParam::Baseload,
+            cells: cells(n_buckets + n_intervals),
+            suggestion: None,
+        },
         _ => TooMuchWork {
             param: WorkParam::Bucket,
             cells: cells(n_buckets + n_intervals),
@@ -1158,6 +1164,8 @@ pub enum WorkParam {
     Bucket,
     /// The demand interval, over this many circuits.
     DemandInterval,
+    /// The baseload's quarter hours, over this many circuits.
+    Baseload,
 }
 
 /// A request that would ask the source for more than [`MAX_CELLS_PER_REQUEST`] figures.
@@ -1176,6 +1184,7 @@ impl fmt::Display for TooMuchWork {
         let option = match self.param {
             WorkParam::Bucket => "the buckets",
             WorkParam::DemandInterval => "the demand intervals",
+            WorkParam::Baseload => "the baseload's quarter hours",
         };
         write!(
             f,
@@ -1460,4 +1469,100 @@ fn yield_now() -> impl std::future::Future<Output = ()> {
             std::task::Poll::Pending
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::timestamp::parse_rfc3339;
+    use crate::window::DEFAULT_MAX_WINDOW;
+
+    /// The options of a request over 2024 (366 days), or over its first `minutes` minutes.
+    #[derive(Default)]
+    struct Options {
+        minutes: Option<i64>,
+        bucket: Option<BucketWidth>,
+        demand: Option<&'static str>,
+        baseload: bool,
+        compare: bool,
+    }
+
+    fn check(
+        n_series: usize,
+        options: Options,
+        expected: Result<(), (WorkParam, usize, Option<&str>)>,
+    ) {
+        let start = parse_rfc3339("2024-01-01T00:00:00Z").unwrap();
+        let end = match options.minutes {
+            Some(minutes) => start + Duration::minutes(minutes),
+            None => parse_rfc3339("2025-01-01T00:00:00Z").unwrap(),
+        };
+        let mut builder =
+            UsageRequest::builder(Window::new(start, end, DEFAULT_MAX_WINDOW).unwrap());
+        if let Some(width) = options.bucket {
+            builder = builder.bucket(width);
+        }
+        if let Some(name) = options.demand {
+            builder = builder.demand_interval(DemandInterval::parse(name).unwrap());
+        }
+        if options.baseload {
+            builder = builder.baseload();
+        }
+        if options.compare {
+            builder = builder.compare(Comparison::Previous);
+        }
+        let actual = check_work(n_series, &builder.build().unwrap()).map_err(|error| match error {
+            InsightsError::TooMuchWork(work) => (work.param, work.cells, work.suggestion),
+            other => panic!("unexpected {other}"),
+        });
+        assert_eq!(actual, expected, "{n_series} series");
+    }
+
+    #[test]
+    fn work_is_circuits_times_ranges_and_the_advice_names_what_to_change() {
+        use WorkParam::{Baseload, Bucket, DemandInterval as Demand};
+        let demand = |name| Options {
+            demand: Some(name),
+            ..Options::default()
+        };
+        // 2024 has 105,408 five-minute intervals: 151 circuits fit, 152 do not, and the
+        // finest coarser interval that fits is suggested.
+        check(151, demand("5m"), Ok(()));
+        check(152, demand("5m"), Err((Demand, 16_022_016, Some("15m"))));
+        check(1000, demand("5m"), Err((Demand, 105_408_000, Some("1h"))));
+        check(2000, demand("5m"), Err((Demand, 210_816_000, None)));
+        // Buckets are fixed work beside the intervals.
+        let days_and_demand = Options {
+            bucket: Some(BucketWidth::Day),
+            demand: Some("5m"),
+            ..Options::default()
+        };
+        check(152, days_and_demand, Err((Demand, 16_077_648, Some("15m"))));
+        // A comparison does the work again over its own window.
+        let compared = || Options {
+            demand: Some("5m"),
+            compare: true,
+            ..Options::default()
+        };
+        check(75, compared(), Ok(()));
+        check(76, compared(), Err((Demand, 16_022_016, Some("15m"))));
+        // 10,000 minute buckets: 1,600 circuits are exactly the limit.
+        let minutes = |demand| Options {
+            minutes: Some(10_000),
+            bucket: Some(BucketWidth::Minute),
+            demand,
+            ..Options::default()
+        };
+        check(1600, minutes(None), Ok(()));
+        check(1601, minutes(None), Err((Bucket, 16_010_000, None)));
+        // When the buckets alone reach the limit, no demand interval can help.
+        check(1600, minutes(Some("1h")), Err((Bucket, 16_265_600, None)));
+        // 2024 has 35,136 quarter hours: the baseload of 456 circuits is too much.
+        let baseload = || Options {
+            baseload: true,
+            ..Options::default()
+        };
+        check(455, baseload(), Ok(()));
+        check(456, baseload(), Err((Baseload, 16_022_016, None)));
+    }
 }

@@ -149,6 +149,7 @@ pub(crate) fn too_much_work(error: &TooMuchWork) -> Invalid {
     let name = match error.param {
         WorkParam::Bucket => "bucket",
         WorkParam::DemandInterval => "demand_interval",
+        WorkParam::Baseload => "baseload",
     };
     let advice = match error.suggestion {
         Some(coarser) => format!("use a coarser `demand_interval` such as `{coarser}`"),

@@ -378,6 +378,51 @@ fn no_test_is_ignored() {
     );
 }
 
+/// The mutants that `.cargo/mutants.toml` excludes without a comment saying why.
+fn unexplained_exclusions(config: &str) -> Vec<String> {
+    let Some((_, rest)) = config.split_once("exclude_re = [") else {
+        return Vec::new();
+    };
+    let mut explained = false;
+    let mut unexplained = Vec::new();
+    // The list ends at a line of its own, as a pattern may hold a `]`.
+    for line in rest.lines().map(str::trim).take_while(|line| *line != "]") {
+        if line.starts_with('#') {
+            explained = true;
+        } else if line.is_empty() {
+            explained = false;
+        } else {
+            if !explained {
+                unexplained.push(line.to_owned());
+            }
+            explained = false;
+        }
+    }
+    unexplained
+}
+
+#[test]
+fn every_excluded_mutant_says_why() {
+    let config = fs::read_to_string(project_root().join(".cargo/mutants.toml")).unwrap();
+    let unexplained = unexplained_exclusions(&config);
+    assert!(
+        unexplained.is_empty(),
+        "exclusions in .cargo/mutants.toml without a comment above them: {unexplained:?}"
+    );
+    let check = |text: &str, expected: &[&str]| assert_eq!(unexplained_exclusions(text), expected);
+    check("exclude_re = [\n  # dead\n  \"a\",\n]", &[]);
+    check(
+        "exclude_re = [\n  \"a\",\n  # b is dead\n  \"b\",\n]",
+        &["\"a\","],
+    );
+    // A comment covers the line below it only.
+    check("exclude_re = [\n  # a\n  \"a\",\n  \"b\",\n]", &["\"b\","]);
+    check(
+        "exclude_re = [\n  \"vec!\\\\[\\\\]\",\n]\n",
+        &["\"vec!\\\\[\\\\]\","],
+    );
+}
+
 #[test]
 fn core_keeps_missing_docs_warnings() {
     let lib = fs::read_to_string(project_root().join("crates/insights-core/src/lib.rs")).unwrap();

@@ -151,9 +151,11 @@ pub(crate) fn too_much_work(error: &TooMuchWork) -> Invalid {
         WorkParam::DemandInterval => "demand_interval",
         WorkParam::Baseload => "baseload",
     };
-    let advice = match error.suggestion {
-        Some(coarser) => format!("use a coarser `demand_interval` such as `{coarser}`"),
-        None => "use a shorter window, a coarser `bucket` or a smaller entity".to_owned(),
+    let advice = match (error.suggestion, error.param) {
+        (Some(coarser), _) => format!("use a coarser `demand_interval` such as `{coarser}`"),
+        // The baseload's quarter hours are fixed; only less time or fewer circuits help.
+        (None, WorkParam::Baseload) => "use a shorter window or a smaller entity".to_owned(),
+        (None, _) => "use a shorter window, a coarser `bucket` or a smaller entity".to_owned(),
     };
     invalid(
         name,
@@ -220,5 +222,19 @@ mod tests {
         check(Some("2020-01-01T00:00:00Z"), Some("2025-01-01T00:00:00Z"), Err("end: the window from `start` to `end` is 1827 days, longer than the maximum of 366 days"));
         // Only the offset's position is repaired; a space elsewhere is still a mistake.
         check(Some("2024-04-01T00:00:00 5:30"), Some("2024-04-02T00:00:00Z"), Err("start: `start` is not an RFC 3339 timestamp (expected `Z` or `±hh:mm` after the time); expected for example 2024-04-01T00:00:00Z"));
+    }
+
+    #[test]
+    fn too_much_work_names_the_parameter_to_change() {
+        let work = |param, suggestion| {
+            too_much_work(&TooMuchWork {
+                param,
+                cells: 16_022_016,
+                suggestion,
+            })
+        };
+        assert_eq!(work(WorkParam::DemandInterval, Some("15m")), ("demand_interval", "`demand_interval` over this window and these circuits needs 16022016 figures (circuits × ranges), more than the 16000000 allowed; use a coarser `demand_interval` such as `15m`".to_owned()));
+        assert_eq!(work(WorkParam::Bucket, None), ("bucket", "`bucket` over this window and these circuits needs 16022016 figures (circuits × ranges), more than the 16000000 allowed; use a shorter window, a coarser `bucket` or a smaller entity".to_owned()));
+        assert_eq!(work(WorkParam::Baseload, None), ("baseload", "`baseload` over this window and these circuits needs 16022016 figures (circuits × ranges), more than the 16000000 allowed; use a shorter window or a smaller entity".to_owned()));
     }
 }

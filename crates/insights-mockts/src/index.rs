@@ -188,6 +188,7 @@ impl BlockExtremes {
             levels.push(next);
             span *= 2;
         }
+        levels.shrink_to_fit();
         BlockExtremes { levels }
     }
 
@@ -295,5 +296,21 @@ mod tests {
         assert_eq!(series.window_stats(11, 31).n_samples(), 2);
         assert_eq!(series.window_stats(i128::MIN, i128::MAX).n_samples(), 3);
         assert_eq!(series.window_stats(31, 40).n_samples(), 0);
+        assert_eq!(series.window_stats(0, 10), UsageStats::EMPTY);
+    }
+
+    #[test]
+    fn counts_the_heap_it_holds() {
+        // 100 integer samples: timestamps, 101 prefix sums, and (min, max) of 2 blocks plus
+        // 1 pair of blocks, in a table of 2 levels.
+        let integers = Series::new((0..100).collect(), vec![1.0; 100]);
+        assert_eq!(integers.heap_bytes(), 100 * 8 + 101 * 8 + 3 * 16 + 2 * 24);
+        // With a fraction, the values are kept beside double-double prefix sums.
+        let reals = Series::new((0..100).collect(), vec![0.5; 100]);
+        assert_eq!(
+            reals.heap_bytes(),
+            100 * 8 + 100 * 8 + 101 * 16 + 3 * 16 + 2 * 24
+        );
+        assert_eq!(Series::new(Vec::new(), Vec::new()).heap_bytes(), 8 + 24);
     }
 }

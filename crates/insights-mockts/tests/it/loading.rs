@@ -279,3 +279,114 @@ fn streams_rows_that_arrive_in_pieces() {
     .unwrap();
     assert_eq!((n_rows, watts), (2, vec![5.0, 6.0]));
 }
+
+#[test]
+fn equally_common_spacings_give_the_shorter_interval() {
+    // Two spacings of 60 s and two of 30 s, in runs of each.
+    let rows: Vec<String> = [0, 60, 120, 150, 180]
+        .iter()
+        .map(|second| format!(r#"{{"duid":"A","circuit_number":1,"timestamp":"2024-04-01T00:{:02}:{:02}Z","power_watts":1}}"#, second / 60, second % 60))
+        .collect();
+    let source = load(&format!("[{}]", rows.join(","))).unwrap();
+    assert_eq!(source.nominal_interval(), Duration::seconds(30));
+}
+
+/// Three series, out of order within a series, one with a fractional sample.
+const THREE_SERIES: &str = r#"[
+    {"duid":"B","circuit_number":2,"timestamp":"2024-04-01T00:02:00Z","power_watts":7},
+    {"duid":"A","circuit_number":1,"timestamp":"2024-04-01T00:01:00Z","power_watts":5.5},
+    {"duid":"A","circuit_number":1,"timestamp":"2024-04-01T00:00:00Z","power_watts":-3},
+    {"duid":"C","circuit_number":1,"timestamp":"2024-04-01T00:00:00Z","power_watts":1}]"#;
+
+fn key(duid: &str, circuit_number: u32) -> SeriesKey {
+    SeriesKey {
+        duid: Duid(duid.into()),
+        circuit_number,
+    }
+}
+
+#[test]
+fn a_loaded_file_lists_its_samples_series_by_series_in_time_order() {
+    let source = load(THREE_SERIES).unwrap();
+    let mut by_series: std::collections::BTreeMap<SeriesKey, Vec<(i64, f64)>> = Default::default();
+    for (series, at, watts) in source.samples() {
+        by_series
+            .entry(series.clone())
+            .or_default()
+            .push((at, watts));
+    }
+    let t0 = 1_711_929_600_000_000_000i64;
+    let minute = 60_000_000_000i64;
+    assert_eq!(
+        by_series.into_iter().collect::<Vec<_>>(),
+        vec![
+            (key("A", 1), vec![(t0, -3.0), (t0 + minute, 5.5)]),
+            (key("B", 2), vec![(t0 + 2 * minute, 7.0)]),
+            (key("C", 1), vec![(t0, 1.0)]),
+        ]
+    );
+    assert_eq!(
+        source.unreferenced(&[key("A", 1), key("Z", 9)]),
+        vec![(&key("B", 2), 1), (&key("C", 1), 1)]
+    );
+    assert!(source
+        .unreferenced(&[key("A", 1), key("B", 2), key("C", 1)])
+        .is_empty());
+}
+
+#[test]
+fn the_extent_spans_the_series_asked_for() {
+    let source = load(THREE_SERIES).unwrap();
+    let at = |text| insights_core::parse_rfc3339(text).unwrap();
+    let extent = |keys: &[SeriesKey]| {
+        futures_executor::block_on(source.extent(keys))
+            .unwrap()
+            .map(|extent| (extent.first, extent.last))
+    };
+    assert_eq!(
+        extent(&[key("B", 2), key("A", 1)]),
+        Some((at("2024-04-01T00:00:00Z"), at("2024-04-01T00:02:00Z")))
+    );
+    assert_eq!(
+        extent(&[key("B", 2), key("Z", 9)]),
+        Some((at("2024-04-01T00:02:00Z"), at("2024-04-01T00:02:00Z")))
+    );
+    assert_eq!(extent(&[key("Z", 9)]), None);
+    assert_eq!(extent(&[]), None);
+}
+
+#[test]
+fn ranges_need_strictly_increasing_edges() {
+    let source = load(THREE_SERIES).unwrap();
+    let at = |text: &str| insights_core::parse_rfc3339(text).unwrap();
+    let ranges = |edges: &[&str]| {
+        let edges: Vec<_> = edges.iter().map(|text| at(text)).collect();
+        futures_executor::block_on(source.range_stats(&[key("A", 1), key("Z", 9)], &edges)).map(
+            |per_series| {
+                per_series
+                    .iter()
+                    .map(|ranges| ranges.iter().map(|stats| stats.n_samples()).collect())
+                    .collect::<Vec<Vec<u64>>>()
+            },
+        )
+    };
+    assert_eq!(
+        ranges(&[
+            "2024-04-01T00:00:00Z",
+            "2024-04-01T00:00:30Z",
+            "2024-04-01T00:05:00Z"
+        ]),
+        Ok(vec![vec![1, 1], vec![0, 0]])
+    );
+    let refused = Err(insights_core::TimeSeriesError::Failed {
+        reason: "range edges must be strictly increasing".to_owned(),
+    });
+    assert_eq!(
+        ranges(&["2024-04-01T00:00:00Z", "2024-04-01T00:00:00Z"]),
+        refused
+    );
+    assert_eq!(
+        ranges(&["2024-04-01T00:01:00Z", "2024-04-01T00:00:00Z"]),
+        refused
+    );
+}

@@ -313,6 +313,34 @@ mod tests {
     }
 
     #[test]
+    fn totals_compare_exactly_when_both_are_integers() {
+        use std::cmp::Ordering::{Equal, Greater, Less};
+        let integer = |integer| TotalWatts { integer, real: 0.0 };
+        let check = |a: TotalWatts, b: TotalWatts, expected| {
+            assert_eq!(a.cmp_value(&b), expected, "{a:?} against {b:?}");
+        };
+        // 2^53 + 1 and 2^53 are the same f64; as integers they differ.
+        check(
+            integer(9_007_199_254_740_993),
+            integer(9_007_199_254_740_992),
+            Greater,
+        );
+        check(
+            integer(9_007_199_254_740_992),
+            integer(9_007_199_254_740_993),
+            Less,
+        );
+        check(integer(7), integer(7), Equal);
+        // With a fraction on either side, the values compare as floats.
+        let mixed = TotalWatts {
+            integer: 7,
+            real: 0.5,
+        };
+        check(mixed, integer(7), Greater);
+        check(integer(8), mixed, Greater);
+    }
+
+    #[test]
     fn derives_energy_and_coverage() {
         let minute = Duration::minutes(1);
         let hour_nanos = 3_600_000_000_000i128;

@@ -150,10 +150,9 @@ fn sorted_without_duplicates(
         let timestamp = OffsetDateTime::from_unix_timestamp_nanos(i128::from(timestamps[position]))
             .map(format_utc)
             .unwrap_or_else(|_| timestamps[position].to_string());
-        let (first_row, row) = (
-            rows[position].min(rows[position + 1]),
-            rows[position].max(rows[position + 1]),
-        );
+        // A series' rows are read in file order, and sorting keeps equal instants in row
+        // order, so the earlier row of the two comes first.
+        let (first_row, row) = (rows[position], rows[position + 1]);
         return Err(LoadError {
             row: Some(row as usize),
             kind: LoadErrorKind::DuplicateSample {

@@ -13,11 +13,17 @@ use time::Duration;
 use crate::laws::{ScanSource, BASE};
 
 #[test]
-fn metadata_behind_a_trait_object_answers_as_the_store() {
+fn metadata_behind_a_trait_object_or_an_arc_answers_as_the_store() {
+    let shared: Arc<dyn DynMetadataRepo> = Arc::new(InMemoryMetadata::seed());
+    check_metadata(&*shared);
+    // An `Arc` of a store is a store too.
+    check_metadata(&Arc::new(InMemoryMetadata::seed()));
+}
+
+/// Every lookup of `dynamic` against the seed store's own.
+fn check_metadata(dynamic: &(impl MetadataRepo + ?Sized)) {
     let catalogue = Catalogue::seed();
     let store = InMemoryMetadata::seed();
-    let shared: Arc<dyn DynMetadataRepo> = Arc::new(InMemoryMetadata::seed());
-    let dynamic: &dyn DynMetadataRepo = &*shared;
     block_on(async {
         for circuit in &catalogue.circuits {
             assert_eq!(
@@ -70,12 +76,18 @@ fn samples() -> HashMap<SeriesKey, Vec<(i64, f64)>> {
 }
 
 #[test]
-fn a_source_behind_a_trait_object_answers_as_the_source() {
+fn a_source_behind_a_trait_object_or_an_arc_answers_as_the_source() {
+    let shared: Arc<dyn DynTimeSeriesSource> = Arc::new(ScanSource(samples()));
+    check_source(&*shared);
+    // An `Arc` of a source is a source too.
+    check_source(&Arc::new(ScanSource(samples())));
+}
+
+/// Every answer of `dynamic`, which holds [`samples`], against a plain source's.
+fn check_source(dynamic: &(impl TimeSeriesSource + ?Sized)) {
     let keys = block_on(InMemoryMetadata::seed().circuit_series()).unwrap();
     let keys = &keys[..3];
     let source = ScanSource(samples());
-    let shared: Arc<dyn DynTimeSeriesSource> = Arc::new(ScanSource(samples()));
-    let dynamic: &dyn DynTimeSeriesSource = &*shared;
     let window = Window::new(BASE, BASE + Duration::hours(2), DEFAULT_MAX_WINDOW).unwrap();
     let edges: Vec<_> = (0..5).map(|k| BASE + Duration::minutes(25 * k)).collect();
     assert_eq!(dynamic.nominal_interval(), source.nominal_interval());

@@ -289,6 +289,13 @@ fn equally_common_spacings_give_the_shorter_interval() {
         .collect();
     let source = load(&format!("[{}]", rows.join(","))).unwrap();
     assert_eq!(source.nominal_interval(), Duration::seconds(30));
+    // A run of three 60 s spacings outweighs one of 30 s.
+    let rows: Vec<String> = [0, 60, 120, 180, 210]
+        .iter()
+        .map(|second| format!(r#"{{"duid":"A","circuit_number":1,"timestamp":"2024-04-01T00:{:02}:{:02}Z","power_watts":1}}"#, second / 60, second % 60))
+        .collect();
+    let source = load(&format!("[{}]", rows.join(","))).unwrap();
+    assert_eq!(source.nominal_interval(), Duration::seconds(60));
 }
 
 /// Three series, out of order within a series, one with a fractional sample.
@@ -332,6 +339,34 @@ fn a_loaded_file_lists_its_samples_series_by_series_in_time_order() {
     assert!(source
         .unreferenced(&[key("A", 1), key("B", 2), key("C", 1)])
         .is_empty());
+    // A/1 has a fraction, so its two values are kept beside three double-double sums; B/2
+    // and C/1 keep two integer prefix sums each; every series has one block of extremes in
+    // a table of one level.
+    let extremes = 16 + 24;
+    let a = 2 * 8 + 2 * 8 + 3 * 16 + extremes;
+    let integer = 8 + 2 * 8 + extremes;
+    assert_eq!(source.heap_bytes(), a + 2 * integer);
+}
+
+#[test]
+fn window_stats_answer_each_series_in_the_order_asked() {
+    let source = load(THREE_SERIES).unwrap();
+    let window = Window::new(
+        insights_core::parse_rfc3339("2024-04-01T00:00:00Z").unwrap(),
+        insights_core::parse_rfc3339("2024-04-01T00:01:30Z").unwrap(),
+        DEFAULT_MAX_WINDOW,
+    )
+    .unwrap();
+    let keys = [key("C", 1), key("Z", 9), key("A", 1), key("B", 2)];
+    let stats = futures_executor::block_on(source.window_stats(&keys, &window)).unwrap();
+    let figures: Vec<(u64, f64)> = stats
+        .iter()
+        .map(|stats| (stats.n_samples(), stats.total().as_f64()))
+        .collect();
+    assert_eq!(figures, [(1, 1.0), (0, 0.0), (2, 2.5), (0, 0.0)]);
+    for (key, stats) in keys.iter().zip(&stats) {
+        assert_eq!(*stats, source.series_stats(key, &window));
+    }
 }
 
 #[test]

@@ -194,7 +194,8 @@ impl BlockExtremes {
 
     fn range(&self, value: impl Fn(usize) -> f64, first: usize, last: usize) -> (f64, f64) {
         let first_block = first / BLOCK;
-        let last_block = (last - 1) / BLOCK;
+        // The block of the range's last sample, `(last - 1) / BLOCK`.
+        let last_block = last.div_ceil(BLOCK) - 1;
         if first_block == last_block {
             return scan((first..last).map(&value));
         }

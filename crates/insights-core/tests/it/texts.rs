@@ -105,6 +105,10 @@ fn refused_requests_say_what_to_change() {
         "the demand intervals over this window and these circuits need 16000001 figures (circuits × ranges), more than the 16000000 allowed; a demand interval of 30m fits",
     );
     check(
+        &work(WorkParam::Baseload, None),
+        "the baseload's quarter hours over this window and these circuits need 16000001 figures (circuits × ranges), more than the 16000000 allowed",
+    );
+    check(
         &UsageRequestError::ZoneWithoutBucket,
         "a time zone applies only to buckets, and none were asked for",
     );

@@ -7,6 +7,7 @@ use insights_core::{Duid, SeriesKey, TimeSeriesSource, Window, DEFAULT_MAX_WINDO
 use time::Duration;
 
 use crate::load;
+use insights_mockts::MockTimeSeries;
 
 fn check(text: &str, expected: Result<(usize, usize), &str>) {
     let actual = load(text).map(|source| (source.n_samples(), source.n_series()));
@@ -269,6 +270,27 @@ impl std::io::Read for Trickle<'_> {
     }
 }
 
+/// A reader that is interrupted before every piece, as a read from a pipe can be by a signal,
+/// and fails for good with `failure` once its text is out.
+struct Interrupted<'a> {
+    text: Trickle<'a>,
+    interrupt: bool,
+    failure: Option<std::io::ErrorKind>,
+}
+
+impl std::io::Read for Interrupted<'_> {
+    fn read(&mut self, buffer: &mut [u8]) -> std::io::Result<usize> {
+        self.interrupt = !self.interrupt;
+        if self.interrupt {
+            return Err(std::io::ErrorKind::Interrupted.into());
+        }
+        match (self.text.0.is_empty(), self.failure) {
+            (true, Some(kind)) => Err(std::io::Error::new(kind, "the disk is gone")),
+            _ => self.text.read(buffer),
+        }
+    }
+}
+
 #[test]
 fn streams_rows_that_arrive_in_pieces() {
     let text = format!("[{ROW},\n{}]", ROW.replace(":5}", ":6}"));
@@ -278,6 +300,38 @@ fn streams_rows_that_arrive_in_pieces() {
     })
     .unwrap();
     assert_eq!((n_rows, watts), (2, vec![5.0, 6.0]));
+    // Interrupted reads are retried, and a reader's failure is an I/O error, not bad text.
+    let stream = |failure| {
+        let reader = Interrupted {
+            text: Trickle(text.as_bytes()),
+            interrupt: false,
+            failure,
+        };
+        insights_mockts::stream_rows(reader, &mut |_, _, _| {}).map_err(|error| error.to_string())
+    };
+    assert_eq!(stream(None), Ok(2));
+    assert_eq!(
+        stream(Some(std::io::ErrorKind::BrokenPipe)),
+        Err("failed to read the sample file: the disk is gone".to_owned())
+    );
+}
+
+#[test]
+fn a_file_that_cannot_be_read_is_an_io_error() {
+    // A failure inside a row is that row's; before the array starts, it is the file's.
+    let reader = Interrupted {
+        text: Trickle(b""),
+        interrupt: false,
+        failure: Some(std::io::ErrorKind::BrokenPipe),
+    };
+    let error = MockTimeSeries::from_reader(reader).unwrap_err();
+    assert_eq!(
+        (error.row, error.kind),
+        (
+            None,
+            insights_mockts::LoadErrorKind::Io("the disk is gone".to_owned())
+        )
+    );
 }
 
 #[test]

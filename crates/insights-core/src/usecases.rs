@@ -393,21 +393,18 @@ impl UsageRequestBuilder {
         let other_window = bounds
             .and_then(|(start, end)| Window::new(start, end, time::Duration::MAX).ok())
             .ok_or(UsageRequestError::NoComparisonWindow(kind))?;
+        // `build_one` ignores `compare`, so neither request compares again.
         let other = UsageRequestBuilder {
             window: other_window,
-            compare: None,
             ..self.clone()
         }
         .build_one()?;
-        let mut request = UsageRequestBuilder {
-            compare: None,
-            ..self
-        }
-        .build_one()?;
+        let mut request = self.build_one()?;
         request.compare = Some((kind, Box::new(other)));
         Ok(request)
     }
 
+    /// Checks the options for this window alone; `compare` is [`UsageRequestBuilder::build`]'s.
     fn build_one(self) -> Result<UsageRequest, UsageRequestError> {
         let zone = self.zone;
         let mut request = UsageRequest::new(

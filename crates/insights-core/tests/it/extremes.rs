@@ -257,6 +257,9 @@ fn no_call_to_the_source_asks_for_more_than_the_cell_budget() {
         "{} figures in one call",
         source.largest_call.load(Ordering::Relaxed)
     );
+    // The peaks keep 40 figures per interval (the total, 3 organizations and the 36 ranked
+    // circuits), so a call covers 65,536 / 40 = 1,638 intervals of the 36 circuits.
+    assert_eq!(source.largest_call.load(Ordering::Relaxed), 36 * 1638);
     // Streaming split the work, and lost none of it: every interval of every circuit has its
     // one sample, so each interval sums to 36 W, or 36 x 60 s / 300 s on average.
     assert!(source.calls.load(Ordering::Relaxed) > 2);

@@ -250,6 +250,14 @@ fn streams_arrays_and_ndjson_row_by_row() {
         &format!("[{ROW}"),
         Err(&syntax(1, "the array is not closed with `]`")),
     );
+    // Commas and brackets belong to an array only, and only between its objects.
+    let found = |row, what: &str| syntax(row, &format!("expected a sample object, found `{what}`"));
+    check_stream(&format!("{ROW},{ROW}"), Err(&found(1, ",")));
+    check_stream(&format!("[,{ROW}]"), Err(&found(0, ",")));
+    check_stream(&format!("[{ROW},,{ROW}]"), Err(&found(1, ",")));
+    check_stream(&format!("{ROW}]"), Err(&found(1, "]")));
+    check_stream(&format!("{ROW}\n[{ROW}]"), Err(&found(1, "[")));
+    check_stream(&format!("[[{ROW}]]"), Err(&found(0, "[")));
     // Braces and quotes inside strings and extra fields do not confuse the scanner.
     let odd = ROW.replace(
         r#""duid":"A","#,

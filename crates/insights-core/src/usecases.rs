@@ -1139,8 +1139,9 @@ fn check_work(n_series: usize, request: &UsageRequest) -> Result<(), InsightsErr
                     .map(DemandInterval::name),
             }
         }
-        // The baseload's quarter hours tip the request over when the buckets alone fit.
-        _ if n_baseload > 0 && cells(n_buckets) < MAX_CELLS_PER_REQUEST => TooMuchWork {
+        // The buckets alone fit, and no demand interval is to blame (the arm above), so the
+        // baseload's quarter hours tipped the request over.
+        _ if cells(n_buckets) < MAX_CELLS_PER_REQUEST => TooMuchWork {
             param: WorkParam::Baseload,
             cells: cells(n_buckets + n_intervals),
             suggestion: None,
@@ -1551,6 +1552,12 @@ mod tests {
             ..Options::default()
         };
         check(1600, minutes(None), Ok(()));
+        // The buckets reach the limit on their own, so they, not the baseload, are to blame.
+        let minutes_and_baseload = Options {
+            baseload: true,
+            ..minutes(None)
+        };
+        check(1600, minutes_and_baseload, Err((Bucket, 17_065_600, None)));
         check(1601, minutes(None), Err((Bucket, 16_010_000, None)));
         // When the buckets alone reach the limit, no demand interval can help.
         check(1600, minutes(Some("1h")), Err((Bucket, 16_265_600, None)));

@@ -1132,9 +1132,10 @@ fn check_work(n_series: usize, request: &UsageRequest) -> Result<(), InsightsErr
             TooMuchWork {
                 param: WorkParam::DemandInterval,
                 cells: cells(n_buckets + n_intervals),
+                // The interval asked for does not fit, nor does any finer one, so the first
+                // that fits is coarser.
                 suggestion: DemandInterval::ALL
                     .into_iter()
-                    .filter(|candidate| candidate.seconds() > demand.interval.seconds())
                     .find(|candidate| fits(*candidate))
                     .map(DemandInterval::name),
             }

@@ -481,3 +481,38 @@ fn whole_intervals_lie_on_the_grid_inside_the_span() {
     check((-301, 299), 300, &[(-300, 0)]);
     check((10, 20), 300, &[]);
 }
+
+#[test]
+fn a_part_without_circuits_has_no_average() {
+    // The seed's brand plus an organization with one empty location and one with a circuit.
+    let extra = "\
+organization\t77777777-7777-7777-7777-777777777777\t11111111-1111-1111-1111-111111111111\tSouth Franchise\t\t
+location\t88888888-8888-8888-8888-888888888888\t77777777-7777-7777-7777-777777777777\tA-Empty\t\t
+location\t99999999-9999-9999-9999-999999999999\t77777777-7777-7777-7777-777777777777\tB-Site\t\t
+electric_sensor\taaaaaaaa-aaaa-aaaa-aaaa-aaaaaaaaaaaa\t99999999-9999-9999-9999-999999999999\tPanel\tBBBBBBBBBBBBBBBB\t
+circuit\tbbbbbbbb-bbbb-bbbb-bbbb-bbbbbbbbbbbb\taaaaaaaa-aaaa-aaaa-aaaa-aaaaaaaaaaaa\tMain\t\t1
+";
+    let catalogue = Catalogue::parse_tsv(&format!("{}{extra}", insights_core::SEED_TSV)).unwrap();
+    let key = SeriesKey {
+        duid: insights_core::Duid("BBBBBBBBBBBBBBBB".to_owned()),
+        circuit_number: 1,
+    };
+    let samples = HashMap::from([(key, vec![(0, 3.0), (60, 5.0)])]);
+    let insights = Insights::new(InMemoryMetadata::new(&catalogue), ScanSource(samples));
+    let window = Window::new(at(0), at(120), DEFAULT_MAX_WINDOW).unwrap();
+    let organization = "77777777-7777-7777-7777-777777777777".parse().unwrap();
+    let answer = block_on(insights.organization_usage(
+        &Scope::All,
+        organization,
+        &UsageRequest::window(window),
+    ))
+    .unwrap();
+    let averages: Vec<(usize, Option<f64>)> = answer
+        .rollup
+        .parts
+        .iter()
+        .map(|part| (part.circuit_count, part.average_watts_per_circuit))
+        .collect();
+    assert_eq!(averages, [(0, None), (1, Some(8.0))]);
+    assert_eq!(answer.rollup.total.average_watts_per_circuit, Some(8.0));
+}

@@ -125,11 +125,24 @@ pub fn run(root: &Path, in_diff: Option<&str>) -> Result<()> {
         if let Some(diff) = &diff {
             command.arg("--in-diff").arg(diff);
         }
-        // cargo-mutants exits non-zero when a mutant is missed; the score below decides.
-        command
+        // An earlier run's results must not stand in for this one's.
+        let outcomes_path = out.join("mutants.out").join("outcomes.json");
+        if outcomes_path.exists() {
+            std::fs::remove_file(&outcomes_path)
+                .with_context(|| format!("failed to remove {}", outcomes_path.display()))?;
+        }
+        let status = command
             .status()
             .with_context(|| format!("failed to run {}", binary.display()))?;
-        let outcomes_path = out.join("mutants.out").join("outcomes.json");
+        // cargo-mutants exits with 2 when a mutant is missed, 3 on a timeout and 4 when the
+        // unmutated tests fail; the outcomes below decide. Other codes mean it could not run.
+        if !matches!(status.code(), Some(0 | 2 | 3 | 4)) {
+            bail!("{} failed: {status}", binary.display());
+        }
+        if diff.is_some() && !outcomes_path.exists() {
+            println!("{name}: no mutants on the changed lines");
+            continue;
+        }
         let text = std::fs::read_to_string(&outcomes_path)
             .with_context(|| format!("failed to read {}", outcomes_path.display()))?;
         let outcomes: Value = serde_json::from_str(&text)

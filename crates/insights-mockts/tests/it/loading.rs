@@ -172,14 +172,23 @@ fn shipped_file_loads_with_a_one_minute_interval() {
     );
 }
 
-#[test]
-fn nominal_interval_is_the_most_common_spacing() {
-    let rows: Vec<String> = [0, 30, 60, 90, 150, 210]
+/// The nominal interval of one series with samples at these seconds after 2024-04-01.
+fn interval_of(seconds: &[u32]) -> Duration {
+    let rows: Vec<String> = seconds
         .iter()
         .map(|second| format!(r#"{{"duid":"A","circuit_number":1,"timestamp":"2024-04-01T00:{:02}:{:02}Z","power_watts":1}}"#, second / 60, second % 60))
         .collect();
-    let source = load(&format!("[{}]", rows.join(","))).unwrap();
-    assert_eq!(source.nominal_interval(), Duration::seconds(30));
+    load(&format!("[{}]", rows.join(",")))
+        .unwrap()
+        .nominal_interval()
+}
+
+#[test]
+fn nominal_interval_is_the_most_common_spacing() {
+    assert_eq!(
+        interval_of(&[0, 30, 60, 90, 150, 210]),
+        Duration::seconds(30)
+    );
     // No spacing to measure falls back to one minute.
     assert_eq!(
         load(&format!("[{ROW}]")).unwrap().nominal_interval(),
@@ -345,19 +354,9 @@ fn a_file_that_cannot_be_read_is_an_io_error() {
 #[test]
 fn equally_common_spacings_give_the_shorter_interval() {
     // Two spacings of 60 s and two of 30 s, in runs of each.
-    let rows: Vec<String> = [0, 60, 120, 150, 180]
-        .iter()
-        .map(|second| format!(r#"{{"duid":"A","circuit_number":1,"timestamp":"2024-04-01T00:{:02}:{:02}Z","power_watts":1}}"#, second / 60, second % 60))
-        .collect();
-    let source = load(&format!("[{}]", rows.join(","))).unwrap();
-    assert_eq!(source.nominal_interval(), Duration::seconds(30));
+    assert_eq!(interval_of(&[0, 60, 120, 150, 180]), Duration::seconds(30));
     // A run of three 60 s spacings outweighs one of 30 s.
-    let rows: Vec<String> = [0, 60, 120, 180, 210]
-        .iter()
-        .map(|second| format!(r#"{{"duid":"A","circuit_number":1,"timestamp":"2024-04-01T00:{:02}:{:02}Z","power_watts":1}}"#, second / 60, second % 60))
-        .collect();
-    let source = load(&format!("[{}]", rows.join(","))).unwrap();
-    assert_eq!(source.nominal_interval(), Duration::seconds(60));
+    assert_eq!(interval_of(&[0, 60, 120, 180, 210]), Duration::seconds(60));
 }
 
 /// Three series, out of order within a series, one with a fractional sample.

@@ -633,10 +633,7 @@ mod tests {
     }
 
     #[test]
-    fn the_ends_of_the_calendar_bucket_in_zones_ahead_of_utc() {
-        // Local time passes year 9999 at 10:00 UTC on its last day in Kiritimati (+14). The
-        // boundaries before then are found; local midnight of year 10000 is past the
-        // calendar, so the last bucket runs on to the window's end.
+    fn the_calendars_last_day_buckets_in_utc_and_in_zones_ahead_of_it() {
         // The calendar's last day still has every hour.
         check(
             ("9999-12-31T21:00:00Z", "9999-12-31T23:59:59.999999999Z"),
@@ -652,6 +649,9 @@ mod tests {
                 ),
             ],
         );
+        // Local time passes year 9999 at 10:00 UTC on its last day in Kiritimati (+14). The
+        // boundaries before then are found; local midnight of year 10000 is past the
+        // calendar, so the last bucket runs on to the window's end.
         check(
             ("9999-12-29T00:00:00Z", "9999-12-31T12:00:00Z"),
             "1d",

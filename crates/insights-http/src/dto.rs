@@ -6,8 +6,8 @@
 
 use insights_core::{
     format_utc, Brand, BrandUsage, Circuit, CircuitUsage, Comparison, DataRange, ElectricSensor,
-    Figures, GroupUsage, Location, LocationTree, LocationUsage, Organization, OrganizationUsage,
-    Peak, Rollup, SensorWithCircuits, TotalWatts, VisibleBrand, Window,
+    Figures, Location, LocationTree, LocationUsage, Organization, OrganizationUsage, Peak, Rollup,
+    SensorWithCircuits, TotalWatts, VisibleBrand, Window,
 };
 use paperclip::actix::Apiv2Schema;
 use paperclip::v2::models::{DataType, DataTypeFormat, DefaultSchemaRaw};
@@ -502,14 +502,22 @@ pub struct PartUsageBody {
 }
 
 impl PartUsageBody {
-    fn new(id: Uuid, name: &str, group: &GroupUsage, paired: Paired<'_>) -> PartUsageBody {
-        PartUsageBody {
-            id,
-            name: name.to_owned(),
-            circuit_count: group.circuit_count,
-            usage: UsageBody::compared(&group.figures, paired),
-            average_watts_per_circuit: group.average_watts_per_circuit.map(Watts),
-        }
+    /// The roll-up's parts, named in the tree's order by `(id, name)`.
+    fn all<'a>(
+        rollup: &Rollup,
+        names: impl Iterator<Item = (Uuid, &'a str)>,
+    ) -> Vec<PartUsageBody> {
+        names
+            .zip(&rollup.parts)
+            .enumerate()
+            .map(|(index, ((id, name), group))| PartUsageBody {
+                id,
+                name: name.to_owned(),
+                circuit_count: group.circuit_count,
+                usage: UsageBody::compared(&group.figures, Paired::part(rollup, index)),
+                average_watts_per_circuit: group.average_watts_per_circuit.map(Watts),
+            })
+            .collect()
     }
 }
 
@@ -552,21 +560,12 @@ impl From<&OrganizationUsage> for OrganizationUsageBody {
             location_count: answer.location_count,
             usage: UsageBody::compared(&rollup.total.figures, Paired::total(rollup)),
             average_watts_per_circuit: rollup.total.average_watts_per_circuit.map(Watts),
-            locations: tree
-                .locations
-                .iter()
-                .zip(&rollup.parts)
-                .enumerate()
-                .map(|(index, (location, group))| {
-                    let paired = Paired::part(rollup, index);
-                    PartUsageBody::new(
-                        location.location.id.0,
-                        &location.location.name,
-                        group,
-                        paired,
-                    )
-                })
-                .collect(),
+            locations: PartUsageBody::all(
+                rollup,
+                tree.locations
+                    .iter()
+                    .map(|location| (location.location.id.0, location.location.name.as_str())),
+            ),
             series: series(rollup),
             top_circuits: top_circuits(rollup),
         }
@@ -678,21 +677,12 @@ impl From<&BrandUsage> for BrandUsageBody {
             organization_count: tree.organizations.len(),
             usage: UsageBody::compared(&rollup.total.figures, Paired::total(rollup)),
             average_watts_per_circuit: rollup.total.average_watts_per_circuit.map(Watts),
-            organizations: tree
-                .organizations
-                .iter()
-                .zip(&rollup.parts)
-                .enumerate()
-                .map(|(index, (node, group))| {
-                    let paired = Paired::part(rollup, index);
-                    PartUsageBody::new(
-                        node.organization.id.0,
-                        &node.organization.name,
-                        group,
-                        paired,
-                    )
-                })
-                .collect(),
+            organizations: PartUsageBody::all(
+                rollup,
+                tree.organizations
+                    .iter()
+                    .map(|node| (node.organization.id.0, node.organization.name.as_str())),
+            ),
             series: series(rollup),
             top_circuits: top_circuits(rollup),
         }

@@ -3,9 +3,11 @@
 //! A batch of samples is copied into a staging table, inserted where not already present,
 //! and then every (series, UTC day) that gained a sample has its rollups recomputed: the
 //! 15-minute rows from the samples in SQL, and the hourly and daily rows, which start at every
-//! 15-minute boundary, from the 15-minute rows in Rust. A batch either commits whole, with its
+//! 15-minute boundary, from the 15-minute rows in Rust; then the packs that hold those hourly
+//! and daily rows are rewritten from them in SQL. A batch either commits whole, with its
 //! rollups, or not at all; importing it again finds nothing new and changes nothing.
 
+use std::collections::BTreeSet;
 use std::fmt;
 
 use insights_core::{SeriesKey, FALLBACK_INTERVAL};
@@ -14,11 +16,11 @@ use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{Client, Transaction};
 
-use crate::plan::{Level, DAY_US, HOUR_US, QUARTER_US};
+use crate::plan::{self, Level, DAY_US, HOUR_US, QUARTER_US};
 use crate::timeseries::SCHEMA_SQL;
 
 /// The rollup layout the data was written with; answers read rollups only when it matches.
-pub(crate) const ROLLUP_VERSION: i64 = 2;
+pub(crate) const ROLLUP_VERSION: i64 = 3;
 
 /// Islands of touched days are recomputed in groups of about this many 15-minute rows, so
 /// memory stays bounded however much is imported.
@@ -219,6 +221,10 @@ impl Importer {
         let transaction = begin(&mut self.client).await?;
         transaction
             .batch_execute(VERIFY_SQL)
+            .await
+            .map_err(sql_error)?;
+        transaction
+            .batch_execute(&verify_packs_sql())
             .await
             .map_err(sql_error)?;
         let rows: i64 = transaction
@@ -473,6 +479,7 @@ async fn refresh_rollups(transaction: &Transaction<'_>) -> Result<(), ImportErro
     let islands = islands(transaction).await?;
     for group in groups(&islands) {
         refresh_sliding(transaction, group).await?;
+        refresh_packs(transaction, group).await?;
     }
     for level in [Level::Days8, Level::Days64] {
         refresh_blocks(transaction, &islands, level).await?;
@@ -740,6 +747,85 @@ async fn refresh_sliding(
     Ok(())
 }
 
+/// The levels whose rows are packed (`power_rollup_packs`), as [`Level::pack_len`] says.
+const PACKED: [Level; 2] = [Level::Hour, Level::Day];
+
+/// Each pack, as (series, span in s, phase in s, start, end) in µs, that holds a row
+/// [`refresh_sliding`] recomputes for `islands`, once each.
+fn packs_touched(islands: &[Island]) -> BTreeSet<(&str, i32, i32, i32, i64, i64)> {
+    let mut packs = BTreeSet::new();
+    for island in islands {
+        for level in PACKED {
+            let Some(rows) = level.pack_len() else {
+                continue;
+            };
+            let span = level.span_us();
+            let (from, to) = island.starts(span);
+            for phase in (0..span).step_by(QUARTER_US as usize) {
+                // The first recomputed row of this phase.
+                let first = from + (phase - from).rem_euclid(span);
+                let Some(mut start) = plan::pack_start(level, first).filter(|_| first < to) else {
+                    continue;
+                };
+                while start < to {
+                    packs.insert((
+                        island.duid.as_str(),
+                        island.circuit_number,
+                        level.span_s(),
+                        (phase / 1_000_000) as i32,
+                        start,
+                        start + rows * span,
+                    ));
+                    start += rows * span;
+                }
+            }
+        }
+    }
+    packs
+}
+
+/// Rewrites the packs that hold a row recomputed for `islands`, from the hourly and daily rows
+/// of `power_rollups`, so a pack always holds exactly the rows that start inside it.
+async fn refresh_packs(transaction: &Transaction<'_>, islands: &[Island]) -> Result<(), ImportError> {
+    let packs = packs_touched(islands);
+    let duids: Vec<&str> = packs.iter().map(|pack| pack.0).collect();
+    let numbers: Vec<i32> = packs.iter().map(|pack| pack.1).collect();
+    let spans: Vec<i32> = packs.iter().map(|pack| pack.2).collect();
+    let phases: Vec<i32> = packs.iter().map(|pack| pack.3).collect();
+    let starts: Vec<i64> = packs.iter().map(|pack| pack.4).collect();
+    let ends: Vec<i64> = packs.iter().map(|pack| pack.5).collect();
+    let params: [&(dyn ToSql + Sync); 6] = [&duids, &numbers, &spans, &phases, &starts, &ends];
+    for statement in [
+        "DELETE FROM power_rollup_packs p
+         USING unnest($1::text[], $2::int4[], $3::int4[], $4::int4[], $5::int8[], $6::int8[])
+               AS k(duid, circuit_number, span_s, phase_s, start_us, end_us)
+         WHERE p.duid = k.duid AND p.circuit_number = k.circuit_number AND p.span_s = k.span_s
+           AND p.phase_s = k.phase_s AND p.start = to_timestamp(0) + k.start_us * interval '1 microsecond'",
+        "INSERT INTO power_rollup_packs
+         SELECT k.duid, k.circuit_number, k.span_s, k.phase_s, k.start,
+                array_agg(((extract(epoch FROM r.start) - extract(epoch FROM k.start)) / k.span_s)::int4 ORDER BY r.start),
+                array_agg(r.n ORDER BY r.start), array_agg(r.int_sum ORDER BY r.start),
+                array_agg(r.real_sum ORDER BY r.start), array_agg(r.min_watts ORDER BY r.start),
+                array_agg(r.max_watts ORDER BY r.start)
+         FROM (SELECT duid, circuit_number, span_s, phase_s,
+                      to_timestamp(0) + start_us * interval '1 microsecond' AS start,
+                      to_timestamp(0) + end_us * interval '1 microsecond' AS end_at
+               FROM unnest($1::text[], $2::int4[], $3::int4[], $4::int4[], $5::int8[], $6::int8[])
+                    AS k(duid, circuit_number, span_s, phase_s, start_us, end_us)) AS k
+         JOIN power_rollups r ON r.duid = k.duid AND r.circuit_number = k.circuit_number
+              AND r.span_s = k.span_s AND r.phase_s = k.phase_s
+              AND r.start >= k.start AND r.start < k.end_at
+         GROUP BY k.duid, k.circuit_number, k.span_s, k.phase_s, k.start
+         ORDER BY k.duid, k.circuit_number, k.span_s, k.phase_s, k.start",
+    ] {
+        transaction
+            .execute(statement, &params)
+            .await
+            .map_err(sql_error)?;
+    }
+    Ok(())
+}
+
 /// The aggregate of `[start, start + span)` for every start on the 15-minute grid in
 /// `[from, to)` whose span holds a 15-minute row; `quarters` are sorted by start.
 fn sliding(
@@ -842,6 +928,42 @@ WHERE e.n IS NULL OR p.n IS NULL OR e.n <> p.n OR e.int_sum <> p.int_sum
    OR e.min_watts <> p.min_watts OR e.max_watts <> p.max_watts
    OR abs(e.real_sum - p.real_sum) > 1e-9 * greatest(1, abs(e.real_sum));
 ";
+
+/// Lists in `rollup_mismatch` each pack that is missing, extra, or holds other than the
+/// hourly or daily rows of `power_rollups` that start inside it. Packs are copies, so they
+/// must match exactly, fractional sums too.
+fn verify_packs_sql() -> String {
+    // A pack's length in seconds, by span, from the layout the reads use.
+    let lengths: String = PACKED
+        .iter()
+        .filter_map(|level| {
+            let rows = level.pack_len()?;
+            Some(format!(" WHEN {} THEN {}", level.span_s(), rows * i64::from(level.span_s())))
+        })
+        .collect();
+    format!(
+        "INSERT INTO rollup_mismatch
+SELECT format('%s/%s pack of span %s s at %s: expected %s, stored %s',
+              coalesce(e.duid, p.duid), coalesce(e.circuit_number, p.circuit_number),
+              coalesce(e.span_s, p.span_s), coalesce(e.start, p.start),
+              CASE WHEN e.at IS NULL THEN 'no pack' ELSE format('at=%s n=%s int=%s real=%s min=%s max=%s', e.at, e.n, e.int_sum, e.real_sum, e.min_watts, e.max_watts) END,
+              CASE WHEN p.at IS NULL THEN 'no pack' ELSE format('at=%s n=%s int=%s real=%s min=%s max=%s', p.at, p.n, p.int_sum, p.real_sum, p.min_watts, p.max_watts) END)
+FROM (SELECT duid, circuit_number, span_s, phase_s, pack AS start,
+             array_agg(((extract(epoch FROM start) - extract(epoch FROM pack)) / span_s)::int4 ORDER BY start) AS at,
+             array_agg(n ORDER BY start) AS n, array_agg(int_sum ORDER BY start) AS int_sum,
+             array_agg(real_sum ORDER BY start) AS real_sum, array_agg(min_watts ORDER BY start) AS min_watts,
+             array_agg(max_watts ORDER BY start) AS max_watts
+      FROM (SELECT r.*, r.start - mod(mod(extract(epoch FROM r.start)::bigint - r.phase_s, l.length_s) + l.length_s, l.length_s) * interval '1 second' AS pack
+            FROM power_rollups r
+            CROSS JOIN LATERAL (SELECT CASE r.span_s{lengths} END AS length_s) AS l
+            WHERE l.length_s IS NOT NULL) AS rows
+      GROUP BY duid, circuit_number, span_s, phase_s, pack) AS e
+FULL JOIN power_rollup_packs p ON p.duid = e.duid AND p.circuit_number = e.circuit_number
+     AND p.span_s = e.span_s AND p.phase_s = e.phase_s AND p.start = e.start
+WHERE e.at IS NULL OR p.at IS NULL OR e.at <> p.at OR e.n <> p.n OR e.int_sum <> p.int_sum
+   OR e.real_sum <> p.real_sum OR e.min_watts <> p.min_watts OR e.max_watts <> p.max_watts"
+    )
+}
 
 #[cfg(test)]
 mod tests {

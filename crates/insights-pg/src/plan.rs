@@ -47,6 +47,16 @@ impl Level {
         (self.span_us() / 1_000_000) as i32
     }
 
+    /// How many rows of the level one pack holds (`power_rollup_packs`), for the levels
+    /// answers read from packs: a UTC day of hours, or 32 days, per series and phase.
+    pub(crate) fn pack_len(self) -> Option<i64> {
+        match self {
+            Level::Hour => Some(24),
+            Level::Day => Some(32),
+            Level::Raw | Level::Quarter | Level::Days8 | Level::Days64 => None,
+        }
+    }
+
     /// The span of the level's rows in microseconds; 0 for raw samples.
     pub(crate) fn span_us(self) -> i64 {
         match self {
@@ -69,6 +79,14 @@ pub(crate) struct Run {
     pub(crate) phase_s: i32,
     pub(crate) from: i64,
     pub(crate) to: i64,
+}
+
+/// The start of the pack of `level` (one that [`Level::pack_len`] packs) that holds the row
+/// starting at `start`: packs of one phase start a pack's length apart, on that phase.
+pub(crate) fn pack_start(level: Level, start: i64) -> Option<i64> {
+    let length = level.pack_len()? * level.span_us();
+    let phase = start.rem_euclid(level.span_us());
+    Some(start - (start - phase).rem_euclid(length))
 }
 
 /// The runs that read every sample in `[edges[0], edges[last])` exactly once, with no rollup
@@ -323,6 +341,34 @@ mod tests {
                 at = run.to;
             }
             proptest::prop_assert_eq!(at, edges[edges.len() - 1]);
+        }
+    }
+
+    #[test]
+    fn packs_start_a_pack_length_apart_on_their_rows_phase() {
+        let check = |level: Level, start: i64, expected: Option<i64>| {
+            assert_eq!(pack_start(level, start), expected, "{level:?} at {start}");
+        };
+        let h = |hours: i64| hours * HOUR_US;
+        // Hours pack by the UTC day of their phase: 00:15 to 00:15 for Kathmandu's.
+        check(Level::Hour, MIDNIGHT, Some(MIDNIGHT));
+        check(Level::Hour, MIDNIGHT + h(23), Some(MIDNIGHT));
+        check(Level::Hour, MIDNIGHT + h(24), Some(MIDNIGHT + DAY_US));
+        check(Level::Hour, MIDNIGHT + QUARTER_US, Some(MIDNIGHT + QUARTER_US));
+        // 23:45 is on phase :45, whose pack began at 00:45 that UTC day.
+        check(
+            Level::Hour,
+            MIDNIGHT - QUARTER_US,
+            Some(MIDNIGHT - DAY_US + 3 * QUARTER_US),
+        );
+        // Days pack by 32 days from the epoch, on their phase; before the epoch too.
+        check(Level::Day, 0, Some(0));
+        check(Level::Day, 31 * DAY_US + h(4), Some(h(4)));
+        check(Level::Day, 32 * DAY_US + h(4), Some(32 * DAY_US + h(4)));
+        check(Level::Day, h(4) - DAY_US, Some(h(4) - 32 * DAY_US));
+        // Other levels are not packed.
+        for level in [Level::Raw, Level::Quarter, Level::Days8, Level::Days64] {
+            check(level, MIDNIGHT, None);
         }
     }
 

@@ -94,6 +94,25 @@ macro_rules! mixed_rows {
     };
 }
 
+/// The packs (`power_rollup_packs`) of run `r` (ordinal `r.idx`) and series `k` (`k.idx`)
+/// whose start lies in `[r.first, r.hi)`, where `first` is the start of the pack holding the
+/// run's first row. A pack may hold rows outside the run; the reader skips those.
+const PACKS: &str = "
+    SELECT k.idx AS series, r.idx AS run,
+           (extract(epoch FROM p.start) * 1000000)::bigint AS start_us,
+           p.at, p.n, p.int_sum, p.real_sum, p.min_watts, p.max_watts,
+           (SELECT value FROM power_sample_facts WHERE name = 'nominal_interval_ns') AS interval_ns
+    FROM unnest($1::text[], $2::int4[]) WITH ORDINALITY AS k(duid, circuit_number, idx)
+    CROSS JOIN unnest($3::int4[], $4::int4[], $5::timestamptz[], $6::timestamptz[])
+         WITH ORDINALITY AS r(span_s, phase_s, first, hi, idx)
+    CROSS JOIN LATERAL (
+        SELECT p.start, p.at, p.n, p.int_sum, p.real_sum, p.min_watts, p.max_watts
+        FROM power_rollup_packs p
+        WHERE p.duid = k.duid AND p.circuit_number = k.circuit_number
+          AND p.span_s = r.span_s AND p.phase_s = r.phase_s
+          AND p.start >= r.first AND p.start < r.hi
+    ) AS p";
+
 /// Aggregates per series and range.
 const STATS: &str = stats_query!("k.idx AS series,", "k.idx,", mixed_rows!());
 
@@ -213,6 +232,45 @@ fn column<'a, T: tokio_postgres::types::FromSql<'a>>(
     })
 }
 
+/// Passes each row of the pack `row` that lies in `run` to `add`, with its range.
+fn unpack(
+    row: &Row,
+    run: &plan::Run,
+    range_of: &impl Fn(i64) -> Option<usize>,
+    mut add: impl FnMut(usize, UsageStats),
+) -> Result<(), TimeSeriesError> {
+    let start: i64 = column(row, "start_us")?;
+    let at: Vec<i32> = column(row, "at")?;
+    let n: Vec<i64> = column(row, "n")?;
+    let int_sum: Vec<i64> = column(row, "int_sum")?;
+    let real_sum: Vec<f64> = column(row, "real_sum")?;
+    let min: Vec<f64> = column(row, "min_watts")?;
+    let max: Vec<f64> = column(row, "max_watts")?;
+    let span = run.level.span_us();
+    let entries = at
+        .iter()
+        .zip(&n)
+        .zip(&int_sum)
+        .zip(&real_sum)
+        .zip(&min)
+        .zip(&max);
+    for (((((&at, &n), &integer), &real), &min), &max) in entries {
+        let row_start = start + i64::from(at) * span;
+        if row_start < run.from || row_start >= run.to {
+            continue;
+        }
+        let Some(range) = range_of(row_start) else {
+            continue;
+        };
+        let total = TotalWatts {
+            integer: i128::from(integer),
+            real,
+        };
+        add(range, UsageStats::from_parts(n as u64, total, min, max));
+    }
+    Ok(())
+}
+
 /// Reads the columns `n`, `int_sum`, `real_sum`, `min_watts` and `max_watts`.
 fn stats(row: &Row) -> Result<UsageStats, TimeSeriesError> {
     let count: i64 = column(row, "n")?;
@@ -283,22 +341,15 @@ impl TimeSeriesSource for PgTimeSeries {
         if n_ranges == 0 || series.is_empty() {
             return Ok(answer);
         }
-        let rows = self.query([STATS, ROLLUP_STATS], series, edges).await?;
-        for row in &rows {
-            self.note_interval(row)?;
-            let index: i64 = column(row, "series")?;
-            let range: i32 = column(row, "range")?;
-            // width_bucket counts the edges at or before a row's start, so range i is
-            // [edge i-1, edge i).
-            if let Some(slot) = usize::try_from(index - 1)
-                .ok()
-                .and_then(|index| answer.get_mut(index))
-                .zip(usize::try_from(range - 1).ok())
-                .and_then(|(ranges, range)| ranges.get_mut(range))
+        self.read([STATS, ROLLUP_STATS], series, edges, |index, range, stats| {
+            if let Some(slot) = answer
+                .get_mut(index)
+                .and_then(|ranges| ranges.get_mut(range))
             {
-                *slot = stats(row)?;
+                *slot = slot.merge(stats);
             }
-        }
+        })
+        .await?;
         Ok(answer)
     }
 
@@ -312,29 +363,29 @@ impl TimeSeriesSource for PgTimeSeries {
             return Ok(answer);
         }
         let statements = [COMBINED_STATS, ROLLUP_COMBINED_STATS];
-        for row in &self.query(statements, series, edges).await? {
-            self.note_interval(row)?;
-            let range: i32 = column(row, "range")?;
-            if let Some(slot) = usize::try_from(range - 1)
-                .ok()
-                .and_then(|range| answer.get_mut(range))
-            {
-                *slot = stats(row)?;
+        self.read(statements, series, edges, |_, range, stats| {
+            if let Some(slot) = answer.get_mut(range) {
+                *slot = slot.merge(stats);
             }
-        }
+        })
+        .await?;
         Ok(answer)
     }
 }
 
 impl PgTimeSeries {
-    /// Runs a statistics query over the runs that read `edges`' ranges: the first of
-    /// `statements` when any run reads raw samples, the second when all read rollups.
-    async fn query(
+    /// Reads the statistics of the ranges between consecutive `edges`, passing each figure
+    /// to `add` as (series index, range index, stats); a series and range may get several,
+    /// to be merged. Hourly and daily rows come from packs ([`PACKS`]), unpacked here; the
+    /// other runs from the first of `statements` when any reads raw samples, else the second,
+    /// which aggregate in SQL (`series` is 0 when the statement has no series column).
+    async fn read(
         &self,
         statements: [&'static str; 2],
         series: &[SeriesKey],
         edges: &[OffsetDateTime],
-    ) -> Result<Vec<Row>, TimeSeriesError> {
+        mut add: impl FnMut(usize, usize, UsageStats),
+    ) -> Result<(), TimeSeriesError> {
         let (duids, numbers) = keys(series);
         let micros: Vec<i64> = edges.iter().copied().map(ceil_micros).collect();
         let runs = if self.use_rollups {
@@ -342,32 +393,75 @@ impl PgTimeSeries {
         } else {
             plan::plan_raw(&micros)
         };
-        let sql = if runs.iter().any(|run| run.level == plan::Level::Raw) {
-            statements[0]
-        } else {
-            statements[1]
+        let (packed, rows): (Vec<plan::Run>, Vec<plan::Run>) = runs
+            .into_iter()
+            .partition(|run| run.level.pack_len().is_some());
+        let instants = |micros: &mut dyn Iterator<Item = i64>| {
+            micros.map(instant).collect::<Result<Vec<_>, _>>()
         };
-        let spans: Vec<i32> = runs.iter().map(|run| run.level.span_s()).collect();
-        let phases: Vec<i32> = runs.iter().map(|run| run.phase_s).collect();
-        let lows = runs
-            .iter()
-            .map(|run| instant(run.from))
-            .collect::<Result<Vec<_>, _>>()?;
-        let highs = runs
-            .iter()
-            .map(|run| instant(run.to))
-            .collect::<Result<Vec<_>, _>>()?;
-        let edges = micros
-            .iter()
-            .map(|&micros| instant(micros))
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(self
-            .db
-            .query(
-                sql,
-                &[&duids, &numbers, &spans, &phases, &lows, &highs, &edges],
-            )
-            .await?)
+        let edges = instants(&mut micros.iter().copied())?;
+        // width_bucket and the partition point below both count the edges at or before an
+        // instant, so range i is [edge i-1, edge i).
+        let range_of = |start: i64| micros.partition_point(|&edge| edge <= start).checked_sub(1);
+        if !rows.is_empty() {
+            let sql = if rows.iter().any(|run| run.level == plan::Level::Raw) {
+                statements[0]
+            } else {
+                statements[1]
+            };
+            let spans: Vec<i32> = rows.iter().map(|run| run.level.span_s()).collect();
+            let phases: Vec<i32> = rows.iter().map(|run| run.phase_s).collect();
+            let lows = instants(&mut rows.iter().map(|run| run.from))?;
+            let highs = instants(&mut rows.iter().map(|run| run.to))?;
+            let params: [&(dyn tokio_postgres::types::ToSql + Sync); 7] =
+                [&duids, &numbers, &spans, &phases, &lows, &highs, &edges];
+            let answer = self.db.query(sql, &params).await?;
+            let per_series = answer.first().is_some_and(|row| {
+                row.columns()
+                    .iter()
+                    .any(|column| column.name() == "series")
+            });
+            for row in &answer {
+                self.note_interval(row)?;
+                let index: i64 = if per_series {
+                    column(row, "series")?
+                } else {
+                    1
+                };
+                let range: i32 = column(row, "range")?;
+                if let Some((index, range)) = usize::try_from(index - 1)
+                    .ok()
+                    .zip(usize::try_from(range - 1).ok())
+                {
+                    add(index, range, stats(row)?);
+                }
+            }
+        }
+        if !packed.is_empty() {
+            let spans: Vec<i32> = packed.iter().map(|run| run.level.span_s()).collect();
+            let phases: Vec<i32> = packed.iter().map(|run| run.phase_s).collect();
+            let firsts = instants(
+                &mut packed
+                    .iter()
+                    .map(|run| plan::pack_start(run.level, run.from).unwrap_or(run.from)),
+            )?;
+            let highs = instants(&mut packed.iter().map(|run| run.to))?;
+            let params: [&(dyn tokio_postgres::types::ToSql + Sync); 6] =
+                [&duids, &numbers, &spans, &phases, &firsts, &highs];
+            for row in &self.db.query(PACKS, &params).await? {
+                self.note_interval(row)?;
+                let index: i64 = column(row, "series")?;
+                let run: i64 = column(row, "run")?;
+                let (Some(index), Some(run)) = (
+                    usize::try_from(index - 1).ok(),
+                    usize::try_from(run - 1).ok().and_then(|run| packed.get(run)),
+                ) else {
+                    continue;
+                };
+                unpack(row, run, &range_of, |range, stats| add(index, range, stats))?;
+            }
+        }
+        Ok(())
     }
 
     /// Keeps the nominal interval a row carries, as an import may have changed it.

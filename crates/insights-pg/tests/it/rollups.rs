@@ -102,10 +102,12 @@ async fn source(db: &TestDb) -> PgTimeSeries {
     PgTimeSeries::connect(&config(db)).await.unwrap()
 }
 
-/// Every rollup row, in order, as one digest.
+/// Every rollup row and every pack, in order, as digests.
 fn rollup_digest(db: &TestDb) -> Vec<Vec<Option<String>>> {
     db.query_text(
-        "SELECT count(*)::text, md5(string_agg(concat_ws(',', duid, circuit_number, span_s, phase_s, start, n, int_sum, real_sum, min_watts, max_watts), ';' ORDER BY duid, circuit_number, span_s, phase_s, start)) FROM power_rollups",
+        "SELECT count(*)::text, md5(string_agg(concat_ws(',', duid, circuit_number, span_s, phase_s, start, n, int_sum, real_sum, min_watts, max_watts), ';' ORDER BY duid, circuit_number, span_s, phase_s, start)) FROM power_rollups
+         UNION ALL
+         SELECT count(*)::text, md5(string_agg(concat_ws(',', duid, circuit_number, span_s, phase_s, start, at, n, int_sum, real_sum, min_watts, max_watts), ';' ORDER BY duid, circuit_number, span_s, phase_s, start)) FROM power_rollup_packs",
     )
 }
 
@@ -228,14 +230,22 @@ async fn rollups_answer_exactly_what_raw_samples_and_the_file_source_answer() {
                 .iter()
                 .map(|&nanos| OffsetDateTime::from_unix_timestamp_nanos(nanos).unwrap())
                 .collect();
-            let answers: [Vec<Vec<UsageStats>>; 3] = handle.block_on(async {
-                [
-                    rolled_up.range_stats(&keys, &instants).await.unwrap(),
-                    raw.range_stats(&keys, &instants).await.unwrap(),
-                    file.range_stats(&keys, &instants).await.unwrap(),
-                ]
-            });
+            let (answers, combined): ([Vec<Vec<UsageStats>>; 3], [Vec<UsageStats>; 2]) =
+                handle.block_on(async {
+                    (
+                        [
+                            rolled_up.range_stats(&keys, &instants).await.unwrap(),
+                            raw.range_stats(&keys, &instants).await.unwrap(),
+                            file.range_stats(&keys, &instants).await.unwrap(),
+                        ],
+                        [
+                            rolled_up.combined_range_stats(&keys, &instants).await.unwrap(),
+                            raw.combined_range_stats(&keys, &instants).await.unwrap(),
+                        ],
+                    )
+                });
             prop_assert_eq!(&answers[0], &answers[1], "rollups against raw samples");
+            prop_assert_eq!(&combined[0], &combined[1], "all series together");
             // The file source keeps a series with any fraction as one real sum; the value,
             // and so every figure an answer shows, is the same.
             prop_assert_eq!(
@@ -337,4 +347,33 @@ async fn importers_running_at_once_take_turns_and_leave_the_rollups_true() {
     assert_eq!(first.verify().await.unwrap().n_mismatches, 0);
     first.close().await;
     second.close().await;
+}
+
+#[tokio::test]
+async fn verify_finds_a_pack_that_differs_from_the_rows_and_rebuild_restores_it() {
+    let db = TestDb::new();
+    let series = key("A1", 1);
+    let samples = (0..3000).map(|n| (series.clone(), T0_NS + n * MINUTE_NS, (n % 7) as f64));
+    insights_pg::import(db.url(), samples).await.unwrap();
+    let mut importer = Importer::connect(db.url()).await.unwrap();
+    assert_eq!(importer.verify().await.unwrap().n_mismatches, 0);
+    let packs = |db: &TestDb| db.query_text("SELECT count(*)::text FROM power_rollup_packs")[0][0].clone();
+    // Three days of samples: hourly packs of each of the 4 phases on 3 or 4 days, daily packs
+    // of each of the 96 phases in one or two 32-day packs.
+    let before = packs(&db);
+    assert!(before.as_deref().is_some_and(|n| n.parse::<u32>().unwrap() > 4 * 3 + 96));
+    // One entry of one pack off by one sample, and one pack gone.
+    db.execute(
+        "UPDATE power_rollup_packs SET n[1] = n[1] + 1
+         WHERE (span_s, phase_s, start) = (3600, 900, '2024-03-09T00:15:00Z');
+         DELETE FROM power_rollup_packs WHERE (span_s, phase_s) = (86400, 0)",
+    );
+    let report = importer.verify().await.unwrap();
+    assert_eq!(report.n_mismatches, 2, "{:?}", report.mismatches);
+    assert!(report.mismatches.iter().all(|line| line.contains(" pack of span ")));
+    assert!(report.mismatches.iter().any(|line| line.contains("stored no pack")));
+    importer.rebuild(None, None).await.unwrap();
+    assert_eq!(importer.verify().await.unwrap().n_mismatches, 0);
+    assert_eq!(packs(&db), before);
+    importer.close().await;
 }

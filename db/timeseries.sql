@@ -49,27 +49,22 @@ CREATE TABLE IF NOT EXISTS power_rollups (
 -- Packs: the hourly and daily rows of power_rollups again, laid out for reading. One row holds,
 -- per series, span and phase, the rows that start in [start, start + 24 hours) for hourly
 -- rows or [start, start + 32 days) for daily rows; packs of one phase start that far apart on
--- the phase (see plan::pack_start). Entry i is the row that starts at start + at[i] * span_s.
+-- the phase (see plan::pack_start). `entries` holds one 44-byte record a row, in start order,
+-- each the big-endian int4send(at) || int8send(n) || int8send(int_sum) || float8send(real_sum)
+-- || float8send(min_watts) || float8send(max_watts), where the row starts at start + at * span.
 -- A bucketed answer reads one pack where it would read up to 32 rows: PostgreSQL's cost is per
--- row, and unpacking the entries costs the service next to nothing. The import rewrites the
--- packs its rows touched, in the same transaction; `cargo xtask rollup --verify` compares them
--- with power_rollups. Under 2 kB a row, so packs stay inline, never TOASTed.
+-- row (and per array element, which is why this is bytes, not arrays), and unpacking costs the
+-- service next to nothing. The import rewrites the packs whose rows it recomputed, in the same
+-- transaction; `cargo xtask rollup --verify` compares them with power_rollups. At most 1,408
+-- bytes of entries, so a pack stays inline, never TOASTed.
 CREATE TABLE IF NOT EXISTS power_rollup_packs (
-    duid           text               NOT NULL,
-    circuit_number integer            NOT NULL,
-    span_s         integer            NOT NULL CHECK (span_s IN (3600, 86400)),
-    phase_s        integer            NOT NULL,
-    start          timestamptz        NOT NULL,
-    at             integer[]          NOT NULL CHECK (cardinality(at) BETWEEN 1 AND 32),
-    n              bigint[]           NOT NULL,
-    int_sum        bigint[]           NOT NULL,
-    real_sum       double precision[] NOT NULL,
-    min_watts      double precision[] NOT NULL,
-    max_watts      double precision[] NOT NULL,
+    duid           text        NOT NULL,
+    circuit_number integer     NOT NULL,
+    span_s         integer     NOT NULL CHECK (span_s IN (3600, 86400)),
+    phase_s        integer     NOT NULL,
+    start          timestamptz NOT NULL,
+    entries        bytea       NOT NULL CHECK (length(entries) BETWEEN 44 AND 32 * 44 AND length(entries) % 44 = 0),
     CHECK (phase_s = mod(mod(extract(epoch FROM start)::bigint, span_s) + span_s, span_s)),
-    CHECK (cardinality(n) = cardinality(at) AND cardinality(int_sum) = cardinality(at)
-           AND cardinality(real_sum) = cardinality(at) AND cardinality(min_watts) = cardinality(at)
-           AND cardinality(max_watts) = cardinality(at)),
     PRIMARY KEY (duid, circuit_number, span_s, phase_s, start)
 );
 

@@ -803,10 +803,9 @@ async fn refresh_packs(transaction: &Transaction<'_>, islands: &[Island]) -> Res
            AND p.phase_s = k.phase_s AND p.start = to_timestamp(0) + k.start_us * interval '1 microsecond'",
         "INSERT INTO power_rollup_packs
          SELECT k.duid, k.circuit_number, k.span_s, k.phase_s, k.start,
-                array_agg(((extract(epoch FROM r.start) - extract(epoch FROM k.start)) / k.span_s)::int4 ORDER BY r.start),
-                array_agg(r.n ORDER BY r.start), array_agg(r.int_sum ORDER BY r.start),
-                array_agg(r.real_sum ORDER BY r.start), array_agg(r.min_watts ORDER BY r.start),
-                array_agg(r.max_watts ORDER BY r.start)
+                string_agg(int4send(((extract(epoch FROM r.start) - extract(epoch FROM k.start)) / k.span_s)::int4)
+                           || int8send(r.n) || int8send(r.int_sum) || float8send(r.real_sum)
+                           || float8send(r.min_watts) || float8send(r.max_watts), ''::bytea ORDER BY r.start)
          FROM (SELECT duid, circuit_number, span_s, phase_s,
                       to_timestamp(0) + start_us * interval '1 microsecond' AS start,
                       to_timestamp(0) + end_us * interval '1 microsecond' AS end_at
@@ -946,13 +945,12 @@ fn verify_packs_sql() -> String {
 SELECT format('%s/%s pack of span %s s at %s: expected %s, stored %s',
               coalesce(e.duid, p.duid), coalesce(e.circuit_number, p.circuit_number),
               coalesce(e.span_s, p.span_s), coalesce(e.start, p.start),
-              CASE WHEN e.at IS NULL THEN 'no pack' ELSE format('at=%s n=%s int=%s real=%s min=%s max=%s', e.at, e.n, e.int_sum, e.real_sum, e.min_watts, e.max_watts) END,
-              CASE WHEN p.at IS NULL THEN 'no pack' ELSE format('at=%s n=%s int=%s real=%s min=%s max=%s', p.at, p.n, p.int_sum, p.real_sum, p.min_watts, p.max_watts) END)
+              CASE WHEN e.entries IS NULL THEN 'no pack' ELSE format('%s rows, md5 %s', length(e.entries) / 44, md5(e.entries)) END,
+              CASE WHEN p.entries IS NULL THEN 'no pack' ELSE format('%s rows, md5 %s', length(p.entries) / 44, md5(p.entries)) END)
 FROM (SELECT duid, circuit_number, span_s, phase_s, pack AS start,
-             array_agg(((extract(epoch FROM start) - extract(epoch FROM pack)) / span_s)::int4 ORDER BY start) AS at,
-             array_agg(n ORDER BY start) AS n, array_agg(int_sum ORDER BY start) AS int_sum,
-             array_agg(real_sum ORDER BY start) AS real_sum, array_agg(min_watts ORDER BY start) AS min_watts,
-             array_agg(max_watts ORDER BY start) AS max_watts
+             string_agg(int4send(((extract(epoch FROM start) - extract(epoch FROM pack)) / span_s)::int4)
+                        || int8send(n) || int8send(int_sum) || float8send(real_sum)
+                        || float8send(min_watts) || float8send(max_watts), ''::bytea ORDER BY start) AS entries
       FROM (SELECT r.*, r.start - mod(mod(extract(epoch FROM r.start)::bigint - r.phase_s, l.length_s) + l.length_s, l.length_s) * interval '1 second' AS pack
             FROM power_rollups r
             CROSS JOIN LATERAL (SELECT CASE r.span_s{lengths} END AS length_s) AS l
@@ -960,8 +958,7 @@ FROM (SELECT duid, circuit_number, span_s, phase_s, pack AS start,
       GROUP BY duid, circuit_number, span_s, phase_s, pack) AS e
 FULL JOIN power_rollup_packs p ON p.duid = e.duid AND p.circuit_number = e.circuit_number
      AND p.span_s = e.span_s AND p.phase_s = e.phase_s AND p.start = e.start
-WHERE e.at IS NULL OR p.at IS NULL OR e.at <> p.at OR e.n <> p.n OR e.int_sum <> p.int_sum
-   OR e.real_sum <> p.real_sum OR e.min_watts <> p.min_watts OR e.max_watts <> p.max_watts"
+WHERE e.entries IS DISTINCT FROM p.entries"
     )
 }
 

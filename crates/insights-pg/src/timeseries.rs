@@ -100,13 +100,13 @@ macro_rules! mixed_rows {
 const PACKS: &str = "
     SELECT k.idx AS series, r.idx AS run,
            (extract(epoch FROM p.start) * 1000000)::bigint AS start_us,
-           p.at, p.n, p.int_sum, p.real_sum, p.min_watts, p.max_watts,
+           p.entries,
            (SELECT value FROM power_sample_facts WHERE name = 'nominal_interval_ns') AS interval_ns
     FROM unnest($1::text[], $2::int4[]) WITH ORDINALITY AS k(duid, circuit_number, idx)
     CROSS JOIN unnest($3::int4[], $4::int4[], $5::timestamptz[], $6::timestamptz[])
          WITH ORDINALITY AS r(span_s, phase_s, first, hi, idx)
     CROSS JOIN LATERAL (
-        SELECT p.start, p.at, p.n, p.int_sum, p.real_sum, p.min_watts, p.max_watts
+        SELECT p.start, p.entries
         FROM power_rollup_packs p
         WHERE p.duid = k.duid AND p.circuit_number = k.circuit_number
           AND p.span_s = r.span_s AND p.phase_s = r.phase_s
@@ -232,6 +232,10 @@ fn column<'a, T: tokio_postgres::types::FromSql<'a>>(
     })
 }
 
+/// The bytes of one row in a pack's `entries` (`db/timeseries.sql`): `at` (4), then `n`,
+/// `int_sum`, `real_sum`, `min_watts` and `max_watts` (8 each), big-endian.
+const ENTRY_BYTES: usize = 44;
+
 /// Passes each row of the pack `row` that lies in `run` to `add`, with its range.
 fn unpack(
     row: &Row,
@@ -240,21 +244,29 @@ fn unpack(
     mut add: impl FnMut(usize, UsageStats),
 ) -> Result<(), TimeSeriesError> {
     let start: i64 = column(row, "start_us")?;
-    let at: Vec<i32> = column(row, "at")?;
-    let n: Vec<i64> = column(row, "n")?;
-    let int_sum: Vec<i64> = column(row, "int_sum")?;
-    let real_sum: Vec<f64> = column(row, "real_sum")?;
-    let min: Vec<f64> = column(row, "min_watts")?;
-    let max: Vec<f64> = column(row, "max_watts")?;
+    let entries: &[u8] = column(row, "entries")?;
+    if entries.len() % ENTRY_BYTES != 0 {
+        return Err(TimeSeriesError::Failed {
+            reason: format!(
+                "a pack's entries are {} bytes, not a multiple of {ENTRY_BYTES}",
+                entries.len()
+            ),
+        });
+    }
     let span = run.level.span_us();
-    let entries = at
-        .iter()
-        .zip(&n)
-        .zip(&int_sum)
-        .zip(&real_sum)
-        .zip(&min)
-        .zip(&max);
-    for (((((&at, &n), &integer), &real), &min), &max) in entries {
+    for entry in entries.chunks_exact(ENTRY_BYTES) {
+        let (at, fields) = entry.split_at(4);
+        let at = i32::from_be_bytes(at.try_into().unwrap_or_default());
+        let mut words = fields
+            .chunks_exact(8)
+            .map(|word| u64::from_be_bytes(word.try_into().unwrap_or_default()));
+        let mut word = || words.next().unwrap_or_default();
+        let (n, integer) = (word() as i64, word() as i64);
+        let (real, min, max) = (
+            f64::from_bits(word()),
+            f64::from_bits(word()),
+            f64::from_bits(word()),
+        );
         let row_start = start + i64::from(at) * span;
         if row_start < run.from || row_start >= run.to {
             continue;

@@ -388,8 +388,8 @@ impl TimeSeriesSource for PgTimeSeries {
 impl PgTimeSeries {
     /// Reads the statistics of the ranges between consecutive `edges`, passing each figure
     /// to `add` as (series index, range index, stats); a series and range may get several,
-    /// to be merged. Hourly and daily rows come from packs ([`PACKS`]), unpacked here; the
-    /// other runs from the first of `statements` when any reads raw samples, else the second,
+    /// to be merged. Long runs of hourly and daily rows come from packs ([`PACKS`]), unpacked
+    /// here; the other runs from the first of `statements` when any reads raw samples, else the second,
     /// which aggregate in SQL (`series` is 0 when the statement has no series column).
     async fn read(
         &self,
@@ -407,7 +407,7 @@ impl PgTimeSeries {
         };
         let (packed, rows): (Vec<plan::Run>, Vec<plan::Run>) = runs
             .into_iter()
-            .partition(|run| run.level.pack_len().is_some());
+            .partition(plan::reads_packs);
         let instants = |micros: &mut dyn Iterator<Item = i64>| {
             micros.map(instant).collect::<Result<Vec<_>, _>>()
         };

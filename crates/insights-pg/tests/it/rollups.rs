@@ -358,14 +358,15 @@ async fn verify_finds_a_pack_that_differs_from_the_rows_and_rebuild_restores_it(
     let mut importer = Importer::connect(db.url()).await.unwrap();
     assert_eq!(importer.verify().await.unwrap().n_mismatches, 0);
     let packs = |db: &TestDb| db.query_text("SELECT count(*)::text FROM power_rollup_packs")[0][0].clone();
-    // Three days of samples: hourly packs of each of the 4 phases on 3 or 4 days, daily packs
-    // of each of the 96 phases in one or two 32-day packs.
+    // Three days of samples from 2024-03-09, epoch day 19791: hourly packs (4 days from the
+    // epoch) of each of the 4 phases from days 19788 and 19792, and daily packs (128 days)
+    // of each of the 96 phases.
     let before = packs(&db);
-    assert!(before.as_deref().is_some_and(|n| n.parse::<u32>().unwrap() > 4 * 3 + 96));
-    // One entry of one pack off by one sample, and one pack gone.
+    assert_eq!(before.as_deref(), Some("104"));
+    // One row of one pack off by one sample, and one pack gone.
     db.execute(
         "UPDATE power_rollup_packs SET entries = set_byte(entries, 11, get_byte(entries, 11) + 1)
-         WHERE (span_s, phase_s, start) = (3600, 900, '2024-03-09T00:15:00Z');
+         WHERE (span_s, phase_s, start) = (3600, 900, '2024-03-10T00:15:00Z');
          DELETE FROM power_rollup_packs WHERE (span_s, phase_s) = (86400, 0)",
     );
     let report = importer.verify().await.unwrap();

@@ -47,28 +47,28 @@ CREATE TABLE IF NOT EXISTS power_rollups (
 );
 
 -- Packs: the hourly and daily rows of power_rollups again, laid out for reading. One row holds,
--- per series, span and phase, the rows that start in [start, start + 96 hours) for hourly
--- rows or [start, start + 128 days) for daily rows; packs of one phase start that far apart on
+-- per series, span and phase, the rows that start in [start, start + 24 hours) for hourly
+-- rows or [start, start + 32 days) for daily rows; packs of one phase start that far apart on
 -- the phase (see plan::pack_start). `entries` holds one 44-byte record a row, in start order,
 -- each the big-endian int4send(at) || int8send(n) || int8send(int_sum) || float8send(real_sum)
 -- || float8send(min_watts) || float8send(max_watts), where the row starts at start + at * span.
--- A long run of rows (plan::reads_packs) reads one pack where it would read up to 128 rows:
+-- A long run of rows (plan::reads_packs) reads one pack where it would read up to 32 rows:
 -- PostgreSQL's cost is per row (and per array element, which is why this is bytes, not
 -- arrays), and unpacking costs the service next to nothing. The import rewrites the packs whose
 -- rows it recomputed, in the same transaction; `cargo xtask rollup --verify` compares them with
--- power_rollups. At most 5,632 bytes of entries: with toast_tuple_target raised and storage
--- MAIN, a pack stays inline and uncompressed, so reading it costs no TOAST lookups.
+-- power_rollups. At most 1,408 bytes of entries, so a pack stays inline, never TOASTed.
+-- (Packs of 96 hours and 128 days, kept inline by a higher toast_tuple_target, were slower:
+-- a range's edges read whole packs for a few entries, and a page held one pack.)
 CREATE TABLE IF NOT EXISTS power_rollup_packs (
     duid           text        NOT NULL,
     circuit_number integer     NOT NULL,
     span_s         integer     NOT NULL CHECK (span_s IN (3600, 86400)),
     phase_s        integer     NOT NULL,
     start          timestamptz NOT NULL,
-    entries        bytea       NOT NULL CHECK (length(entries) BETWEEN 44 AND 128 * 44 AND length(entries) % 44 = 0),
+    entries        bytea       NOT NULL CHECK (length(entries) BETWEEN 44 AND 32 * 44 AND length(entries) % 44 = 0),
     CHECK (phase_s = mod(mod(extract(epoch FROM start)::bigint, span_s) + span_s, span_s)),
     PRIMARY KEY (duid, circuit_number, span_s, phase_s, start)
-) WITH (toast_tuple_target = 8160);
-ALTER TABLE power_rollup_packs ALTER COLUMN entries SET STORAGE MAIN;
+);
 
 -- How often each spacing between neighbouring samples of a series occurs, among samples as
 -- they were imported; its most common entry is the nominal interval.

@@ -786,7 +786,10 @@ fn packs_touched(islands: &[Island]) -> BTreeSet<(&str, i32, i32, i32, i64, i64)
 
 /// Rewrites the packs that hold a row recomputed for `islands`, from the hourly and daily rows
 /// of `power_rollups`, so a pack always holds exactly the rows that start inside it.
-async fn refresh_packs(transaction: &Transaction<'_>, islands: &[Island]) -> Result<(), ImportError> {
+async fn refresh_packs(
+    transaction: &Transaction<'_>,
+    islands: &[Island],
+) -> Result<(), ImportError> {
     let packs = packs_touched(islands);
     let duids: Vec<&str> = packs.iter().map(|pack| pack.0).collect();
     let numbers: Vec<i32> = packs.iter().map(|pack| pack.1).collect();
@@ -937,7 +940,11 @@ fn verify_packs_sql() -> String {
         .iter()
         .filter_map(|level| {
             let rows = level.pack_len()?;
-            Some(format!(" WHEN {} THEN {}", level.span_s(), rows * i64::from(level.span_s())))
+            Some(format!(
+                " WHEN {} THEN {}",
+                level.span_s(),
+                rows * i64::from(level.span_s())
+            ))
         })
         .collect();
     format!(

@@ -48,12 +48,12 @@ impl Level {
     }
 
     /// How many rows of the level one pack holds (`power_rollup_packs`), for the levels
-    /// answers read from packs: 96 hours or 128 days, per series and phase. At 44 bytes a row,
-    /// a pack is at most 5,632 bytes, inline under the table's `toast_tuple_target`.
+    /// answers read from packs: a day of hours or 32 days, per series and phase. At 44 bytes a
+    /// row, a pack is at most 1,408 bytes, so PostgreSQL keeps it inline, never TOASTed.
     pub(crate) fn pack_len(self) -> Option<i64> {
         match self {
-            Level::Hour => Some(96),
-            Level::Day => Some(128),
+            Level::Hour => Some(24),
+            Level::Day => Some(32),
             Level::Raw | Level::Quarter | Level::Days8 | Level::Days64 => None,
         }
     }
@@ -360,23 +360,26 @@ mod tests {
             assert_eq!(pack_start(level, start), expected, "{level:?} at {start}");
         };
         let h = |hours: i64| hours * HOUR_US;
-        // MIDNIGHT is epoch day 19792, a multiple of 4: hours pack by 4 days from the epoch,
-        // on their phase (00:15 for Kathmandu's).
+        // Hours pack by the UTC day of their phase: 00:15 to 00:15 for Kathmandu's.
         check(Level::Hour, MIDNIGHT, Some(MIDNIGHT));
-        check(Level::Hour, MIDNIGHT + h(95), Some(MIDNIGHT));
-        check(Level::Hour, MIDNIGHT + h(96), Some(MIDNIGHT + 4 * DAY_US));
-        check(Level::Hour, MIDNIGHT + QUARTER_US, Some(MIDNIGHT + QUARTER_US));
-        // 23:45 is on phase :45, whose pack began at 00:45 four days before.
+        check(Level::Hour, MIDNIGHT + h(23), Some(MIDNIGHT));
+        check(Level::Hour, MIDNIGHT + h(24), Some(MIDNIGHT + DAY_US));
+        check(
+            Level::Hour,
+            MIDNIGHT + QUARTER_US,
+            Some(MIDNIGHT + QUARTER_US),
+        );
+        // 23:45 is on phase :45, whose pack began at 00:45 that UTC day.
         check(
             Level::Hour,
             MIDNIGHT - QUARTER_US,
-            Some(MIDNIGHT - 4 * DAY_US + 3 * QUARTER_US),
+            Some(MIDNIGHT - DAY_US + 3 * QUARTER_US),
         );
-        // Days pack by 128 days from the epoch, on their phase; before the epoch too.
+        // Days pack by 32 days from the epoch, on their phase; before the epoch too.
         check(Level::Day, 0, Some(0));
-        check(Level::Day, 127 * DAY_US + h(4), Some(h(4)));
-        check(Level::Day, 128 * DAY_US + h(4), Some(128 * DAY_US + h(4)));
-        check(Level::Day, h(4) - DAY_US, Some(h(4) - 128 * DAY_US));
+        check(Level::Day, 31 * DAY_US + h(4), Some(h(4)));
+        check(Level::Day, 32 * DAY_US + h(4), Some(32 * DAY_US + h(4)));
+        check(Level::Day, h(4) - DAY_US, Some(h(4) - 32 * DAY_US));
         // Other levels are not packed.
         for level in [Level::Raw, Level::Quarter, Level::Days8, Level::Days64] {
             check(level, MIDNIGHT, None);

@@ -353,14 +353,19 @@ impl TimeSeriesSource for PgTimeSeries {
         if n_ranges == 0 || series.is_empty() {
             return Ok(answer);
         }
-        self.read([STATS, ROLLUP_STATS], series, edges, |index, range, stats| {
-            if let Some(slot) = answer
-                .get_mut(index)
-                .and_then(|ranges| ranges.get_mut(range))
-            {
-                *slot = slot.merge(stats);
-            }
-        })
+        self.read(
+            [STATS, ROLLUP_STATS],
+            series,
+            edges,
+            |index, range, stats| {
+                if let Some(slot) = answer
+                    .get_mut(index)
+                    .and_then(|ranges| ranges.get_mut(range))
+                {
+                    *slot = slot.merge(stats);
+                }
+            },
+        )
         .await?;
         Ok(answer)
     }
@@ -405,9 +410,8 @@ impl PgTimeSeries {
         } else {
             plan::plan_raw(&micros)
         };
-        let (packed, rows): (Vec<plan::Run>, Vec<plan::Run>) = runs
-            .into_iter()
-            .partition(plan::reads_packs);
+        let (packed, rows): (Vec<plan::Run>, Vec<plan::Run>) =
+            runs.into_iter().partition(plan::reads_packs);
         let instants = |micros: &mut dyn Iterator<Item = i64>| {
             micros.map(instant).collect::<Result<Vec<_>, _>>()
         };
@@ -428,11 +432,9 @@ impl PgTimeSeries {
             let params: [&(dyn tokio_postgres::types::ToSql + Sync); 7] =
                 [&duids, &numbers, &spans, &phases, &lows, &highs, &edges];
             let answer = self.db.query(sql, &params).await?;
-            let per_series = answer.first().is_some_and(|row| {
-                row.columns()
-                    .iter()
-                    .any(|column| column.name() == "series")
-            });
+            let per_series = answer
+                .first()
+                .is_some_and(|row| row.columns().iter().any(|column| column.name() == "series"));
             for row in &answer {
                 self.note_interval(row)?;
                 let index: i64 = if per_series {
@@ -466,7 +468,9 @@ impl PgTimeSeries {
                 let run: i64 = column(row, "run")?;
                 let (Some(index), Some(run)) = (
                     usize::try_from(index - 1).ok(),
-                    usize::try_from(run - 1).ok().and_then(|run| packed.get(run)),
+                    usize::try_from(run - 1)
+                        .ok()
+                        .and_then(|run| packed.get(run)),
                 ) else {
                     continue;
                 };

@@ -1,7 +1,7 @@
-//! A [`TimeSeriesSource`] over the `power_samples` table (`db/timeseries.sql`): every
-//! aggregate runs in SQL, so only one row per series and range leaves the database, and each
-//! range is read from rollup rows where it covers whole quarters, hours and days, and from
-//! raw samples only at its edges ([`crate::plan`]).
+//! A [`TimeSeriesSource`] over the `power_samples` table (`db/timeseries.sql`): each range is
+//! read from rollup rows where it covers whole quarters, hours and days, and from raw samples
+//! only at its edges ([`crate::plan`]). Those runs are aggregated in SQL, one row per series
+//! and range; long runs of hourly and daily rows come from packs, unpacked and added up here.
 //!
 //! PostgreSQL keeps microseconds. Window and range edges are rounded up to the microsecond,
 //! which selects exactly the same samples as nanosecond edges would, because every stored

@@ -30,7 +30,7 @@ pub const VARIABLES: &[Variable] = &[
     Variable {
         name: "INSIGHTS_TIMESERIES",
         default: "`data/mock_timeseries.json`",
-        meaning: "the sample file, or `postgres` for the `power_samples` table",
+        meaning: "the sample file (loaded again on SIGHUP), or `postgres` for the `power_samples` table",
     },
     Variable {
         name: "INSIGHTS_TIMESERIES_URL",

@@ -10,7 +10,7 @@ use actix_web::dev::Server;
 use actix_web::web;
 use insights_cache::CachedMetadata;
 use insights_core::{Catalogue, CatalogueError, InMemoryMetadata, MetadataRepo, TimeSeriesSource};
-use insights_mockts::{LoadError, MockTimeSeries};
+use insights_mockts::{LoadError, MockTimeSeries, ReloadableTimeSeries};
 use insights_pg::{PgMetadata, PgSetupError, PgTimeSeries};
 
 use crate::auth::{KeyFileError, KeyRing};
@@ -126,8 +126,9 @@ impl Application {
         if let Some(source) = file_source {
             // In the background: the metadata database may be down or slow at start, and the
             // service starts anyway, answering 503 until it is back.
-            let metadata = metadata.clone();
-            actix_web::rt::spawn(async move { report_unreferenced(&metadata, &source).await });
+            let (reported, current) = (metadata.clone(), source.current());
+            actix_web::rt::spawn(async move { report_unreferenced(&reported, &current).await });
+            reload_on_hangup(source, metadata.clone());
         }
         let key_rates = keys.as_ref().map(KeyRing::rates).unwrap_or_default();
         let rate_limits = crate::ratelimit::RateLimits::new(settings.rate_limit, &key_rates);
@@ -196,7 +197,7 @@ fn key_ring(settings: &Settings) -> Result<Option<KeyRing>, StartupError> {
 /// The time-series source, and the file source by its type when it is one.
 async fn series_store(
     settings: &Settings,
-) -> Result<(SeriesStore, Option<Arc<MockTimeSeries>>), StartupError> {
+) -> Result<(SeriesStore, Option<Arc<ReloadableTimeSeries>>), StartupError> {
     match &settings.timeseries_database {
         None => {
             let source = Arc::new(load_file(settings)?);
@@ -265,21 +266,71 @@ async fn report_unreferenced(metadata: &MetadataStore, source: &MockTimeSeries) 
 }
 
 /// Loads the sample file and logs what it cost.
-fn load_file(settings: &Settings) -> Result<MockTimeSeries, StartupError> {
+fn load_file(settings: &Settings) -> Result<ReloadableTimeSeries, StartupError> {
     let started = std::time::Instant::now();
-    let source = MockTimeSeries::from_path(&settings.timeseries_path).map_err(|error| {
+    let source = ReloadableTimeSeries::load(&settings.timeseries_path).map_err(|error| {
         StartupError::Samples {
             path: settings.timeseries_path.clone(),
             error,
         }
     })?;
+    log_loaded(&source.current(), started, "time series loaded");
+    Ok(source)
+}
+
+fn log_loaded(source: &MockTimeSeries, started: std::time::Instant, message: &str) {
     tracing::info!(
         samples = source.n_samples(),
         series = source.n_series(),
         index_bytes_per_sample = source.heap_bytes() as f64 / source.n_samples().max(1) as f64,
         rss_mib = crate::metrics::resident_bytes().map(|bytes| bytes / (1 << 20)),
         elapsed_ms = started.elapsed().as_millis() as u64,
-        "time series loaded"
+        "{message}"
     );
-    Ok(source)
+}
+
+/// Reloads the sample file on every SIGHUP, one reload at a time (signals that arrive during
+/// one are answered by one more), off the workers that serve requests. A file that does not
+/// load leaves the service answering from the previous one.
+///
+/// The handler is installed before this returns, so a SIGHUP sent once the service logs that
+/// it serves never meets the default action, which would end the process.
+fn reload_on_hangup(source: Arc<ReloadableTimeSeries>, metadata: MetadataStore) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut hangups = match signal(SignalKind::hangup()) {
+            Ok(hangups) => hangups,
+            Err(error) => {
+                tracing::error!(%error, "cannot listen for SIGHUP; restart the service to load a new sample file");
+                return;
+            }
+        };
+        actix_web::rt::spawn(async move {
+            while hangups.recv().await.is_some() {
+                let started = std::time::Instant::now();
+                let reloading = Arc::clone(&source);
+                match tokio::task::spawn_blocking(move || reloading.reload()).await {
+                    Ok(Ok(fresh)) => {
+                        log_loaded(&fresh, started, "time series reloaded on SIGHUP");
+                        report_unreferenced(&metadata, &fresh).await;
+                    }
+                    Ok(Err(error)) => tracing::error!(
+                        path = %source.path().display(),
+                        %error,
+                        "the sample file did not reload; still answering from the one loaded before"
+                    ),
+                    Err(error) => tracing::error!(
+                        %error,
+                        "reloading the sample file panicked; still answering from the one loaded before"
+                    ),
+                }
+            }
+        });
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (source, metadata);
+        tracing::info!("no SIGHUP on this platform: restart the service to load a new sample file");
+    }
 }

@@ -8,7 +8,7 @@ use insights_core::{
     BoxFuture, DynMetadataRepo, DynTimeSeriesSource, InMemoryMetadata, Insights, MetadataError,
     MetadataRepo, TimeSeriesSource,
 };
-use insights_mockts::MockTimeSeries;
+use insights_mockts::{MockTimeSeries, ReloadableTimeSeries};
 use insights_pg::{PgMetadata, PgTimeSeries, PoolStatus};
 use time::Duration;
 use time::OffsetDateTime;
@@ -81,6 +81,19 @@ impl Operations for MockTimeSeries {
 
     fn samples_loaded(&self) -> Option<(usize, usize)> {
         Some((self.n_samples(), self.n_series()))
+    }
+}
+
+impl Operations for ReloadableTimeSeries {
+    fn describe(&self) -> String {
+        format!(
+            "{}; SIGHUP reloads it",
+            Operations::describe(self.current().as_ref())
+        )
+    }
+
+    fn samples_loaded(&self) -> Option<(usize, usize)> {
+        self.current().samples_loaded()
     }
 }
 

@@ -7,6 +7,7 @@
 
 mod index;
 mod load;
+mod reload;
 
 use std::collections::{HashMap, HashSet};
 use std::io::Read;
@@ -19,6 +20,7 @@ use time::{Duration, OffsetDateTime};
 
 use crate::index::Series;
 pub use crate::load::{LoadError, LoadErrorKind};
+pub use crate::reload::ReloadableTimeSeries;
 
 /// Reads sample rows one at a time, from a JSON array or a stream of JSON objects (NDJSON),
 /// and hands each to `on_row` as `(series, ns since the epoch, watts)` as soon as it is read,

@@ -1,5 +1,6 @@
-//! The real binary as operators run it: graceful shutdown on SIGTERM and SIGINT, JSON logs
-//! that carry request ids, and logs that never hold a DSN password or an API key.
+//! The real binary as operators run it: graceful shutdown on SIGTERM and SIGINT, the sample
+//! file reloaded on SIGHUP, JSON logs that carry request ids, and logs that never hold a DSN
+//! password or an API key.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -381,4 +382,70 @@ async fn the_healthcheck_subcommand_passes_on_a_serving_service_and_fails_withou
     assert_eq!(failed.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&failed.stderr);
     assert!(stderr.contains("is not healthy"), "{stderr}");
+}
+
+/// Waits until the log has `count` lines holding `message`; a bound, not a timing claim.
+fn await_log_lines(service: &Service, message: &str, count: usize) {
+    let log = service.log_when(|log| log.matches(message).count() >= count);
+    assert!(
+        log.matches(message).count() >= count,
+        "no {count} × {message:?}:\n{log}"
+    );
+}
+
+#[actix_web::test]
+async fn sighup_reloads_the_sample_file_and_a_file_that_does_not_load_changes_nothing() {
+    let shipped = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../data/mock_timeseries.json"
+    );
+    let rows: Vec<Value> = serde_json::from_slice(&std::fs::read(shipped).unwrap()).unwrap();
+    // The same file without the afternoons of the day the request asks about.
+    let fewer: Vec<&Value> = rows
+        .iter()
+        .filter(|row| {
+            let at = row["timestamp"].as_str().unwrap();
+            !(at.starts_with("2024-04-01T1") || at.starts_with("2024-04-01T2"))
+        })
+        .collect();
+    assert!(fewer.len() < rows.len());
+    let dir = std::env::temp_dir().join(format!("insights-sighup-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (live, fewer_path) = (dir.join("live.json"), dir.join("fewer.json"));
+    std::fs::write(&fewer_path, serde_json::to_vec(&fewer).unwrap()).unwrap();
+    std::fs::copy(shipped, &live).unwrap();
+
+    let service = Service::start(&[
+        ("RUST_LOG", "info"),
+        ("INSIGHTS_TIMESERIES", live.to_str().unwrap()),
+    ]);
+    let as_shipped = get(&service, ORGANIZATION_DAY, "");
+    assert_eq!(as_shipped.0, 200);
+    // What a service started on the smaller file answers: a reload must answer the same.
+    let restarted = Service::start(&[("INSIGHTS_TIMESERIES", fewer_path.to_str().unwrap())]);
+    let as_fewer = get(&restarted, ORGANIZATION_DAY, "");
+    assert_ne!(as_fewer, as_shipped);
+
+    std::fs::copy(&fewer_path, &live).unwrap();
+    service.signal("HUP");
+    await_log_lines(&service, "time series reloaded on SIGHUP", 1);
+    assert_eq!(get(&service, ORGANIZATION_DAY, ""), as_fewer);
+    let samples = fewer.len().to_string();
+    assert_eq!(
+        metric(&service, "insights_timeseries_samples_loaded"),
+        samples
+    );
+
+    // A file cut short does not load; the service goes on answering from the last good one.
+    let whole = std::fs::read(shipped).unwrap();
+    std::fs::write(&live, &whole[..whole.len() / 2]).unwrap();
+    service.signal("HUP");
+    await_log_lines(&service, "the sample file did not reload", 1);
+    assert_eq!(get(&service, ORGANIZATION_DAY, ""), as_fewer);
+
+    std::fs::write(&live, &whole).unwrap();
+    service.signal("HUP");
+    await_log_lines(&service, "time series reloaded on SIGHUP", 2);
+    assert_eq!(get(&service, ORGANIZATION_DAY, ""), as_shipped);
+    std::fs::remove_dir_all(dir).unwrap();
 }

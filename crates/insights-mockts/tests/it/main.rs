@@ -2,6 +2,7 @@
 
 mod index_laws;
 mod loading;
+mod reload;
 
 use insights_mockts::MockTimeSeries;
 

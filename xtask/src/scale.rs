@@ -28,8 +28,8 @@ pub struct Plan {
     pub reuse: bool,
 }
 
-/// Untimed requests before each query's timed ones: enough for every pooled connection the
-/// sequential requests use to have prepared its statements.
+/// Untimed rounds before the timed ones: enough for every pooled connection the sequential
+/// requests use to have prepared its statements.
 const WARM_UPS: usize = 10;
 
 /// One timed query: its label and its path, without the organization's prefix.
@@ -99,18 +99,39 @@ pub fn run(root: &Path, plan: &Plan) -> Result<()> {
     let prefix = format!("/v1/insights/organizations/{organization}/usage");
     let queries = queries(plan.days);
     println!(
-        "\nthe organization of {n_circuits} circuits; median of {} requests per query and source, after {WARM_UPS} untimed ones",
+        "\nthe organization of {n_circuits} circuits; median of {} requests per query and source, in rounds of every query and source once, after {WARM_UPS} untimed rounds",
         plan.requests
     );
     println!("\n| window | file source | PostgreSQL source | ÷ PostgreSQL 1 h on the hour | ÷ PostgreSQL 1 h at :07:13 | bytes identical |");
     println!("|---|---|---|---|---|---|");
     let mut file = Connection::new(&file_server.addr);
     let mut pg = Connection::new(&pg_server.addr);
+    let paths: Vec<String> = queries
+        .iter()
+        .map(|query| format!("{prefix}?{}", query.path))
+        .collect();
+    // Round-robin, every query and source once a round, so that the machine's slow spells
+    // fall on all of them alike rather than on whichever query was being timed.
+    let mut latencies = vec![[Vec::new(), Vec::new()]; paths.len()];
+    let mut bodies = vec![[Vec::new(), Vec::new()]; paths.len()];
+    for round in 0..plan.requests + WARM_UPS {
+        for (index, path) in paths.iter().enumerate() {
+            for (source, connection) in [&mut file, &mut pg].into_iter().enumerate() {
+                let took = time(connection, path)?;
+                if round >= WARM_UPS {
+                    latencies[index][source].push(took);
+                }
+                if round == 0 {
+                    bodies[index][source] = connection.body().to_vec();
+                }
+            }
+        }
+    }
     let mut baseline = (f64::NAN, f64::NAN);
     for (index, query) in queries.iter().enumerate() {
-        let path = format!("{prefix}?{}", query.path);
-        let (file_ms, file_body) = time(&mut file, &path, plan.requests)?;
-        let (pg_ms, pg_body) = time(&mut pg, &path, plan.requests)?;
+        let path = &paths[index];
+        let [file_ms, pg_ms] = latencies[index].clone().map(median);
+        let [file_body, pg_body] = &bodies[index];
         match index {
             0 => baseline.0 = pg_ms,
             1 => baseline.1 = pg_ms,
@@ -133,8 +154,8 @@ pub fn run(root: &Path, plan: &Plan) -> Result<()> {
         if file_body != pg_body {
             bail!(
                 "{path}: the sources differ\nfile: {}\npostgres: {}",
-                String::from_utf8_lossy(&file_body),
-                String::from_utf8_lossy(&pg_body)
+                String::from_utf8_lossy(file_body),
+                String::from_utf8_lossy(pg_body)
             );
         }
     }
@@ -210,27 +231,25 @@ fn queries(days: i64) -> Vec<Query> {
     queries
 }
 
-/// The median latency of `requests` GETs after [`WARM_UPS`] untimed ones, and the last body.
-fn time(connection: &mut Connection, path: &str, requests: usize) -> Result<(f64, Vec<u8>)> {
-    let mut latencies = Vec::with_capacity(requests);
-    for round in 0..requests + WARM_UPS {
-        let started = Instant::now();
-        let (status, _) = connection
-            .get(path)
-            .with_context(|| format!("failed to GET {path}"))?;
-        let took = started.elapsed().as_secs_f64() * 1000.0;
-        if status != 200 {
-            bail!(
-                "{path} answered {status}: {}",
-                String::from_utf8_lossy(connection.body())
-            );
-        }
-        if round >= WARM_UPS {
-            latencies.push(took);
-        }
+/// The latency of one GET of `path`, in ms; its body stays in `connection`.
+fn time(connection: &mut Connection, path: &str) -> Result<f64> {
+    let started = Instant::now();
+    let (status, _) = connection
+        .get(path)
+        .with_context(|| format!("failed to GET {path}"))?;
+    let took = started.elapsed().as_secs_f64() * 1000.0;
+    if status != 200 {
+        bail!(
+            "{path} answered {status}: {}",
+            String::from_utf8_lossy(connection.body())
+        );
     }
+    Ok(took)
+}
+
+fn median(mut latencies: Vec<f64>) -> f64 {
     latencies.sort_by(f64::total_cmp);
-    Ok((latencies[latencies.len() / 2], connection.body().to_vec()))
+    latencies[latencies.len() / 2]
 }
 
 fn wait_ready(addr: &str, within: Duration) -> Result<()> {
@@ -277,19 +296,24 @@ fn print_sizes(url: &str) -> Result<()> {
         "SELECT (SELECT count(*) FROM power_samples),
                 (SELECT sum(pg_total_relation_size(relid))::bigint FROM pg_partition_tree('power_samples')),
                 (SELECT count(*) FROM power_rollups),
-                pg_total_relation_size('power_rollups')",
+                pg_total_relation_size('power_rollups'),
+                (SELECT count(*) FROM power_rollup_packs),
+                pg_total_relation_size('power_rollup_packs')",
         &[],
     )?;
-    let (samples, sample_bytes, rollups, rollup_bytes): (i64, i64, i64, i64) =
-        (row.get(0), row.get(1), row.get(2), row.get(3));
+    let [samples, sample_bytes, rollups, rollup_bytes, packs, pack_bytes] =
+        std::array::from_fn::<i64, 6, _>(|column| row.get(column));
     let per = |bytes: i64| bytes as f64 / samples.max(1) as f64;
+    let mib = |bytes: i64| bytes as f64 / 1048576.0;
     println!(
-        "database: {samples} samples in {:.0} MiB ({:.1} B/sample with indexes); {rollups} rollup rows in {:.0} MiB ({:.1} B/sample); together {:.1} B/sample",
-        sample_bytes as f64 / 1048576.0,
+        "database: {samples} samples in {:.0} MiB ({:.1} B/sample with indexes); {rollups} rollup rows in {:.0} MiB ({:.1} B/sample); {packs} packs in {:.0} MiB ({:.1} B/sample); together {:.1} B/sample",
+        mib(sample_bytes),
         per(sample_bytes),
-        rollup_bytes as f64 / 1048576.0,
+        mib(rollup_bytes),
         per(rollup_bytes),
-        per(sample_bytes + rollup_bytes)
+        mib(pack_bytes),
+        per(pack_bytes),
+        per(sample_bytes + rollup_bytes + pack_bytes)
     );
     Ok(())
 }

@@ -970,14 +970,17 @@ impl<M: MetadataRepo, T: TimeSeriesSource> Insights<M, T> {
         request: &UsageRequest,
     ) -> Result<Totals, InsightsError> {
         let window = &request.window;
-        let mut series = Vec::with_capacity(keys.len());
-        for chunk in keys.chunks(SERIES_PER_CALL) {
-            series.extend(self.timeseries.window_stats(chunk, window).await?);
-            yield_now().await;
-        }
+        let per_series = async {
+            let mut series = Vec::with_capacity(keys.len());
+            for chunk in keys.chunks(SERIES_PER_CALL) {
+                series.extend(self.timeseries.window_stats(chunk, window).await?);
+                yield_now().await;
+            }
+            Ok::<_, InsightsError>(series)
+        };
         let Some(buckets) = &request.buckets else {
             return Ok(Totals {
-                series,
+                series: per_series.await?,
                 buckets: None,
             });
         };
@@ -988,18 +991,24 @@ impl<M: MetadataRepo, T: TimeSeriesSource> Insights<M, T> {
             .collect();
         // All series together in each bucket: a source that aggregates where the data lives
         // sends one figure per bucket, not one per series and bucket.
-        let mut per_bucket = vec![UsageStats::EMPTY; buckets.len()];
-        for block in Blocks::all(keys.len(), edges.len(), 0) {
-            let combined = self
-                .timeseries
-                .combined_range_stats(&keys[block.series.clone()], &edges[block.edges()])
-                .await?;
-            for (offset, stats) in combined.into_iter().enumerate() {
-                let bucket = &mut per_bucket[block.ranges.start + offset];
-                *bucket = bucket.merge(stats);
+        let per_bucket = async {
+            let mut per_bucket = vec![UsageStats::EMPTY; buckets.len()];
+            for block in Blocks::all(keys.len(), edges.len(), 0) {
+                let combined = self
+                    .timeseries
+                    .combined_range_stats(&keys[block.series.clone()], &edges[block.edges()])
+                    .await?;
+                for (offset, stats) in combined.into_iter().enumerate() {
+                    let bucket = &mut per_bucket[block.ranges.start + offset];
+                    *bucket = bucket.merge(stats);
+                }
+                yield_now().await;
             }
-            yield_now().await;
-        }
+            Ok::<_, InsightsError>(per_bucket)
+        };
+        // Both at once: a source that waits on a database answers them in parallel rather
+        // than one round trip after the other; one that computes in place is unaffected.
+        let (series, per_bucket) = futures_util::future::try_join(per_series, per_bucket).await?;
         Ok(Totals {
             series,
             buckets: Some(per_bucket),

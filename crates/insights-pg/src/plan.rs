@@ -21,7 +21,11 @@ pub(crate) const HOUR_US: i64 = 4 * QUARTER_US;
 pub(crate) const DAY_US: i64 = 24 * HOUR_US;
 
 /// Ranges with at least this many whole UTC days read them from 8- and 64-day blocks.
-const BLOCKS_FROM_US: i64 = 16 * DAY_US;
+/// Shorter ones read their days as one run at their own phase, from packs of 32 days (at
+/// most 17 packs, 24 KB, a series), which is one index scan a series where blocks are five;
+/// from here on, blocks keep a range's rows a series near 60 however long it is, so a
+/// window of a century (the longest `INSIGHTS_MAX_WINDOW_DAYS` allows) holds no more.
+const BLOCKS_FROM_US: i64 = 512 * DAY_US;
 
 /// What a run reads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -280,32 +284,34 @@ mod tests {
         let d = |days: i64| days * DAY_US;
         let h = |hours: i64| hours * HOUR_US;
         // 2024-04-01 is epoch day 19814: 2 days to an 8-day boundary (19816), 3 blocks of 8
-        // to a 64-day one (19840), one of 64, then 3 of 8 and 6 days to day 19934.
+        // to a 64-day one (19840), nine of 64, then 3 of 8 and 6 days to day 20446.
         check(
-            &[d(19814), d(19934)],
+            &[d(19814), d(20446)],
             &[
                 (Day, 0, d(19814), d(19816)),
                 (Days8, 0, d(19816), d(19840)),
-                (Days64, 0, d(19840), d(19904)),
-                (Days8, 0, d(19904), d(19928)),
-                (Day, 0, d(19928), d(19934)),
+                (Days64, 0, d(19840), d(20416)),
+                (Days8, 0, d(20416), d(20440)),
+                (Day, 0, d(20440), d(20446)),
             ],
         );
         // From New York's midnight: 20 hours to UTC midnight, blocks, 4 hours after.
         check(
-            &[d(19814) + h(4), d(19834) + h(4)],
+            &[d(19814) + h(4), d(20346) + h(4)],
             &[
                 (Hour, 0, d(19814) + h(4), d(19815)),
                 (Day, 0, d(19815), d(19816)),
-                (Days8, 0, d(19816), d(19832)),
-                (Day, 0, d(19832), d(19834)),
-                (Hour, 0, d(19834), d(19834) + h(4)),
+                (Days8, 0, d(19816), d(19840)),
+                (Days64, 0, d(19840), d(20288)),
+                (Days8, 0, d(20288), d(20344)),
+                (Day, 0, d(20344), d(20346)),
+                (Hour, 0, d(20346), d(20346) + h(4)),
             ],
         );
-        // Under 16 whole days: days at the range's own phase.
+        // Under 512 whole days: days at the range's own phase, one run, read from packs.
         check(
-            &[d(19814) + h(4), d(19829) + h(4)],
-            &[(Day, 4 * 3600, d(19814) + h(4), d(19829) + h(4))],
+            &[d(19814) + h(4), d(19934) + h(4)],
+            &[(Day, 4 * 3600, d(19814) + h(4), d(19934) + h(4))],
         );
     }
 

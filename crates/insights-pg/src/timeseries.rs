@@ -283,6 +283,11 @@ fn unpack(
     Ok(())
 }
 
+/// The instants of these microseconds since the epoch.
+fn instants(micros: impl Iterator<Item = i64>) -> Result<Vec<OffsetDateTime>, TimeSeriesError> {
+    micros.map(instant).collect()
+}
+
 /// Reads the columns `n`, `int_sum`, `real_sum`, `min_watts` and `max_watts`.
 fn stats(row: &Row) -> Result<UsageStats, TimeSeriesError> {
     let count: i64 = column(row, "n")?;
@@ -412,26 +417,19 @@ impl PgTimeSeries {
         };
         let (packed, rows): (Vec<plan::Run>, Vec<plan::Run>) =
             runs.into_iter().partition(plan::reads_packs);
-        let instants = |micros: &mut dyn Iterator<Item = i64>| {
-            micros.map(instant).collect::<Result<Vec<_>, _>>()
-        };
-        let edges = instants(&mut micros.iter().copied())?;
+        let edges = instants(micros.iter().copied())?;
         // width_bucket and the partition point below both count the edges at or before an
         // instant, so range i is [edge i-1, edge i).
         let range_of = |start: i64| micros.partition_point(|&edge| edge <= start).checked_sub(1);
-        if !rows.is_empty() {
-            let sql = if rows.iter().any(|run| run.level == plan::Level::Raw) {
-                statements[0]
-            } else {
-                statements[1]
-            };
-            let spans: Vec<i32> = rows.iter().map(|run| run.level.span_s()).collect();
-            let phases: Vec<i32> = rows.iter().map(|run| run.phase_s).collect();
-            let lows = instants(&mut rows.iter().map(|run| run.from))?;
-            let highs = instants(&mut rows.iter().map(|run| run.to))?;
-            let params: [&(dyn tokio_postgres::types::ToSql + Sync); 7] =
-                [&duids, &numbers, &spans, &phases, &lows, &highs, &edges];
-            let answer = self.db.query(sql, &params).await?;
+        // The two statements run at once, each on a connection of its own: a long window
+        // reads packs for its middle and rows for its edges, and waiting for one before
+        // sending the other would add a round trip and a statement's time.
+        let (aggregated, packs) = futures_util::future::try_join(
+            self.read_rows(statements, &duids, &numbers, &rows, &edges),
+            self.read_packs(&duids, &numbers, &packed),
+        )
+        .await?;
+        if let Some(answer) = aggregated {
             let per_series = answer
                 .first()
                 .is_some_and(|row| row.columns().iter().any(|column| column.name() == "series"));
@@ -451,33 +449,73 @@ impl PgTimeSeries {
                 }
             }
         }
-        if !packed.is_empty() {
-            let spans: Vec<i32> = packed.iter().map(|run| run.level.span_s()).collect();
-            let phases: Vec<i32> = packed.iter().map(|run| run.phase_s).collect();
-            let firsts = instants(
-                &mut packed
-                    .iter()
-                    .map(|run| plan::pack_start(run.level, run.from).unwrap_or(run.from)),
-            )?;
-            let highs = instants(&mut packed.iter().map(|run| run.to))?;
-            let params: [&(dyn tokio_postgres::types::ToSql + Sync); 6] =
-                [&duids, &numbers, &spans, &phases, &firsts, &highs];
-            for row in &self.db.query(PACKS, &params).await? {
-                self.note_interval(row)?;
-                let index: i64 = column(row, "series")?;
-                let run: i64 = column(row, "run")?;
-                let (Some(index), Some(run)) = (
-                    usize::try_from(index - 1).ok(),
-                    usize::try_from(run - 1)
-                        .ok()
-                        .and_then(|run| packed.get(run)),
-                ) else {
-                    continue;
-                };
-                unpack(row, run, &range_of, |range, stats| add(index, range, stats))?;
-            }
+        for row in packs.iter().flatten() {
+            self.note_interval(row)?;
+            let index: i64 = column(row, "series")?;
+            let run: i64 = column(row, "run")?;
+            let (Some(index), Some(run)) = (
+                usize::try_from(index - 1).ok(),
+                usize::try_from(run - 1)
+                    .ok()
+                    .and_then(|run| packed.get(run)),
+            ) else {
+                continue;
+            };
+            unpack(row, run, &range_of, |range, stats| add(index, range, stats))?;
         }
         Ok(())
+    }
+
+    /// The aggregates of the runs `rows` (none of them packed) between consecutive `edges`,
+    /// from the first of `statements` when a run reads raw samples, else the second; `None`
+    /// when there are no such runs.
+    async fn read_rows(
+        &self,
+        statements: [&'static str; 2],
+        duids: &[&str],
+        numbers: &[i32],
+        rows: &[plan::Run],
+        edges: &[OffsetDateTime],
+    ) -> Result<Option<Vec<Row>>, TimeSeriesError> {
+        if rows.is_empty() {
+            return Ok(None);
+        }
+        let sql = if rows.iter().any(|run| run.level == plan::Level::Raw) {
+            statements[0]
+        } else {
+            statements[1]
+        };
+        let spans: Vec<i32> = rows.iter().map(|run| run.level.span_s()).collect();
+        let phases: Vec<i32> = rows.iter().map(|run| run.phase_s).collect();
+        let lows = instants(rows.iter().map(|run| run.from))?;
+        let highs = instants(rows.iter().map(|run| run.to))?;
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 7] =
+            [&duids, &numbers, &spans, &phases, &lows, &highs, &edges];
+        Ok(Some(self.db.query(sql, &params).await?))
+    }
+
+    /// The packs of the runs `packed`, each from the start of the pack that holds its first
+    /// row; `None` when there are no such runs.
+    async fn read_packs(
+        &self,
+        duids: &[&str],
+        numbers: &[i32],
+        packed: &[plan::Run],
+    ) -> Result<Option<Vec<Row>>, TimeSeriesError> {
+        if packed.is_empty() {
+            return Ok(None);
+        }
+        let spans: Vec<i32> = packed.iter().map(|run| run.level.span_s()).collect();
+        let phases: Vec<i32> = packed.iter().map(|run| run.phase_s).collect();
+        let firsts = instants(
+            packed
+                .iter()
+                .map(|run| plan::pack_start(run.level, run.from).unwrap_or(run.from)),
+        )?;
+        let highs = instants(packed.iter().map(|run| run.to))?;
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 6] =
+            [&duids, &numbers, &spans, &phases, &firsts, &highs];
+        Ok(Some(self.db.query(PACKS, &params).await?))
     }
 
     /// Keeps the nominal interval a row carries, as an import may have changed it.

@@ -145,7 +145,7 @@ async fn import_out_of_order(db: &TestDb, samples: &[Sample]) {
 /// Range edges as a client's buckets make them: a start on the minute, the quarter, a zone's
 /// hour (UTC, Kolkata, Kathmandu, New York) or anywhere to the nanosecond, up to 40 days
 /// before the data, and buckets of a quarter, an hour, a day, days of 23 and 25 hours, a week,
-/// 20 or 100 days (read from blocks of days), or any length.
+/// 100 days (read from packs of days), 600 days (from blocks of days), or any length.
 fn edges() -> impl Strategy<Value = Vec<i128>> {
     let offsets_min = prop::sample::select(vec![0i64, 330, 345, -300, -240, 570]);
     let start = (
@@ -171,9 +171,9 @@ fn edges() -> impl Strategy<Value = Vec<i128>> {
         Just(vec![24 * hour]),
         Just(vec![24 * hour, 23 * hour, 24 * hour, 25 * hour]),
         Just(vec![7 * 24 * hour]),
-        // Long enough for blocks of 8 and 64 days.
-        Just(vec![20 * 24 * hour]),
+        // Days from packs, and long enough for blocks of 8 and 64 days.
         Just(vec![100 * 24 * hour]),
+        Just(vec![600 * 24 * hour]),
         (1..3 * i128::from(DAY_NS)).prop_map(|width| vec![width]),
     ];
     (start, widths, 1..30usize).prop_map(|(start, widths, count)| {

@@ -22,10 +22,13 @@ pub(crate) const DAY_US: i64 = 24 * HOUR_US;
 
 /// Ranges with at least this many whole UTC days read them from 8- and 64-day blocks.
 /// Shorter ones read their days as one run at their own phase, from packs of 32 days (at
-/// most 17 packs, 24 KB, a series), which is one index scan a series where blocks are five;
-/// from here on, blocks keep a range's rows a series near 60 however long it is, so a
-/// window of a century (the longest `INSIGHTS_MAX_WINDOW_DAYS` allows) holds no more.
-const BLOCKS_FROM_US: i64 = 512 * DAY_US;
+/// most 7 packs, 10 KB, a series): one index scan a series where blocks take five. Each
+/// pack costs its 1,408 bytes on the wire, though, so past about six packs a series the
+/// five scans of blocks are cheaper (measured on 60 circuits: 120 days 1.5 × the hour from
+/// packs, 2.5 × from blocks; 366 days 3.1 × from packs, 2.7 × from blocks; `cargo xtask
+/// scale`), and blocks keep a century's window (the longest `INSIGHTS_MAX_WINDOW_DAYS`
+/// allows) at under 650 rows a series where packs would be 1,145.
+const BLOCKS_FROM_US: i64 = 192 * DAY_US;
 
 /// What a run reads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -308,7 +311,7 @@ mod tests {
                 (Hour, 0, d(20346), d(20346) + h(4)),
             ],
         );
-        // Under 512 whole days: days at the range's own phase, one run, read from packs.
+        // Under 192 whole days: days at the range's own phase, one run, read from packs.
         check(
             &[d(19814) + h(4), d(19934) + h(4)],
             &[(Day, 4 * 3600, d(19814) + h(4), d(19934) + h(4))],

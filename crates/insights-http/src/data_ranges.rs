@@ -6,9 +6,11 @@ use std::sync::PoisonError;
 
 use insights_core::{DataRange, EntityRef, Scope};
 
-/// How long a data range read to decide `caching::Freshness` is reused. Samples are only ever
-/// added, so a reused range can only be older than the truth: a window may then be called
-/// live a moment after it settled (a shorter `max-age`), never settled too early.
+/// How long a data range read to decide `caching::Freshness` is reused. Imports only ever add
+/// samples, so a reused range can only be older than the truth: a window may then be called
+/// live a moment after it settled (a shorter `max-age`), never settled too early. A reload of
+/// the sample file (SIGHUP) may also remove samples; for these 2 s after one, a window may be
+/// called settled from the old file's range.
 pub const DATA_RANGE_REUSE: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// The most data ranges kept for reuse; a full table is emptied, not grown.

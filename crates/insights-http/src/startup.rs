@@ -115,6 +115,7 @@ pub struct Application {
 impl Application {
     /// Builds the whole service from its settings and starts listening.
     pub async fn build(settings: &Settings) -> Result<Application, StartupError> {
+        let hangups = listen_for_hangups();
         let keys = key_ring(settings)?;
         let (timeseries, file_source) = series_store(settings).await?;
         tracing::info!(
@@ -123,13 +124,13 @@ impl Application {
             "time-series source selected"
         );
         let metadata = metadata_store(settings)?;
-        if let Some(source) = file_source {
+        if let Some(source) = &file_source {
             // In the background: the metadata database may be down or slow at start, and the
             // service starts anyway, answering 503 until it is back.
             let (reported, current) = (metadata.clone(), source.current());
             actix_web::rt::spawn(async move { report_unreferenced(&reported, &current).await });
-            reload_on_hangup(source, metadata.clone());
         }
+        answer_hangups(hangups, file_source, metadata.clone());
         let key_rates = keys.as_ref().map(KeyRing::rates).unwrap_or_default();
         let rate_limits = crate::ratelimit::RateLimits::new(settings.rate_limit, &key_rates);
         if settings.rate_limit.is_some() || key_rates.iter().any(Option::is_some) {
@@ -289,48 +290,74 @@ fn log_loaded(source: &MockTimeSeries, started: std::time::Instant, message: &st
     );
 }
 
+/// SIGHUP as a stream, or nothing where there is none. Listening replaces the default
+/// action, which would end the process, so [`Application::build`] starts listening before
+/// anything slow: a SIGHUP sent while the sample file loads, or to a service that reads
+/// PostgreSQL, is answered, not fatal.
+#[cfg(unix)]
+fn listen_for_hangups() -> Option<tokio::signal::unix::Signal> {
+    use tokio::signal::unix::{signal, SignalKind};
+    signal(SignalKind::hangup())
+        .inspect_err(|error| {
+            tracing::error!(%error, "cannot listen for SIGHUP; restart the service to load a new sample file");
+        })
+        .ok()
+}
+
 /// Reloads the sample file on every SIGHUP, one reload at a time (signals that arrive during
 /// one are answered by one more), off the workers that serve requests. A file that does not
-/// load leaves the service answering from the previous one.
-///
-/// The handler is installed before this returns, so a SIGHUP sent once the service logs that
-/// it serves never meets the default action, which would end the process.
-fn reload_on_hangup(source: Arc<ReloadableTimeSeries>, metadata: MetadataStore) {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        let mut hangups = match signal(SignalKind::hangup()) {
-            Ok(hangups) => hangups,
-            Err(error) => {
-                tracing::error!(%error, "cannot listen for SIGHUP; restart the service to load a new sample file");
-                return;
-            }
-        };
-        actix_web::rt::spawn(async move {
-            while hangups.recv().await.is_some() {
-                let started = std::time::Instant::now();
-                let reloading = Arc::clone(&source);
-                match tokio::task::spawn_blocking(move || reloading.reload()).await {
-                    Ok(Ok(fresh)) => {
-                        log_loaded(&fresh, started, "time series reloaded on SIGHUP");
-                        report_unreferenced(&metadata, &fresh).await;
-                    }
-                    Ok(Err(error)) => tracing::error!(
-                        path = %source.path().display(),
-                        %error,
-                        "the sample file did not reload; still answering from the one loaded before"
-                    ),
-                    Err(error) => tracing::error!(
-                        %error,
-                        "reloading the sample file panicked; still answering from the one loaded before"
-                    ),
+/// load leaves the service answering from the previous one. Without a file source there is
+/// nothing to reload, and a SIGHUP is logged and otherwise ignored.
+#[cfg(unix)]
+fn answer_hangups(
+    hangups: Option<tokio::signal::unix::Signal>,
+    source: Option<Arc<ReloadableTimeSeries>>,
+    metadata: MetadataStore,
+) {
+    let Some(mut hangups) = hangups else {
+        return;
+    };
+    actix_web::rt::spawn(async move {
+        while hangups.recv().await.is_some() {
+            let Some(source) = &source else {
+                tracing::info!(
+                    "SIGHUP: nothing to reload, as the time series are read from PostgreSQL"
+                );
+                continue;
+            };
+            let started = std::time::Instant::now();
+            let reloading = Arc::clone(source);
+            match tokio::task::spawn_blocking(move || reloading.reload()).await {
+                Ok(Ok(fresh)) => {
+                    log_loaded(&fresh, started, "time series reloaded on SIGHUP");
+                    report_unreferenced(&metadata, &fresh).await;
                 }
+                Ok(Err(error)) => tracing::error!(
+                    path = %source.path().display(),
+                    %error,
+                    "the sample file did not reload; still answering from the one loaded before"
+                ),
+                Err(error) => tracing::error!(
+                    %error,
+                    "reloading the sample file panicked; still answering from the one loaded before"
+                ),
             }
-        });
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = (source, metadata);
+        }
+    });
+}
+
+#[cfg(not(unix))]
+fn listen_for_hangups() -> Option<()> {
+    None
+}
+
+#[cfg(not(unix))]
+fn answer_hangups(
+    _hangups: Option<()>,
+    source: Option<Arc<ReloadableTimeSeries>>,
+    _metadata: MetadataStore,
+) {
+    if source.is_some() {
         tracing::info!("no SIGHUP on this platform: restart the service to load a new sample file");
     }
 }

@@ -62,7 +62,13 @@ impl ReloadableTimeSeries {
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         let fresh = Arc::new(MockTimeSeries::from_path(&self.path)?);
-        *self.current.write().unwrap_or_else(PoisonError::into_inner) = Arc::clone(&fresh);
+        let old = std::mem::replace(
+            &mut *self.current.write().unwrap_or_else(PoisonError::into_inner),
+            Arc::clone(&fresh),
+        );
+        // Freed here, outside the lock and on the reloading thread, when no answer still
+        // holds it: freeing an index of millions of samples takes a while.
+        drop(old);
         Ok(fresh)
     }
 }

@@ -56,7 +56,8 @@ CREATE TABLE IF NOT EXISTS power_rollups (
 -- PostgreSQL's cost is per row (and per array element, which is why this is bytes, not
 -- arrays), and unpacking costs the service next to nothing. The import rewrites the packs whose
 -- rows it recomputed, in the same transaction; `cargo xtask rollup --verify` compares them with
--- power_rollups. At most 1,408 bytes of entries, so a pack stays inline, never TOASTed.
+-- power_rollups. At most 1,408 bytes of entries, so a pack stays inline, never TOASTed,
+-- while its duid is under about 550 bytes (the row stays under PostgreSQL's 2 KB threshold).
 -- (Packs of 96 hours and 128 days, kept inline by a higher toast_tuple_target, were slower:
 -- a range's edges read whole packs for a few entries, and a page held one pack.)
 CREATE TABLE IF NOT EXISTS power_rollup_packs (

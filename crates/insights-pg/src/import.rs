@@ -20,7 +20,9 @@ use crate::plan::{self, Level, DAY_US, HOUR_US, QUARTER_US};
 use crate::timeseries::SCHEMA_SQL;
 
 /// The rollup layout the data was written with; answers read rollups only when it matches.
-pub(crate) const ROLLUP_VERSION: i64 = 3;
+/// 4: packs of 24 hours and 32 days (work in progress between f73203c and 52b887a wrote
+/// other pack layouts under 3).
+pub(crate) const ROLLUP_VERSION: i64 = 4;
 
 /// Islands of touched days are recomputed in groups of about this many 15-minute rows, so
 /// memory stays bounded however much is imported.
@@ -422,6 +424,14 @@ async fn touch_everything(
     bounds: Option<(Option<OffsetDateTime>, Option<OffsetDateTime>)>,
 ) -> Result<u64, ImportError> {
     let (from, to) = bounds.unwrap_or((None, None));
+    if from.is_none() && to.is_none() {
+        // Every pack is rewritten from the rows below; emptying the table first also drops
+        // packs of an earlier layout, whose starts the rewrite would not meet.
+        transaction
+            .batch_execute("TRUNCATE power_rollup_packs")
+            .await
+            .map_err(sql_error)?;
+    }
     // Whole UTC days: a bound inside a day touches that day.
     let clause = |column: &str| {
         let mut conditions = Vec::new();

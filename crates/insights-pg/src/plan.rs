@@ -22,12 +22,13 @@ pub(crate) const DAY_US: i64 = 24 * HOUR_US;
 
 /// Ranges with at least this many whole UTC days read them from 8- and 64-day blocks.
 /// Shorter ones read their days as one run at their own phase, from packs of 32 days (at
-/// most 7 packs, 10 KB, a series): one index scan a series where blocks take five. Each
+/// most 7 packs, 10 KB, a series for one range): one index scan a series where blocks take
+/// five. Each
 /// pack costs its 1,408 bytes on the wire, though, so past about six packs a series the
 /// five scans of blocks are cheaper (measured on 60 circuits: 120 days 1.5 × the hour from
 /// packs, 2.5 × from blocks; 366 days 3.1 × from packs, 2.7 × from blocks; `cargo xtask
 /// scale`), and blocks keep a century's window (the longest `INSIGHTS_MAX_WINDOW_DAYS`
-/// allows) at under 650 rows a series where packs would be 1,145.
+/// allows, 36,600 days) at under 650 rows a series where packs would be 1,145.
 const BLOCKS_FROM_US: i64 = 192 * DAY_US;
 
 /// What a run reads.
@@ -56,7 +57,8 @@ impl Level {
 
     /// How many rows of the level one pack holds (`power_rollup_packs`), for the levels
     /// answers read from packs: a day of hours or 32 days, per series and phase. At 44 bytes a
-    /// row, a pack is at most 1,408 bytes, so PostgreSQL keeps it inline, never TOASTed.
+    /// row, a pack's entries are at most 1,408 bytes, so PostgreSQL keeps the row inline,
+    /// never TOASTed, while its duid is under about 550 bytes.
     pub(crate) fn pack_len(self) -> Option<i64> {
         match self {
             Level::Hour => Some(24),
@@ -170,7 +172,8 @@ fn fill(from: i64, to: i64, levels: &[Level], runs: &mut Vec<Run>) -> i64 {
 
 /// Tiles `[from, to)`, both UTC midnights, with days up to the first 8-day boundary, 8-day
 /// blocks up to the first 64-day one, 64-day blocks, then 8-day blocks and days to the end:
-/// at most 14 rows and 5 runs besides the 64-day blocks.
+/// at most 28 rows (7 days and 7 blocks of 8 at either end) and 5 runs besides the 64-day
+/// blocks.
 fn blocks(from: i64, to: i64, runs: &mut Vec<Run>) {
     let levels = [Level::Day, Level::Days8, Level::Days64];
     let mut at = from;

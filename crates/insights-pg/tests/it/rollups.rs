@@ -304,9 +304,12 @@ async fn samples_imported_before_rollups_existed_are_rolled_up_by_the_next_impor
     insights_pg::import(db.url(), [(series.clone(), T0_NS, 5.0)].into_iter())
         .await
         .unwrap();
-    // As an earlier version left it: samples, no rollups, no version.
+    // As an earlier version left it: samples, no rollups, no version, and a pack of another
+    // layout (starting where no pack of 24 hours starts), which verify would list.
     db.execute(
-        "TRUNCATE power_rollups; DELETE FROM power_sample_facts WHERE name = 'rollup_version'",
+        "TRUNCATE power_rollups; DELETE FROM power_sample_facts WHERE name = 'rollup_version';
+         INSERT INTO power_rollup_packs
+         VALUES ('A1', 1, 3600, 0, to_timestamp(0) + interval '5 hours', decode(repeat('00', 44), 'hex'))",
     );
     let refused = PgTimeSeries::connect(&config(&db))
         .await

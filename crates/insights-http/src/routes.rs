@@ -401,7 +401,8 @@ async fn range_of(
 
 /// Whether a usage answer is settled: its window ended at or before the latest sample of
 /// the entity's circuits, so only a late sample can change it. The range may be up to
-/// `data_ranges::DATA_RANGE_REUSE` old, which can only make a settled window look live.
+/// `data_ranges::DATA_RANGE_REUSE` old, which makes a settled window look live, or, just
+/// after a reload of the sample file removed samples, a live one settled.
 async fn freshness_of(
     state: &AppState,
     scope: &Scope,

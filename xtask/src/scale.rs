@@ -130,7 +130,7 @@ pub fn run(root: &Path, plan: &Plan) -> Result<()> {
     let mut baseline = (f64::NAN, f64::NAN);
     for (index, query) in queries.iter().enumerate() {
         let path = &paths[index];
-        let [file_ms, pg_ms] = latencies[index].clone().map(median);
+        let [file_ms, pg_ms] = std::mem::take(&mut latencies[index]).map(median);
         let [file_body, pg_body] = &bodies[index];
         match index {
             0 => baseline.0 = pg_ms,

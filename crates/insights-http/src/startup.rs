@@ -279,6 +279,7 @@ fn load_file(settings: &Settings) -> Result<ReloadableTimeSeries, StartupError> 
     Ok(source)
 }
 
+/// Logs a load of the sample file: its size, its index's bytes a sample, RSS and the time.
 fn log_loaded(source: &MockTimeSeries, started: std::time::Instant, message: &str) {
     tracing::info!(
         samples = source.n_samples(),

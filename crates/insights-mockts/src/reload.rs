@@ -15,9 +15,9 @@ use crate::{LoadError, MockTimeSeries};
 /// Each call of the port answers from the index current when it starts, so a call never sees
 /// half of one file and half of another; an answer that makes several calls (the nominal
 /// interval, then the statistics) while a reload lands may take them from the two files. A
-/// new file is read and indexed before it replaces
-/// the old one: a file that does not load changes nothing, and while a reload runs, both
-/// indexes are in memory (the old one until the last call using it returns).
+/// new file is read and indexed before it replaces the old one: a file that does not load
+/// changes nothing, and while a reload runs, both indexes are in memory (the old one until
+/// the last call using it returns).
 #[derive(Debug)]
 pub struct ReloadableTimeSeries {
     path: PathBuf,
@@ -47,7 +47,7 @@ impl ReloadableTimeSeries {
     /// The index answers come from now.
     pub fn current(&self) -> Arc<MockTimeSeries> {
         // A poisoned lock only means a panic elsewhere while it was held; the pointer inside
-        // is always a whole index, because it is replaced in one assignment.
+        // is always a whole index, because it is replaced in one write.
         Arc::clone(&self.current.read().unwrap_or_else(PoisonError::into_inner))
     }
 

@@ -23,12 +23,12 @@ pub(crate) const DAY_US: i64 = 24 * HOUR_US;
 /// Ranges with at least this many whole UTC days read them from 8- and 64-day blocks.
 /// Shorter ones read their days as one run at their own phase, from packs of 32 days (at
 /// most 7 packs, 10 KB, a series for one range): one index scan a series where blocks take
-/// five. Each
-/// pack costs its 1,408 bytes on the wire, though, so past about six packs a series the
-/// five scans of blocks are cheaper (measured on 60 circuits: 120 days 1.5 × the hour from
-/// packs, 2.5 × from blocks; 366 days 3.1 × from packs, 2.7 × from blocks; `cargo xtask
-/// scale`), and blocks keep a century's window (the longest `INSIGHTS_MAX_WINDOW_DAYS`
-/// allows, 36,600 days) at under 650 rows a series where packs would be 1,145.
+/// five. Each pack costs its 1,408 bytes on the wire, though, so past about six packs a
+/// series the five scans of blocks are cheaper (measured on 60 circuits with `xtask scale`,
+/// see the messages of 99a4c4f and 8af905d: 120 days 1.5 × the hour from packs, 2.5 × from
+/// blocks; 366 days 3.1 × from packs, 2.7 × from blocks), and blocks keep a century's window
+/// (the longest `INSIGHTS_MAX_WINDOW_DAYS` allows, 36,600 days) at under 650 rows a series
+/// where packs would be 1,145.
 const BLOCKS_FROM_US: i64 = 192 * DAY_US;
 
 /// What a run reads.

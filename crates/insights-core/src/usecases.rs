@@ -814,27 +814,7 @@ impl<M: MetadataRepo, T: TimeSeriesSource> Insights<M, T> {
         entity: Option<EntityRef>,
     ) -> Result<DataRange, InsightsError> {
         let keys: Vec<SeriesKey> = match entity {
-            Some(EntityRef::Circuit(id)) => self
-                .metadata
-                .circuit(id)
-                .await?
-                .filter(|context| scope.admits(&context.organization))
-                .map(|context| vec![context.series_key()])
-                .ok_or(InsightsError::NotFound(EntityRef::Circuit(id)))?,
-            Some(EntityRef::Sensor(id)) => self
-                .electric_sensor(scope, id)
-                .await?
-                .sensor
-                .series_keys()
-                .collect(),
-            Some(EntityRef::Location(id)) => self
-                .location_summary(scope, id)
-                .await?
-                .tree
-                .series_keys()
-                .collect(),
-            Some(EntityRef::Organization(id)) => self.organization_keys(scope, id).await?,
-            Some(EntityRef::Brand(id)) => brand_keys(&*self.brand_metadata(scope, id).await?),
+            Some(entity) => self.series_of(scope, entity).await?,
             None => match scope {
                 Scope::All => self.metadata.circuit_series().await?,
                 Scope::Brand(id) => match self.metadata.brand(*id).await? {
@@ -862,6 +842,50 @@ impl<M: MetadataRepo, T: TimeSeriesSource> Insights<M, T> {
             circuit_count: keys.len(),
             extent,
             nominal_interval: self.timeseries.nominal_interval(),
+        })
+    }
+
+    /// How much work a usage request for `entity` is, in figures ([`work_cells`]), if the
+    /// scope may see the entity: what a caller can decide by, before running it, whether the
+    /// request is light enough to answer at once.
+    pub async fn usage_work(
+        &self,
+        scope: &Scope,
+        entity: EntityRef,
+        request: &UsageRequest,
+    ) -> Result<usize, InsightsError> {
+        let n_series = self.series_of(scope, entity).await?.len();
+        Ok(work_cells(n_series, request))
+    }
+
+    /// The series of the entity's circuits, if the scope may see it.
+    async fn series_of(
+        &self,
+        scope: &Scope,
+        entity: EntityRef,
+    ) -> Result<Vec<SeriesKey>, InsightsError> {
+        Ok(match entity {
+            EntityRef::Circuit(id) => self
+                .metadata
+                .circuit(id)
+                .await?
+                .filter(|context| scope.admits(&context.organization))
+                .map(|context| vec![context.series_key()])
+                .ok_or(InsightsError::NotFound(EntityRef::Circuit(id)))?,
+            EntityRef::Sensor(id) => self
+                .electric_sensor(scope, id)
+                .await?
+                .sensor
+                .series_keys()
+                .collect(),
+            EntityRef::Location(id) => self
+                .location_summary(scope, id)
+                .await?
+                .tree
+                .series_keys()
+                .collect(),
+            EntityRef::Organization(id) => self.organization_keys(scope, id).await?,
+            EntityRef::Brand(id) => brand_keys(&*self.brand_metadata(scope, id).await?),
         })
     }
 
@@ -1108,26 +1132,60 @@ pub const CELLS_PER_CALL: usize = 1 << 16;
 /// refused with a suggestion that fits.
 pub const MAX_CELLS_PER_REQUEST: usize = 16_000_000;
 
+/// The ranges a usage request sums each series over, by kind, its comparison included.
+struct Ranges {
+    /// Windows: 1, or 2 with a comparison.
+    windows: usize,
+    buckets: usize,
+    baseload: usize,
+    demand: usize,
+}
+
+impl Ranges {
+    fn of(request: &UsageRequest) -> Ranges {
+        // A comparison does the same work again over its own window, whose buckets and
+        // intervals may number a few more (a year earlier can hold a 29 February).
+        let windows: Vec<&UsageRequest> = std::iter::once(request)
+            .chain(request.compare.as_ref().map(|(_, other)| other.as_ref()))
+            .collect();
+        let intervals = |demand: &Option<Demand>| {
+            demand
+                .as_ref()
+                .map_or(0, |demand| demand.edges.len().saturating_sub(1))
+        };
+        let total = |count: &dyn Fn(&UsageRequest) -> usize| windows.iter().map(|w| count(w)).sum();
+        Ranges {
+            windows: windows.len(),
+            buckets: total(&|w| w.buckets.as_ref().map_or(0, Vec::len)),
+            baseload: total(&|w| intervals(&w.baseload)),
+            demand: total(&|w| intervals(&w.demand)),
+        }
+    }
+
+    /// Figures over `n_series` series when these ranges number `ranges` (at least one a
+    /// window: every series is summed over each window).
+    fn cells(&self, n_series: usize, ranges: usize) -> usize {
+        n_series.saturating_mul(ranges.max(self.windows))
+    }
+}
+
+/// The figures (series × ranges: buckets, demand and baseload intervals, each window at
+/// least once) that a usage request over `n_series` series asks the source for. Its cost
+/// grows with this, not with the window's length: the sources answer a range from an index
+/// or from rollups.
+pub fn work_cells(n_series: usize, request: &UsageRequest) -> usize {
+    let ranges = Ranges::of(request);
+    ranges.cells(n_series, ranges.buckets + ranges.demand + ranges.baseload)
+}
+
 /// Refuses a request whose work would exceed [`MAX_CELLS_PER_REQUEST`].
 fn check_work(n_series: usize, request: &UsageRequest) -> Result<(), InsightsError> {
-    // A comparison does the same work again over its own window, whose buckets and
-    // intervals may number a few more (a year earlier can hold a 29 February).
-    let windows: Vec<&UsageRequest> = std::iter::once(request)
-        .chain(request.compare.as_ref().map(|(_, other)| other.as_ref()))
-        .collect();
-    let intervals = |demand: &Option<Demand>| {
-        demand
-            .as_ref()
-            .map_or(0, |demand| demand.edges.len().saturating_sub(1))
-    };
-    let total = |count: &dyn Fn(&UsageRequest) -> usize| windows.iter().map(|w| count(w)).sum();
-    let n_buckets: usize = total(&|w| w.buckets.as_ref().map_or(0, Vec::len));
-    let n_baseload: usize = total(&|w| intervals(&w.baseload));
-    let n_demand: usize = total(&|w| intervals(&w.demand));
+    let ranges = Ranges::of(request);
+    let (n_buckets, n_baseload, n_demand) = (ranges.buckets, ranges.baseload, ranges.demand);
     // The baseload's quarter hours are fixed work, like the buckets.
     let fixed = n_buckets + n_baseload;
     let n_intervals = n_demand + n_baseload;
-    let cells = |ranges: usize| n_series.saturating_mul(ranges.max(windows.len()));
+    let cells = |count: usize| ranges.cells(n_series, count);
     if cells(n_buckets + n_intervals) <= MAX_CELLS_PER_REQUEST {
         return Ok(());
     }
@@ -1495,11 +1553,7 @@ mod tests {
         compare: bool,
     }
 
-    fn check(
-        n_series: usize,
-        options: Options,
-        expected: Result<(), (WorkParam, usize, Option<&str>)>,
-    ) {
+    fn request(options: Options) -> UsageRequest {
         let start = parse_rfc3339("2024-01-01T00:00:00Z").unwrap();
         let end = match options.minutes {
             Some(minutes) => start + Duration::minutes(minutes),
@@ -1519,7 +1573,15 @@ mod tests {
         if options.compare {
             builder = builder.compare(Comparison::Previous);
         }
-        let actual = check_work(n_series, &builder.build().unwrap()).map_err(|error| match error {
+        builder.build().unwrap()
+    }
+
+    fn check(
+        n_series: usize,
+        options: Options,
+        expected: Result<(), (WorkParam, usize, Option<&str>)>,
+    ) {
+        let actual = check_work(n_series, &request(options)).map_err(|error| match error {
             InsightsError::TooMuchWork(work) => (work.param, work.cells, work.suggestion),
             other => panic!("unexpected {other}"),
         });
@@ -1578,5 +1640,45 @@ mod tests {
         };
         check(455, baseload(), Ok(()));
         check(456, baseload(), Err((Baseload, 16_022_016, None)));
+    }
+
+    #[test]
+    fn the_work_of_a_request_counts_each_window_once_and_every_range() {
+        fn check(n_series: usize, options: Options, expected: usize) {
+            assert_eq!(work_cells(n_series, &request(options)), expected);
+        }
+        let hour = || Options {
+            minutes: Some(60),
+            ..Options::default()
+        };
+        // A window alone is one figure a series; a comparison adds its own window.
+        check(1, hour(), 1);
+        check(12, hour(), 12);
+        check(
+            12,
+            Options {
+                compare: true,
+                ..hour()
+            },
+            24,
+        );
+        check(0, hour(), 0);
+        // Each bucket and interval is a figure a series.
+        let buckets = |bucket| Options {
+            bucket: Some(bucket),
+            ..hour()
+        };
+        check(3, buckets(BucketWidth::Minute), 180);
+        check(
+            3,
+            Options {
+                demand: Some("15m"),
+                baseload: true,
+                ..buckets(BucketWidth::Minute)
+            },
+            3 * (60 + 4 + 4),
+        );
+        // Saturates rather than overflows.
+        check(usize::MAX, buckets(BucketWidth::Minute), usize::MAX);
     }
 }

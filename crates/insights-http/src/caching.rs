@@ -52,12 +52,18 @@ pub fn cache_control(freshness: Freshness, keys_on: bool) -> String {
 
 /// The strong entity tag of an answer's bytes: 128 bits of SHA-256, in hex.
 pub fn entity_tag(bytes: &[u8]) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let digest = Sha256::digest(bytes);
-    let hex: String = digest[..16]
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect();
-    format!("\"{hex}\"")
+    // By hand rather than with `format!` per byte, which cost a tenth of a small answer's
+    // time under load.
+    let mut tag = String::with_capacity(34);
+    tag.push('"');
+    for byte in &digest[..16] {
+        tag.push(char::from(HEX[usize::from(byte >> 4)]));
+        tag.push(char::from(HEX[usize::from(byte & 0xf)]));
+    }
+    tag.push('"');
+    tag
 }
 
 /// Whether `If-None-Match` names `tag`: `*`, or any listed tag equal to it under the weak
@@ -164,8 +170,8 @@ mod tests {
     #[test]
     fn tags_are_strong_quoted_and_follow_the_bytes() {
         let tag = entity_tag(b"{}");
-        assert_eq!(tag.len(), 34);
-        assert!(tag.starts_with('"') && tag.ends_with('"'));
+        // The first half of SHA-256("{}"), in lower-case hex.
+        assert_eq!(tag, "\"44136fa355b3678a1146ad16f7e8649e\"");
         assert_eq!(tag, entity_tag(b"{}"));
         assert_ne!(tag, entity_tag(b"{} "));
     }

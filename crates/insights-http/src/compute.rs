@@ -1,57 +1,39 @@
-//! The bounded pool that heavy work runs on, off the I/O workers.
+//! The threads that heavy work runs on, off the I/O workers.
 //!
 //! Usage answers can take a lot of CPU (a brand over a year in 5-minute demand intervals). Run
 //! on actix's workers, such work stalls every connection those workers serve, `/healthz`
-//! included, and no timer can fire until it ends. So usage use cases run on a runtime of their
-//! own, a fixed number of threads, and at most `slots` requests may be admitted to it at
-//! once; one more is refused at once with a 503, never queued without bound. The request
-//! timeout is a real deadline: when it passes, the answer is a 503 at once and the work is
-//! aborted at its next yield (the core yields between blocks of work).
+//! included, and no timer can fire until it ends. So heavy usage requests run on a runtime of
+//! their own, a fixed number of low-priority threads, each holding a slot of `admission`
+//! until its work has really stopped. The request timeout is a real deadline: when it
+//! passes, the answer is a 503 at once and the work is aborted at its next yield (the core
+//! yields between blocks of work).
 
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
-use std::time::Duration;
 
 use tokio::runtime::Runtime;
-use tokio::sync::Semaphore;
+use tokio::time::Instant;
 
+use crate::admission::Permit;
 use crate::error::ApiError;
 
-/// A fixed set of threads for heavy work, and the slots that admit requests to it.
+/// A fixed set of threads for heavy work.
 pub struct ComputePool {
     runtime: Option<Runtime>,
-    slots: Arc<Semaphore>,
-    capacity: usize,
-    refused: AtomicU64,
     timed_out: AtomicU64,
 }
 
 impl std::fmt::Debug for ComputePool {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ComputePool")
-            .field("capacity", &self.capacity)
-            .field("busy", &self.busy())
+            .field("timed_out", &self.timed_out())
             .finish()
     }
 }
 
-/// Counters and gauges of the pool, for `/metrics`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct ComputeStatus {
-    /// Requests that may be admitted at once.
-    pub capacity: usize,
-    /// Requests admitted now.
-    pub busy: usize,
-    /// Requests refused because every slot was taken.
-    pub refused: u64,
-    /// Requests whose deadline passed while their work ran.
-    pub timed_out: u64,
-}
-
 impl ComputePool {
-    /// A pool of `threads` threads admitting at most `slots` requests at once.
-    pub fn new(threads: usize, slots: usize) -> std::io::Result<ComputePool> {
+    /// A pool of `threads` threads.
+    pub fn new(threads: usize) -> std::io::Result<ComputePool> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(threads.max(1))
             .thread_name("insights-compute")
@@ -60,44 +42,31 @@ impl ComputePool {
             .build()?;
         Ok(ComputePool {
             runtime: Some(runtime),
-            slots: Arc::new(Semaphore::new(slots.max(1))),
-            capacity: slots.max(1),
-            refused: AtomicU64::new(0),
             timed_out: AtomicU64::new(0),
         })
     }
 
-    /// Requests admitted now.
-    pub fn busy(&self) -> usize {
-        self.capacity - self.slots.available_permits()
+    /// Heavy requests whose deadline passed while their work ran.
+    pub fn timed_out(&self) -> u64 {
+        self.timed_out.load(Ordering::Relaxed)
     }
 
-    /// The pool's figures for `/metrics`.
-    pub fn status(&self) -> ComputeStatus {
-        ComputeStatus {
-            capacity: self.capacity,
-            busy: self.busy(),
-            refused: self.refused.load(Ordering::Relaxed),
-            timed_out: self.timed_out.load(Ordering::Relaxed),
-        }
-    }
-
-    /// Runs `work` on the pool within `deadline`.
+    /// Runs `work` on the pool, holding `slot`, until `deadline`.
     ///
-    /// Refused with [`ApiError::Overloaded`] when every slot is taken; answered with
-    /// [`ApiError::TimedOut`] when the deadline passes first, and the work is then aborted.
-    /// The slot is held until the work has really stopped, so aborted work still counts.
-    pub async fn run<T, F>(&self, deadline: Duration, work: F) -> Result<T, ApiError>
+    /// Answered with [`ApiError::TimedOut`] (naming `limit`, the request timeout) when the
+    /// deadline passes first, and the work is then aborted. The slot is held until the work
+    /// has really stopped, so aborted work still counts.
+    pub async fn run<T, F>(
+        &self,
+        slot: Permit,
+        deadline: Instant,
+        limit: std::time::Duration,
+        work: F,
+    ) -> Result<T, ApiError>
     where
         F: Future<Output = Result<T, ApiError>> + Send + 'static,
         T: Send + 'static,
     {
-        let Ok(slot) = Arc::clone(&self.slots).try_acquire_owned() else {
-            self.refused.fetch_add(1, Ordering::Relaxed);
-            return Err(ApiError::Overloaded {
-                capacity: self.capacity,
-            });
-        };
         let runtime = self.runtime.as_ref().ok_or_else(|| ApiError::Internal {
             cause: "the compute pool has shut down".to_owned(),
         })?;
@@ -107,7 +76,7 @@ impl ComputePool {
             answer
         });
         let abort = task.abort_handle();
-        match tokio::time::timeout(deadline, task).await {
+        match tokio::time::timeout_at(deadline, task).await {
             Ok(Ok(answer)) => answer,
             // The panic hook logged the panic itself.
             Ok(Err(join_error)) if join_error.is_panic() => Err(ApiError::Panicked),
@@ -117,7 +86,7 @@ impl ComputePool {
             Err(_) => {
                 abort.abort();
                 self.timed_out.fetch_add(1, Ordering::Relaxed);
-                Err(ApiError::TimedOut { limit: deadline })
+                Err(ApiError::TimedOut { limit })
             }
         }
     }
@@ -154,7 +123,11 @@ impl Drop for ComputePool {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
     use super::*;
+    use crate::admission::{Admission, AdmissionLimits};
 
     fn block_on<F: Future>(future: F) -> F::Output {
         tokio::runtime::Builder::new_current_thread()
@@ -164,65 +137,76 @@ mod tests {
             .block_on(future)
     }
 
+    fn one_slot() -> Arc<Admission> {
+        Admission::new(AdmissionLimits {
+            slots: 1,
+            queue: 0,
+            target: Duration::from_millis(100),
+        })
+    }
+
+    async fn slot(admission: &Arc<Admission>) -> Permit {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        admission.admit(None, deadline).await.unwrap()
+    }
+
+    fn within(duration: Duration) -> Instant {
+        Instant::now() + duration
+    }
+
     #[test]
-    fn answers_within_the_deadline() {
-        let pool = ComputePool::new(1, 2).unwrap();
-        let answer = block_on(pool.run(Duration::from_secs(5), async { Ok(42) }));
+    fn answers_within_the_deadline_and_gives_the_slot_back() {
+        let (pool, admission) = (ComputePool::new(1).unwrap(), one_slot());
+        let answer = block_on(async {
+            let slot = slot(&admission).await;
+            let limit = Duration::from_secs(5);
+            pool.run(slot, within(limit), limit, async { Ok(42) }).await
+        });
         assert_eq!(answer.unwrap(), 42);
-        assert_eq!(pool.busy(), 0);
+        assert_eq!(admission.status().busy, 0);
     }
 
     #[test]
     fn a_panic_in_the_work_is_an_answer_and_frees_the_slot() {
-        let pool = ComputePool::new(1, 1).unwrap();
-        let answer: Result<(), ApiError> = block_on(pool.run(Duration::from_secs(5), async {
-            panic!("deliberately, in a test");
-        }));
+        let (pool, admission) = (ComputePool::new(1).unwrap(), one_slot());
+        let limit = Duration::from_secs(5);
+        let answer: Result<(), ApiError> = block_on(async {
+            let slot = slot(&admission).await;
+            pool.run(slot, within(limit), limit, async {
+                panic!("deliberately, in a test");
+            })
+            .await
+        });
         assert!(matches!(answer, Err(ApiError::Panicked)), "{answer:?}");
-        assert_eq!(pool.busy(), 0);
-        let answer = block_on(pool.run(Duration::from_secs(5), async { Ok(7) }));
-        assert_eq!(answer.unwrap(), 7);
+        assert_eq!(admission.status().busy, 0);
     }
 
     #[test]
-    fn a_full_pool_refuses_at_once_and_frees_its_slots_after_a_deadline() {
-        let pool = ComputePool::new(1, 1).unwrap();
-        let status = block_on(async {
-            let slow = pool.run(Duration::from_millis(100), async {
+    fn a_deadline_aborts_the_work_and_its_slot_comes_back_once_it_stopped() {
+        let (pool, admission) = (ComputePool::new(1).unwrap(), one_slot());
+        let limit = Duration::from_millis(50);
+        let answer: Result<(), ApiError> = block_on(async {
+            let slot = slot(&admission).await;
+            pool.run(slot, within(limit), limit, async {
                 // Yields often, as the core does, so an abort takes effect.
                 loop {
                     tokio::task::yield_now().await;
                 }
-                #[allow(unreachable_code)]
-                Ok(())
-            });
-            let refused = async {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-                pool.run(Duration::from_secs(1), async { Ok(()) }).await
-            };
-            let (slow, refused) = tokio::join!(slow, refused);
-            assert!(matches!(slow, Err(ApiError::TimedOut { .. })), "{slow:?}");
-            assert!(
-                matches!(refused, Err(ApiError::Overloaded { capacity: 1 })),
-                "{refused:?}"
-            );
-            // The aborted work gives its slot back once it has stopped.
-            for _ in 0..100 {
-                if pool.busy() == 0 {
-                    break;
-                }
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
-            pool.status()
+            })
+            .await
         });
-        assert_eq!(
-            status,
-            ComputeStatus {
-                capacity: 1,
-                busy: 0,
-                refused: 1,
-                timed_out: 1
-            }
+        assert!(
+            matches!(answer, Err(ApiError::TimedOut { .. })),
+            "{answer:?}"
         );
+        assert_eq!(pool.timed_out(), 1);
+        // The aborted task drops its slot on its own thread; wait for that, boundedly.
+        for _ in 0..500 {
+            if admission.status().busy == 0 {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        assert_eq!(admission.status().busy, 0);
     }
 }

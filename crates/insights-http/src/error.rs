@@ -13,6 +13,8 @@ use paperclip::v2::models::{DataType, DefaultOperationRaw, DefaultSchemaRaw, Eit
 use paperclip::v2::schema::Apiv2Errors;
 use serde::Serialize;
 
+use crate::admission::{Refusal, Refused};
+
 /// The media type of every error body.
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
@@ -58,11 +60,8 @@ pub enum ApiError {
         /// `INSIGHTS_REQUEST_TIMEOUT_MS`.
         limit: std::time::Duration,
     },
-    /// 503: every slot for heavy work is taken; the client may retry.
-    Overloaded {
-        /// How many heavy requests the service admits at once.
-        capacity: usize,
-    },
+    /// 503: a heavy request could not get a compute slot in time; the client may retry.
+    Overloaded(crate::admission::Refused),
     /// 503: a dependency is unreachable; the client may retry.
     Unavailable {
         /// The cause, for the log only.
@@ -103,9 +102,11 @@ impl std::fmt::Display for ApiError {
                 "the request was not answered within {} ms",
                 limit.as_millis()
             ),
-            ApiError::Overloaded { capacity } => {
-                write!(f, "all {capacity} slots for heavy requests are taken")
-            }
+            ApiError::Overloaded(refused) => write!(
+                f,
+                "a heavy request was refused a compute slot ({})",
+                refused.reason.label()
+            ),
             ApiError::RateLimited { rate, .. } => write!(
                 f,
                 "this caller may send {} requests a second, in bursts of up to {}; retry after the Retry-After delay",
@@ -193,9 +194,9 @@ impl ResponseError for ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::QueryTooLong { .. } => StatusCode::URI_TOO_LONG,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::Unavailable { .. }
-            | ApiError::TimedOut { .. }
-            | ApiError::Overloaded { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable { .. } | ApiError::TimedOut { .. } | ApiError::Overloaded(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ApiError::Internal { .. } | ApiError::Panicked => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -222,9 +223,18 @@ impl ResponseError for ApiError {
                 tracing::warn!(cause = %self, "answering 503");
                 problem_response(status, "The request took longer than the service allows; retry after the Retry-After delay.", None)
             }
-            ApiError::Overloaded { .. } => {
+            ApiError::Overloaded(refused) => {
                 tracing::warn!(cause = %self, "answering 503");
-                problem_response(status, "The service is busy with other heavy requests; retry after the Retry-After delay.", None)
+                let detail = match refused.reason {
+                    Refusal::CallerShare => "This caller already has its share of heavy requests waiting; retry after the Retry-After delay.",
+                    Refusal::QueueFull | Refusal::QueueDeadline => "The service is busy with other heavy requests and could not start this one in time; retry after the Retry-After delay.",
+                };
+                let mut response = problem_response(status, detail, None);
+                let seconds = refused.retry_after.as_secs_f64().ceil().max(1.0) as u64;
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+                response
             }
             ApiError::Unavailable { cause } => {
                 tracing::warn!(%cause, "answering 503");
@@ -356,4 +366,10 @@ pub fn problem_schema() -> DefaultSchemaRaw {
         .map(String::from)
         .collect();
     schema
+}
+
+impl From<Refused> for ApiError {
+    fn from(refused: Refused) -> ApiError {
+        ApiError::Overloaded(refused)
+    }
 }

@@ -4,6 +4,7 @@
 //! [`run`] serves on a bound listener, so tests can bind port 0; `main` reads [`Settings`],
 //! builds the [`AppState`] and calls it.
 
+pub mod admission;
 pub mod auth;
 pub mod caching;
 pub mod compute;

@@ -26,12 +26,53 @@ const LATENCY_BOUNDS_S: [f64; 14] = [
 /// Statuses from 100 to 599, one counter each.
 const N_STATUSES: usize = 500;
 
+/// A histogram of durations over [`LATENCY_BOUNDS_S`].
+#[derive(Default)]
+struct Histogram {
+    /// Cumulative counts are computed when scraped; each slot counts its own bucket only.
+    buckets: [AtomicU64; LATENCY_BOUNDS_S.len() + 1],
+    sum_ns: AtomicU64,
+}
+
+impl Histogram {
+    fn observe(&self, elapsed: Duration) {
+        let seconds = elapsed.as_secs_f64();
+        let bucket = LATENCY_BOUNDS_S
+            .iter()
+            .position(|bound| seconds <= *bound)
+            .unwrap_or(LATENCY_BOUNDS_S.len());
+        self.buckets[bucket].fetch_add(1, Ordering::Relaxed);
+        self.sum_ns.fetch_add(
+            u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
+    }
+
+    /// Writes the buckets, sum and count of `name`, with `labels` (`key="value",` each)
+    /// before `le`.
+    fn render(&self, text: &mut String, name: &str, labels: &str) {
+        let mut cumulative = 0;
+        let bounds = LATENCY_BOUNDS_S.iter().map(|bound| bound.to_string());
+        for (bound, bucket) in bounds.chain(["+Inf".to_owned()]).zip(&self.buckets) {
+            cumulative += bucket.load(Ordering::Relaxed);
+            let _ = writeln!(text, "{name}_bucket{{{labels}le=\"{bound}\"}} {cumulative}");
+        }
+        let sum_s = self.sum_ns.load(Ordering::Relaxed) as f64 / 1e9;
+        let labels = match labels.trim_end_matches(',') {
+            "" => String::new(),
+            labels => format!("{{{labels}}}"),
+        };
+        let _ = writeln!(
+            text,
+            "{name}_sum{labels} {sum_s}\n{name}_count{labels} {cumulative}"
+        );
+    }
+}
+
 struct RouteMetrics {
     route: String,
     by_status: Box<[AtomicU64]>,
-    /// Cumulative counts are computed when scraped; each slot counts its own bucket only.
-    latency_buckets: [AtomicU64; LATENCY_BOUNDS_S.len() + 1],
-    latency_sum_ns: AtomicU64,
+    latency: Histogram,
 }
 
 impl RouteMetrics {
@@ -39,8 +80,7 @@ impl RouteMetrics {
         RouteMetrics {
             route: route.to_owned(),
             by_status: (0..N_STATUSES).map(|_| AtomicU64::new(0)).collect(),
-            latency_buckets: Default::default(),
-            latency_sum_ns: AtomicU64::new(0),
+            latency: Histogram::default(),
         }
     }
 }
@@ -67,6 +107,24 @@ pub struct Metrics {
     in_flight: AtomicI64,
     /// Requests refused by a rate limit, by [`LimitedCaller`].
     rate_limited: [AtomicU64; 3],
+    /// Requests that read the time series, by class: light ones run at once, heavy ones go
+    /// through admission.
+    classified: [AtomicU64; 2],
+    /// How long admitted heavy requests waited for a slot.
+    queue_wait: Histogram,
+}
+
+/// How a request that reads the time series was classified by its estimated work.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WorkClass {
+    /// Small enough to answer at once, on the worker that read it.
+    Light = 0,
+    /// Admitted to a compute slot, perhaps after a wait.
+    Heavy = 1,
+}
+
+impl WorkClass {
+    const LABELS: [&'static str; 2] = ["light", "heavy"];
 }
 
 impl std::fmt::Debug for Metrics {
@@ -83,6 +141,8 @@ impl Default for Metrics {
             routes: RwLock::new(vec![Arc::new(RouteMetrics::new(UNMATCHED))]),
             in_flight: AtomicI64::new(0),
             rate_limited: Default::default(),
+            classified: Default::default(),
+            queue_wait: Histogram::default(),
         }
     }
 }
@@ -137,6 +197,16 @@ impl Metrics {
         self.rate_limited[caller as usize].fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Counts a request of this class.
+    pub fn record_class(&self, class: WorkClass) {
+        self.classified[class as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Records how long a heavy request waited for its slot.
+    pub fn record_queue_wait(&self, waited: Duration) {
+        self.queue_wait.observe(waited);
+    }
+
     /// Records one answered request under the route pattern it matched (`None`: none).
     pub fn record(&self, route: Option<&str>, status: u16, elapsed: Duration) {
         let metrics = self.route(route);
@@ -146,16 +216,7 @@ impl Metrics {
         {
             counter.fetch_add(1, Ordering::Relaxed);
         }
-        let seconds = elapsed.as_secs_f64();
-        let bucket = LATENCY_BOUNDS_S
-            .iter()
-            .position(|bound| seconds <= *bound)
-            .unwrap_or(LATENCY_BOUNDS_S.len());
-        metrics.latency_buckets[bucket].fetch_add(1, Ordering::Relaxed);
-        metrics.latency_sum_ns.fetch_add(
-            u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX),
-            Ordering::Relaxed,
-        );
+        metrics.latency.observe(elapsed);
     }
 
     /// The exposition text: the service's counters, then the values read now.
@@ -189,24 +250,10 @@ impl Metrics {
             "Time from a request's arrival to its response, by route pattern.",
         );
         for metrics in &routes {
-            let mut cumulative = 0;
-            let bounds = LATENCY_BOUNDS_S.iter().map(|bound| bound.to_string());
-            for (bound, bucket) in bounds
-                .chain(["+Inf".to_owned()])
-                .zip(&metrics.latency_buckets)
-            {
-                cumulative += bucket.load(Ordering::Relaxed);
-                let _ = writeln!(
-                    text,
-                    "insights_http_request_duration_seconds_bucket{{route=\"{}\",le=\"{bound}\"}} {cumulative}",
-                    metrics.route
-                );
-            }
-            let sum_s = metrics.latency_sum_ns.load(Ordering::Relaxed) as f64 / 1e9;
-            let _ = writeln!(
-                text,
-                "insights_http_request_duration_seconds_sum{{route=\"{}\"}} {sum_s}\ninsights_http_request_duration_seconds_count{{route=\"{}\"}} {cumulative}",
-                metrics.route, metrics.route
+            metrics.latency.render(
+                &mut text,
+                "insights_http_request_duration_seconds",
+                &format!("route=\"{}\",", metrics.route),
             );
         }
         family(
@@ -222,6 +269,27 @@ impl Metrics {
                 "insights_rate_limited_total{{caller=\"{label}\"}} {count}"
             );
         }
+        family(
+            &mut text,
+            "insights_series_requests_total",
+            "counter",
+            "Requests that read the time series (usage and data ranges), by class of estimated work: light ones are answered at once, heavy ones take a compute slot, perhaps after a wait.",
+        );
+        for (label, counter) in WorkClass::LABELS.iter().zip(&self.classified) {
+            let count = counter.load(Ordering::Relaxed);
+            let _ = writeln!(
+                text,
+                "insights_series_requests_total{{class=\"{label}\"}} {count}"
+            );
+        }
+        family(
+            &mut text,
+            "insights_compute_queue_seconds",
+            "histogram",
+            "How long heavy requests that got a compute slot waited for it.",
+        );
+        self.queue_wait
+            .render(&mut text, "insights_compute_queue_seconds", "");
         gauge(
             &mut text,
             "insights_http_requests_in_flight",
@@ -261,8 +329,10 @@ pub struct Snapshot {
     pub resident_bytes: Option<u64>,
     /// Seconds since the Unix epoch when the process started.
     pub start_time_s: u64,
-    /// The pool heavy requests run on.
-    pub compute: crate::compute::ComputeStatus,
+    /// The slots and queue of heavy requests.
+    pub admission: crate::admission::AdmissionStatus,
+    /// Heavy requests whose deadline passed while their work ran.
+    pub timed_out: u64,
 }
 
 impl Snapshot {
@@ -336,26 +406,39 @@ impl Snapshot {
         gauge(
             text,
             "insights_compute_slots",
-            "Heavy (usage) requests the service admits at once (INSIGHTS_COMPUTE_SLOTS).",
-            self.compute.capacity,
+            "Heavy usage requests the service runs at once (INSIGHTS_COMPUTE_SLOTS).",
+            self.admission.slots,
         );
         gauge(
             text,
             "insights_compute_busy",
-            "Heavy requests admitted now.",
-            self.compute.busy,
+            "Heavy requests running now.",
+            self.admission.busy,
         );
-        counter(
+        gauge(
+            text,
+            "insights_compute_waiting",
+            "Heavy requests waiting for a slot now.",
+            self.admission.waiting,
+        );
+        family(
             text,
             "insights_compute_refused_total",
-            "Heavy requests refused with 503 because every slot was taken.",
-            self.compute.refused,
+            "counter",
+            "Heavy requests refused with 503, by reason: the queue was full, the caller's share of it was, or the request could not start within the queueing target or its deadline.",
         );
+        for (reason, count) in &self.admission.refused {
+            let _ = writeln!(
+                text,
+                "insights_compute_refused_total{{reason=\"{}\"}} {count}",
+                reason.label()
+            );
+        }
         counter(
             text,
             "insights_compute_timed_out_total",
-            "Heavy requests answered with 503 because their deadline passed.",
-            self.compute.timed_out,
+            "Heavy requests answered with 503 because their deadline passed while they ran.",
+            self.timed_out,
         );
         if let Some(bytes) = self.resident_bytes {
             gauge(
@@ -399,6 +482,7 @@ pub fn resident_bytes() -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::admission::Refusal;
 
     fn check(record: &[(Option<&str>, u16, u64)], snapshot: Snapshot, expected_lines: &[&str]) {
         let metrics = Metrics::default();
@@ -439,12 +523,17 @@ mod tests {
                 samples_loaded: Some((51_840, 36)),
                 resident_bytes: Some(4096),
                 start_time_s: 1_700_000_000,
-                compute: crate::compute::ComputeStatus {
-                    capacity: 8,
+                admission: crate::admission::AdmissionStatus {
+                    slots: 8,
                     busy: 1,
-                    refused: 3,
-                    timed_out: 2,
+                    waiting: 4,
+                    refused: vec![
+                        (Refusal::QueueFull, 3),
+                        (Refusal::CallerShare, 0),
+                        (Refusal::QueueDeadline, 5),
+                    ],
                 },
+                timed_out: 2,
             },
             &[
                 r#"insights_http_requests_total{route="/healthz",status="200"} 2"#,
@@ -472,6 +561,25 @@ mod tests {
                 "insights_rate_limited_total{caller=\"address\"} 0",
                 "insights_rate_limited_total{caller=\"brand\"} 0",
                 "insights_rate_limited_total{caller=\"organization\"} 0",
+                "insights_series_requests_total{class=\"light\"} 0",
+                "insights_series_requests_total{class=\"heavy\"} 0",
+                "insights_compute_queue_seconds_bucket{le=\"0.0005\"} 0",
+                "insights_compute_queue_seconds_bucket{le=\"0.001\"} 0",
+                "insights_compute_queue_seconds_bucket{le=\"0.0025\"} 0",
+                "insights_compute_queue_seconds_bucket{le=\"0.005\"} 0",
+                "insights_compute_queue_seconds_bucket{le=\"0.01\"} 0",
+                "insights_compute_queue_seconds_bucket{le=\"0.025\"} 0",
+                "insights_compute_queue_seconds_bucket{le=\"0.05\"} 0",
+                "insights_compute_queue_seconds_bucket{le=\"0.1\"} 0",
+                "insights_compute_queue_seconds_bucket{le=\"0.25\"} 0",
+                "insights_compute_queue_seconds_bucket{le=\"0.5\"} 0",
+                "insights_compute_queue_seconds_bucket{le=\"1\"} 0",
+                "insights_compute_queue_seconds_bucket{le=\"2.5\"} 0",
+                "insights_compute_queue_seconds_bucket{le=\"5\"} 0",
+                "insights_compute_queue_seconds_bucket{le=\"10\"} 0",
+                "insights_compute_queue_seconds_bucket{le=\"+Inf\"} 0",
+                "insights_compute_queue_seconds_sum 0",
+                "insights_compute_queue_seconds_count 0",
                 "insights_http_requests_in_flight 0",
                 r#"insights_db_pool_connections{pool="metadata",state="idle"} 2"#,
                 r#"insights_db_pool_connections{pool="metadata",state="busy"} 1"#,
@@ -484,7 +592,10 @@ mod tests {
                 "insights_timeseries_series_loaded 36",
                 "insights_compute_slots 8",
                 "insights_compute_busy 1",
-                "insights_compute_refused_total 3",
+                "insights_compute_waiting 4",
+                "insights_compute_refused_total{reason=\"queue_full\"} 3",
+                "insights_compute_refused_total{reason=\"caller_share\"} 0",
+                "insights_compute_refused_total{reason=\"queue_deadline\"} 5",
                 "insights_compute_timed_out_total 2",
                 "process_resident_memory_bytes 4096",
                 "process_start_time_seconds 1700000000",

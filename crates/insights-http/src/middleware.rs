@@ -83,6 +83,10 @@ where
                     Some(key) => Some(Subject::Key(key.index)),
                     None => request.peer_addr().map(|peer| Subject::Address(peer.ip())),
                 };
+                if let Some(subject) = subject {
+                    // Admission shares heavy work out between the same callers.
+                    request.extensions_mut().insert(subject);
+                }
                 match subject.map(|subject| state.rate_limits.check(subject)) {
                     Some(Decision::Limited { rate, retry_after }) => {
                         state.metrics.record_rate_limited(match scope {

@@ -65,7 +65,7 @@ impl Rate {
 }
 
 /// Whose bucket a request draws from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Subject {
     /// The API key at this position in the key file.
     Key(usize),

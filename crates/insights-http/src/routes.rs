@@ -3,10 +3,11 @@
 
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse};
+use actix_web::{HttpMessage, HttpRequest, HttpResponse};
 use insights_core::{EntityRef, Scope, UsageRequest};
 use paperclip::actix::api_v2_operation;
 use paperclip::actix::web::{self, Json};
+use tokio::time::{timeout_at, Instant};
 
 use crate::auth::{may_read_metrics, Caller};
 use crate::caching::{self, Freshness};
@@ -21,6 +22,8 @@ use crate::extract::{
     BrandParam, CircuitParam, CircuitQuery, IdPath, LocationParam, NoQuery, OrganizationParam,
     RollupQuery, SensorParam,
 };
+use crate::metrics::WorkClass;
+use crate::ratelimit::Subject;
 use crate::state::AppState;
 
 /// Registers every documented route.
@@ -96,11 +99,19 @@ async fn circuit_usage(
     http: HttpRequest,
 ) -> Result<Json<CircuitUsageBody>, ApiError> {
     let (scope, id, request) = (caller.0, circuit.0, query.0);
-    let (body, freshness) = heavy(&state, move |state| async move {
-        let answer = state.insights.circuit_usage(&scope, id, &request).await?;
-        let freshness = freshness_of(&state, &scope, EntityRef::Circuit(id), &request).await?;
-        Ok((CircuitUsageBody::from(&answer), freshness))
-    })
+    let entity = EntityRef::Circuit(id);
+    let (body, freshness) = usage(
+        &state,
+        &http,
+        scope,
+        entity,
+        request,
+        move |state, request| async move {
+            let answer = state.insights.circuit_usage(&scope, id, &request).await?;
+            let freshness = freshness_of(&state, &scope, entity, &request).await?;
+            Ok((CircuitUsageBody::from(&answer), freshness))
+        },
+    )
     .await?;
     caching::mark(&http, freshness);
     Ok(Json(body))
@@ -121,11 +132,19 @@ async fn location_usage(
     http: HttpRequest,
 ) -> Result<Json<LocationUsageBody>, ApiError> {
     let (scope, id, request) = (caller.0, location.0, query.0);
-    let (body, freshness) = heavy(&state, move |state| async move {
-        let answer = state.insights.location_usage(&scope, id, &request).await?;
-        let freshness = freshness_of(&state, &scope, EntityRef::Location(id), &request).await?;
-        Ok((LocationUsageBody::from(&answer), freshness))
-    })
+    let entity = EntityRef::Location(id);
+    let (body, freshness) = usage(
+        &state,
+        &http,
+        scope,
+        entity,
+        request,
+        move |state, request| async move {
+            let answer = state.insights.location_usage(&scope, id, &request).await?;
+            let freshness = freshness_of(&state, &scope, entity, &request).await?;
+            Ok((LocationUsageBody::from(&answer), freshness))
+        },
+    )
     .await?;
     caching::mark(&http, freshness);
     Ok(Json(body))
@@ -146,15 +165,22 @@ async fn organization_usage(
     http: HttpRequest,
 ) -> Result<Json<OrganizationUsageBody>, ApiError> {
     let (scope, id, request) = (caller.0, organization.0, query.0);
-    let (body, freshness) = heavy(&state, move |state| async move {
-        let answer = state
-            .insights
-            .organization_usage(&scope, id, &request)
-            .await?;
-        let entity = EntityRef::Organization(id);
-        let freshness = freshness_of(&state, &scope, entity, &request).await?;
-        Ok((OrganizationUsageBody::from(&answer), freshness))
-    })
+    let entity = EntityRef::Organization(id);
+    let (body, freshness) = usage(
+        &state,
+        &http,
+        scope,
+        entity,
+        request,
+        move |state, request| async move {
+            let answer = state
+                .insights
+                .organization_usage(&scope, id, &request)
+                .await?;
+            let freshness = freshness_of(&state, &scope, entity, &request).await?;
+            Ok((OrganizationUsageBody::from(&answer), freshness))
+        },
+    )
     .await?;
     caching::mark(&http, freshness);
     Ok(Json(body))
@@ -175,11 +201,19 @@ async fn brand_usage(
     http: HttpRequest,
 ) -> Result<Json<BrandUsageBody>, ApiError> {
     let (scope, id, request) = (caller.0, brand.0, query.0);
-    let (body, freshness) = heavy(&state, move |state| async move {
-        let answer = state.insights.brand_usage(&scope, id, &request).await?;
-        let freshness = freshness_of(&state, &scope, EntityRef::Brand(id), &request).await?;
-        Ok((BrandUsageBody::from(&answer), freshness))
-    })
+    let entity = EntityRef::Brand(id);
+    let (body, freshness) = usage(
+        &state,
+        &http,
+        scope,
+        entity,
+        request,
+        move |state, request| async move {
+            let answer = state.insights.brand_usage(&scope, id, &request).await?;
+            let freshness = freshness_of(&state, &scope, entity, &request).await?;
+            Ok((BrandUsageBody::from(&answer), freshness))
+        },
+    )
     .await?;
     caching::mark(&http, freshness);
     Ok(Json(body))
@@ -300,8 +334,9 @@ async fn data_range(
     state: web::Data<AppState>,
     caller: Caller,
     _query: NoQuery,
+    http: HttpRequest,
 ) -> Result<Json<DataRangeBody>, ApiError> {
-    range_of(&state, caller.0, None).await
+    range_of(&state, &http, caller.0, None).await
 }
 
 /// The data range of one circuit.
@@ -316,8 +351,9 @@ async fn circuit_data_range(
     caller: Caller,
     circuit: IdPath<CircuitParam>,
     _query: NoQuery,
+    http: HttpRequest,
 ) -> Result<Json<DataRangeBody>, ApiError> {
-    range_of(&state, caller.0, Some(EntityRef::Circuit(circuit.0))).await
+    range_of(&state, &http, caller.0, Some(EntityRef::Circuit(circuit.0))).await
 }
 
 /// The data range of an electric sensor's circuits.
@@ -332,8 +368,9 @@ async fn sensor_data_range(
     caller: Caller,
     sensor: IdPath<SensorParam>,
     _query: NoQuery,
+    http: HttpRequest,
 ) -> Result<Json<DataRangeBody>, ApiError> {
-    range_of(&state, caller.0, Some(EntityRef::Sensor(sensor.0))).await
+    range_of(&state, &http, caller.0, Some(EntityRef::Sensor(sensor.0))).await
 }
 
 /// The data range of a location's circuits.
@@ -348,8 +385,15 @@ async fn location_data_range(
     caller: Caller,
     location: IdPath<LocationParam>,
     _query: NoQuery,
+    http: HttpRequest,
 ) -> Result<Json<DataRangeBody>, ApiError> {
-    range_of(&state, caller.0, Some(EntityRef::Location(location.0))).await
+    range_of(
+        &state,
+        &http,
+        caller.0,
+        Some(EntityRef::Location(location.0)),
+    )
+    .await
 }
 
 /// The data range of an organization's circuits.
@@ -364,9 +408,10 @@ async fn organization_data_range(
     caller: Caller,
     organization: IdPath<OrganizationParam>,
     _query: NoQuery,
+    http: HttpRequest,
 ) -> Result<Json<DataRangeBody>, ApiError> {
     let entity = EntityRef::Organization(organization.0);
-    range_of(&state, caller.0, Some(entity)).await
+    range_of(&state, &http, caller.0, Some(entity)).await
 }
 
 /// The data range of a brand's circuits.
@@ -381,22 +426,33 @@ async fn brand_data_range(
     caller: Caller,
     brand: IdPath<BrandParam>,
     _query: NoQuery,
+    http: HttpRequest,
 ) -> Result<Json<DataRangeBody>, ApiError> {
-    range_of(&state, caller.0, Some(EntityRef::Brand(brand.0))).await
+    range_of(&state, &http, caller.0, Some(EntityRef::Brand(brand.0))).await
 }
 
-/// A data range, on the compute pool like the usage answers: it reads the time series.
+/// A data range. Its work is one index lookup a series: light below a brand, whose circuits
+/// number a few hundred at most; a brand's or the whole fleet's can span every series, so
+/// they are admitted as heavy work.
 async fn range_of(
     state: &web::Data<AppState>,
+    http: &HttpRequest,
     scope: Scope,
     entity: Option<EntityRef>,
 ) -> Result<Json<DataRangeBody>, ApiError> {
-    let body = heavy(state, move |state| async move {
-        let range = state.insights.data_range(&scope, entity).await?;
-        Ok(DataRangeBody::from(&range))
-    })
-    .await?;
-    Ok(Json(body))
+    let class = match entity {
+        None | Some(EntityRef::Brand(_)) => WorkClass::Heavy,
+        Some(_) => WorkClass::Light,
+    };
+    let deadline = Instant::now() + state.limits.request_timeout;
+    let work = {
+        let state = state.clone();
+        async move {
+            let range = state.insights.data_range(&scope, entity).await?;
+            Ok(DataRangeBody::from(&range))
+        }
+    };
+    Ok(Json(admitted(state, http, class, deadline, work).await?))
 }
 
 /// Whether a usage answer is settled: its window ended at or before the latest sample of
@@ -459,17 +515,71 @@ async fn readyz(state: web::Data<AppState>, _query: NoQuery) -> Result<Json<Stat
     Ok(Json(StatusBody { status: "ready" }))
 }
 
-/// Runs a heavy use case, and shapes its body, on the compute pool within the request
-/// timeout: the workers that serve connections stay free, a full pool answers 503 at once,
-/// and a late answer is a 503 at the deadline.
-async fn heavy<T, F, Work>(state: &web::Data<AppState>, work: F) -> Result<T, ApiError>
+/// Runs a usage use case, and shapes its body, within the request timeout, as light or heavy
+/// work by the figures it asks of the source (`INSIGHTS_LIGHT_WORK`). The metadata lookup
+/// that sizes the work also answers 404 before any slot is taken.
+async fn usage<T, F, Work>(
+    state: &web::Data<AppState>,
+    http: &HttpRequest,
+    scope: Scope,
+    entity: EntityRef,
+    request: UsageRequest,
+    work: F,
+) -> Result<T, ApiError>
 where
-    F: FnOnce(web::Data<AppState>) -> Work,
+    F: FnOnce(web::Data<AppState>, UsageRequest) -> Work,
     Work: std::future::Future<Output = Result<T, ApiError>> + Send + 'static,
     T: Send + 'static,
 {
-    let deadline = state.limits.request_timeout;
-    state.compute.run(deadline, work(state.clone())).await
+    let deadline = Instant::now() + state.limits.request_timeout;
+    let sizing = state.insights.usage_work(&scope, entity, &request);
+    let cells = before(state, deadline, sizing).await?;
+    let class = if cells <= state.limits.light_work {
+        WorkClass::Light
+    } else {
+        WorkClass::Heavy
+    };
+    admitted(state, http, class, deadline, work(state.clone(), request)).await
+}
+
+/// Runs `work` by its class, within `deadline`: light work at once, on the worker that read
+/// the request; heavy work on the compute pool once `admission` gives it a slot, so the
+/// workers that serve connections stay free.
+async fn admitted<T, Work>(
+    state: &web::Data<AppState>,
+    http: &HttpRequest,
+    class: WorkClass,
+    deadline: Instant,
+    work: Work,
+) -> Result<T, ApiError>
+where
+    Work: std::future::Future<Output = Result<T, ApiError>> + Send + 'static,
+    T: Send + 'static,
+{
+    state.metrics.record_class(class);
+    if class == WorkClass::Light {
+        return before(state, deadline, work).await;
+    }
+    let caller = http.extensions().get::<Subject>().copied();
+    let queued = Instant::now();
+    let slot = state.admission.admit(caller, deadline).await?;
+    state.metrics.record_queue_wait(queued.elapsed());
+    let limit = state.limits.request_timeout;
+    state.compute.run(slot, deadline, limit, work).await
+}
+
+/// Awaits `work` until `deadline`; a late answer is a 503.
+async fn before<T, E: Into<ApiError>>(
+    state: &AppState,
+    deadline: Instant,
+    work: impl std::future::Future<Output = Result<T, E>>,
+) -> Result<T, ApiError> {
+    match timeout_at(deadline, work).await {
+        Ok(answer) => answer.map_err(Into::into),
+        Err(_) => Err(ApiError::TimedOut {
+            limit: state.limits.request_timeout,
+        }),
+    }
 }
 
 /// Runs a light use case (a metadata lookup) within the request timeout; a late answer is a
@@ -478,11 +588,7 @@ async fn within<T, E: Into<ApiError>>(
     state: &AppState,
     work: impl std::future::Future<Output = Result<T, E>>,
 ) -> Result<T, ApiError> {
-    let limit = state.limits.request_timeout;
-    match actix_web::rt::time::timeout(limit, work).await {
-        Ok(answer) => answer.map_err(Into::into),
-        Err(_) => Err(ApiError::TimedOut { limit }),
-    }
+    before(state, Instant::now() + state.limits.request_timeout, work).await
 }
 
 /// Prometheus metrics; `docs/operations.md` lists them.

@@ -115,7 +115,22 @@ pub const VARIABLES: &[Variable] = &[
     Variable {
         name: "INSIGHTS_COMPUTE_SLOTS",
         default: "4 × the cores",
-        meaning: "usage requests admitted at once; one more is 503 at once",
+        meaning: "heavy requests run at once, each caller at most half of them; more wait in the queue",
+    },
+    Variable {
+        name: "INSIGHTS_QUEUE_CAPACITY",
+        default: "64 × the cores",
+        meaning: "heavy requests that may wait for a slot at once, each caller at most half of them; past it, 503",
+    },
+    Variable {
+        name: "INSIGHTS_QUEUE_TARGET_MS",
+        default: "`100`",
+        meaning: "the longest a heavy request waits for a slot; one that cannot start by then (predicted from the drain rate, or by its timer) is 503",
+    },
+    Variable {
+        name: "INSIGHTS_LIGHT_WORK",
+        default: "`512`",
+        meaning: "figures (circuits × buckets and intervals) up to which a usage request is light: answered at once, never queued or refused for want of a slot",
     },
     Variable {
         name: "INSIGHTS_KEEP_ALIVE_S",
@@ -185,6 +200,11 @@ fn cores() -> usize {
     std::thread::available_parallelism().map_or(2, usize::from)
 }
 
+/// The figures (circuits × ranges) up to which a usage request is light: about a
+/// millisecond of work on the file source at most (a circuit in 512 buckets), measured in
+/// `docs/performance.md`.
+pub const DEFAULT_LIGHT_WORK: usize = 512;
+
 /// Per-request and per-connection limits; the server and the middleware read them.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Limits {
@@ -206,8 +226,26 @@ pub struct Limits {
     /// `INSIGHTS_COMPUTE_THREADS`: threads that heavy (usage) requests run on, apart from the
     /// workers that serve connections.
     pub compute_threads: usize,
-    /// `INSIGHTS_COMPUTE_SLOTS`: heavy requests admitted at once; one more gets a 503.
+    /// `INSIGHTS_COMPUTE_SLOTS`: heavy requests run at once; more wait in the queue.
     pub compute_slots: usize,
+    /// `INSIGHTS_QUEUE_CAPACITY`: heavy requests that may wait for a slot at once.
+    pub queue_capacity: usize,
+    /// `INSIGHTS_QUEUE_TARGET_MS`: the longest a heavy request waits for a slot before a 503.
+    pub queue_target: std::time::Duration,
+    /// `INSIGHTS_LIGHT_WORK`: the figures (circuits × ranges) up to which a usage request is
+    /// light, answered at once without a slot.
+    pub light_work: usize,
+}
+
+impl Limits {
+    /// The sizes of the heavy requests' slots and queue.
+    pub fn admission(&self) -> crate::admission::AdmissionLimits {
+        crate::admission::AdmissionLimits {
+            slots: self.compute_slots,
+            queue: self.queue_capacity,
+            target: self.queue_target,
+        }
+    }
 }
 
 impl Default for Limits {
@@ -220,6 +258,9 @@ impl Default for Limits {
             client_timeout: std::time::Duration::from_secs(5),
             compute_threads: cores(),
             compute_slots: 4 * cores(),
+            queue_capacity: 64 * cores(),
+            queue_target: std::time::Duration::from_millis(100),
+            light_work: DEFAULT_LIGHT_WORK,
             keep_alive: std::time::Duration::from_secs(5),
             shutdown_timeout: std::time::Duration::from_secs(30),
         }
@@ -422,6 +463,27 @@ impl Settings {
                 &defaults.compute_slots.to_string(),
                 |text| whole_number(text, 1, 65_536),
             )?,
+            queue_capacity: parse_or(
+                &lookup,
+                "INSIGHTS_QUEUE_CAPACITY",
+                &defaults.queue_capacity.to_string(),
+                |text| whole_number(text, 0, 65_536),
+            )?,
+            queue_target: parse_or(
+                &lookup,
+                "INSIGHTS_QUEUE_TARGET_MS",
+                &defaults.queue_target.as_millis().to_string(),
+                |text| {
+                    whole_number(text, 0, 60_000)
+                        .map(|ms| std::time::Duration::from_millis(ms as u64))
+                },
+            )?,
+            light_work: parse_or(
+                &lookup,
+                "INSIGHTS_LIGHT_WORK",
+                &defaults.light_work.to_string(),
+                |text| whole_number(text, 0, insights_core::MAX_CELLS_PER_REQUEST),
+            )?,
         };
         let api_keys_file = lookup("INSIGHTS_API_KEYS_FILE")
             .filter(|path| !path.trim().is_empty())
@@ -512,7 +574,7 @@ mod tests {
 
     #[test]
     fn reads_defaults_and_overrides() {
-        let defaults = r#"Settings { addr: 127.0.0.1:8080, timeseries_path: "data/mock_timeseries.json", catalogue_path: None, timeseries_database: None, max_window_days: 366, database: None, cache_ttl: 60s, cache_capacity: 10000, log_format: Text, limits: Limits { request_timeout: 10s, max_query_bytes: 2048, max_connections: 4096, workers: 2, keep_alive: 5s, shutdown_timeout: 30s, client_timeout: 5s, compute_threads: 2, compute_slots: 8 }, api_keys_file: None, metrics_require_key: true, rate_limit: None }"#;
+        let defaults = r#"Settings { addr: 127.0.0.1:8080, timeseries_path: "data/mock_timeseries.json", catalogue_path: None, timeseries_database: None, max_window_days: 366, database: None, cache_ttl: 60s, cache_capacity: 10000, log_format: Text, limits: Limits { request_timeout: 10s, max_query_bytes: 2048, max_connections: 4096, workers: 2, keep_alive: 5s, shutdown_timeout: 30s, client_timeout: 5s, compute_threads: 2, compute_slots: 8, queue_capacity: 128, queue_target: 100ms, light_work: 512 }, api_keys_file: None, metrics_require_key: true, rate_limit: None }"#;
         check(&[], Ok(defaults));
         check(
             &[
@@ -521,7 +583,7 @@ mod tests {
                 ("INSIGHTS_MAX_WINDOW_DAYS", "31"),
             ],
             Ok(
-                r#"Settings { addr: 0.0.0.0:9000, timeseries_path: "/tmp/x.json", catalogue_path: None, timeseries_database: None, max_window_days: 31, database: None, cache_ttl: 60s, cache_capacity: 10000, log_format: Text, limits: Limits { request_timeout: 10s, max_query_bytes: 2048, max_connections: 4096, workers: 2, keep_alive: 5s, shutdown_timeout: 30s, client_timeout: 5s, compute_threads: 2, compute_slots: 8 }, api_keys_file: None, metrics_require_key: true, rate_limit: None }"#,
+                r#"Settings { addr: 0.0.0.0:9000, timeseries_path: "/tmp/x.json", catalogue_path: None, timeseries_database: None, max_window_days: 31, database: None, cache_ttl: 60s, cache_capacity: 10000, log_format: Text, limits: Limits { request_timeout: 10s, max_query_bytes: 2048, max_connections: 4096, workers: 2, keep_alive: 5s, shutdown_timeout: 30s, client_timeout: 5s, compute_threads: 2, compute_slots: 8, queue_capacity: 128, queue_target: 100ms, light_work: 512 }, api_keys_file: None, metrics_require_key: true, rate_limit: None }"#,
             ),
         );
         check(
@@ -531,7 +593,7 @@ mod tests {
                 ("INSIGHTS_DB_STATEMENT_TIMEOUT_MS", "250"),
             ],
             Ok(
-                r#"Settings { addr: 127.0.0.1:8080, timeseries_path: "data/mock_timeseries.json", catalogue_path: None, timeseries_database: None, max_window_days: 366, database: Some(PgConfig { url: "<redacted>", pool_size: 4, connect_timeout: 500ms, wait_timeout: 500ms, statement_timeout: 250ms }), cache_ttl: 60s, cache_capacity: 10000, log_format: Text, limits: Limits { request_timeout: 10s, max_query_bytes: 2048, max_connections: 4096, workers: 2, keep_alive: 5s, shutdown_timeout: 30s, client_timeout: 5s, compute_threads: 2, compute_slots: 8 }, api_keys_file: None, metrics_require_key: true, rate_limit: None }"#,
+                r#"Settings { addr: 127.0.0.1:8080, timeseries_path: "data/mock_timeseries.json", catalogue_path: None, timeseries_database: None, max_window_days: 366, database: Some(PgConfig { url: "<redacted>", pool_size: 4, connect_timeout: 500ms, wait_timeout: 500ms, statement_timeout: 250ms }), cache_ttl: 60s, cache_capacity: 10000, log_format: Text, limits: Limits { request_timeout: 10s, max_query_bytes: 2048, max_connections: 4096, workers: 2, keep_alive: 5s, shutdown_timeout: 30s, client_timeout: 5s, compute_threads: 2, compute_slots: 8, queue_capacity: 128, queue_target: 100ms, light_work: 512 }, api_keys_file: None, metrics_require_key: true, rate_limit: None }"#,
             ),
         );
         check(
@@ -547,7 +609,7 @@ mod tests {
                 ("INSIGHTS_METRICS_REQUIRE_KEY", "false"),
             ],
             Ok(
-                r#"Settings { addr: 127.0.0.1:8080, timeseries_path: "data/mock_timeseries.json", catalogue_path: None, timeseries_database: None, max_window_days: 366, database: None, cache_ttl: 60s, cache_capacity: 10000, log_format: Json, limits: Limits { request_timeout: 250ms, max_query_bytes: 512, max_connections: 100, workers: 8, keep_alive: 0ns, shutdown_timeout: 3s, client_timeout: 5s, compute_threads: 2, compute_slots: 8 }, api_keys_file: Some("/etc/insights/keys"), metrics_require_key: false, rate_limit: None }"#,
+                r#"Settings { addr: 127.0.0.1:8080, timeseries_path: "data/mock_timeseries.json", catalogue_path: None, timeseries_database: None, max_window_days: 366, database: None, cache_ttl: 60s, cache_capacity: 10000, log_format: Json, limits: Limits { request_timeout: 250ms, max_query_bytes: 512, max_connections: 100, workers: 8, keep_alive: 0ns, shutdown_timeout: 3s, client_timeout: 5s, compute_threads: 2, compute_slots: 8, queue_capacity: 128, queue_target: 100ms, light_work: 512 }, api_keys_file: Some("/etc/insights/keys"), metrics_require_key: false, rate_limit: None }"#,
             ),
         );
         // A blank DATABASE_URL, as a .env may leave it, means none.

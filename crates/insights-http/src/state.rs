@@ -13,6 +13,7 @@ use insights_pg::{PgMetadata, PgTimeSeries, PoolStatus};
 use time::Duration;
 use time::OffsetDateTime;
 
+use crate::admission::Admission;
 use crate::auth::KeyRing;
 use crate::compute::ComputePool;
 use crate::metrics::{Metrics, PoolGauges, Snapshot};
@@ -190,6 +191,8 @@ pub struct AppState {
     pub started_at: OffsetDateTime,
     /// Where heavy requests run, off the workers that serve connections.
     pub compute: ComputePool,
+    /// The slots heavy requests take, and the queue they wait in.
+    pub admission: Arc<Admission>,
     /// Each caller's token bucket on the data routes.
     pub rate_limits: crate::ratelimit::RateLimits,
     /// Data ranges read lately, to decide usage answers' `Cache-Control`.
@@ -235,7 +238,8 @@ impl AppState {
         timeseries: SeriesStore,
         limits: Limits,
     ) -> std::io::Result<AppState> {
-        let compute = ComputePool::new(limits.compute_threads, limits.compute_slots)?;
+        let compute = ComputePool::new(limits.compute_threads)?;
+        let admission = Admission::new(limits.admission());
         Ok(AppState {
             insights: Insights::new(Arc::clone(&metadata.repo), Arc::clone(&timeseries.source)),
             metadata,
@@ -247,6 +251,7 @@ impl AppState {
             metrics: Metrics::default(),
             started_at: OffsetDateTime::now_utc(),
             compute,
+            admission,
             rate_limits: crate::ratelimit::RateLimits::new(None, &[]),
             recent_data_ranges: crate::data_ranges::RecentDataRanges::default(),
         })
@@ -267,7 +272,8 @@ impl AppState {
             samples_loaded: self.timeseries.ops.samples_loaded(),
             resident_bytes: crate::metrics::resident_bytes(),
             start_time_s: u64::try_from(self.started_at.unix_timestamp()).unwrap_or_default(),
-            compute: self.compute.status(),
+            admission: self.admission.status(),
+            timed_out: self.compute.timed_out(),
         }
     }
 }

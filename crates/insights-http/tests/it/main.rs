@@ -1,5 +1,6 @@
 //! Integration tests of the HTTP API: a real server on port 0, whole JSON bodies compared.
 
+mod admission;
 mod analytics;
 mod auth;
 mod caching;

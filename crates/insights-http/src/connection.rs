@@ -1,13 +1,19 @@
-//! Connections that cannot be held open by a stalled client.
+//! Connections that cannot be held open by a stalled client, in either direction.
 //!
 //! actix-http 3 times out a connection's *first* request head (`client_request_timeout`), but
-//! arms no timer for a later keep-alive request whose head arrives only in part: a client
-//! that sends one whole request and then the start of a second keeps its connection, and a
-//! slot of `INSIGHTS_MAX_CONNECTIONS`, for ever. [`Guarded`] closes that gap below the
-//! dispatcher: when the service has written nothing to the connection for the client timeout,
-//! the stream reports end of input. The dispatcher then closes an idle or half-sent
-//! connection at once; a request it is already answering is still answered (half-closed
-//! connections are allowed), and the connection closes after it.
+//! arms no timer for a later keep-alive request whose head arrives only in part, nor for
+//! bytes that are no request at all (blank lines after an answer, the rest of a body the
+//! handler did not read), nor for an answer the client does not read. A client could hold
+//! its connection, and a slot of `INSIGHTS_MAX_CONNECTIONS`, for ever, and pin a whole answer
+//! in memory. [`Guarded`] closes those gaps below the dispatcher:
+//! - **Reading.** While the application answers no request on the connection, the client
+//!   has the client timeout, from the last byte of an answer written (or from connecting),
+//!   to get a whole request to it; after that the stream reports end of input, whatever
+//!   bytes came, and the dispatcher closes the connection. Whether a request is being
+//!   answered is not guessed from the bytes: the middleware counts it in the connection's
+//!   [`InFlight`], which the server hands to each request as actix connection data.
+//! - **Writing.** A write that the client's window holds back for the client timeout fails,
+//!   and the dispatcher drops the connection and the answer it held.
 //!
 //! The dispatcher also answers some requests itself, before the application sees them: a
 //! malformed request line or header (400), a head over its limit (431), a first head too
@@ -17,9 +23,11 @@
 //! answer with a request id in their place, and reports each one so it is counted and
 //! logged like any other answer.
 
+use std::cell::Cell;
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
+use std::rc::Rc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -30,63 +38,98 @@ use tokio::time::{Instant, Sleep};
 /// Told the status and request id of every answer the dispatcher gave by itself.
 pub type OnBareError = std::sync::Arc<dyn Fn(u16, &str) + Send + Sync>;
 
-/// A TCP stream that reads as ended once the service has written nothing to it for a while,
-/// and that gives the dispatcher's own error answers a problem+json body.
+/// How many requests the application is answering on one connection. The middleware holds
+/// an [`Answering`] for each; [`Guarded`] reads the count. A connection lives on one worker
+/// thread, so a plain shared cell serves.
+#[derive(Clone, Debug, Default)]
+pub struct InFlight(Rc<Cell<usize>>);
+
+/// One request being answered, counted in its connection's [`InFlight`] until dropped.
+#[derive(Debug)]
+pub struct Answering(InFlight);
+
+impl InFlight {
+    /// Counts a request as being answered until the guard is dropped.
+    pub fn answering(&self) -> Answering {
+        self.0.set(self.0.get() + 1);
+        Answering(self.clone())
+    }
+
+    fn idle(&self) -> bool {
+        self.0.get() == 0
+    }
+}
+
+impl Drop for Answering {
+    fn drop(&mut self) {
+        let count = &(self.0).0;
+        count.set(count.get().saturating_sub(1));
+    }
+}
+
+/// A TCP stream that reads as ended once the client has stalled for the client timeout while
+/// nothing was being answered, that fails a write the client leaves unread for as long, and
+/// that gives the dispatcher's own error answers a problem+json body.
 pub struct Guarded {
     stream: TcpStream,
     timeout: Duration,
-    deadline: Pin<Box<Sleep>>,
+    /// When the client's time to send a request runs out, while none is being answered.
+    read_deadline: Pin<Box<Sleep>>,
+    /// When a write held back by the client runs out of time; armed while one is.
+    write_deadline: Option<Pin<Box<Sleep>>>,
     on_bare_error: OnBareError,
     /// A replacement answer still being written, and how many bytes of the dispatcher's
     /// own answer it stands for.
     replacing: Option<(Vec<u8>, usize)>,
-    /// Whether a whole request head has arrived since the last answer: the service is then
-    /// working on it, and the request's own deadline applies instead.
-    head: Seen,
-}
-
-/// Watches the bytes read for the blank line that ends a request head.
-#[derive(Default)]
-struct Seen {
-    head_arrived: bool,
-    /// The last bytes read, so a blank line split across reads is still seen.
-    tail: [u8; 3],
+    in_flight: InFlight,
+    /// Whether a request was being answered when the stream was last read: the end of one
+    /// starts the client's time afresh.
+    was_answering: bool,
 }
 
 impl Guarded {
     /// Guards `stream`, allowing the client `timeout` after each answer (and after
-    /// connecting) to send a whole request head.
+    /// connecting) to send a whole request, and as long to read each part of an answer.
     pub fn new(stream: TcpStream, timeout: Duration, on_bare_error: OnBareError) -> Guarded {
         Guarded {
             stream,
             timeout,
-            deadline: Box::pin(tokio::time::sleep(timeout)),
+            read_deadline: Box::pin(tokio::time::sleep(timeout)),
+            write_deadline: None,
             on_bare_error,
             replacing: None,
-            head: Seen::default(),
+            in_flight: InFlight::default(),
+            was_answering: false,
         }
     }
-}
 
-impl Seen {
-    /// Notes the bytes just read, looking for the blank line that ends a request head.
-    fn saw(&mut self, bytes: &[u8]) {
-        if self.head_arrived || bytes.is_empty() {
-            return;
+    /// The count the middleware keeps of the requests being answered on this connection.
+    pub fn in_flight(&self) -> InFlight {
+        self.in_flight.clone()
+    }
+
+    /// Fails with `TimedOut` once a write has been held back for the timeout; `Pending`
+    /// until then (the timer wakes the task).
+    fn poll_write_deadline<T>(&mut self, context: &mut Context<'_>) -> Poll<io::Result<T>> {
+        let timeout = self.timeout;
+        let deadline = self
+            .write_deadline
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
+        match deadline.as_mut().poll(context) {
+            Poll::Ready(()) => Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the client read nothing of the answer for the client timeout",
+            ))),
+            Poll::Pending => Poll::Pending,
         }
-        // The blank line may straddle the last read: look at the tail and the first bytes
-        // together, then within the new bytes.
-        let mut seam = [0u8; 6];
-        seam[..3].copy_from_slice(&self.tail);
-        let head = bytes.len().min(3);
-        seam[3..3 + head].copy_from_slice(&bytes[..head]);
-        self.head_arrived = seam[..3 + head]
-            .windows(4)
-            .chain(bytes.windows(4))
-            .any(|window| window == b"\r\n\r\n");
-        for byte in bytes.iter().rev().take(3).rev() {
-            self.tail = [self.tail[1], self.tail[2], *byte];
-        }
+    }
+
+    /// Notes that the client took bytes of an answer: it has a fresh allowance to read the
+    /// rest, and to send its next request.
+    fn progressed(&mut self) {
+        self.write_deadline = None;
+        let next = Instant::now() + self.timeout;
+        self.read_deadline.as_mut().reset(next);
     }
 }
 
@@ -140,16 +183,19 @@ impl AsyncRead for Guarded {
         context: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        let before = buf.filled().len();
+        let answering = !self.in_flight.idle();
+        if self.was_answering && !answering {
+            // An answer was just given: the client's time for its next request starts now.
+            let next = Instant::now() + self.timeout;
+            self.read_deadline.as_mut().reset(next);
+        }
+        self.was_answering = answering;
         match Pin::new(&mut self.stream).poll_read(context, buf) {
-            // Nothing to read, no whole head since the last answer, and the client's time is
-            // up: report the end of input, which the dispatcher answers by closing.
-            Poll::Pending if !self.head.head_arrived => {
-                self.deadline.as_mut().poll(context).map(|()| Ok(()))
-            }
-            Poll::Ready(Ok(())) => {
-                self.head.saw(&buf.filled()[before..]);
-                Poll::Ready(Ok(()))
+            // Nothing to read, no request being answered, and the client's time is up:
+            // report the end of input, which the dispatcher answers by closing. Bytes that
+            // do arrive do not count as progress: only an answer does.
+            Poll::Pending if !answering => {
+                self.read_deadline.as_mut().poll(context).map(|()| Ok(()))
             }
             other => other,
         }
@@ -174,28 +220,33 @@ impl AsyncWrite for Guarded {
             let this = &mut *self;
             match Pin::new(&mut this.stream).poll_write(context, &answer) {
                 Poll::Ready(Ok(count)) if count < answer.len() && count > 0 => {
+                    this.progressed();
                     this.replacing = Some((answer[count..].to_vec(), stands_for));
                     // Come back for the rest at once.
                     context.waker().wake_by_ref();
                     return Poll::Pending;
                 }
                 Poll::Ready(Ok(0)) => return Poll::Ready(Ok(0)),
-                Poll::Ready(Ok(_)) => return Poll::Ready(Ok(stands_for)),
+                Poll::Ready(Ok(_)) => {
+                    this.progressed();
+                    return Poll::Ready(Ok(stands_for));
+                }
                 Poll::Ready(Err(error)) => return Poll::Ready(Err(error)),
                 Poll::Pending => {
                     this.replacing = Some((answer, stands_for));
-                    return Poll::Pending;
+                    return this.poll_write_deadline(context);
                 }
             }
         }
-        let written = Pin::new(&mut self.stream).poll_write(context, buf);
-        if matches!(written, Poll::Ready(Ok(count)) if count > 0) {
-            // An answer went out: the client has a fresh allowance for its next request.
-            let next = Instant::now() + self.timeout;
-            self.deadline.as_mut().reset(next);
-            self.head = Seen::default();
+        match Pin::new(&mut self.stream).poll_write(context, buf) {
+            Poll::Pending => self.poll_write_deadline(context),
+            written => {
+                if matches!(written, Poll::Ready(Ok(count)) if count > 0) {
+                    self.progressed();
+                }
+                written
+            }
         }
-        written
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, context: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -238,29 +289,5 @@ mod tests {
         check(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n", None);
         check(b"{\"status\":\"ok\"}", None);
         check(b"HTTP/1.1 400 Bad Request\r\ncontent-le", None);
-    }
-
-    #[test]
-    fn finds_the_end_of_a_head_however_the_reads_split_it() {
-        let head = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
-        for chunk in 1..=head.len() {
-            let mut seen = Seen::default();
-            let mut arrived_at = None;
-            for (index, piece) in head.chunks(chunk).enumerate() {
-                seen.saw(piece);
-                if seen.head_arrived && arrived_at.is_none() {
-                    arrived_at = Some(index);
-                }
-            }
-            assert_eq!(
-                arrived_at,
-                Some((head.len() - 1) / chunk),
-                "chunks of {chunk}"
-            );
-        }
-        let mut partial = Seen::default();
-        partial.saw(b"GET /healthz HTTP/1.1\r\nHo");
-        partial.saw(b"st: x\r\n");
-        assert!(!partial.head_arrived);
     }
 }

@@ -48,8 +48,7 @@ pub use crate::state::{AppState, MetadataStore, SeriesStore};
 ///
 /// The server is assembled from actix-server and actix-http rather than `HttpServer`, so
 /// that each connection's stream can be [`connection::Guarded`]: `HttpServer` offers no way
-/// to wrap it, and without that a stalled keep-alive request head holds a connection open
-/// for ever.
+/// to wrap it, and without that a stalled client holds a connection open for ever.
 pub fn run(
     listener: TcpListener,
     state: web::Data<AppState>,
@@ -104,6 +103,11 @@ pub fn run(
                 .client_request_timeout(client_timeout)
                 .client_disconnect_timeout(std::time::Duration::from_secs(1))
                 .local_addr(addr)
+                // The middleware counts each request being answered there, so the stream
+                // knows when the client, not the service, is the one to wait for.
+                .on_connect_ext(|stream: &connection::Guarded, data| {
+                    data.insert(stream.in_flight());
+                })
                 .finish(actix_service::map_config(
                     app().into_factory().map_err(|error| error.error_response()),
                     // Only URL generation and requests without a Host header read it,

@@ -21,6 +21,7 @@ use futures_util::FutureExt;
 use tracing::Instrument;
 
 use crate::auth::tenant_scope;
+use crate::connection::InFlight;
 use crate::error::ApiError;
 use crate::metrics::LimitedCaller;
 use crate::ratelimit::{self, Decision, Subject};
@@ -56,6 +57,9 @@ where
     B: MessageBody + 'static,
 {
     let started = Instant::now();
+    // Counted on the connection until the answer is given, so that its guard waits for the
+    // service, not the client, meanwhile (see `connection`).
+    let answering = request.conn_data::<InFlight>().map(InFlight::answering);
     let state = state.clone();
     let request_id =
         accepted_request_id(request.headers().get(&REQUEST_ID)).unwrap_or_else(new_request_id);
@@ -135,7 +139,7 @@ where
                 Err(_) => Err(()),
             },
         };
-        drop(in_flight);
+        drop((in_flight, answering));
         let elapsed = started.elapsed();
         let log = |status: u16| {
             tracing::info!(

@@ -269,3 +269,83 @@ async fn a_request_slower_than_the_client_timeout_is_answered_and_keeps_its_conn
     .unwrap();
     held.abort();
 }
+
+#[actix_web::test]
+async fn bytes_that_are_no_request_do_not_hold_a_connection_open() {
+    let app = TestApp::spawn_settings(&[
+        ("INSIGHTS_CLIENT_TIMEOUT_S", "1"),
+        ("INSIGHTS_KEEP_ALIVE_S", "30"),
+    ])
+    .await;
+    let addr = app.address.trim_start_matches("http://").to_owned();
+    actix_web::rt::task::spawn_blocking(move || {
+        use std::io::Write;
+        let mut streams = Vec::new();
+        // A blank line after an answer: it ends no request head.
+        let mut blank = std::net::TcpStream::connect(&addr).unwrap();
+        assert!(healthz_on(&mut blank).starts_with("HTTP/1.1 200"));
+        blank.write_all(b"\r\n\r\n").unwrap();
+        streams.push(("blank lines after an answer", blank));
+        // A chunked body whose data holds a blank line, never finished.
+        let mut chunked = std::net::TcpStream::connect(&addr).unwrap();
+        chunked
+            .write_all(b"GET /healthz HTTP/1.1\r\nHost: test\r\nTransfer-Encoding: chunked\r\n\r\n8\r\n\r\n\r\nab\r\n\r\n")
+            .unwrap();
+        streams.push(("a chunked body that never ends", chunked));
+        // One byte at a time, slower than the client timeout allows in all.
+        let mut trickle = std::net::TcpStream::connect(&addr).unwrap();
+        assert!(healthz_on(&mut trickle).starts_with("HTTP/1.1 200"));
+        for byte in b"GET /heal" {
+            // The server may close before the last byte: what matters is that it closes.
+            if trickle.write_all(&[*byte]).is_err() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(150));
+        }
+        streams.push(("a head sent a byte at a time", trickle));
+        for (what, mut stream) in streams {
+            assert!(closed_by_server(&mut stream), "{what}: still open");
+        }
+    })
+    .await
+    .unwrap();
+}
+
+#[actix_web::test]
+async fn an_answer_the_client_does_not_read_is_dropped_after_the_client_timeout() {
+    let app = TestApp::spawn_settings(&[("INSIGHTS_CLIENT_TIMEOUT_S", "1")]).await;
+    let addr: std::net::SocketAddr = app.address.trim_start_matches("http://").parse().unwrap();
+    // A brand's minute buckets over six days, with the options that add to every usage
+    // object: several megabytes, far more than the socket buffers hold.
+    let path = "/v1/insights/brands/11111111-1111-1111-1111-111111111111/usage?start=2024-04-01T00:00:00Z&end=2024-04-07T00:00:00Z&bucket=1m&demand_interval=5m&baseload=true&compare=previous&top=100";
+    let whole = app.get(path).await;
+    assert_eq!(whole.status, 200);
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut stream = socket.connect(addr).await.unwrap();
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    stream
+        .write_all(format!("GET {path} HTTP/1.1\r\nHost: test\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    // Read nothing for longer than the client timeout, then everything that is left.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let mut received = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(60), async {
+        let mut buffer = vec![0u8; 64 * 1024];
+        loop {
+            match stream.read(&mut buffer).await {
+                Ok(0) | Err(_) => break,
+                Ok(count) => received.extend_from_slice(&buffer[..count]),
+            }
+        }
+    })
+    .await;
+    assert!(read.is_ok(), "the connection is still open");
+    assert!(
+        received.len() < whole.body.len(),
+        "{} bytes of {} arrived: the answer was not dropped",
+        received.len(),
+        whole.body.len()
+    );
+}

@@ -35,6 +35,9 @@ pub struct InvalidParam {
 pub enum ApiError {
     /// 400: a parameter is missing, malformed, undefined or out of range.
     InvalidParam(InvalidParam),
+    /// 400: the path holds percent-escapes of characters that need none (`%76` for `v`), so
+    /// the router would match another spelling than the one the key check reads.
+    EncodedPath,
     /// 401: API keys are on and the request has none, or not a valid one.
     Unauthorized(&'static str),
     /// 403: the key is valid but may not read this (a tenant's key on `/metrics`).
@@ -93,6 +96,9 @@ impl std::fmt::Display for ApiError {
             ApiError::InvalidParam(param) => f.write_str(&param.reason),
             ApiError::Unauthorized(detail) | ApiError::Forbidden(detail) => f.write_str(detail),
             ApiError::NotFound(detail) => f.write_str(detail),
+            ApiError::EncodedPath => f.write_str(
+                "the path holds percent-escapes of characters that need none; send them as they are",
+            ),
             ApiError::QueryTooLong { length, limit } => write!(
                 f,
                 "the query string is {length} bytes long; the limit is {limit}"
@@ -188,7 +194,7 @@ pub fn problem_response(
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
-            ApiError::InvalidParam(_) => StatusCode::BAD_REQUEST,
+            ApiError::InvalidParam(_) | ApiError::EncodedPath => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
@@ -206,6 +212,7 @@ impl ResponseError for ApiError {
         match self {
             ApiError::InvalidParam(param) => problem_response(status, &param.reason, Some(param)),
             ApiError::Unauthorized(_)
+            | ApiError::EncodedPath
             | ApiError::Forbidden(_)
             | ApiError::NotFound(_)
             | ApiError::QueryTooLong { .. } => problem_response(status, &self.to_string(), None),

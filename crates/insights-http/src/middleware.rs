@@ -1,5 +1,5 @@
 //! The middleware every request passes first: it gives the request an id and a span, turns
-//! away query strings over the limit, checks the API key on data routes before any parsing
+//! away paths with percent-escapes the router would decode and query strings over the limit, checks the API key on data routes before any parsing
 //! and draws the caller's request from its rate limit (`ratelimit`),
 //! turns a handler's panic into a 500 problem, counts the answer in the metrics and writes
 //! the request's log line; and `head_as_get` answers HEAD on every GET route. (The request
@@ -74,7 +74,12 @@ where
     // The cheap refusals come first: a query over the limit, then, on data routes, a
     // request without a valid key, before any parsing or lookup is spent on it.
     let mut rate_headers = None;
-    let refusal = if query_length > limit {
+    let refusal = if request.match_info().as_str() != request.path() {
+        // The router decodes percent-escapes (all but `%`, `/` and `+`) before it matches;
+        // everything else here reads the path as sent. Refusing a path the decoding would
+        // change keeps the two one path, so no spelling routes past the key check.
+        Some(ApiError::EncodedPath)
+    } else if query_length > limit {
         Some(ApiError::QueryTooLong {
             length: query_length,
             limit,

@@ -388,3 +388,174 @@ async fn a_request_without_a_valid_key_is_refused_before_its_parameters_are_read
         )
     );
 }
+
+/// One path of every route under `/v1/`, with ids DemoBrand's key may read.
+const DATA_PATHS: [&str; 14] = [
+    "/v1/insights/circuits/d36e0c8c-d7d4-5740-88c4-dea626057ff1/usage?start=2024-04-01T00:00:00Z&end=2024-04-02T00:00:00Z",
+    "/v1/insights/locations/ea125f67-6b94-4992-8eb9-d832ae026106/usage?start=2024-04-01T00:00:00Z&end=2024-04-02T00:00:00Z",
+    "/v1/insights/organizations/955c3c4d-3a03-4d79-9655-3871f5ad999d/usage?start=2024-04-01T00:00:00Z&end=2024-04-02T00:00:00Z&format=csv",
+    "/v1/insights/brands/11111111-1111-1111-1111-111111111111/usage?start=2024-04-01T00:00:00Z&end=2024-04-02T00:00:00Z",
+    "/v1/electric_sensors/785097c8-2b34-410a-a8ea-bcaf10791c45",
+    "/v1/locations/ea125f67-6b94-4992-8eb9-d832ae026106/circuit-summary",
+    "/v1/brands/11111111-1111-1111-1111-111111111111/metadata",
+    "/v1/insights/circuits/d36e0c8c-d7d4-5740-88c4-dea626057ff1/data-range",
+    "/v1/insights/locations/ea125f67-6b94-4992-8eb9-d832ae026106/data-range",
+    "/v1/insights/organizations/955c3c4d-3a03-4d79-9655-3871f5ad999d/data-range",
+    "/v1/insights/brands/11111111-1111-1111-1111-111111111111/data-range",
+    "/v1/insights/sensors/785097c8-2b34-410a-a8ea-bcaf10791c45/data-range",
+    "/v1/insights/data-range",
+    "/v1/brands",
+];
+
+/// Another spelling of a path: a byte percent-encoded (either case of hex digit), a slash
+/// doubled or as `%2F`, a `/./` segment, a trailing slash; applied at `at` (a byte index,
+/// taken modulo the path's length).
+#[derive(Clone, Copy, Debug)]
+enum Respelling {
+    Encode { at: usize, upper: bool },
+    DoubleSlash { at: usize },
+    EncodedSlash { at: usize, upper: bool },
+    DotSegment { at: usize },
+    TrailingSlash,
+}
+
+fn respell(path: &str, respelling: Respelling) -> String {
+    let slashes: Vec<usize> = path.match_indices('/').map(|(index, _)| index).collect();
+    // Earlier respellings may have escaped every slash; the first byte stands in then.
+    let slash = |at: usize| slashes.get(at % slashes.len().max(1)).copied().unwrap_or(0);
+    let hex = |byte: u8, upper: bool| {
+        if upper {
+            format!("%{byte:02X}")
+        } else {
+            format!("%{byte:02x}")
+        }
+    };
+    match respelling {
+        Respelling::Encode { at, upper } => {
+            let at = at % path.len();
+            format!(
+                "{}{}{}",
+                &path[..at],
+                hex(path.as_bytes()[at], upper),
+                &path[at + 1..]
+            )
+        }
+        Respelling::DoubleSlash { at } => {
+            let at = slash(at);
+            format!("{}/{}", &path[..at], &path[at..])
+        }
+        Respelling::EncodedSlash { at, upper } => {
+            let at = slash(at);
+            format!("{}{}{}", &path[..at], hex(b'/', upper), &path[at + 1..])
+        }
+        Respelling::DotSegment { at } => {
+            let at = slash(at);
+            format!("{}/.{}", &path[..at], &path[at..])
+        }
+        Respelling::TrailingSlash => format!("{path}/"),
+    }
+}
+
+fn respelling() -> impl proptest::strategy::Strategy<Value = Respelling> {
+    use proptest::prelude::*;
+    prop_oneof![
+        4 => (any::<usize>(), any::<bool>()).prop_map(|(at, upper)| Respelling::Encode { at, upper }),
+        1 => any::<usize>().prop_map(|at| Respelling::DoubleSlash { at }),
+        1 => (any::<usize>(), any::<bool>()).prop_map(|(at, upper)| Respelling::EncodedSlash { at, upper }),
+        1 => any::<usize>().prop_map(|at| Respelling::DotSegment { at }),
+        1 => Just(Respelling::TrailingSlash),
+    ]
+}
+
+/// The status of a GET of `path_and_query` with `key`, over a raw connection, so the path
+/// goes out exactly as spelled.
+fn raw_status(addr: &str, path_and_query: &str, key: Option<&str>) -> u16 {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    let authorization = key.map_or(String::new(), |key| {
+        format!("Authorization: Bearer {key}\r\n")
+    });
+    write!(
+        stream,
+        "GET {path_and_query} HTTP/1.1\r\nHost: test\r\n{authorization}Connection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).unwrap();
+    let answer = String::from_utf8_lossy(&answer);
+    answer
+        .get(9..12)
+        .and_then(|status| status.parse().ok())
+        .unwrap_or_else(|| panic!("no status in {answer}"))
+}
+
+#[actix_web::test]
+async fn no_spelling_of_a_data_path_gets_past_the_key_check_or_fails() {
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, TestRunner};
+    let app = spawn(true).await;
+    let addr = app.address.trim_start_matches("http://").to_owned();
+    actix_web::rt::task::spawn_blocking(move || {
+        // As sent, every path is 401 without a key and 200 with DemoBrand's.
+        for path in DATA_PATHS {
+            assert_eq!(raw_status(&addr, path, None), 401, "{path}");
+            assert_eq!(raw_status(&addr, path, Some(DEMO_KEY)), 200, "{path}");
+        }
+        let strategy = (
+            prop::sample::select(&DATA_PATHS[..]),
+            prop::collection::vec(respelling(), 1..=3),
+        );
+        let mut runner = TestRunner::new(Config {
+            cases: 300,
+            ..Config::default()
+        });
+        runner
+            .run(&strategy, |(path, respellings)| {
+                let (path_only, query) = path.split_once('?').unwrap_or((path, ""));
+                let respelled = respellings
+                    .iter()
+                    .fold(path_only.to_owned(), |path, r| respell(&path, *r));
+                let sent = if query.is_empty() {
+                    respelled.clone()
+                } else {
+                    format!("{respelled}?{query}")
+                };
+                // Another spelling never reaches a handler: without a key it is refused
+                // (401, or 400 for a needless escape) or routes nowhere (404); with a key
+                // it is answered only when the spelling is the path itself.
+                let without = raw_status(&addr, &sent, None);
+                prop_assert!([400, 401, 404].contains(&without), "{sent}: {without}");
+                let with = raw_status(&addr, &sent, Some(DEMO_KEY));
+                let expected: &[u16] = if respelled == path_only {
+                    &[200]
+                } else {
+                    &[400, 404]
+                };
+                prop_assert!(expected.contains(&with), "{sent} with a key: {with}");
+                Ok(())
+            })
+            .unwrap();
+    })
+    .await
+    .unwrap();
+}
+
+#[actix_web::test]
+async fn a_needlessly_escaped_path_is_a_400_that_says_so() {
+    let app = spawn(true).await;
+    let answer = app
+        .get(&format!("/%761/insights/organizations/{EAST}/usage?{DAY}"))
+        .await;
+    assert_eq!(
+        (answer.status, answer.json()),
+        (
+            400,
+            json!({
+                "type": "about:blank",
+                "title": "Bad Request",
+                "status": 400,
+                "detail": "the path holds percent-escapes of characters that need none; send them as they are",
+            })
+        )
+    );
+}

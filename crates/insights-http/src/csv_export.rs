@@ -4,6 +4,11 @@
 //! per part (sensor, location or organization; the circuit itself for a circuit), after a
 //! header row. RFC 4180: comma-separated, CRLF line ends, fields quoted where needed, and an
 //! absent value (JSON `null`) as an empty field.
+//!
+//! Names come from the monolith's metadata, and a spreadsheet runs a cell that starts with
+//! `=`, `+`, `-` or `@` (or tab or carriage return) as a formula. As OWASP's CSV-injection
+//! guidance advises, such a text field is written with a leading `'`, which spreadsheets show
+//! as text; numbers are written as numbers, minus sign and all.
 
 use std::future::Future;
 
@@ -40,8 +45,8 @@ const COMPARISON_COLUMNS: [(&str, &str); 5] = [
 /// The collections of parts, by endpoint.
 const PART_LISTS: &[&str] = &["organizations", "locations", "sensors"];
 
-/// Whether a request asks for CSV: `format=csv`, or an `Accept` header naming `text/csv`
-/// without `format=json`.
+/// Whether a request asks for CSV: `format=csv`, or, without `format`, an `Accept` header
+/// that prefers `text/csv` (a q-value above 0, and no lower than `application/json`'s).
 pub fn wants_csv(request: &ServiceRequest) -> bool {
     let format = form_urlencoded::parse(request.query_string().as_bytes())
         .find(|(name, _)| name == "format")
@@ -49,13 +54,42 @@ pub fn wants_csv(request: &ServiceRequest) -> bool {
     match format.as_deref() {
         Some("csv") => true,
         Some(_) => false,
-        None => request
-            .headers()
-            .get_all(header::ACCEPT)
-            .filter_map(|value| value.to_str().ok())
-            .flat_map(|value| value.split(','))
-            .any(|media| media.split(';').next().unwrap_or("").trim() == "text/csv"),
+        None => {
+            let accept: Vec<&str> = request
+                .headers()
+                .get_all(header::ACCEPT)
+                .filter_map(|value| value.to_str().ok())
+                .collect();
+            prefers_csv(&accept)
+        }
     }
+}
+
+/// Whether `Accept` (its header values) prefers `text/csv` to `application/json`.
+fn prefers_csv(accept: &[&str]) -> bool {
+    let csv = quality(accept, "text/csv");
+    csv > 0.0 && csv >= quality(accept, "application/json")
+}
+
+/// The highest q-value `Accept` gives `media` by name (1 when named without one, 0 when not
+/// named at all).
+fn quality(accept: &[&str], media: &str) -> f64 {
+    accept
+        .iter()
+        .flat_map(|value| value.split(','))
+        .filter_map(|range| {
+            let mut parts = range.split(';');
+            let name = parts.next()?.trim();
+            if !name.eq_ignore_ascii_case(media) {
+                return None;
+            }
+            let q = parts
+                .filter_map(|parameter| parameter.trim().strip_prefix("q="))
+                .find_map(|value| value.trim().parse::<f64>().ok())
+                .unwrap_or(1.0);
+            Some(q.clamp(0.0, 1.0))
+        })
+        .fold(0.0, f64::max)
 }
 
 /// Turns a usage endpoint's 200 into CSV when the request asks for it, and marks every
@@ -171,11 +205,15 @@ pub fn to_csv(answer: &Value) -> Result<Vec<u8>, csv::Error> {
         .map_err(|error| error.into_error().into())
 }
 
-/// A JSON value as a CSV field: strings as they are, numbers and booleans as JSON writes
-/// them, and `null` (or a missing value) as an empty field.
+/// A JSON value as a CSV field: strings as they are unless a spreadsheet would run them (see
+/// the module documentation), numbers and booleans as JSON writes them, and `null` (or a
+/// missing value) as an empty field.
 fn field(value: &Value) -> String {
     match value {
         Value::Null => String::new(),
+        Value::String(text) if text.starts_with(['=', '+', '-', '@', '\t', '\r']) => {
+            format!("'{text}")
+        }
         Value::String(text) => text.clone(),
         other => other.to_string(),
     }
@@ -220,5 +258,50 @@ mod tests {
             "start,end,partial,total_watts,sample_count,average_watts,min_watts,max_watts,energy_wh,coverage\r\n\
              2024-04-01T00:00:00Z,2024-04-01T01:00:00Z,true,12345678901234567890,,,,,,\r\n",
         );
+    }
+
+    #[test]
+    fn names_a_spreadsheet_would_run_are_written_as_text_and_numbers_stay_numbers() {
+        let part = |name: &str| {
+            json!({"id": "x", "name": name, "usage": {"total_watts": -3.5, "sample_count": 1,
+                   "average_watts": -3.5, "min_watts": -3.5, "max_watts": -3.5, "energy_wh": -0.06,
+                   "coverage": 1.0}})
+        };
+        let header = "id,name,total_watts,sample_count,average_watts,min_watts,max_watts,energy_wh,coverage\r\n";
+        let row = |name: &str| format!("x,{name},-3.5,1,-3.5,-3.5,-3.5,-0.06,1.0\r\n");
+        for (name, written) in [
+            (
+                "=HYPERLINK(\"http://x\",\"y\")",
+                "\"'=HYPERLINK(\"\"http://x\"\",\"\"y\"\")\"",
+            ),
+            ("+cmd|' /C calc'!A0", "'+cmd|' /C calc'!A0"),
+            ("-2+3", "'-2+3"),
+            ("@SUM(A1)", "'@SUM(A1)"),
+            ("\tTab", "'\tTab"),
+            ("\rReturn", "\"'\rReturn\""),
+            ("Plain = fine", "Plain = fine"),
+            ("East\u{2011}NYC", "East\u{2011}NYC"),
+        ] {
+            check(
+                json!({"location": {}, "sensors": [part(name)]}),
+                &format!("{header}{}", row(written)),
+            );
+        }
+    }
+
+    #[test]
+    fn accept_chooses_csv_only_when_it_prefers_it() {
+        fn check(accept: &[&str], expected: bool) {
+            assert_eq!(prefers_csv(accept), expected, "{accept:?}");
+        }
+        check(&["text/csv"], true);
+        check(&["text/csv; charset=utf-8"], true);
+        check(&["application/json, text/csv"], true);
+        check(&["application/json, text/csv;q=0"], false);
+        check(&["application/json;q=0.9, text/csv;q=0.5"], false);
+        check(&["application/json;q=0.5", "TEXT/CSV;q=0.9"], true);
+        check(&["text/html,application/xhtml+xml,*/*;q=0.8"], false);
+        check(&[], false);
+        check(&["text/csv;q=nonsense"], true);
     }
 }

@@ -119,3 +119,53 @@ async fn format_takes_json_or_csv_only_and_errors_stay_problems() {
         (404, "application/problem+json")
     );
 }
+
+#[actix_web::test]
+async fn names_that_a_spreadsheet_would_run_are_exported_as_text() {
+    // East Franchise's two locations renamed by a careless or hostile monolith user.
+    let catalogue = insights_core::SEED_TSV
+        .replace(
+            "East\u{2011}NYC",
+            "=HYPERLINK(\"http://evil.example\",\"NYC\")",
+        )
+        .replace("East\u{2011}Boston", "+cmd|' /C calc'!A0");
+    assert_ne!(catalogue, insights_core::SEED_TSV);
+    let file = crate::support::scratch_file("hostile.tsv", &catalogue);
+    let app = TestApp::spawn_settings(&[("INSIGHTS_CATALOGUE", file.to_str().unwrap())]).await;
+    std::fs::remove_file(file).unwrap();
+    let answer = app.get(&format!("{ORGANIZATION_DAY}&format=csv")).await;
+    let (header, rows) = parse(&answer.body);
+    assert_eq!(&header[..2], ["id", "name"]);
+    let names: Vec<&str> = rows.iter().map(|row| row[1].as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "'+cmd|' /C calc'!A0",
+            "'=HYPERLINK(\"http://evil.example\",\"NYC\")"
+        ]
+    );
+}
+
+#[actix_web::test]
+async fn accept_with_csv_at_q_0_answers_json() {
+    let app = TestApp::spawn().await;
+    let answer = app
+        .request_with(
+            "GET",
+            ORGANIZATION_DAY,
+            &[("Accept", "application/json, text/csv;q=0")],
+        )
+        .await;
+    assert_eq!(
+        (answer.status, answer.content_type.as_str()),
+        (200, "application/json")
+    );
+    let csv = app
+        .request_with("GET", ORGANIZATION_DAY, &[("Accept", "text/csv;q=0.5")])
+        .await;
+    assert!(
+        csv.content_type.starts_with("text/csv"),
+        "{}",
+        csv.content_type
+    );
+}

@@ -11,7 +11,7 @@
 //!   to get a whole request to it; after that the stream reports end of input, whatever
 //!   bytes came, and the dispatcher closes the connection. Whether a request is being
 //!   answered is not guessed from the bytes: the middleware counts it in the connection's
-//!   [`InFlight`], which the server hands to each request as actix connection data.
+//!   `InFlight`, which the server hands to each request as actix connection data.
 //! - **Writing.** A write that the client's window holds back for the client timeout fails,
 //!   and the dispatcher drops the connection and the answer it held.
 //!
@@ -23,11 +23,9 @@
 //! answer with a request id in their place, and reports each one so it is counted and
 //! logged like any other answer.
 
-use std::cell::Cell;
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
-use std::rc::Rc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -35,37 +33,10 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::time::{Instant, Sleep};
 
+use crate::middleware::InFlight;
+
 /// Told the status and request id of every answer the dispatcher gave by itself.
 pub type OnBareError = std::sync::Arc<dyn Fn(u16, &str) + Send + Sync>;
-
-/// How many requests the application is answering on one connection. The middleware holds
-/// an [`Answering`] for each; [`Guarded`] reads the count. A connection lives on one worker
-/// thread, so a plain shared cell serves.
-#[derive(Clone, Debug, Default)]
-pub struct InFlight(Rc<Cell<usize>>);
-
-/// One request being answered, counted in its connection's [`InFlight`] until dropped.
-#[derive(Debug)]
-pub struct Answering(InFlight);
-
-impl InFlight {
-    /// Counts a request as being answered until the guard is dropped.
-    pub fn answering(&self) -> Answering {
-        self.0.set(self.0.get() + 1);
-        Answering(self.clone())
-    }
-
-    fn idle(&self) -> bool {
-        self.0.get() == 0
-    }
-}
-
-impl Drop for Answering {
-    fn drop(&mut self) {
-        let count = &(self.0).0;
-        count.set(count.get().saturating_sub(1));
-    }
-}
 
 /// A TCP stream that reads as ended once the client has stalled for the client timeout while
 /// nothing was being answered, that fails a write the client leaves unread for as long, and

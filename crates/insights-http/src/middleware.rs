@@ -6,8 +6,10 @@
 //! timeout is applied around the handlers' work, in `routes` and `compute`, because a
 //! response needs the routed request, which only the handler has.)
 
+use std::cell::Cell;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
+use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 use std::time::Instant;
@@ -21,12 +23,41 @@ use futures_util::FutureExt;
 use tracing::Instrument;
 
 use crate::auth::tenant_scope;
-use crate::connection::InFlight;
 use crate::error::ApiError;
 use crate::metrics::LimitedCaller;
 use crate::ratelimit::{self, Decision, Subject};
 use crate::state::AppState;
 use insights_core::Scope;
+
+/// How many requests the application is answering on one connection. The middleware holds
+/// an [`Answering`] for each; `connection::Guarded` reads the count. A connection lives on one worker
+/// thread, so a plain shared cell serves.
+#[derive(Clone, Debug, Default)]
+pub struct InFlight(Rc<Cell<usize>>);
+
+/// One request being answered, counted in its connection's [`InFlight`] until dropped.
+#[derive(Debug)]
+pub struct Answering(InFlight);
+
+impl InFlight {
+    /// Counts a request as being answered until the guard is dropped.
+    pub fn answering(&self) -> Answering {
+        self.0.set(self.0.get() + 1);
+        Answering(self.clone())
+    }
+
+    /// Whether no request is being answered.
+    pub fn idle(&self) -> bool {
+        self.0.get() == 0
+    }
+}
+
+impl Drop for Answering {
+    fn drop(&mut self) {
+        let count = &(self.0).0;
+        count.set(count.get().saturating_sub(1));
+    }
+}
 
 /// Every path that serves a tenant's data starts so; the middleware authenticates them all.
 pub const DATA_ROUTES: &str = "/v1/";

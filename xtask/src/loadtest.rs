@@ -1,8 +1,14 @@
-//! `cargo xtask loadtest`: the service under `wrk`, endpoint by endpoint, compared with
-//! `/healthz` (the framework's ceiling) in the same run, written into docs/performance.md.
-//! With `DATABASE_URL` it runs again on PostgreSQL metadata, and with
+//! `cargo xtask loadtest`: the service under `wrk`, endpoint by endpoint, at its default
+//! settings, compared with `/healthz` (the framework's ceiling) in the same run, written into
+//! docs/performance.md. With `DATABASE_URL` it runs again on PostgreSQL metadata, and with
 //! `INSIGHTS_TIMESERIES_URL` again on the PostgreSQL time-series source.
+//!
+//! Every endpoint it sends is light, so every answer must be a 2xx: a Lua script counts each
+//! answer's status, goodput counts 2xx answers only, and the command fails, naming the
+//! endpoint, when any answer is anything else or a request gets none (issue 27: a load run
+//! must not be able to hide refusals).
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
 use std::process::Command;
@@ -12,29 +18,40 @@ use insights_core::Catalogue;
 
 use crate::service::{self, Server};
 
-/// One endpoint's measurements.
-struct Row {
-    name: &'static str,
-    requests_per_second: f64,
-    p50_ms: f64,
-    p99_ms: f64,
-    errors: u64,
-}
+/// wrk's `--timeout`, the service's default request timeout: an answer slower than this is
+/// left out of wrk's percentiles, so the run counts and reports those answers instead.
+const WRK_TIMEOUT_S: u32 = 10;
 
 /// The load's shape, printed with the results so they can be reproduced.
 pub struct Plan {
-    pub connections: u32,
+    /// wrk's connections; every endpoint runs once at each.
+    pub connections: Vec<u32>,
+    /// wrk's threads.
     pub threads: u32,
+    /// Seconds per endpoint and connection count.
     pub seconds: u32,
+    /// Rewrite the section of docs/performance.md when the run passes.
+    pub write_doc: bool,
+}
+
+/// One endpoint's measurement at one connection count.
+struct Row {
+    name: &'static str,
+    run: WrkRun,
 }
 
 pub fn run(root: &Path, plan: &Plan) -> Result<()> {
     which("wrk").context("failed to find wrk; install it with `apt-get install wrk`")?;
     let release = service::build_release(root)?;
     let scripts = service::scratch_dir(root, "loadtest")?;
+    let counting_lua = scripts.join("count.lua");
+    std::fs::write(&counting_lua, counting_script("")).context("failed to write the Lua script")?;
     let circuits_lua = scripts.join("circuits.lua");
-    std::fs::write(&circuits_lua, circuit_script(&Catalogue::seed()))
-        .context("failed to write the Lua script")?;
+    std::fs::write(
+        &circuits_lua,
+        counting_script(&circuit_request(&Catalogue::seed())),
+    )
+    .context("failed to write the Lua script")?;
 
     let mut modes = vec![("embedded", Vec::<(&str, String)>::new())];
     if let Ok(url) = std::env::var("DATABASE_URL") {
@@ -50,147 +67,177 @@ pub fn run(root: &Path, plan: &Plan) -> Result<()> {
         ));
     }
     let mut report = String::new();
-    let mut embedded_rates: Vec<(String, f64)> = Vec::new();
-    // As many compute slots as connections: the run measures how fast answers come, not how
-    // fast the service refuses the requests beyond its default slots (4 per core) with 503.
-    let slots = plan.connections.to_string();
-    for (mode, mut env) in modes {
-        env.push(("INSIGHTS_COMPUTE_SLOTS", slots.clone()));
+    let mut failures = Vec::new();
+    // Goodput of each endpoint at each connection count in embedded mode, for the other modes'
+    // comparison column.
+    let mut embedded_goodput: Vec<(u32, &'static str, f64)> = Vec::new();
+    // The service runs with its default settings: the figures are those of the service as
+    // deployed, refusals included, never of one tuned to admit the load.
+    for (mode, env) in modes {
         let server = Server::start(&release, &env)?;
         let base = format!("http://{}", server.addr);
         let org = "/v1/insights/organizations/955c3c4d-3a03-4d79-9655-3871f5ad999d/usage?start=2024-04-01T00:00:00Z&end=2024-04-02T00:00:00Z";
-        let targets: Vec<(&'static str, String, Option<&Path>)> = vec![
-            ("/healthz", format!("{base}/healthz"), None),
+        let targets: Vec<(&'static str, String, &Path)> = vec![
+            ("/healthz", format!("{base}/healthz"), &counting_lua),
             (
                 "circuit usage (random circuits and windows)",
                 format!("{base}/"),
-                Some(circuits_lua.as_path()),
+                &circuits_lua,
             ),
-            ("organization usage (a day)", format!("{base}{org}"), None),
+            (
+                "organization usage (a day)",
+                format!("{base}{org}"),
+                &counting_lua,
+            ),
             (
                 "organization usage, bucket=1h tz=America/New_York",
                 format!("{base}{org}&bucket=1h&tz=America/New_York"),
-                None,
+                &counting_lua,
             ),
             (
                 "brand metadata",
                 format!("{base}/v1/brands/11111111-1111-1111-1111-111111111111/metadata"),
-                None,
+                &counting_lua,
             ),
             (
                 "electric sensor",
                 format!("{base}/v1/electric_sensors/785097c8-2b34-410a-a8ea-bcaf10791c45"),
-                None,
+                &counting_lua,
             ),
         ];
-        // Warm up once, so caches and connections are in their steady state.
-        for (_, url, script) in &targets {
-            wrk(
-                url,
-                *script,
-                &Plan {
-                    connections: 8,
-                    threads: 1,
-                    seconds: 1,
-                },
-            )?;
-        }
-        let mut rows = Vec::new();
+        // Warm up once, so caches and connections are in their steady state. Its answers
+        // count towards the verdict too: a refused light request is refused whenever it is.
         for (name, url, script) in &targets {
-            let row = wrk(url, *script, plan).map(|(rps, p50, p99, errors)| Row {
-                name,
-                requests_per_second: rps,
-                p50_ms: p50,
-                p99_ms: p99,
-                errors,
-            })?;
-            eprintln!(
-                "{mode:>8}  {name:<52} {:>9.0} req/s  p50 {:>6.2} ms  p99 {:>6.2} ms  errors {}",
-                row.requests_per_second, row.p50_ms, row.p99_ms, row.errors
-            );
-            rows.push(row);
-        }
-        drop(server);
-        let ceiling = rows[0].requests_per_second;
-        writeln!(report, "\n**{mode} mode**\n").unwrap();
-        let versus_embedded = mode != "embedded";
-        writeln!(
-            report,
-            "| endpoint | requests/s | p50 ms | p99 ms | errors (non-2xx or socket) | vs /healthz |{}",
-            if versus_embedded {
-                " vs embedded |"
-            } else {
-                ""
+            let run = wrk(url, script, 1, 8, 1)?;
+            if let Some(failure) = run.failure() {
+                failures.push(format!(
+                    "{mode}, warm-up at 8 connections: {name}: {failure}"
+                ));
             }
-        )
-        .unwrap();
-        writeln!(
-            report,
-            "| --- | ---: | ---: | ---: | ---: | ---: |{}",
-            if versus_embedded { " ---: |" } else { "" }
-        )
-        .unwrap();
-        for row in &rows {
-            let vs_embedded = embedded_rates
-                .iter()
-                .find(|(name, _)| name == row.name)
-                .map(|(_, rate)| format!(" {:.0}% |", 100.0 * row.requests_per_second / rate))
-                .unwrap_or_default();
+        }
+        for &connections in &plan.connections {
+            let mut rows = Vec::new();
+            for (name, url, script) in &targets {
+                // wrk wants at least a connection a thread.
+                let threads = plan.threads.min(connections);
+                let run = wrk(url, script, threads, connections, plan.seconds)?;
+                eprintln!(
+                    "{mode:>8} c{connections:<4} {name:<52} {:>9.0} 2xx/s  non-2xx {}  socket errors {}  p50 {:>6.2} ms  p99 {:>6.2} ms",
+                    run.goodput(),
+                    run.non_2xx(),
+                    run.socket_errors,
+                    run.p50_us as f64 / 1000.0,
+                    run.p99_us as f64 / 1000.0,
+                );
+                if let Some(failure) = run.failure() {
+                    failures.push(format!(
+                        "{mode}, {connections} connections: {name}: {failure}"
+                    ));
+                }
+                rows.push(Row { name, run });
+            }
+            let ceiling = rows[0].run.goodput();
+            let versus_embedded = mode != "embedded";
+            writeln!(report, "\n**{mode} mode, {connections} connections**\n").unwrap();
             writeln!(
                 report,
-                "| {} | {:.0} | {:.2} | {:.2} | {} | {:.0}% |{}",
-                row.name,
-                row.requests_per_second,
-                row.p50_ms,
-                row.p99_ms,
-                row.errors,
-                100.0 * row.requests_per_second / ceiling,
-                vs_embedded
+                "| endpoint | goodput (2xx/s) | non-2xx answers | socket errors | answers over {WRK_TIMEOUT_S} s | p50 ms | p99 ms | goodput vs /healthz |{}",
+                if versus_embedded { " goodput vs embedded |" } else { "" }
             )
             .unwrap();
+            writeln!(
+                report,
+                "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |{}",
+                if versus_embedded { " ---: |" } else { "" }
+            )
+            .unwrap();
+            for row in &rows {
+                let vs_embedded = embedded_goodput
+                    .iter()
+                    .find(|(at, name, _)| *at == connections && *name == row.name)
+                    .map(|(_, _, goodput)| format!(" {} |", percent(row.run.goodput(), *goodput)))
+                    .unwrap_or_default();
+                writeln!(
+                    report,
+                    "| {} | {:.0} | {} | {} | {} | {:.2} | {:.2} | {} |{}",
+                    row.name,
+                    row.run.goodput(),
+                    row.run.non_2xx(),
+                    row.run.socket_errors,
+                    row.run.slow,
+                    row.run.p50_us as f64 / 1000.0,
+                    row.run.p99_us as f64 / 1000.0,
+                    percent(row.run.goodput(), ceiling),
+                    vs_embedded
+                )
+                .unwrap();
+            }
+            if mode == "embedded" {
+                embedded_goodput.extend(
+                    rows.iter()
+                        .map(|row| (connections, row.name, row.run.goodput())),
+                );
+            }
         }
-        if mode == "embedded" {
-            embedded_rates = rows
-                .iter()
-                .map(|row| (row.name.to_owned(), row.requests_per_second))
-                .collect();
-        }
+        drop(server);
     }
-    let machine = machine();
+    let connections: Vec<String> = plan.connections.iter().map(u32::to_string).collect();
     let section = format!(
-        "Measured {} at commit {} with `cargo xtask loadtest --connections {} --seconds {}` on {machine}: \
-         `wrk -t{} -c{} -d{}s --latency` per endpoint after a 1 s warm-up, \
-         server and load generator on the same machine, the server logging at `warn` with \
-         `INSIGHTS_COMPUTE_SLOTS` set to the connections.\n{report}",
+        "Measured {} at commit {} with `{}` on {}: \
+         `wrk -t{} -cN -d{}s --timeout {WRK_TIMEOUT_S}s` per endpoint for N = {}, after a \
+         1 s warm-up, with a Lua script that counts every answer by status. Server and \
+         load generator on the same machine; the service at its default settings, logging at \
+         `warn`. Goodput counts 2xx answers only, per second; every endpoint here is light, so \
+         any other answer fails the run. p50 and p99 are over all answers.\n{report}",
         time_now(),
         commit(root),
-        plan.connections,
-        plan.seconds,
+        invocation(),
+        machine(),
         plan.threads,
-        plan.connections,
-        plan.seconds
+        plan.seconds,
+        connections.join(" and "),
     );
-    let path = root.join("docs/performance.md");
-    let doc = std::fs::read_to_string(&path).context("failed to read docs/performance.md")?;
-    let (begin, end) = ("<!-- loadtest:begin -->", "<!-- loadtest:end -->");
-    let (Some(start), Some(stop)) = (doc.find(begin), doc.find(end)) else {
-        bail!("docs/performance.md lacks the {begin} and {end} markers");
-    };
-    let updated = format!("{}{begin}\n{section}\n{}", &doc[..start], &doc[stop..]);
-    std::fs::write(&path, updated).context("failed to write docs/performance.md")?;
-    eprintln!("wrote: docs/performance.md");
+    println!("{section}");
+    if !failures.is_empty() {
+        eprintln!("docs/performance.md left as it is: light requests were refused");
+        bail!(
+            "light requests answered other than 2xx:\n  {}",
+            failures.join("\n  ")
+        );
+    }
+    if plan.write_doc {
+        let path = root.join("docs/performance.md");
+        let doc = std::fs::read_to_string(&path).context("failed to read docs/performance.md")?;
+        let (begin, end) = ("<!-- loadtest:begin -->", "<!-- loadtest:end -->");
+        let (Some(start), Some(stop)) = (doc.find(begin), doc.find(end)) else {
+            bail!("docs/performance.md lacks the {begin} and {end} markers");
+        };
+        let updated = format!("{}{begin}\n{section}\n{}", &doc[..start], &doc[stop..]);
+        std::fs::write(&path, updated).context("failed to write docs/performance.md")?;
+        eprintln!("wrote: docs/performance.md");
+    }
     Ok(())
 }
 
-/// A Lua script for wrk that asks random seed circuits for random windows of 2024-04-01.
-fn circuit_script(catalogue: &Catalogue) -> String {
+/// `part` as a whole percentage of `whole`, or a dash when there is nothing to compare with.
+fn percent(part: f64, whole: f64) -> String {
+    if whole > 0.0 {
+        format!("{:.0}%", 100.0 * part / whole)
+    } else {
+        "–".to_owned()
+    }
+}
+
+/// The body of a wrk `request` function that asks random seed circuits for random windows
+/// within the shipped day.
+fn circuit_request(catalogue: &Catalogue) -> String {
     let ids: Vec<String> = catalogue
         .circuits
         .iter()
         .map(|circuit| format!("\"{}\"", circuit.id))
         .collect();
     format!(
-        r#"-- Generated by cargo xtask loadtest: random circuits, random windows within the shipped day.
+        r#"-- Random circuits, random windows within the shipped day.
 local ids = {{ {} }}
 local function at(minute)
   if minute >= 1440 then return "2024-04-02T00:00:00Z" end
@@ -207,60 +254,175 @@ end
     )
 }
 
-/// Runs wrk and reads requests/s, p50 and p99 (ms), and the count of failed requests.
-fn wrk(url: &str, script: Option<&Path>, plan: &Plan) -> Result<(f64, f64, f64, u64)> {
-    let mut command = Command::new("wrk");
-    command.args([
-        format!("-t{}", plan.threads),
-        format!("-c{}", plan.connections),
-        format!("-d{}s", plan.seconds),
-        "--latency".to_owned(),
-    ]);
-    if let Some(script) = script {
-        command.arg("-s").arg(script);
+/// A Lua script for wrk: `request` (empty: the URL's own request), then a `response` hook
+/// that counts every answer by status in each thread and a `done` hook that prints one line
+/// for [`parse_summary`]. wrk's own "Non-2xx or 3xx responses" counts only statuses above
+/// 399, so it cannot give the 2xx count exactly.
+fn counting_script(request: &str) -> String {
+    format!(
+        r#"-- Generated by cargo xtask loadtest.
+{request}
+local threads = {{}}
+function setup(thread)
+  table.insert(threads, thread)
+end
+xtask_statuses = {{}}
+function response(status, headers, body)
+  xtask_statuses[status] = (xtask_statuses[status] or 0) + 1
+end
+function done(summary, latency, requests)
+  local total = {{}}
+  for _, thread in ipairs(threads) do
+    for status, n in pairs(thread:get("xtask_statuses")) do
+      total[status] = (total[status] or 0) + n
+    end
+  end
+  local parts = {{}}
+  for status, n in pairs(total) do
+    parts[#parts + 1] = string.format("%d:%d", status, n)
+  end
+  local e = summary.errors
+  io.write(string.format(
+    "xtask-wrk duration_us=%d requests=%d connect=%d read=%d write=%d timeout=%d p50_us=%d p99_us=%d statuses=%s\n",
+    summary.duration, summary.requests, e.connect, e.read, e.write, e.timeout,
+    latency:percentile(50), latency:percentile(99), table.concat(parts, ",")))
+end
+"#
+    )
+}
+
+/// What one wrk run measured, from the counting script's summary line.
+#[derive(Debug, PartialEq)]
+struct WrkRun {
+    duration_us: u64,
+    /// Answers by status; they add up to all the answers wrk read.
+    statuses: BTreeMap<u16, u64>,
+    /// Connect, read and write errors: requests that got no answer.
+    socket_errors: u64,
+    /// Answers slower than wrk's timeout, which its percentiles leave out.
+    slow: u64,
+    p50_us: u64,
+    p99_us: u64,
+}
+
+impl WrkRun {
+    fn answers(&self) -> u64 {
+        self.statuses.values().sum()
     }
-    let output = command.arg(url).output().context("failed to run wrk")?;
+
+    fn ok(&self) -> u64 {
+        self.statuses.range(200..300).map(|(_, n)| n).sum()
+    }
+
+    fn non_2xx(&self) -> u64 {
+        self.answers() - self.ok()
+    }
+
+    /// 2xx answers per second.
+    fn goodput(&self) -> f64 {
+        if self.duration_us == 0 {
+            return 0.0;
+        }
+        self.ok() as f64 * 1e6 / self.duration_us as f64
+    }
+
+    /// Why the run fails a light endpoint: an answer other than 2xx, or a request without
+    /// one.
+    fn failure(&self) -> Option<String> {
+        if self.non_2xx() == 0 && self.socket_errors == 0 {
+            return None;
+        }
+        let refused: Vec<String> = self
+            .statuses
+            .iter()
+            .filter(|(status, _)| !(200..300).contains(*status))
+            .map(|(status, n)| format!("{n} × {status}"))
+            .collect();
+        Some(format!(
+            "{} of {} answers not 2xx ({}), {} socket errors",
+            self.non_2xx(),
+            self.answers(),
+            if refused.is_empty() {
+                "none".to_owned()
+            } else {
+                refused.join(", ")
+            },
+            self.socket_errors
+        ))
+    }
+}
+
+/// Reads the counting script's line from wrk's output.
+fn parse_summary(output: &str) -> Result<WrkRun, String> {
+    let line = output
+        .lines()
+        .find_map(|line| line.strip_prefix("xtask-wrk "))
+        .ok_or("no xtask-wrk line in wrk's output")?;
+    let mut fields = BTreeMap::new();
+    for field in line.split_whitespace() {
+        let (key, value) = field
+            .split_once('=')
+            .ok_or_else(|| format!("{field:?} is not key=value"))?;
+        fields.insert(key, value);
+    }
+    let number = |key: &str| -> Result<u64, String> {
+        let value = fields.get(key).ok_or_else(|| format!("no {key}"))?;
+        value
+            .parse()
+            .map_err(|_| format!("{key}={value} is not a whole number"))
+    };
+    let mut statuses = BTreeMap::new();
+    for part in fields
+        .get("statuses")
+        .ok_or("no statuses")?
+        .split(',')
+        .filter(|part| !part.is_empty())
+    {
+        let parsed = part
+            .split_once(':')
+            .and_then(|(status, n)| Some((status.parse().ok()?, n.parse().ok()?)));
+        let (status, n): (u16, u64) =
+            parsed.ok_or_else(|| format!("{part:?} is not status:count"))?;
+        *statuses.entry(status).or_default() += n;
+    }
+    let run = WrkRun {
+        duration_us: number("duration_us")?,
+        statuses,
+        socket_errors: number("connect")? + number("read")? + number("write")?,
+        slow: number("timeout")?,
+        p50_us: number("p50_us")?,
+        p99_us: number("p99_us")?,
+    };
+    let requests = number("requests")?;
+    if run.answers() != requests {
+        return Err(format!(
+            "wrk read {requests} answers but the script counted {}",
+            run.answers()
+        ));
+    }
+    Ok(run)
+}
+
+/// Runs wrk with a counting script and reads its summary.
+fn wrk(url: &str, script: &Path, threads: u32, connections: u32, seconds: u32) -> Result<WrkRun> {
+    let output = Command::new("wrk")
+        .args([
+            format!("-t{threads}"),
+            format!("-c{connections}"),
+            format!("-d{seconds}s"),
+            format!("--timeout={WRK_TIMEOUT_S}s"),
+        ])
+        .arg("-s")
+        .arg(script)
+        .arg(url)
+        .output()
+        .context("failed to run wrk")?;
     let text = String::from_utf8_lossy(&output.stdout);
     if !output.status.success() {
         bail!("wrk failed: {}", String::from_utf8_lossy(&output.stderr));
     }
-    let field = |prefix: &str| -> Option<&str> {
-        text.lines()
-            .find_map(|line| line.trim().strip_prefix(prefix))
-            .map(str::trim)
-    };
-    let rps: f64 = field("Requests/sec:")
-        .context("failed to find Requests/sec in wrk's output")?
-        .parse()?;
-    let p50 = duration_ms(field("50%").context("failed to find p50 in wrk's output")?)?;
-    let p99 = duration_ms(field("99%").context("failed to find p99 in wrk's output")?)?;
-    let non_2xx: u64 = field("Non-2xx or 3xx responses:")
-        .map(str::parse)
-        .transpose()?
-        .unwrap_or(0);
-    let socket_errors: u64 = field("Socket errors:")
-        .map(|rest| {
-            rest.split(',')
-                .filter_map(|part| part.split_whitespace().last()?.parse::<u64>().ok())
-                .sum()
-        })
-        .unwrap_or(0);
-    Ok((rps, p50, p99, non_2xx + socket_errors))
-}
-
-fn duration_ms(text: &str) -> Result<f64> {
-    let split = text
-        .find(|c: char| c.is_ascii_alphabetic())
-        .context("failed to read a wrk duration")?;
-    let (value, unit) = text.split_at(split);
-    let value: f64 = value.parse()?;
-    Ok(match unit {
-        "us" => value / 1000.0,
-        "ms" => value,
-        "s" => value * 1000.0,
-        "m" => value * 60_000.0,
-        other => bail!("unknown wrk duration unit {other}"),
-    })
+    parse_summary(&text)
+        .map_err(|error| anyhow::anyhow!("failed to read wrk's output: {error}\n{text}"))
 }
 
 fn which(program: &str) -> Result<()> {
@@ -273,7 +435,7 @@ fn which(program: &str) -> Result<()> {
     }
 }
 
-fn machine() -> String {
+pub(crate) fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|info| {
@@ -300,7 +462,7 @@ fn machine() -> String {
 }
 
 /// The checkout's commit, with `+changes` when the tree differs from it.
-fn commit(root: &Path) -> String {
+pub(crate) fn commit(root: &Path) -> String {
     let git = |args: &[&str]| {
         std::process::Command::new("git")
             .args(args)
@@ -319,11 +481,97 @@ fn commit(root: &Path) -> String {
     }
 }
 
-fn time_now() -> String {
+pub(crate) fn time_now() -> String {
     Command::new("date")
         .args(["-u", "+%Y-%m-%d"])
         .output()
         .ok()
         .map(|output| String::from_utf8_lossy(&output.stdout).trim().to_owned())
         .unwrap_or_default()
+}
+
+/// The command as typed, for the tables' captions.
+pub(crate) fn invocation() -> String {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    format!("cargo xtask {}", args.join(" "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(output: &str, expected: Result<WrkRun, &str>) {
+        assert_eq!(
+            parse_summary(output),
+            expected.map_err(str::to_owned),
+            "{output}"
+        );
+    }
+
+    fn run(statuses: &[(u16, u64)], socket_errors: u64) -> WrkRun {
+        WrkRun {
+            duration_us: 2_000_000,
+            statuses: statuses.iter().copied().collect(),
+            socket_errors,
+            slow: 1,
+            p50_us: 650,
+            p99_us: 3990,
+        }
+    }
+
+    #[test]
+    fn reads_the_counting_scripts_line() {
+        let wrk = "Running 2s test @ http://127.0.0.1:1/healthz\n  Non-2xx or 3xx responses: 7\nRequests/sec:  5.00\n";
+        let line = |rest: &str| {
+            format!("{wrk}xtask-wrk duration_us=2000000 connect=1 read=2 write=3 timeout=1 p50_us=650 p99_us=3990 {rest}\n")
+        };
+        check(
+            &line("requests=10 statuses=200:3,503:7"),
+            Ok(run(&[(200, 3), (503, 7)], 6)),
+        );
+        check(&line("requests=0 statuses="), Ok(run(&[], 6)));
+        check(
+            &line("requests=11 statuses=200:3,503:7"),
+            Err("wrk read 11 answers but the script counted 10"),
+        );
+        check(
+            &line("requests=3 statuses=200:3,503"),
+            Err("\"503\" is not status:count"),
+        );
+        check(&line("requests=3"), Err("no statuses"));
+        check(
+            &line("requests=3 statuses=200:3 stray"),
+            Err("\"stray\" is not key=value"),
+        );
+        check(
+            &line("requests=-1 statuses=200:3"),
+            Err("requests=-1 is not a whole number"),
+        );
+        check(wrk, Err("no xtask-wrk line in wrk's output"));
+    }
+
+    #[test]
+    fn goodput_counts_2xx_only_and_any_other_answer_fails() {
+        fn check(run: WrkRun, goodput: f64, failure: Option<&str>) {
+            assert_eq!(run.goodput(), goodput, "{run:?}");
+            assert_eq!(run.failure().as_deref(), failure, "{run:?}");
+        }
+        check(run(&[(200, 3000), (204, 1000)], 0), 2000.0, None);
+        check(
+            run(&[(200, 3000), (503, 7), (429, 1)], 0),
+            1500.0,
+            Some("8 of 3008 answers not 2xx (1 × 429, 7 × 503), 0 socket errors"),
+        );
+        check(
+            run(&[(200, 10), (304, 2)], 0),
+            5.0,
+            Some("2 of 12 answers not 2xx (2 × 304), 0 socket errors"),
+        );
+        check(
+            run(&[(200, 10)], 2),
+            5.0,
+            Some("0 of 10 answers not 2xx (none), 2 socket errors"),
+        );
+        check(run(&[], 0), 0.0, None);
+    }
 }

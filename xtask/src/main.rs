@@ -92,16 +92,20 @@ enum Task {
         #[arg(long, conflicts_with = "verify")]
         to: Option<String>,
     },
-    /// Build in release mode, run the service under wrk for each endpoint (again on
-    /// DATABASE_URL metadata, and on INSIGHTS_TIMESERIES_URL samples, when set), and update
-    /// docs/performance.md.
+    /// Build in release mode, run the service at its default settings under wrk for each
+    /// endpoint (again on DATABASE_URL metadata, and on INSIGHTS_TIMESERIES_URL samples, when
+    /// set), print each endpoint's goodput (2xx answers/s), refusals and latency, and update
+    /// docs/performance.md. Fails, naming the endpoint, when any answer is not a 2xx.
     Loadtest {
-        /// wrk's connections.
-        #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=10_000))]
-        connections: u32,
-        /// Seconds per endpoint.
+        /// wrk's connections; a list (64,256) runs every endpoint at each.
+        #[arg(long, value_delimiter = ',', default_values_t = [64], value_parser = clap::value_parser!(u32).range(1..=10_000))]
+        connections: Vec<u32>,
+        /// Seconds per endpoint and connection count.
         #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=3600))]
         seconds: u32,
+        /// Print the tables only; leave docs/performance.md as it is.
+        #[arg(long)]
+        no_write: bool,
     },
     /// Run schemathesis (installed into a virtualenv in the target directory) against the
     /// service's OpenAPI document with every check (--checks all, settings in
@@ -143,19 +147,31 @@ enum Task {
         #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=600))]
         chaos_seconds: u64,
     },
-    /// Build in release mode; while connections send the heaviest request the API admits, a
-    /// separate client polls /healthz. Prints its p50, p99 and max, the heavy answers by
-    /// status and slowest latency, and the service's peak RSS above idle.
+    /// Build in release mode and run the service at its default settings under the worst
+    /// load: by default (--mode mixed) connections sending the heaviest request the API
+    /// admits beside connections sending light circuit-usage requests, while a separate client
+    /// polls /healthz. Prints a table of each traffic's answers by status, goodput (2xx/s) and
+    /// latency, and the service's peak RSS above idle. Fails when any light request (or
+    /// /healthz) is answered other than 2xx, or a heavy one other than 200 or 503.
     Stress {
-        /// Connections sending the heaviest request.
+        /// The load's shape: mixed; heavy (the heaviest request only); two-callers (API keys
+        /// on: caller A floods the heaviest request, caller B sends light requests and the
+        /// heaviest on 4 connections; reports B's share of the heavy goodput).
+        #[arg(long, value_enum, default_value_t = stress::Mode::Mixed)]
+        mode: stress::Mode,
+        /// Connections sending the heaviest request (caller A's with two-callers).
         #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u64).range(1..=1024))]
         connections: u64,
+        /// Connections sending light requests: 64 by default, caller B's 8 with two-callers.
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1024))]
+        light_connections: Option<u64>,
         /// Seconds of load.
         #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=3600))]
         seconds: u64,
-        /// The service's request timeout (INSIGHTS_REQUEST_TIMEOUT_MS).
-        #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..=600_000))]
-        timeout_ms: u64,
+        /// Set the service's request timeout (INSIGHTS_REQUEST_TIMEOUT_MS); unset keeps the
+        /// service's default.
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..=600_000))]
+        timeout_ms: Option<u64>,
     },
     /// Generate N circuits × D days (gen-data), import them into a database of their own on
     /// the server of DATABASE_URL, and time long windows against a 1-hour window on the file
@@ -242,12 +258,14 @@ fn main() -> Result<()> {
         Task::Loadtest {
             connections,
             seconds,
+            no_write,
         } => loadtest::run(
             &root,
             &loadtest::Plan {
                 connections,
                 threads: 2,
                 seconds,
+                write_doc: !no_write,
             },
         ),
         Task::FuzzApi { max_examples } => fuzz_api::run(&root, max_examples),
@@ -267,13 +285,17 @@ fn main() -> Result<()> {
             },
         ),
         Task::Stress {
+            mode,
             connections,
+            light_connections,
             seconds,
             timeout_ms,
         } => stress::run(
             &root,
             &stress::Plan {
+                mode,
                 connections: connections as usize,
+                light_connections: light_connections.map(|n| n as usize),
                 seconds,
                 timeout_ms,
             },
@@ -420,6 +442,15 @@ mod tests {
             &["stress", "--connections", "0"],
             ErrorKind::ValueValidation,
         );
+        check(&["stress", "--mode", "light"], ErrorKind::InvalidValue);
+        check(
+            &["stress", "--light-connections", "0"],
+            ErrorKind::ValueValidation,
+        );
+        check(
+            &["loadtest", "--connections", "64,0"],
+            ErrorKind::ValueValidation,
+        );
         check(
             &["fuzz-api", "--max-examples", "many"],
             ErrorKind::ValueValidation,
@@ -439,5 +470,21 @@ mod tests {
             ErrorKind::ArgumentConflict,
         );
         check(&["no-such-command"], ErrorKind::InvalidSubcommand);
+    }
+
+    #[test]
+    fn loadtest_takes_a_list_of_connection_counts() {
+        fn check(args: &[&str], expected: &[u32]) {
+            let mut full = vec!["xtask", "loadtest"];
+            full.extend_from_slice(args);
+            match Cli::try_parse_from(&full).expect("parsed").command {
+                Task::Loadtest { connections, .. } => assert_eq!(connections, expected, "{args:?}"),
+                other => panic!("{other:?}"),
+            }
+        }
+        check(&[], &[64]);
+        check(&["--connections", "256"], &[256]);
+        check(&["--connections", "64,256"], &[64, 256]);
+        check(&["--connections", "64", "--connections", "256"], &[64, 256]);
     }
 }

@@ -1,45 +1,179 @@
-//! `cargo xtask stress`: the worst case under load. While many connections send the heaviest
-//! request the API admits, a separate client polls `/healthz`; the run reports the health
-//! check's latency, the heavy answers by status and latency against the request timeout, and
-//! the service's peak memory above its idle level.
+//! `cargo xtask stress`: the worst case under load, in one of three shapes (`--mode`):
 //!
-//! These are benchmark figures for `docs/performance.md`, never assertions in tests.
+//! - `mixed`, the default: connections send the heaviest request the API admits back to
+//!   back while others send light circuit-usage requests and one client polls `/healthz`.
+//! - `heavy`: only the heaviest request and the `/healthz` poll, the shape of issue 11.
+//! - `two-callers`: API keys on. Caller A floods the heaviest request; caller B sends light
+//!   requests and a few heavy ones, and the run reports B's share of the heavy goodput.
+//!
+//! Every mode reports each kind of traffic's answers by status, goodput (2xx answers a
+//! second), latency, and the service's peak memory above its idle level, as a Markdown table
+//! for `docs/performance.md`. The service runs with its default settings. A light request
+//! (`/healthz` included) answered other than 2xx, or not at all, fails the run: a refused
+//! light request is the failure issue 27 is about, and no figure may hide it. A heavy request
+//! may be refused, with a 503 and `Retry-After`; any other answer fails the run too. No
+//! timing is a verdict.
 
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
+use insights_core::Catalogue;
 
 use crate::client::Connection;
+use crate::loadtest::{commit, invocation, machine};
 use crate::service::{self, Server};
 
 /// The heaviest request the API admits on the shipped data: the whole brand, 366 days, day
 /// buckets, 5-minute demand intervals and the top 100 circuits.
 pub const HEAVIEST: &str = "/v1/insights/brands/11111111-1111-1111-1111-111111111111/usage?start=2024-01-01T00:00:00Z&end=2025-01-01T00:00:00Z&bucket=1d&demand_interval=5m&top=100";
 
+/// The seed's brand; a key scoped to it reads everything in the seed.
+const BRAND: &str = "11111111-1111-1111-1111-111111111111";
+
+/// Light connections in `mixed` mode unless `--light-connections` says otherwise.
+const LIGHT_CONNECTIONS: usize = 64;
+/// Caller B's light connections in `two-callers` mode unless `--light-connections` says
+/// otherwise: a modest caller beside a flood.
+const B_LIGHT_CONNECTIONS: usize = 8;
+/// Caller B's heavy connections in `two-callers` mode.
+const B_HEAVY_CONNECTIONS: usize = 4;
+
+/// How long the `/healthz` poller waits between checks.
+const HEALTH_INTERVAL: Duration = Duration::from_millis(10);
+/// How long a client waits after a 503 or a failed request before the next: as a client
+/// honouring `Retry-After` would, though sooner, and so a refused loop does not spin.
+const REFUSAL_PAUSE: Duration = Duration::from_millis(50);
+/// How much longer than the service's request timeout a client waits for an answer: past
+/// that the service has broken its deadline, and the request counts as unanswered.
+const CLIENT_MARGIN: Duration = Duration::from_secs(5);
+
+/// The shape of the load.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Mode {
+    /// Heavy and light requests together, and the `/healthz` poll.
+    Mixed,
+    /// Only the heaviest request, and the `/healthz` poll.
+    Heavy,
+    /// API keys on: caller A floods the heaviest request; caller B sends light requests and
+    /// a few heavy ones.
+    TwoCallers,
+}
+
 /// How a run is shaped.
 pub struct Plan {
-    /// Connections sending the heaviest request back to back.
+    pub mode: Mode,
+    /// Connections sending the heaviest request back to back (caller A's in `two-callers`).
     pub connections: usize,
+    /// Connections sending light requests (caller B's in `two-callers`); `None` for the
+    /// mode's default.
+    pub light_connections: Option<usize>,
     /// How long the load lasts.
     pub seconds: u64,
-    /// The service's `INSIGHTS_REQUEST_TIMEOUT_MS`.
-    pub timeout_ms: u64,
+    /// The service's `INSIGHTS_REQUEST_TIMEOUT_MS`; `None` keeps the service's default.
+    pub timeout_ms: Option<u64>,
+}
+
+/// What a stream of requests asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    /// Circuit usage of a random seed circuit over a random window within 2024-04-01.
+    Light,
+    /// [`HEAVIEST`].
+    Heavy,
+    /// `/healthz`, every [`HEALTH_INTERVAL`], on one connection.
+    Health,
+}
+
+/// One kind of traffic from one caller, on its own connections.
+struct Stream {
+    /// Who sends it, in the report: "" when keys are off.
+    caller: &'static str,
+    kind: Kind,
+    connections: usize,
+    /// The caller's API key.
+    key: Option<String>,
+}
+
+impl Stream {
+    fn label(&self) -> String {
+        let what = match self.kind {
+            Kind::Light => "light: circuit usage, random windows of 2024-04-01",
+            Kind::Heavy => "heavy: the heaviest request",
+            Kind::Health => "`/healthz` every 10 ms",
+        };
+        if self.caller.is_empty() {
+            what.to_owned()
+        } else {
+            format!("caller {}, {what}", self.caller)
+        }
+    }
+
+    /// Whether every answer must be a 2xx.
+    fn is_light(&self) -> bool {
+        self.kind != Kind::Heavy
+    }
+}
+
+/// One request's outcome.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Sample {
+    /// `None`: no answer (the connection failed, or the client gave up).
+    status: Option<u16>,
+    retry_after: bool,
+    latency: Duration,
+    /// When the answer came, from the start of the load.
+    done: Duration,
 }
 
 pub fn run(root: &Path, plan: &Plan) -> Result<()> {
+    if plan.mode == Mode::Heavy && plan.light_connections.is_some() {
+        bail!("--light-connections has no light traffic to shape in --mode heavy");
+    }
     let release = service::build_release(root)?;
-    let server = Server::start(
-        &release,
-        &[("INSIGHTS_REQUEST_TIMEOUT_MS", plan.timeout_ms.to_string())],
-    )?;
+    let mut env = Vec::new();
+    if let Some(timeout_ms) = plan.timeout_ms {
+        env.push(("INSIGHTS_REQUEST_TIMEOUT_MS", timeout_ms.to_string()));
+    }
+    let keys = if plan.mode == Mode::TwoCallers {
+        let keys = [crate::apikey::new_key()?, crate::apikey::new_key()?];
+        let scope = insights_http::auth::KeyScope::Brand(
+            BRAND.parse::<uuid::Uuid>().expect("a literal UUID").into(),
+        );
+        let file = service::scratch_dir(root, "stress")?.join("keys");
+        let lines = format!(
+            "{}\n{}\n",
+            insights_http::auth::key_line(&scope, &keys[0], "stress-a"),
+            insights_http::auth::key_line(&scope, &keys[1], "stress-b")
+        );
+        std::fs::write(&file, lines)
+            .with_context(|| format!("failed to write {}", file.display()))?;
+        env.push(("INSIGHTS_API_KEYS_FILE", file.display().to_string()));
+        Some(keys)
+    } else {
+        None
+    };
+    let streams = streams(plan, keys.as_ref());
+    let timeout = plan.timeout_ms.map_or_else(
+        || insights_http::settings::Limits::default().request_timeout,
+        Duration::from_millis,
+    );
+    let limit = timeout + CLIENT_MARGIN;
+
+    let server = Server::start(&release, &env)?;
     let idle_kib = service::memory_kib(server.pid(), "VmRSS:")?;
     let (single_status, single) = {
-        let mut connection = Connection::new(&server.addr);
+        let mut connection = Connection::bounded(&server.addr, limit);
+        if let Some(key) = streams[0].key.as_deref() {
+            connection = connection.with_key(key);
+        }
         let started = Instant::now();
-        let status = connection.get(HEAVIEST)?.0;
+        let status = connection
+            .get(HEAVIEST)
+            .context("the heaviest request alone got no answer")?
+            .0;
         // A 503 alone means the timeout is shorter than the request: a deadline run.
         if status != 200 && status != 503 {
             bail!("the heaviest request alone answered {status}");
@@ -48,107 +182,416 @@ pub fn run(root: &Path, plan: &Plan) -> Result<()> {
     };
     let single_peak_kib = service::memory_kib(server.pid(), "VmHWM:")?;
 
-    let stop = AtomicBool::new(false);
-    let heavy = Mutex::new(Vec::<(u16, Duration)>::new());
-    let health = Mutex::new(Vec::<Duration>::new());
-    let errors = Mutex::new(Vec::<String>::new());
-    std::thread::scope(|scope| {
-        for _ in 0..plan.connections {
-            scope.spawn(|| {
-                let outcome = (|| -> Result<()> {
-                    let mut connection = Connection::new(&server.addr);
-                    while !stop.load(Ordering::Relaxed) {
-                        let started = Instant::now();
-                        let status = connection.get(HEAVIEST)?.0;
-                        heavy
-                            .lock()
-                            .expect("no panics")
-                            .push((status, started.elapsed()));
-                        if status == 503 {
-                            // As a client honouring Retry-After would, though sooner.
-                            std::thread::sleep(Duration::from_millis(50));
-                        }
-                    }
-                    Ok(())
-                })();
-                if let Err(error) = outcome {
-                    errors.lock().expect("no panics").push(format!("{error:#}"));
-                }
-            });
-        }
-        scope.spawn(|| {
-            let outcome = (|| -> Result<()> {
-                let mut connection = Connection::new(&server.addr);
-                while !stop.load(Ordering::Relaxed) {
-                    let started = Instant::now();
-                    let status = connection.get("/healthz")?.0;
-                    if status != 200 {
-                        bail!("/healthz answered {status}");
-                    }
-                    health.lock().expect("no panics").push(started.elapsed());
-                    std::thread::sleep(Duration::from_millis(10));
-                }
-                Ok(())
-            })();
-            if let Err(error) = outcome {
-                errors.lock().expect("no panics").push(format!("{error:#}"));
-            }
-        });
-        std::thread::sleep(Duration::from_secs(plan.seconds));
-        stop.store(true, Ordering::Relaxed);
-    });
-    let peak_kib = service::memory_kib(server.pid(), "VmHWM:")?;
-    let errors = errors.into_inner().expect("no panics");
-    if !errors.is_empty() {
-        bail!("connections failed: {}", errors.join("; "));
-    }
-    let mut health = health.into_inner().expect("no panics");
-    health.sort();
-    let heavy = heavy.into_inner().expect("no panics");
-    let count = |status: u16| heavy.iter().filter(|(code, _)| *code == status).count();
-    let slowest = |status: u16| {
-        heavy
+    let circuits: Vec<String> = Catalogue::seed()
+        .circuits
+        .iter()
+        .map(|circuit| circuit.id.to_string())
+        .collect();
+    let window = Duration::from_secs(plan.seconds);
+    eprintln!(
+        "stress: {} connections for {} s",
+        streams
             .iter()
-            .filter(|(code, _)| *code == status)
-            .map(|(_, elapsed)| *elapsed)
-            .max()
-            .unwrap_or_default()
-    };
-    let others = heavy.len() - count(200) - count(503);
+            .map(|stream| stream.connections)
+            .sum::<usize>(),
+        plan.seconds
+    );
+    let start = Instant::now();
+    let samples: Vec<Vec<Sample>> = std::thread::scope(|scope| {
+        let handles: Vec<Vec<_>> = streams
+            .iter()
+            .enumerate()
+            .map(|(index, stream)| {
+                (0..stream.connections)
+                    .map(|connection| {
+                        let load = Load {
+                            addr: &server.addr,
+                            stream,
+                            circuits: &circuits,
+                            start,
+                            deadline: start + window,
+                            limit,
+                        };
+                        let seed = (index as u64) << 32 | connection as u64;
+                        scope.spawn(move || load.drive(seed))
+                    })
+                    .collect()
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|stream| {
+                stream
+                    .into_iter()
+                    .flat_map(|handle| handle.join().expect("a load thread panicked"))
+                    .collect()
+            })
+            .collect()
+    });
+    let drained = start.elapsed().saturating_sub(window);
+    let peak_kib = service::memory_kib(server.pid(), "VmHWM:")?;
+    drop(server);
+
+    let tallies: Vec<Tally> = samples
+        .iter()
+        .map(|samples| tally(samples, window))
+        .collect();
+    let mib = |kib: u64| kib as f64 / 1024.0;
     let ms = |duration: Duration| duration.as_secs_f64() * 1000.0;
-    println!("heaviest request: {HEAVIEST}");
-    println!(
-        "alone: {single_status} in {:.0} ms; peak RSS {:.1} MiB above idle ({:.1} MiB)",
-        ms(single),
-        (single_peak_kib.saturating_sub(idle_kib)) as f64 / 1024.0,
-        idle_kib as f64 / 1024.0
-    );
-    println!(
-        "{} connections for {} s, timeout {} ms: {} answers: {} x 200 (slowest {:.0} ms), {} x 503 (slowest {:.0} ms), {others} other",
-        plan.connections,
+    let mut report = String::new();
+    writeln!(
+        report,
+        "`{}` at commit {} on {}; the service at its default settings{}, release build, \
+         shipped data, client and service on the same machine. {} s of load; the requests in \
+         flight at its end were waited for ({:.1} s) and their answers count. Goodput is 2xx \
+         answers a second, from the start to the traffic's last answer; latencies are of 2xx \
+         answers.\n",
+        invocation(),
+        commit(root),
+        machine(),
+        plan.timeout_ms
+            .map(|ms| format!(" but `INSIGHTS_REQUEST_TIMEOUT_MS={ms}`"))
+            .unwrap_or_default(),
         plan.seconds,
-        plan.timeout_ms,
-        heavy.len(),
-        count(200),
-        ms(slowest(200)),
-        count(503),
-        ms(slowest(503)),
-    );
-    println!(
-        "/healthz meanwhile: {} checks, p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
-        health.len(),
-        ms(percentile(&health, 0.50)),
-        ms(percentile(&health, 0.99)),
-        ms(health.last().copied().unwrap_or_default())
-    );
-    println!(
-        "peak RSS over the whole run: {:.1} MiB above idle",
-        (peak_kib.saturating_sub(idle_kib)) as f64 / 1024.0
-    );
-    if others > 0 {
-        bail!("{others} heavy answers were neither 200 nor 503");
+        drained.as_secs_f64(),
+    )
+    .unwrap();
+    writeln!(
+        report,
+        "The heaviest request, `{HEAVIEST}`, alone: {single_status} in {:.0} ms, peak RSS \
+         {:.1} MiB above idle ({:.1} MiB).\n",
+        ms(single),
+        mib(single_peak_kib.saturating_sub(idle_kib)),
+        mib(idle_kib)
+    )
+    .unwrap();
+    report.push_str(&table(&streams, &tallies));
+    writeln!(
+        report,
+        "\nPeak RSS over the whole run: {:.1} MiB above idle.",
+        mib(peak_kib.saturating_sub(idle_kib))
+    )
+    .unwrap();
+    if plan.mode == Mode::TwoCallers {
+        // By counts: the two heavy streams ran side by side, and their spans differ only by
+        // when each one's last answer came.
+        let heavy = |caller: &str| -> u64 {
+            streams
+                .iter()
+                .zip(&tallies)
+                .filter(|(stream, _)| stream.kind == Kind::Heavy && stream.caller == caller)
+                .map(|(_, tally)| tally.ok())
+                .sum()
+        };
+        let (a, b) = (heavy("A"), heavy("B"));
+        writeln!(
+            report,
+            "Caller B's share of the heavy goodput: {} ({b} of {} heavy 2xx answers; B has {} \
+             of the {} heavy connections).",
+            share(b as f64, (a + b) as f64),
+            a + b,
+            B_HEAVY_CONNECTIONS,
+            B_HEAVY_CONNECTIONS + plan.connections,
+        )
+        .unwrap();
+    }
+    println!("{report}");
+    let failures = verdicts(&streams, &tallies);
+    if !failures.is_empty() {
+        bail!("{}", failures.join("\n"));
     }
     Ok(())
+}
+
+/// The streams of a run: the first is the one the heaviest request alone is sent as.
+fn streams(plan: &Plan, keys: Option<&[String; 2]>) -> Vec<Stream> {
+    let stream = |caller, kind, connections, key: Option<&String>| Stream {
+        caller,
+        kind,
+        connections,
+        key: key.cloned(),
+    };
+    let health = stream("", Kind::Health, 1, None);
+    match (plan.mode, keys) {
+        (Mode::TwoCallers, Some([a, b])) => vec![
+            stream("A", Kind::Heavy, plan.connections, Some(a)),
+            stream(
+                "B",
+                Kind::Light,
+                plan.light_connections.unwrap_or(B_LIGHT_CONNECTIONS),
+                Some(b),
+            ),
+            stream("B", Kind::Heavy, B_HEAVY_CONNECTIONS, Some(b)),
+            health,
+        ],
+        (Mode::Heavy, _) => vec![stream("", Kind::Heavy, plan.connections, None), health],
+        _ => vec![
+            stream("", Kind::Heavy, plan.connections, None),
+            stream(
+                "",
+                Kind::Light,
+                plan.light_connections.unwrap_or(LIGHT_CONNECTIONS),
+                None,
+            ),
+            health,
+        ],
+    }
+}
+
+/// What one load thread needs.
+#[derive(Clone, Copy)]
+struct Load<'a> {
+    addr: &'a str,
+    stream: &'a Stream,
+    circuits: &'a [String],
+    start: Instant,
+    deadline: Instant,
+    /// The longest a request may take before it counts as unanswered.
+    limit: Duration,
+}
+
+impl Load<'_> {
+    /// Sends the stream's requests on one connection until the deadline; the request in
+    /// flight then is waited for, at most `limit`, so the loop always ends.
+    fn drive(self, seed: u64) -> Vec<Sample> {
+        let mut connection = Connection::bounded(self.addr, self.limit);
+        if let Some(key) = &self.stream.key {
+            connection = connection.with_key(key);
+        }
+        let mut random = Random::new(seed);
+        let mut samples = Vec::new();
+        while Instant::now() < self.deadline {
+            let path = match self.stream.kind {
+                Kind::Light => light_path(self.circuits, &mut random),
+                Kind::Heavy => HEAVIEST.to_owned(),
+                Kind::Health => "/healthz".to_owned(),
+            };
+            let started = Instant::now();
+            let answer = connection.get(&path).ok();
+            let now = Instant::now();
+            samples.push(Sample {
+                status: answer.map(|(status, _)| status),
+                retry_after: answer.is_some_and(|(_, retry_after)| retry_after),
+                latency: now - started,
+                done: now - self.start,
+            });
+            let pause = match answer {
+                Some((status, _)) if status != 503 => match self.stream.kind {
+                    Kind::Health => HEALTH_INTERVAL,
+                    Kind::Light | Kind::Heavy => Duration::ZERO,
+                },
+                _ => REFUSAL_PAUSE,
+            };
+            std::thread::sleep(pause.min(self.deadline.saturating_duration_since(Instant::now())));
+        }
+        samples
+    }
+}
+
+/// A small seeded generator (xorshift64*): reproducible request mixes without a dependency.
+struct Random(u64);
+
+impl Random {
+    fn new(seed: u64) -> Random {
+        // Never zero, which xorshift cannot leave; spread the seed's bits first.
+        Random(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+
+    /// A number in `0..n`, for `n` ≥ 1.
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        (self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 32) % n
+    }
+}
+
+/// Circuit usage of a random circuit over a random window within 2024-04-01, as
+/// `cargo xtask loadtest` asks for.
+fn light_path(circuits: &[String], random: &mut Random) -> String {
+    let circuit = &circuits[random.below(circuits.len() as u64) as usize];
+    let first = random.below(1440);
+    let last = first + 1 + random.below(1440 - first);
+    format!(
+        "/v1/insights/circuits/{circuit}/usage?start={}&end={}",
+        minute_of_the_day(first),
+        minute_of_the_day(last)
+    )
+}
+
+/// The instant `minute` minutes into 2024-04-01 (UTC); 1440 is the next midnight.
+fn minute_of_the_day(minute: u64) -> String {
+    if minute >= 1440 {
+        return "2024-04-02T00:00:00Z".to_owned();
+    }
+    format!("2024-04-01T{:02}:{:02}:00Z", minute / 60, minute % 60)
+}
+
+/// One stream's figures.
+#[derive(Debug, PartialEq)]
+struct Tally {
+    /// Answers by status, all of them, those after the window included.
+    statuses: BTreeMap<u16, u64>,
+    unanswered: u64,
+    /// 503s without `Retry-After`.
+    bare_refusals: u64,
+    /// From the start of the load to the stream's last answer, or the load's length if
+    /// longer: the requests in flight at the end are waited for, and their answers count.
+    span: Duration,
+    /// p50, p99 and max of the 2xx answers.
+    ok_latency: [Duration; 3],
+    /// The slowest answer other than 2xx.
+    slowest_other: Duration,
+}
+
+fn tally(samples: &[Sample], window: Duration) -> Tally {
+    let mut statuses = BTreeMap::new();
+    let mut ok = Vec::new();
+    let mut tally = Tally {
+        statuses: BTreeMap::new(),
+        unanswered: 0,
+        bare_refusals: 0,
+        span: window,
+        ok_latency: [Duration::ZERO; 3],
+        slowest_other: Duration::ZERO,
+    };
+    for sample in samples {
+        tally.span = tally.span.max(sample.done);
+        let Some(status) = sample.status else {
+            tally.unanswered += 1;
+            continue;
+        };
+        *statuses.entry(status).or_insert(0) += 1;
+        if (200..300).contains(&status) {
+            ok.push(sample.latency);
+        } else {
+            tally.slowest_other = tally.slowest_other.max(sample.latency);
+            tally.bare_refusals += u64::from(status == 503 && !sample.retry_after);
+        }
+    }
+    ok.sort();
+    tally.statuses = statuses;
+    tally.ok_latency = [
+        percentile(&ok, 0.50),
+        percentile(&ok, 0.99),
+        ok.last().copied().unwrap_or_default(),
+    ];
+    tally
+}
+
+impl Tally {
+    fn answers(&self) -> u64 {
+        self.statuses.values().sum()
+    }
+
+    fn ok(&self) -> u64 {
+        self.statuses.range(200..300).map(|(_, n)| n).sum()
+    }
+
+    /// Requests answered other than 2xx, or not at all.
+    fn not_ok(&self) -> u64 {
+        self.answers() - self.ok() + self.unanswered
+    }
+
+    /// 2xx answers a second, over the stream's span. A heavy request can take longer than a
+    /// short run: counting only the answers within the load's length would give such a run
+    /// no heavy goodput at all.
+    fn goodput(&self) -> f64 {
+        self.ok() as f64 / self.span.as_secs_f64().max(f64::MIN_POSITIVE)
+    }
+
+    /// "1200 × 200, 5 × 503, 1 unanswered".
+    fn by_status(&self) -> String {
+        let mut parts: Vec<String> = self
+            .statuses
+            .iter()
+            .map(|(status, n)| format!("{n} × {status}"))
+            .collect();
+        if self.unanswered > 0 {
+            parts.push(format!("{} unanswered", self.unanswered));
+        }
+        if parts.is_empty() {
+            "none".to_owned()
+        } else {
+            parts.join(", ")
+        }
+    }
+}
+
+/// Why the run fails, if it does: a light request answered other than 2xx or not at all, a
+/// heavy one answered neither 200 nor 503 or not at all, or a 503 without `Retry-After`.
+fn verdicts(streams: &[Stream], tallies: &[Tally]) -> Vec<String> {
+    let mut failures = Vec::new();
+    for (stream, tally) in streams.iter().zip(tallies) {
+        let label = stream.label();
+        if stream.is_light() {
+            if tally.not_ok() > 0 {
+                failures.push(format!(
+                    "{label}: {} of {} light requests not answered 2xx ({})",
+                    tally.not_ok(),
+                    tally.answers() + tally.unanswered,
+                    tally.by_status()
+                ));
+            }
+        } else {
+            let others = tally.answers()
+                - tally.statuses.get(&200).copied().unwrap_or(0)
+                - tally.statuses.get(&503).copied().unwrap_or(0);
+            if others > 0 || tally.unanswered > 0 {
+                failures.push(format!(
+                    "{label}: {others} answers neither 200 nor 503 and {} unanswered ({})",
+                    tally.unanswered,
+                    tally.by_status()
+                ));
+            }
+        }
+        if tally.bare_refusals > 0 {
+            failures.push(format!(
+                "{label}: {} answers were 503 without Retry-After",
+                tally.bare_refusals
+            ));
+        }
+    }
+    failures
+}
+
+/// The Markdown table of a run.
+fn table(streams: &[Stream], tallies: &[Tally]) -> String {
+    let ms = |duration: Duration| format!("{:.1}", duration.as_secs_f64() * 1000.0);
+    let mut table = String::from(
+        "| traffic | connections | answers by status | goodput (2xx/s) | 2xx p50 ms | 2xx p99 ms | 2xx max ms | slowest other answer ms |\n\
+         | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: |\n",
+    );
+    for (stream, tally) in streams.iter().zip(tallies) {
+        let [p50, p99, max] = tally.ok_latency;
+        writeln!(
+            table,
+            "| {} | {} | {} | {:.1} | {} | {} | {} | {} |",
+            stream.label(),
+            stream.connections,
+            tally.by_status(),
+            tally.goodput(),
+            ms(p50),
+            ms(p99),
+            ms(max),
+            if tally.answers() > tally.ok() {
+                ms(tally.slowest_other)
+            } else {
+                "–".to_owned()
+            },
+        )
+        .unwrap();
+    }
+    table
+}
+
+/// `part` as a whole percentage of `whole`, or a dash when there is nothing to share.
+fn share(part: f64, whole: f64) -> String {
+    if whole > 0.0 {
+        format!("{:.0} %", 100.0 * part / whole)
+    } else {
+        "–".to_owned()
+    }
 }
 
 fn percentile(sorted: &[Duration], share: f64) -> Duration {
@@ -157,4 +600,142 @@ fn percentile(sorted: &[Duration], share: f64) -> Duration {
     }
     let index = ((sorted.len() as f64 * share).ceil() as usize).clamp(1, sorted.len()) - 1;
     sorted[index]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: Duration = Duration::from_millis(1);
+
+    /// A sample from its status (0: no answer), latency and completion, in milliseconds.
+    fn sample(status: u16, latency_ms: u32, done_ms: u32) -> Sample {
+        Sample {
+            status: (status != 0).then_some(status),
+            retry_after: status == 503,
+            latency: MS * latency_ms,
+            done: MS * done_ms,
+        }
+    }
+
+    #[test]
+    fn tallies_count_every_answer_and_goodput_counts_2xx_only() {
+        fn check(samples: &[Sample], expected: (&str, f64, [u32; 3], u64, u32)) {
+            let tally = tally(samples, Duration::from_secs(2));
+            let (by_status, goodput, [p50, p99, max], not_ok, slowest_other) = expected;
+            assert_eq!(tally.by_status(), by_status, "{samples:?}");
+            assert_eq!(tally.goodput(), goodput, "{samples:?}");
+            assert_eq!(
+                tally.ok_latency,
+                [MS * p50, MS * p99, MS * max],
+                "{samples:?}"
+            );
+            assert_eq!(tally.not_ok(), not_ok, "{samples:?}");
+            assert_eq!(tally.slowest_other, MS * slowest_other, "{samples:?}");
+        }
+        check(&[], ("none", 0.0, [0, 0, 0], 0, 0));
+        check(
+            &[
+                sample(200, 3, 100),
+                sample(200, 1, 200),
+                sample(204, 2, 300),
+            ],
+            ("2 × 200, 1 × 204", 1.5, [2, 3, 3], 0, 0),
+        );
+        // Answers after the load's 2 s count, and the time they took with them.
+        check(
+            &[
+                sample(200, 1, 1000),
+                sample(200, 9, 2000),
+                sample(200, 30, 4000),
+            ],
+            ("3 × 200", 0.75, [9, 30, 30], 0, 0),
+        );
+        check(
+            &[sample(200, 1, 1000), sample(0, 9, 8000)],
+            ("1 × 200, 1 unanswered", 0.125, [1, 1, 1], 1, 0),
+        );
+        check(
+            &[
+                sample(200, 4, 10),
+                sample(503, 7, 20),
+                sample(0, 60, 90),
+                sample(429, 2, 99),
+            ],
+            (
+                "1 × 200, 1 × 429, 1 × 503, 1 unanswered",
+                0.5,
+                [4, 4, 4],
+                3,
+                7,
+            ),
+        );
+    }
+
+    #[test]
+    fn light_refusals_and_odd_heavy_answers_fail_the_run() {
+        fn check(kind: Kind, samples: &[Sample], expected: &[&str]) {
+            let stream = Stream {
+                caller: "B",
+                kind,
+                connections: 1,
+                key: None,
+            };
+            let tallies = [tally(samples, Duration::from_secs(1))];
+            assert_eq!(
+                verdicts(&[stream], &tallies),
+                expected,
+                "{kind:?} {samples:?}"
+            );
+        }
+        let ok = sample(200, 1, 1);
+        let refused = sample(503, 1, 1);
+        let bare = Sample {
+            retry_after: false,
+            ..refused
+        };
+        check(Kind::Light, &[ok, ok], &[]);
+        check(
+            Kind::Light,
+            &[ok, refused, sample(0, 1, 1)],
+            &["caller B, light: circuit usage, random windows of 2024-04-01: 2 of 3 light requests not answered 2xx (1 × 200, 1 × 503, 1 unanswered)"],
+        );
+        check(
+            Kind::Health,
+            &[sample(500, 1, 1)],
+            &["caller B, `/healthz` every 10 ms: 1 of 1 light requests not answered 2xx (1 × 500)"],
+        );
+        check(Kind::Heavy, &[ok, refused, refused], &[]);
+        check(
+            Kind::Heavy,
+            &[ok, sample(500, 1, 1), sample(0, 1, 1), bare],
+            &[
+                "caller B, heavy: the heaviest request: 1 answers neither 200 nor 503 and 1 unanswered (1 × 200, 1 × 500, 1 × 503, 1 unanswered)",
+                "caller B, heavy: the heaviest request: 1 answers were 503 without Retry-After",
+            ],
+        );
+    }
+
+    #[test]
+    fn light_windows_stay_within_the_shipped_day() {
+        fn check(minute: u64, expected: &str) {
+            assert_eq!(minute_of_the_day(minute), expected, "{minute}");
+        }
+        check(0, "2024-04-01T00:00:00Z");
+        check(61, "2024-04-01T01:01:00Z");
+        check(1439, "2024-04-01T23:59:00Z");
+        check(1440, "2024-04-02T00:00:00Z");
+        let circuits = ["c".to_owned()];
+        let mut random = Random::new(0);
+        for _ in 0..10_000 {
+            let path = light_path(&circuits, &mut random);
+            let (start, end) = path
+                .strip_prefix("/v1/insights/circuits/c/usage?start=")
+                .and_then(|rest| rest.split_once("&end="))
+                .expect("the path's shape");
+            assert!(start < end, "{path}");
+            assert!(start.starts_with("2024-04-01T"), "{path}");
+            assert!(end <= "2024-04-02T00:00:00Z", "{path}");
+        }
+    }
 }

@@ -178,7 +178,7 @@ impl Importer {
             touch_days(&transaction, "SELECT duid, circuit_number, ts FROM fresh").await?
         } else {
             transaction
-                .batch_execute("TRUNCATE power_sample_gaps")
+                .batch_execute(EMPTY_GAPS)
                 .await
                 .map_err(sql_error)?;
             count_gaps(&transaction, "power_samples").await?;
@@ -207,7 +207,7 @@ impl Importer {
         refresh_rollups(&transaction).await?;
         if from.is_none() && to.is_none() {
             transaction
-                .batch_execute("TRUNCATE power_sample_gaps")
+                .batch_execute(EMPTY_GAPS)
                 .await
                 .map_err(sql_error)?;
             count_gaps(&transaction, "power_samples").await?;
@@ -348,6 +348,10 @@ async fn copy_staged(
     Ok((offered, months))
 }
 
+/// Empties the gap histogram, as a DELETE: TRUNCATE's lock would hold every read until the
+/// commit.
+const EMPTY_GAPS: &str = "DELETE FROM power_sample_gaps";
+
 async fn create_partition(
     transaction: &Transaction<'_>,
     year: i32,
@@ -361,9 +365,19 @@ async fn create_partition(
         (year, month.next())
     };
     let to = time::Date::from_calendar_date(next_year, next_month, 1).map_err(invalid)?;
+    // Made apart and then attached: `CREATE TABLE … PARTITION OF` takes an ACCESS EXCLUSIVE
+    // lock on `power_samples`, which every read would wait for until the import commits;
+    // ATTACH takes SHARE UPDATE EXCLUSIVE, which reads do not wait for (and adds the primary
+    // key's index to the empty table).
+    let name = format!("power_samples_y{year:04}m{:02}", u8::from(month));
     let statement = format!(
-        "CREATE TABLE IF NOT EXISTS power_samples_y{year:04}m{:02} PARTITION OF power_samples FOR VALUES FROM ('{from} 00:00:00+00') TO ('{to} 00:00:00+00')",
-        u8::from(month)
+        "CREATE TABLE IF NOT EXISTS {name} (LIKE power_samples INCLUDING DEFAULTS INCLUDING CONSTRAINTS);
+         DO $$ BEGIN
+             IF NOT EXISTS (SELECT FROM pg_inherits WHERE inhrelid = '{name}'::regclass) THEN
+                 ALTER TABLE power_samples ATTACH PARTITION {name}
+                     FOR VALUES FROM ('{from} 00:00:00+00') TO ('{to} 00:00:00+00');
+             END IF;
+         END $$"
     );
     transaction
         .batch_execute(&statement)
@@ -428,7 +442,9 @@ async fn touch_everything(
         // Every pack is rewritten from the rows below; emptying the table first also drops
         // packs of an earlier layout, whose starts the rewrite would not meet.
         transaction
-            .batch_execute("TRUNCATE power_rollup_packs")
+            // DELETE, not TRUNCATE: readers keep the old packs until the commit rather than
+            // wait for an ACCESS EXCLUSIVE lock.
+            .batch_execute("DELETE FROM power_rollup_packs")
             .await
             .map_err(sql_error)?;
     }

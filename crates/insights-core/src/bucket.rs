@@ -86,7 +86,7 @@ impl BucketWidth {
 
     /// The shortest a bucket of this width can be, give or take a DST change; used to
     /// estimate counts before computing them.
-    fn shortest(self) -> Duration {
+    pub(crate) fn shortest(self) -> Duration {
         match self {
             BucketWidth::Day => Duration::hours(23),
             BucketWidth::Week => Duration::days(7) - Duration::hours(1),

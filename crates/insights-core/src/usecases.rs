@@ -405,6 +405,36 @@ impl UsageRequestBuilder {
     }
 
     /// Checks the options for this window alone; `compare` is [`UsageRequestBuilder::build`]'s.
+    /// About how many ranges (buckets, demand and baseload intervals, each window at least
+    /// once) a series is summed over, from the window's length alone: what a caller can size
+    /// a request by before building it, which for a year of 5-minute intervals takes
+    /// milliseconds. Exact for whole buckets aligned with the window; the months of a
+    /// calendar count as 28 days.
+    pub fn estimated_ranges(&self) -> usize {
+        let length = self.window.length_nanos();
+        // Rounded up: a partial range is a range too.
+        let count = |nanos: i128| {
+            let nanos = nanos.max(1);
+            usize::try_from((length + nanos - 1) / nanos).unwrap_or(usize::MAX)
+        };
+        let interval = |interval: DemandInterval| i128::from(interval.seconds()) * 1_000_000_000;
+        let buckets = self
+            .bucket
+            .map_or(0, |width| count(width.shortest().whole_nanoseconds()));
+        let demand = self.demand_interval.map_or(0, |i| count(interval(i)));
+        let baseload = if self.baseload {
+            count(interval(BASELOAD_INTERVAL))
+        } else {
+            0
+        };
+        let windows = if self.compare.is_some() { 2 } else { 1 };
+        buckets
+            .saturating_add(demand)
+            .saturating_add(baseload)
+            .max(1)
+            .saturating_mul(windows)
+    }
+
     fn build_one(self) -> Result<UsageRequest, UsageRequestError> {
         let zone = self.zone;
         let mut request = UsageRequest::new(
@@ -845,17 +875,18 @@ impl<M: MetadataRepo, T: TimeSeriesSource> Insights<M, T> {
         })
     }
 
-    /// How much work a usage request for `entity` is, in figures ([`work_cells`]), if the
-    /// scope may see the entity: what a caller can decide by, before running it, whether the
-    /// request is light enough to answer at once.
+    /// About how much work a usage request for `entity` is, in figures (its circuits ×
+    /// [`UsageRequestBuilder::estimated_ranges`]), if the scope may see the entity: what a
+    /// caller can decide by, before building or running the request, whether it is light
+    /// enough to answer at once.
     pub async fn usage_work(
         &self,
         scope: &Scope,
         entity: EntityRef,
-        request: &UsageRequest,
+        request: &UsageRequestBuilder,
     ) -> Result<usize, InsightsError> {
         let n_series = self.series_of(scope, entity).await?.len();
-        Ok(work_cells(n_series, request))
+        Ok(n_series.saturating_mul(request.estimated_ranges()))
     }
 
     /// The series of the entity's circuits, if the scope may see it.
@@ -1167,15 +1198,6 @@ impl Ranges {
     fn cells(&self, n_series: usize, ranges: usize) -> usize {
         n_series.saturating_mul(ranges.max(self.windows))
     }
-}
-
-/// The figures (series × ranges: buckets, demand and baseload intervals, each window at
-/// least once) that a usage request over `n_series` series asks the source for. Its cost
-/// grows with this, not with the window's length: the sources answer a range from an index
-/// or from rollups.
-pub fn work_cells(n_series: usize, request: &UsageRequest) -> usize {
-    let ranges = Ranges::of(request);
-    ranges.cells(n_series, ranges.buckets + ranges.demand + ranges.baseload)
 }
 
 /// Refuses a request whose work would exceed [`MAX_CELLS_PER_REQUEST`].
@@ -1554,6 +1576,10 @@ mod tests {
     }
 
     fn request(options: Options) -> UsageRequest {
+        request_builder(options).build().unwrap()
+    }
+
+    fn request_builder(options: Options) -> UsageRequestBuilder {
         let start = parse_rfc3339("2024-01-01T00:00:00Z").unwrap();
         let end = match options.minutes {
             Some(minutes) => start + Duration::minutes(minutes),
@@ -1573,7 +1599,7 @@ mod tests {
         if options.compare {
             builder = builder.compare(Comparison::Previous);
         }
-        builder.build().unwrap()
+        builder
     }
 
     fn check(
@@ -1643,42 +1669,57 @@ mod tests {
     }
 
     #[test]
-    fn the_work_of_a_request_counts_each_window_once_and_every_range() {
-        fn check(n_series: usize, options: Options, expected: usize) {
-            assert_eq!(work_cells(n_series, &request(options)), expected);
+    fn the_estimated_ranges_count_each_window_once_and_every_range() {
+        fn check(options: Options, expected: usize) {
+            let built = request_builder(options);
+            assert_eq!(built.estimated_ranges(), expected);
+            // Never fewer than the ranges the request is then built with, for aligned windows.
+            let request = built.build().unwrap();
+            let ranges = Ranges::of(&request);
+            let exact = (ranges.buckets + ranges.demand + ranges.baseload).max(ranges.windows);
+            assert!(exact <= expected, "{exact} > {expected}");
         }
         let hour = || Options {
             minutes: Some(60),
             ..Options::default()
         };
-        // A window alone is one figure a series; a comparison adds its own window.
-        check(1, hour(), 1);
-        check(12, hour(), 12);
+        // A window alone is one range; a comparison adds its own window.
+        check(hour(), 1);
         check(
-            12,
             Options {
                 compare: true,
                 ..hour()
             },
-            24,
+            2,
         );
-        check(0, hour(), 0);
-        // Each bucket and interval is a figure a series.
+        // Each bucket and interval is a range.
         let buckets = |bucket| Options {
             bucket: Some(bucket),
             ..hour()
         };
-        check(3, buckets(BucketWidth::Minute), 180);
+        check(buckets(BucketWidth::Minute), 60);
         check(
-            3,
             Options {
                 demand: Some("15m"),
                 baseload: true,
                 ..buckets(BucketWidth::Minute)
             },
-            3 * (60 + 4 + 4),
+            60 + 4 + 4,
         );
-        // Saturates rather than overflows.
-        check(usize::MAX, buckets(BucketWidth::Minute), usize::MAX);
+        // A year of 5-minute intervals, without building them; months count as 28 days.
+        check(
+            Options {
+                demand: Some("5m"),
+                ..Options::default()
+            },
+            105_408,
+        );
+        check(
+            Options {
+                bucket: Some(BucketWidth::Month),
+                ..Options::default()
+            },
+            14,
+        );
     }
 }

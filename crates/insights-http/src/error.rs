@@ -35,8 +35,8 @@ pub struct InvalidParam {
 pub enum ApiError {
     /// 400: a parameter is missing, malformed, undefined or out of range.
     InvalidParam(InvalidParam),
-    /// 400: the path holds percent-escapes of characters that need none (`%76` for `v`), so
-    /// the router would match another spelling than the one the key check reads.
+    /// 400: the path percent-escapes an unreserved character (`%76` for `v`), so the router
+    /// would match another spelling than the one the key check reads.
     EncodedPath,
     /// 401: API keys are on and the request has none, or not a valid one.
     Unauthorized(&'static str),
@@ -97,7 +97,7 @@ impl std::fmt::Display for ApiError {
             ApiError::Unauthorized(detail) | ApiError::Forbidden(detail) => f.write_str(detail),
             ApiError::NotFound(detail) => f.write_str(detail),
             ApiError::EncodedPath => f.write_str(
-                "the path holds percent-escapes of characters that need none; send them as they are",
+                "the path percent-escapes letters, digits or -._~, which need no escape; send them as they are",
             ),
             ApiError::QueryTooLong { length, limit } => write!(
                 f,

@@ -12,7 +12,7 @@ use actix_web::dev::Payload;
 use actix_web::{web, FromRequest, HttpRequest};
 use insights_core::{
     BrandId, BucketWidth, CircuitId, Comparison, DemandInterval, LocationId, OrganizationId,
-    SensorId, UsageRequest, Zone, MAX_TOP,
+    SensorId, UsageRequest, UsageRequestBuilder, Zone, MAX_TOP,
 };
 use paperclip::actix::OperationModifier;
 use paperclip::v2::models::{
@@ -168,9 +168,18 @@ impl OperationModifier for NoQuery {
     fn update_definitions(_: &mut BTreeMap<String, DefaultSchemaRaw>) {}
 }
 
-/// The query of a usage endpoint, validated into a [`UsageRequest`]: `start`, `end`,
-/// `bucket`, `tz`, `demand_interval`, and `top` where `TOP` is true (roll-ups only).
-pub struct UsageQuery<const TOP: bool>(pub UsageRequest);
+/// The query of a usage endpoint, parsed into a [`UsageRequestBuilder`]: `start`, `end`,
+/// `bucket`, `tz`, `demand_interval`, and `top` where `TOP` is true (roll-ups only). The
+/// request is built later, by [`build_request`], once admission has said where: building a
+/// year of 5-minute intervals is heavy work itself.
+pub struct UsageQuery<const TOP: bool>(pub UsageRequestBuilder);
+
+/// Builds a usage request, checking its options together (a 400 naming the parameter).
+pub fn build_request(builder: UsageRequestBuilder) -> Result<UsageRequest, ApiError> {
+    builder
+        .build()
+        .map_err(|error| ApiError::from(crate::wording::usage_request_error(&error)))
+}
 
 /// A circuit's usage query, without `top`.
 pub type CircuitQuery = UsageQuery<false>;
@@ -209,7 +218,9 @@ const ROLLUP_PARAMS: &[&str] = &[
     "format",
 ];
 
-fn usage_from_request<const TOP: bool>(request: &HttpRequest) -> Result<UsageRequest, ApiError> {
+fn usage_from_request<const TOP: bool>(
+    request: &HttpRequest,
+) -> Result<UsageRequestBuilder, ApiError> {
     let pairs = strict_query(request, if TOP { ROLLUP_PARAMS } else { WINDOW_PARAMS })?;
     let max_window = request
         .app_data::<web::Data<AppState>>()
@@ -313,9 +324,7 @@ fn usage_from_request<const TOP: bool>(request: &HttpRequest) -> Result<UsageReq
             ))
         }
     }
-    builder
-        .build()
-        .map_err(|error| ApiError::from(crate::wording::usage_request_error(&error)))
+    Ok(builder)
 }
 
 impl<const TOP: bool> Apiv2Schema for UsageQuery<TOP> {}

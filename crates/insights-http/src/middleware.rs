@@ -1,5 +1,5 @@
 //! The middleware every request passes first: it gives the request an id and a span, turns
-//! away paths with percent-escapes the router would decode and query strings over the limit, checks the API key on data routes before any parsing
+//! away paths that escape unreserved characters and query strings over the limit, checks the API key on data routes before any parsing
 //! and draws the caller's request from its rate limit (`ratelimit`),
 //! turns a handler's panic into a 500 problem, counts the answer in the metrics and writes
 //! the request's log line; and `head_as_get` answers HEAD on every GET route. (The request
@@ -105,10 +105,11 @@ where
     // The cheap refusals come first: a query over the limit, then, on data routes, a
     // request without a valid key, before any parsing or lookup is spent on it.
     let mut rate_headers = None;
-    let refusal = if request.match_info().as_str() != request.path() {
-        // The router decodes percent-escapes (all but `%`, `/` and `+`) before it matches;
-        // everything else here reads the path as sent. Refusing a path the decoding would
-        // change keeps the two one path, so no spelling routes past the key check.
+    let refusal = if escapes_unreserved(request.path()) {
+        // The router decodes percent-escapes before it matches; everything else here reads
+        // the path as sent. Only an escaped letter, digit or `-._~` can spell a route's
+        // literal part, so refusing those keeps the two one path: no spelling of `/v1/`
+        // routes past the key check. (`%2F` stays escaped for the router too.)
         Some(ApiError::EncodedPath)
     } else if query_length > limit {
         Some(ApiError::QueryTooLong {
@@ -217,6 +218,22 @@ where
     .instrument(span)
 }
 
+/// Whether `path` percent-escapes an unreserved character (RFC 3986: letters, digits and
+/// `-._~`), which URI producers should never escape.
+fn escapes_unreserved(path: &str) -> bool {
+    let bytes = path.as_bytes();
+    bytes.windows(3).any(|window| {
+        let hex = |digit: u8| char::from(digit).to_digit(16);
+        match (window[0], hex(window[1]), hex(window[2])) {
+            (b'%', Some(high), Some(low)) => {
+                let byte = u8::try_from(high * 16 + low).unwrap_or(0);
+                byte.is_ascii_alphanumeric() || b"-._~".contains(&byte)
+            }
+            _ => false,
+        }
+    })
+}
+
 /// A client's request id, if it is short and made of safe characters; ids end up in logs,
 /// so anything else is replaced rather than trusted.
 fn accepted_request_id(value: Option<&HeaderValue>) -> Option<String> {
@@ -296,6 +313,23 @@ mod tests {
         check(Some("quote\"d"), None);
         check(Some(&"x".repeat(128)), Some(&"x".repeat(128)));
         check(Some(&"x".repeat(129)), None);
+    }
+
+    #[test]
+    fn finds_escaped_unreserved_characters_in_either_case_of_hex() {
+        fn check(path: &str, expected: bool) {
+            assert_eq!(escapes_unreserved(path), expected, "{path}");
+        }
+        check("/v1/insights/data-range", false);
+        check("/%761/insights", true);
+        check("/v1/usag%65", true);
+        check("/v1/usag%4A", true);
+        check("/v1/usag%4a", true);
+        check("/v1/%2D%2e%5F%7e", true);
+        check("/v1%2Finsights", false);
+        check("/v1/%27%20OR%201%3D1--", false);
+        check("/v1/%zz%4", false);
+        check("/v1/%", false);
     }
 
     #[test]

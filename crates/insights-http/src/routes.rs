@@ -4,7 +4,7 @@
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::{HttpMessage, HttpRequest, HttpResponse};
-use insights_core::{EntityRef, Scope, UsageRequest};
+use insights_core::{EntityRef, Scope, UsageRequest, UsageRequestBuilder};
 use paperclip::actix::api_v2_operation;
 use paperclip::actix::web::{self, Json};
 use tokio::time::{timeout_at, Instant};
@@ -19,8 +19,8 @@ use crate::dto::{
 };
 use crate::error::{problem_response, ApiError};
 use crate::extract::{
-    BrandParam, CircuitParam, CircuitQuery, IdPath, LocationParam, NoQuery, OrganizationParam,
-    RollupQuery, SensorParam,
+    build_request, BrandParam, CircuitParam, CircuitQuery, IdPath, LocationParam, NoQuery,
+    OrganizationParam, RollupQuery, SensorParam,
 };
 use crate::metrics::WorkClass;
 use crate::ratelimit::Subject;
@@ -516,30 +516,34 @@ async fn readyz(state: web::Data<AppState>, _query: NoQuery) -> Result<Json<Stat
 }
 
 /// Runs a usage use case, and shapes its body, within the request timeout, as light or heavy
-/// work by the figures it asks of the source (`INSIGHTS_LIGHT_WORK`). The metadata lookup
-/// that sizes the work also answers 404 before any slot is taken.
+/// work by the figures it asks of the source (`INSIGHTS_LIGHT_WORK`), estimated before the
+/// request is built: building is part of the work (a year of 5-minute intervals takes
+/// milliseconds), so a heavy request is built where it runs. The metadata lookup that sizes
+/// the work also answers 404 before any slot is taken.
 async fn usage<T, F, Work>(
     state: &web::Data<AppState>,
     http: &HttpRequest,
     scope: Scope,
     entity: EntityRef,
-    request: UsageRequest,
+    builder: UsageRequestBuilder,
     work: F,
 ) -> Result<T, ApiError>
 where
-    F: FnOnce(web::Data<AppState>, UsageRequest) -> Work,
+    F: FnOnce(web::Data<AppState>, UsageRequest) -> Work + Send + 'static,
     Work: std::future::Future<Output = Result<T, ApiError>> + Send + 'static,
     T: Send + 'static,
 {
     let deadline = Instant::now() + state.limits.request_timeout;
-    let sizing = state.insights.usage_work(&scope, entity, &request);
+    let sizing = state.insights.usage_work(&scope, entity, &builder);
     let cells = before(state, deadline, sizing).await?;
     let class = if cells <= state.limits.light_work {
         WorkClass::Light
     } else {
         WorkClass::Heavy
     };
-    admitted(state, http, class, deadline, work(state.clone(), request)).await
+    let state_for_work = state.clone();
+    let work = async move { work(state_for_work, build_request(builder)?).await };
+    admitted(state, http, class, deadline, work).await
 }
 
 /// Runs `work` by its class, within `deadline`: light work at once, on the worker that read

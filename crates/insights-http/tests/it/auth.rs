@@ -554,7 +554,7 @@ async fn a_needlessly_escaped_path_is_a_400_that_says_so() {
                 "type": "about:blank",
                 "title": "Bad Request",
                 "status": 400,
-                "detail": "the path holds percent-escapes of characters that need none; send them as they are",
+                "detail": "the path percent-escapes letters, digits or -._~, which need no escape; send them as they are",
             })
         )
     );

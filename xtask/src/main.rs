@@ -149,8 +149,8 @@ enum Task {
     },
     /// Build in release mode and run the service at its default settings under the worst
     /// load: by default (--mode mixed) connections sending the heaviest request the API
-    /// admits beside connections sending light circuit-usage requests, while a separate client
-    /// polls /healthz. Prints a table of each traffic's answers by status, goodput (2xx/s) and
+    /// admits beside wrk sending light circuit-usage requests, while a separate client polls
+    /// /healthz. Prints a table of each traffic's answers by status, goodput (2xx/s) and
     /// latency, and the service's peak RSS above idle. Fails when any light request (or
     /// /healthz) is answered other than 2xx, or a heavy one other than 200 or 503.
     Stress {
@@ -162,7 +162,8 @@ enum Task {
         /// Connections sending the heaviest request (caller A's with two-callers).
         #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u64).range(1..=1024))]
         connections: u64,
-        /// Connections sending light requests: 64 by default, caller B's 8 with two-callers.
+        /// wrk's connections sending light requests: 64 by default, caller B's 8 with
+        /// two-callers.
         #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1024))]
         light_connections: Option<u64>,
         /// Seconds of load.

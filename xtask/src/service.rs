@@ -80,8 +80,19 @@ pub struct Release {
 }
 
 /// Builds the service in release mode and returns the executable where cargo put it, read
-/// from cargo's own build messages.
+/// from cargo's own build messages; or, with `XTASK_SERVICE_BINARY` set, that executable
+/// unbuilt, so a benchmark can measure another commit's build beside this one's.
 pub fn build_release(root: &Path) -> Result<Release> {
+    if let Some(binary) = std::env::var_os("XTASK_SERVICE_BINARY") {
+        eprintln!(
+            "measuring {} (XTASK_SERVICE_BINARY)",
+            binary.to_string_lossy()
+        );
+        return Ok(Release {
+            binary: PathBuf::from(binary),
+            root: root.to_owned(),
+        });
+    }
     let output = Command::new(env!("CARGO"))
         .args([
             "build",

@@ -1,10 +1,17 @@
 //! `cargo xtask stress`: the worst case under load, in one of three shapes (`--mode`):
 //!
 //! - `mixed`, the default: connections send the heaviest request the API admits back to
-//!   back while others send light circuit-usage requests and one client polls `/healthz`.
+//!   back while wrk sends light circuit-usage requests on others and one client polls
+//!   `/healthz`.
 //! - `heavy`: only the heaviest request and the `/healthz` poll, the shape of issue 11.
 //! - `two-callers`: API keys on. Caller A floods the heaviest request; caller B sends light
-//!   requests and a few heavy ones, and the run reports B's share of the heavy goodput.
+//!   requests (with wrk) and a few heavy ones, and the run reports B's share of the heavy
+//!   goodput.
+//!
+//! The heavy requests and the `/healthz` poll come from threads of this crate's client, which
+//! mostly wait. The light traffic comes from wrk, with the Lua scripts of `cargo xtask
+//! loadtest`: client threads of an unoptimised xtask would spend the cores the service needs,
+//! and measure themselves rather than the service.
 //!
 //! Every mode reports each kind of traffic's answers by status, goodput (2xx answers a
 //! second), latency, and the service's peak memory above its idle level, as a Markdown table
@@ -20,10 +27,9 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use insights_core::Catalogue;
 
 use crate::client::Connection;
-use crate::loadtest::{commit, invocation, machine};
+use crate::loadtest::{commit, invocation, machine, Wrk, WrkRun};
 use crate::service::{self, Server};
 
 /// The heaviest request the API admits on the shipped data: the whole brand, 366 days, day
@@ -33,6 +39,8 @@ pub const HEAVIEST: &str = "/v1/insights/brands/11111111-1111-1111-1111-11111111
 /// The seed's brand; a key scoped to it reads everything in the seed.
 const BRAND: &str = "11111111-1111-1111-1111-111111111111";
 
+/// wrk's threads for the light traffic (fewer if it has fewer connections).
+const WRK_THREADS: u32 = 2;
 /// Light connections in `mixed` mode unless `--light-connections` says otherwise.
 const LIGHT_CONNECTIONS: usize = 64;
 /// Caller B's light connections in `two-callers` mode unless `--light-connections` says
@@ -67,8 +75,8 @@ pub struct Plan {
     pub mode: Mode,
     /// Connections sending the heaviest request back to back (caller A's in `two-callers`).
     pub connections: usize,
-    /// Connections sending light requests (caller B's in `two-callers`); `None` for the
-    /// mode's default.
+    /// wrk's connections sending light requests (caller B's in `two-callers`); `None` for
+    /// the mode's default.
     pub light_connections: Option<usize>,
     /// How long the load lasts.
     pub seconds: u64,
@@ -79,7 +87,8 @@ pub struct Plan {
 /// What a stream of requests asks for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Kind {
-    /// Circuit usage of a random seed circuit over a random window within 2024-04-01.
+    /// Circuit usage of a random seed circuit over a random window within 2024-04-01, from
+    /// wrk.
     Light,
     /// [`HEAVIEST`].
     Heavy,
@@ -100,7 +109,7 @@ struct Stream {
 impl Stream {
     fn label(&self) -> String {
         let what = match self.kind {
-            Kind::Light => "light: circuit usage, random windows of 2024-04-01",
+            Kind::Light => "light (wrk): circuit usage, random windows of 2024-04-01",
             Kind::Heavy => "heavy: the heaviest request",
             Kind::Health => "`/healthz` every 10 ms",
         };
@@ -114,6 +123,24 @@ impl Stream {
     /// Whether every answer must be a 2xx.
     fn is_light(&self) -> bool {
         self.kind != Kind::Heavy
+    }
+}
+
+/// What one stream measured.
+#[derive(Debug, PartialEq)]
+enum Figures {
+    /// From this crate's client threads, request by request.
+    Client(Tally),
+    /// From wrk's counting script.
+    Wrk(WrkRun),
+}
+
+impl Figures {
+    fn ok(&self) -> u64 {
+        match self {
+            Figures::Client(tally) => tally.ok(),
+            Figures::Wrk(run) => run.ok(),
+        }
     }
 }
 
@@ -132,7 +159,12 @@ pub fn run(root: &Path, plan: &Plan) -> Result<()> {
     if plan.mode == Mode::Heavy && plan.light_connections.is_some() {
         bail!("--light-connections has no light traffic to shape in --mode heavy");
     }
+    if plan.mode != Mode::Heavy {
+        crate::loadtest::require_wrk()?;
+    }
     let release = service::build_release(root)?;
+    let scratch = service::scratch_dir(root, "stress")?;
+    let circuits_lua = crate::loadtest::write_circuits_script(&scratch)?;
     let mut env = Vec::new();
     if let Some(timeout_ms) = plan.timeout_ms {
         env.push(("INSIGHTS_REQUEST_TIMEOUT_MS", timeout_ms.to_string()));
@@ -142,7 +174,7 @@ pub fn run(root: &Path, plan: &Plan) -> Result<()> {
         let scope = insights_http::auth::KeyScope::Brand(
             BRAND.parse::<uuid::Uuid>().expect("a literal UUID").into(),
         );
-        let file = service::scratch_dir(root, "stress")?.join("keys");
+        let file = scratch.join("keys");
         let lines = format!(
             "{}\n{}\n",
             insights_http::auth::key_line(&scope, &keys[0], "stress-a"),
@@ -182,10 +214,29 @@ pub fn run(root: &Path, plan: &Plan) -> Result<()> {
     };
     let single_peak_kib = service::memory_kib(server.pid(), "VmHWM:")?;
 
-    let circuits: Vec<String> = Catalogue::seed()
-        .circuits
+    let root_url = format!("http://{}/", server.addr);
+    // wrk's timeout is in whole seconds: the client threads' limit, rounded up.
+    let wrk_timeout_s = limit.as_secs() + u64::from(limit.subsec_nanos() > 0);
+    let wrks: Vec<Option<Wrk>> = streams
         .iter()
-        .map(|circuit| circuit.id.to_string())
+        .map(|stream| {
+            (stream.kind == Kind::Light).then(|| {
+                let connections = u32::try_from(stream.connections).unwrap_or(u32::MAX);
+                let wrk = Wrk::new(
+                    &root_url,
+                    &circuits_lua,
+                    WRK_THREADS.min(connections),
+                    connections,
+                    plan.seconds,
+                )
+                .timeout(wrk_timeout_s)
+                .latency();
+                match &stream.key {
+                    Some(key) => wrk.header(format!("Authorization: Bearer {key}")),
+                    None => wrk,
+                }
+            })
+        })
         .collect();
     let window = Duration::from_secs(plan.seconds);
     eprintln!(
@@ -196,56 +247,77 @@ pub fn run(root: &Path, plan: &Plan) -> Result<()> {
             .sum::<usize>(),
         plan.seconds
     );
+    // Every stream starts at once: wrk on a thread that waits for it, the others on a
+    // thread a connection.
+    enum Running<W, C> {
+        Wrk(W),
+        Clients(Vec<C>),
+    }
     let start = Instant::now();
-    let samples: Vec<Vec<Sample>> = std::thread::scope(|scope| {
-        let handles: Vec<Vec<_>> = streams
+    let figures: Vec<Result<Figures>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = streams
             .iter()
-            .enumerate()
-            .map(|(index, stream)| {
-                (0..stream.connections)
-                    .map(|connection| {
-                        let load = Load {
-                            addr: &server.addr,
-                            stream,
-                            circuits: &circuits,
-                            start,
-                            deadline: start + window,
-                            limit,
-                        };
-                        let seed = (index as u64) << 32 | connection as u64;
-                        scope.spawn(move || load.drive(seed))
-                    })
-                    .collect()
+            .zip(&wrks)
+            .map(|(stream, wrk)| match wrk {
+                Some(wrk) => Running::Wrk(scope.spawn(move || wrk.run())),
+                None => Running::Clients(
+                    (0..stream.connections)
+                        .map(|_| {
+                            let load = Load {
+                                addr: &server.addr,
+                                stream,
+                                start,
+                                deadline: start + window,
+                                limit,
+                            };
+                            scope.spawn(move || load.drive())
+                        })
+                        .collect(),
+                ),
             })
             .collect();
         handles
             .into_iter()
-            .map(|stream| {
-                stream
-                    .into_iter()
-                    .flat_map(|handle| handle.join().expect("a load thread panicked"))
-                    .collect()
+            .map(|handles| match handles {
+                Running::Wrk(wrk) => wrk
+                    .join()
+                    .expect("the thread waiting for wrk panicked")
+                    .map(Figures::Wrk),
+                Running::Clients(threads) => {
+                    let samples: Vec<Sample> = threads
+                        .into_iter()
+                        .flat_map(|handle| handle.join().expect("a load thread panicked"))
+                        .collect();
+                    Ok(Figures::Client(tally(&samples, window)))
+                }
             })
             .collect()
     });
     let drained = start.elapsed().saturating_sub(window);
     let peak_kib = service::memory_kib(server.pid(), "VmHWM:")?;
     drop(server);
-
-    let tallies: Vec<Tally> = samples
-        .iter()
-        .map(|samples| tally(samples, window))
-        .collect();
+    let figures = figures.into_iter().collect::<Result<Vec<Figures>>>()?;
     let mib = |kib: u64| kib as f64 / 1024.0;
     let ms = |duration: Duration| duration.as_secs_f64() * 1000.0;
     let mut report = String::new();
+    let light = if wrks.iter().any(Option::is_some) {
+        format!(
+            " The light traffic is wrk's (`wrk -t{WRK_THREADS} -cN -d{}s --timeout {}s \
+             --latency`, N its connections, fewer threads if N is 1), with a Lua script that \
+             counts every answer by status and asks random seed circuits for random windows; \
+             wrk drops its requests in flight at the end, and its goodput is over its own run.",
+            plan.seconds, wrk_timeout_s,
+        )
+    } else {
+        String::new()
+    };
     writeln!(
         report,
         "`{}` at commit {} on {}; the service at its default settings{}, release build, \
-         shipped data, client and service on the same machine. {} s of load; the requests in \
-         flight at its end were waited for ({:.1} s) and their answers count. Goodput is 2xx \
-         answers a second, from the start to the traffic's last answer; latencies are of 2xx \
-         answers.\n",
+         shipped data, client and service on the same machine. {} s of load; the client \
+         threads' requests in flight at its end were waited for ({:.1} s) and their answers \
+         count. Goodput is 2xx answers a second, from the start to the traffic's last \
+         answer.{light}\n",
         invocation(),
         commit(root),
         machine(),
@@ -265,7 +337,7 @@ pub fn run(root: &Path, plan: &Plan) -> Result<()> {
         mib(idle_kib)
     )
     .unwrap();
-    report.push_str(&table(&streams, &tallies));
+    report.push_str(&table(&streams, &figures));
     writeln!(
         report,
         "\nPeak RSS over the whole run: {:.1} MiB above idle.",
@@ -278,9 +350,9 @@ pub fn run(root: &Path, plan: &Plan) -> Result<()> {
         let heavy = |caller: &str| -> u64 {
             streams
                 .iter()
-                .zip(&tallies)
+                .zip(&figures)
                 .filter(|(stream, _)| stream.kind == Kind::Heavy && stream.caller == caller)
-                .map(|(_, tally)| tally.ok())
+                .map(|(_, figures)| figures.ok())
                 .sum()
         };
         let (a, b) = (heavy("A"), heavy("B"));
@@ -296,7 +368,7 @@ pub fn run(root: &Path, plan: &Plan) -> Result<()> {
         .unwrap();
     }
     println!("{report}");
-    let failures = verdicts(&streams, &tallies);
+    let failures = verdicts(&streams, &figures);
     if !failures.is_empty() {
         bail!("{}", failures.join("\n"));
     }
@@ -343,7 +415,6 @@ fn streams(plan: &Plan, keys: Option<&[String; 2]>) -> Vec<Stream> {
 struct Load<'a> {
     addr: &'a str,
     stream: &'a Stream,
-    circuits: &'a [String],
     start: Instant,
     deadline: Instant,
     /// The longest a request may take before it counts as unanswered.
@@ -353,21 +424,20 @@ struct Load<'a> {
 impl Load<'_> {
     /// Sends the stream's requests on one connection until the deadline; the request in
     /// flight then is waited for, at most `limit`, so the loop always ends.
-    fn drive(self, seed: u64) -> Vec<Sample> {
+    fn drive(self) -> Vec<Sample> {
         let mut connection = Connection::bounded(self.addr, self.limit);
         if let Some(key) = &self.stream.key {
             connection = connection.with_key(key);
         }
-        let mut random = Random::new(seed);
+        let path = match self.stream.kind {
+            Kind::Heavy => HEAVIEST,
+            Kind::Health => "/healthz",
+            Kind::Light => unreachable!("wrk sends the light traffic"),
+        };
         let mut samples = Vec::new();
         while Instant::now() < self.deadline {
-            let path = match self.stream.kind {
-                Kind::Light => light_path(self.circuits, &mut random),
-                Kind::Heavy => HEAVIEST.to_owned(),
-                Kind::Health => "/healthz".to_owned(),
-            };
             let started = Instant::now();
-            let answer = connection.get(&path).ok();
+            let answer = connection.get(path).ok();
             let now = Instant::now();
             samples.push(Sample {
                 status: answer.map(|(status, _)| status),
@@ -388,46 +458,7 @@ impl Load<'_> {
     }
 }
 
-/// A small seeded generator (xorshift64*): reproducible request mixes without a dependency.
-struct Random(u64);
-
-impl Random {
-    fn new(seed: u64) -> Random {
-        // Never zero, which xorshift cannot leave; spread the seed's bits first.
-        Random(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
-    }
-
-    /// A number in `0..n`, for `n` ≥ 1.
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        (self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 32) % n
-    }
-}
-
-/// Circuit usage of a random circuit over a random window within 2024-04-01, as
-/// `cargo xtask loadtest` asks for.
-fn light_path(circuits: &[String], random: &mut Random) -> String {
-    let circuit = &circuits[random.below(circuits.len() as u64) as usize];
-    let first = random.below(1440);
-    let last = first + 1 + random.below(1440 - first);
-    format!(
-        "/v1/insights/circuits/{circuit}/usage?start={}&end={}",
-        minute_of_the_day(first),
-        minute_of_the_day(last)
-    )
-}
-
-/// The instant `minute` minutes into 2024-04-01 (UTC); 1440 is the next midnight.
-fn minute_of_the_day(minute: u64) -> String {
-    if minute >= 1440 {
-        return "2024-04-02T00:00:00Z".to_owned();
-    }
-    format!("2024-04-01T{:02}:{:02}:00Z", minute / 60, minute % 60)
-}
-
-/// One stream's figures.
+/// The figures of one stream of client threads.
 #[derive(Debug, PartialEq)]
 struct Tally {
     /// Answers by status, all of them, those after the window included.
@@ -502,28 +533,59 @@ impl Tally {
 
     /// "1200 × 200, 5 × 503, 1 unanswered".
     fn by_status(&self) -> String {
-        let mut parts: Vec<String> = self
-            .statuses
-            .iter()
-            .map(|(status, n)| format!("{n} × {status}"))
-            .collect();
-        if self.unanswered > 0 {
-            parts.push(format!("{} unanswered", self.unanswered));
-        }
-        if parts.is_empty() {
-            "none".to_owned()
-        } else {
-            parts.join(", ")
-        }
+        let unanswered = (self.unanswered > 0).then(|| format!("{} unanswered", self.unanswered));
+        by_status(&self.statuses, unanswered)
     }
 }
 
-/// Why the run fails, if it does: a light request answered other than 2xx or not at all, a
-/// heavy one answered neither 200 nor 503 or not at all, or a 503 without `Retry-After`.
-fn verdicts(streams: &[Stream], tallies: &[Tally]) -> Vec<String> {
+/// "1200 × 200, 5 × 503", then `more` if any; "none" for nothing at all.
+fn by_status(statuses: &BTreeMap<u16, u64>, more: Option<String>) -> String {
+    let parts: Vec<String> = statuses
+        .iter()
+        .map(|(status, n)| format!("{n} × {status}"))
+        .chain(more)
+        .collect();
+    if parts.is_empty() {
+        "none".to_owned()
+    } else {
+        parts.join(", ")
+    }
+}
+
+/// wrk's answers by status, socket errors and timeouts.
+fn wrk_by_status(run: &WrkRun) -> String {
+    by_status(
+        &run.statuses,
+        Some(format!(
+            "{} socket errors, {} timeouts",
+            run.socket_errors, run.slow
+        )),
+    )
+}
+
+/// Why the run fails, if it does: a light request answered other than 2xx or not at all
+/// (wrk's socket errors, and its timeouts: requests unanswered past the service's deadline),
+/// a heavy one answered neither 200 nor 503 or not at all, or a 503 without `Retry-After`.
+fn verdicts(streams: &[Stream], figures: &[Figures]) -> Vec<String> {
     let mut failures = Vec::new();
-    for (stream, tally) in streams.iter().zip(tallies) {
+    for (stream, figures) in streams.iter().zip(figures) {
         let label = stream.label();
+        let tally = match figures {
+            Figures::Client(tally) => tally,
+            Figures::Wrk(run) => {
+                if let Some(failure) = run.failure() {
+                    failures.push(format!("{label}: {failure}"));
+                }
+                if run.slow > 0 {
+                    failures.push(format!(
+                        "{label}: {} wrk timeouts (requests unanswered past the service's \
+                         deadline and wrk's timeout)",
+                        run.slow
+                    ));
+                }
+                continue;
+            }
+        };
         if stream.is_light() {
             if tally.not_ok() > 0 {
                 failures.push(format!(
@@ -556,32 +618,51 @@ fn verdicts(streams: &[Stream], tallies: &[Tally]) -> Vec<String> {
 }
 
 /// The Markdown table of a run.
-fn table(streams: &[Stream], tallies: &[Tally]) -> String {
+fn table(streams: &[Stream], figures: &[Figures]) -> String {
     let ms = |duration: Duration| format!("{:.1}", duration.as_secs_f64() * 1000.0);
     let mut table = String::from(
-        "| traffic | connections | answers by status | goodput (2xx/s) | 2xx p50 ms | 2xx p99 ms | 2xx max ms | slowest other answer ms |\n\
+        "| traffic | connections | answers by status | goodput (2xx/s) | p50 ms | p99 ms | max ms | slowest other answer ms |\n\
          | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: |\n",
     );
-    for (stream, tally) in streams.iter().zip(tallies) {
-        let [p50, p99, max] = tally.ok_latency;
+    let mut wrk = false;
+    for (stream, figures) in streams.iter().zip(figures) {
+        let (by_status, goodput, [p50, p99, max], slowest_other) = match figures {
+            Figures::Client(tally) => (
+                tally.by_status(),
+                tally.goodput(),
+                tally.ok_latency,
+                (tally.answers() > tally.ok()).then(|| ms(tally.slowest_other)),
+            ),
+            Figures::Wrk(run) => {
+                wrk = true;
+                (
+                    wrk_by_status(run),
+                    run.goodput(),
+                    [run.p50_us, run.p99_us, run.max_us].map(Duration::from_micros),
+                    // wrk does not tell other answers' latencies apart.
+                    (run.non_2xx() > 0).then(|| "n/a".to_owned()),
+                )
+            }
+        };
         writeln!(
             table,
-            "| {} | {} | {} | {:.1} | {} | {} | {} | {} |",
+            "| {} | {} | {by_status} | {goodput:.1} | {} | {} | {} | {} |",
             stream.label(),
             stream.connections,
-            tally.by_status(),
-            tally.goodput(),
             ms(p50),
             ms(p99),
             ms(max),
-            if tally.answers() > tally.ok() {
-                ms(tally.slowest_other)
-            } else {
-                "–".to_owned()
-            },
+            slowest_other.unwrap_or_else(|| "–".to_owned()),
         )
         .unwrap();
     }
+    table.push_str(if wrk {
+        "\nLatencies are of 2xx answers, except wrk's (the light traffic's): wrk's own figures, \
+         over all its answers whatever their status, leaving out any slower than its timeout \
+         (counted as timeouts).\n"
+    } else {
+        "\nLatencies are of 2xx answers.\n"
+    });
     table
 }
 
@@ -672,18 +753,21 @@ mod tests {
         );
     }
 
+    fn stream(kind: Kind) -> Stream {
+        Stream {
+            caller: "B",
+            kind,
+            connections: 1,
+            key: None,
+        }
+    }
+
     #[test]
     fn light_refusals_and_odd_heavy_answers_fail_the_run() {
         fn check(kind: Kind, samples: &[Sample], expected: &[&str]) {
-            let stream = Stream {
-                caller: "B",
-                kind,
-                connections: 1,
-                key: None,
-            };
-            let tallies = [tally(samples, Duration::from_secs(1))];
+            let figures = [Figures::Client(tally(samples, Duration::from_secs(1)))];
             assert_eq!(
-                verdicts(&[stream], &tallies),
+                verdicts(&[stream(kind)], &figures),
                 expected,
                 "{kind:?} {samples:?}"
             );
@@ -694,11 +778,11 @@ mod tests {
             retry_after: false,
             ..refused
         };
-        check(Kind::Light, &[ok, ok], &[]);
+        check(Kind::Health, &[ok, ok], &[]);
         check(
-            Kind::Light,
+            Kind::Health,
             &[ok, refused, sample(0, 1, 1)],
-            &["caller B, light: circuit usage, random windows of 2024-04-01: 2 of 3 light requests not answered 2xx (1 × 200, 1 × 503, 1 unanswered)"],
+            &["caller B, `/healthz` every 10 ms: 2 of 3 light requests not answered 2xx (1 × 200, 1 × 503, 1 unanswered)"],
         );
         check(
             Kind::Health,
@@ -717,25 +801,64 @@ mod tests {
     }
 
     #[test]
-    fn light_windows_stay_within_the_shipped_day() {
-        fn check(minute: u64, expected: &str) {
-            assert_eq!(minute_of_the_day(minute), expected, "{minute}");
+    fn wrks_refusals_socket_errors_and_timeouts_fail_the_run() {
+        fn check(statuses: &[(u16, u64)], socket_errors: u64, slow: u64, expected: &[&str]) {
+            let run = WrkRun {
+                duration_us: 1_000_000,
+                statuses: statuses.iter().copied().collect(),
+                socket_errors,
+                slow,
+                p50_us: 1,
+                p99_us: 2,
+                max_us: 3,
+            };
+            let figures = [Figures::Wrk(run)];
+            assert_eq!(
+                verdicts(&[stream(Kind::Light)], &figures),
+                expected,
+                "{figures:?}"
+            );
         }
-        check(0, "2024-04-01T00:00:00Z");
-        check(61, "2024-04-01T01:01:00Z");
-        check(1439, "2024-04-01T23:59:00Z");
-        check(1440, "2024-04-02T00:00:00Z");
-        let circuits = ["c".to_owned()];
-        let mut random = Random::new(0);
-        for _ in 0..10_000 {
-            let path = light_path(&circuits, &mut random);
-            let (start, end) = path
-                .strip_prefix("/v1/insights/circuits/c/usage?start=")
-                .and_then(|rest| rest.split_once("&end="))
-                .expect("the path's shape");
-            assert!(start < end, "{path}");
-            assert!(start.starts_with("2024-04-01T"), "{path}");
-            assert!(end <= "2024-04-02T00:00:00Z", "{path}");
-        }
+        let label = "caller B, light (wrk): circuit usage, random windows of 2024-04-01";
+        check(&[(200, 9), (204, 1)], 0, 0, &[]);
+        check(
+            &[(200, 9), (503, 2)],
+            0,
+            0,
+            &[&format!(
+                "{label}: 2 of 11 answers not 2xx (2 × 503), 0 socket errors"
+            )],
+        );
+        check(
+            &[(200, 9)],
+            1,
+            2,
+            &[
+                &format!("{label}: 0 of 9 answers not 2xx (none), 1 socket errors"),
+                &format!("{label}: 2 wrk timeouts (requests unanswered past the service's deadline and wrk's timeout)"),
+            ],
+        );
+    }
+
+    #[test]
+    fn wrks_row_counts_its_socket_errors_and_timeouts() {
+        let run = WrkRun {
+            duration_us: 2_000_000,
+            statuses: [(200, 3000), (503, 2)].into_iter().collect(),
+            socket_errors: 1,
+            slow: 0,
+            p50_us: 1500,
+            p99_us: 9000,
+            max_us: 40_000,
+        };
+        let table = table(&[stream(Kind::Light)], &[Figures::Wrk(run)]);
+        assert!(
+            table.contains("| caller B, light (wrk): circuit usage, random windows of 2024-04-01 | 1 | 3000 × 200, 2 × 503, 1 socket errors, 0 timeouts | 1500.0 | 1.5 | 9.0 | 40.0 | n/a |"),
+            "{table}"
+        );
+        assert!(
+            table.contains("over all its answers whatever their status"),
+            "{table}"
+        );
     }
 }

@@ -92,18 +92,28 @@ impl ComputePool {
     }
 }
 
-/// Lowers the calling thread's scheduling priority (SCHED_BATCH at the lowest nice level on
-/// Linux), so that when heavy work takes every core, the workers that serve connections are
-/// still scheduled at once and `/healthz` keeps its latency. Where the platform refuses, the
-/// thread keeps its priority: slower health checks under load, not a failure.
+/// Where the compute threads' priority sits on thread-priority's 0–99 scale for Linux's
+/// normal policies, which maps 22 to nice 10: CFS then gives a busy compute thread about a
+/// tenth of a core against a busy worker (weights 110 and 1024). At the lowest priority
+/// (nice 19, weight 15) a flood of light requests left heavy work almost nothing, and heavy
+/// answers fewer than when light ones were refused (`docs/performance.md`).
+const COMPUTE_PRIORITY: u8 = 22;
+
+/// Lowers the calling thread's scheduling priority (SCHED_BATCH at nice 10 on Linux), so that
+/// when heavy work takes every core, the workers that serve connections are still scheduled
+/// at once and `/healthz` keeps its latency, while heavy work still gets a share. Where the
+/// platform refuses, the thread keeps its priority: slower health checks under load, not a
+/// failure.
 fn yield_to_io_threads() {
     use thread_priority::{
         set_thread_priority_and_policy, thread_native_id, NormalThreadSchedulePolicy,
-        ThreadPriority, ThreadSchedulePolicy,
+        ThreadPriority, ThreadPriorityValue, ThreadSchedulePolicy,
     };
+    let priority = ThreadPriorityValue::try_from(COMPUTE_PRIORITY)
+        .map_or(ThreadPriority::Min, ThreadPriority::Crossplatform);
     let lowered = set_thread_priority_and_policy(
         thread_native_id(),
-        ThreadPriority::Min,
+        priority,
         ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Batch),
     );
     if let Err(error) = lowered {

@@ -644,7 +644,7 @@ pub fn problem_for_bare_error<B>(
     }
     let detail = match status {
         StatusCode::METHOD_NOT_ALLOWED => format!(
-            "{} is not allowed on {}; use GET",
+            "{} is not allowed on {}; use GET or HEAD",
             request.method(),
             request.path()
         ),
@@ -655,7 +655,7 @@ pub fn problem_for_bare_error<B>(
     if status == StatusCode::METHOD_NOT_ALLOWED {
         problem
             .headers_mut()
-            .insert(header::ALLOW, HeaderValue::from_static("GET"));
+            .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
     }
     Some(problem)
 }

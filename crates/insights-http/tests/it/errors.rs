@@ -292,9 +292,11 @@ async fn unknown_routes_and_methods_are_problems() {
         problem(
             405,
             "Method Not Allowed",
-            "POST is not allowed on /healthz; use GET"
+            "POST is not allowed on /healthz; use GET or HEAD"
         )
     );
+    // Every route answers HEAD as GET (`middleware::head_as_get`), so Allow names both.
+    assert_eq!(answer.header("allow"), Some("GET, HEAD"));
     let answer = app
         .request(
             "DELETE",

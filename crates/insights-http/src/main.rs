@@ -10,8 +10,26 @@ use tracing_subscriber::EnvFilter;
 
 #[actix_web::main]
 async fn main() -> Result<()> {
-    // A missing .env is normal; the environment alone is enough.
-    let _ = dotenvy::dotenv();
+    // Only the working directory's .env, as documented: `dotenvy::dotenv` would also search
+    // every parent directory and could apply a file meant for something else. A missing one
+    // is normal; one that does not parse is an error, not half applied in silence.
+    match dotenvy::from_path(".env") {
+        Ok(()) => {}
+        Err(error) if error.not_found() => {}
+        // dotenvy's own message repeats the whole line, which may hold a password.
+        Err(dotenvy::Error::LineParse(line, _)) => {
+            let name = line.split('=').next().unwrap_or_default().trim();
+            let name = if !name.is_empty()
+                && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+            {
+                name
+            } else {
+                "a variable"
+            };
+            anyhow::bail!("failed to read .env in the working directory: the line setting {name} does not parse");
+        }
+        Err(error) => return Err(error).context("failed to read .env in the working directory"),
+    }
     let settings = Settings::from_lookup(|key| std::env::var(key).ok())
         .context("failed to read the configuration")?;
     match std::env::args().nth(1).as_deref() {

@@ -449,3 +449,54 @@ async fn sighup_reloads_the_sample_file_and_a_file_that_does_not_load_changes_no
     assert_eq!(get(&service, ORGANIZATION_DAY, ""), as_shipped);
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+/// `insights-http healthcheck` run in `dir` with only `INSIGHTS_ADDR` set: it reads the
+/// configuration (and `.env`) before it probes, so its error shows which `.env` it read.
+fn healthcheck_in(dir: &std::path::Path, addr: &str) -> String {
+    let output = Command::new(env!("CARGO_BIN_EXE_insights-http"))
+        .arg("healthcheck")
+        .env_clear()
+        .current_dir(dir)
+        .env("INSIGHTS_ADDR", addr)
+        .output()
+        .expect("the healthcheck runs");
+    assert!(!output.status.success(), "nothing serves {addr}");
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[test]
+fn only_the_working_directorys_env_file_is_read() {
+    let root = std::env::temp_dir().join(format!("insights-dotenv-{}", std::process::id()));
+    let below = root.join("below");
+    std::fs::create_dir_all(&below).unwrap();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .to_string();
+    // A value the service refuses, so the error says whether the file was read.
+    std::fs::write(root.join(".env"), "INSIGHTS_LOG_FORMAT=xml\n").unwrap();
+    let from_below = healthcheck_in(&below, &closed);
+    assert!(
+        from_below.contains("is not healthy") && !from_below.contains("INSIGHTS_LOG_FORMAT"),
+        "a parent directory's .env was read: {from_below}"
+    );
+    let from_root = healthcheck_in(&root, &closed);
+    assert!(
+        from_root.contains("INSIGHTS_LOG_FORMAT must be text or json"),
+        "the working directory's .env was not read: {from_root}"
+    );
+    // A line that does not parse stops the service, named by its variable, not its value.
+    std::fs::write(
+        below.join(".env"),
+        "DATABASE_URL='postgres://reader:Pa55-in-dotenv@db/insights\n",
+    )
+    .unwrap();
+    let unparsed = healthcheck_in(&below, &closed);
+    assert!(
+        unparsed.contains("the line setting DATABASE_URL does not parse")
+            && !unparsed.contains("Pa55-in-dotenv"),
+        "{unparsed}"
+    );
+    std::fs::remove_dir_all(root).unwrap();
+}

@@ -2,7 +2,7 @@
 
 use std::fmt;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use insights_pg::PgConfig;
 use time::Duration;
@@ -303,8 +303,12 @@ impl fmt::Debug for Settings {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Settings")
             .field("addr", &self.addr)
-            .field("timeseries_path", &self.timeseries_path)
-            .field("catalogue_path", &self.catalogue_path)
+            // A path setting may hold a database URL by mistake, password and all.
+            .field("timeseries_path", &Redacted(&self.timeseries_path))
+            .field(
+                "catalogue_path",
+                &self.catalogue_path.as_deref().map(Redacted),
+            )
             .field("timeseries_database", &self.timeseries_database)
             .field("max_window_days", &self.max_window.whole_days())
             // PgConfig's Debug redacts the URL, which may hold a password.
@@ -313,11 +317,53 @@ impl fmt::Debug for Settings {
             .field("cache_capacity", &self.cache_capacity)
             .field("log_format", &self.log_format)
             .field("limits", &self.limits)
-            .field("api_keys_file", &self.api_keys_file)
+            .field(
+                "api_keys_file",
+                &self.api_keys_file.as_deref().map(Redacted),
+            )
             .field("metrics_require_key", &self.metrics_require_key)
             .field("rate_limit", &self.rate_limit)
             .finish()
     }
+}
+
+/// A path as its text, with any URL credentials in it redacted ([`redact_credentials`]).
+#[derive(Clone, Copy)]
+pub struct Redacted<'a>(pub &'a Path);
+
+impl fmt::Debug for Redacted<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(redact_credentials(&self.0.to_string_lossy()).as_str(), f)
+    }
+}
+
+impl fmt::Display for Redacted<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&redact_credentials(&self.0.to_string_lossy()))
+    }
+}
+
+/// `text` with the user and password of every `scheme://user:password@` in it replaced by
+/// `<redacted>`. Paths are logged, and an operator may put a database URL in a path's
+/// variable (`INSIGHTS_TIMESERIES` for `INSIGHTS_TIMESERIES_URL`). The credentials run to the
+/// last `@` before whitespace, not to the first `/`: a password may hold an unencoded `/`,
+/// and a path with an `@` losing a little to the redaction costs nothing.
+pub fn redact_credentials(text: &str) -> String {
+    let mut redacted = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(scheme_end) = rest.find("://") {
+        let (head, tail) = rest.split_at(scheme_end + "://".len());
+        redacted.push_str(head);
+        let word_end = tail.find(char::is_whitespace).unwrap_or(tail.len());
+        let Some(at) = tail[..word_end].rfind('@') else {
+            rest = tail;
+            continue;
+        };
+        redacted.push_str("<redacted>");
+        rest = &tail[at..];
+    }
+    redacted.push_str(rest);
+    redacted
 }
 
 impl Settings {
@@ -614,6 +660,59 @@ mod tests {
         );
         // A blank DATABASE_URL, as a .env may leave it, means none.
         check(&[("DATABASE_URL", " ")], Ok(defaults));
+    }
+
+    #[test]
+    fn a_url_in_a_path_setting_is_shown_without_its_credentials() {
+        check(
+            &[
+                (
+                    "INSIGHTS_TIMESERIES",
+                    "postgres://reader:s3cret@db:5432/samples",
+                ),
+                (
+                    "INSIGHTS_CATALOGUE",
+                    "postgresql://admin:hunter2@db/meta?sslmode=disable",
+                ),
+                ("INSIGHTS_API_KEYS_FILE", "https://token@vault/keys"),
+            ],
+            Ok(
+                r#"Settings { addr: 127.0.0.1:8080, timeseries_path: "postgres://<redacted>@db:5432/samples", catalogue_path: Some("postgresql://<redacted>@db/meta?sslmode=disable"), timeseries_database: None, max_window_days: 366, database: None, cache_ttl: 60s, cache_capacity: 10000, log_format: Text, limits: Limits { request_timeout: 10s, max_query_bytes: 2048, max_connections: 4096, workers: 2, keep_alive: 5s, shutdown_timeout: 30s, client_timeout: 5s, compute_threads: 2, compute_slots: 8, queue_capacity: 128, queue_target: 100ms, light_work: 512 }, api_keys_file: Some("https://<redacted>@vault/keys"), metrics_require_key: true, rate_limit: None }"#,
+            ),
+        );
+    }
+
+    mod redaction {
+        use super::super::redact_credentials;
+
+        fn check(text: &str, expected: &str) {
+            assert_eq!(redact_credentials(text), expected, "{text}");
+        }
+
+        #[test]
+        fn removes_the_user_and_password_of_every_url() {
+            check("data/mock_timeseries.json", "data/mock_timeseries.json");
+            check("", "");
+            check("postgres://db/meta", "postgres://db/meta");
+            check("file:///etc/insights/keys", "file:///etc/insights/keys");
+            check(
+                "postgres://reader:s3cret@db/meta",
+                "postgres://<redacted>@db/meta",
+            );
+            check("postgres://reader@db/meta", "postgres://<redacted>@db/meta");
+            // A password with an unencoded `@`, `/` or `:` is still all redacted.
+            check("postgres://u:p@ss@db/x", "postgres://<redacted>@db/x");
+            check("postgres://u:pa/ss:w@db/x", "postgres://<redacted>@db/x");
+            // In a message, each URL up to its whitespace, and the text around it kept.
+            check(
+                "postgres://a:one@h/d: postgres://b:two@h/d: No such file (os error 2)",
+                "postgres://<redacted>@h/d: postgres://<redacted>@h/d: No such file (os error 2)",
+            );
+            check(
+                "see postgres://db/x and mail a@b",
+                "see postgres://db/x and mail a@b",
+            );
+        }
     }
 
     #[test]

@@ -14,7 +14,7 @@ use insights_mockts::{LoadError, MockTimeSeries, ReloadableTimeSeries};
 use insights_pg::{PgMetadata, PgSetupError, PgTimeSeries};
 
 use crate::auth::{KeyFileError, KeyRing};
-use crate::settings::Settings;
+use crate::settings::{redact_credentials, Redacted, Settings};
 use crate::state::{AppState, MetadataStore, SeriesStore};
 
 /// Why the service could not start; each names what to fix.
@@ -70,7 +70,19 @@ pub enum StartupError {
 
 impl std::fmt::Display for StartupError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
+        // A path setting may hold a database URL by mistake, password and all, and the errors
+        // about the path may repeat it (the sample loader's does); so the whole message is
+        // redacted.
+        f.write_str(&redact_credentials(&self.unredacted()))
+    }
+}
+
+impl StartupError {
+    fn unredacted(&self) -> String {
+        use std::fmt::Write as _;
+        let mut text = String::new();
+        let f = &mut text;
+        let _ = match self {
             StartupError::Read { what, path, error } => {
                 write!(f, "failed to read the {what} {}: {error}", path.display())
             }
@@ -100,7 +112,8 @@ impl std::fmt::Display for StartupError {
             StartupError::Compute(error) => {
                 write!(f, "failed to start the compute threads: {error}")
             }
-        }
+        };
+        text
     }
 }
 
@@ -334,8 +347,8 @@ fn answer_hangups(
                     report_unreferenced(&metadata, &fresh).await;
                 }
                 Ok(Err(error)) => tracing::error!(
-                    path = %source.path().display(),
-                    %error,
+                    path = %Redacted(source.path()),
+                    error = %redact_credentials(&error.to_string()),
                     "the sample file did not reload; still answering from the one loaded before"
                 ),
                 Err(error) => tracing::error!(
@@ -360,5 +373,51 @@ fn answer_hangups(
 ) {
     if source.is_some() {
         tracing::info!("no SIGHUP on this platform: restart the service to load a new sample file");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(error: StartupError, expected: &str) {
+        assert_eq!(error.to_string(), expected);
+    }
+
+    #[test]
+    fn a_url_given_as_a_path_is_printed_without_its_password() {
+        let url = || PathBuf::from("postgres://reader:s3cret@db/insights");
+        check(
+            StartupError::Read {
+                what: "API key file",
+                path: url(),
+                error: std::io::ErrorKind::NotFound.into(),
+            },
+            "failed to read the API key file postgres://<redacted>@db/insights: entity not found",
+        );
+        check(
+            StartupError::KeyFile {
+                path: url(),
+                error: KeyFileError {
+                    line: 0,
+                    reason: "holds no keys".to_owned(),
+                },
+            },
+            "failed to parse the API key file postgres://<redacted>@db/insights: holds no keys",
+        );
+        // The loader's own message repeats the path.
+        let error = MockTimeSeries::from_path(&url()).unwrap_err();
+        check(
+            StartupError::Samples { path: url(), error },
+            "failed to load the time series from postgres://<redacted>@db/insights: failed to read the sample file: postgres://<redacted>@db/insights: No such file or directory (os error 2)",
+        );
+        check(
+            StartupError::Read {
+                what: "catalogue",
+                path: PathBuf::from("/etc/insights/catalogue.tsv"),
+                error: std::io::ErrorKind::NotFound.into(),
+            },
+            "failed to read the catalogue /etc/insights/catalogue.tsv: entity not found",
+        );
     }
 }

@@ -8,8 +8,8 @@ use insights_http::auth::{key_line, KeyScope, KEY_PREFIX};
 pub struct Args {
     #[command(flatten)]
     scope: ScopeArgs,
-    /// One word that names the key in the file.
-    #[arg(long, value_name = "WORD", value_parser = one_word)]
+    /// One word that names the key in the file; not beginning with `rate=`.
+    #[arg(long, value_name = "WORD", value_parser = label)]
     label: Option<String>,
 }
 
@@ -28,9 +28,15 @@ struct ScopeArgs {
     operator: bool,
 }
 
-fn one_word(text: &str) -> Result<String, String> {
+fn label(text: &str) -> Result<String, String> {
     if text.is_empty() || text.chars().any(char::is_whitespace) {
         Err(format!("must be one word, got {text:?}"))
+    } else if text.starts_with("rate=") {
+        // The label follows the hash, where the key file reads `rate=…` as the key's own rate
+        // limit: such a label would override INSIGHTS_RATE_LIMIT, or stop the service.
+        Err(format!(
+            "must not begin with rate=, which the key file reads as the key's own rate limit, got {text:?}; to give the key a rate, add rate=<per second>/<burst> after the hash by hand"
+        ))
     } else {
         Ok(text.to_owned())
     }
@@ -133,5 +139,31 @@ mod tests {
             Err(ErrorKind::ValueValidation),
         );
         check(&["--tenant", "x"], Err(ErrorKind::UnknownArgument));
+        check(
+            &["--operator", "--label", "rate=1000/1000"],
+            Err(ErrorKind::ValueValidation),
+        );
+        check(
+            &["--operator", "--label", "rate=abc"],
+            Err(ErrorKind::ValueValidation),
+        );
+        check(
+            &["--operator", "--label", "ratelimited"],
+            Ok(Some(KeyScope::Operator)),
+        );
+    }
+
+    #[test]
+    fn an_accepted_label_is_read_back_as_a_label_not_a_rate() {
+        for text in ["dashboard", "ratelimited", "rate", "x=rate=1/1", "rate:1/1"] {
+            let label = label(text).unwrap();
+            let line = key_line(&KeyScope::Operator, "ins_test", &label);
+            let ring = insights_http::auth::KeyRing::parse(&line).unwrap();
+            assert_eq!(ring.rates(), [None], "{line}");
+        }
+        assert_eq!(
+            label("rate=1000/1000").unwrap_err(),
+            r#"must not begin with rate=, which the key file reads as the key's own rate limit, got "rate=1000/1000"; to give the key a rate, add rate=<per second>/<burst> after the hash by hand"#
+        );
     }
 }

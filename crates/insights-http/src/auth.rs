@@ -190,7 +190,9 @@ pub fn hash_key(key: &str) -> String {
         .collect()
 }
 
-/// The key file line for a key with this scope.
+/// The key file line for a key with this scope. The label goes where the file reads an
+/// optional `rate=`, so a label beginning with `rate=` would be read as the key's rate;
+/// `cargo xtask apikey` refuses one.
 pub fn key_line(scope: &KeyScope, key: &str, label: &str) -> String {
     let scope = match scope {
         KeyScope::Brand(id) => format!("brand:{id}"),

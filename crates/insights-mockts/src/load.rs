@@ -653,7 +653,15 @@ impl FieldParser for DuidField<'_> {
     fn parse(self, found: Found<'_>) -> Result<u32, String> {
         match found {
             Found::Text("") => Err("is empty".into()),
-            Found::Text(text) => Ok(self.0.intern(text)),
+            // PostgreSQL's text refuses NUL with an error that names no row, and other control
+            // characters in an identifier are a mistake that would only show up in logs.
+            Found::Text(text) => match text.chars().find(|c| c.is_control()) {
+                Some(control) => Err(format!(
+                    "holds the control character U+{:04X}; a duid is printable text",
+                    u32::from(control)
+                )),
+                None => Ok(self.0.intern(text)),
+            },
             other => Err(format!("must be a string, found {}", other.describe())),
         }
     }

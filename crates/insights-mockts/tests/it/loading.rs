@@ -110,6 +110,26 @@ fn names_the_row_and_the_field() {
         &format!("[{}]", ROW.replace(r#""duid":"A""#, r#""duid":7"#)),
         Err("row 0: field `duid` must be a string, found the number 7"),
     );
+    // PostgreSQL's text cannot hold NUL; no control character belongs in an identifier.
+    check(
+        &format!(
+            "[{ROW},{}]",
+            ROW.replace(r#""duid":"A""#, r#""duid":"A\u0000B""#)
+        ),
+        Err("row 1: field `duid` holds the control character U+0000; a duid is printable text"),
+    );
+    check(
+        &format!("[{}]", ROW.replace(r#""duid":"A""#, r#""duid":"A\tB""#)),
+        Err("row 0: field `duid` holds the control character U+0009; a duid is printable text"),
+    );
+    check(
+        &format!("[{}]", ROW.replace(r#""duid":"A""#, r#""duid":"A\u009fB""#)),
+        Err("row 0: field `duid` holds the control character U+009F; a duid is printable text"),
+    );
+    check(
+        &format!("[{}]", ROW.replace(r#""duid":"A""#, r#""duid":"A B-é""#)),
+        Ok((1, 1)),
+    );
     check(
         &format!(
             "[{}]",
@@ -238,6 +258,14 @@ fn streams_arrays_and_ndjson_row_by_row() {
     check_stream(
         &format!("{ROW}\n{}", ROW.replace(":5}", ":1e10}")),
         Err("row 1: field `power_watts` must be from -1e9 to 1e9 W (1 GW, beyond any circuit), found 1e10"),
+    );
+    // The import's path refuses a NUL in a duid as the loader does, naming the row.
+    check_stream(
+        &format!(
+            "{ROW}\n{}",
+            ROW.replace(r#""duid":"A""#, r#""duid":"\u0000""#)
+        ),
+        Err("row 1: field `duid` holds the control character U+0000; a duid is printable text"),
     );
     check_stream(&format!("{ROW}\n{{"), Err("row 1: the sample file is not a JSON array of sample objects: EOF while parsing an object at line 1 column 1"));
     let syntax = |row: usize, reason: &str| {

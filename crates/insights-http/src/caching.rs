@@ -14,6 +14,7 @@ use actix_web::http::{Method, StatusCode};
 use actix_web::{web, HttpMessage, HttpRequest, HttpResponse};
 use sha2::{Digest, Sha256};
 
+use crate::answer::Prepared;
 use crate::middleware::DATA_ROUTES;
 use crate::state::AppState;
 
@@ -100,12 +101,17 @@ where
             return Ok(response.map_into_boxed_body());
         }
         let (request, response) = response.into_parts();
+        // An answer prepared off the workers comes with its tag (`answer`).
+        let prepared = response
+            .extensions()
+            .get::<Prepared>()
+            .map(|mark| mark.tag.clone());
         let (head, body) = response.into_parts();
         // The answers are built in memory already, so collecting them costs one copy.
         let bytes = body::to_bytes(body)
             .await
             .map_err(|error| actix_web::error::ErrorInternalServerError(error.into()))?;
-        let tag = entity_tag(&bytes);
+        let tag = prepared.unwrap_or_else(|| entity_tag(&bytes));
         let freshness = request
             .extensions()
             .get::<Freshness>()

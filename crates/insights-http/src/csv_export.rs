@@ -14,9 +14,11 @@ use std::future::Future;
 
 use actix_web::body::{self, BoxBody, MessageBody};
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse};
-use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::header::{self, HeaderMap, HeaderValue};
 use actix_web::http::StatusCode;
 use serde_json::Value;
+
+use crate::answer::Prepared;
 
 /// The media type of a CSV answer; `header=present` as RFC 4180 registers it.
 pub const TEXT_CSV: &str = "text/csv; charset=utf-8; header=present";
@@ -47,16 +49,15 @@ const PART_LISTS: &[&str] = &["organizations", "locations", "sensors"];
 
 /// Whether a request asks for CSV: `format=csv`, or, without `format`, an `Accept` header
 /// that prefers `text/csv` (a q-value above 0, and no lower than `application/json`'s).
-pub fn wants_csv(request: &ServiceRequest) -> bool {
-    let format = form_urlencoded::parse(request.query_string().as_bytes())
+pub fn wants_csv(query_string: &str, headers: &HeaderMap) -> bool {
+    let format = form_urlencoded::parse(query_string.as_bytes())
         .find(|(name, _)| name == "format")
         .map(|(_, value)| value.into_owned());
     match format.as_deref() {
         Some("csv") => true,
         Some(_) => false,
         None => {
-            let accept: Vec<&str> = request
-                .headers()
+            let accept: Vec<&str> = headers
                 .get_all(header::ACCEPT)
                 .filter_map(|value| value.to_str().ok())
                 .collect();
@@ -104,14 +105,16 @@ where
     B: MessageBody + 'static,
 {
     let usage = request.path().ends_with("/usage");
-    let csv = usage && wants_csv(&request);
+    let csv = usage && wants_csv(request.query_string(), request.headers());
     let answer = service.call(request);
     async move {
         let response = answer.await?;
         if !usage {
             return Ok(response.map_into_boxed_body());
         }
-        let mut response = if csv && response.status() == StatusCode::OK {
+        // An answer prepared off the workers is in its format already (`answer`).
+        let prepared = response.response().extensions().contains::<Prepared>();
+        let mut response = if csv && !prepared && response.status() == StatusCode::OK {
             let (request, response) = response.into_parts();
             let (mut head, body) = response.into_parts();
             let bytes = body::to_bytes(body)

@@ -5,6 +5,7 @@
 //! builds the [`AppState`] and calls it.
 
 pub mod admission;
+pub mod answer;
 pub mod auth;
 pub mod caching;
 pub mod compute;

@@ -9,6 +9,7 @@ use paperclip::actix::api_v2_operation;
 use paperclip::actix::web::{self, Json};
 use tokio::time::{timeout_at, Instant};
 
+use crate::answer::{Answer, Format};
 use crate::auth::{may_read_metrics, Caller};
 use crate::caching::{self, Freshness};
 use crate::dto::{
@@ -97,10 +98,10 @@ async fn circuit_usage(
     circuit: IdPath<CircuitParam>,
     query: CircuitQuery,
     http: HttpRequest,
-) -> Result<Json<CircuitUsageBody>, ApiError> {
+) -> Result<Answer<CircuitUsageBody>, ApiError> {
     let (scope, id, request) = (caller.0, circuit.0, query.0);
     let entity = EntityRef::Circuit(id);
-    let (body, freshness) = usage(
+    usage(
         &state,
         &http,
         scope,
@@ -112,9 +113,7 @@ async fn circuit_usage(
             Ok((CircuitUsageBody::from(&answer), freshness))
         },
     )
-    .await?;
-    caching::mark(&http, freshness);
-    Ok(Json(body))
+    .await
 }
 
 /// Usage of a location over a window, by sensor.
@@ -130,10 +129,10 @@ async fn location_usage(
     location: IdPath<LocationParam>,
     query: RollupQuery,
     http: HttpRequest,
-) -> Result<Json<LocationUsageBody>, ApiError> {
+) -> Result<Answer<LocationUsageBody>, ApiError> {
     let (scope, id, request) = (caller.0, location.0, query.0);
     let entity = EntityRef::Location(id);
-    let (body, freshness) = usage(
+    usage(
         &state,
         &http,
         scope,
@@ -145,9 +144,7 @@ async fn location_usage(
             Ok((LocationUsageBody::from(&answer), freshness))
         },
     )
-    .await?;
-    caching::mark(&http, freshness);
-    Ok(Json(body))
+    .await
 }
 
 /// Usage of an organization over a window, by location.
@@ -163,10 +160,10 @@ async fn organization_usage(
     organization: IdPath<OrganizationParam>,
     query: RollupQuery,
     http: HttpRequest,
-) -> Result<Json<OrganizationUsageBody>, ApiError> {
+) -> Result<Answer<OrganizationUsageBody>, ApiError> {
     let (scope, id, request) = (caller.0, organization.0, query.0);
     let entity = EntityRef::Organization(id);
-    let (body, freshness) = usage(
+    usage(
         &state,
         &http,
         scope,
@@ -181,9 +178,7 @@ async fn organization_usage(
             Ok((OrganizationUsageBody::from(&answer), freshness))
         },
     )
-    .await?;
-    caching::mark(&http, freshness);
-    Ok(Json(body))
+    .await
 }
 
 /// Usage of a brand over a window, by organization.
@@ -199,10 +194,10 @@ async fn brand_usage(
     brand: IdPath<BrandParam>,
     query: RollupQuery,
     http: HttpRequest,
-) -> Result<Json<BrandUsageBody>, ApiError> {
+) -> Result<Answer<BrandUsageBody>, ApiError> {
     let (scope, id, request) = (caller.0, brand.0, query.0);
     let entity = EntityRef::Brand(id);
-    let (body, freshness) = usage(
+    usage(
         &state,
         &http,
         scope,
@@ -214,9 +209,7 @@ async fn brand_usage(
             Ok((BrandUsageBody::from(&answer), freshness))
         },
     )
-    .await?;
-    caching::mark(&http, freshness);
-    Ok(Json(body))
+    .await
 }
 
 /// An electric sensor with its location and circuits.
@@ -518,8 +511,9 @@ async fn readyz(state: web::Data<AppState>, _query: NoQuery) -> Result<Json<Stat
 /// Runs a usage use case, and shapes its body, within the request timeout, as light or heavy
 /// work by the figures it asks of the source (`INSIGHTS_LIGHT_WORK`), estimated before the
 /// request is built: building is part of the work (a year of 5-minute intervals takes
-/// milliseconds), so a heavy request is built where it runs. The metadata lookup that sizes
-/// the work also answers 404 before any slot is taken.
+/// milliseconds), so a heavy request is built where it runs, and its answer is written there
+/// too (`answer`). The metadata lookup that sizes the work also answers 404 before any slot
+/// is taken. Marks the answer's freshness for `caching`.
 async fn usage<T, F, Work>(
     state: &web::Data<AppState>,
     http: &HttpRequest,
@@ -527,11 +521,11 @@ async fn usage<T, F, Work>(
     entity: EntityRef,
     builder: UsageRequestBuilder,
     work: F,
-) -> Result<T, ApiError>
+) -> Result<Answer<T>, ApiError>
 where
     F: FnOnce(web::Data<AppState>, UsageRequest) -> Work + Send + 'static,
-    Work: std::future::Future<Output = Result<T, ApiError>> + Send + 'static,
-    T: Send + 'static,
+    Work: std::future::Future<Output = Result<(T, Freshness), ApiError>> + Send + 'static,
+    T: serde::Serialize + Send + 'static,
 {
     let deadline = Instant::now() + state.limits.request_timeout;
     let sizing = state.insights.usage_work(&scope, entity, &builder);
@@ -541,9 +535,19 @@ where
     } else {
         WorkClass::Heavy
     };
+    let format = Format::of(http);
     let state_for_work = state.clone();
-    let work = async move { work(state_for_work, build_request(builder)?).await };
-    admitted(state, http, class, deadline, work).await
+    let work = async move {
+        let (body, freshness) = work(state_for_work, build_request(builder)?).await?;
+        let answer = match class {
+            WorkClass::Light => Answer::Value(body),
+            WorkClass::Heavy => Answer::prepare(&body, format)?,
+        };
+        Ok((answer, freshness))
+    };
+    let (answer, freshness) = admitted(state, http, class, deadline, work).await?;
+    caching::mark(http, freshness);
+    Ok(answer)
 }
 
 /// Runs `work` by its class, within `deadline`: light work at once, on the worker that read

@@ -77,9 +77,35 @@ async fn light_and_heavy_work_give_the_same_answers() {
         let heavy = everything_heavy.get(&path).await;
         assert_eq!(light.status, 200, "{path}");
         assert_eq!(light.json(), heavy.json(), "{path}");
+        // Heavy answers are written, and tagged, on the compute pool (`answer`): the same
+        // bytes and the same tag as the middlewares give a light one.
+        assert_eq!(light.body, heavy.body, "{path}");
+        assert_eq!(light.etag, heavy.etag, "{path}");
     }
+    let csv = format!(
+        "{ORGANIZATION}?start=2024-04-01T00:00:00Z&end=2024-04-02T00:00:00Z&bucket=1h&format=csv"
+    );
+    let (light, heavy) = (
+        everything_light.get(&csv).await,
+        everything_heavy.get(&csv).await,
+    );
+    assert!(
+        light.content_type.starts_with("text/csv"),
+        "{}",
+        light.content_type
+    );
+    assert_eq!(
+        (&light.content_type, &light.body, &light.etag),
+        (&heavy.content_type, &heavy.body, &heavy.etag)
+    );
+    // A client that holds the tag gets a 304 either way.
+    let tag = heavy.etag.clone().unwrap();
+    let again = everything_heavy
+        .request_with("GET", &csv, &[("If-None-Match", &tag)])
+        .await;
+    assert_eq!(again.status, 304);
     // Usage requests are classed by their work, data ranges by their scope: the whole
     // fleet's is heavy, an organization's light.
-    assert_eq!(classified(&everything_light).await, (3, 1));
-    assert_eq!(classified(&everything_heavy).await, (1, 3));
+    assert_eq!(classified(&everything_light).await, (4, 1));
+    assert_eq!(classified(&everything_heavy).await, (1, 5));
 }

@@ -1,0 +1,180 @@
+//! Usage answers made whole where heavy work runs: serialized to JSON, converted to CSV when
+//! asked for, and tagged, on the compute pool rather than on the workers that serve
+//! connections. A large answer (megabytes of minute buckets) takes milliseconds to write, and
+//! tens of milliseconds as CSV; on a worker that is time every other request on it waits.
+//!
+//! A light answer is small by definition and stays a plain value, which `Json`, the CSV
+//! middleware and the caching middleware handle on the worker as before. A prepared answer
+//! carries its [`Prepared`] mark in the response's extensions, so those middlewares pass it
+//! on as it is and take its entity tag rather than hash it again.
+
+use std::collections::BTreeMap;
+
+use actix_web::body::BoxBody;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpRequest, HttpResponse, Responder};
+use paperclip::actix::web::Json;
+use paperclip::actix::OperationModifier;
+use paperclip::v2::models::{DefaultOperationRaw, DefaultSchemaRaw};
+use paperclip::v2::schema::Apiv2Schema;
+use serde::Serialize;
+
+use crate::csv_export::{to_csv, TEXT_CSV};
+use crate::error::ApiError;
+
+/// A usage answer: a value for `Json` to write, or bytes made ready off the workers.
+pub enum Answer<T> {
+    /// Written on the worker, as `Json` writes it.
+    Value(T),
+    /// Written already, in `format`, with its tag.
+    Ready(Vec<u8>, Prepared),
+}
+
+/// The mark of a prepared answer: its media type and entity tag.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Prepared {
+    /// `application/json`, or CSV's media type.
+    pub content_type: &'static str,
+    /// The strong entity tag of the bytes (`caching::entity_tag`).
+    pub tag: String,
+}
+
+/// The format a request asks its answer in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// JSON, the default.
+    Json,
+    /// CSV (`csv_export`).
+    Csv,
+}
+
+impl Format {
+    /// What `request` asks for (`csv_export::wants_csv`).
+    pub fn of(request: &HttpRequest) -> Format {
+        if crate::csv_export::wants_csv(request.query_string(), request.headers()) {
+            Format::Csv
+        } else {
+            Format::Json
+        }
+    }
+}
+
+impl<T: Serialize> Answer<T> {
+    /// Writes `value` in `format` and tags the bytes: the work to do off the workers.
+    pub fn prepare(value: &T, format: Format) -> Result<Answer<T>, ApiError> {
+        let failed = |what: &str, error: &dyn std::fmt::Display| ApiError::Internal {
+            cause: format!("writing an answer as {what}: {error}"),
+        };
+        let (bytes, content_type) = match format {
+            Format::Json => (
+                serde_json::to_vec(value).map_err(|error| failed("JSON", &error))?,
+                "application/json",
+            ),
+            Format::Csv => {
+                let json = serde_json::to_value(value).map_err(|error| failed("JSON", &error))?;
+                (
+                    to_csv(&json).map_err(|error| failed("CSV", &error))?,
+                    TEXT_CSV,
+                )
+            }
+        };
+        let tag = crate::caching::entity_tag(&bytes);
+        Ok(Answer::Ready(bytes, Prepared { content_type, tag }))
+    }
+}
+
+impl<T: Serialize> Responder for Answer<T> {
+    type Body = BoxBody;
+
+    fn respond_to(self, request: &HttpRequest) -> HttpResponse {
+        match self {
+            Answer::Value(value) => Json(value).respond_to(request).map_into_boxed_body(),
+            Answer::Ready(bytes, prepared) => {
+                let mut response = HttpResponse::Ok()
+                    .insert_header((
+                        header::CONTENT_TYPE,
+                        HeaderValue::from_static(prepared.content_type),
+                    ))
+                    .body(bytes);
+                response.extensions_mut().insert(prepared);
+                response
+            }
+        }
+    }
+}
+
+// The document describes an answer as the JSON value it is in either form.
+impl<T: Apiv2Schema> Apiv2Schema for Answer<T> {
+    fn name() -> Option<String> {
+        T::name()
+    }
+
+    fn raw_schema() -> DefaultSchemaRaw {
+        T::raw_schema()
+    }
+}
+
+impl<T: Apiv2Schema> OperationModifier for Answer<T> {
+    fn update_parameter(op: &mut DefaultOperationRaw) {
+        Json::<T>::update_parameter(op);
+    }
+
+    fn update_response(op: &mut DefaultOperationRaw) {
+        Json::<T>::update_response(op);
+    }
+
+    fn update_definitions(map: &mut BTreeMap<String, DefaultSchemaRaw>) {
+        Json::<T>::update_definitions(map);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Serialize)]
+    struct Part {
+        id: &'static str,
+        name: &'static str,
+        usage: serde_json::Value,
+    }
+
+    #[derive(Serialize)]
+    struct Body {
+        locations: Vec<Part>,
+    }
+
+    fn check(format: Format, expected: (&str, &str)) {
+        let body = Body {
+            locations: vec![Part {
+                id: "a",
+                name: "=1+1",
+                usage: serde_json::json!({"total_watts": 3}),
+            }],
+        };
+        let Ok(Answer::Ready(bytes, prepared)) = Answer::prepare(&body, format) else {
+            panic!("not prepared");
+        };
+        let text = String::from_utf8(bytes.clone()).unwrap();
+        assert_eq!((prepared.content_type, text.as_str()), expected);
+        assert_eq!(prepared.tag, crate::caching::entity_tag(&bytes));
+    }
+
+    #[test]
+    fn prepares_json_or_csv_as_the_middlewares_would_with_their_tag() {
+        check(
+            Format::Json,
+            (
+                "application/json",
+                r#"{"locations":[{"id":"a","name":"=1+1","usage":{"total_watts":3}}]}"#,
+            ),
+        );
+        check(
+            Format::Csv,
+            (
+                TEXT_CSV,
+                "id,name,total_watts,sample_count,average_watts,min_watts,max_watts,energy_wh,coverage\r\na,'=1+1,3,,,,,,\r\n",
+            ),
+        );
+    }
+}

@@ -19,14 +19,15 @@ use rustc_hash::FxHashMap;
 use time::{Duration, OffsetDateTime};
 
 use crate::index::Series;
-pub use crate::load::{LoadError, LoadErrorKind};
+pub use crate::load::{LoadError, LoadErrorKind, MAX_OBJECT_BYTES};
 pub use crate::reload::ReloadableTimeSeries;
 
 /// Reads sample rows one at a time, from a JSON array or a stream of JSON objects (NDJSON),
 /// and hands each to `on_row` as `(series, ns since the epoch, watts)` as soon as it is read,
 /// so that a pipe can feed rows without end. Rows are checked as [`MockTimeSeries`] checks
 /// them, and the first bad row stops the stream with its index; duplicates are not looked for,
-/// as rows are not kept. Returns how many rows were read.
+/// as rows are not kept. An object longer than [`MAX_OBJECT_BYTES`] stops it too, naming the
+/// line the object starts on, so memory stays bounded. Returns how many rows were read.
 pub fn stream_rows(
     reader: impl Read,
     on_row: &mut dyn FnMut(SeriesKey, i64, f64),

@@ -36,6 +36,12 @@ pub enum LoadErrorKind {
         /// What is wrong with it.
         reason: String,
     },
+    /// A streamed sample object runs past [`MAX_OBJECT_BYTES`], most likely because it is
+    /// never closed.
+    ObjectTooLong {
+        /// The 1-based line the object starts on.
+        line: usize,
+    },
     /// Two rows hold a sample of the same series at the same time.
     DuplicateSample {
         /// The series.
@@ -61,6 +67,10 @@ impl fmt::Display for LoadError {
             LoadErrorKind::MissingField(field) => write!(f, "missing field `{field}`"),
             LoadErrorKind::DuplicateField(field) => write!(f, "field `{field}` appears twice"),
             LoadErrorKind::InvalidField { field, reason } => write!(f, "field `{field}` {reason}"),
+            LoadErrorKind::ObjectTooLong { line } => write!(
+                f,
+                "the sample object that starts on line {line} is longer than {MAX_OBJECT_BYTES} bytes; a sample is about 100, so it is likely not closed"
+            ),
             LoadErrorKind::DuplicateSample {
                 series,
                 timestamp,
@@ -75,6 +85,11 @@ impl fmt::Display for LoadError {
 }
 
 impl std::error::Error for LoadError {}
+
+/// The longest sample object [`stream_rows`] reads, in bytes: a sample is about 100, and
+/// extra fields may make it longer, but an object that is never closed must not be buffered
+/// without end (a pipe may feed one for ever).
+pub const MAX_OBJECT_BYTES: usize = 64 * 1024;
 
 /// The samples of one series as read, in file order.
 #[derive(Debug, Default)]
@@ -227,12 +242,10 @@ pub(crate) fn stream_rows(
         })?;
         buffer.truncate(length + read);
         let at_end = read == 0;
-        let mut consumed = 0;
-        while let Some(piece) = scanner.next(&buffer, at_end).map_err(|reason| LoadError {
+        while let Some(piece) = scanner.next(&buffer, at_end).map_err(|kind| LoadError {
             row: Some(n_rows),
-            kind: LoadErrorKind::Syntax(reason),
+            kind,
         })? {
-            consumed = piece.end;
             let mut deserializer = serde_json::Deserializer::from_slice(&buffer[piece]);
             let seed = RowSeed {
                 row: n_rows,
@@ -256,8 +269,11 @@ pub(crate) fn stream_rows(
         if at_end {
             return Ok(n_rows);
         }
-        buffer.drain(..consumed);
-        scanner.shift(consumed);
+        // Only the object being scanned is kept: what came before it is parsed, or whitespace
+        // and separators, which must not pile up either.
+        let done = scanner.start.unwrap_or(scanner.at);
+        buffer.drain(..done);
+        scanner.shift(done);
     }
 }
 
@@ -276,6 +292,9 @@ struct Scanner {
     closed: bool,
     /// Whether a `,` or the opening `[` came since the last object, in an array.
     separated: bool,
+    /// The line breaks scanned so far, and the 1-based line the current object starts on.
+    line_breaks: usize,
+    start_line: usize,
 }
 
 impl Scanner {
@@ -285,11 +304,20 @@ impl Scanner {
         &mut self,
         buffer: &[u8],
         at_end: bool,
-    ) -> Result<Option<std::ops::Range<usize>>, String> {
+    ) -> Result<Option<std::ops::Range<usize>>, LoadErrorKind> {
+        let syntax = |reason: String| LoadErrorKind::Syntax(reason);
         while self.at < buffer.len() {
             let byte = buffer[self.at];
             self.at += 1;
+            if byte == b'\n' {
+                self.line_breaks += 1;
+            }
             if let Some(start) = self.start {
+                if self.at - start > MAX_OBJECT_BYTES {
+                    return Err(LoadErrorKind::ObjectTooLong {
+                        line: self.start_line,
+                    });
+                }
                 if self.in_string {
                     match (self.escaped, byte) {
                         (true, _) => self.escaped = false,
@@ -316,26 +344,29 @@ impl Scanner {
             }
             match byte {
                 b' ' | b'\t' | b'\n' | b'\r' => {}
-                _ if self.closed => return Err("trailing characters after the array".into()),
+                _ if self.closed => {
+                    return Err(syntax("trailing characters after the array".into()))
+                }
                 b'[' if self.array.is_none() => {
                     self.array = Some(true);
                     self.separated = true;
                 }
                 b'{' => {
                     if self.array == Some(true) && !self.separated {
-                        return Err("expected `,` or `]` between sample objects".into());
+                        return Err(syntax("expected `,` or `]` between sample objects".into()));
                     }
                     self.array.get_or_insert(false);
                     self.start = Some(self.at - 1);
+                    self.start_line = self.line_breaks + 1;
                     self.depth = 1;
                 }
                 b',' if self.array == Some(true) && !self.separated => self.separated = true,
                 b']' if self.array == Some(true) => self.closed = true,
                 other => {
-                    return Err(format!(
+                    return Err(syntax(format!(
                         "expected a sample object, found `{}`",
                         char::from(other).escape_default()
-                    ))
+                    )))
                 }
             }
         }
@@ -346,7 +377,7 @@ impl Scanner {
                 return Ok(Some(start..buffer.len()));
             }
             if self.array == Some(true) && !self.closed {
-                return Err("the array is not closed with `]`".into());
+                return Err(syntax("the array is not closed with `]`".into()));
             }
         }
         Ok(None)

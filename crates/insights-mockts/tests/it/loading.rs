@@ -303,6 +303,34 @@ fn streams_arrays_and_ndjson_row_by_row() {
     check_stream(&format!("[{odd}]"), Ok(vec![("A", 1, T0, 5.0)]));
 }
 
+#[test]
+fn a_streamed_object_longer_than_the_limit_stops_the_stream_with_its_line() {
+    const T0: i64 = 1_711_929_600_000_000_000;
+    let limit = insights_mockts::MAX_OBJECT_BYTES;
+    // ROW with an extra field that makes it `length` bytes long.
+    let padded = |length: usize| {
+        let pad = "x".repeat(length - ROW.len() - r#""pad":"","#.len());
+        ROW.replacen('{', &format!(r#"{{"pad":"{pad}","#), 1)
+    };
+    assert_eq!(padded(limit).len(), limit);
+    check_stream(
+        &format!("{ROW}\n{}", padded(limit)),
+        Ok(vec![("A", 1, T0, 5.0); 2]),
+    );
+    let too_long = |row: usize, line: usize| {
+        format!("row {row}: the sample object that starts on line {line} is longer than 65536 bytes; a sample is about 100, so it is likely not closed")
+    };
+    check_stream(
+        &format!("[{ROW},\n\n{}]", padded(limit + 1)),
+        Err(&too_long(1, 3)),
+    );
+    // An object never closed is cut off at the limit, not buffered to the end of the input.
+    check_stream(
+        &format!("{ROW}\n{ROW}\n{{\"duid\":\"{}", "x".repeat(1 << 20)),
+        Err(&too_long(2, 3)),
+    );
+}
+
 /// Hands out at most 7 bytes a read, as a slow pipe does.
 struct Trickle<'a>(&'a [u8]);
 

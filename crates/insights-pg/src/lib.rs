@@ -68,6 +68,14 @@ pub enum PgSetupError {
     Unreachable(String),
     /// The time-series tables are missing or empty of facts: nothing was imported.
     NotImported,
+    /// The login may not read a table the service needs (SQLSTATE 42501): a missing grant,
+    /// not missing data.
+    PermissionDenied {
+        /// The table.
+        table: &'static str,
+        /// The server's message.
+        reason: String,
+    },
     /// The samples were imported before rollups existed, or by another rollup layout.
     RollupsMissing,
 }
@@ -83,6 +91,10 @@ impl fmt::Display for PgSetupError {
             PgSetupError::Unreachable(reason) => write!(f, "the database did not answer: {reason}"),
             PgSetupError::NotImported => f.write_str(
                 "the database has no imported power samples (power_sample_facts is missing or empty); run `cargo xtask import --from FILE`",
+            ),
+            PgSetupError::PermissionDenied { table, reason } => write!(
+                f,
+                "the database login may not read {table}: {reason}; grant it SELECT on the time-series tables, as db/timeseries.sql grants insights_reader (GRANT insights_reader TO <login>)",
             ),
             PgSetupError::RollupsMissing => f.write_str(
                 "the power samples have no rollups of this version's layout; run `cargo xtask rollup --rebuild` (or any import) once",
@@ -108,13 +120,17 @@ pub(crate) enum DbError {
     Unavailable(String),
     /// Not retryable: the schema or data is not what this service reads.
     Broken(String),
+    /// Not retryable: the login lacks a privilege (SQLSTATE 42501), which a grant fixes.
+    Denied(String),
 }
 
 impl From<DbError> for MetadataError {
     fn from(error: DbError) -> MetadataError {
         match error {
             DbError::Unavailable(reason) => MetadataError::Unavailable { reason },
-            DbError::Broken(reason) => MetadataError::Inconsistent { reason },
+            DbError::Broken(reason) | DbError::Denied(reason) => {
+                MetadataError::Inconsistent { reason }
+            }
         }
     }
 }
@@ -123,7 +139,7 @@ impl From<DbError> for TimeSeriesError {
     fn from(error: DbError) -> TimeSeriesError {
         match error {
             DbError::Unavailable(reason) => TimeSeriesError::Unavailable { reason },
-            DbError::Broken(reason) => TimeSeriesError::Failed { reason },
+            DbError::Broken(reason) | DbError::Denied(reason) => TimeSeriesError::Failed { reason },
         }
     }
 }
@@ -349,6 +365,8 @@ fn driver_error(error: tokio_postgres::Error) -> DbError {
     };
     if retryable {
         DbError::Unavailable(reason)
+    } else if code == "42501" {
+        DbError::Denied(reason)
     } else {
         DbError::Broken(reason)
     }

@@ -153,6 +153,12 @@ impl PgTimeSeries {
         let db = Database::new(config)?;
         let setup_error = |error| match error {
             DbError::Unavailable(reason) => PgSetupError::Unreachable(reason),
+            // Both statements read power_sample_facts: a login without SELECT on it is told
+            // so, not that nothing was imported.
+            DbError::Denied(reason) => PgSetupError::PermissionDenied {
+                table: "power_sample_facts",
+                reason,
+            },
             DbError::Broken(_) => PgSetupError::NotImported,
         };
         let rows = db.query(INTERVAL, &[]).await.map_err(setup_error)?;

@@ -325,6 +325,59 @@ async fn samples_imported_before_rollups_existed_are_rolled_up_by_the_next_impor
     source(&db).await;
 }
 
+#[tokio::test]
+async fn a_login_without_select_on_the_facts_is_told_of_the_grant_not_of_missing_samples() {
+    let db = TestDb::new();
+    insights_pg::import(db.url(), [(key("A1", 1), T0_NS, 5.0)].into_iter())
+        .await
+        .unwrap();
+    // Roles belong to the whole server, so this one is named after the scratch database and
+    // dropped after.
+    let role = format!("no_grant_{}", db.name());
+    db.execute(&format!("CREATE ROLE {role} LOGIN PASSWORD 'no-grant'"));
+    let (host, port) = db.host_port();
+    let login = PgConfig {
+        url: format!(
+            "host={host} port={port} user={role} password=no-grant dbname={}",
+            db.name()
+        ),
+        ..config(&db)
+    };
+    let refused = PgTimeSeries::connect(&login)
+        .await
+        .expect_err("a login without SELECT on power_sample_facts cannot start");
+    assert_eq!(
+        refused,
+        insights_pg::PgSetupError::PermissionDenied {
+            table: "power_sample_facts",
+            reason: "permission denied for table power_sample_facts (SQLSTATE 42501)".to_owned(),
+        }
+    );
+    assert_eq!(
+        refused.to_string(),
+        "the database login may not read power_sample_facts: permission denied for table power_sample_facts (SQLSTATE 42501); grant it SELECT on the time-series tables, as db/timeseries.sql grants insights_reader (GRANT insights_reader TO <login>)"
+    );
+    // The grant the message names is the fix.
+    db.execute(&format!("GRANT insights_reader TO {role}"));
+    drop(PgTimeSeries::connect(&login).await.unwrap());
+    // The scratch database's drop ends the login's connections; the role goes afterwards,
+    // from the server's maintenance database.
+    let admin_url = db
+        .url_via(&host, port)
+        .replace(&format!("dbname={}", db.name()), "dbname=postgres");
+    drop(db);
+    let (admin, connection) = tokio_postgres::connect(&admin_url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    let driver = tokio::spawn(connection);
+    admin
+        .batch_execute(&format!("DROP ROLE IF EXISTS {role}"))
+        .await
+        .unwrap();
+    drop(admin);
+    let _ = driver.await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn importers_running_at_once_take_turns_and_leave_the_rollups_true() {
     let db = TestDb::new();

@@ -87,6 +87,29 @@ async fn docs_page_is_self_contained_and_never_panics() {
 }
 
 #[actix_web::test]
+async fn the_docs_page_may_load_only_from_this_origin() {
+    let app = TestApp::spawn().await;
+    for path in [
+        "/docs",
+        "/docs/",
+        "/docs/index.html",
+        "/docs/swagger-ui-bundle.js",
+    ] {
+        let answer = app.get(path).await;
+        assert_eq!(
+            (answer.status, answer.header("content-security-policy")),
+            (
+                200,
+                Some(
+                    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+                )
+            ),
+            "{path}"
+        );
+    }
+}
+
+#[actix_web::test]
 async fn every_response_carries_a_request_id() {
     let app = TestApp::spawn().await;
     let sent = app

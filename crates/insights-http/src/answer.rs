@@ -5,7 +5,7 @@
 //!
 //! A light answer is small by definition and stays a plain value, which `Json`, the CSV
 //! middleware and the caching middleware handle on the worker as before. A prepared answer
-//! carries its [`Prepared`] mark in the response's extensions, so those middlewares pass it
+//! carries its `caching::Prepared` mark in the response's extensions, so those middlewares pass it
 //! on as it is and take its entity tag rather than hash it again.
 
 use std::collections::BTreeMap;
@@ -19,6 +19,7 @@ use paperclip::v2::models::{DefaultOperationRaw, DefaultSchemaRaw};
 use paperclip::v2::schema::Apiv2Schema;
 use serde::Serialize;
 
+use crate::caching::Prepared;
 use crate::csv_export::{to_csv, TEXT_CSV};
 use crate::error::ApiError;
 
@@ -28,15 +29,6 @@ pub enum Answer<T> {
     Value(T),
     /// Written already, in `format`, with its tag.
     Ready(Vec<u8>, Prepared),
-}
-
-/// The mark of a prepared answer: its media type and entity tag.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Prepared {
-    /// `application/json`, or CSV's media type.
-    pub content_type: &'static str,
-    /// The strong entity tag of the bytes (`caching::entity_tag`).
-    pub tag: String,
 }
 
 /// The format a request asks its answer in.

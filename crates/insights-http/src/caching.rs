@@ -14,7 +14,6 @@ use actix_web::http::{Method, StatusCode};
 use actix_web::{web, HttpMessage, HttpRequest, HttpResponse};
 use sha2::{Digest, Sha256};
 
-use crate::answer::Prepared;
 use crate::middleware::DATA_ROUTES;
 use crate::state::AppState;
 
@@ -25,6 +24,17 @@ pub const SETTLED_MAX_AGE_S: u32 = 300;
 /// Seconds a cache may reuse any other answer: a window still filling, metadata, the brand
 /// list and data ranges, which every import or metadata change may move.
 pub const LIVE_MAX_AGE_S: u32 = 10;
+
+/// The mark of an answer written and tagged off the workers (`answer`): its media type and
+/// entity tag. [`conditional`] takes the tag rather than hash the bytes again, and the CSV
+/// middleware leaves the answer in the format it was written in.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Prepared {
+    /// `application/json`, or CSV's media type.
+    pub content_type: &'static str,
+    /// The strong entity tag of the bytes ([`entity_tag`]).
+    pub tag: String,
+}
 
 /// How settled an answer is; a handler marks its request with one, and `Live` is assumed
 /// where none is marked.
@@ -107,11 +117,17 @@ where
             .get::<Prepared>()
             .map(|mark| mark.tag.clone());
         let (head, body) = response.into_parts();
-        // The answers are built in memory already, so collecting them costs one copy.
-        let bytes = body::to_bytes(body)
-            .await
-            .map_err(|error| actix_web::error::ErrorInternalServerError(error.into()))?;
-        let tag = prepared.unwrap_or_else(|| entity_tag(&bytes));
+        let (tag, body) = match prepared {
+            // Its bytes pass on as they are: no copy of a large answer is made here.
+            Some(tag) => (tag, BoxBody::new(body)),
+            None => {
+                // The answers are built in memory already, so collecting them costs one copy.
+                let bytes = body::to_bytes(body)
+                    .await
+                    .map_err(|error| actix_web::error::ErrorInternalServerError(error.into()))?;
+                (entity_tag(&bytes), BoxBody::new(bytes))
+            }
+        };
         let freshness = request
             .extensions()
             .get::<Freshness>()
@@ -129,7 +145,7 @@ where
             }
             bare
         } else {
-            head.set_body(BoxBody::new(bytes))
+            head.set_body(body)
         };
         let headers = response.headers_mut();
         let value = |text: &str| {

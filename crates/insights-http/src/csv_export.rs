@@ -18,7 +18,7 @@ use actix_web::http::header::{self, HeaderMap, HeaderValue};
 use actix_web::http::StatusCode;
 use serde_json::Value;
 
-use crate::answer::Prepared;
+use crate::caching::Prepared;
 
 /// The media type of a CSV answer; `header=present` as RFC 4180 registers it.
 pub const TEXT_CSV: &str = "text/csv; charset=utf-8; header=present";

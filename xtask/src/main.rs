@@ -19,6 +19,7 @@ mod soak;
 mod stress;
 #[cfg(test)]
 mod tidy;
+mod unread;
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -174,6 +175,17 @@ enum Task {
         #[arg(long, value_parser = clap::value_parser!(u64).range(1..=600_000))]
         timeout_ms: Option<u64>,
     },
+    /// Build in release mode, open connections that ask for one of the largest answers and
+    /// never read it, and fail unless the service closes every one within three client
+    /// timeouts and its peak RSS stays within --max-mib above idle.
+    Unread {
+        /// Connections that never read.
+        #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=4096))]
+        clients: u64,
+        /// The most the peak RSS may rise above idle, in MiB.
+        #[arg(long, default_value_t = 64)]
+        max_mib: u64,
+    },
     /// Generate N circuits × D days (gen-data), import them into a database of their own on
     /// the server of DATABASE_URL, and time long windows against a 1-hour window on the file
     /// source and the PostgreSQL source side by side, comparing every answer byte for byte.
@@ -299,6 +311,13 @@ fn main() -> Result<()> {
                 light_connections: light_connections.map(|n| n as usize),
                 seconds,
                 timeout_ms,
+            },
+        ),
+        Task::Unread { clients, max_mib } => unread::run(
+            &root,
+            &unread::Plan {
+                clients: clients as usize,
+                max_mib,
             },
         ),
         Task::Scale {

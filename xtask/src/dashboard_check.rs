@@ -5,8 +5,10 @@
 //! answer for the same view; that the picker lists the seed's organizations and locations;
 //! that a view opened without a window defaults to the latest day with data; that errors
 //! (404, and 401 with keys on) are shown in words; and that a key typed into the page is used
-//! and then kept out of the URL; and that a window with gaps carries the coverage warning. It
-//! saves a screenshot of the deep link.
+//! and then kept out of the URL, by the script and by a submit without it; that a window with
+//! gaps carries the coverage warning; and that a hostile deep link (`?sensor=..%2F..%2Fmetrics`)
+//! is refused before the page fetches anything with it. It saves a screenshot of the deep
+//! link.
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -65,6 +67,10 @@ pub fn run(root: &Path, screenshot: Option<PathBuf>) -> Result<()> {
     println!("ok: a window half without data warns of 50 % coverage; a whole one does not");
     errors_are_words(&browser, &open, &keyed, &key)?;
     println!("ok: 404 and 401 are shown in words; a typed key is used and stays out of the URL");
+    a_submit_without_the_script_keeps_the_key_out_of_the_url(&browser, &keyed, &key)?;
+    println!("ok: a submit without the script (form.submit()) puts no key in the URL");
+    hostile_deep_links_are_refused(&browser, &open)?;
+    println!("ok: ids in the URL that are not UUIDs are refused before any fetch");
     Ok(())
 }
 
@@ -261,6 +267,79 @@ fn errors_are_words(browser: &Session, open: &Server, keyed: &Server, key: &str)
     Ok(())
 }
 
+/// Without the script, pressing Show sends the form as a GET to the page. `form.submit()` does
+/// the same, skipping the script's handler; the key field has no name, so the URL the browser
+/// navigated to holds the view and not the key. The key is still in the tab (sessionStorage), so
+/// the page that loads is ready.
+fn a_submit_without_the_script_keeps_the_key_out_of_the_url(
+    browser: &Session,
+    keyed: &Server,
+    key: &str,
+) -> Result<()> {
+    let deep = format!(
+        "http://{}/?organization={EAST}&{DAY}&bucket=1h&tz=UTC",
+        keyed.addr
+    );
+    browser.open_ready(&deep)?;
+    browser.script(
+        "window.beforeSubmit = true;
+         document.getElementById('apikey').value = arguments[0];
+         document.getElementById('controls').submit();",
+        json!([key]),
+    )?;
+    let started = Instant::now();
+    while browser.script("return window.beforeSubmit === true;", json!([]))? == true {
+        if started.elapsed() > Duration::from_secs(30) {
+            bail!("the form's submit did not load a page within 30 s");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let page = browser.wait_settled()?;
+    let navigated = page["navigated"].as_str().unwrap_or_default();
+    ensure!(
+        navigated.contains(&format!("organization={EAST}")),
+        "the submit did not send the form: {navigated}"
+    );
+    ensure!(
+        !navigated.contains(key) && !navigated.contains("apikey"),
+        "a submit without the script put the key in the URL: {navigated}"
+    );
+    ensure!(page["state"] == "ready", "the submitted view: {page}");
+    Ok(())
+}
+
+/// A deep link is anyone's to write. Each id in it must be a UUID before a path is built from
+/// it; else `..%2F` would point the page's fetches, with the key it holds, at another path.
+fn hostile_deep_links_are_refused(browser: &Session, server: &Server) -> Result<()> {
+    for target in [
+        "sensor=..%2F..%2F..%2Fmetrics%3F",
+        "location=..%2F..%2F..%2Fmetrics%23",
+        "organization=%2E%2E%2F%2E%2E%2F%2E%2E%2Fmetrics%3F",
+        &format!("brand={BRAND}%2F..%2F..%2F..%2Fmetrics%3F"),
+    ] {
+        let page = browser.open_settled(&format!(
+            "http://{}/?{target}&{DAY}&bucket=1h&tz=UTC",
+            server.addr
+        ))?;
+        let fetched: Vec<&str> = page["fetched"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
+        ensure!(
+            fetched.iter().all(|url| !url.contains("metrics")),
+            "{target} made the page fetch {fetched:?}"
+        );
+        let error = page["error"].as_str().unwrap_or_default();
+        ensure!(
+            page["state"] == "error" && error.contains("is not an id (a UUID)"),
+            "{target} showed {error:?}"
+        );
+    }
+    Ok(())
+}
+
 fn same_number(shown: &Value, expected: &Value, what: &str) -> Result<()> {
     let shown_number = shown.as_str().and_then(|text| text.parse::<f64>().ok());
     let expected_number = expected.as_f64();
@@ -306,6 +385,9 @@ return {
   top: Array.from(document.querySelectorAll('#top-table tbody tr td[data-value]')).map((cell) => cell.dataset.value),
   options,
   selected,
+  // What the page fetched, and the URL it was loaded from (which replaceState does not change).
+  fetched: performance.getEntriesByType('resource').filter((e) => e.initiatorType === 'fetch').map((e) => e.name),
+  navigated: (performance.getEntriesByType('navigation')[0] || {}).name || null,
 };
 "#;
 

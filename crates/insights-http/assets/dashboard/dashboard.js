@@ -8,6 +8,13 @@ const TOP = 10;
 const PALETTE = ['#1f5fa8', '#c2410c', '#15803d', '#7e22ce', '#b91c1c', '#0e7490', '#a16207',
   '#be185d', '#4d7c0f', '#1e3a8a', '#9a3412', '#065f46'];
 const $ = (id) => document.getElementById(id);
+// Every id the API gives is a UUID; the page's URL is anyone's to write.
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** A path whose interpolated values are each one percent-encoded segment, never `../`. */
+function path(strings, ...values) {
+  return strings.reduce((text, part, index) => text + encodeURIComponent(String(values[index - 1])) + part);
+}
 
 let brands = [];
 let chart = null;
@@ -21,13 +28,13 @@ class ApiError extends Error {
   }
 }
 
-async function api(path) {
+async function api(url) {
   const headers = { Accept: 'application/json' };
   const key = sessionStorage.getItem(KEY_STORAGE);
   if (key) headers.Authorization = `Bearer ${key}`;
   let response;
   try {
-    response = await fetch(path, { headers });
+    response = await fetch(url, { headers });
   } catch (error) {
     throw new ApiError(0, { title: 'no answer', detail: String(error) });
   }
@@ -184,7 +191,7 @@ async function onLocationChange() {
   const id = $('location').value;
   if (!id) return;
   try {
-    const summary = await api(`/v1/locations/${id}/circuit-summary`);
+    const summary = await api(path`/v1/locations/${id}/circuit-summary`);
     fillSelect($('sensor'), summary.sensors, '(the whole location)');
   } catch (error) {
     showError(error);
@@ -207,13 +214,13 @@ async function pick(target) {
   if (target.kind === 'brand') brandId = target.id;
   if (target.kind === 'organization') organizationId = target.id;
   if (target.kind === 'sensor') {
-    const sensor = await api(`/v1/electric_sensors/${target.id}`);
+    const sensor = await api(path`/v1/electric_sensors/${target.id}`);
     locationId = sensor.location.id;
     organizationId = sensor.location.organization_id;
   }
   if (target.kind === 'location') {
     locationId = target.id;
-    const summary = await api(`/v1/locations/${target.id}/circuit-summary`);
+    const summary = await api(path`/v1/locations/${target.id}/circuit-summary`);
     organizationId = summary.organization.id;
   }
   if (organizationId) {
@@ -233,12 +240,15 @@ async function pick(target) {
 
 // ---- The URL ----
 
+/** The view the URL names; an id that is not a UUID is refused before any path is built. */
 function viewFromUrl() {
   const params = new URLSearchParams(window.location.search);
   let target = null;
   for (const kind of ['sensor', 'location', 'organization', 'brand']) {
-    if (params.get(kind)) {
-      target = { kind, id: params.get(kind) };
+    const id = params.get(kind);
+    if (id) {
+      if (!UUID.test(id)) throw new Error(`the address's ${kind} is not an id (a UUID): ${JSON.stringify(id.slice(0, 80))}`);
+      target = { kind, id };
       break;
     }
   }
@@ -269,7 +279,7 @@ const PLURAL = {
 
 function usagePath(kind, id, view, extra) {
   const params = new URLSearchParams({ start: view.start, end: view.end, bucket: view.bucket, tz: view.tz, ...extra });
-  return `/v1/insights/${PLURAL[kind]}/${id}/usage?${params}`;
+  return `${path`/v1/insights/${PLURAL[kind]}/${id}/usage`}?${params}`;
 }
 
 /** The bucket-by-bucket sum of several series (a sensor's circuits into the sensor). */
@@ -293,7 +303,7 @@ async function fetchView(view) {
   const { kind, id } = view.target;
   const full = { demand_interval: DEMAND_INTERVAL, top: String(TOP) };
   if (kind === 'sensor') {
-    const sensor = await api(`/v1/electric_sensors/${id}`);
+    const sensor = await api(path`/v1/electric_sensors/${id}`);
     const answers = await Promise.all(sensor.circuits.map((circuit) => api(usagePath('circuit', circuit.id, view, {}))));
     const parts = sensor.circuits.map((circuit, index) => ({
       name: circuit.name, usage: answers[index].usage, series: answers[index].series,
@@ -330,7 +340,7 @@ async function fetchView(view) {
   }
   let parts;
   if (partKind === 'sensor') {
-    const summary = await api(`/v1/locations/${id}/circuit-summary`);
+    const summary = await api(path`/v1/locations/${id}/circuit-summary`);
     parts = await Promise.all(summary.sensors.map(async (sensor) => {
       const answers = await Promise.all(sensor.circuits.map((circuit) => api(usagePath('circuit', circuit.id, view, {}))));
       const own = partRefs.find((ref) => ref.id === sensor.id);
@@ -533,7 +543,7 @@ async function show(view, push) {
 }
 
 function rangePath(target) {
-  return `/v1/insights/${PLURAL[target.kind]}/${target.id}/data-range`;
+  return path`/v1/insights/${PLURAL[target.kind]}/${target.id}/data-range`;
 }
 
 /** The latest local day with data for the target, or null when it has no samples. */
@@ -564,9 +574,9 @@ async function load() {
   clearError();
   document.body.dataset.state = 'loading';
   try {
+    const wanted = viewFromUrl();
     brands = (await api('/v1/brands')).brands;
     fillSelect($('brand'), brands, null);
-    const wanted = viewFromUrl();
     const browserZone = Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC';
     const view = {
       target: wanted.target,

@@ -102,6 +102,16 @@ impl TestDb {
         &self.name
     }
 
+    /// Drops the scratch database, which ends every connection to it, and then `role`, a
+    /// login the test made: a role is the server's, not the database's, and cannot go while
+    /// it is connected.
+    pub fn drop_with_role(self, role: &str) {
+        drop(self);
+        let statement = format!("DROP ROLE IF EXISTS {role}");
+        off_runtime(move || admin(server()).batch_execute(&statement))
+            .unwrap_or_else(|error| panic!("failed to drop the role {role}: {}", explain(&error)));
+    }
+
     /// Runs SQL on the scratch database, for setting up or inspecting a test's data.
     pub fn execute(&self, sql: &str) {
         let url = self.url.clone();

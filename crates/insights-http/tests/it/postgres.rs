@@ -391,22 +391,7 @@ async fn a_login_in_insights_reader_serves_reads_and_is_refused_writes() {
     drop(client);
     let _ = driver.await;
     drop((app, embedded));
-    // The scratch database's drop ends the pool's connections; the role goes afterwards,
-    // from the server's maintenance database.
-    let admin_url = db
-        .url_via(&host, port)
-        .replace(&format!("dbname={}", db.name()), "dbname=postgres");
-    drop(db);
-    let (admin, connection) = tokio_postgres::connect(&admin_url, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    let driver = actix_web::rt::spawn(connection);
-    admin
-        .batch_execute(&format!("DROP ROLE IF EXISTS {role}"))
-        .await
-        .unwrap();
-    drop(admin);
-    let _ = driver.await;
+    db.drop_with_role(&role);
 }
 
 #[actix_web::test]

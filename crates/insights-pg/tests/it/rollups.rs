@@ -360,22 +360,7 @@ async fn a_login_without_select_on_the_facts_is_told_of_the_grant_not_of_missing
     // The grant the message names is the fix.
     db.execute(&format!("GRANT insights_reader TO {role}"));
     drop(PgTimeSeries::connect(&login).await.unwrap());
-    // The scratch database's drop ends the login's connections; the role goes afterwards,
-    // from the server's maintenance database.
-    let admin_url = db
-        .url_via(&host, port)
-        .replace(&format!("dbname={}", db.name()), "dbname=postgres");
-    drop(db);
-    let (admin, connection) = tokio_postgres::connect(&admin_url, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    let driver = tokio::spawn(connection);
-    admin
-        .batch_execute(&format!("DROP ROLE IF EXISTS {role}"))
-        .await
-        .unwrap();
-    drop(admin);
-    let _ = driver.await;
+    db.drop_with_role(&role);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

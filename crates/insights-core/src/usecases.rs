@@ -404,7 +404,6 @@ impl UsageRequestBuilder {
         Ok(request)
     }
 
-    /// Checks the options for this window alone; `compare` is [`UsageRequestBuilder::build`]'s.
     /// About how many ranges (buckets, demand and baseload intervals, each window at least
     /// once) a series is summed over, from the window's length alone: what a caller can size
     /// a request by before building it, which for a year of 5-minute intervals takes
@@ -435,6 +434,7 @@ impl UsageRequestBuilder {
             .saturating_mul(windows)
     }
 
+    /// Checks the options for this window alone; `compare` is [`UsageRequestBuilder::build`]'s.
     fn build_one(self) -> Result<UsageRequest, UsageRequestError> {
         let zone = self.zone;
         let mut request = UsageRequest::new(

@@ -16,15 +16,32 @@ CREATE TABLE IF NOT EXISTS power_samples (
     PRIMARY KEY (duid, circuit_number, ts)
 ) PARTITION BY RANGE (ts);
 
--- Facts about the data set that answers need, written by the import: the nominal sample
--- interval, in nanoseconds, as the most common spacing between neighbours of a series.
+-- Facts about the data set that answers need, written by the import: the rollup layout
+-- (`rollup_version`) the rows below were written with.
 CREATE TABLE IF NOT EXISTS power_sample_facts (
     name  text PRIMARY KEY,
     value bigint NOT NULL
 );
 
--- Rollups: per series, the count, exact integer sum, fractional sum, minimum and maximum of
--- the samples in [start, start + span_s). 15-minute rows start on the 15-minute grid; hourly
+-- Rollups, packs and gap counts of layouts before 5 (fractional sums as doubles, one
+-- interval for all series) are dropped, to be rebuilt by the next import or
+-- `cargo xtask rollup --rebuild`; until then answers fail with "rollups missing".
+DO $$
+BEGIN
+    IF EXISTS (SELECT FROM information_schema.columns
+               WHERE table_schema = current_schema() AND table_name = 'power_rollups'
+                 AND column_name = 'real_sum') THEN
+        DROP TABLE power_rollups, power_rollup_packs;
+        DROP TABLE IF EXISTS power_sample_gaps;
+        DELETE FROM power_sample_facts;
+    END IF;
+END
+$$;
+
+-- Rollups: per series, the count, sums, minimum and maximum of the samples in
+-- [start, start + span_s). Sums are exact, as the file source's are: `int_sum` adds each
+-- sample's whole watts, trunc(watts), and `micro_sum` its fraction in microwatts,
+-- round((watts - trunc(watts)) * 1e6) with ties to even (insights_core::sample_parts). 15-minute rows start on the 15-minute grid; hourly
 -- and daily rows start at every 15-minute boundary (phase_s = start modulo span_s), so an hour
 -- or day in any UTC offset that is a whole number of quarter hours is one row; blocks of 8 and
 -- 64 days start at UTC midnights 8 or 64 days apart from the epoch, for long windows. The import
@@ -38,7 +55,7 @@ CREATE TABLE IF NOT EXISTS power_rollups (
     start          timestamptz      NOT NULL,
     n              bigint           NOT NULL CHECK (n > 0),
     int_sum        bigint           NOT NULL,
-    real_sum       double precision NOT NULL,
+    micro_sum      bigint           NOT NULL,
     min_watts      double precision NOT NULL,
     max_watts      double precision NOT NULL,
     CHECK (phase_s = mod(mod(extract(epoch FROM start)::bigint, span_s) + span_s, span_s)),
@@ -50,7 +67,7 @@ CREATE TABLE IF NOT EXISTS power_rollups (
 -- per series, span and phase, the rows that start in [start, start + 24 hours) for hourly
 -- rows or [start, start + 32 days) for daily rows; packs of one phase start that far apart on
 -- the phase (see plan::pack_start). `entries` holds one 44-byte record a row, in start order,
--- each the big-endian int4send(at) || int8send(n) || int8send(int_sum) || float8send(real_sum)
+-- each the big-endian int4send(at) || int8send(n) || int8send(int_sum) || int8send(micro_sum)
 -- || float8send(min_watts) || float8send(max_watts), where the row starts at start + at * span.
 -- A long run of rows (plan::reads_packs) reads one pack where it would read up to 32 rows:
 -- PostgreSQL's cost is per row (and per array element, which is why this is bytes, not
@@ -71,11 +88,25 @@ CREATE TABLE IF NOT EXISTS power_rollup_packs (
     PRIMARY KEY (duid, circuit_number, span_s, phase_s, start)
 );
 
--- How often each spacing between neighbouring samples of a series occurs, among samples as
--- they were imported; its most common entry is the nominal interval.
+-- How often each spacing between neighbouring samples occurs in each series, over all its
+-- samples; the import keeps it true as samples arrive, in any order.
 CREATE TABLE IF NOT EXISTS power_sample_gaps (
-    gap_ns bigint PRIMARY KEY CHECK (gap_ns > 0),
-    n      bigint NOT NULL CHECK (n > 0)
+    duid           text    NOT NULL,
+    circuit_number integer NOT NULL,
+    gap_ns         bigint  NOT NULL CHECK (gap_ns > 0),
+    n              bigint  NOT NULL CHECK (n > 0),
+    PRIMARY KEY (duid, circuit_number, gap_ns)
+);
+
+-- Each series' nominal interval: its most common spacing, the shorter on a tie
+-- (insights_core::nominal_interval). Each of its samples stands for this long in energy
+-- and coverage. A series without a row has fewer than two samples, and stands for
+-- insights_core::FALLBACK_INTERVAL (one minute).
+CREATE TABLE IF NOT EXISTS power_series_intervals (
+    duid           text    NOT NULL,
+    circuit_number integer NOT NULL,
+    interval_ns    bigint  NOT NULL CHECK (interval_ns > 0),
+    PRIMARY KEY (duid, circuit_number)
 );
 
 -- Read-only access for the service's role, as for the metadata.
@@ -87,5 +118,5 @@ BEGIN
 END
 $$;
 GRANT USAGE ON SCHEMA public TO insights_reader;
-GRANT SELECT ON power_samples, power_sample_facts, power_rollups, power_rollup_packs, power_sample_gaps
-    TO insights_reader;
+GRANT SELECT ON power_samples, power_sample_facts, power_rollups, power_rollup_packs, power_sample_gaps,
+    power_series_intervals TO insights_reader;

@@ -77,7 +77,7 @@ pub fn import(input: &Input, url: &str) -> Result<ImportReport> {
         offered: 0,
         inserted: 0,
         days_rolled_up: 0,
-        interval: time::Duration::ZERO,
+        series_measured: 0,
     };
     let mut batches = 0u64;
     while let Ok(first) = receiver.recv() {
@@ -112,7 +112,7 @@ pub fn import(input: &Input, url: &str) -> Result<ImportReport> {
         total.offered += report.offered;
         total.inserted += report.inserted;
         total.days_rolled_up += report.days_rolled_up;
-        total.interval = report.interval;
+        total.series_measured += report.series_measured;
         if input.file.is_none() {
             eprintln!(
                 "batch {batches}: {} rows, {} new, {} series-days rolled up, {:.0} ms",
@@ -126,12 +126,12 @@ pub fn import(input: &Input, url: &str) -> Result<ImportReport> {
     runtime.block_on(importer.close());
     let took = started.elapsed();
     println!(
-        "imported {what}: {} samples offered, {} new, {} already there; {} series-days rolled up; nominal interval {} s; {:.1} s, {:.0} samples/s",
+        "imported {what}: {} samples offered, {} new, {} already there; {} series-days rolled up; {} series intervals measured; {:.1} s, {:.0} samples/s",
         total.offered,
         total.inserted,
         total.offered - total.inserted,
         total.days_rolled_up,
-        total.interval.as_seconds_f64(),
+        total.series_measured,
         took.as_secs_f64(),
         total.offered as f64 / took.as_secs_f64().max(1e-9),
     );

@@ -8,7 +8,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use time::{Duration, OffsetDateTime};
+use time::OffsetDateTime;
 
 use crate::ids::{BrandId, CircuitId, LocationId, OrganizationId, SensorId, SeriesKey};
 use crate::model::{
@@ -150,8 +150,6 @@ impl MetadataRepo for dyn DynMetadataRepo + '_ {
 /// `TimeSeriesSource` is one, with its own `range_stats` and `combined_range_stats` where it
 /// has them.
 pub trait DynTimeSeriesSource: Send + Sync {
-    /// [`TimeSeriesSource::nominal_interval`].
-    fn nominal_interval_dyn(&self) -> Duration;
     /// [`TimeSeriesSource::extent`].
     fn extent_boxed<'a>(
         &'a self,
@@ -178,10 +176,6 @@ pub trait DynTimeSeriesSource: Send + Sync {
 }
 
 impl<T: TimeSeriesSource> DynTimeSeriesSource for T {
-    fn nominal_interval_dyn(&self) -> Duration {
-        self.nominal_interval()
-    }
-
     fn extent_boxed<'a>(
         &'a self,
         series: &'a [SeriesKey],
@@ -216,10 +210,6 @@ impl<T: TimeSeriesSource> DynTimeSeriesSource for T {
 
 /// A time-series source behind a trait object answers like the source.
 impl TimeSeriesSource for dyn DynTimeSeriesSource + '_ {
-    fn nominal_interval(&self) -> Duration {
-        self.nominal_interval_dyn()
-    }
-
     // `async fn`, so the futures capture the borrowed arguments' lifetimes too.
     async fn extent(&self, series: &[SeriesKey]) -> Result<Option<Extent>, TimeSeriesError> {
         self.extent_boxed(series).await

@@ -10,7 +10,7 @@
 //! # Example
 //!
 //! Plug in the ports and ask for a circuit's usage. Any [`TimeSeriesSource`] works; this one
-//! answers every series with the same two samples.
+//! answers every series with the same two samples, a minute apart.
 //!
 //! ```
 //! use insights_core::{
@@ -21,10 +21,6 @@
 //! struct TwoSamples;
 //!
 //! impl TimeSeriesSource for TwoSamples {
-//!     fn nominal_interval(&self) -> time::Duration {
-//!         time::Duration::minutes(1)
-//!     }
-//!
 //!     async fn extent(&self, _series: &[SeriesKey]) -> Result<Option<Extent>, TimeSeriesError> {
 //!         Ok(None)
 //!     }
@@ -34,7 +30,8 @@
 //!         series: &[SeriesKey],
 //!         _window: &Window,
 //!     ) -> Result<Vec<UsageStats>, TimeSeriesError> {
-//!         Ok(series.iter().map(|_| [120.0, 180.0].into_iter().collect()).collect())
+//!         let minute = time::Duration::minutes(1);
+//!         Ok(series.iter().map(|_| UsageStats::of_samples([120.0, 180.0], minute)).collect())
 //!     }
 //! }
 //!

@@ -113,37 +113,67 @@ impl fmt::Display for TimeSeriesError {
 
 impl std::error::Error for TimeSeriesError {}
 
-/// The times of the earliest and the latest sample of a set of series.
+/// The times of the earliest and the latest sample of a set of series, and the shortest of
+/// their nominal intervals.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Extent {
     /// The earliest sample's time.
     pub first: OffsetDateTime,
     /// The latest sample's time; equal to `first` when there is one sample.
     pub last: OffsetDateTime,
+    /// The shortest nominal interval among the series with samples: the finest spacing the
+    /// set's samples have.
+    pub interval: Duration,
 }
 
 impl Extent {
-    /// The extent of both: from the earlier first to the later last.
+    /// The extent of both: from the earlier first to the later last, at the shorter interval.
     pub fn merge(self, other: Extent) -> Extent {
         Extent {
             first: self.first.min(other.first),
             last: self.last.max(other.last),
+            interval: self.interval.min(other.interval),
         }
     }
 }
 
-/// The nominal interval a source assumes while no series has two samples to measure a spacing
-/// from. Every source uses this one, so that they answer alike on the same data.
+/// The nominal interval of a series with fewer than two samples, which has no spacing to
+/// measure. Every source uses this one, so that they answer alike on the same data.
 pub const FALLBACK_INTERVAL: Duration = Duration::minutes(1);
+
+/// A series' nominal interval from the spacings between its neighbouring samples (ns), as
+/// every source determines it: the most common spacing, the shorter on a tie, and
+/// [`FALLBACK_INTERVAL`] without any. Each sample of the series stands for this long.
+pub fn nominal_interval(spacings: impl IntoIterator<Item = i64>) -> Duration {
+    // Counted a run at a time: most series are regular, so this is one entry per series.
+    let mut counts: std::collections::HashMap<i64, u64> = std::collections::HashMap::new();
+    let mut run: Option<(i64, u64)> = None;
+    for spacing in spacings {
+        run = match run {
+            Some((current, count)) if current == spacing => Some((current, count + 1)),
+            Some((current, count)) => {
+                *counts.entry(current).or_default() += count;
+                Some((spacing, 1))
+            }
+            None => Some((spacing, 1)),
+        };
+    }
+    if let Some((spacing, count)) = run {
+        *counts.entry(spacing).or_default() += count;
+    }
+    counts
+        .into_iter()
+        .max_by_key(|&(spacing, count)| (count, std::cmp::Reverse(spacing)))
+        .map_or(FALLBACK_INTERVAL, |(spacing, _)| {
+            Duration::nanoseconds(spacing)
+        })
+}
 
 /// Answers statistics over power series.
 ///
 /// Many series are asked for in one call, so that a database-backed source can push the
 /// aggregation down in one round trip.
 pub trait TimeSeriesSource: Send + Sync {
-    /// The spacing the source's samples nominally have; each sample stands for this much time.
-    fn nominal_interval(&self) -> Duration;
-
     /// The earliest and the latest sample time over all the given series; `None` when none of
     /// them has a sample. A source should answer from an index, not by reading the samples.
     fn extent(
@@ -151,8 +181,9 @@ pub trait TimeSeriesSource: Send + Sync {
         series: &[SeriesKey],
     ) -> impl Future<Output = Result<Option<Extent>, TimeSeriesError>> + Send;
 
-    /// The statistics of each series over the window, in the order the keys were given.
-    /// A series the source does not know has no samples.
+    /// The statistics of each series over the window, in the order the keys were given, each
+    /// at the series' own [`nominal_interval`] over all its samples. A series the source does
+    /// not know has no samples.
     fn window_stats(
         &self,
         series: &[SeriesKey],
@@ -261,10 +292,6 @@ impl<M: MetadataRepo + ?Sized> MetadataRepo for Arc<M> {
 
 /// A shared source answers like the source itself.
 impl<T: TimeSeriesSource + ?Sized> TimeSeriesSource for Arc<T> {
-    fn nominal_interval(&self) -> Duration {
-        T::nominal_interval(self)
-    }
-
     fn extent(
         &self,
         series: &[SeriesKey],

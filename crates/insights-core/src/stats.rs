@@ -1,48 +1,97 @@
-//! Mergeable usage statistics (count, sum, min, max) and the derived figures a usage answer reports.
-
-use std::iter::Sum;
+//! Mergeable usage statistics (count, exact sum, min, max, and the time the samples stand for)
+//! and the derived figures a usage answer reports.
 
 use time::Duration;
 
-/// The largest integer every smaller magnitude of which an `f64` holds exactly; integer
-/// samples up to it are summed exactly in integer arithmetic.
-const EXACT_INTEGER_LIMIT: f64 = 9_007_199_254_740_992.0;
-
 /// The largest magnitude a power sample may have, in watts: 1 GW, far above what any circuit
 /// draws (a large factory's whole supply is tens of MW). Sources refuse samples beyond it, so
-/// the integer total of a 366-day window fits a signed 64-bit integer even at 100 samples a
-/// second (3.2e16 samples x 1e9 W < 9.2e18), in memory and in SQL alike.
+/// a sample's whole watts fit a signed 64-bit integer, and so do the sums a database adds up
+/// of them (a 64-day rollup row at 100 samples a second: 5.5e8 x 1e9 W < 9.2e18).
 pub const MAX_ABS_WATTS: f64 = 1e9;
 
-/// The sum of a set of power samples in watts.
+/// Microwatts in a watt: sums are exact to the microwatt.
+const MICROWATTS_PER_WATT: i128 = 1_000_000;
+
+/// µW·ns in a joule (a watt-second): the unit of exact energy.
+const FEMTOJOULES_PER_JOULE: i128 = 1_000_000_000_000_000;
+
+/// Nanoseconds in a second.
+const NANOS_PER_SECOND: i128 = 1_000_000_000;
+
+/// The largest integer every smaller magnitude of which an `f64` holds exactly.
+const EXACT_IN_F64: u128 = 1 << 53;
+
+/// The parts a sample is summed by, the same in every source: its whole watts (truncated
+/// toward zero), and its fraction in microwatts rounded to the nearest, ties to even.
 ///
-/// Integer-valued samples add up exactly in `integer`; other samples add up in `real`.
-/// So a total over integer samples is exact however many there are.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
+/// In SQL the same parts are `trunc(w)::bigint` and `round((w - trunc(w)) * 1e6::float8)`:
+/// `w - trunc(w)` is exact, the product is one IEEE multiplication either way, and
+/// PostgreSQL's `round` of a double rounds ties to even, as `round_ties_even` does. So a sum
+/// of parts is exact integer arithmetic, independent of order, and identical across sources.
+pub fn sample_parts(watts: f64) -> (i64, i64) {
+    let whole = watts.trunc();
+    (
+        (whole as i64),
+        ((watts - whole) * 1e6).round_ties_even() as i64,
+    )
+}
+
+/// The sum of a set of power samples, exact to the microwatt (see [`sample_parts`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct TotalWatts {
-    /// The exact sum of the integer-valued samples.
-    pub integer: i128,
-    /// The sum of the samples that are not whole numbers.
-    pub real: f64,
+    microwatts: i128,
 }
 
 impl TotalWatts {
-    /// The total as a float.
-    pub fn as_f64(&self) -> f64 {
-        self.integer as f64 + self.real
+    /// No watts.
+    pub const ZERO: TotalWatts = TotalWatts { microwatts: 0 };
+
+    /// One sample's contribution to a sum.
+    pub fn of_sample(watts: f64) -> TotalWatts {
+        let (whole, fraction) = sample_parts(watts);
+        TotalWatts::from_parts(i128::from(whole), i128::from(fraction))
     }
 
-    /// The total as an exact integer, when no fractional part contributes to it.
-    pub fn as_integer(&self) -> Option<i128> {
-        (self.real == 0.0).then_some(self.integer)
-    }
-
-    /// Orders totals by value, exactly when both are integers.
-    pub fn cmp_value(&self, other: &TotalWatts) -> std::cmp::Ordering {
-        match (self.as_integer(), other.as_integer()) {
-            (Some(mine), Some(theirs)) => mine.cmp(&theirs),
-            _ => self.as_f64().total_cmp(&other.as_f64()),
+    /// A sum from the sums of its parts: whole watts and fractions in microwatts.
+    pub fn from_parts(whole_watts: i128, fraction_microwatts: i128) -> TotalWatts {
+        TotalWatts {
+            microwatts: whole_watts
+                .saturating_mul(MICROWATTS_PER_WATT)
+                .saturating_add(fraction_microwatts),
         }
+    }
+
+    /// The exact sum in microwatts.
+    pub fn microwatts(&self) -> i128 {
+        self.microwatts
+    }
+
+    /// The total as a whole number of watts, when it is one.
+    pub fn as_integer(&self) -> Option<i128> {
+        (self.microwatts % MICROWATTS_PER_WATT == 0)
+            .then_some(self.microwatts / MICROWATTS_PER_WATT)
+    }
+
+    /// The total in watts as the `f64` nearest to it (when it is under 2^53 µW or whole;
+    /// beyond, within an ulp). The same total always gives the same `f64`.
+    pub fn as_f64(&self) -> f64 {
+        quotient_to_f64(self.microwatts, MICROWATTS_PER_WATT)
+    }
+}
+
+/// `numerator / denominator` (positive) as an `f64`: correctly rounded while both are under
+/// 2^53, exact whenever the quotient is a whole number an `f64` holds, and otherwise the
+/// whole part plus the rounded remainder. The same operands always give the same `f64`.
+fn quotient_to_f64(numerator: i128, denominator: i128) -> f64 {
+    if numerator.unsigned_abs() <= EXACT_IN_F64 && denominator.unsigned_abs() <= EXACT_IN_F64 {
+        // Both operands are exact, so the one division rounds correctly.
+        return numerator as f64 / denominator as f64;
+    }
+    let (whole, remainder) = (numerator / denominator, numerator % denominator);
+    if remainder == 0 {
+        whole as f64
+    } else {
+        whole as f64 + remainder as f64 / denominator as f64
     }
 }
 
@@ -51,8 +100,7 @@ impl std::ops::Add for TotalWatts {
 
     fn add(self, other: TotalWatts) -> TotalWatts {
         TotalWatts {
-            integer: self.integer + other.integer,
-            real: self.real + other.real,
+            microwatts: self.microwatts.saturating_add(other.microwatts),
         }
     }
 }
@@ -63,19 +111,156 @@ impl std::ops::AddAssign for TotalWatts {
     }
 }
 
-/// Whether a sample in watts is summed exactly as an integer.
-pub fn is_exact_integer(watts: f64) -> bool {
-    watts.fract() == 0.0 && watts.abs() <= EXACT_INTEGER_LIMIT
+/// How long the samples of a sum stand for. Each series has its own nominal interval, and
+/// each of its samples stands for that long; a sum over series of different intervals keeps
+/// its energy and covered time exactly, as integers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Spacing {
+    /// No samples.
+    Empty,
+    /// Every sample stands for this many nanoseconds. Its figures are derived as they always
+    /// were for one interval, so answers over series of one interval keep their bytes.
+    Uniform(i64),
+    /// Samples of several intervals: the sum of watts x interval in µW·ns (1e-15 J), and of
+    /// samples x interval in ns.
+    Mixed { energy: i128, covered_ns: i128 },
 }
 
-/// A summary of power samples: how many, their sum, minimum and maximum.
+/// A mergeable sum of power samples: how many, their exact total, and how long they stand
+/// for, from which energy and coverage follow.
 ///
-/// Summaries of disjoint sets merge into the summary of their union. [`UsageStats::EMPTY`] is
-/// the identity, and merging is associative and commutative (exactly so for integer samples).
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct UsageStats {
+/// Sums of disjoint sets merge into the sum of their union; [`SampleSum::EMPTY`] is the
+/// identity, and merging is exactly associative and commutative.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SampleSum {
     n_samples: u64,
     total: TotalWatts,
+    spacing: Spacing,
+}
+
+impl Default for SampleSum {
+    fn default() -> Self {
+        SampleSum::EMPTY
+    }
+}
+
+impl SampleSum {
+    /// The sum of no samples.
+    pub const EMPTY: SampleSum = SampleSum {
+        n_samples: 0,
+        total: TotalWatts::ZERO,
+        spacing: Spacing::Empty,
+    };
+
+    /// The sum of `n_samples` samples of one series whose nominal interval is `interval`.
+    /// A non-positive interval is taken as [`crate::FALLBACK_INTERVAL`].
+    pub fn new(n_samples: u64, total: TotalWatts, interval: Duration) -> SampleSum {
+        if n_samples == 0 {
+            return SampleSum::EMPTY;
+        }
+        let nanos = i64::try_from(interval.whole_nanoseconds())
+            .ok()
+            .filter(|nanos| *nanos > 0)
+            .unwrap_or(crate::FALLBACK_INTERVAL.whole_nanoseconds() as i64);
+        SampleSum {
+            n_samples,
+            total,
+            spacing: Spacing::Uniform(nanos),
+        }
+    }
+
+    /// How many samples.
+    pub fn n_samples(&self) -> u64 {
+        self.n_samples
+    }
+
+    /// Their exact total.
+    pub fn total(&self) -> TotalWatts {
+        self.total
+    }
+
+    /// The exact energy and covered time, as (µW·ns, ns).
+    fn exact(&self) -> (i128, i128) {
+        match self.spacing {
+            Spacing::Empty => (0, 0),
+            Spacing::Uniform(nanos) => (
+                self.total.microwatts.saturating_mul(i128::from(nanos)),
+                i128::from(self.n_samples).saturating_mul(i128::from(nanos)),
+            ),
+            Spacing::Mixed { energy, covered_ns } => (energy, covered_ns),
+        }
+    }
+
+    /// The sum of both sets of samples together.
+    #[must_use]
+    pub fn merge(self, other: SampleSum) -> SampleSum {
+        let spacing = match (self.spacing, other.spacing) {
+            (Spacing::Empty, spacing) | (spacing, Spacing::Empty) => spacing,
+            (Spacing::Uniform(mine), Spacing::Uniform(theirs)) if mine == theirs => {
+                Spacing::Uniform(mine)
+            }
+            _ => {
+                let ((my_energy, my_time), (their_energy, their_time)) =
+                    (self.exact(), other.exact());
+                Spacing::Mixed {
+                    energy: my_energy.saturating_add(their_energy),
+                    covered_ns: my_time.saturating_add(their_time),
+                }
+            }
+        };
+        SampleSum {
+            n_samples: self.n_samples + other.n_samples,
+            total: self.total + other.total,
+            spacing,
+        }
+    }
+
+    /// The energy in watt-seconds: each sample times its series' interval, summed.
+    pub fn energy_watt_seconds(&self) -> f64 {
+        match self.spacing {
+            Spacing::Empty => 0.0,
+            Spacing::Uniform(nanos) => {
+                self.total.as_f64() * Duration::nanoseconds(nanos).as_seconds_f64()
+            }
+            Spacing::Mixed { energy, .. } => quotient_to_f64(energy, FEMTOJOULES_PER_JOULE),
+        }
+    }
+
+    /// The energy in watt-hours, [`SampleSum::energy_watt_seconds`] / 3600.
+    pub fn energy_wh(&self) -> f64 {
+        self.energy_watt_seconds() / 3600.0
+    }
+
+    /// The time the samples stand for, in seconds: each sample's series' interval, summed.
+    pub fn covered_seconds(&self) -> f64 {
+        match self.spacing {
+            Spacing::Empty => 0.0,
+            Spacing::Uniform(nanos) => {
+                self.n_samples as f64 * Duration::nanoseconds(nanos).as_seconds_f64()
+            }
+            Spacing::Mixed { covered_ns, .. } => quotient_to_f64(covered_ns, NANOS_PER_SECOND),
+        }
+    }
+
+    /// The share of the expected samples that are present, in `[0, 1]`: the covered time
+    /// over `window_nanos * n_series`, and 0 when there are no series.
+    pub fn coverage(&self, window_nanos: i128, n_series: usize) -> f64 {
+        if n_series == 0 || window_nanos <= 0 {
+            return 0.0;
+        }
+        let window_seconds = window_nanos as f64 / 1e9;
+        let coverage = self.covered_seconds() / (window_seconds * n_series as f64);
+        coverage.clamp(0.0, 1.0)
+    }
+}
+
+/// A summary of power samples: their [`SampleSum`], minimum and maximum.
+///
+/// Summaries of disjoint sets merge into the summary of their union. [`UsageStats::EMPTY`] is
+/// the identity, and merging is exactly associative and commutative.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct UsageStats {
+    sum: SampleSum,
     min: f64,
     max: f64,
 }
@@ -89,47 +274,42 @@ impl Default for UsageStats {
 impl UsageStats {
     /// The summary of no samples.
     pub const EMPTY: UsageStats = UsageStats {
-        n_samples: 0,
-        total: TotalWatts {
-            integer: 0,
-            real: 0.0,
-        },
+        sum: SampleSum::EMPTY,
         min: f64::INFINITY,
         max: f64::NEG_INFINITY,
     };
 
-    /// The summary of one sample. The value must be finite.
-    pub fn from_sample(watts: f64) -> UsageStats {
-        debug_assert!(watts.is_finite(), "samples are validated as finite");
-        let total = if is_exact_integer(watts) {
-            TotalWatts {
-                integer: watts as i128,
-                real: 0.0,
-            }
-        } else {
-            TotalWatts {
-                integer: 0,
-                real: watts,
-            }
-        };
-        UsageStats {
-            n_samples: 1,
-            total,
-            min: watts,
-            max: watts,
+    /// The summary of samples of one series whose nominal interval is `interval`. The values
+    /// must be finite.
+    pub fn of_samples(samples: impl IntoIterator<Item = f64>, interval: Duration) -> UsageStats {
+        let (mut n, mut total) = (0u64, TotalWatts::ZERO);
+        let (mut min, mut max) = (f64::INFINITY, f64::NEG_INFINITY);
+        for watts in samples {
+            debug_assert!(watts.is_finite(), "samples are validated as finite");
+            n += 1;
+            total += TotalWatts::of_sample(watts);
+            min = min.min(watts);
+            max = max.max(watts);
         }
+        UsageStats::from_parts(n, total, min, max, interval)
     }
 
-    /// A summary from figures computed elsewhere, for example by an index or a database.
+    /// A summary from figures computed elsewhere, for example by an index or a database, of
+    /// samples of one series whose nominal interval is `interval`.
     ///
     /// With `n_samples == 0` the other figures are ignored and the result is [`UsageStats::EMPTY`].
-    pub fn from_parts(n_samples: u64, total: TotalWatts, min: f64, max: f64) -> UsageStats {
+    pub fn from_parts(
+        n_samples: u64,
+        total: TotalWatts,
+        min: f64,
+        max: f64,
+        interval: Duration,
+    ) -> UsageStats {
         if n_samples == 0 {
             return UsageStats::EMPTY;
         }
         UsageStats {
-            n_samples,
-            total,
+            sum: SampleSum::new(n_samples, total, interval),
             min,
             max,
         }
@@ -139,66 +319,56 @@ impl UsageStats {
     #[must_use]
     pub fn merge(self, other: UsageStats) -> UsageStats {
         UsageStats {
-            n_samples: self.n_samples + other.n_samples,
-            total: self.total + other.total,
+            sum: self.sum.merge(other.sum),
             min: self.min.min(other.min),
             max: self.max.max(other.max),
         }
     }
 
+    /// The count, total and time the samples stand for.
+    pub fn sum(&self) -> SampleSum {
+        self.sum
+    }
+
     /// How many samples.
     pub fn n_samples(&self) -> u64 {
-        self.n_samples
+        self.sum.n_samples
     }
 
     /// The sum of the samples in watts.
     pub fn total(&self) -> TotalWatts {
-        self.total
+        self.sum.total
     }
 
     /// The smallest sample, if any.
     pub fn min(&self) -> Option<f64> {
-        (self.n_samples > 0).then_some(self.min)
+        (self.sum.n_samples > 0).then_some(self.min)
     }
 
     /// The largest sample, if any.
     pub fn max(&self) -> Option<f64> {
-        (self.n_samples > 0).then_some(self.max)
+        (self.sum.n_samples > 0).then_some(self.max)
     }
 
     /// The mean sample, `total / n_samples`, if any.
     pub fn average(&self) -> Option<f64> {
-        (self.n_samples > 0).then(|| self.total.as_f64() / self.n_samples as f64)
+        (self.sum.n_samples > 0).then(|| self.sum.total.as_f64() / self.sum.n_samples as f64)
     }
 
-    /// The energy in watt-hours when each sample stands for one nominal `interval`:
-    /// `total * interval_s / 3600`.
-    pub fn energy_wh(&self, interval: Duration) -> f64 {
-        self.total.as_f64() * interval.as_seconds_f64() / 3600.0
+    /// The energy in watt-hours, see [`SampleSum::energy_wh`].
+    pub fn energy_wh(&self) -> f64 {
+        self.sum.energy_wh()
     }
 
-    /// The share of the expected samples that are present, in `[0, 1]`:
-    /// `n_samples * interval_s / (window_s * n_series)`, and 0 when there are no series.
-    pub fn coverage(&self, interval: Duration, window_nanos: i128, n_series: usize) -> f64 {
-        if n_series == 0 || window_nanos <= 0 {
-            return 0.0;
-        }
-        let window_seconds = window_nanos as f64 / 1e9;
-        let coverage =
-            self.n_samples as f64 * interval.as_seconds_f64() / (window_seconds * n_series as f64);
-        coverage.clamp(0.0, 1.0)
+    /// The share of expected samples present, see [`SampleSum::coverage`].
+    pub fn coverage(&self, window_nanos: i128, n_series: usize) -> f64 {
+        self.sum.coverage(window_nanos, n_series)
     }
 }
 
-impl Sum for UsageStats {
+impl std::iter::Sum for UsageStats {
     fn sum<I: Iterator<Item = UsageStats>>(iter: I) -> UsageStats {
         iter.fold(UsageStats::EMPTY, UsageStats::merge)
-    }
-}
-
-impl FromIterator<f64> for UsageStats {
-    fn from_iter<I: IntoIterator<Item = f64>>(iter: I) -> UsageStats {
-        iter.into_iter().map(UsageStats::from_sample).sum()
     }
 }
 
@@ -207,9 +377,9 @@ impl FromIterator<f64> for UsageStats {
 pub struct Usage {
     /// The merged statistics.
     pub stats: UsageStats,
-    /// Energy in watt-hours, see [`UsageStats::energy_wh`].
+    /// Energy in watt-hours, see [`SampleSum::energy_wh`].
     pub energy_wh: f64,
-    /// Share of expected samples present, see [`UsageStats::coverage`].
+    /// Share of expected samples present, see [`SampleSum::coverage`].
     pub coverage: f64,
 }
 
@@ -232,16 +402,11 @@ impl Usage {
     }
 
     /// Derives the usage figures of `stats` measured over `n_series` series for `window_nanos`.
-    pub fn new(
-        stats: UsageStats,
-        interval: Duration,
-        window_nanos: i128,
-        n_series: usize,
-    ) -> Usage {
+    pub fn new(stats: UsageStats, window_nanos: i128, n_series: usize) -> Usage {
         Usage {
             stats,
-            energy_wh: stats.energy_wh(interval),
-            coverage: stats.coverage(interval, window_nanos, n_series),
+            energy_wh: stats.energy_wh(),
+            coverage: stats.coverage(window_nanos, n_series),
         }
     }
 }
@@ -274,14 +439,13 @@ mod tests {
         check_change(0.0, 0.0, change(0.0, None));
     }
 
-    fn check(
-        samples: &[f64],
-        expected: (u64, Option<i128>, Option<f64>, Option<f64>, Option<f64>),
-    ) {
-        let stats: UsageStats = samples.iter().copied().collect();
+    const MINUTE: Duration = Duration::minutes(1);
+
+    fn check(samples: &[f64], expected: (u64, i128, Option<f64>, Option<f64>, Option<f64>)) {
+        let stats = UsageStats::of_samples(samples.iter().copied(), MINUTE);
         let actual = (
             stats.n_samples(),
-            stats.total().as_integer(),
+            stats.total().microwatts(),
             stats.min(),
             stats.max(),
             stats.average(),
@@ -291,67 +455,101 @@ mod tests {
 
     #[test]
     fn summarises_samples() {
-        check(&[], (0, Some(0), None, None, None));
-        check(&[5.0], (1, Some(5), Some(5.0), Some(5.0), Some(5.0)));
+        check(&[], (0, 0, None, None, None));
+        check(&[5.0], (1, 5_000_000, Some(5.0), Some(5.0), Some(5.0)));
         check(
             &[1.0, 2.0, 4.0],
-            (3, Some(7), Some(1.0), Some(4.0), Some(7.0 / 3.0)),
+            (3, 7_000_000, Some(1.0), Some(4.0), Some(7.0 / 3.0)),
         );
-        check(&[-3.0, 3.0], (2, Some(0), Some(-3.0), Some(3.0), Some(0.0)));
-        check(&[0.5, 1.0], (2, None, Some(0.5), Some(1.0), Some(0.75)));
-        // Integer sums past f64's exact range stay exact.
+        check(&[-3.0, 3.0], (2, 0, Some(-3.0), Some(3.0), Some(0.0)));
         check(
-            &[9_007_199_254_740_992.0, 1.0, 1.0],
-            (
-                3,
-                Some(9_007_199_254_740_994),
-                Some(1.0),
-                Some(9_007_199_254_740_992.0),
-                Some(9_007_199_254_740_994.0 / 3.0),
-            ),
+            &[0.5, 1.0],
+            (2, 1_500_000, Some(0.5), Some(1.0), Some(0.75)),
+        );
+        // Fractions add up exactly: ten tenths are one watt, not 0.9999999999999999.
+        check(&[0.1; 10], (10, 1_000_000, Some(0.1), Some(0.1), Some(0.1)));
+        // Order does not matter, however far apart the magnitudes.
+        check(
+            &[0.1, 1e9, -1e9],
+            (3, 100_000, Some(-1e9), Some(1e9), Some(0.1 / 3.0)),
         );
     }
 
+    fn check_parts(watts: f64, expected: (i64, i64)) {
+        assert_eq!(sample_parts(watts), expected, "{watts}");
+    }
+
     #[test]
-    fn totals_compare_exactly_when_both_are_integers() {
-        use std::cmp::Ordering::{Equal, Greater, Less};
-        let integer = |integer| TotalWatts { integer, real: 0.0 };
-        let check = |a: TotalWatts, b: TotalWatts, expected| {
-            assert_eq!(a.cmp_value(&b), expected, "{a:?} against {b:?}");
-        };
-        // 2^53 + 1 and 2^53 are the same f64; as integers they differ.
-        check(
-            integer(9_007_199_254_740_993),
-            integer(9_007_199_254_740_992),
-            Greater,
-        );
-        check(
-            integer(9_007_199_254_740_992),
-            integer(9_007_199_254_740_993),
-            Less,
-        );
-        check(integer(7), integer(7), Equal);
-        // With a fraction on either side, the values compare as floats.
-        let mixed = TotalWatts {
-            integer: 7,
-            real: 0.5,
-        };
-        check(mixed, integer(7), Greater);
-        check(integer(8), mixed, Greater);
+    fn splits_samples_into_whole_watts_and_rounded_microwatts() {
+        check_parts(0.0, (0, 0));
+        check_parts(2093.0, (2093, 0));
+        check_parts(0.1, (0, 100_000));
+        check_parts(-0.1, (0, -100_000));
+        check_parts(-2.75, (-2, -750_000));
+        check_parts(1e9, (1_000_000_000, 0));
+        check_parts(-1e9, (-1_000_000_000, 0));
+        // Below a microwatt: to the nearest.
+        check_parts(0.0000004, (0, 0));
+        check_parts(0.0000006, (0, 1));
+        check_parts(0.99999999, (0, 1_000_000));
+    }
+
+    fn check_f64(microwatts: i128, expected: f64) {
+        let total = TotalWatts::from_parts(0, microwatts);
+        assert_eq!(total.as_f64(), expected, "{microwatts} µW");
+    }
+
+    #[test]
+    fn converts_totals_to_the_nearest_f64() {
+        check_f64(0, 0.0);
+        check_f64(100_000, 0.1);
+        check_f64(-100_000, -0.1);
+        check_f64(7_000_000, 7.0);
+        // Whole totals past 2^53 µW convert as integers do.
+        check_f64(9_007_199_254_740_993_000_000, 9_007_199_254_740_992.0);
+        check_f64(123_456_789_012_345_000_000, 123_456_789_012_345.0);
+        check_f64(123_456_789_012_345_500_000, 123_456_789_012_345.5);
+    }
+
+    #[test]
+    fn totals_compare_exactly() {
+        let total = |whole, fraction| TotalWatts::from_parts(whole, fraction);
+        // 2^53 + 1 and 2^53 are the same f64; as totals they differ.
+        assert!(total(9_007_199_254_740_993, 0) > total(9_007_199_254_740_992, 0));
+        assert!(total(7, 1) > total(7, 0));
+        assert!(total(7, -1) < total(7, 0));
+        assert_eq!(total(7, 0), total(6, 1_000_000));
     }
 
     #[test]
     fn derives_energy_and_coverage() {
-        let minute = Duration::minutes(1);
         let hour_nanos = 3_600_000_000_000i128;
-        let stats: UsageStats = [600.0; 60].into_iter().collect();
-        assert_eq!(stats.energy_wh(minute), 600.0);
-        assert_eq!(stats.coverage(minute, hour_nanos, 1), 1.0);
-        assert_eq!(stats.coverage(minute, hour_nanos, 2), 0.5);
-        assert_eq!(stats.coverage(minute, hour_nanos, 0), 0.0);
+        let stats = UsageStats::of_samples([600.0; 60], MINUTE);
+        assert_eq!(stats.energy_wh(), 600.0);
+        assert_eq!(stats.coverage(hour_nanos, 1), 1.0);
+        assert_eq!(stats.coverage(hour_nanos, 2), 0.5);
+        assert_eq!(stats.coverage(hour_nanos, 0), 0.0);
         // A window shorter than one interval still caps at full coverage.
-        assert_eq!(stats.coverage(minute, 1, 1), 1.0);
-        assert_eq!(UsageStats::EMPTY.energy_wh(minute), 0.0);
-        assert_eq!(UsageStats::EMPTY.coverage(minute, hour_nanos, 3), 0.0);
+        assert_eq!(stats.coverage(1, 1), 1.0);
+        assert_eq!(UsageStats::EMPTY.energy_wh(), 0.0);
+        assert_eq!(UsageStats::EMPTY.coverage(hour_nanos, 3), 0.0);
+    }
+
+    #[test]
+    fn each_series_counts_at_its_own_interval() {
+        let hour_nanos = 3_600_000_000_000i128;
+        // An hour at one sample a minute, and an hour at one every ten seconds.
+        let minutely = UsageStats::of_samples([600.0; 60], MINUTE);
+        let fast = UsageStats::of_samples([600.0; 360], Duration::seconds(10));
+        assert_eq!(fast.energy_wh(), 600.0);
+        for together in [minutely.merge(fast), fast.merge(minutely)] {
+            assert_eq!(together.energy_wh(), 1200.0);
+            assert_eq!(together.coverage(hour_nanos, 2), 1.0);
+            assert_eq!(together.n_samples(), 420);
+        }
+        // Series of one interval keep the figures of that interval exactly.
+        let twice = minutely.merge(minutely);
+        assert_eq!(twice.sum(), SampleSum::new(120, twice.total(), MINUTE));
+        assert_eq!(twice.energy_wh(), 1200.0);
     }
 }

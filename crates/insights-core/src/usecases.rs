@@ -18,7 +18,7 @@ use crate::model::{
     LocationTree, Organization, OrganizationTree, SensorDetail,
 };
 use crate::ports::{Extent, MetadataError, MetadataRepo, TimeSeriesError, TimeSeriesSource};
-use crate::stats::{TotalWatts, Usage, UsageStats};
+use crate::stats::{SampleSum, Usage, UsageStats};
 use crate::window::Window;
 
 /// The most circuits `top` may ask for.
@@ -88,7 +88,8 @@ pub struct DataRange {
     pub circuit_count: usize,
     /// The earliest and latest sample over those circuits; `None` when none has a sample.
     pub extent: Option<Extent>,
-    /// The spacing the source's samples nominally have.
+    /// The shortest nominal interval among those circuits' series with samples
+    /// ([`crate::Extent::interval`]), or [`crate::FALLBACK_INTERVAL`] when none has samples.
     pub nominal_interval: Duration,
 }
 
@@ -871,7 +872,7 @@ impl<M: MetadataRepo, T: TimeSeriesSource> Insights<M, T> {
         Ok(DataRange {
             circuit_count: keys.len(),
             extent,
-            nominal_interval: self.timeseries.nominal_interval(),
+            nominal_interval: extent.map_or(crate::FALLBACK_INTERVAL, |extent| extent.interval),
         })
     }
 
@@ -994,7 +995,6 @@ impl<M: MetadataRepo, T: TimeSeriesSource> Insights<M, T> {
             top: top.as_deref().unwrap_or_default(),
             buckets: request.buckets.as_deref().unwrap_or_default(),
             demand,
-            interval: self.timeseries.nominal_interval(),
             pick,
         };
         let peaks = match &request.demand {
@@ -1009,7 +1009,6 @@ impl<M: MetadataRepo, T: TimeSeriesSource> Insights<M, T> {
             members,
             n_parts,
             request,
-            self.timeseries.nominal_interval(),
             totals,
             top.clone(),
             [peaks, baseloads],
@@ -1090,9 +1089,9 @@ impl<M: MetadataRepo, T: TimeSeriesSource> Insights<M, T> {
         let mut bucket_cursor = 0;
         for time_block in Blocks::time_blocks(keys.len(), n_intervals + 1, accumulators) {
             let length = time_block.len();
-            let mut total = vec![Sum::default(); length];
-            let mut parts = vec![Sum::default(); plan.n_parts * length];
-            let mut top = vec![Sum::default(); plan.top.len() * length];
+            let mut total = vec![SampleSum::EMPTY; length];
+            let mut parts = vec![SampleSum::EMPTY; plan.n_parts * length];
+            let mut top = vec![SampleSum::EMPTY; plan.top.len() * length];
             for block in Blocks::series_blocks(keys.len(), &time_block) {
                 let answers = self
                     .timeseries
@@ -1102,10 +1101,11 @@ impl<M: MetadataRepo, T: TimeSeriesSource> Insights<M, T> {
                     let index = block.series.start + offset;
                     let part = plan.members[index].part;
                     for (range, stats) in ranges.iter().enumerate() {
-                        let value = Sum::of(stats);
-                        total[range].add(value);
+                        let value = stats.sum();
+                        total[range] = total[range].merge(value);
                         if part < plan.n_parts {
-                            parts[part * length + range].add(value);
+                            let slot = &mut parts[part * length + range];
+                            *slot = slot.merge(value);
                         }
                         if let Some(rank) = rank_of[index] {
                             top[rank * length + range] = value;
@@ -1301,7 +1301,7 @@ fn rank(members: &[Member<'_>], totals: &[UsageStats], count: usize) -> Vec<usiz
     ranked.sort_by(|&a, &b| {
         totals[b]
             .total()
-            .cmp_value(&totals[a].total())
+            .cmp(&totals[a].total())
             .then_with(|| members[a].circuit.id.cmp(&members[b].circuit.id))
     });
     ranked.truncate(count);
@@ -1315,7 +1315,6 @@ struct PeakPlan<'a> {
     top: &'a [usize],
     buckets: &'a [Bucket],
     demand: &'a Demand,
-    interval: time::Duration,
     pick: Pick,
 }
 
@@ -1328,43 +1327,22 @@ enum Pick {
     Lowest,
 }
 
-/// The samples of one interval, summed over some series.
-#[derive(Clone, Copy, Debug, Default)]
-struct Sum {
-    total: TotalWatts,
-    samples: u64,
-}
-
-impl Sum {
-    fn of(stats: &UsageStats) -> Sum {
-        Sum {
-            total: stats.total(),
-            samples: stats.n_samples(),
-        }
-    }
-
-    fn add(&mut self, other: Sum) {
-        self.total += other.total;
-        self.samples += other.samples;
-    }
-}
-
 impl PeakPlan<'_> {
     /// The demand of one interval: its summed samples as average power over its length,
-    /// `sum * interval_s / length_s`; `None` where the baseload skips an interval without
+    /// energy (each sample times its series' interval) over `length_s`; `None` where the baseload skips an interval without
     /// samples.
     fn candidate(
         &self,
-        sum: Sum,
+        sum: SampleSum,
         start: OffsetDateTime,
         end: OffsetDateTime,
     ) -> Option<PeakDemand> {
-        if self.pick == Pick::Lowest && sum.samples == 0 {
+        if self.pick == Pick::Lowest && sum.n_samples() == 0 {
             return None;
         }
         let length_seconds = (end - start).as_seconds_f64();
         Some(PeakDemand {
-            watts: sum.total.as_f64() * self.interval.as_seconds_f64() / length_seconds,
+            watts: sum.energy_watt_seconds() / length_seconds,
             start,
             end,
         })
@@ -1395,7 +1373,6 @@ fn assemble(
     members: &[Member<'_>],
     n_parts: usize,
     request: &UsageRequest,
-    interval: time::Duration,
     totals: Totals,
     top: Option<Vec<usize>>,
     [peaks, baseloads]: [Option<Peaks>; 2],
@@ -1421,7 +1398,7 @@ fn assemble(
     };
     let figures =
         |stats: UsageStats, length_nanos: i128, n_series: usize, (peak_demand, baseload)| Figures {
-            usage: Usage::new(stats, interval, length_nanos, n_series),
+            usage: Usage::new(stats, length_nanos, n_series),
             peak_demand,
             baseload,
         };

@@ -192,9 +192,11 @@ pub struct UsageBody {
     pub min_watts: Option<Watts>,
     /// The largest sample.
     pub max_watts: Option<Watts>,
-    /// `total_watts * interval_s / 3600`: each sample stands for one nominal interval.
+    /// Each circuit's `total_watts * interval_s / 3600`, summed: each sample stands for its
+    /// circuit's own nominal interval, the most common spacing between its samples.
     pub energy_wh: f64,
-    /// `sample_count * interval_s / (window_s * circuits)`, clamped to [0, 1].
+    /// Each circuit's `sample_count * interval_s`, summed, over `window_s * circuits`,
+    /// clamped to [0, 1].
     pub coverage: f64,
     /// Only with `demand_interval`: the peak, or null when no whole interval fits.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -887,7 +889,9 @@ pub struct DataRangeBody {
     pub first_sample: Option<Timestamp>,
     /// The latest sample's time over those circuits; null without samples.
     pub last_sample: Option<Timestamp>,
-    /// The spacing the samples nominally have, in seconds: each sample stands for this long.
+    /// The shortest nominal interval among those circuits, in seconds: each circuit's is the
+    /// most common spacing between its samples, and each of its samples stands for that long.
+    /// 60 when none has samples.
     pub nominal_interval_seconds: f64,
 }
 

@@ -319,7 +319,7 @@ async fn brands(
 /// The data range of every circuit the caller may see.
 #[api_v2_operation(
     summary = "Data range",
-    description = "The first and last sample time over every circuit the caller may see, and the samples' nominal interval: where a client's default window should end. Read from the source's index, whatever the data's length.",
+    description = "The first and last sample time over every circuit the caller may see, and the shortest nominal interval among them: where a client's default window should end. Read from the source's index, whatever the data's length.",
     operation_id = "getDataRange",
     tags("Insights")
 )]
@@ -335,7 +335,7 @@ async fn data_range(
 /// The data range of one circuit.
 #[api_v2_operation(
     summary = "Circuit data range",
-    description = "The first and last sample time of the circuit, and the samples' nominal interval; both times are null when it has no samples.",
+    description = "The first and last sample time of the circuit, and its nominal interval; both times are null when it has no samples.",
     operation_id = "getCircuitDataRange",
     tags("Insights")
 )]
@@ -352,7 +352,7 @@ async fn circuit_data_range(
 /// The data range of an electric sensor's circuits.
 #[api_v2_operation(
     summary = "Electric sensor data range",
-    description = "The first and last sample time over all the sensor's circuits, and the samples' nominal interval; both times are null when none has samples.",
+    description = "The first and last sample time over all the sensor's circuits, and the shortest nominal interval among them; both times are null when none has samples.",
     operation_id = "getSensorDataRange",
     tags("Insights")
 )]
@@ -369,7 +369,7 @@ async fn sensor_data_range(
 /// The data range of a location's circuits.
 #[api_v2_operation(
     summary = "Location data range",
-    description = "The first and last sample time over all the location's circuits, and the samples' nominal interval; both times are null when none has samples.",
+    description = "The first and last sample time over all the location's circuits, and the shortest nominal interval among them; both times are null when none has samples.",
     operation_id = "getLocationDataRange",
     tags("Insights")
 )]
@@ -392,7 +392,7 @@ async fn location_data_range(
 /// The data range of an organization's circuits.
 #[api_v2_operation(
     summary = "Organization data range",
-    description = "The first and last sample time over all the organization's circuits, and the samples' nominal interval; both times are null when none has samples.",
+    description = "The first and last sample time over all the organization's circuits, and the shortest nominal interval among them; both times are null when none has samples.",
     operation_id = "getOrganizationDataRange",
     tags("Insights")
 )]
@@ -410,7 +410,7 @@ async fn organization_data_range(
 /// The data range of a brand's circuits.
 #[api_v2_operation(
     summary = "Brand data range",
-    description = "The first and last sample time over all the brand's circuits, and the samples' nominal interval; both times are null when none has samples.",
+    description = "The first and last sample time over all the brand's circuits, and the shortest nominal interval among them; both times are null when none has samples.",
     operation_id = "getBrandDataRange",
     tags("Insights")
 )]

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use actix_web::dev::Server;
 use actix_web::web;
 use insights_cache::CachedMetadata;
-use insights_core::{Catalogue, CatalogueError, InMemoryMetadata, MetadataRepo, TimeSeriesSource};
+use insights_core::{Catalogue, CatalogueError, InMemoryMetadata, MetadataRepo};
 use insights_mockts::{LoadError, MockTimeSeries, ReloadableTimeSeries};
 use insights_pg::{PgMetadata, PgSetupError, PgTimeSeries};
 
@@ -133,7 +133,6 @@ impl Application {
         let (timeseries, file_source) = series_store(settings).await?;
         tracing::info!(
             source = %timeseries.ops.describe(),
-            interval_s = timeseries.source.nominal_interval().as_seconds_f64(),
             "time-series source selected"
         );
         let metadata = metadata_store(settings)?;

@@ -50,10 +50,6 @@ fn samples(series: &[SeriesKey], days: i64) -> String {
 struct DefaultPath(Arc<MockTimeSeries>);
 
 impl TimeSeriesSource for DefaultPath {
-    fn nominal_interval(&self) -> Duration {
-        self.0.nominal_interval()
-    }
-
     async fn extent(&self, series: &[SeriesKey]) -> Result<Option<Extent>, TimeSeriesError> {
         self.0.extent(series).await
     }

@@ -1,10 +1,12 @@
 //! The per-series index: window statistics in time independent of the window's length.
 //!
-//! Sums come from prefix sums (exact `i64` for integer series, double-double otherwise).
+//! Sums come from exact integer prefix sums of each sample's parts ([`sample_parts`]: whole
+//! watts, and the fraction in microwatts), so any window's total is exact, as PostgreSQL's is.
 //! Min and max come from per-block extremes with a sparse table over the blocks, plus a scan
 //! of at most two partial blocks, so a query costs `O(log n + BLOCK)` whatever the window.
 
-use insights_core::{is_exact_integer, TotalWatts, UsageStats};
+use insights_core::{nominal_interval, sample_parts, TotalWatts, UsageStats};
+use time::Duration;
 
 /// Samples per min/max block: large enough to keep the sparse table small, small enough
 /// that scanning the two edge blocks is cheap.
@@ -16,17 +18,21 @@ pub(crate) struct Series {
     timestamps: Vec<i64>,
     sums: PrefixSums,
     extremes: BlockExtremes,
+    /// The series' nominal interval, from all its spacings; each sample stands for this long.
+    interval: Duration,
 }
 
 #[derive(Debug)]
 enum PrefixSums {
-    /// `sums[i]` is the exact sum of the first `i` samples, all integers. The samples
+    /// `sums[i]` is the exact sum of the first `i` samples, all whole watts. The samples
     /// themselves are differences of neighbours, so they are not stored twice.
     Integer(Vec<i64>),
-    /// Samples with fractions (or too large for `i64` sums), and double-double prefix sums.
+    /// Samples with fractions, and the prefix sums of their whole watts and of their
+    /// fractions in microwatts. Both fit an `i64`: samples are at most 1 GW.
     Real {
         values: Vec<f64>,
-        sums: Vec<(f64, f64)>,
+        whole: Vec<i64>,
+        fraction: Vec<i64>,
     },
 }
 
@@ -37,20 +43,31 @@ impl Series {
         debug_assert!(timestamps.windows(2).all(|pair| pair[0] < pair[1]));
         timestamps.shrink_to_fit();
         let extremes = BlockExtremes::new(&values);
+        let interval = nominal_interval(timestamps.windows(2).map(|pair| pair[1] - pair[0]));
         let sums = match integer_prefix_sums(&values) {
             Some(sums) => PrefixSums::Integer(sums),
             None => {
-                let sums = real_prefix_sums(&values);
+                let (whole, fraction) = part_prefix_sums(&values);
                 let mut values = values;
                 values.shrink_to_fit();
-                PrefixSums::Real { values, sums }
+                PrefixSums::Real {
+                    values,
+                    whole,
+                    fraction,
+                }
             }
         };
         Series {
             timestamps,
             sums,
             extremes,
+            interval,
         }
+    }
+
+    /// The series' nominal interval.
+    pub(crate) fn interval(&self) -> Duration {
+        self.interval
     }
 
     /// The first and the last sample's time (ns since the epoch); `None` without samples.
@@ -100,26 +117,31 @@ impl Series {
             return UsageStats::EMPTY;
         }
         let total = match &self.sums {
-            PrefixSums::Integer(sums) => TotalWatts {
-                integer: i128::from(sums[last] - sums[first]),
-                real: 0.0,
-            },
-            PrefixSums::Real { sums, .. } => TotalWatts {
-                integer: 0,
-                real: double_double_difference(sums[last], sums[first]),
-            },
+            PrefixSums::Integer(sums) => {
+                TotalWatts::from_parts(i128::from(sums[last] - sums[first]), 0)
+            }
+            PrefixSums::Real {
+                whole, fraction, ..
+            } => TotalWatts::from_parts(
+                i128::from(whole[last] - whole[first]),
+                i128::from(fraction[last] - fraction[first]),
+            ),
         };
         let (min, max) = self
             .extremes
             .range(|position| self.value(position), first, last);
-        UsageStats::from_parts((last - first) as u64, total, min, max)
+        UsageStats::from_parts((last - first) as u64, total, min, max, self.interval)
     }
 
     /// The bytes the series holds on the heap, for memory reporting.
     pub(crate) fn heap_bytes(&self) -> usize {
         let sums = match &self.sums {
             PrefixSums::Integer(sums) => sums.capacity() * 8,
-            PrefixSums::Real { values, sums } => values.capacity() * 8 + sums.capacity() * 16,
+            PrefixSums::Real {
+                values,
+                whole,
+                fraction,
+            } => (values.capacity() + whole.capacity() + fraction.capacity()) * 8,
         };
         self.timestamps.capacity() * 8 + sums + self.extremes.heap_bytes()
     }
@@ -130,39 +152,29 @@ fn integer_prefix_sums(values: &[f64]) -> Option<Vec<i64>> {
     let mut running = 0i64;
     sums.push(running);
     for &value in values {
-        if !is_exact_integer(value) {
-            return None;
+        match sample_parts(value) {
+            (whole, 0) if value.fract() == 0.0 => running += whole,
+            _ => return None,
         }
-        running = running.checked_add(value as i64)?;
         sums.push(running);
     }
     Some(sums)
 }
 
-fn real_prefix_sums(values: &[f64]) -> Vec<(f64, f64)> {
-    let mut sums = Vec::with_capacity(values.len() + 1);
-    let mut running = (0.0, 0.0);
-    sums.push(running);
+fn part_prefix_sums(values: &[f64]) -> (Vec<i64>, Vec<i64>) {
+    let mut whole = Vec::with_capacity(values.len() + 1);
+    let mut fraction = Vec::with_capacity(values.len() + 1);
+    let (mut whole_running, mut fraction_running) = (0i64, 0i64);
+    whole.push(0);
+    fraction.push(0);
     for &value in values {
-        let (high, error) = two_sum(running.0, value);
-        running = (high, running.1 + error);
-        sums.push(running);
+        let (whole_watts, microwatts) = sample_parts(value);
+        whole_running += whole_watts;
+        fraction_running += microwatts;
+        whole.push(whole_running);
+        fraction.push(fraction_running);
     }
-    sums
-}
-
-/// Knuth's error-free addition: `high + low == a + b` exactly.
-fn two_sum(a: f64, b: f64) -> (f64, f64) {
-    let high = a + b;
-    let b_virtual = high - a;
-    let a_virtual = high - b_virtual;
-    let low = (a - a_virtual) + (b - b_virtual);
-    (high, low)
-}
-
-fn double_double_difference(later: (f64, f64), earlier: (f64, f64)) -> f64 {
-    let (high, error) = two_sum(later.0, -earlier.0);
-    high + (error + (later.1 - earlier.1))
+    (whole, fraction)
 }
 
 /// Per-block minimum and maximum, and a sparse table over the blocks.
@@ -284,10 +296,30 @@ mod tests {
         let series = Series::new((0..1000).collect(), tenths);
         let stats = series.range_stats(100, 900);
         assert_eq!(stats.total().as_f64(), 80.0);
-        // Values too large for an i64 prefix fall back to the real path.
-        let huge = vec![9.0e15; 2000];
-        let series = Series::new((0..2000).collect(), huge);
-        assert_eq!(series.range_stats(0, 2000).total().as_f64(), 1.8e19);
+        // Exact whatever the magnitudes: a tenth survives beside a gigawatt and its opposite.
+        let series = Series::new(vec![0, 1, 2], vec![1e9, 0.1, -1e9]);
+        assert_eq!(series.range_stats(0, 3).total().as_f64(), 0.1);
+        assert_eq!(series.range_stats(1, 3).total().as_f64(), 0.1 - 1e9);
+    }
+
+    fn check_interval(timestamps: &[i64], expected_nanos: i64) {
+        let series = Series::new(timestamps.to_vec(), vec![1.0; timestamps.len()]);
+        assert_eq!(
+            series.interval(),
+            Duration::nanoseconds(expected_nanos),
+            "{timestamps:?}"
+        );
+    }
+
+    #[test]
+    fn a_series_interval_is_its_most_common_spacing() {
+        check_interval(&[], 60_000_000_000);
+        check_interval(&[5], 60_000_000_000);
+        check_interval(&[0, 10], 10);
+        check_interval(&[0, 10, 20, 25], 10);
+        // A tie goes to the shorter spacing.
+        check_interval(&[0, 10, 15], 5);
+        check_interval(&[0, 60, 120, 130, 140, 150], 10);
     }
 
     #[test]
@@ -306,11 +338,12 @@ mod tests {
         // 1 pair of blocks, in a table of 2 levels.
         let integers = Series::new((0..100).collect(), vec![1.0; 100]);
         assert_eq!(integers.heap_bytes(), 100 * 8 + 101 * 8 + 3 * 16 + 2 * 24);
-        // With a fraction, the values are kept beside double-double prefix sums.
+        // With a fraction, the values are kept beside prefix sums of whole watts and of
+        // microwatts.
         let reals = Series::new((0..100).collect(), vec![0.5; 100]);
         assert_eq!(
             reals.heap_bytes(),
-            100 * 8 + 100 * 8 + 101 * 16 + 3 * 16 + 2 * 24
+            100 * 8 + 100 * 8 + 2 * 101 * 8 + 3 * 16 + 2 * 24
         );
         assert_eq!(Series::new(Vec::new(), Vec::new()).heap_bytes(), 8 + 24);
     }

@@ -9,14 +9,14 @@ mod index;
 mod load;
 mod reload;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::io::Read;
 
 use insights_core::{
     format_utc, Extent, SeriesKey, TimeSeriesError, TimeSeriesSource, UsageStats, Window,
 };
 use rustc_hash::FxHashMap;
-use time::{Duration, OffsetDateTime};
+use time::OffsetDateTime;
 
 use crate::index::Series;
 pub use crate::load::{LoadError, LoadErrorKind, MAX_OBJECT_BYTES};
@@ -43,7 +43,6 @@ pub struct MockTimeSeries {
     // Every request looks series up here; Fx hashing is several times cheaper than SipHash,
     // and the keys come from our own catalogue, not from clients.
     series: FxHashMap<SeriesKey, Series>,
-    nominal_interval: Duration,
     n_samples: usize,
 }
 
@@ -51,22 +50,13 @@ impl MockTimeSeries {
     /// Reads and indexes a sample file. The reader should be buffered.
     pub fn from_reader(reader: impl Read) -> Result<MockTimeSeries, LoadError> {
         let raw = load::read_rows(reader)?;
-        let mut spacings: HashMap<i64, u64> = HashMap::new();
         let mut series = FxHashMap::with_capacity_and_hasher(raw.series.len(), Default::default());
         for (key, samples) in raw.series {
             let (timestamps, values) = sorted_without_duplicates(&key, samples)?;
-            count_spacings(&timestamps, &mut spacings);
             series.insert(key, Series::new(timestamps, values));
         }
-        // The most common spacing wins; a tie goes to the shorter spacing, so it is deterministic.
-        let nominal_interval = spacings
-            .into_iter()
-            .max_by_key(|&(spacing, count)| (count, std::cmp::Reverse(spacing)))
-            .map(|(spacing, _)| Duration::nanoseconds(spacing))
-            .unwrap_or(FALLBACK_INTERVAL);
         Ok(MockTimeSeries {
             series,
-            nominal_interval,
             n_samples: raw.n_rows,
         })
     }
@@ -168,25 +158,6 @@ fn sorted_without_duplicates(
     Ok((timestamps, values))
 }
 
-/// Counts each spacing between neighbours once per run, since most series are regular.
-fn count_spacings(timestamps: &[i64], spacings: &mut HashMap<i64, u64>) {
-    let mut run: Option<(i64, u64)> = None;
-    for pair in timestamps.windows(2) {
-        let spacing = pair[1] - pair[0];
-        run = match run {
-            Some((current, count)) if current == spacing => Some((current, count + 1)),
-            Some((current, count)) => {
-                *spacings.entry(current).or_default() += count;
-                Some((spacing, 1))
-            }
-            None => Some((spacing, 1)),
-        };
-    }
-    if let Some((spacing, count)) = run {
-        *spacings.entry(spacing).or_default() += count;
-    }
-}
-
 impl MockTimeSeries {
     /// Loads and indexes the sample file at `path`.
     pub fn from_path(path: &std::path::Path) -> Result<MockTimeSeries, LoadError> {
@@ -199,17 +170,23 @@ impl MockTimeSeries {
 }
 
 impl TimeSeriesSource for MockTimeSeries {
-    fn nominal_interval(&self) -> Duration {
-        self.nominal_interval
-    }
-
     async fn extent(&self, series: &[SeriesKey]) -> Result<Option<Extent>, TimeSeriesError> {
-        let Some((first, last)) = series
+        let Some((first, last, interval)) = series
             .iter()
-            .filter_map(|key| self.series.get(key)?.first_and_last())
-            .reduce(|(first, last), (other_first, other_last)| {
-                (first.min(other_first), last.max(other_last))
+            .filter_map(|key| {
+                let series = self.series.get(key)?;
+                let (first, last) = series.first_and_last()?;
+                Some((first, last, series.interval()))
             })
+            .reduce(
+                |(first, last, interval), (other_first, other_last, other_interval)| {
+                    (
+                        first.min(other_first),
+                        last.max(other_last),
+                        interval.min(other_interval),
+                    )
+                },
+            )
         else {
             return Ok(None);
         };
@@ -224,6 +201,7 @@ impl TimeSeriesSource for MockTimeSeries {
         Ok(Some(Extent {
             first: instant(first)?,
             last: instant(last)?,
+            interval,
         }))
     }
 

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use insights_core::{Extent, SeriesKey, TimeSeriesError, TimeSeriesSource, UsageStats, Window};
-use time::{Duration, OffsetDateTime};
+use time::OffsetDateTime;
 
 use crate::{LoadError, MockTimeSeries};
 
@@ -13,8 +13,8 @@ use crate::{LoadError, MockTimeSeries};
 /// with a fresh load of the same path.
 ///
 /// Each call of the port answers from the index current when it starts, so a call never sees
-/// half of one file and half of another; an answer that makes several calls (the nominal
-/// interval, then the statistics) while a reload lands may take them from the two files. A
+/// half of one file and half of another; an answer that makes several calls (a part's
+/// statistics, then its buckets) while a reload lands may take them from the two files. A
 /// new file is read and indexed before it replaces the old one: a file that does not load
 /// changes nothing, and while a reload runs, both indexes are in memory (the old one until
 /// the last call using it returns).
@@ -74,10 +74,6 @@ impl ReloadableTimeSeries {
 }
 
 impl TimeSeriesSource for ReloadableTimeSeries {
-    fn nominal_interval(&self) -> Duration {
-        self.current().nominal_interval()
-    }
-
     async fn extent(&self, series: &[SeriesKey]) -> Result<Option<Extent>, TimeSeriesError> {
         self.current().extent(series).await
     }

@@ -10,8 +10,8 @@
 use std::collections::BTreeSet;
 use std::fmt;
 
-use insights_core::{SeriesKey, FALLBACK_INTERVAL};
-use time::{Duration, OffsetDateTime};
+use insights_core::SeriesKey;
+use time::OffsetDateTime;
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{Client, Transaction};
@@ -21,8 +21,26 @@ use crate::timeseries::SCHEMA_SQL;
 
 /// The rollup layout the data was written with; answers read rollups only when it matches.
 /// 4: packs of 24 hours and 32 days (work in progress between f73203c and 52b887a wrote
-/// other pack layouts under 3).
-pub(crate) const ROLLUP_VERSION: i64 = 4;
+/// other pack layouts under 3). 5: exact microwatt sums (`micro_sum`), and an interval per
+/// series (`power_series_intervals`).
+pub(crate) const ROLLUP_VERSION: i64 = 5;
+
+/// A sample's whole watts and its fraction in microwatts, in SQL, as
+/// `insights_core::sample_parts` splits it: `round` of a double rounds ties to even.
+macro_rules! sample_parts_sql {
+    ($watts:literal) => {
+        concat!(
+            "trunc(",
+            $watts,
+            ")::bigint AS int_sum, round((",
+            $watts,
+            " - trunc(",
+            $watts,
+            ")) * 1e6::float8)::bigint AS micro_sum"
+        )
+    };
+}
+pub(crate) use sample_parts_sql;
 
 /// Islands of touched days are recomputed in groups of about this many 15-minute rows, so
 /// memory stays bounded however much is imported.
@@ -37,8 +55,8 @@ pub struct ImportReport {
     pub inserted: u64,
     /// The (series, UTC day) pairs whose rollups were recomputed.
     pub days_rolled_up: u64,
-    /// The nominal interval of everything in the table afterwards.
-    pub interval: Duration,
+    /// The series whose nominal interval was recomputed.
+    pub series_measured: u64,
 }
 
 /// Why an import failed; nothing of it was committed.
@@ -173,25 +191,22 @@ impl Importer {
             )
             .await
             .map_err(sql_error)?;
-        let days_rolled_up = if rolled_up_before {
-            count_gaps(&transaction, "fresh").await?;
-            touch_days(&transaction, "SELECT duid, circuit_number, ts FROM fresh").await?
+        let (days_rolled_up, series_measured) = if rolled_up_before {
+            let days =
+                touch_days(&transaction, "SELECT duid, circuit_number, ts FROM fresh").await?;
+            (days, update_gaps(&transaction).await?)
         } else {
-            transaction
-                .batch_execute(EMPTY_GAPS)
-                .await
-                .map_err(sql_error)?;
-            count_gaps(&transaction, "power_samples").await?;
-            touch_everything(&transaction, None).await?
+            let days = touch_everything(&transaction, None).await?;
+            (days, recount_gaps(&transaction).await?)
         };
         refresh_rollups(&transaction).await?;
-        let interval = record_facts(&transaction).await?;
+        record_version(&transaction).await?;
         transaction.commit().await.map_err(sql_error)?;
         Ok(ImportReport {
             offered,
             inserted,
             days_rolled_up,
-            interval,
+            series_measured,
         })
     }
 
@@ -206,13 +221,9 @@ impl Importer {
         let days = touch_everything(&transaction, Some((from, to))).await?;
         refresh_rollups(&transaction).await?;
         if from.is_none() && to.is_none() {
-            transaction
-                .batch_execute(EMPTY_GAPS)
-                .await
-                .map_err(sql_error)?;
-            count_gaps(&transaction, "power_samples").await?;
+            recount_gaps(&transaction).await?;
         }
-        record_facts(&transaction).await?;
+        record_version(&transaction).await?;
         transaction.commit().await.map_err(sql_error)?;
         Ok(days)
     }
@@ -348,10 +359,6 @@ async fn copy_staged(
     Ok((offered, months))
 }
 
-/// Empties the gap histogram, as a DELETE: TRUNCATE's lock would hold every read until the
-/// commit.
-const EMPTY_GAPS: &str = "DELETE FROM power_sample_gaps";
-
 async fn create_partition(
     transaction: &Transaction<'_>,
     year: i32,
@@ -396,20 +403,108 @@ async fn rollup_version(transaction: &Transaction<'_>) -> Result<Option<i64>, Im
         .map(|row| row.get(0)))
 }
 
-/// Adds the spacings between neighbouring samples of `table`'s series to the histogram.
-async fn count_gaps(transaction: &Transaction<'_>, table: &str) -> Result<(), ImportError> {
-    let statement = format!(
-        "INSERT INTO power_sample_gaps
-         SELECT gap_ns, count(*) FROM (
-             SELECT (extract(epoch FROM ts - lag(ts) OVER (PARTITION BY duid, circuit_number ORDER BY ts))
-                     * 1000000000)::bigint AS gap_ns
-             FROM {table}) AS spacing
-         WHERE gap_ns IS NOT NULL
-         GROUP BY gap_ns
-         ON CONFLICT (gap_ns) DO UPDATE SET n = power_sample_gaps.n + EXCLUDED.n"
-    );
+/// The spacing in ns between a row and the one before it among the rows of its `$partition`.
+macro_rules! gap_ns_sql {
+    ($partition:literal) => {
+        concat!(
+            "(extract(epoch FROM ts - lag(ts) OVER (PARTITION BY ",
+            $partition,
+            " ORDER BY ts)) * 1000000000)::bigint"
+        )
+    };
+}
+
+/// Each touched series' nominal interval from its gap counts: the most common, the shorter on
+/// a tie, as `insights_core::nominal_interval` finds it.
+const MEASURE_INTERVALS: &str = "
+    INSERT INTO power_series_intervals (duid, circuit_number, interval_ns)
+    SELECT DISTINCT ON (g.duid, g.circuit_number) g.duid, g.circuit_number, g.gap_ns
+    FROM power_sample_gaps g
+    JOIN gap_region r ON r.duid = g.duid AND r.circuit_number = g.circuit_number
+    ORDER BY g.duid, g.circuit_number, g.n DESC, g.gap_ns
+    ON CONFLICT (duid, circuit_number) DO UPDATE SET interval_ns = EXCLUDED.interval_ns";
+
+/// Counts every spacing of every series anew, and measures every series' interval; returns
+/// how many series have one. As DELETEs: TRUNCATE's lock would hold every read until the
+/// commit.
+async fn recount_gaps(transaction: &Transaction<'_>) -> Result<u64, ImportError> {
     transaction
-        .batch_execute(&statement)
+        .batch_execute(concat!(
+            "DELETE FROM power_sample_gaps;
+             DELETE FROM power_series_intervals;
+             INSERT INTO power_sample_gaps
+             SELECT duid, circuit_number, gap_ns, count(*) FROM (
+                 SELECT duid, circuit_number, ",
+            gap_ns_sql!("duid, circuit_number"),
+            " AS gap_ns FROM power_samples) AS spacing
+             WHERE gap_ns IS NOT NULL
+             GROUP BY 1, 2, 3;
+             CREATE TEMP TABLE IF NOT EXISTS gap_region (duid text, circuit_number int4, lo timestamptz, hi timestamptz) ON COMMIT DROP;
+             DELETE FROM gap_region;
+             INSERT INTO gap_region (duid, circuit_number) SELECT DISTINCT duid, circuit_number FROM power_sample_gaps;"
+        ))
+        .await
+        .map_err(sql_error)?;
+    transaction
+        .execute(MEASURE_INTERVALS, &[])
+        .await
+        .map_err(sql_error)
+}
+
+/// Brings the gap counts of the series in `fresh` up to date, and their intervals; returns
+/// how many series were measured.
+///
+/// Per series, only the region from the last older sample before its first new one to the
+/// first older sample after its last new one can change: its spacings are counted as they
+/// are now (+1) and as they were without the new samples (-1), so a batch costs in
+/// proportion to the samples in its regions, and a batch at the end of a series to its own
+/// size, however long the series.
+async fn update_gaps(transaction: &Transaction<'_>) -> Result<u64, ImportError> {
+    transaction
+        .batch_execute(concat!(
+            "CREATE TEMP TABLE IF NOT EXISTS gap_region (duid text, circuit_number int4, lo timestamptz, hi timestamptz) ON COMMIT DROP;
+             DELETE FROM gap_region;
+             INSERT INTO gap_region
+             SELECT b.duid, b.circuit_number,
+                    coalesce((SELECT max(p.ts) FROM power_samples p
+                              WHERE p.duid = b.duid AND p.circuit_number = b.circuit_number AND p.ts < b.lo), b.lo),
+                    coalesce((SELECT min(p.ts) FROM power_samples p
+                              WHERE p.duid = b.duid AND p.circuit_number = b.circuit_number AND p.ts > b.hi), b.hi)
+             FROM (SELECT duid, circuit_number, min(ts) AS lo, max(ts) AS hi FROM fresh GROUP BY 1, 2) AS b;
+             ANALYZE gap_region;
+             ANALYZE fresh;
+             MERGE INTO power_sample_gaps g
+             USING (
+                 SELECT duid, circuit_number, gap_ns, sum(change)::bigint AS change FROM (
+                     SELECT duid, circuit_number, change, ",
+            gap_ns_sql!("duid, circuit_number, change"),
+            " AS gap_ns
+                     FROM (SELECT p.duid, p.circuit_number, p.ts, 1 AS change
+                           FROM gap_region r
+                           JOIN power_samples p ON p.duid = r.duid AND p.circuit_number = r.circuit_number
+                                                AND p.ts >= r.lo AND p.ts <= r.hi
+                           UNION ALL
+                           SELECT p.duid, p.circuit_number, p.ts, -1
+                           FROM gap_region r
+                           JOIN power_samples p ON p.duid = r.duid AND p.circuit_number = r.circuit_number
+                                                AND p.ts >= r.lo AND p.ts <= r.hi
+                           WHERE NOT EXISTS (SELECT FROM fresh f WHERE f.duid = p.duid
+                                             AND f.circuit_number = p.circuit_number AND f.ts = p.ts)
+                          ) AS samples
+                 ) AS spacing
+                 WHERE gap_ns IS NOT NULL
+                 GROUP BY 1, 2, 3
+                 HAVING sum(change) <> 0
+             ) AS d
+             ON g.duid = d.duid AND g.circuit_number = d.circuit_number AND g.gap_ns = d.gap_ns
+             WHEN MATCHED AND g.n + d.change = 0 THEN DELETE
+             WHEN MATCHED THEN UPDATE SET n = g.n + d.change
+             WHEN NOT MATCHED THEN INSERT VALUES (d.duid, d.circuit_number, d.gap_ns, d.change);"
+        ))
+        .await
+        .map_err(sql_error)?;
+    transaction
+        .execute(MEASURE_INTERVALS, &[])
         .await
         .map_err(sql_error)
 }
@@ -483,7 +578,7 @@ async fn touch_everything(
 async fn refresh_rollups(transaction: &Transaction<'_>) -> Result<(), ImportError> {
     // 15-minute rows of the touched days, from the samples.
     transaction
-        .batch_execute(
+        .batch_execute(concat!(
             "CREATE TEMP TABLE IF NOT EXISTS touched (duid text, circuit_number int4, day timestamptz) ON COMMIT DROP;
              ANALYZE touched;
              DELETE FROM power_rollups p USING touched t
@@ -491,15 +586,18 @@ async fn refresh_rollups(transaction: &Transaction<'_>) -> Result<(), ImportErro
                AND p.start >= t.day AND p.start < t.day + interval '24 hours';
              INSERT INTO power_rollups
              SELECT s.duid, s.circuit_number, 900, 0, date_bin('15 minutes', s.ts, 'epoch'), count(*),
-                    coalesce(sum(s.watts::bigint) FILTER (WHERE s.watts = trunc(s.watts)), 0)::bigint,
-                    coalesce(sum(s.watts) FILTER (WHERE s.watts <> trunc(s.watts)), 0),
-                    min(s.watts), max(s.watts)
+                    sum(s.whole)::bigint, sum(s.micro)::bigint, min(s.watts), max(s.watts)
              FROM touched t
-             JOIN power_samples s ON s.duid = t.duid AND s.circuit_number = t.circuit_number
-                                 AND s.ts >= t.day AND s.ts < t.day + interval '24 hours'
+             CROSS JOIN LATERAL (
+                 SELECT p.duid, p.circuit_number, p.ts, p.watts, ",
+            sample_parts_sql!("p.watts"),
+            " FROM power_samples p
+                 WHERE p.duid = t.duid AND p.circuit_number = t.circuit_number
+                   AND p.ts >= t.day AND p.ts < t.day + interval '24 hours'
+             ) AS s(duid, circuit_number, ts, watts, whole, micro)
              GROUP BY 1, 2, 5
-             ORDER BY 1, 2, 5",
-        )
+             ORDER BY 1, 2, 5"
+        ))
         .await
         .map_err(sql_error)?;
     let islands = islands(transaction).await?;
@@ -555,7 +653,7 @@ async fn refresh_blocks(
            AND p.start < to_timestamp(0) + b.end_us * interval '1 microsecond'",
         "INSERT INTO power_rollups
          SELECT d.duid, d.circuit_number, $5::int4, 0, date_bin($5::int4 * interval '1 second', d.start, 'epoch'),
-                sum(d.n)::bigint, sum(d.int_sum)::bigint, sum(d.real_sum), min(d.min_watts), max(d.max_watts)
+                sum(d.n)::bigint, sum(d.int_sum)::bigint, sum(d.micro_sum)::bigint, min(d.min_watts), max(d.max_watts)
          FROM unnest($1::text[], $2::int4[], $3::int8[], $4::int8[]) AS b(duid, circuit_number, first_us, end_us)
          JOIN power_rollups d ON d.duid = b.duid AND d.circuit_number = b.circuit_number
               AND d.span_s = 86400 AND d.phase_s = 0
@@ -651,7 +749,7 @@ fn groups(islands: &[Island]) -> impl Iterator<Item = &[Island]> {
 struct Aggregate {
     n: i64,
     int_sum: i64,
-    real_sum: f64,
+    micro_sum: i64,
     min: f64,
     max: f64,
 }
@@ -661,7 +759,7 @@ impl Aggregate {
         Aggregate {
             n: self.n + other.n,
             int_sum: self.int_sum + other.int_sum,
-            real_sum: self.real_sum + other.real_sum,
+            micro_sum: self.micro_sum + other.micro_sum,
             min: self.min.min(other.min),
             max: self.max.max(other.max),
         }
@@ -692,7 +790,7 @@ async fn refresh_sliding(
     let rows = transaction
         .query(
             "SELECT i.idx, (extract(epoch FROM p.start) * 1000000)::bigint AS start_us,
-                    p.n, p.int_sum, p.real_sum, p.min_watts, p.max_watts
+                    p.n, p.int_sum, p.micro_sum, p.min_watts, p.max_watts
              FROM unnest($1::text[], $2::int4[], $3::int8[], $4::int8[]) WITH ORDINALITY
                   AS i(duid, circuit_number, first_us, end_us, idx)
              JOIN power_rollups p ON p.duid = i.duid AND p.circuit_number = i.circuit_number
@@ -712,7 +810,7 @@ async fn refresh_sliding(
             Aggregate {
                 n: row.get(2),
                 int_sum: row.get(3),
-                real_sum: row.get(4),
+                micro_sum: row.get(4),
                 min: row.get(5),
                 max: row.get(6),
             },
@@ -730,7 +828,7 @@ async fn refresh_sliding(
             Type::TIMESTAMPTZ,
             Type::INT8,
             Type::INT8,
-            Type::FLOAT8,
+            Type::INT8,
             Type::FLOAT8,
             Type::FLOAT8,
         ],
@@ -760,7 +858,7 @@ async fn refresh_sliding(
                         &at,
                         &aggregate.n,
                         &aggregate.int_sum,
-                        &aggregate.real_sum,
+                        &aggregate.micro_sum,
                         &aggregate.min,
                         &aggregate.max,
                     ])
@@ -833,7 +931,7 @@ async fn refresh_packs(
         "INSERT INTO power_rollup_packs
          SELECT k.duid, k.circuit_number, k.span_s, k.phase_s, k.start,
                 string_agg(int4send(((extract(epoch FROM r.start) - extract(epoch FROM k.start)) / k.span_s)::int4)
-                           || int8send(r.n) || int8send(r.int_sum) || float8send(r.real_sum)
+                           || int8send(r.n) || int8send(r.int_sum) || int8send(r.micro_sum)
                            || float8send(r.min_watts) || float8send(r.max_watts), ''::bytea ORDER BY r.start)
          FROM (SELECT duid, circuit_number, span_s, phase_s,
                       to_timestamp(0) + start_us * interval '1 microsecond' AS start,
@@ -888,58 +986,49 @@ fn sliding(
     })
 }
 
-/// Writes the nominal interval and the rollup version; returns the interval.
-async fn record_facts(transaction: &Transaction<'_>) -> Result<Duration, ImportError> {
-    let measured: Option<i64> = transaction
-        .query_opt(
-            "SELECT gap_ns FROM power_sample_gaps ORDER BY n DESC, gap_ns ASC LIMIT 1",
-            &[],
-        )
-        .await
-        .map_err(sql_error)?
-        .map(|row| row.get(0));
-    let interval_ns = measured.unwrap_or(FALLBACK_INTERVAL.whole_nanoseconds() as i64);
+/// Records the rollup layout the rows were written with.
+async fn record_version(transaction: &Transaction<'_>) -> Result<(), ImportError> {
     transaction
         .execute(
-            "INSERT INTO power_sample_facts VALUES ('nominal_interval_ns', $1), ('rollup_version', $2)
+            "INSERT INTO power_sample_facts VALUES ('rollup_version', $1)
              ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value",
-            &[&interval_ns, &ROLLUP_VERSION],
+            &[&ROLLUP_VERSION],
         )
         .await
         .map_err(sql_error)?;
-    Ok(Duration::nanoseconds(interval_ns))
+    Ok(())
 }
 
 /// Recomputes every rollup row in SQL, into `rollup_expected` (quarters from the samples,
 /// hours from four quarters, days from 24 hours of one phase, blocks of 8 and 64 days from
 /// days), and lists in `rollup_mismatch`
-/// each row that is missing, extra or different. Fractional sums may differ in the last bits
-/// (they are added in another order), so they are compared to a relative 1e-9.
-const VERIFY_SQL: &str = "
+/// each row that is missing, extra or different. Sums are integers, so they match exactly.
+/// Then each gap count and interval against a recount from the samples.
+const VERIFY_SQL: &str = concat!("
 CREATE TEMP TABLE rollup_expected ON COMMIT DROP AS
 SELECT duid, circuit_number, 900 AS span_s, 0 AS phase_s, date_bin('15 minutes', ts, 'epoch') AS start,
-       count(*)::bigint AS n,
-       coalesce(sum(watts::bigint) FILTER (WHERE watts = trunc(watts)), 0)::bigint AS int_sum,
-       coalesce(sum(watts) FILTER (WHERE watts <> trunc(watts)), 0) AS real_sum,
+       count(*)::bigint AS n, sum(whole)::bigint AS int_sum, sum(micro)::bigint AS micro_sum,
        min(watts) AS min_watts, max(watts) AS max_watts
-FROM power_samples GROUP BY 1, 2, 5;
+FROM (SELECT duid, circuit_number, ts, watts, ", sample_parts_sql!("watts"), " FROM power_samples)
+     AS s(duid, circuit_number, ts, watts, whole, micro)
+GROUP BY 1, 2, 5;
 INSERT INTO rollup_expected
 SELECT q.duid, q.circuit_number, 3600, mod(mod(extract(epoch FROM c.start)::bigint, 3600) + 3600, 3600)::int,
-       c.start, sum(q.n)::bigint, sum(q.int_sum)::bigint, sum(q.real_sum), min(q.min_watts), max(q.max_watts)
+       c.start, sum(q.n)::bigint, sum(q.int_sum)::bigint, sum(q.micro_sum)::bigint, min(q.min_watts), max(q.max_watts)
 FROM (SELECT * FROM rollup_expected WHERE span_s = 900) AS q
 CROSS JOIN LATERAL generate_series(q.start - interval '45 minutes', q.start, interval '15 minutes') AS c(start)
 GROUP BY 1, 2, 3, 4, 5;
 -- A day is the 24 hours of its phase that tile it, so each hourly row joins 24 days.
 INSERT INTO rollup_expected
 SELECT h.duid, h.circuit_number, 86400, mod(mod(extract(epoch FROM c.start)::bigint, 86400) + 86400, 86400)::int,
-       c.start, sum(h.n)::bigint, sum(h.int_sum)::bigint, sum(h.real_sum), min(h.min_watts), max(h.max_watts)
+       c.start, sum(h.n)::bigint, sum(h.int_sum)::bigint, sum(h.micro_sum)::bigint, min(h.min_watts), max(h.max_watts)
 FROM (SELECT * FROM rollup_expected WHERE span_s = 3600) AS h
 CROSS JOIN LATERAL generate_series(h.start - interval '23 hours', h.start, interval '1 hour') AS c(start)
 GROUP BY 1, 2, 3, 4, 5;
 -- Blocks of 8 and 64 UTC days from the days that start at UTC midnight.
 INSERT INTO rollup_expected
 SELECT d.duid, d.circuit_number, w.span_s, 0, date_bin(w.span_s * interval '1 second', d.start, 'epoch'),
-       sum(d.n)::bigint, sum(d.int_sum)::bigint, sum(d.real_sum), min(d.min_watts), max(d.max_watts)
+       sum(d.n)::bigint, sum(d.int_sum)::bigint, sum(d.micro_sum)::bigint, min(d.min_watts), max(d.max_watts)
 FROM (SELECT * FROM rollup_expected WHERE span_s = 86400 AND phase_s = 0) AS d
 CROSS JOIN (VALUES (691200), (5529600)) AS w(span_s)
 GROUP BY 1, 2, 3, 4, 5;
@@ -947,15 +1036,32 @@ CREATE TEMP TABLE rollup_mismatch ON COMMIT DROP AS
 SELECT format('%s/%s span %s s at %s: expected %s, stored %s',
               coalesce(e.duid, p.duid), coalesce(e.circuit_number, p.circuit_number),
               coalesce(e.span_s, p.span_s), coalesce(e.start, p.start),
-              CASE WHEN e.n IS NULL THEN 'no row' ELSE format('n=%s int=%s real=%s min=%s max=%s', e.n, e.int_sum, e.real_sum, e.min_watts, e.max_watts) END,
-              CASE WHEN p.n IS NULL THEN 'no row' ELSE format('n=%s int=%s real=%s min=%s max=%s', p.n, p.int_sum, p.real_sum, p.min_watts, p.max_watts) END) AS line
+              CASE WHEN e.n IS NULL THEN 'no row' ELSE format('n=%s int=%s micro=%s min=%s max=%s', e.n, e.int_sum, e.micro_sum, e.min_watts, e.max_watts) END,
+              CASE WHEN p.n IS NULL THEN 'no row' ELSE format('n=%s int=%s micro=%s min=%s max=%s', p.n, p.int_sum, p.micro_sum, p.min_watts, p.max_watts) END) AS line
 FROM rollup_expected e
 FULL JOIN power_rollups p ON p.duid = e.duid AND p.circuit_number = e.circuit_number
      AND p.span_s = e.span_s AND p.phase_s = e.phase_s AND p.start = e.start
 WHERE e.n IS NULL OR p.n IS NULL OR e.n <> p.n OR e.int_sum <> p.int_sum
-   OR e.min_watts <> p.min_watts OR e.max_watts <> p.max_watts
-   OR abs(e.real_sum - p.real_sum) > 1e-9 * greatest(1, abs(e.real_sum));
-";
+   OR e.micro_sum <> p.micro_sum OR e.min_watts <> p.min_watts OR e.max_watts <> p.max_watts;
+INSERT INTO rollup_mismatch
+SELECT format('%s/%s gap of %s ns: expected %s, stored %s',
+              coalesce(e.duid, g.duid), coalesce(e.circuit_number, g.circuit_number),
+              coalesce(e.gap_ns, g.gap_ns), coalesce(e.n::text, 'none'), coalesce(g.n::text, 'none'))
+FROM (SELECT duid, circuit_number, gap_ns, count(*)::bigint AS n FROM (
+          SELECT duid, circuit_number, ", gap_ns_sql!("duid, circuit_number"), " AS gap_ns
+          FROM power_samples) AS spacing
+      WHERE gap_ns IS NOT NULL GROUP BY 1, 2, 3) AS e
+FULL JOIN power_sample_gaps g ON g.duid = e.duid AND g.circuit_number = e.circuit_number AND g.gap_ns = e.gap_ns
+WHERE e.n IS DISTINCT FROM g.n;
+INSERT INTO rollup_mismatch
+SELECT format('%s/%s interval: expected %s ns, stored %s',
+              coalesce(e.duid, i.duid), coalesce(e.circuit_number, i.circuit_number),
+              coalesce(e.gap_ns::text, 'none'), coalesce(i.interval_ns::text, 'none'))
+FROM (SELECT DISTINCT ON (duid, circuit_number) duid, circuit_number, gap_ns
+      FROM power_sample_gaps ORDER BY duid, circuit_number, n DESC, gap_ns) AS e
+FULL JOIN power_series_intervals i ON i.duid = e.duid AND i.circuit_number = e.circuit_number
+WHERE e.gap_ns IS DISTINCT FROM i.interval_ns;
+");
 
 /// Lists in `rollup_mismatch` each pack that is missing, extra, or holds other than the
 /// hourly or daily rows of `power_rollups` that start inside it. Packs are copies, so they
@@ -982,7 +1088,7 @@ SELECT format('%s/%s pack of span %s s at %s: expected %s, stored %s',
               CASE WHEN p.entries IS NULL THEN 'no pack' ELSE format('%s rows, md5 %s', length(p.entries) / 44, md5(p.entries)) END)
 FROM (SELECT duid, circuit_number, span_s, phase_s, pack AS start,
              string_agg(int4send(((extract(epoch FROM start) - extract(epoch FROM pack)) / span_s)::int4)
-                        || int8send(n) || int8send(int_sum) || float8send(real_sum)
+                        || int8send(n) || int8send(int_sum) || int8send(micro_sum)
                         || float8send(min_watts) || float8send(max_watts), ''::bytea ORDER BY start) AS entries
       FROM (SELECT r.*, r.start - mod(mod(extract(epoch FROM r.start)::bigint - r.phase_s, l.length_s) + l.length_s, l.length_s) * interval '1 second' AS pack
             FROM power_rollups r
@@ -1005,7 +1111,7 @@ mod tests {
         Aggregate {
             n,
             int_sum: n * 10,
-            real_sum: 0.0,
+            micro_sum: 0,
             min: n as f64,
             max: n as f64,
         }

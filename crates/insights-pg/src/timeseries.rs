@@ -8,11 +8,10 @@
 //! sample is on a whole microsecond (the import refuses finer ones).
 
 use std::fmt;
-use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::Arc;
 
 use insights_core::{
     Extent, SeriesKey, TimeSeriesError, TimeSeriesSource, TotalWatts, UsageStats, Window,
+    FALLBACK_INTERVAL,
 };
 use time::{Duration, OffsetDateTime};
 use tokio_postgres::Row;
@@ -22,16 +21,40 @@ use crate::{plan, Database, DbError, PgConfig, PgSetupError};
 /// The schema of the table, applied by the import.
 pub const SCHEMA_SQL: &str = include_str!("../../../db/timeseries.sql");
 
-const INTERVAL: &str =
-    "SELECT value AS interval_ns FROM power_sample_facts WHERE name = 'nominal_interval_ns'";
+/// [`FALLBACK_INTERVAL`] in ns, for the series without a row in `power_series_intervals`.
+macro_rules! fallback_interval_ns {
+    () => {
+        "60000000000"
+    };
+}
+const _: () = assert!(FALLBACK_INTERVAL.whole_nanoseconds() == 60_000_000_000);
+
+/// The series `($1, $2)` as `k(duid, circuit_number, idx)`, each with its nominal interval in
+/// ns as `iv.interval_ns`.
+macro_rules! series_with_intervals {
+    () => {
+        concat!(
+            "unnest($1::text[], $2::int4[]) WITH ORDINALITY AS k(duid, circuit_number, idx)
+             CROSS JOIN LATERAL (
+                 SELECT coalesce((SELECT i.interval_ns FROM power_series_intervals i
+                                  WHERE i.duid = k.duid AND i.circuit_number = k.circuit_number),
+                                 ", fallback_interval_ns!(), ") AS interval_ns
+             ) AS iv"
+        )
+    };
+}
 
 /// The earliest and latest sample over the series `($1, $2)`, in microseconds since the
-/// epoch: two index probes per series on the primary key, whatever the series' length.
-const EXTENT: &str = "
+/// epoch, and the shortest interval among those with samples: two index probes per series on
+/// the primary key, whatever the series' length.
+const EXTENT: &str = concat!(
+    "
     SELECT (extract(epoch FROM min(e.first)) * 1000000)::bigint AS first_us,
            (extract(epoch FROM max(e.last)) * 1000000)::bigint AS last_us,
-           (SELECT value FROM power_sample_facts WHERE name = 'nominal_interval_ns') AS interval_ns
-    FROM unnest($1::text[], $2::int4[]) AS k(duid, circuit_number)
+           min(iv.interval_ns) FILTER (WHERE e.first IS NOT NULL) AS interval_ns
+    FROM ",
+    series_with_intervals!(),
+    "
     CROSS JOIN LATERAL (
         SELECT (SELECT p.ts FROM power_samples p
                 WHERE p.duid = k.duid AND p.circuit_number = k.circuit_number
@@ -39,27 +62,38 @@ const EXTENT: &str = "
                (SELECT p.ts FROM power_samples p
                 WHERE p.duid = k.duid AND p.circuit_number = k.circuit_number
                 ORDER BY p.ts DESC LIMIT 1) AS last
-    ) AS e";
+    ) AS e"
+);
 
-const ROLLUP_VERSION: &str = "SELECT value FROM power_sample_facts WHERE name = 'rollup_version'";
+const ROLLUP_VERSION: &str = "
+    SELECT (SELECT value FROM power_sample_facts WHERE name = 'rollup_version') AS version,
+           EXISTS (SELECT FROM power_samples) AS has_samples";
 
 /// Aggregates between consecutive edges of `$7`, reading the runs `($3, $4, $5, $6)` of
 /// [`crate::plan`] through `$rows`. No rollup row crosses an edge, so a row's range is that of
-/// its start. Each row also carries the nominal interval, so a new import's is seen at once.
-/// `$select` and `$group` add the series to the row and the grouping, or not.
+/// its start. Rows are grouped by the series' nominal interval too, which each row carries:
+/// each sample stands for its own series' interval. `$select` and `$group` add the series to
+/// the row and the grouping, or not.
 macro_rules! stats_query {
     ($select:literal, $group:literal, $rows:expr) => {
         concat!(
-            "SELECT ", $select, " width_bucket(x.at, $7::timestamptz[]) AS range,
+            "SELECT ",
+            $select,
+            " width_bucket(x.at, $7::timestamptz[]) AS range,
                    sum(x.n)::bigint AS n, sum(x.int_sum)::bigint AS int_sum,
-                   sum(x.real_sum) AS real_sum, min(x.min_watts) AS min_watts,
-                   max(x.max_watts) AS max_watts,
-                   (SELECT value FROM power_sample_facts WHERE name = 'nominal_interval_ns') AS interval_ns
-            FROM unnest($1::text[], $2::int4[]) WITH ORDINALITY AS k(duid, circuit_number, idx)
+                   sum(x.micro_sum)::bigint AS micro_sum, min(x.min_watts) AS min_watts,
+                   max(x.max_watts) AS max_watts, iv.interval_ns
+            FROM ",
+            series_with_intervals!(),
+            "
             CROSS JOIN unnest($3::int4[], $4::int4[], $5::timestamptz[], $6::timestamptz[])
                  AS r(span_s, phase_s, lo, hi)
-            CROSS JOIN LATERAL (", $rows, ") AS x
-            GROUP BY ", $group, " range"
+            CROSS JOIN LATERAL (",
+            $rows,
+            ") AS x
+            GROUP BY ",
+            $group,
+            " range, iv.interval_ns"
         )
     };
 }
@@ -67,7 +101,7 @@ macro_rules! stats_query {
 /// The rollup rows of run `r` and series `k`.
 macro_rules! rollup_rows {
     () => {
-        "SELECT p.start AS at, p.n, p.int_sum, p.real_sum, p.min_watts, p.max_watts
+        "SELECT p.start AS at, p.n, p.int_sum, p.micro_sum, p.min_watts, p.max_watts
          FROM power_rollups p
          WHERE r.span_s <> 0 AND p.duid = k.duid AND p.circuit_number = k.circuit_number
            AND p.span_s = r.span_s AND p.phase_s = r.phase_s
@@ -75,16 +109,15 @@ macro_rules! rollup_rows {
     };
 }
 
-/// The raw samples of run `r` (span 0) and series `k` as rows of one sample, whole-watt
-/// samples summed as integers so sums are exact, as the file source's are; and the rollup
+/// The raw samples of run `r` (span 0) and series `k` as rows of one sample, split into
+/// whole watts and microwatts so sums are exact, as the file source's are; and the rollup
 /// rows of the other runs.
 macro_rules! mixed_rows {
     () => {
         concat!(
-            "SELECT s.ts AS at, 1::bigint AS n,
-                    CASE WHEN s.watts = trunc(s.watts) THEN s.watts::bigint ELSE 0 END AS int_sum,
-                    CASE WHEN s.watts = trunc(s.watts) THEN 0 ELSE s.watts END AS real_sum,
-                    s.watts AS min_watts, s.watts AS max_watts
+            "SELECT s.ts AS at, 1::bigint AS n, ",
+            crate::import::sample_parts_sql!("s.watts"),
+            ", s.watts AS min_watts, s.watts AS max_watts
              FROM power_samples s
              WHERE r.span_s = 0 AND s.duid = k.duid AND s.circuit_number = k.circuit_number
                AND s.ts >= r.lo AND s.ts < r.hi
@@ -97,12 +130,14 @@ macro_rules! mixed_rows {
 /// The packs (`power_rollup_packs`) of run `r` (ordinal `r.idx`) and series `k` (`k.idx`)
 /// whose start lies in `[r.first, r.hi)`, where `first` is the start of the pack holding the
 /// run's first row. A pack may hold rows outside the run; the reader skips those.
-const PACKS: &str = "
+const PACKS: &str = concat!(
+    "
     SELECT k.idx AS series, r.idx AS run,
            (extract(epoch FROM p.start) * 1000000)::bigint AS start_us,
-           p.entries,
-           (SELECT value FROM power_sample_facts WHERE name = 'nominal_interval_ns') AS interval_ns
-    FROM unnest($1::text[], $2::int4[]) WITH ORDINALITY AS k(duid, circuit_number, idx)
+           p.entries, iv.interval_ns
+    FROM ",
+    series_with_intervals!(),
+    "
     CROSS JOIN unnest($3::int4[], $4::int4[], $5::timestamptz[], $6::timestamptz[])
          WITH ORDINALITY AS r(span_s, phase_s, first, hi, idx)
     CROSS JOIN LATERAL (
@@ -111,7 +146,8 @@ const PACKS: &str = "
         WHERE p.duid = k.duid AND p.circuit_number = k.circuit_number
           AND p.span_s = r.span_s AND p.phase_s = r.phase_s
           AND p.start >= r.first AND p.start < r.hi
-    ) AS p";
+    ) AS p"
+);
 
 /// Aggregates per series and range.
 const STATS: &str = stats_query!("k.idx AS series,", "k.idx,", mixed_rows!());
@@ -131,8 +167,6 @@ const ROLLUP_COMBINED_STATS: &str = stats_query!("", "", rollup_rows!());
 #[derive(Clone)]
 pub struct PgTimeSeries {
     db: Database,
-    /// The nominal interval in ns, refreshed by every answer, as an import may change it.
-    interval_ns: Arc<AtomicI64>,
     use_rollups: bool,
 }
 
@@ -140,46 +174,41 @@ impl fmt::Debug for PgTimeSeries {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PgTimeSeries")
             .field("database", &self.db.describe())
-            .field("interval", &self.nominal_interval())
             .field("use_rollups", &self.use_rollups)
             .finish()
     }
 }
 
 impl PgTimeSeries {
-    /// Connects, reads the nominal interval the import recorded, and checks that the rollups
-    /// were written by this version's layout.
+    /// Connects, and checks that an import has run and that its rollups were written by this
+    /// version's layout.
     pub async fn connect(config: &PgConfig) -> Result<PgTimeSeries, PgSetupError> {
         let db = Database::new(config)?;
         let setup_error = |error| match error {
             DbError::Unavailable(reason) => PgSetupError::Unreachable(reason),
-            // Both statements read power_sample_facts: a login without SELECT on it is told
-            // so, not that nothing was imported.
+            // The statement reads power_sample_facts first: a login without SELECT on it is
+            // told so, not that nothing was imported.
             DbError::Denied(reason) => PgSetupError::PermissionDenied {
                 table: "power_sample_facts",
                 reason,
             },
             DbError::Broken(_) => PgSetupError::NotImported,
         };
-        let rows = db.query(INTERVAL, &[]).await.map_err(setup_error)?;
-        let nanos: i64 = rows
-            .first()
-            .and_then(|row| row.try_get("interval_ns").ok())
-            .ok_or(PgSetupError::NotImported)?;
-        let version: Option<i64> = db
-            .query(ROLLUP_VERSION, &[])
-            .await
-            .map_err(setup_error)?
-            .first()
-            .and_then(|row| row.try_get(0).ok());
-        if version != Some(crate::import::ROLLUP_VERSION) {
-            return Err(PgSetupError::RollupsMissing);
+        let rows = db.query(ROLLUP_VERSION, &[]).await.map_err(setup_error)?;
+        let row = rows.first().ok_or(PgSetupError::NotImported)?;
+        let version: Option<i64> = row.try_get("version").ok().flatten();
+        let has_samples: bool = row.try_get("has_samples").unwrap_or(false);
+        match version {
+            Some(version) if version == crate::import::ROLLUP_VERSION => Ok(PgTimeSeries {
+                db,
+                use_rollups: true,
+            }),
+            // Samples whose rollups an older layout wrote, or that an upgrade of the schema
+            // dropped.
+            _ if has_samples => Err(PgSetupError::RollupsMissing),
+            Some(_) => Err(PgSetupError::RollupsMissing),
+            None => Err(PgSetupError::NotImported),
         }
-        Ok(PgTimeSeries {
-            db,
-            interval_ns: Arc::new(AtomicI64::new(nanos)),
-            use_rollups: true,
-        })
     }
 
     /// The same source answering from raw samples alone, never from rollups: slower, and the
@@ -239,7 +268,7 @@ fn column<'a, T: tokio_postgres::types::FromSql<'a>>(
 }
 
 /// The bytes of one row in a pack's `entries` (`db/timeseries.sql`): `at` (4), then `n`,
-/// `int_sum`, `real_sum`, `min_watts` and `max_watts` (8 each), big-endian.
+/// `int_sum`, `micro_sum`, `min_watts` and `max_watts` (8 each), big-endian.
 const ENTRY_BYTES: usize = 44;
 
 /// Passes each row of the pack `row` that lies in `run` to `add`, with its range.
@@ -251,6 +280,7 @@ fn unpack(
 ) -> Result<(), TimeSeriesError> {
     let start: i64 = column(row, "start_us")?;
     let entries: &[u8] = column(row, "entries")?;
+    let interval = interval(row)?;
     if entries.len() % ENTRY_BYTES != 0 {
         return Err(TimeSeriesError::Failed {
             reason: format!(
@@ -267,12 +297,8 @@ fn unpack(
             .chunks_exact(8)
             .map(|word| u64::from_be_bytes(word.try_into().unwrap_or_default()));
         let mut word = || words.next().unwrap_or_default();
-        let (n, integer) = (word() as i64, word() as i64);
-        let (real, min, max) = (
-            f64::from_bits(word()),
-            f64::from_bits(word()),
-            f64::from_bits(word()),
-        );
+        let (n, whole, micro) = (word() as i64, word() as i64, word() as i64);
+        let (min, max) = (f64::from_bits(word()), f64::from_bits(word()));
         let row_start = start + i64::from(at) * span;
         if row_start < run.from || row_start >= run.to {
             continue;
@@ -280,11 +306,11 @@ fn unpack(
         let Some(range) = range_of(row_start) else {
             continue;
         };
-        let total = TotalWatts {
-            integer: i128::from(integer),
-            real,
-        };
-        add(range, UsageStats::from_parts(n as u64, total, min, max));
+        let total = TotalWatts::from_parts(i128::from(whole), i128::from(micro));
+        add(
+            range,
+            UsageStats::from_parts(n as u64, total, min, max, interval),
+        );
     }
     Ok(())
 }
@@ -294,30 +320,34 @@ fn instants(micros: impl Iterator<Item = i64>) -> Result<Vec<OffsetDateTime>, Ti
     micros.map(instant).collect()
 }
 
-/// Reads the columns `n`, `int_sum`, `real_sum`, `min_watts` and `max_watts`.
+/// Reads the column `interval_ns`: the row's series' nominal interval.
+fn interval(row: &Row) -> Result<Duration, TimeSeriesError> {
+    let nanos: Option<i64> = column(row, "interval_ns")?;
+    Ok(nanos.map_or(FALLBACK_INTERVAL, Duration::nanoseconds))
+}
+
+/// Reads the columns `n`, `int_sum`, `micro_sum`, `min_watts`, `max_watts` and
+/// `interval_ns`.
 fn stats(row: &Row) -> Result<UsageStats, TimeSeriesError> {
     let count: i64 = column(row, "n")?;
-    let integer: Option<i64> = column(row, "int_sum")?;
-    let real: Option<f64> = column(row, "real_sum")?;
+    let whole: Option<i64> = column(row, "int_sum")?;
+    let micro: Option<i64> = column(row, "micro_sum")?;
     let min: Option<f64> = column(row, "min_watts")?;
     let max: Option<f64> = column(row, "max_watts")?;
-    let total = TotalWatts {
-        integer: i128::from(integer.unwrap_or(0)),
-        real: real.unwrap_or(0.0),
-    };
+    let total = TotalWatts::from_parts(
+        i128::from(whole.unwrap_or(0)),
+        i128::from(micro.unwrap_or(0)),
+    );
     Ok(UsageStats::from_parts(
         count as u64,
         total,
         min.unwrap_or(f64::NAN),
         max.unwrap_or(f64::NAN),
+        interval(row)?,
     ))
 }
 
 impl TimeSeriesSource for PgTimeSeries {
-    fn nominal_interval(&self) -> Duration {
-        Duration::nanoseconds(self.interval_ns.load(Ordering::Relaxed))
-    }
-
     async fn extent(&self, series: &[SeriesKey]) -> Result<Option<Extent>, TimeSeriesError> {
         if series.is_empty() {
             return Ok(None);
@@ -328,13 +358,13 @@ impl TimeSeriesSource for PgTimeSeries {
         let Some(row) = rows.first() else {
             return Ok(None);
         };
-        self.note_interval(row)?;
         let first: Option<i64> = column(row, "first_us")?;
         let last: Option<i64> = column(row, "last_us")?;
         match (first, last) {
             (Some(first), Some(last)) => Ok(Some(Extent {
                 first: instant(first)?,
                 last: instant(last)?,
+                interval: interval(row)?,
             })),
             _ => Ok(None),
         }
@@ -440,7 +470,6 @@ impl PgTimeSeries {
                 .first()
                 .is_some_and(|row| row.columns().iter().any(|column| column.name() == "series"));
             for row in &answer {
-                self.note_interval(row)?;
                 let index: i64 = if per_series {
                     column(row, "series")?
                 } else {
@@ -456,7 +485,6 @@ impl PgTimeSeries {
             }
         }
         for row in packs.iter().flatten() {
-            self.note_interval(row)?;
             let index: i64 = column(row, "series")?;
             let run: i64 = column(row, "run")?;
             let (Some(index), Some(run)) = (
@@ -522,13 +550,5 @@ impl PgTimeSeries {
         let params: [&(dyn tokio_postgres::types::ToSql + Sync); 6] =
             [&duids, &numbers, &spans, &phases, &firsts, &highs];
         Ok(Some(self.db.query(PACKS, &params).await?))
-    }
-
-    /// Keeps the nominal interval a row carries, as an import may have changed it.
-    fn note_interval(&self, row: &Row) -> Result<(), TimeSeriesError> {
-        if let Some(interval_ns) = column::<Option<i64>>(row, "interval_ns")? {
-            self.interval_ns.store(interval_ns, Ordering::Relaxed);
-        }
-        Ok(())
     }
 }

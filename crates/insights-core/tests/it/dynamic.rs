@@ -90,7 +90,6 @@ fn check_source(dynamic: &(impl TimeSeriesSource + ?Sized)) {
     let source = ScanSource(samples());
     let window = Window::new(BASE, BASE + Duration::hours(2), DEFAULT_MAX_WINDOW).unwrap();
     let edges: Vec<_> = (0..5).map(|k| BASE + Duration::minutes(25 * k)).collect();
-    assert_eq!(dynamic.nominal_interval(), source.nominal_interval());
     block_on(async {
         let extent = dynamic.extent(keys).await;
         assert_eq!(extent, source.extent(keys).await);

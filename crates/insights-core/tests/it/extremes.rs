@@ -183,10 +183,6 @@ struct Recording {
 }
 
 impl TimeSeriesSource for Recording {
-    fn nominal_interval(&self) -> Duration {
-        Duration::minutes(1)
-    }
-
     async fn extent(&self, series: &[SeriesKey]) -> Result<Option<Extent>, TimeSeriesError> {
         self.record(series.len());
         Ok(None)
@@ -198,7 +194,10 @@ impl TimeSeriesSource for Recording {
         _window: &Window,
     ) -> Result<Vec<UsageStats>, TimeSeriesError> {
         self.record(series.len());
-        Ok(vec![UsageStats::from_sample(1.0); series.len()])
+        Ok(vec![
+            UsageStats::of_samples([1.0], Duration::minutes(1));
+            series.len()
+        ])
     }
 
     async fn range_stats(
@@ -209,7 +208,10 @@ impl TimeSeriesSource for Recording {
         let ranges = edges.len() - 1;
         self.record(series.len() * ranges);
         Ok(vec![
-            vec![UsageStats::from_sample(1.0); ranges];
+            vec![
+                UsageStats::of_samples([1.0], Duration::minutes(1));
+                ranges
+            ];
             series.len()
         ])
     }

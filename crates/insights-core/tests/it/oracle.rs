@@ -72,34 +72,87 @@ fn whole_intervals(start: Second, end: Second, length: Second) -> Vec<(Second, S
 }
 
 impl Oracle<'_> {
-    /// The samples of some members in `[from, to)`, as count, integer sum, min and max.
-    fn stats(&self, members: &[&Member], from: Second, to: Second) -> UsageStats {
-        let watts: Vec<f64> = members
-            .iter()
-            .filter_map(|member| self.samples.get(&member.key))
+    /// A member's nominal interval in seconds: its most common spacing over all its samples,
+    /// the shorter on a tie, and 60 without any.
+    fn interval(&self, member: &Member) -> Second {
+        let mut seconds: Vec<Second> = self
+            .samples
+            .get(&member.key)
+            .into_iter()
+            .flatten()
+            .map(|(second, _)| *second)
+            .collect();
+        seconds.sort_unstable();
+        let mut best = (0, 60);
+        for pair in seconds.windows(2) {
+            let spacing = pair[1] - pair[0];
+            let count = seconds
+                .windows(2)
+                .filter(|other| other[1] - other[0] == spacing)
+                .count();
+            if count > best.0 || (count == best.0 && spacing < best.1) {
+                best = (count, spacing);
+            }
+        }
+        best.1
+    }
+
+    /// One member's samples in `[from, to)`.
+    fn watts(&self, member: &Member, from: Second, to: Second) -> Vec<f64> {
+        self.samples
+            .get(&member.key)
+            .into_iter()
             .flatten()
             .filter(|(second, _)| from <= *second && *second < to)
             .map(|(_, watts)| *watts)
-            .collect();
-        let total = TotalWatts {
-            integer: watts.iter().map(|watts| *watts as i128).sum(),
-            real: 0.0,
-        };
-        let min = watts.iter().copied().fold(f64::INFINITY, f64::min);
-        let max = watts.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        UsageStats::from_parts(watts.len() as u64, total, min, max)
+            .collect()
     }
 
-    fn usage(stats: UsageStats, from: Second, to: Second, n_series: usize) -> Usage {
-        let total = stats.total().integer as f64;
-        let coverage = if n_series == 0 {
+    /// The samples of some members in `[from, to)`: each member's count, sum, min and max at
+    /// its own interval, merged.
+    fn stats(&self, members: &[&Member], from: Second, to: Second) -> UsageStats {
+        members
+            .iter()
+            .map(|member| {
+                let watts = self.watts(member, from, to);
+                let total =
+                    TotalWatts::from_parts(watts.iter().map(|watts| *watts as i128).sum(), 0);
+                let min = watts.iter().copied().fold(f64::INFINITY, f64::min);
+                let max = watts.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                UsageStats::from_parts(
+                    watts.len() as u64,
+                    total,
+                    min,
+                    max,
+                    Duration::seconds(self.interval(member)),
+                )
+            })
+            .fold(UsageStats::EMPTY, UsageStats::merge)
+    }
+
+    /// The sum of watts x interval in `[from, to)` over some members, in watt-seconds, and the
+    /// sum of samples x interval, in seconds.
+    fn weighted(&self, members: &[&Member], from: Second, to: Second) -> (f64, f64) {
+        let (mut energy, mut covered) = (0i128, 0i128);
+        for member in members {
+            let watts = self.watts(member, from, to);
+            let interval = i128::from(self.interval(member));
+            energy += watts.iter().map(|watts| *watts as i128).sum::<i128>() * interval;
+            covered += watts.len() as i128 * interval;
+        }
+        (energy as f64, covered as f64)
+    }
+
+    fn usage(&self, members: &[&Member], from: Second, to: Second) -> Usage {
+        let (energy, covered) = self.weighted(members, from, to);
+        let coverage = if members.is_empty() {
             0.0
         } else {
-            (stats.n_samples() as f64 * 60.0 / ((to - from) as f64 * n_series as f64)).min(1.0)
+            (covered / ((to - from) as f64 * members.len() as f64)).min(1.0)
         };
         Usage {
-            stats,
-            energy_wh: total * 60.0 / 3600.0,
+            stats: self.stats(members, from, to),
+            energy_wh: energy / 3600.0,
             coverage,
         }
     }
@@ -119,11 +172,10 @@ impl Oracle<'_> {
         };
         let mut best: Option<PeakDemand> = None;
         for (start, end) in whole_intervals(from, to, length) {
-            let stats = self.stats(members, start, end);
-            if lowest && stats.n_samples() == 0 {
+            if lowest && self.stats(members, start, end).n_samples() == 0 {
                 continue;
             }
-            let watts = stats.total().integer as f64 * 60.0 / (end - start) as f64;
+            let watts = self.weighted(members, start, end).0 / (end - start) as f64;
             let better = best.is_none_or(|best| {
                 if lowest {
                     watts < best.watts
@@ -143,9 +195,8 @@ impl Oracle<'_> {
     }
 
     fn figures(&self, members: &[&Member], from: Second, to: Second, options: &Options) -> Figures {
-        let stats = self.stats(members, from, to);
         Figures {
-            usage: Oracle::usage(stats, from, to, members.len()),
+            usage: self.usage(members, from, to),
             peak_demand: self.extreme(members, from, to, options.demand, false),
             baseload: self.extreme(
                 members,
@@ -162,21 +213,17 @@ impl Oracle<'_> {
         GroupUsage {
             circuit_count: members.len(),
             average_watts_per_circuit: (!members.is_empty())
-                .then(|| figures.usage.stats.total().integer as f64 / members.len() as f64),
+                .then(|| figures.usage.stats.total().as_f64() / members.len() as f64),
             figures,
         }
     }
 
     /// The members by highest total in the window, then by circuit id.
     fn ranking(&self, options: &Options, count: usize) -> Vec<usize> {
-        let totals: Vec<i128> = self
+        let totals: Vec<TotalWatts> = self
             .members
             .iter()
-            .map(|member| {
-                self.stats(&[member], options.start, options.end)
-                    .total()
-                    .integer
-            })
+            .map(|member| self.stats(&[member], options.start, options.end).total())
             .collect();
         let mut ranked: Vec<usize> = (0..self.members.len()).collect();
         ranked.sort_by(|&a, &b| {

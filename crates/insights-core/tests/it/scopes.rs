@@ -7,17 +7,12 @@ use insights_core::{
     LocationId, OrganizationId, Scope, SensorId, SeriesKey, TimeSeriesError, TimeSeriesSource,
     UsageRequest, UsageStats, Window, SEED_TSV,
 };
-use time::Duration;
 
 /// A source without samples: scopes are about metadata.
 #[derive(Debug)]
 struct NoSamples;
 
 impl TimeSeriesSource for NoSamples {
-    fn nominal_interval(&self) -> Duration {
-        Duration::minutes(1)
-    }
-
     async fn extent(&self, _series: &[SeriesKey]) -> Result<Option<Extent>, TimeSeriesError> {
         Ok(None)
     }

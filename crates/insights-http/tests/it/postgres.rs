@@ -506,3 +506,161 @@ async fn reads_never_wait_for_an_import_that_opens_a_month_or_for_a_rebuild() {
     // And the answer is what it was.
     assert_eq!(app.get(april).await.json(), before.json());
 }
+
+/// The shipped samples, plus five more a minute for West-LA's Panel-1 circuit 1 at :10 to :50
+/// of every minute, each the value of its minute's sample, and a week more of it every 10 s:
+/// a tenant that installs faster sensors, and then has more spacings of 10 s than all others
+/// have of a minute.
+fn shipped_with_one_fast_circuit() -> String {
+    let shipped = include_str!("../../../../data/mock_timeseries.json");
+    let mut rows: Vec<serde_json::Value> = serde_json::from_str(shipped).unwrap();
+    let fast: Vec<serde_json::Value> = rows
+        .iter()
+        .filter(|row| row["duid"] == "F04504FF5C35B29D" && row["circuit_number"] == 1)
+        .flat_map(|row| {
+            let minute = crate::oracle::instant(row["timestamp"].as_str().unwrap());
+            (1..6).map(move |tenth| {
+                let mut faster = row.clone();
+                faster["timestamp"] =
+                    serde_json::json!(crate::oracle::utc(minute + tenth * 10_000_000_000));
+                faster
+            })
+        })
+        .collect();
+    assert_eq!(fast.len(), 5 * 1440);
+    rows.extend(fast);
+    let week_start = crate::oracle::instant("2024-04-02T00:00:00Z");
+    rows.extend((0..7 * 8640).map(|step| {
+        serde_json::json!({
+            "duid": "F04504FF5C35B29D",
+            "circuit_number": 1,
+            "timestamp": crate::oracle::utc(week_start + step * 10_000_000_000),
+            "power_watts": 500.25,
+        })
+    }));
+    serde_json::to_string(&rows).unwrap()
+}
+
+#[actix_web::test]
+async fn one_tenants_sample_rate_never_changes_anothers_figures() {
+    const EAST: &str = "/v1/insights/organizations/955c3c4d-3a03-4d79-9655-3871f5ad999d";
+    const WEST: &str = "/v1/insights/organizations/eac7fee9-07d9-4882-93f5-14f11d3f7b89";
+    const DAY: &str = "start=2024-04-01T00:00:00Z&end=2024-04-02T00:00:00Z";
+    let shipped = TestApp::spawn().await;
+    let faster = shipped_with_one_fast_circuit();
+    let file = TestApp::spawn_with_samples(&faster).await;
+    // In PostgreSQL the faster samples arrive late, in a second import into days that
+    // already hold data.
+    let db = TestDb::new();
+    let shipped_path = std::path::Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../data/mock_timeseries.json"
+    ));
+    let postgres = postgres_source(&db, shipped_path).await;
+    let all = crate::support::scratch_file("faster.json", &faster);
+    import(&all, db.url())
+        .await
+        .expect("the late samples import");
+    std::fs::remove_file(&all).unwrap();
+    for changed in [&file, &postgres] {
+        for request in [
+            format!("{EAST}/usage?{DAY}&bucket=1h&demand_interval=15m&baseload=true&top=3"),
+            format!("{EAST}/data-range"),
+        ] {
+            let (before, after) = (shipped.get(&request).await, changed.get(&request).await);
+            assert_eq!(after.status, 200, "{request}");
+            assert_eq!(
+                String::from_utf8_lossy(&after.body),
+                String::from_utf8_lossy(&before.body),
+                "{request}: East's answer does not move when West's sensor reports faster"
+            );
+        }
+        // West's circuit reports six times as often at the same power: the same energy and
+        // coverage from six times the samples.
+        let request = format!("{WEST}/usage?{DAY}");
+        let (before, after) = (
+            shipped.get(&request).await.json(),
+            changed.get(&request).await.json(),
+        );
+        let figure = |answer: &serde_json::Value, name: &str| {
+            let value = answer["usage"][name].clone();
+            assert!(value.is_number(), "{name} in {answer}");
+            value
+        };
+        assert_eq!(figure(&after, "energy_wh"), figure(&before, "energy_wh"));
+        assert_eq!(figure(&after, "coverage"), figure(&before, "coverage"));
+        assert_eq!(
+            figure(&after, "sample_count").as_u64().unwrap(),
+            figure(&before, "sample_count").as_u64().unwrap() + 5 * 1440
+        );
+    }
+    assert_same_bytes(&file, &postgres).await;
+}
+
+/// A small deterministic generator, so a failure reproduces.
+struct Lcg(u64);
+
+impl Lcg {
+    fn below(&mut self, bound: u64) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (self.0 >> 33) % bound
+    }
+}
+
+/// Samples as real fleets send them, from `seed`: fractional watts of any size beside whole
+/// ones, spacings of 1 s to 5 min jittered to the microsecond, one circuit every 10 s, one
+/// that turns from every minute to every 15 s half way, and gaps.
+fn fleet_samples(seed: u64) -> String {
+    let mut random = Lcg(seed);
+    let series = [
+        ("6D12E310B371FCB1", 1),
+        ("6D12E310B371FCB1", 2),
+        ("3E1C019A462D5B3C", 1),
+        ("9FD4E31C89A9433A", 3),
+        ("F04504FF5C35B29D", 1),
+        ("2B62D6A4301367AD", 2),
+    ];
+    let (start, end) = (
+        crate::oracle::instant("2024-03-09T00:00:00Z"),
+        crate::oracle::instant("2024-03-11T00:00:00Z"),
+    );
+    let mut rows = Vec::new();
+    for (index, (duid, number)) in series.iter().enumerate() {
+        let mut at = start + i128::from(random.below(60)) * 1_000_000_000;
+        while at < end {
+            let watts = match random.below(6) {
+                0 => format!("{}", random.below(5000)),
+                1 => format!("{:?}", random.below(1 << 40) as f64 / 1e6),
+                2 => format!("{:?}", -(random.below(1000) as f64) / 7.0),
+                3 => format!("{:?}", 999_999_999.0 + random.below(1000) as f64 / 1000.0),
+                _ => format!("{:?}", random.below(3_000_000) as f64 / 1000.0 + 0.1),
+            };
+            rows.push(format!(
+                r#"{{"duid":"{duid}","circuit_number":{number},"timestamp":"{}","power_watts":{watts}}}"#,
+                crate::oracle::utc(at)
+            ));
+            let seconds = match index {
+                0 => 10,
+                1 if at >= start + (end - start) / 2 => 15,
+                1 => 60,
+                _ => match random.below(20) {
+                    0 => 300 + random.below(3600),
+                    1..=4 => 1 + random.below(299),
+                    _ => 60,
+                },
+            };
+            at += i128::from(seconds) * 1_000_000_000 + i128::from(random.below(3)) * 1000;
+        }
+    }
+    format!("[{}]", rows.join(",\n"))
+}
+
+#[actix_web::test]
+async fn the_postgres_source_answers_the_same_bytes_on_fractional_irregular_fleet_data() {
+    for seed in [1, 2] {
+        assert_same_bytes_on(&fleet_samples(seed)).await;
+    }
+}

@@ -158,11 +158,11 @@ fn shipped_file_loads_with_a_one_minute_interval() {
         insights_mockts::MockTimeSeries::from_reader(BufReader::new(File::open(path).unwrap()))
             .unwrap();
     assert_eq!((source.n_samples(), source.n_series()), (51_840, 36));
-    assert_eq!(source.nominal_interval(), Duration::minutes(1));
     let key = SeriesKey {
         duid: Duid("6D12E310B371FCB1".into()),
         circuit_number: 1,
     };
+    assert_eq!(interval(&source, "6D12E310B371FCB1"), Duration::minutes(1));
     let day = Window::new(
         insights_core::parse_rfc3339("2024-04-01T00:00:00Z").unwrap(),
         insights_core::parse_rfc3339("2024-04-02T00:00:00Z").unwrap(),
@@ -192,15 +192,25 @@ fn shipped_file_loads_with_a_one_minute_interval() {
     );
 }
 
+/// The nominal interval of circuit 1 of the sensor `duid`, as its extent reports it.
+fn interval(source: &MockTimeSeries, duid: &str) -> Duration {
+    let key = SeriesKey {
+        duid: Duid(duid.into()),
+        circuit_number: 1,
+    };
+    futures_executor::block_on(source.extent(&[key]))
+        .unwrap()
+        .unwrap()
+        .interval
+}
+
 /// The nominal interval of one series with samples at these seconds after 2024-04-01.
 fn interval_of(seconds: &[u32]) -> Duration {
     let rows: Vec<String> = seconds
         .iter()
         .map(|second| format!(r#"{{"duid":"A","circuit_number":1,"timestamp":"2024-04-01T00:{:02}:{:02}Z","power_watts":1}}"#, second / 60, second % 60))
         .collect();
-    load(&format!("[{}]", rows.join(",")))
-        .unwrap()
-        .nominal_interval()
+    interval(&load(&format!("[{}]", rows.join(","))).unwrap(), "A")
 }
 
 #[test]
@@ -210,9 +220,46 @@ fn nominal_interval_is_the_most_common_spacing() {
         Duration::seconds(30)
     );
     // No spacing to measure falls back to one minute.
+    assert_eq!(interval_of(&[0]), Duration::minutes(1));
+}
+
+#[test]
+fn each_series_has_its_own_interval_and_energy() {
+    // A every minute for an hour, B every 10 s for the same hour, each at 600 W.
+    let rows: Vec<String> = (0..3600)
+        .step_by(10)
+        .flat_map(|second: u32| {
+            let at = format!("2024-04-01T00:{:02}:{:02}Z", second / 60, second % 60);
+            let fast = format!(
+                r#"{{"duid":"B","circuit_number":1,"timestamp":"{at}","power_watts":600}}"#
+            );
+            let slow = format!(
+                r#"{{"duid":"A","circuit_number":1,"timestamp":"{at}","power_watts":600}}"#
+            );
+            if second % 60 == 0 {
+                vec![fast, slow]
+            } else {
+                vec![fast]
+            }
+        })
+        .collect();
+    let source = load(&format!("[{}]", rows.join(","))).unwrap();
+    assert_eq!(interval(&source, "A"), Duration::minutes(1));
+    assert_eq!(interval(&source, "B"), Duration::seconds(10));
+    let start = insights_core::parse_rfc3339("2024-04-01T00:00:00Z").unwrap();
+    let hour = Window::new(start, start + Duration::HOUR, DEFAULT_MAX_WINDOW).unwrap();
+    let key = |duid: &str| SeriesKey {
+        duid: Duid(duid.into()),
+        circuit_number: 1,
+    };
+    let stats =
+        futures_executor::block_on(source.window_stats(&[key("A"), key("B")], &hour)).unwrap();
+    // 600 W for an hour is 600 Wh, whatever the other series sends.
+    assert_eq!((stats[0].energy_wh(), stats[1].energy_wh()), (600.0, 600.0));
+    let both = stats[0].merge(stats[1]);
     assert_eq!(
-        load(&format!("[{ROW}]")).unwrap().nominal_interval(),
-        Duration::minutes(1)
+        (both.energy_wh(), both.coverage(hour.length_nanos(), 2)),
+        (1200.0, 1.0)
     );
 }
 

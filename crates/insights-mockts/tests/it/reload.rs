@@ -29,11 +29,13 @@ fn answer(source: &ReloadableTimeSeries) -> (u64, String, i64) {
     };
     let start = insights_core::parse_rfc3339("2024-04-01T00:00:00Z").unwrap();
     let hour = Window::new(start, start + Duration::HOUR, DEFAULT_MAX_WINDOW).unwrap();
-    let stats = futures_executor::block_on(source.window_stats(&[key], &hour)).unwrap();
+    let stats =
+        futures_executor::block_on(source.window_stats(std::slice::from_ref(&key), &hour)).unwrap();
+    let extent = futures_executor::block_on(source.extent(&[key])).unwrap();
     (
         stats[0].n_samples(),
         format!("{:?}", stats[0].total()),
-        source.nominal_interval().whole_seconds(),
+        extent.map_or(0, |extent| extent.interval.whole_seconds()),
     )
 }
 

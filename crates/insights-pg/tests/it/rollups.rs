@@ -46,21 +46,27 @@ impl Lcg {
 }
 
 /// Four days of samples: mostly a minute apart, sometimes 17 s to 150 s, with microseconds
-/// now and then, gaps of hours, one sparse series, and values that are integers or quarters
-/// (so every sum is exact in any order), some negative.
+/// now and then, gaps of hours, one sparse series, one that turns to every 10 s on its third
+/// day, and values that are integers, quarters or any fraction, some negative, a few
+/// near ±1 GW beside small ones.
 fn samples() -> Vec<Sample> {
     let mut random = Lcg(7);
     let mut samples = Vec::new();
     for (index, key) in keys().into_iter().enumerate() {
         let mut at = T0_NS + index as i64 * 7_000_000;
         while at < T0_NS + DAYS * DAY_NS {
-            let watts = match random.below(10) {
-                0 => -(random.below(500) as f64),
-                1 | 2 => random.below(40_000) as f64 / 4.0,
+            let watts = match random.below(20) {
+                0 | 1 => -(random.below(500) as f64),
+                2 | 3 => random.below(40_000) as f64 / 4.0,
+                4 | 5 => random.below(40_000_000) as f64 * 0.001 + 0.1,
+                6 if random.below(20) == 0 => 1e9 - random.below(1000) as f64 / 7.0,
+                7 if random.below(20) == 0 => -1e9 + random.below(1000) as f64 / 3.0,
                 _ => random.below(5_000) as f64,
             };
             samples.push((key.clone(), at, watts));
+            let fast = index == 1 && at >= T0_NS + 2 * DAY_NS;
             at += match (index, random.below(100)) {
+                _ if fast => 10_000_000_000,
                 (3, _) => 47 * MINUTE_NS + random.below(1000) as i64 * 1000,
                 (_, 0) => (60 + random.below(300) as i64) * MINUTE_NS,
                 (_, 1..=10) => (17 + random.below(134) as i64) * 1_000_000_000,
@@ -105,7 +111,7 @@ async fn source(db: &TestDb) -> PgTimeSeries {
 /// Every rollup row and every pack, in order, as digests.
 fn rollup_digest(db: &TestDb) -> Vec<Vec<Option<String>>> {
     db.query_text(
-        "SELECT count(*)::text, md5(string_agg(concat_ws(',', duid, circuit_number, span_s, phase_s, start, n, int_sum, real_sum, min_watts, max_watts), ';' ORDER BY duid, circuit_number, span_s, phase_s, start)) FROM power_rollups
+        "SELECT count(*)::text, md5(string_agg(concat_ws(',', duid, circuit_number, span_s, phase_s, start, n, int_sum, micro_sum, min_watts, max_watts), ';' ORDER BY duid, circuit_number, span_s, phase_s, start)) FROM power_rollups
          UNION ALL
          SELECT count(*)::text, md5(string_agg(concat_ws(',', duid, circuit_number, span_s, phase_s, start, entries), ';' ORDER BY duid, circuit_number, span_s, phase_s, start)) FROM power_rollup_packs",
     )
@@ -185,29 +191,6 @@ fn edges() -> impl Strategy<Value = Vec<i128>> {
     })
 }
 
-/// What an answer shows of one statistic: count, total, minimum and maximum.
-type Shown = (u64, f64, Option<f64>, Option<f64>);
-
-/// What an answer shows of each statistic.
-fn figures(answer: &[Vec<UsageStats>]) -> Vec<Vec<Shown>> {
-    answer
-        .iter()
-        .map(|ranges| {
-            ranges
-                .iter()
-                .map(|stats| {
-                    (
-                        stats.n_samples(),
-                        stats.total().as_f64(),
-                        stats.min(),
-                        stats.max(),
-                    )
-                })
-                .collect()
-        })
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rollups_answer_exactly_what_raw_samples_and_the_file_source_answer() {
     let db = TestDb::new();
@@ -216,8 +199,28 @@ async fn rollups_answer_exactly_what_raw_samples_and_the_file_source_answer() {
     let file = MockTimeSeries::from_reader(as_json(&samples).as_bytes()).unwrap();
     let rolled_up = source(&db).await;
     let raw = rolled_up.clone().without_rollups();
-    assert_eq!(rolled_up.nominal_interval(), file.nominal_interval());
     let keys = keys();
+    for key in &keys {
+        let (stored, loaded) = (
+            rolled_up.extent(std::slice::from_ref(key)).await.unwrap(),
+            file.extent(std::slice::from_ref(key)).await.unwrap(),
+        );
+        assert_eq!(stored, loaded, "{key}: extent and interval");
+    }
+    let mut intervals = Vec::new();
+    for key in &keys {
+        let extent = file
+            .extent(std::slice::from_ref(key))
+            .await
+            .unwrap()
+            .unwrap();
+        intervals.push(extent.interval.whole_seconds());
+    }
+    assert_eq!(
+        intervals,
+        vec![60, 10, 60, 2820],
+        "each series' own interval in seconds"
+    );
     let handle = tokio::runtime::Handle::current();
     let mut runner = TestRunner::new(Config {
         cases: 96,
@@ -230,7 +233,7 @@ async fn rollups_answer_exactly_what_raw_samples_and_the_file_source_answer() {
                 .iter()
                 .map(|&nanos| OffsetDateTime::from_unix_timestamp_nanos(nanos).unwrap())
                 .collect();
-            let (answers, combined): ([Vec<Vec<UsageStats>>; 3], [Vec<UsageStats>; 2]) = handle
+            let (answers, combined): ([Vec<Vec<UsageStats>>; 3], [Vec<UsageStats>; 3]) = handle
                 .block_on(async {
                     (
                         [
@@ -244,17 +247,19 @@ async fn rollups_answer_exactly_what_raw_samples_and_the_file_source_answer() {
                                 .await
                                 .unwrap(),
                             raw.combined_range_stats(&keys, &instants).await.unwrap(),
+                            file.combined_range_stats(&keys, &instants).await.unwrap(),
                         ],
                     )
                 });
             prop_assert_eq!(&answers[0], &answers[1], "rollups against raw samples");
             prop_assert_eq!(&combined[0], &combined[1], "all series together");
-            // The file source keeps a series with any fraction as one real sum; the value,
-            // and so every figure an answer shows, is the same.
+            // Sums are exact in both sources, so they agree to the last bit, fractions,
+            // intervals and all.
+            prop_assert_eq!(&answers[0], &answers[2], "rollups against the file source");
             prop_assert_eq!(
-                figures(&answers[0]),
-                figures(&answers[2]),
-                "rollups against the file source"
+                &combined[0],
+                &combined[2],
+                "all series together, file source"
             );
             Ok(())
         })
@@ -278,8 +283,13 @@ async fn a_sample_imported_while_serving_is_in_the_next_answer() {
         OffsetDateTime::from_unix_timestamp_nanos(i128::from(T0_NS + DAY_NS)).unwrap(),
     ];
     let count = |answer: Vec<Vec<UsageStats>>| answer[0][0].n_samples();
+    let interval = |source: &PgTimeSeries| {
+        let source = source.clone();
+        let series = series.clone();
+        async move { source.extent(&series).await.unwrap().unwrap().interval }
+    };
     assert_eq!(count(source.range_stats(&series, &day).await.unwrap()), 2);
-    assert_eq!(source.nominal_interval(), time::Duration::minutes(1));
+    assert_eq!(interval(&source).await, time::Duration::minutes(1));
     // Late samples, half a minute apart, change the day's rollups and the nominal interval.
     let late: Vec<Sample> = (0..5)
         .map(|n| {
@@ -294,7 +304,7 @@ async fn a_sample_imported_while_serving_is_in_the_next_answer() {
         .await
         .unwrap();
     assert_eq!(count(source.range_stats(&series, &day).await.unwrap()), 7);
-    assert_eq!(source.nominal_interval(), time::Duration::seconds(30));
+    assert_eq!(interval(&source).await, time::Duration::seconds(30));
 }
 
 #[tokio::test]
@@ -323,6 +333,50 @@ async fn samples_imported_before_rollups_existed_are_rolled_up_by_the_next_impor
     assert_eq!(importer.verify().await.unwrap().n_mismatches, 0);
     importer.close().await;
     source(&db).await;
+}
+
+#[tokio::test]
+async fn rollups_of_the_layout_with_one_interval_and_real_sums_are_replaced_by_the_next_import() {
+    let db = TestDb::new();
+    let series = key("A1", 1);
+    let minute = |n: i64, watts: f64| (series.clone(), T0_NS + n * MINUTE_NS, watts);
+    insights_pg::import(db.url(), [minute(0, 0.1), minute(1, 0.2)].into_iter())
+        .await
+        .unwrap();
+    // As layout 4 left it: a double `real_sum`, one global gap histogram and interval.
+    db.execute(
+        "ALTER TABLE power_rollups RENAME COLUMN micro_sum TO real_sum;
+         DROP TABLE power_sample_gaps, power_series_intervals;
+         CREATE TABLE power_sample_gaps (gap_ns bigint PRIMARY KEY, n bigint NOT NULL);
+         UPDATE power_sample_facts SET value = 4 WHERE name = 'rollup_version';
+         INSERT INTO power_sample_facts VALUES ('nominal_interval_ns', 10000000000)",
+    );
+    let refused = PgTimeSeries::connect(&config(&db))
+        .await
+        .expect_err("rollups of another layout are not read");
+    assert_eq!(refused, insights_pg::PgSetupError::RollupsMissing);
+    // Connecting an importer applies the schema, which drops the old rollups; answers wait
+    // for the next import, which rolls everything up again.
+    let mut importer = Importer::connect(db.url()).await.unwrap();
+    assert_eq!(
+        PgTimeSeries::connect(&config(&db))
+            .await
+            .expect_err("dropped"),
+        insights_pg::PgSetupError::RollupsMissing
+    );
+    let report = importer.import([minute(2, 0.3)].into_iter()).await.unwrap();
+    assert_eq!((report.inserted, report.series_measured), (1, 1));
+    assert_eq!(importer.verify().await.unwrap().n_mismatches, 0);
+    importer.close().await;
+    let source = source(&db).await;
+    let day = [
+        OffsetDateTime::from_unix_timestamp_nanos(i128::from(T0_NS)).unwrap(),
+        OffsetDateTime::from_unix_timestamp_nanos(i128::from(T0_NS + DAY_NS)).unwrap(),
+    ];
+    let stats = source.range_stats(&[series], &day).await.unwrap()[0][0];
+    // Exact: 0.1 + 0.2 + 0.3 is 0.6, not 0.6000000000000001.
+    assert_eq!((stats.n_samples(), stats.total().as_f64()), (3, 0.6));
+    assert_eq!(stats.energy_wh(), 0.6 * 60.0 / 3600.0);
 }
 
 #[tokio::test]

@@ -171,7 +171,7 @@ impl Importer {
             .await
             .map_err(sql_error)?;
         let (offered, months) = copy_staged(&transaction, samples).await?;
-        for (year, month) in months {
+        for &(year, month) in &months {
             create_partition(&transaction, year, month).await?;
         }
         // Data written before rollups existed has none: roll up everything this once.
@@ -202,6 +202,13 @@ impl Importer {
         refresh_rollups(&transaction).await?;
         record_version(&transaction).await?;
         transaction.commit().await.map_err(sql_error)?;
+        if inserted >= SETTLE_AFTER_SAMPLES || !rolled_up_before {
+            let partitions: Vec<String> = months
+                .iter()
+                .map(|&(year, month)| partition_name(year, month))
+                .collect();
+            settle(&self.client, &partitions).await?;
+        }
         Ok(ImportReport {
             offered,
             inserted,
@@ -225,6 +232,7 @@ impl Importer {
         }
         record_version(&transaction).await?;
         transaction.commit().await.map_err(sql_error)?;
+        settle(&self.client, &["power_samples".to_owned()]).await?;
         Ok(days)
     }
 
@@ -359,6 +367,35 @@ async fn copy_staged(
     Ok((offered, months))
 }
 
+/// The partition of `power_samples` that holds a month.
+fn partition_name(year: i32, month: time::Month) -> String {
+    format!("power_samples_y{year:04}m{:02}", u8::from(month))
+}
+
+/// Batches of at least this many new samples are settled before the import returns; smaller
+/// ones change too little of any table to slow a plan, and autovacuum follows them.
+const SETTLE_AFTER_SAMPLES: u64 = 100_000;
+
+/// Makes what a committed import wrote ready for fast answers, so nobody need run anything by
+/// hand: VACUUM marks the new pages all-visible, so index-only scans of the rollups and
+/// samples need not visit the heap (right after a bulk import a 120-day window took 20 x an
+/// hour's time, and 1.8 x after VACUUM), and ANALYZE gives the planner the new row counts
+/// and distributions. Readers never wait for it: VACUUM takes a SHARE UPDATE EXCLUSIVE lock.
+async fn settle(client: &Client, tables: &[String]) -> Result<(), ImportError> {
+    let mut list: Vec<&str> = tables.iter().map(String::as_str).collect();
+    list.extend([
+        "power_rollups",
+        "power_rollup_packs",
+        "power_sample_gaps",
+        "power_series_intervals",
+    ]);
+    // One statement: VACUUM cannot run inside the implicit transaction of several.
+    client
+        .batch_execute(&format!("VACUUM (ANALYZE) {}", list.join(", ")))
+        .await
+        .map_err(sql_error)
+}
+
 async fn create_partition(
     transaction: &Transaction<'_>,
     year: i32,
@@ -376,7 +413,7 @@ async fn create_partition(
     // lock on `power_samples`, which every read would wait for until the import commits;
     // ATTACH takes SHARE UPDATE EXCLUSIVE, which reads do not wait for (and adds the primary
     // key's index to the empty table).
-    let name = format!("power_samples_y{year:04}m{:02}", u8::from(month));
+    let name = partition_name(year, month);
     let statement = format!(
         "CREATE TABLE IF NOT EXISTS {name} (LIKE power_samples INCLUDING DEFAULTS INCLUDING CONSTRAINTS);
          DO $$ BEGIN

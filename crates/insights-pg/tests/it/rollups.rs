@@ -380,6 +380,40 @@ async fn rollups_of_the_layout_with_one_interval_and_real_sums_are_replaced_by_t
 }
 
 #[tokio::test]
+async fn a_bulk_import_leaves_its_tables_vacuumed_and_analyzed() {
+    let db = TestDb::new();
+    // 100,000 samples, the least the import settles after: 70 series a minute apart for
+    // most of a day.
+    let samples = (0..100_000i64).map(|index| {
+        let series = key("S", 1 + (index % 70) as u32);
+        (
+            series,
+            T0_NS + (index / 70) * MINUTE_NS,
+            (index % 977) as f64,
+        )
+    });
+    let report = insights_pg::import(db.url(), samples).await.unwrap();
+    assert_eq!(report.inserted, 100_000);
+    // Every page all-visible (index-only scans need not visit the heap) and row counts
+    // known to the planner, with nothing run by hand.
+    let settled = db.query_text(
+        "SELECT relname, (relallvisible = relpages AND relpages > 0 AND reltuples > 0)::text
+         FROM pg_class
+         WHERE relname IN ('power_rollups', 'power_rollup_packs', 'power_samples_y2024m03')
+         ORDER BY relname",
+    );
+    let expected: Vec<Vec<Option<String>>> = [
+        "power_rollup_packs",
+        "power_rollups",
+        "power_samples_y2024m03",
+    ]
+    .iter()
+    .map(|name| vec![Some((*name).to_owned()), Some("true".to_owned())])
+    .collect();
+    assert_eq!(settled, expected);
+}
+
+#[tokio::test]
 async fn a_login_without_select_on_the_facts_is_told_of_the_grant_not_of_missing_samples() {
     let db = TestDb::new();
     insights_pg::import(db.url(), [(key("A1", 1), T0_NS, 5.0)].into_iter())

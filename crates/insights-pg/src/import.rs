@@ -25,22 +25,39 @@ use crate::timeseries::SCHEMA_SQL;
 /// series (`power_series_intervals`).
 pub(crate) const ROLLUP_VERSION: i64 = 5;
 
-/// A sample's whole watts and its fraction in microwatts, in SQL, as
-/// `insights_core::sample_parts` splits it: `round` of a double rounds ties to even.
-macro_rules! sample_parts_sql {
+/// A sample's whole watts in SQL, as `insights_core::sample_parts` has them.
+macro_rules! whole_watts_sql {
+    ($watts:literal) => {
+        concat!("trunc(", $watts, ")::bigint")
+    };
+}
+
+/// A sample's fraction in microwatts in SQL, as `insights_core::sample_parts` has it: `round`
+/// of a double rounds ties to even.
+macro_rules! micro_watts_sql {
     ($watts:literal) => {
         concat!(
-            "trunc(",
-            $watts,
-            ")::bigint AS int_sum, round((",
+            "round((",
             $watts,
             " - trunc(",
             $watts,
-            ")) * 1e6::float8)::bigint AS micro_sum"
+            ")) * 1e6::float8)::bigint"
         )
     };
 }
-pub(crate) use sample_parts_sql;
+
+/// A sample's parts as the columns `int_sum` and `micro_sum` of a row of one sample.
+macro_rules! sample_parts_sql {
+    ($watts:literal) => {
+        concat!(
+            $crate::import::whole_watts_sql!($watts),
+            " AS int_sum, ",
+            $crate::import::micro_watts_sql!($watts),
+            " AS micro_sum"
+        )
+    };
+}
+pub(crate) use {micro_watts_sql, sample_parts_sql, whole_watts_sql};
 
 /// Islands of touched days are recomputed in groups of about this many 15-minute rows, so
 /// memory stays bounded however much is imported.
@@ -509,7 +526,6 @@ async fn update_gaps(transaction: &Transaction<'_>) -> Result<u64, ImportError> 
                               WHERE p.duid = b.duid AND p.circuit_number = b.circuit_number AND p.ts > b.hi), b.hi)
              FROM (SELECT duid, circuit_number, min(ts) AS lo, max(ts) AS hi FROM fresh GROUP BY 1, 2) AS b;
              ANALYZE gap_region;
-             ANALYZE fresh;
              MERGE INTO power_sample_gaps g
              USING (
                  SELECT duid, circuit_number, gap_ns, sum(change)::bigint AS change FROM (
@@ -525,8 +541,8 @@ async fn update_gaps(transaction: &Transaction<'_>) -> Result<u64, ImportError> 
                            FROM gap_region r
                            JOIN power_samples p ON p.duid = r.duid AND p.circuit_number = r.circuit_number
                                                 AND p.ts >= r.lo AND p.ts <= r.hi
-                           WHERE NOT EXISTS (SELECT FROM fresh f WHERE f.duid = p.duid
-                                             AND f.circuit_number = p.circuit_number AND f.ts = p.ts)
+                           -- Rows older than this transaction: no join with the new ones.
+                           WHERE p.xmin <> pg_current_xact_id()::xid
                           ) AS samples
                  ) AS spacing
                  WHERE gap_ns IS NOT NULL
@@ -623,15 +639,14 @@ async fn refresh_rollups(transaction: &Transaction<'_>) -> Result<(), ImportErro
                AND p.start >= t.day AND p.start < t.day + interval '24 hours';
              INSERT INTO power_rollups
              SELECT s.duid, s.circuit_number, 900, 0, date_bin('15 minutes', s.ts, 'epoch'), count(*),
-                    sum(s.whole)::bigint, sum(s.micro)::bigint, min(s.watts), max(s.watts)
+                    sum(",
+            whole_watts_sql!("s.watts"),
+            ")::bigint, sum(",
+            micro_watts_sql!("s.watts"),
+            ")::bigint, min(s.watts), max(s.watts)
              FROM touched t
-             CROSS JOIN LATERAL (
-                 SELECT p.duid, p.circuit_number, p.ts, p.watts, ",
-            sample_parts_sql!("p.watts"),
-            " FROM power_samples p
-                 WHERE p.duid = t.duid AND p.circuit_number = t.circuit_number
-                   AND p.ts >= t.day AND p.ts < t.day + interval '24 hours'
-             ) AS s(duid, circuit_number, ts, watts, whole, micro)
+             JOIN power_samples s ON s.duid = t.duid AND s.circuit_number = t.circuit_number
+                                 AND s.ts >= t.day AND s.ts < t.day + interval '24 hours'
              GROUP BY 1, 2, 5
              ORDER BY 1, 2, 5"
         ))

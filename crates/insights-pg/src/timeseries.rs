@@ -29,18 +29,20 @@ macro_rules! fallback_interval_ns {
 }
 const _: () = assert!(FALLBACK_INTERVAL.whole_nanoseconds() == 60_000_000_000);
 
-/// The series `($1, $2)` as `k(duid, circuit_number, idx)`, each with its nominal interval in
-/// ns as `iv.interval_ns`.
+/// The series `($1, $2)` as `k(duid, circuit_number, idx)`, each with its row of
+/// `power_series_intervals` as `iv` if it has one: a join, so the interval is read once a
+/// series, where a subquery in the select list ran once a grouped row and doubled the time.
 macro_rules! series_with_intervals {
     () => {
-        concat!(
-            "unnest($1::text[], $2::int4[]) WITH ORDINALITY AS k(duid, circuit_number, idx)
-             CROSS JOIN LATERAL (
-                 SELECT coalesce((SELECT i.interval_ns FROM power_series_intervals i
-                                  WHERE i.duid = k.duid AND i.circuit_number = k.circuit_number),
-                                 ", fallback_interval_ns!(), ") AS interval_ns
-             ) AS iv"
-        )
+        "unnest($1::text[], $2::int4[]) WITH ORDINALITY AS k(duid, circuit_number, idx)
+         LEFT JOIN power_series_intervals iv ON iv.duid = k.duid AND iv.circuit_number = k.circuit_number"
+    };
+}
+
+/// The nominal interval in ns of the series `k` of [`series_with_intervals`].
+macro_rules! interval_ns {
+    () => {
+        concat!("coalesce(iv.interval_ns, ", fallback_interval_ns!(), ")")
     };
 }
 
@@ -51,7 +53,9 @@ const EXTENT: &str = concat!(
     "
     SELECT (extract(epoch FROM min(e.first)) * 1000000)::bigint AS first_us,
            (extract(epoch FROM max(e.last)) * 1000000)::bigint AS last_us,
-           min(iv.interval_ns) FILTER (WHERE e.first IS NOT NULL) AS interval_ns
+           min(",
+    interval_ns!(),
+    ") FILTER (WHERE e.first IS NOT NULL) AS interval_ns
     FROM ",
     series_with_intervals!(),
     "
@@ -82,7 +86,9 @@ macro_rules! stats_query {
             " width_bucket(x.at, $7::timestamptz[]) AS range,
                    sum(x.n)::bigint AS n, sum(x.int_sum)::bigint AS int_sum,
                    sum(x.micro_sum)::bigint AS micro_sum, min(x.min_watts) AS min_watts,
-                   max(x.max_watts) AS max_watts, iv.interval_ns
+                   max(x.max_watts) AS max_watts, ",
+            interval_ns!(),
+            " AS interval_ns
             FROM ",
             series_with_intervals!(),
             "
@@ -93,7 +99,8 @@ macro_rules! stats_query {
             ") AS x
             GROUP BY ",
             $group,
-            " range, iv.interval_ns"
+            " range, ",
+            interval_ns!()
         )
     };
 }
@@ -134,7 +141,9 @@ const PACKS: &str = concat!(
     "
     SELECT k.idx AS series, r.idx AS run,
            (extract(epoch FROM p.start) * 1000000)::bigint AS start_us,
-           p.entries, iv.interval_ns
+           p.entries, ",
+    interval_ns!(),
+    " AS interval_ns
     FROM ",
     series_with_intervals!(),
     "

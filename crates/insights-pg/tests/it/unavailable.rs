@@ -212,6 +212,9 @@ async fn a_statement_ended_by_an_operator_is_unavailable_from_both_stores() {
             ))
             .await
             .unwrap();
+        // Another session watches: one inside a transaction sees pg_stat_activity as it was
+        // when the transaction first read it.
+        let (watcher, watcher_driver) = session(db.url()).await;
         let answer = async {
             if table == "organizations" {
                 match stores.metadata.organization(east()).await {
@@ -228,7 +231,7 @@ async fn a_statement_ended_by_an_operator_is_unavailable_from_both_stores() {
         let operator = async {
             // Waits for the store's statement to queue behind the lock, then ends it.
             for _ in 0..3000 {
-                let ended = holder
+                let ended = watcher
                     .query_one(
                         "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()",
                         &[],
@@ -249,8 +252,9 @@ async fn a_statement_ended_by_an_operator_is_unavailable_from_both_stores() {
                 .expect("the store does not hang");
         assert!(reason.contains("(SQLSTATE 57P01)"), "{table}: {reason}");
         holder.batch_execute("ROLLBACK").await.unwrap();
-        drop(holder);
+        drop((holder, watcher));
         driver.await.unwrap().unwrap();
+        watcher_driver.await.unwrap();
         stores.assert_recovered().await;
     }
 }

@@ -1,9 +1,11 @@
-"""Calls every operation of a client that openapi-python-client generated from the served
-document, and checks that each answer parses into the model the document names: the 200
-bodies, and the problem bodies of a 404 and a 400. Prints one line per operation.
+"""Calls every operation of a client that openapi-python-client generated, with its default
+settings, from the served document, and checks that each answer parses into the model the
+document names: the 200 bodies, and the problem bodies of a 404 and of two 400s (one for a
+time zone the service does not know). Prints one line per operation.
 
 Run by `cargo xtask client-check` as: python client_check.py <client dir> <base url>.
 """
+import enum
 import importlib
 import inspect
 import pkgutil
@@ -27,9 +29,10 @@ VALUES = {
     "brand_id": uuid.UUID("11111111-1111-1111-1111-111111111111"),
     "start": datetime(2024, 4, 1, tzinfo=timezone.utc),
     "end": datetime(2024, 4, 2, tzinfo=timezone.utc),
-    "bucket": "1h",
+    # Enumerations are Enum classes; a time zone is a string.
+    "bucket": models.BucketWidth("1h"),
     "tz": "America/New_York",
-    "demand_interval": "15m",
+    "demand_interval": models.DemandInterval("15m"),
     "top": 3,
 }
 # Headers the document lists that a call need not send.
@@ -91,14 +94,25 @@ if int(bad.status_code) != 400 or model_of(bad) != "Problem":
 elif not bad.parsed.invalid_params or type(bad.parsed.invalid_params[0]).__name__ != "InvalidParam":
     failures.append(f"an inverted window's invalid_params: {bad.parsed.invalid_params!r}")
 
-classes = sorted(name for name, value in vars(models).items() if inspect.isclass(value))
+# A zone the service does not know is a string all the same; the service refuses it, naming tz.
+unknown = call(get_circuit_usage, {"tz": "Mars/Olympus_Mons"})
+if int(unknown.status_code) != 400 or model_of(unknown) != "Problem":
+    failures.append(f"an unknown zone: {int(unknown.status_code)} {model_of(unknown)}")
+elif [param.name for param in unknown.parsed.invalid_params] != ["tz"]:
+    failures.append(f"an unknown zone's invalid_params: {unknown.parsed.invalid_params!r}")
+
+members = [(name, value) for name, value in vars(models).items() if inspect.isclass(value)]
+classes = sorted(name for name, value in members if not issubclass(value, enum.Enum))
+enumerations = sorted(name for name, value in members if issubclass(value, enum.Enum))
 print(f"{called} operations called; {len(classes)} model classes: {', '.join(classes)}")
-# The query enumerations are literal types, one module each; every other module is a class.
-SHARED = ("AnswerFormat", "BucketWidth", "ComparedPeriod", "DemandInterval", "TimeZone")
-enumerations = [name for name in SHARED if hasattr(models, name)]
+# The query enumerations are Enum classes, one module each; every other module is a model
+# class. Time zones are no enumeration: their names would collide as identifiers.
+SHARED = ["AnswerFormat", "BucketWidth", "ComparedPeriod", "DemandInterval"]
 modules = [module.name for module in pkgutil.iter_modules(models.__path__)]
 print(f"enumerations: {', '.join(enumerations)}; {len(modules)} model modules")
-if len(enumerations) != len(SHARED) or len(modules) != len(classes) + len(enumerations):
+if enumerations != SHARED:
+    failures.append(f"enumerations {enumerations}, expected {SHARED}")
+if len(modules) != len(classes) + len(enumerations):
     failures.append(f"model modules beyond one per shape: {sorted(modules)}")
 if failures:
     print("FAILED:\n  " + "\n  ".join(failures))

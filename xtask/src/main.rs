@@ -121,9 +121,12 @@ enum Task {
     /// deployment rules: TCP database healthcheck, ports on 127.0.0.1, the read-only login,
     /// a service healthcheck, pinned images and a cached dependency layer.
     ComposeCheck,
-    /// Build in release mode, generate a Python client from the served /openapi.json with
-    /// openapi-python-client (in a virtualenv in the target directory), call every operation
-    /// through it and check each answer parses, with one model class per shared shape.
+    /// Build in release mode and generate clients from the served /openapi.json with each
+    /// generator's default settings: a Python client with openapi-python-client (in a
+    /// virtualenv in the target directory), through which every operation is called and each
+    /// answer must parse, with one model class per shared shape; and TypeScript types with
+    /// openapi-typescript (npm ci from xtask/clients/ts into the target directory), which
+    /// `tsc --strict` checks against the typed calls of check.ts before node runs them.
     ClientCheck,
     /// Build in release mode and check the dashboard in headless Chromium (Debian's chromium
     /// and chromium-driver) over WebDriver: a deep link's tables equal the API's answer, the

@@ -229,6 +229,176 @@ fn dependencies_point_inwards() {
     }
 }
 
+/// A `rust-version` as numbers: `1.89` is `[1, 89, 0]`, so `1.89` and `1.89.0` are equal.
+fn rust_version(text: &str) -> Option<[u64; 3]> {
+    let mut parts = text.trim().split('.').map(|part| part.parse::<u64>().ok());
+    let version = [
+        parts.next()??,
+        parts.next().unwrap_or(Some(0))?,
+        parts.next().unwrap_or(Some(0))?,
+    ];
+    parts.next().is_none().then_some(version)
+}
+
+/// The packages, given as (name, version, `rust-version`), that need a newer Rust than
+/// `workspace`, each as `name version needs rust-version`. One whose `rust-version` cannot
+/// be read is listed too, so a new spelling is looked at rather than passed.
+fn newer_than_workspace(packages: &[(&str, &str, Option<&str>)], workspace: &str) -> Vec<String> {
+    let stated = rust_version(workspace)
+        .unwrap_or_else(|| panic!("the workspace's rust-version {workspace:?} is not a version"));
+    packages
+        .iter()
+        .filter_map(|(name, version, needs)| {
+            let needs = (*needs)?;
+            match rust_version(needs) {
+                Some(needed) if needed <= stated => None,
+                Some(_) => Some(format!("{name} {version} needs {needs}")),
+                None => Some(format!("{name} {version} states rust-version {needs:?}")),
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn rust_version_is_at_least_every_locked_dependency_needs() {
+    // Every package of the lock's resolution, for every platform: a build on any of them
+    // needs the newest of their rust-versions.
+    let output = Command::new(env!("CARGO"))
+        .args(["metadata", "--format-version", "1", "--locked"])
+        .current_dir(project_root())
+        .output()
+        .expect("cargo metadata runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let metadata: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let resolved: BTreeSet<&str> = metadata["resolve"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|node| node["id"].as_str().unwrap())
+        .collect();
+    let packages: Vec<&Value> = metadata["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|package| resolved.contains(package["id"].as_str().unwrap()))
+        .collect();
+    let members: BTreeSet<&str> = metadata["workspace_members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|id| id.as_str().unwrap())
+        .collect();
+    let field = |package: &Value, name: &str| package[name].as_str().map(str::to_owned);
+    // Every crate of the workspace inherits the workspace's rust-version.
+    let stated: BTreeSet<Option<String>> = packages
+        .iter()
+        .filter(|package| members.contains(package["id"].as_str().unwrap()))
+        .map(|package| field(package, "rust_version"))
+        .collect();
+    let workspace = fs::read_to_string(project_root().join("Cargo.toml")).unwrap();
+    let declared = workspace
+        .lines()
+        .find_map(|line| line.strip_prefix("rust-version = "))
+        .map(|value| value.trim_matches('"').to_owned());
+    assert_eq!(
+        stated,
+        BTreeSet::from([declared.clone()]),
+        "every workspace crate states the workspace's rust-version"
+    );
+    let declared = declared.expect("Cargo.toml states a rust-version");
+    let dependencies: Vec<(String, String, Option<String>)> = packages
+        .iter()
+        .filter(|package| !members.contains(package["id"].as_str().unwrap()))
+        .map(|package| {
+            (
+                field(package, "name").unwrap(),
+                field(package, "version").unwrap(),
+                field(package, "rust_version"),
+            )
+        })
+        .collect();
+    assert!(
+        dependencies.len() > 100,
+        "{} dependencies",
+        dependencies.len()
+    );
+    let borrowed: Vec<(&str, &str, Option<&str>)> = dependencies
+        .iter()
+        .map(|(name, version, needs)| (name.as_str(), version.as_str(), needs.as_deref()))
+        .collect();
+    let newer = newer_than_workspace(&borrowed, &declared);
+    assert!(
+        newer.is_empty(),
+        "Cargo.toml says rust-version = \"{declared}\", but the locked dependencies need more; raise it (and the README's \"Rust … or newer\") to the highest of: {newer:?}"
+    );
+}
+
+#[test]
+fn a_dependency_needing_a_newer_rust_is_found() {
+    let check = |packages: &[(&str, &str, Option<&str>)], workspace: &str, expected: &[&str]| {
+        assert_eq!(
+            newer_than_workspace(packages, workspace),
+            expected,
+            "{packages:?} against {workspace}"
+        );
+    };
+    let today = [
+        ("actix-web", "4.18.1", Some("1.89")),
+        ("uuid", "1.29.3", Some("1.89.0")),
+        ("time", "0.3.55", Some("1.88.0")),
+        ("itoa", "1.0.15", None),
+    ];
+    check(&today, "1.89", &[]);
+    check(&today, "1.89.0", &[]);
+    check(&today, "1.90", &[]);
+    // The rust-version this workspace stated before issue 28.
+    check(
+        &today,
+        "1.86",
+        &[
+            "actix-web 4.18.1 needs 1.89",
+            "uuid 1.29.3 needs 1.89.0",
+            "time 0.3.55 needs 1.88.0",
+        ],
+    );
+    // A planted dependency that needs more, by minor and by patch.
+    check(
+        &[
+            ("actix-web", "4.18.1", Some("1.89")),
+            ("planted", "9.9.9", Some("1.91")),
+        ],
+        "1.89",
+        &["planted 9.9.9 needs 1.91"],
+    );
+    check(
+        &[("planted", "0.1.0", Some("1.89.1"))],
+        "1.89",
+        &["planted 0.1.0 needs 1.89.1"],
+    );
+    check(
+        &[("planted", "0.1.0", Some("2.0"))],
+        "1.89",
+        &["planted 0.1.0 needs 2.0"],
+    );
+    // Numbers, not text: 1.100 is newer than 1.89, and 1.9 older.
+    check(
+        &[("planted", "0.1.0", Some("1.100"))],
+        "1.89",
+        &["planted 0.1.0 needs 1.100"],
+    );
+    check(&[("old", "0.1.0", Some("1.9"))], "1.89", &[]);
+    // A rust-version that is not a version is reported, not passed.
+    check(
+        &[("odd", "0.1.0", Some("1.89-nightly"))],
+        "1.89",
+        &["odd 0.1.0 states rust-version \"1.89-nightly\""],
+    );
+}
+
 #[test]
 fn the_core_names_no_query_parameter() {
     // The core's errors carry data; insights-http's wording.rs names the parameters. A

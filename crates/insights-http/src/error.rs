@@ -65,6 +65,14 @@ pub enum ApiError {
     },
     /// 503: a heavy request could not get a compute slot in time; the client may retry.
     Overloaded(crate::admission::Refused),
+    /// 503 from `/readyz`: these stores cannot answer now. The detail names them, as the
+    /// operator of a load balancer needs to know which; the causes are for the log only.
+    NotReady {
+        /// The stores that cannot answer, such as `metadata store`.
+        stores: Vec<&'static str>,
+        /// Each store's error.
+        cause: String,
+    },
     /// 503: a dependency is unreachable; the client may retry.
     Unavailable {
         /// The cause, for the log only.
@@ -120,6 +128,7 @@ impl std::fmt::Display for ApiError {
             ),
             ApiError::Panicked => f.write_str("a handler's work panicked"),
             ApiError::Unavailable { cause } | ApiError::Internal { cause } => f.write_str(cause),
+            ApiError::NotReady { cause, .. } => write!(f, "not ready: {cause}"),
         }
     }
 }
@@ -200,9 +209,10 @@ impl ResponseError for ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::QueryTooLong { .. } => StatusCode::URI_TOO_LONG,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::Unavailable { .. } | ApiError::TimedOut { .. } | ApiError::Overloaded(_) => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            ApiError::Unavailable { .. }
+            | ApiError::NotReady { .. }
+            | ApiError::TimedOut { .. }
+            | ApiError::Overloaded(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal { .. } | ApiError::Panicked => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -246,6 +256,14 @@ impl ResponseError for ApiError {
             ApiError::Unavailable { cause } => {
                 tracing::warn!(%cause, "answering 503");
                 problem_response(status, "A dependency of the service is unavailable; retry after the Retry-After delay.", None)
+            }
+            ApiError::NotReady { stores, .. } => {
+                tracing::warn!(cause = %self, "answering 503");
+                let detail = format!(
+                    "The {} cannot answer; retry after the Retry-After delay.",
+                    stores.join(" and the ")
+                );
+                problem_response(status, &detail, None)
             }
             ApiError::Internal { cause } => {
                 tracing::error!(%cause, "answering 500");

@@ -327,6 +327,23 @@ fn usage_from_request<const TOP: bool>(
     Ok(builder)
 }
 
+/// What every name of the tz database looks like: letters, digits and `_+-`, in parts
+/// joined by `/`, starting with a letter. Any name this build knows matches it (a unit test
+/// checks); a name that matches but is not known is a 400 all the same.
+pub const ZONE_PATTERN: &str = "^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+)*$";
+
+/// The `tz` parameter's description. The names are a string with a pattern, not an
+/// enumeration: `Etc/GMT+0`, `Etc/GMT-0` and `GMT0` make one identifier in a generated
+/// client, which then fails to build.
+pub const ZONE_DESCRIPTION: &str = "IANA time zone the buckets align in (default `UTC`); only with `bucket`. A name of the tz database (https://www.iana.org/time-zones), such as `America/New_York`, `Asia/Kathmandu` or `UTC`, links such as `US/Eastern` included; the names this build knows are listed in the `x-time-zones` of the `TimeZone` schema in `/openapi.json`. Any other name is a 400 that names `tz`.";
+
+/// Every zone name this build knows, sorted.
+pub fn zone_names() -> Vec<&'static str> {
+    let mut zones: Vec<&str> = Zone::all().map(|zone| zone.name()).collect();
+    zones.sort_unstable();
+    zones
+}
+
 impl<const TOP: bool> Apiv2Schema for UsageQuery<TOP> {}
 
 impl<const TOP: bool> OperationModifier for UsageQuery<TOP> {
@@ -352,14 +369,15 @@ impl<const TOP: bool> OperationModifier for UsageQuery<TOP> {
             .iter()
             .map(|width| width.as_str())
             .collect();
-        // Every zone the binary knows, so generated clients and fuzzers know them too.
-        let mut zones: Vec<&str> = Zone::all().map(|zone| zone.name()).collect();
-        zones.sort_unstable();
         let mut parameters = vec![
             string("start", true, Some(DataTypeFormat::DateTime), &[], "Inclusive start of the window: RFC 3339 with `Z` or `±hh:mm`, any fraction digits down to nanoseconds."),
             string("end", true, Some(DataTypeFormat::DateTime), &[], "Exclusive end of the window, after `start` and at most the configured maximum (default 366 days) later."),
             string("bucket", false, None, &widths, "Adds `series`: the window cut into buckets of this width in `tz`, clipped to the window; empty buckets included. At most 10,000 buckets."),
-            string("tz", false, None, &zones, "IANA time zone the buckets align in (default `UTC`); only with `bucket`."),
+            Parameter {
+                pattern: Some(ZONE_PATTERN.to_owned()),
+                max_length: u32::try_from(zone_names().iter().map(|name| name.len()).max().unwrap_or(0)).ok(),
+                ..string("tz", false, None, &[], ZONE_DESCRIPTION)
+            },
             string("demand_interval", false, None, &DemandInterval::NAMES, "Adds `peak_demand` to every usage object: the highest average power over whole intervals of this length, aligned in `tz` (UTC without `bucket`)."),
         ];
         parameters.push(Parameter {

@@ -119,7 +119,8 @@ const SHARED_SHAPES: &[(&str, &[&str])] = &[
     ),
 ];
 
-/// Query parameters whose enumerations every operation that takes them shares.
+/// Query parameters whose schemas (enumerations, and the zones' pattern) every operation
+/// that takes them shares.
 const SHARED_PARAMETERS: &[(&str, &str)] = &[
     ("bucket", "BucketWidth"),
     ("demand_interval", "DemandInterval"),
@@ -388,8 +389,8 @@ fn correct_v3(document: &mut Value) {
     share_components(document);
 }
 
-/// Moves every shape of [`SHARED_SHAPES`] nested in a component, and every enumeration of
-/// [`SHARED_PARAMETERS`], into a component of its own, and refers to it by `$ref`. A field's
+/// Moves every shape of [`SHARED_SHAPES`] nested in a component, and the schema of every
+/// parameter of [`SHARED_PARAMETERS`], into a component of its own, and refers to it by `$ref`. A field's
 /// own description and nullability stay beside the reference, under `allOf`.
 ///
 /// Two different shapes under one name would make a wrong document, so that panics while
@@ -419,7 +420,7 @@ fn share_components(document: &mut Value) {
             let Some(schema) = parameter.get_mut("schema") else {
                 continue;
             };
-            if schema.get("enum").is_some() {
+            if schema.get("$ref").is_none() {
                 let mut canonical = schema.take();
                 if let Some(fields) = canonical.as_object_mut() {
                     fields.remove("description");
@@ -428,6 +429,13 @@ fn share_components(document: &mut Value) {
                 *schema = json!({ "$ref": format!("#/components/schemas/{component}") });
             }
         }
+    }
+    // The zones are a string with a pattern; the names this build knows stay in the
+    // document, under an extension that generators pass over.
+    if let Some(zones) = shared.get_mut("TimeZone") {
+        zones["description"] = json!("A name of the IANA tz database, such as `America/New_York`; `x-time-zones` lists the names this build knows, and any other is refused with a 400.");
+        zones["example"] = json!("America/New_York");
+        zones["x-time-zones"] = json!(crate::extract::zone_names());
     }
     let schemas = &mut document["components"]["schemas"];
     for (name, schema) in shared {
@@ -594,6 +602,8 @@ fn mark_nullable(property: &mut Value, nullable_keyword: &str) {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
     use super::*;
 
     #[test]
@@ -608,6 +618,156 @@ mod tests {
         names.sort_unstable();
         names.dedup();
         assert_eq!(names.len(), SHARED_SHAPES.len());
+    }
+
+    /// The identifier a client generator may make of an enumeration's value, at its most
+    /// forgetful: the ASCII letters and digits alone, upper-cased (openapi-python-client
+    /// makes `GMT0` of `GMT+0`, `GMT-0` and `GMT0`).
+    fn identifier(value: &str) -> String {
+        value
+            .chars()
+            .filter(char::is_ascii_alphanumeric)
+            .map(|c| c.to_ascii_uppercase())
+            .collect()
+    }
+
+    /// The values of an enumeration that make one identifier, in groups.
+    fn colliding(values: &[&str]) -> Vec<Vec<String>> {
+        let mut groups: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for value in values {
+            groups
+                .entry(identifier(value))
+                .or_default()
+                .push((*value).to_owned());
+        }
+        groups
+            .into_values()
+            .filter(|group| group.len() > 1)
+            .collect()
+    }
+
+    /// Every `enum` in a document, with where it is.
+    fn enumerations(value: &Value, at: &str, found: &mut Vec<(String, Vec<String>)>) {
+        match value {
+            Value::Object(fields) => {
+                for (key, field) in fields {
+                    if let (true, Some(values)) = (key == "enum", field.as_array()) {
+                        let values = values
+                            .iter()
+                            .map(|value| value.as_str().map_or(value.to_string(), str::to_owned))
+                            .collect();
+                        found.push((at.to_owned(), values));
+                    } else {
+                        enumerations(field, &format!("{at}/{key}"), found);
+                    }
+                }
+            }
+            Value::Array(items) => {
+                for (index, item) in items.iter().enumerate() {
+                    enumerations(item, &format!("{at}/{index}"), found);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn no_enumeration_has_values_that_make_one_identifier() {
+        let check = |values: &[&str], expected: &[&[&str]]| {
+            let expected: Vec<Vec<String>> = expected
+                .iter()
+                .map(|group| group.iter().map(|value| (*value).to_owned()).collect())
+                .collect();
+            assert_eq!(colliding(values), expected, "{values:?}");
+        };
+        // What openapi-python-client met in the zones' enumeration (issue 28).
+        check(
+            &[
+                "Etc/GMT+0",
+                "Etc/GMT-0",
+                "Etc/GMT0",
+                "GMT+0",
+                "GMT-0",
+                "GMT0",
+            ],
+            &[
+                &["Etc/GMT+0", "Etc/GMT-0", "Etc/GMT0"],
+                &["GMT+0", "GMT-0", "GMT0"],
+            ],
+        );
+        check(&["a-b", "a_b", "A.B"], &[&["a-b", "a_b", "A.B"]]);
+        check(&["1m", "1mo", "5m", "1h"], &[]);
+        check(&["previous", "year"], &[]);
+        let docs = documents();
+        for (name, text) in [("v3", &docs.v3), ("v2", &docs.v2)] {
+            let document: Value = serde_json::from_str(text).unwrap();
+            let mut found = Vec::new();
+            enumerations(&document, "", &mut found);
+            assert!(found.len() >= 4, "{name}: {found:?}");
+            for (at, values) in found {
+                let values: Vec<&str> = values.iter().map(String::as_str).collect();
+                assert_eq!(colliding(&values), Vec::<Vec<String>>::new(), "{name} {at}");
+            }
+        }
+    }
+
+    #[test]
+    fn time_zones_are_a_pattern_that_every_known_name_matches() {
+        use crate::extract::{zone_names, ZONE_PATTERN};
+        let names = zone_names();
+        assert!(names.len() > 500, "{}", names.len());
+        let pattern = regex::Regex::new(ZONE_PATTERN).unwrap();
+        let longest = names.iter().map(|name| name.len()).max().unwrap();
+        for name in &names {
+            assert!(pattern.is_match(name), "{name}");
+            assert!(insights_core::Zone::named(name).is_some(), "{name}");
+        }
+        // What does not look like a zone name is outside the pattern, and a name that looks
+        // like one but is not known is refused by the server (a 400).
+        let check = |text: &str, matches: bool| {
+            assert_eq!(pattern.is_match(text), matches, "{text:?}");
+        };
+        for text in [
+            "",
+            "/UTC",
+            "America/",
+            "America//New_York",
+            "America/New York",
+        ] {
+            check(text, false);
+        }
+        for text in ["1/2", "UTC\n", "Europe/Berlin;", " UTC", "Ünïcode/Zone"] {
+            check(text, false);
+        }
+        for text in ["Mars/Olympus_Mons", "Etc/GMT+99"] {
+            check(text, true);
+            assert!(insights_core::Zone::named(text).is_none(), "{text}");
+        }
+        let v3: Value = serde_json::from_str(&documents().v3).unwrap();
+        let zones = &v3["components"]["schemas"]["TimeZone"];
+        assert_eq!(zones.get("enum"), None);
+        assert_eq!(
+            (&zones["type"], &zones["pattern"], &zones["maxLength"]),
+            (&json!("string"), &json!(ZONE_PATTERN), &json!(longest))
+        );
+        assert_eq!(zones["x-time-zones"], json!(names));
+        // The Swagger 2.0 document inlines the same pattern in each operation.
+        let v2: Value = serde_json::from_str(&documents().v2).unwrap();
+        let mut inlined = 0;
+        for operation in v2["paths"].as_object().unwrap().values() {
+            for parameter in operation["get"]["parameters"]
+                .as_array()
+                .into_iter()
+                .flatten()
+            {
+                if parameter["name"] == "tz" {
+                    assert_eq!(parameter.get("enum"), None);
+                    assert_eq!(parameter["pattern"], json!(ZONE_PATTERN));
+                    inlined += 1;
+                }
+            }
+        }
+        assert_eq!(inlined, 4, "one per usage operation");
     }
 
     #[test]

@@ -25,7 +25,7 @@ use crate::extract::{
 };
 use crate::metrics::WorkClass;
 use crate::ratelimit::Subject;
-use crate::state::AppState;
+use crate::state::{AppState, NotReady};
 
 /// Registers every documented route.
 pub fn configure(config: &mut web::ServiceConfig) {
@@ -488,21 +488,36 @@ async fn healthz(_query: NoQuery) -> Result<Json<StatusBody>, ApiError> {
 /// Readiness.
 #[api_v2_operation(
     summary = "Readiness",
-    description = "200 when the metadata store answers; 503 problem+json with `Retry-After` while it is unreachable.",
+    description = "200 when the metadata store and the time-series source both answer (a sample file is ready once loaded); 503 problem+json with `Retry-After` while either cannot, its `detail` naming which.",
     operation_id = "getReadyz",
     tags("Operations")
 )]
 async fn readyz(state: web::Data<AppState>, _query: NoQuery) -> Result<Json<StatusBody>, ApiError> {
-    // An inconsistent store is not ready either: both are 503 here, not 500.
+    // Both stores at once. An inconsistent store is not ready either: both are 503 here, not
+    // 500.
     let check = async {
-        state
-            .metadata
-            .ops
-            .check_ready()
-            .await
-            .map_err(|error| ApiError::Unavailable {
-                cause: error.to_string(),
-            })
+        let (metadata, timeseries) = tokio::join!(
+            state.metadata.ops.check_ready(),
+            state.timeseries.ops.check_ready()
+        );
+        let failed: Vec<(&'static str, NotReady)> = [
+            ("metadata store", metadata),
+            ("time-series source", timeseries),
+        ]
+        .into_iter()
+        .filter_map(|(store, result)| result.err().map(|error| (store, error)))
+        .collect();
+        if failed.is_empty() {
+            return Ok(());
+        }
+        Err(ApiError::NotReady {
+            stores: failed.iter().map(|(store, _)| *store).collect(),
+            cause: failed
+                .iter()
+                .map(|(store, error)| format!("{store}: {error}"))
+                .collect::<Vec<_>>()
+                .join("; "),
+        })
     };
     within(&state, check).await?;
     Ok(Json(StatusBody { status: "ready" }))

@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use insights_cache::CachedMetadata;
 use insights_core::{
-    BoxFuture, DynMetadataRepo, DynTimeSeriesSource, InMemoryMetadata, Insights, MetadataError,
-    MetadataRepo, TimeSeriesSource,
+    BoxFuture, Duid, DynMetadataRepo, DynTimeSeriesSource, InMemoryMetadata, Insights,
+    MetadataError, MetadataRepo, SeriesKey, TimeSeriesError, TimeSeriesSource,
 };
 use insights_mockts::{MockTimeSeries, ReloadableTimeSeries};
 use insights_pg::{PgMetadata, PgTimeSeries, PoolStatus};
@@ -19,14 +19,33 @@ use crate::compute::ComputePool;
 use crate::metrics::{Metrics, PoolGauges, Snapshot};
 use crate::settings::Limits;
 
+/// Why a store cannot answer now, in its port's terms.
+#[derive(Debug)]
+pub enum NotReady {
+    /// The metadata store's error.
+    Metadata(MetadataError),
+    /// The time-series source's error.
+    TimeSeries(TimeSeriesError),
+}
+
+impl std::fmt::Display for NotReady {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NotReady::Metadata(error) => error.fmt(f),
+            NotReady::TimeSeries(error) => error.fmt(f),
+        }
+    }
+}
+
 /// What an operator needs of a store besides its port: a description for the log, whether
 /// it can answer now, and its gauges for `/metrics`. Every store has the defaults.
 pub trait Operations: Send + Sync {
     /// A short description for the startup log; it never contains credentials.
     fn describe(&self) -> String;
 
-    /// Whether the store can answer right now.
-    fn check_ready(&self) -> BoxFuture<'_, Result<(), MetadataError>> {
+    /// Whether the store can answer right now. A store that holds its data in memory is
+    /// ready once loaded, which it is by the time it exists.
+    fn check_ready(&self) -> BoxFuture<'_, Result<(), NotReady>> {
         Box::pin(std::future::ready(Ok(())))
     }
 
@@ -57,8 +76,8 @@ impl Operations for CachedMetadata<PgMetadata> {
         self.inner().describe().to_owned()
     }
 
-    fn check_ready(&self) -> BoxFuture<'_, Result<(), MetadataError>> {
-        Box::pin(self.inner().check_ready())
+    fn check_ready(&self) -> BoxFuture<'_, Result<(), NotReady>> {
+        Box::pin(async move { self.inner().check_ready().await.map_err(NotReady::Metadata) })
     }
 
     fn pool_status(&self) -> Option<PoolStatus> {
@@ -101,6 +120,24 @@ impl Operations for ReloadableTimeSeries {
 impl Operations for PgTimeSeries {
     fn describe(&self) -> String {
         PgTimeSeries::describe(self).to_owned()
+    }
+
+    /// Asks the source for the extent of a series no sensor has (an empty `duid`): a
+    /// statement of its own over both of its tables, on its own pool, so readiness fails
+    /// exactly when usage requests would, whether the server is unreachable, refuses the
+    /// login or the database, or the login lacks its grants. It costs an index probe per
+    /// partition.
+    fn check_ready(&self) -> BoxFuture<'_, Result<(), NotReady>> {
+        Box::pin(async move {
+            let nobody = [SeriesKey {
+                duid: Duid(String::new()),
+                circuit_number: 0,
+            }];
+            TimeSeriesSource::extent(self, &nobody)
+                .await
+                .map(|_| ())
+                .map_err(NotReady::TimeSeries)
+        })
     }
 
     fn pool_status(&self) -> Option<PoolStatus> {

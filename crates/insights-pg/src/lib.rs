@@ -342,19 +342,58 @@ pub(crate) fn describe_sql_error(error: &tokio_postgres::Error) -> String {
     }
 }
 
-/// Driver failures: connection and server-side cancellation problems are retryable; a
-/// missing table or column means the schema is not the one this service reads.
+/// What a driver error means for the caller, by its SQLSTATE.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Class {
+    /// The server cannot serve this login now; retry later (503, readiness fails).
+    Unavailable,
+    /// The login lacks a privilege, which a grant fixes.
+    Denied,
+    /// The schema or data is not what this service reads.
+    Broken,
+}
+
+/// SQLSTATE classes that mean the server cannot serve us now, whatever the statement: it
+/// is unreachable, refuses this login or database, lacks resources, or is starting, stopping
+/// or in recovery. None of them says anything about the schema or the data, and each clears
+/// without a change to the service, so clients get a 503 with `Retry-After`.
+const UNAVAILABLE_CLASSES: &[(&str, &str)] = &[
+    ("08", "connection exception"),
+    ("28", "invalid authorization: a refused login"),
+    ("3D", "invalid catalog name: the database does not exist"),
+    ("53", "insufficient resources: too many connections, disk full, out of memory"),
+    (
+        "55",
+        "object not in prerequisite state: a database that does not accept connections (55000), a lock not available",
+    ),
+    (
+        "57",
+        "operator intervention: cancelled, an admin shutdown (57P01), starting up, shutting down or in recovery (57P03)",
+    ),
+];
+
+/// Classifies a SQLSTATE: by its class (the first two characters) where the class decides,
+/// and 42501 (insufficient privilege) on its own, as a missing grant, not broken data.
+fn classify(sqlstate: &str) -> Class {
+    if UNAVAILABLE_CLASSES
+        .iter()
+        .any(|(class, _)| sqlstate.get(..2) == Some(*class))
+    {
+        Class::Unavailable
+    } else if sqlstate == "42501" {
+        Class::Denied
+    } else {
+        Class::Broken
+    }
+}
+
+/// Driver failures. Without a SQLSTATE the server never answered (a refused connection, a
+/// host that does not resolve, a connection cut): retryable. With one, [`classify`] decides.
 fn driver_error(error: tokio_postgres::Error) -> DbError {
     let Some(db_error) = error.as_db_error() else {
         return DbError::Unavailable(error.to_string());
     };
     let code = db_error.code().code();
-    // Class 08 connection, 53 resources, 57 operator intervention (cancel, shutdown), 3D no
-    // database, 28 a refused login: the database is unusable until someone acts, not broken
-    // data, so clients get a 503 and readiness fails.
-    let retryable = ["08", "53", "57", "3D", "28"]
-        .iter()
-        .any(|class| code.starts_with(class));
     let reason = if code.starts_with("28") {
         format!(
             "the database refused the login: {}; check the user and password in the URL and that the role has LOGIN",
@@ -363,12 +402,10 @@ fn driver_error(error: tokio_postgres::Error) -> DbError {
     } else {
         describe_sql_error(&error)
     };
-    if retryable {
-        DbError::Unavailable(reason)
-    } else if code == "42501" {
-        DbError::Denied(reason)
-    } else {
-        DbError::Broken(reason)
+    match classify(code) {
+        Class::Unavailable => DbError::Unavailable(reason),
+        Class::Denied => DbError::Denied(reason),
+        Class::Broken => DbError::Broken(reason),
     }
 }
 
@@ -529,5 +566,60 @@ impl MetadataRepo for PgMetadata {
                 })
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{classify, Class};
+
+    #[test]
+    fn sqlstates_are_classified_by_class() {
+        let check = |sqlstate: &str, expected: Class| {
+            assert_eq!(classify(sqlstate), expected, "SQLSTATE {sqlstate}");
+        };
+        // The ways a server can be unavailable, each of them produced against a real server
+        // by the integration tests but for the ones a test cannot cheaply bring about.
+        for sqlstate in [
+            "08000", // connection exception
+            "08001", // the client could not establish a connection
+            "08003", // connection does not exist
+            "08006", // connection failure
+            "08P01", // protocol violation
+            "28000", // invalid authorization: a role without LOGIN
+            "28P01", // a wrong password
+            "3D000", // the database does not exist
+            "53000", // insufficient resources
+            "53100", // disk full
+            "53200", // out of memory
+            "53300", // too many connections
+            "55000", // the database is not currently accepting connections
+            "55006", // object in use
+            "55P03", // lock not available
+            "57000", // operator intervention
+            "57014", // query cancelled (statement_timeout on the server)
+            "57P01", // admin shutdown: pg_terminate_backend, a fast shutdown
+            "57P02", // crash shutdown
+            "57P03", // cannot connect now: starting up, shutting down, in recovery
+            "57P04", // database dropped
+            "57P05", // idle session timeout
+        ] {
+            check(sqlstate, Class::Unavailable);
+        }
+        check("42501", Class::Denied);
+        // Everything else says the schema or the data is not what this service reads.
+        for sqlstate in [
+            "42P01", // undefined table
+            "42703", // undefined column
+            "42883", // undefined function
+            "42000", // the rest of class 42 but 42501
+            "22P02", // invalid text representation
+            "23505", // unique violation
+            "XX000", // internal error
+            "58030", // I/O error
+            "", "5",
+        ] {
+            check(sqlstate, Class::Broken);
+        }
     }
 }

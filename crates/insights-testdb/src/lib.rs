@@ -129,6 +129,32 @@ impl TestDb {
             .map_err(|error| explain(&error))
     }
 
+    /// Runs SQL on the server's maintenance database (`postgres`), for statements about the
+    /// scratch database or a role that cannot run inside it, such as
+    /// `ALTER DATABASE … ALLOW_CONNECTIONS false` and what undoes it.
+    pub fn execute_as_admin(&self, sql: &str) {
+        let sql = sql.to_owned();
+        off_runtime(move || admin(server()).batch_execute(&sql))
+            .unwrap_or_else(|error| panic!("SQL failed on the server: {}", explain(&error)));
+    }
+
+    /// Ends every connection to the scratch database but the caller's own, as an operator's
+    /// `pg_terminate_backend` does (each gets SQLSTATE 57P01), and returns how many it ended.
+    pub fn end_connections(&self) -> usize {
+        let statement = format!(
+            "SELECT count(pg_terminate_backend(pid))::text FROM pg_stat_activity WHERE datname = '{}' AND pid <> pg_backend_pid()",
+            self.name
+        );
+        off_runtime(move || admin(server()).simple_query(&statement))
+            .unwrap_or_else(|error| panic!("failed to end connections: {}", explain(&error)))
+            .iter()
+            .find_map(|message| match message {
+                postgres::SimpleQueryMessage::Row(row) => row.get(0)?.parse().ok(),
+                _ => None,
+            })
+            .unwrap_or(0)
+    }
+
     /// Runs a query on the scratch database and returns every value as text, row by row.
     pub fn query_text(&self, sql: &str) -> Vec<Vec<Option<String>>> {
         let url = self.url.clone();
@@ -483,6 +509,13 @@ impl Cluster {
     /// Stops the cluster with pg_ctl's `mode` (`fast` or `immediate`) and waits until it has.
     pub fn stop(&self, mode: &str) -> Result<(), String> {
         self.run_as("pg_ctl", &["-D", &self.data(), "-m", mode, "-w", "stop"])
+    }
+
+    /// Asks the cluster to stop with pg_ctl's `mode` and returns at once. In `smart` mode it
+    /// then refuses new connections ("the database system is shutting down", SQLSTATE
+    /// 57P03) until its open sessions end, and stops when they have.
+    pub fn begin_stop(&self, mode: &str) -> Result<(), String> {
+        self.run_as("pg_ctl", &["-D", &self.data(), "-m", mode, "-W", "stop"])
     }
 
     /// Connection parameters without a database name, in key-value form.

@@ -17,3 +17,4 @@ mod process;
 mod proxy;
 mod ratelimits;
 mod support;
+mod unavailable;

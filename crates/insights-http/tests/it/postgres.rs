@@ -82,11 +82,23 @@ async fn an_outage_is_503_with_retry_after_and_recovery_needs_no_restart() {
 
     proxy.cut();
     assert_eq!(app.get("/healthz").await.status, 200);
-    for path in [
-        "/readyz",
-        usage,
-        "/v1/electric_sensors/785097c8-2b34-410a-a8ea-bcaf10791c45",
-        "/v1/brands/11111111-1111-1111-1111-111111111111/metadata",
+    for (path, detail) in [
+        (
+            "/readyz",
+            "The metadata store cannot answer; retry after the Retry-After delay.",
+        ),
+        (
+            usage,
+            "A dependency of the service is unavailable; retry after the Retry-After delay.",
+        ),
+        (
+            "/v1/electric_sensors/785097c8-2b34-410a-a8ea-bcaf10791c45",
+            "A dependency of the service is unavailable; retry after the Retry-After delay.",
+        ),
+        (
+            "/v1/brands/11111111-1111-1111-1111-111111111111/metadata",
+            "A dependency of the service is unavailable; retry after the Retry-After delay.",
+        ),
     ] {
         let answer = app.get(path).await;
         assert_eq!(
@@ -104,7 +116,7 @@ async fn an_outage_is_503_with_retry_after_and_recovery_needs_no_restart() {
                 "type": "about:blank",
                 "title": "Service Unavailable",
                 "status": 503,
-                "detail": "A dependency of the service is unavailable; retry after the Retry-After delay."
+                "detail": detail
             })
         );
     }

@@ -4,6 +4,7 @@
 mod lookups;
 mod outage;
 mod rollups;
+mod unavailable;
 
 use std::time::Duration;
 

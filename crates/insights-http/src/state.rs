@@ -123,7 +123,7 @@ impl Operations for PgTimeSeries {
     }
 
     /// Asks the source for the extent of a series no sensor has (an empty `duid`): a
-    /// statement of its own over both of its tables, on its own pool, so readiness fails
+    /// statement of its own over the samples and the series' intervals, on its own pool, so readiness fails
     /// exactly when usage requests would, whether the server is unreachable, refuses the
     /// login or the database, or the login lacks its grants. It costs an index probe per
     /// partition.

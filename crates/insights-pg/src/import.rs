@@ -211,10 +211,10 @@ impl Importer {
         let (days_rolled_up, series_measured) = if rolled_up_before {
             let days =
                 touch_days(&transaction, "SELECT duid, circuit_number, ts FROM fresh").await?;
-            (days, update_gaps(&transaction).await?)
+            (days, count_gaps(&transaction, UPDATE_GAPS).await?)
         } else {
             let days = touch_everything(&transaction, None).await?;
-            (days, recount_gaps(&transaction).await?)
+            (days, count_gaps(&transaction, RECOUNT_GAPS).await?)
         };
         refresh_rollups(&transaction).await?;
         record_version(&transaction).await?;
@@ -245,7 +245,7 @@ impl Importer {
         let days = touch_everything(&transaction, Some((from, to))).await?;
         refresh_rollups(&transaction).await?;
         if from.is_none() && to.is_none() {
-            recount_gaps(&transaction).await?;
+            count_gaps(&transaction, RECOUNT_GAPS).await?;
         }
         record_version(&transaction).await?;
         transaction.commit().await.map_err(sql_error)?;
@@ -478,12 +478,9 @@ const MEASURE_INTERVALS: &str = "
     ORDER BY g.duid, g.circuit_number, g.n DESC, g.gap_ns
     ON CONFLICT (duid, circuit_number) DO UPDATE SET interval_ns = EXCLUDED.interval_ns";
 
-/// Counts every spacing of every series anew, and measures every series' interval; returns
-/// how many series have one. As DELETEs: TRUNCATE's lock would hold every read until the
-/// commit.
-async fn recount_gaps(transaction: &Transaction<'_>) -> Result<u64, ImportError> {
-    transaction
-        .batch_execute(concat!(
+/// Counts every spacing of every series anew, and names every series in `gap_region`. As
+/// DELETEs: TRUNCATE's lock would hold every read until the commit.
+const RECOUNT_GAPS: &str = concat!(
             "DELETE FROM power_sample_gaps;
              DELETE FROM power_series_intervals;
              INSERT INTO power_sample_gaps
@@ -496,26 +493,16 @@ async fn recount_gaps(transaction: &Transaction<'_>) -> Result<u64, ImportError>
              CREATE TEMP TABLE IF NOT EXISTS gap_region (duid text, circuit_number int4, lo timestamptz, hi timestamptz) ON COMMIT DROP;
              DELETE FROM gap_region;
              INSERT INTO gap_region (duid, circuit_number) SELECT DISTINCT duid, circuit_number FROM power_sample_gaps;"
-        ))
-        .await
-        .map_err(sql_error)?;
-    transaction
-        .execute(MEASURE_INTERVALS, &[])
-        .await
-        .map_err(sql_error)
-}
+        );
 
-/// Brings the gap counts of the series in `fresh` up to date, and their intervals; returns
-/// how many series were measured.
+/// Brings the gap counts of the series in `fresh` up to date, and names them in `gap_region`.
 ///
 /// Per series, only the region from the last older sample before its first new one to the
 /// first older sample after its last new one can change: its spacings are counted as they
 /// are now (+1) and as they were without the new samples (-1), so a batch costs in
 /// proportion to the samples in its regions, and a batch at the end of a series to its own
 /// size, however long the series.
-async fn update_gaps(transaction: &Transaction<'_>) -> Result<u64, ImportError> {
-    transaction
-        .batch_execute(concat!(
+const UPDATE_GAPS: &str = concat!(
             "CREATE TEMP TABLE IF NOT EXISTS gap_region (duid text, circuit_number int4, lo timestamptz, hi timestamptz) ON COMMIT DROP;
              DELETE FROM gap_region;
              INSERT INTO gap_region
@@ -553,9 +540,12 @@ async fn update_gaps(transaction: &Transaction<'_>) -> Result<u64, ImportError> 
              WHEN MATCHED AND g.n + d.change = 0 THEN DELETE
              WHEN MATCHED THEN UPDATE SET n = g.n + d.change
              WHEN NOT MATCHED THEN INSERT VALUES (d.duid, d.circuit_number, d.gap_ns, d.change);"
-        ))
-        .await
-        .map_err(sql_error)?;
+        );
+
+/// Runs `gaps`, one of [`RECOUNT_GAPS`] and [`UPDATE_GAPS`], then measures the interval of
+/// every series it names in `gap_region`; returns how many series were measured.
+async fn count_gaps(transaction: &Transaction<'_>, gaps: &str) -> Result<u64, ImportError> {
+    transaction.batch_execute(gaps).await.map_err(sql_error)?;
     transaction
         .execute(MEASURE_INTERVALS, &[])
         .await

@@ -1,5 +1,6 @@
 //! Test helper: a scratch PostgreSQL database per test, cloned from a template loaded once
-//! with `db/init/init.sql`, and dropped when the test is done.
+//! with `db/init/init.sql`, and dropped when the test is done; and [`Lcg`], a deterministic
+//! generator for test data.
 //!
 //! The server is the one `TEST_DATABASE_URL` names, and nothing else: `DATABASE_URL` may point
 //! at a shared or production server, so the helper never reads it. Without
@@ -606,4 +607,20 @@ fn find_postgres_bin_dir() -> Option<PathBuf> {
         });
         versions.pop()
     })
+}
+
+/// A small deterministic generator for test data, so that a failure reproduces from its
+/// seed (a 64-bit linear congruential generator, Knuth's MMIX constants).
+#[derive(Clone, Debug)]
+pub struct Lcg(pub u64);
+
+impl Lcg {
+    /// A number in `0..bound`.
+    pub fn below(&mut self, bound: u64) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (self.0 >> 33) % bound
+    }
 }

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use insights_testdb::TestDb;
+use insights_testdb::{Lcg, TestDb};
 
 use crate::proxy::Proxy;
 use crate::support::TestApp;
@@ -607,19 +607,6 @@ async fn one_tenants_sample_rate_never_changes_anothers_figures() {
         );
     }
     assert_same_bytes(&file, &postgres).await;
-}
-
-/// A small deterministic generator, so a failure reproduces.
-struct Lcg(u64);
-
-impl Lcg {
-    fn below(&mut self, bound: u64) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        (self.0 >> 33) % bound
-    }
 }
 
 /// Samples as real fleets send them, from `seed`: fractional watts of any size beside whole

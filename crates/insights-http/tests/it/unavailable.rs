@@ -260,7 +260,7 @@ async fn a_statement_ended_by_an_operator_is_503_for_each_store() {
     // test holds, on a table every statement of the store reads.
     for (store, table) in [
         (Store::Metadata, "circuits"),
-        (Store::Samples, "power_sample_facts"),
+        (Store::Samples, "power_series_intervals"),
     ] {
         let db = TestDb::new();
         let app = store.serve(db.url(), db.url(), "60000").await;

@@ -236,7 +236,7 @@ fn each_series_has_its_own_interval_and_energy() {
             let slow = format!(
                 r#"{{"duid":"A","circuit_number":1,"timestamp":"{at}","power_watts":600}}"#
             );
-            if second % 60 == 0 {
+            if second.is_multiple_of(60) {
                 vec![fast, slow]
             } else {
                 vec![fast]

@@ -8,7 +8,7 @@ use std::time::Duration as StdDuration;
 use insights_core::{format_utc, Duid, SeriesKey, TimeSeriesSource, UsageStats};
 use insights_mockts::MockTimeSeries;
 use insights_pg::{Importer, PgConfig, PgTimeSeries};
-use insights_testdb::TestDb;
+use insights_testdb::{Lcg, TestDb};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use time::OffsetDateTime;
@@ -30,19 +30,6 @@ fn key(duid: &str, circuit_number: u32) -> SeriesKey {
 
 fn keys() -> Vec<SeriesKey> {
     vec![key("A1", 1), key("A1", 2), key("B2", 1), key("C3", 7)]
-}
-
-/// A small deterministic generator, so failures reproduce.
-struct Lcg(u64);
-
-impl Lcg {
-    fn below(&mut self, bound: u64) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        (self.0 >> 33) % bound
-    }
 }
 
 /// Four days of samples: mostly a minute apart, sometimes 17 s to 150 s, with microseconds

@@ -290,7 +290,7 @@ fn unpack(
     let start: i64 = column(row, "start_us")?;
     let entries: &[u8] = column(row, "entries")?;
     let interval = interval(row)?;
-    if entries.len() % ENTRY_BYTES != 0 {
+    if !entries.len().is_multiple_of(ENTRY_BYTES) {
         return Err(TimeSeriesError::Failed {
             reason: format!(
                 "a pack's entries are {} bytes, not a multiple of {ENTRY_BYTES}",

@@ -476,7 +476,7 @@ fn run_soak(release: &Release, work: &Path, url: &str, plan: &Plan) -> Result<So
                         outcome.expected
                     ));
                 }
-                if count % 100_000 == 0 {
+                if count.is_multiple_of(100_000) {
                     println!(
                         "  {count} requests, {:.0} s, RSS {} KiB",
                         started.elapsed().as_secs_f64(),

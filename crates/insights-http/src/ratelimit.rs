@@ -169,7 +169,7 @@ impl RateLimits {
     fn keep_bounded(&self, rate: Rate, table: &RwLock<AddressBuckets>) {
         let checks = self.address_checks.fetch_add(1, Ordering::Relaxed);
         let full = || table.read().unwrap_or_else(PoisonError::into_inner).len() >= MAX_ADDRESSES;
-        if checks % SWEEP_EVERY != 0 && !full() {
+        if !checks.is_multiple_of(SWEEP_EVERY) && !full() {
             return;
         }
         let mut buckets = table.write().unwrap_or_else(PoisonError::into_inner);

@@ -122,11 +122,11 @@ impl Operations for PgTimeSeries {
         PgTimeSeries::describe(self).to_owned()
     }
 
-    /// Asks the source for the extent of a series no sensor has (an empty `duid`): a
-    /// statement of its own over the samples and the series' intervals, on its own pool, so readiness fails
-    /// exactly when usage requests would, whether the server is unreachable, refuses the
-    /// login or the database, or the login lacks its grants. It costs an index probe per
-    /// partition.
+    /// Asks the source for the extent of a series no sensor has (an empty `duid`): one of
+    /// its own statements, over `power_samples` and `power_series_intervals`, on its own
+    /// pool, so readiness fails when usage requests would, whether the server is unreachable,
+    /// refuses the login or the database, or the login lacks its grants. It costs an index
+    /// probe per partition.
     fn check_ready(&self) -> BoxFuture<'_, Result<(), NotReady>> {
         Box::pin(async move {
             let nobody = [SeriesKey {

@@ -76,18 +76,7 @@ struct Graph {
 fn workspace_graph() -> Graph {
     // Only this platform's packages. Not `--offline`: a test binary built alone (`cargo test
     // -p xtask`) leaves some of this platform's packages undownloaded, and metadata needs them.
-    let output = Command::new(env!("CARGO"))
-        .args(["metadata", "--format-version", "1"])
-        .args(["--filter-platform", &host_triple()])
-        .current_dir(project_root())
-        .output()
-        .expect("cargo metadata runs");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let metadata: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let metadata = cargo_metadata(&["--filter-platform", &host_triple()]);
     let names: HashMap<&str, &str> = metadata["packages"]
         .as_array()
         .unwrap()
@@ -263,17 +252,7 @@ fn newer_than_workspace(packages: &[(&str, &str, Option<&str>)], workspace: &str
 fn rust_version_is_at_least_every_locked_dependency_needs() {
     // Every package of the lock's resolution, for every platform: a build on any of them
     // needs the newest of their rust-versions.
-    let output = Command::new(env!("CARGO"))
-        .args(["metadata", "--format-version", "1", "--locked"])
-        .current_dir(project_root())
-        .output()
-        .expect("cargo metadata runs");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let metadata: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let metadata = cargo_metadata(&["--locked"]);
     let resolved: BTreeSet<&str> = metadata["resolve"]["nodes"]
         .as_array()
         .unwrap()
@@ -670,4 +649,20 @@ fn http_modules_form_no_circle() {
             );
         }
     }
+}
+
+/// `cargo metadata --format-version 1` of the workspace, with `extra` arguments, as JSON.
+fn cargo_metadata(extra: &[&str]) -> Value {
+    let output = Command::new(env!("CARGO"))
+        .args(["metadata", "--format-version", "1"])
+        .args(extra)
+        .current_dir(project_root())
+        .output()
+        .expect("cargo metadata runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
 }

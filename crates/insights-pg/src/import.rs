@@ -490,41 +490,55 @@ const RECOUNT_GAPS: &str = concat!(
             " AS gap_ns FROM power_samples) AS spacing
              WHERE gap_ns IS NOT NULL
              GROUP BY 1, 2, 3;
-             CREATE TEMP TABLE IF NOT EXISTS gap_region (duid text, circuit_number int4, lo timestamptz, hi timestamptz) ON COMMIT DROP;
+             CREATE TEMP TABLE IF NOT EXISTS gap_region (id bigint, duid text, circuit_number int4, lo timestamptz, hi timestamptz) ON COMMIT DROP;
              DELETE FROM gap_region;
              INSERT INTO gap_region (duid, circuit_number) SELECT DISTINCT duid, circuit_number FROM power_sample_gaps;"
         );
 
 /// Brings the gap counts of the series in `fresh` up to date, and names them in `gap_region`.
 ///
-/// Per series, only the region from the last older sample before its first new one to the
-/// first older sample after its last new one can change: its spacings are counted as they
-/// are now (+1) and as they were without the new samples (-1), so a batch costs in
-/// proportion to the samples in its regions, and a batch at the end of a series to its own
-/// size, however long the series.
+/// Only the stretch around new samples can change. Per series and UTC day with new samples,
+/// the region runs from the last older sample before the day's first new one to the first
+/// older sample after its last; regions that overlap are merged. Each region's spacings are
+/// counted as they are now (+1) and as they were without the new samples (-1). So a batch
+/// costs in proportion to the samples of the days it touches, as the rollups' recomputation
+/// does, however long the series and however far apart its late samples.
 const UPDATE_GAPS: &str = concat!(
-            "CREATE TEMP TABLE IF NOT EXISTS gap_region (duid text, circuit_number int4, lo timestamptz, hi timestamptz) ON COMMIT DROP;
+            "CREATE TEMP TABLE IF NOT EXISTS gap_region (id bigint, duid text, circuit_number int4, lo timestamptz, hi timestamptz) ON COMMIT DROP;
              DELETE FROM gap_region;
              INSERT INTO gap_region
-             SELECT b.duid, b.circuit_number,
-                    coalesce((SELECT max(p.ts) FROM power_samples p
-                              WHERE p.duid = b.duid AND p.circuit_number = b.circuit_number AND p.ts < b.lo), b.lo),
-                    coalesce((SELECT min(p.ts) FROM power_samples p
-                              WHERE p.duid = b.duid AND p.circuit_number = b.circuit_number AND p.ts > b.hi), b.hi)
-             FROM (SELECT duid, circuit_number, min(ts) AS lo, max(ts) AS hi FROM fresh GROUP BY 1, 2) AS b;
+             SELECT row_number() OVER (), duid, circuit_number, min(lo), max(hi) FROM (
+                 SELECT duid, circuit_number, lo, hi,
+                        count(*) FILTER (WHERE starts) OVER (PARTITION BY duid, circuit_number ORDER BY lo, hi) AS island
+                 FROM (
+                     SELECT duid, circuit_number, lo, hi,
+                            (lo >= max(hi) OVER (PARTITION BY duid, circuit_number ORDER BY lo, hi
+                                                 ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)) IS NOT FALSE AS starts
+                     FROM (
+                         SELECT b.duid, b.circuit_number,
+                                coalesce((SELECT max(p.ts) FROM power_samples p
+                                          WHERE p.duid = b.duid AND p.circuit_number = b.circuit_number AND p.ts < b.lo), b.lo) AS lo,
+                                coalesce((SELECT min(p.ts) FROM power_samples p
+                                          WHERE p.duid = b.duid AND p.circuit_number = b.circuit_number AND p.ts > b.hi), b.hi) AS hi
+                         FROM (SELECT duid, circuit_number, min(ts) AS lo, max(ts) AS hi FROM fresh
+                               GROUP BY duid, circuit_number, date_bin('24 hours', ts, 'epoch')) AS b
+                     ) AS day_regions
+                 ) AS marked
+             ) AS islands
+             GROUP BY duid, circuit_number, island;
              ANALYZE gap_region;
              MERGE INTO power_sample_gaps g
              USING (
                  SELECT duid, circuit_number, gap_ns, sum(change)::bigint AS change FROM (
                      SELECT duid, circuit_number, change, ",
-            gap_ns_sql!("duid, circuit_number, change"),
+            gap_ns_sql!("id, change"),
             " AS gap_ns
-                     FROM (SELECT p.duid, p.circuit_number, p.ts, 1 AS change
+                     FROM (SELECT r.id, p.duid, p.circuit_number, p.ts, 1 AS change
                            FROM gap_region r
                            JOIN power_samples p ON p.duid = r.duid AND p.circuit_number = r.circuit_number
                                                 AND p.ts >= r.lo AND p.ts <= r.hi
                            UNION ALL
-                           SELECT p.duid, p.circuit_number, p.ts, -1
+                           SELECT r.id, p.duid, p.circuit_number, p.ts, -1
                            FROM gap_region r
                            JOIN power_samples p ON p.duid = r.duid AND p.circuit_number = r.circuit_number
                                                 AND p.ts >= r.lo AND p.ts <= r.hi

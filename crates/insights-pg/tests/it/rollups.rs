@@ -367,6 +367,53 @@ async fn rollups_of_the_layout_with_one_interval_and_real_sums_are_replaced_by_t
 }
 
 #[tokio::test]
+async fn late_samples_far_apart_update_the_gap_counts_of_their_own_stretches() {
+    let db = TestDb::new();
+    let series = key("A1", 1);
+    let at = |nanos: i64, watts: f64| (series.clone(), T0_NS + nanos, watts);
+    // Three days a minute apart, then one batch of samples far apart: half a minute into day
+    // one, a quarter into a minute of day three, one after the series' last sample, one a
+    // day before its first, and a duplicate. Each changes only its own stretch.
+    let minutes = (0..3 * 1440).map(|minute| at(minute * MINUTE_NS, 1.0));
+    let mut importer = Importer::connect(db.url()).await.unwrap();
+    importer.import(minutes).await.unwrap();
+    let late = [
+        at(100 * MINUTE_NS + 30_000_000_000, 2.0),
+        at(2 * DAY_NS + 7 * MINUTE_NS + 15_000_000_000, 3.0),
+        at(3 * DAY_NS + 5 * MINUTE_NS, 4.0),
+        at(-DAY_NS, 5.0),
+        at(0, 9.0),
+    ];
+    let report = importer.import(late.into_iter()).await.unwrap();
+    assert_eq!((report.inserted, report.series_measured), (4, 1));
+    let verified = importer.verify().await.unwrap();
+    assert_eq!(verified.n_mismatches, 0, "{:?}", verified.mismatches);
+    importer.close().await;
+    let gaps = db.query_text(
+        "SELECT g.gap_ns::text, g.n::text FROM power_sample_gaps g WHERE g.duid = 'A1' ORDER BY g.gap_ns",
+    );
+    let row = |gap_s: i64, n: i64| {
+        vec![
+            Some((gap_s * 1_000_000_000).to_string()),
+            Some(n.to_string()),
+        ]
+    };
+    // 4,319 minute spacings, less the two split in half or quarter, plus the halves and
+    // quarters, the 6 minutes after the last sample and the day before the first.
+    assert_eq!(
+        gaps,
+        vec![
+            row(15, 1),
+            row(30, 2),
+            row(45, 1),
+            row(60, 4317),
+            row(360, 1),
+            row(86_400, 1)
+        ]
+    );
+}
+
+#[tokio::test]
 async fn a_bulk_import_leaves_its_tables_vacuumed_and_analyzed() {
     let db = TestDb::new();
     // 100,000 samples, the least the import settles after: 70 series a minute apart for

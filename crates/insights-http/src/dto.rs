@@ -43,7 +43,7 @@ impl Apiv2SchemaTrait for Watts {
     }
 }
 
-/// The sum of samples in watts: exact, and an integer when every sample is an integer.
+/// The sum of samples in watts: exact to the microwatt, and an integer when it is whole.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Total(pub TotalWatts);
 
@@ -64,7 +64,7 @@ impl Apiv2SchemaTrait for Total {
         DefaultSchemaRaw {
             data_type: Some(DataType::Number),
             description: Some(
-                "Sum of the samples in watts; exact, and an integer when every sample is."
+                "Sum of the samples in watts; exact to the microwatt (each sample's fraction rounded to the microwatt), and an integer when the sum is whole."
                     .to_owned(),
             ),
             ..Default::default()

@@ -249,7 +249,8 @@ impl Importer {
         }
         record_version(&transaction).await?;
         transaction.commit().await.map_err(sql_error)?;
-        settle(&self.client, &["power_samples".to_owned()]).await?;
+        // A rebuild rewrites rollups, packs and gap counts; the samples are as they were.
+        settle(&self.client, &[]).await?;
         Ok(days)
     }
 

@@ -185,9 +185,13 @@ enum Task {
         /// Connections that never read.
         #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=4096))]
         clients: u64,
-        /// The most the peak RSS may rise above idle, in MiB.
+        /// The most the peak RSS may rise above idle, in MiB (the median over the runs).
         #[arg(long, default_value_t = 64)]
         max_mib: u64,
+        /// Runs, each on a service of its own: the median peak is held to --max-mib, as one
+        /// binary's peak varies by ±10 MiB from run to run.
+        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=99))]
+        runs: u64,
     },
     /// Generate N circuits × D days (gen-data), import them into a database of their own on
     /// the server of DATABASE_URL, and time long windows against a 1-hour window on the file
@@ -316,11 +320,16 @@ fn main() -> Result<()> {
                 timeout_ms,
             },
         ),
-        Task::Unread { clients, max_mib } => unread::run(
+        Task::Unread {
+            clients,
+            max_mib,
+            runs,
+        } => unread::run(
             &root,
             &unread::Plan {
                 clients: clients as usize,
                 max_mib,
+                runs: runs as usize,
             },
         ),
         Task::Scale {

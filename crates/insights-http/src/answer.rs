@@ -59,7 +59,7 @@ impl<T: Serialize> Answer<T> {
         };
         let (bytes, content_type) = match format {
             Format::Json => (
-                serde_json::to_vec(value).map_err(|error| failed("JSON", &error))?,
+                to_json_exactly(value).map_err(|error| failed("JSON", &error))?,
                 "application/json",
             ),
             Format::Csv => {
@@ -73,6 +73,32 @@ impl<T: Serialize> Answer<T> {
         let tag = crate::caching::entity_tag(&bytes);
         Ok(Answer::Ready(bytes, Prepared { content_type, tag }))
     }
+}
+
+/// `value` as JSON in a buffer of exactly its length: it is written twice, first only to count
+/// its bytes. Writing into a growing buffer held up to three times an answer's size at once
+/// (the old buffer and its doubled copy), and kept up to twice its size until the client read
+/// it; megabytes, for the largest answers, on every compute thread.
+fn to_json_exactly<T: Serialize>(value: &T) -> serde_json::Result<Vec<u8>> {
+    /// Counts what is written to it.
+    struct Length(usize);
+
+    impl std::io::Write for Length {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0 += bytes.len();
+            Ok(bytes.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    let mut length = Length(0);
+    serde_json::to_writer(&mut length, value)?;
+    let mut bytes = Vec::with_capacity(length.0);
+    serde_json::to_writer(&mut bytes, value)?;
+    Ok(bytes)
 }
 
 impl<T: Serialize> Responder for Answer<T> {

@@ -863,11 +863,12 @@ impl<M: MetadataRepo, T: TimeSeriesSource> Insights<M, T> {
             },
         };
         let mut extent: Option<Extent> = None;
+        let mut turns = Turns::default();
         for chunk in keys.chunks(SERIES_PER_CALL) {
+            turns.before_block().await;
             if let Some(found) = self.timeseries.extent(chunk).await? {
                 extent = Some(extent.map_or(found, |known| known.merge(found)));
             }
-            yield_now().await;
         }
         Ok(DataRange {
             circuit_count: keys.len(),
@@ -1026,9 +1027,10 @@ impl<M: MetadataRepo, T: TimeSeriesSource> Insights<M, T> {
         let window = &request.window;
         let per_series = async {
             let mut series = Vec::with_capacity(keys.len());
+            let mut turns = Turns::default();
             for chunk in keys.chunks(SERIES_PER_CALL) {
+                turns.before_block().await;
                 series.extend(self.timeseries.window_stats(chunk, window).await?);
-                yield_now().await;
             }
             Ok::<_, InsightsError>(series)
         };
@@ -1047,7 +1049,9 @@ impl<M: MetadataRepo, T: TimeSeriesSource> Insights<M, T> {
         // sends one figure per bucket, not one per series and bucket.
         let per_bucket = async {
             let mut per_bucket = vec![UsageStats::EMPTY; buckets.len()];
+            let mut turns = Turns::default();
             for block in Blocks::all(keys.len(), edges.len(), 0) {
+                turns.before_block().await;
                 let combined = self
                     .timeseries
                     .combined_range_stats(&keys[block.series.clone()], &edges[block.edges()])
@@ -1056,7 +1060,6 @@ impl<M: MetadataRepo, T: TimeSeriesSource> Insights<M, T> {
                     let bucket = &mut per_bucket[block.ranges.start + offset];
                     *bucket = bucket.merge(stats);
                 }
-                yield_now().await;
             }
             Ok::<_, InsightsError>(per_bucket)
         };
@@ -1087,12 +1090,14 @@ impl<M: MetadataRepo, T: TimeSeriesSource> Insights<M, T> {
         }
         let accumulators = 1 + plan.n_parts + plan.top.len();
         let mut bucket_cursor = 0;
+        let mut turns = Turns::default();
         for time_block in Blocks::time_blocks(keys.len(), n_intervals + 1, accumulators) {
             let length = time_block.len();
             let mut total = vec![SampleSum::EMPTY; length];
             let mut parts = vec![SampleSum::EMPTY; plan.n_parts * length];
             let mut top = vec![SampleSum::EMPTY; plan.top.len() * length];
             for block in Blocks::series_blocks(keys.len(), &time_block) {
+                turns.before_block().await;
                 let answers = self
                     .timeseries
                     .range_stats(&keys[block.series.clone()], &edges[block.edges()])
@@ -1112,7 +1117,6 @@ impl<M: MetadataRepo, T: TimeSeriesSource> Insights<M, T> {
                         }
                     }
                 }
-                yield_now().await;
             }
             for (range, sum) in total.iter().enumerate() {
                 let index = time_block.start + range;
@@ -1520,9 +1524,26 @@ impl Blocks {
     }
 }
 
-/// Gives the executor a turn between blocks of work: other requests on the same thread run,
-/// and a cancelled request stops here instead of running to the end. Runtime-agnostic, so
-/// the core needs no async runtime.
+/// Turns given to the executor between blocks of work: other requests on the same thread
+/// run, and a cancelled request stops there instead of running to the end. Only between
+/// blocks, never before the first: a request of one block (every light one) then finishes
+/// in one poll, where a turn would cost another trip through the server's whole stack of
+/// futures for nothing.
+#[derive(Default)]
+struct Turns {
+    started: bool,
+}
+
+impl Turns {
+    /// Before a block: a turn for the executor, unless it is the first block.
+    async fn before_block(&mut self) {
+        if std::mem::replace(&mut self.started, true) {
+            yield_now().await;
+        }
+    }
+}
+
+/// Gives the executor a turn. Runtime-agnostic, so the core needs no async runtime.
 fn yield_now() -> impl std::future::Future<Output = ()> {
     let mut yielded = false;
     std::future::poll_fn(move |context| {

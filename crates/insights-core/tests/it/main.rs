@@ -7,6 +7,7 @@ mod model;
 mod oracle;
 mod scopes;
 mod texts;
+mod turns;
 mod windows;
 
 use insights_core::{parse_rfc3339, Window, DEFAULT_MAX_WINDOW};

@@ -118,6 +118,7 @@ pub fn write_samples(
     seed: u64,
     start: OffsetDateTime,
     days: i64,
+    progress: &indicatif::ProgressBar,
 ) -> io::Result<()> {
     let minutes = days * MINUTES_PER_DAY;
     let timestamps: Vec<String> = (0..minutes)
@@ -164,6 +165,7 @@ pub fn write_samples(
                 sensor.duid, circuit.circuit_number
             )?;
         }
+        progress.inc(minutes.unsigned_abs());
     }
     out.write_all(b"\n]\n")
 }
@@ -171,7 +173,15 @@ pub fn write_samples(
 /// The samples for `catalogue` as one string.
 pub fn generate(catalogue: &Catalogue, seed: u64, start: OffsetDateTime, days: i64) -> String {
     let mut out = Vec::new();
-    write_samples(&mut out, catalogue, seed, start, days).expect("writing to memory cannot fail");
+    write_samples(
+        &mut out,
+        catalogue,
+        seed,
+        start,
+        days,
+        &indicatif::ProgressBar::hidden(),
+    )
+    .expect("writing to memory cannot fail");
     String::from_utf8(out).expect("the generator writes UTF-8")
 }
 

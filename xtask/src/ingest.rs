@@ -49,13 +49,19 @@ pub fn import(input: &Input, url: &str) -> Result<ImportReport> {
         .map_or("standard input".to_owned(), |path| {
             path.display().to_string()
         });
-    let reader: Box<dyn std::io::Read + Send> = match &input.file {
+    // A file's bytes are its progress; standard input's batches report themselves.
+    let (reader, progress): (Box<dyn std::io::Read + Send>, _) = match &input.file {
         Some(path) => {
-            Box::new(std::fs::File::open(path).with_context(|| format!("failed to open {what}"))?)
+            let file =
+                std::fs::File::open(path).with_context(|| format!("failed to open {what}"))?;
+            let length = file.metadata().map_or(0, |metadata| metadata.len());
+            let progress = crate::progress::bytes(&format!("importing {what}"), length);
+            (Box::new(progress.wrap_read(file)), progress)
         }
-        None => Box::new(std::io::stdin()),
+        None => (Box::new(std::io::stdin()), indicatif::ProgressBar::hidden()),
     };
     let (sender, receiver) = mpsc::sync_channel::<Row>(1 << 16);
+    let read_all = progress.clone();
     std::thread::spawn(move || {
         let mut on_row = |key, at, watts| {
             // A closed channel means the importer failed; it reports why.
@@ -64,6 +70,8 @@ pub fn import(input: &Input, url: &str) -> Result<ImportReport> {
         if let Err(error) = insights_mockts::stream_rows(reader, &mut on_row) {
             let _ = sender.send(Err(ImportError::Input(error.to_string())));
         }
+        // What remains is the last batch's rollups, of unknown length.
+        crate::progress::then(&read_all, "rolling up and settling the samples");
     });
     // Two workers: the connection's driver runs while the batch's iterator waits for rows.
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -124,6 +132,7 @@ pub fn import(input: &Input, url: &str) -> Result<ImportReport> {
         }
     }
     runtime.block_on(importer.close());
+    progress.finish_and_clear();
     let took = started.elapsed();
     println!(
         "imported {what}: {} samples offered, {} new, {} already there; {} series-days rolled up; {} series intervals measured; {:.1} s, {:.0} samples/s",

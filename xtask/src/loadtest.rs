@@ -99,6 +99,13 @@ pub fn run(root: &Path, plan: &Plan) -> Result<()> {
                 &counting_lua,
             ),
         ];
+        // Each endpoint is warmed up for 1 s, then loaded at each connection count.
+        let planned_s =
+            targets.len() as u64 * (1 + plan.connections.len() as u64 * u64::from(plan.seconds));
+        let _progress = crate::progress::Timed::start(
+            &format!("loadtest, {mode} mode"),
+            std::time::Duration::from_secs(planned_s),
+        );
         // Warm up once, so caches and connections are in their steady state. Its answers
         // count towards the verdict too: a refused light request is refused whenever it is.
         for (name, url, script) in &targets {

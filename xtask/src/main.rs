@@ -13,6 +13,7 @@ mod gen_data;
 mod ingest;
 mod loadtest;
 mod mutants;
+mod progress;
 mod scale;
 mod service;
 mod soak;
@@ -368,15 +369,19 @@ fn gen_scale(root: &Path, circuits: usize, days: i64, out: &Path) -> Result<()> 
     let file =
         fs::File::create(&path).with_context(|| format!("failed to create {}", path.display()))?;
     let mut writer = std::io::BufWriter::with_capacity(1 << 20, file);
+    let n_samples = circuits as u64 * days.unsigned_abs() * gen_data::MINUTES_PER_DAY as u64;
+    let progress = progress::counting(&format!("writing {}", path.display()), n_samples, "samples");
     gen_data::write_samples(
         &mut writer,
         &catalogue,
         gen_data::SHIPPED_SEED,
         gen_data::SHIPPED_START,
         days,
+        &progress,
     )
     .and_then(|()| std::io::Write::flush(&mut writer))
     .with_context(|| format!("failed to write {}", path.display()))?;
+    progress.finish_and_clear();
     eprintln!(
         "wrote: {} ({} samples)",
         path.display(),

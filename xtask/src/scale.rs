@@ -115,7 +115,13 @@ pub fn run(root: &Path, plan: &Plan) -> Result<()> {
     // fall on all of them alike rather than on whichever query was being timed.
     let mut latencies = vec![[Vec::new(), Vec::new()]; paths.len()];
     let mut bodies = vec![[Vec::new(), Vec::new()]; paths.len()];
-    for round in 0..plan.requests + WARM_UPS {
+    let rounds = plan.requests + WARM_UPS;
+    let progress = crate::progress::counting(
+        "timing the queries",
+        (rounds * paths.len() * 2) as u64,
+        "requests",
+    );
+    for round in 0..rounds {
         for (index, path) in paths.iter().enumerate() {
             for (source, connection) in [&mut file, &mut pg].into_iter().enumerate() {
                 let took = time(connection, path)?;
@@ -125,9 +131,11 @@ pub fn run(root: &Path, plan: &Plan) -> Result<()> {
                 if round == 0 {
                     bodies[index][source] = connection.body().to_vec();
                 }
+                progress.inc(1);
             }
         }
     }
+    progress.finish_and_clear();
     let mut baseline = (f64::NAN, f64::NAN);
     for (index, query) in queries.iter().enumerate() {
         let path = &paths[index];

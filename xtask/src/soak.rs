@@ -449,9 +449,11 @@ fn run_soak(release: &Release, work: &Path, url: &str, plan: &Plan) -> Result<So
         "soak: {} mixed requests over {} connections",
         plan.requests, plan.connections
     );
+    let progress = crate::progress::counting("soak", plan.requests, "requests");
     std::thread::scope(|scope| {
         scope.spawn(|| {
             while !finished.load(Ordering::Relaxed) {
+                progress.set_position(done.load(Ordering::Relaxed));
                 if let Some(rss) = rss_kib(pid) {
                     samples
                         .lock()
@@ -477,16 +479,19 @@ fn run_soak(release: &Release, work: &Path, url: &str, plan: &Plan) -> Result<So
                     ));
                 }
                 if count.is_multiple_of(100_000) {
-                    println!(
-                        "  {count} requests, {:.0} s, RSS {} KiB",
-                        started.elapsed().as_secs_f64(),
-                        rss_kib(pid).unwrap_or_default()
-                    );
+                    progress.suspend(|| {
+                        println!(
+                            "  {count} requests, {:.0} s, RSS {} KiB",
+                            started.elapsed().as_secs_f64(),
+                            rss_kib(pid).unwrap_or_default()
+                        );
+                    });
                 }
             },
         );
         finished.store(true, Ordering::Relaxed);
     });
+    progress.finish_and_clear();
     let seconds = started.elapsed().as_secs_f64();
     let final_rss_kib = rss_kib(pid).context("failed to read the service's memory")?;
     let samples = samples.into_inner().unwrap();

@@ -254,6 +254,7 @@ pub fn run(root: &Path, plan: &Plan) -> Result<()> {
         Clients(Vec<C>),
     }
     let start = Instant::now();
+    let progress = crate::progress::Timed::start("stress", window);
     let figures: Vec<Result<Figures>> = std::thread::scope(|scope| {
         let handles: Vec<_> = streams
             .iter()
@@ -293,6 +294,7 @@ pub fn run(root: &Path, plan: &Plan) -> Result<()> {
             })
             .collect()
     });
+    drop(progress);
     let drained = start.elapsed().saturating_sub(window);
     let peak_kib = service::memory_kib(server.pid(), "VmHWM:")?;
     drop(server);

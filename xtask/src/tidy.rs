@@ -1,6 +1,6 @@
 //! Tidy tests: rules of the repository that plain `cargo test` enforces.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -578,45 +578,306 @@ fn core_keeps_missing_docs_warnings() {
     assert!(lib.contains("#![warn(missing_docs)]"));
 }
 
-/// The modules of `insights-http` that each module refers to through `crate::`.
-fn http_module_graph() -> HashMap<String, BTreeSet<String>> {
-    let dir = project_root().join("crates/insights-http/src");
-    let mut graph = HashMap::new();
-    for entry in fs::read_dir(&dir).unwrap() {
-        let path = entry.unwrap().path();
-        let name = path.file_stem().unwrap().to_string_lossy().into_owned();
-        // The crate root and the binary wire the modules together; they are not modules.
-        if path.extension().is_none_or(|ext| ext != "rs") || name == "lib" || name == "main" {
-            continue;
-        }
-        let text = fs::read_to_string(&path).unwrap();
-        assert!(
-            !text.contains("crate::{"),
-            "{name}.rs: name each module in its own path"
-        );
-        let targets: BTreeSet<String> = text
-            .match_indices("crate::")
-            .map(|(at, _)| {
-                text[at + "crate::".len()..]
-                    .chars()
-                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-                    .collect::<String>()
-            })
-            .filter(|target| *target != name)
-            .collect();
-        graph.insert(name, targets);
-    }
-    graph
+/// A module's path from its crate's root, such as `["plan"]`; empty for the root itself.
+type ModulePath = Vec<String>;
+
+/// What one file says about modules, read as Rust tokens, so comments, strings and doc text
+/// say nothing.
+#[derive(Debug, Default)]
+struct ModuleMentions {
+    /// Each `mod name;` with its file elsewhere: the inline modules around it, then its name.
+    declared: Vec<ModulePath>,
+    /// Each path named through `crate::`, `$crate::`, `super::` or `self::`, resolved from the
+    /// crate root: `use` lines and their `{...}` groups, types, calls, and macro arguments
+    /// alike (a path inside `concat!(...)` is a dependency as much as one in a `use`).
+    named: Vec<ModulePath>,
 }
 
-#[test]
-fn http_modules_form_no_circle() {
-    let graph = http_module_graph();
-    assert!(graph.len() > 10, "{graph:?}");
-    // Depth-first search from every module, reporting the first circle found.
+fn is_punct(token: Option<&proc_macro2::TokenTree>, char: char) -> bool {
+    matches!(token, Some(proc_macro2::TokenTree::Punct(punct)) if punct.as_char() == char)
+}
+
+fn is_path_separator(tokens: &[proc_macro2::TokenTree], at: usize) -> bool {
+    is_punct(tokens.get(at), ':') && is_punct(tokens.get(at + 1), ':')
+}
+
+fn is_ident(token: Option<&proc_macro2::TokenTree>, name: &str) -> bool {
+    matches!(token, Some(proc_macro2::TokenTree::Ident(ident)) if ident == name)
+}
+
+/// Reads the rest of a path after `prefix::` (more segments, a `{...}` group of such rests,
+/// or `*`, then perhaps `as name`) into `out` as each full path with the name it binds in a
+/// `use` (none for a glob). Returns the index of the first token after it.
+fn read_path_rest(
+    tokens: &[proc_macro2::TokenTree],
+    mut at: usize,
+    mut prefix: ModulePath,
+    out: &mut Vec<(ModulePath, Option<String>)>,
+) -> usize {
+    use proc_macro2::{Delimiter, TokenTree};
+    loop {
+        match tokens.get(at) {
+            Some(TokenTree::Ident(ident)) if ident != "as" => {
+                // `a::{self, B}` names `a` itself.
+                if ident != "self" {
+                    prefix.push(ident.to_string());
+                }
+                at += 1;
+            }
+            Some(TokenTree::Group(group)) if group.delimiter() == Delimiter::Brace => {
+                let inner: Vec<TokenTree> = group.stream().into_iter().collect();
+                for part in inner.split(|token| is_punct(Some(token), ',')) {
+                    read_path_rest(part, 0, prefix.clone(), out);
+                }
+                return at + 1;
+            }
+            // `*`, or the end of the path: `(`, `!`, `<`, `;` and the like.
+            _ => break,
+        }
+        if !is_path_separator(tokens, at) {
+            break;
+        }
+        at += 2;
+    }
+    let mut bound = prefix.last().cloned();
+    if is_punct(tokens.get(at), '*') {
+        bound = None;
+    } else if is_ident(tokens.get(at), "as") {
+        if let Some(TokenTree::Ident(name)) = tokens.get(at + 1) {
+            bound = Some(name.to_string());
+            at += 2;
+        }
+    }
+    if !prefix.is_empty() {
+        out.push((prefix, bound));
+    }
+    at
+}
+
+/// Collects the mentions in `tokens`, which lie in the module `current`; the file's own module
+/// is the first `file_depth` names of it, the rest are inline modules (`mod tests { ... }`).
+fn collect_mentions(
+    tokens: proc_macro2::TokenStream,
+    current: &mut ModulePath,
+    file_depth: usize,
+    mentions: &mut ModuleMentions,
+) {
+    use proc_macro2::{Delimiter, TokenTree};
+    let tokens: Vec<TokenTree> = tokens.into_iter().collect();
+    let mut at = 0;
+    while at < tokens.len() {
+        let starts_path = ["crate", "super", "self"]
+            .iter()
+            .any(|keyword| is_ident(tokens.get(at), keyword))
+            && is_path_separator(&tokens, at + 1)
+            // Not the middle of a path such as `a::self`; a type after `x: ` starts one.
+            && !(at >= 2 && is_path_separator(&tokens, at - 2));
+        if starts_path {
+            let mut base = current.clone();
+            if is_ident(tokens.get(at), "crate") {
+                base.clear();
+            }
+            // `super::super::x` climbs once per `super`.
+            while is_ident(tokens.get(at), "super") || is_ident(tokens.get(at), "self") {
+                if is_ident(tokens.get(at), "super") {
+                    base.pop();
+                }
+                if !is_path_separator(&tokens, at + 1) {
+                    break;
+                }
+                at += 3;
+            }
+            if is_ident(tokens.get(at), "crate") {
+                at += 3;
+            }
+            let mut paths = Vec::new();
+            at = read_path_rest(&tokens, at, base, &mut paths);
+            mentions
+                .named
+                .extend(paths.into_iter().map(|(path, _)| path));
+            continue;
+        }
+        match (&tokens[at], tokens.get(at + 1), tokens.get(at + 2)) {
+            (TokenTree::Ident(keyword), Some(TokenTree::Ident(name)), Some(after))
+                if keyword == "mod" =>
+            {
+                match after {
+                    TokenTree::Punct(punct) if punct.as_char() == ';' => {
+                        let mut declared = current[file_depth..].to_vec();
+                        declared.push(name.to_string());
+                        mentions.declared.push(declared);
+                    }
+                    TokenTree::Group(group) if group.delimiter() == Delimiter::Brace => {
+                        current.push(name.to_string());
+                        collect_mentions(group.stream(), current, file_depth, mentions);
+                        current.pop();
+                    }
+                    _ => {}
+                }
+                at += 3;
+            }
+            (TokenTree::Group(group), _, _) => {
+                collect_mentions(group.stream(), current, file_depth, mentions);
+                at += 1;
+            }
+            _ => at += 1,
+        }
+    }
+}
+
+/// The mentions in `source`, the file of the module `module`.
+fn module_mentions(source: &str, module: &[String]) -> ModuleMentions {
+    let tokens: proc_macro2::TokenStream = source
+        .parse()
+        .unwrap_or_else(|error| panic!("{module:?} is not Rust tokens: {error:?}"));
+    let mut mentions = ModuleMentions::default();
+    collect_mentions(tokens, &mut module.to_vec(), module.len(), &mut mentions);
+    mentions
+}
+
+/// What the crate root's own `use` lines bring in, by the name each binds: `crate::LoadError`
+/// is `load::LoadError` when the root says `pub use crate::load::LoadError;`. Glob imports
+/// bind no name that can be known here, so they are not followed.
+fn root_imports(source: &str) -> BTreeMap<String, ModulePath> {
+    let tokens: Vec<proc_macro2::TokenTree> = source
+        .parse::<proc_macro2::TokenStream>()
+        .expect("the crate root is Rust tokens")
+        .into_iter()
+        .collect();
+    let mut paths = Vec::new();
+    for at in 0..tokens.len() {
+        if !is_ident(tokens.get(at), "use") {
+            continue;
+        }
+        let mut start = at + 1;
+        if (is_ident(tokens.get(start), "crate") || is_ident(tokens.get(start), "self"))
+            && is_path_separator(&tokens, start + 1)
+        {
+            start += 3;
+        }
+        read_path_rest(&tokens, start, Vec::new(), &mut paths);
+    }
+    paths
+        .into_iter()
+        .filter_map(|(path, bound)| Some((bound?, path)))
+        .collect()
+}
+
+/// One crate of the workspace (a library, a binary, a test target) and its modules.
+struct CrateModules {
+    /// The package, and the target unless it is the library.
+    name: String,
+    /// Every module's file, the root's under the empty path.
+    files: BTreeMap<ModulePath, PathBuf>,
+    /// The modules each module names, by `a::b` names. The root is none of them: it declares
+    /// and re-exports the modules and holds what they share, so every module may use it.
+    graph: BTreeMap<String, BTreeSet<String>>,
+}
+
+/// Every crate of every workspace member, as `cargo metadata` lists them, with the modules
+/// its root declares, followed from file to file as rustc does.
+fn workspace_crates() -> Vec<CrateModules> {
+    let metadata = cargo_metadata(&["--no-deps"]);
+    let mut crates = Vec::new();
+    for package in metadata["packages"].as_array().unwrap() {
+        let package_name = package["name"].as_str().unwrap();
+        for target in package["targets"].as_array().unwrap() {
+            let kinds = &target["kind"];
+            let name = if kinds.as_array().unwrap().iter().any(|kind| kind == "lib") {
+                package_name.to_owned()
+            } else {
+                format!(
+                    "{package_name} ({} {})",
+                    kinds[0].as_str().unwrap(),
+                    target["name"].as_str().unwrap()
+                )
+            };
+            crates.push(crate_modules(
+                name,
+                Path::new(target["src_path"].as_str().unwrap()),
+            ));
+        }
+    }
+    crates
+}
+
+fn crate_modules(name: String, root: &Path) -> CrateModules {
+    let mut files = BTreeMap::new();
+    let mut mentions = BTreeMap::new();
+    let mut pending = vec![(ModulePath::new(), root.to_path_buf())];
+    while let Some((module, file)) = pending.pop() {
+        let source = fs::read_to_string(&file).unwrap();
+        let found = module_mentions(&source, &module);
+        // A root's or a `mod.rs`'s children sit beside it; `a.rs`'s in `a/`.
+        let children = if module.is_empty() || file.ends_with("mod.rs") {
+            file.parent().unwrap().to_path_buf()
+        } else {
+            file.with_extension("")
+        };
+        for declared in found.declared {
+            let (child, inline) = declared.split_last().unwrap();
+            let dir = inline
+                .iter()
+                .fold(children.clone(), |dir, name| dir.join(name));
+            let child_file = [
+                dir.join(format!("{child}.rs")),
+                dir.join(child).join("mod.rs"),
+            ]
+            .into_iter()
+            .find(|path| path.is_file())
+            .unwrap_or_else(|| {
+                panic!(
+                    "{}: no file for `mod {child};` (`#[path]` is not followed)",
+                    file.display()
+                )
+            });
+            let mut child_module = module.clone();
+            child_module.extend(declared.iter().cloned());
+            pending.push((child_module, child_file));
+        }
+        mentions.insert(module.clone(), found.named);
+        files.insert(module, file);
+    }
+    let imports = root_imports(&fs::read_to_string(root).unwrap());
+    let modules: BTreeSet<&ModulePath> = files.keys().filter(|module| !module.is_empty()).collect();
+    // The module a path leads into: its longest prefix that is a module, after the root's
+    // imports are followed.
+    let owner = |path: &ModulePath| -> Option<String> {
+        let path = match imports.get(&path[0]) {
+            Some(source) if !modules.contains(&path[..1].to_vec()) => {
+                source.iter().chain(&path[1..]).cloned().collect()
+            }
+            _ => path.clone(),
+        };
+        (1..=path.len())
+            .rev()
+            .map(|len| path[..len].to_vec())
+            .find(|prefix| modules.contains(prefix))
+            .map(|module| module.join("::"))
+    };
+    let graph = mentions
+        .iter()
+        .filter(|(module, _)| !module.is_empty())
+        .map(|(module, named)| {
+            let name = module.join("::");
+            let targets = named
+                .iter()
+                .filter_map(owner)
+                .filter(|target| *target != name)
+                .collect();
+            (name, targets)
+        })
+        .collect();
+    CrateModules { name, files, graph }
+}
+
+/// The first circle in `graph` as the modules along it, the first one again at the end.
+fn first_circle(graph: &BTreeMap<String, BTreeSet<String>>) -> Option<Vec<String>> {
+    // Depth-first search from every module; a module met again on the current path closes
+    // a circle.
     fn visit(
         module: &str,
-        graph: &HashMap<String, BTreeSet<String>>,
+        graph: &BTreeMap<String, BTreeSet<String>>,
         path: &mut Vec<String>,
         done: &mut BTreeSet<String>,
     ) -> Option<Vec<String>> {
@@ -639,16 +900,147 @@ fn http_modules_form_no_circle() {
         None
     }
     let mut done = BTreeSet::new();
-    let mut modules: Vec<&String> = graph.keys().collect();
-    modules.sort();
-    for module in modules {
-        if let Some(circle) = visit(module, &graph, &mut Vec::new(), &mut done) {
-            panic!(
-                "insights-http's modules form a circle: {}",
+    graph
+        .keys()
+        .find_map(|module| visit(module, graph, &mut Vec::new(), &mut done))
+}
+
+#[test]
+fn no_crate_has_a_circle_of_modules() {
+    let crates = workspace_crates();
+    // Every source file is some crate's module, so none escapes the search.
+    let read: BTreeSet<&PathBuf> = crates
+        .iter()
+        .flat_map(|krate| krate.files.values())
+        .collect();
+    let unread: Vec<PathBuf> = rust_files()
+        .into_iter()
+        .filter(|path| !read.contains(path))
+        .collect();
+    assert!(
+        unread.is_empty(),
+        "no crate has these files as modules, so the circle test cannot read them: {unread:?}"
+    );
+    let http = crates
+        .iter()
+        .find(|krate| krate.name == "insights-http")
+        .unwrap();
+    assert!(http.graph.len() > 10, "{:?}", http.graph);
+    let circles: Vec<String> = crates
+        .iter()
+        .filter_map(|krate| {
+            let circle = first_circle(&krate.graph)?;
+            Some(format!(
+                "{}'s modules form a circle: {}",
+                krate.name,
                 circle.join(" → ")
-            );
+            ))
+        })
+        .collect();
+    assert!(
+        circles.is_empty(),
+        "move what the modules of a circle share into a module of its own: {circles:#?}"
+    );
+}
+
+#[test]
+fn module_mentions_are_read_from_paths_alone() {
+    let check = |source: &str, expected: &[&str]| {
+        let named: Vec<String> = module_mentions(source, &["m".to_owned()])
+            .named
+            .iter()
+            .map(|path| path.join("::"))
+            .collect();
+        assert_eq!(named, expected, "{source}");
+    };
+    check("use crate::a::B;", &["a::B"]);
+    check("use crate::{a, b::{C, D as E}};", &["a", "b::C", "b::D"]);
+    check("use crate::a::{self, B};", &["a", "a::B"]);
+    check(
+        "fn f() -> crate::a::B { crate::a::B { x: 1 } }",
+        &["a::B", "a::B"],
+    );
+    check("fn f() { crate::a::g::<u8>(); }", &["a::g"]);
+    check(
+        "const Q: &str = concat!(crate::a::q!(\"x\"), \"y\");",
+        &["a::q"],
+    );
+    check("macro_rules! m { () => { $crate::a::q!() }; }", &["a::q"]);
+    check("use super::x::Y;", &["x::Y"]);
+    check(
+        "struct S { f: crate::a::B } fn f(x: super::y::Z) {}",
+        &["a::B", "y::Z"],
+    );
+    check("use self::child::Z;", &["m::child::Z"]);
+    check(
+        "mod tests { use super::*; use super::super::x; }",
+        &["m", "x"],
+    );
+    check("mod inner { fn f() { super::super::a::g(); } }", &["a::g"]);
+    check("pub(in crate::a) fn f() {}", &["a"]);
+    // Not paths into the crate: visibility, `self` and `Self`, comments, strings, doc text.
+    check(
+        "pub(crate) fn f(&self) -> Self { self.g(); Self::h() } // crate::a\n\
+         /// [crate::b]\nconst S: &str = \"crate::c\"; /* super::d */ const T: x::crate_y = 1;",
+        &[],
+    );
+    let declared = module_mentions("mod a; mod b { mod c; fn f() {} } mod d {}", &[]).declared;
+    assert_eq!(declared, [vec!["a"], vec!["b", "c"]]);
+}
+
+#[test]
+fn root_imports_bind_their_names() {
+    let check = |source: &str, expected: &[(&str, &str)]| {
+        let imports: Vec<(String, String)> = root_imports(source)
+            .into_iter()
+            .map(|(name, path)| (name, path.join("::")))
+            .collect();
+        let expected: Vec<(String, String)> = expected
+            .iter()
+            .map(|(name, path)| (name.to_string(), path.to_string()))
+            .collect();
+        assert_eq!(imports, expected, "{source}");
+    };
+    check(
+        "pub use crate::load::LoadError;",
+        &[("LoadError", "load::LoadError")],
+    );
+    check(
+        "pub use import::{import, Report as R}; use std::fmt;",
+        &[
+            ("R", "import::Report"),
+            ("fmt", "std::fmt"),
+            ("import", "import::import"),
+        ],
+    );
+    check("pub use load::*; fn f() { use a::B; }", &[]);
+}
+
+#[test]
+fn first_circle_is_found() {
+    let check = |edges: &[(&str, &str)], expected: Option<&[&str]>| {
+        let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for (from, to) in edges {
+            graph
+                .entry(from.to_string())
+                .or_default()
+                .insert(to.to_string());
         }
-    }
+        let expected =
+            expected.map(|modules| modules.iter().map(|module| module.to_string()).collect());
+        assert_eq!(first_circle(&graph), expected, "{edges:?}");
+    };
+    check(&[], None);
+    check(&[("a", "b"), ("b", "c"), ("a", "c")], None);
+    check(&[("a", "b"), ("b", "a")], Some(&["a", "b", "a"]));
+    check(
+        &[("a", "b"), ("b", "c"), ("c", "b")],
+        Some(&["b", "c", "b"]),
+    );
+    check(
+        &[("a", "b"), ("b", "c"), ("c", "a")],
+        Some(&["a", "b", "c", "a"]),
+    );
 }
 
 /// `cargo metadata --format-version 1` of the workspace, with `extra` arguments, as JSON.

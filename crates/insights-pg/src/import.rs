@@ -16,48 +16,10 @@ use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{Client, Transaction};
 
+use crate::layout::{
+    micro_watts_sql, sample_parts_sql, whole_watts_sql, ROLLUP_LAYOUT_VERSION, SCHEMA_SQL,
+};
 use crate::plan::{self, Level, DAY_US, HOUR_US, QUARTER_US};
-use crate::timeseries::SCHEMA_SQL;
-
-/// The rollup layout the data was written with; answers read rollups only when it matches.
-/// 4: packs of 24 hours and 32 days (work in progress between f73203c and 52b887a wrote
-/// other pack layouts under 3). 5: exact microwatt sums (`micro_sum`), and an interval per
-/// series (`power_series_intervals`).
-pub(crate) const ROLLUP_VERSION: i64 = 5;
-
-/// A sample's whole watts in SQL, as `insights_core::sample_parts` has them.
-macro_rules! whole_watts_sql {
-    ($watts:literal) => {
-        concat!("trunc(", $watts, ")::bigint")
-    };
-}
-
-/// A sample's fraction in microwatts in SQL, as `insights_core::sample_parts` has it: `round`
-/// of a double rounds ties to even.
-macro_rules! micro_watts_sql {
-    ($watts:literal) => {
-        concat!(
-            "round((",
-            $watts,
-            " - trunc(",
-            $watts,
-            ")) * 1e6::float8)::bigint"
-        )
-    };
-}
-
-/// A sample's parts as the columns `int_sum` and `micro_sum` of a row of one sample.
-macro_rules! sample_parts_sql {
-    ($watts:literal) => {
-        concat!(
-            $crate::import::whole_watts_sql!($watts),
-            " AS int_sum, ",
-            $crate::import::micro_watts_sql!($watts),
-            " AS micro_sum"
-        )
-    };
-}
-pub(crate) use {micro_watts_sql, sample_parts_sql, whole_watts_sql};
 
 /// Islands of touched days are recomputed in groups of about this many 15-minute rows, so
 /// memory stays bounded however much is imported.
@@ -192,7 +154,7 @@ impl Importer {
             create_partition(&transaction, year, month).await?;
         }
         // Data written before rollups existed has none: roll up everything this once.
-        let rolled_up_before = rollup_version(&transaction).await? == Some(ROLLUP_VERSION)
+        let rolled_up_before = rollup_version(&transaction).await? == Some(ROLLUP_LAYOUT_VERSION)
             || transaction
                 .query_one("SELECT NOT EXISTS (SELECT FROM power_samples)", &[])
                 .await
@@ -1049,7 +1011,7 @@ async fn record_version(transaction: &Transaction<'_>) -> Result<(), ImportError
         .execute(
             "INSERT INTO power_sample_facts VALUES ('rollup_version', $1)
              ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value",
-            &[&ROLLUP_VERSION],
+            &[&ROLLUP_LAYOUT_VERSION],
         )
         .await
         .map_err(sql_error)?;

@@ -6,6 +6,7 @@
 //! view with the same code as the embedded store, so both stores answer identically.
 
 mod import;
+mod layout;
 mod plan;
 mod queries;
 mod timeseries;

@@ -18,9 +18,6 @@ use tokio_postgres::Row;
 
 use crate::{plan, Database, DbError, PgConfig, PgSetupError};
 
-/// The schema of the table, applied by the import.
-pub const SCHEMA_SQL: &str = include_str!("../../../db/timeseries.sql");
-
 /// [`FALLBACK_INTERVAL`] in ns, for the series without a row in `power_series_intervals`.
 macro_rules! fallback_interval_ns {
     () => {
@@ -69,7 +66,9 @@ const EXTENT: &str = concat!(
     ) AS e"
 );
 
-const ROLLUP_VERSION: &str = "
+/// The rollup layout version the last import recorded, and whether any sample is stored: what
+/// [`PgTimeSeries::connect`] tells a usable store from an empty or outdated one by.
+const RECORDED_ROLLUP_LAYOUT: &str = "
     SELECT (SELECT value FROM power_sample_facts WHERE name = 'rollup_version') AS version,
            EXISTS (SELECT FROM power_samples) AS has_samples";
 
@@ -123,7 +122,7 @@ macro_rules! mixed_rows {
     () => {
         concat!(
             "SELECT s.ts AS at, 1::bigint AS n, ",
-            crate::import::sample_parts_sql!("s.watts"),
+            crate::layout::sample_parts_sql!("s.watts"),
             ", s.watts AS min_watts, s.watts AS max_watts
              FROM power_samples s
              WHERE r.span_s = 0 AND s.duid = k.duid AND s.circuit_number = k.circuit_number
@@ -203,12 +202,15 @@ impl PgTimeSeries {
             },
             DbError::Broken(_) => PgSetupError::NotImported,
         };
-        let rows = db.query(ROLLUP_VERSION, &[]).await.map_err(setup_error)?;
+        let rows = db
+            .query(RECORDED_ROLLUP_LAYOUT, &[])
+            .await
+            .map_err(setup_error)?;
         let row = rows.first().ok_or(PgSetupError::NotImported)?;
         let version: Option<i64> = row.try_get("version").ok().flatten();
         let has_samples: bool = row.try_get("has_samples").unwrap_or(false);
         match version {
-            Some(version) if version == crate::import::ROLLUP_VERSION => Ok(PgTimeSeries {
+            Some(version) if version == crate::layout::ROLLUP_LAYOUT_VERSION => Ok(PgTimeSeries {
                 db,
                 use_rollups: true,
             }),

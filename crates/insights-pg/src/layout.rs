@@ -1,0 +1,48 @@
+//! What the import writes and the time series source reads must agree on: the schema, the
+//! version of the rollup layout recorded beside the rows, and how a sample's watts split into
+//! exact parts in SQL. Both `import.rs` and `timeseries.rs` use this module, and it uses
+//! neither, so neither of them depends on the other.
+
+/// The schema of the table, applied by the import.
+pub(crate) const SCHEMA_SQL: &str = include_str!("../../../db/timeseries.sql");
+
+/// The rollup layout the data was written with, recorded as the fact `rollup_version` in
+/// `power_sample_facts`; answers read rollups only when it matches.
+/// 4: packs of 24 hours and 32 days (work in progress between f73203c and 52b887a wrote
+/// other pack layouts under 3). 5: exact microwatt sums (`micro_sum`), and an interval per
+/// series (`power_series_intervals`).
+pub(crate) const ROLLUP_LAYOUT_VERSION: i64 = 5;
+
+/// A sample's whole watts in SQL, as `insights_core::sample_parts` has them.
+macro_rules! whole_watts_sql {
+    ($watts:literal) => {
+        concat!("trunc(", $watts, ")::bigint")
+    };
+}
+
+/// A sample's fraction in microwatts in SQL, as `insights_core::sample_parts` has it: `round`
+/// of a double rounds ties to even.
+macro_rules! micro_watts_sql {
+    ($watts:literal) => {
+        concat!(
+            "round((",
+            $watts,
+            " - trunc(",
+            $watts,
+            ")) * 1e6::float8)::bigint"
+        )
+    };
+}
+
+/// A sample's parts as the columns `int_sum` and `micro_sum` of a row of one sample.
+macro_rules! sample_parts_sql {
+    ($watts:literal) => {
+        concat!(
+            $crate::layout::whole_watts_sql!($watts),
+            " AS int_sum, ",
+            $crate::layout::micro_watts_sql!($watts),
+            " AS micro_sum"
+        )
+    };
+}
+pub(crate) use {micro_watts_sql, sample_parts_sql, whole_watts_sql};

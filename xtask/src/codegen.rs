@@ -225,7 +225,7 @@ pub fn operations_md(current: &str) -> anyhow::Result<String> {
         .find("<!-- settings:end -->")
         .ok_or_else(|| anyhow::anyhow!("docs/operations.md has no settings:end marker"))?;
     let mut table = String::from("\n| variable | default | meaning |\n| --- | --- | --- |\n");
-    for variable in insights_http::settings::VARIABLES {
+    for variable in insights_http::settings::VARIABLES.iter() {
         table.push_str(&format!(
             "| `{}` | {} | {} |\n",
             variable.name, variable.default, variable.meaning

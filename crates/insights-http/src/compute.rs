@@ -46,6 +46,13 @@ impl ComputePool {
         })
     }
 
+    /// How many threads it runs.
+    pub fn threads(&self) -> usize {
+        self.runtime
+            .as_ref()
+            .map_or(0, |runtime| runtime.metrics().num_workers())
+    }
+
     /// Heavy requests whose deadline passed while their work ran.
     pub fn timed_out(&self) -> u64 {
         self.timed_out.load(Ordering::Relaxed)

@@ -45,7 +45,9 @@ async fn main() -> Result<()> {
             "unknown argument {other:?}: run without arguments to serve, or `healthcheck`"
         ),
     }
-    let mut filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    // A RUST_LOG that does not parse counts as unset, as when tracing-subscriber read it.
+    let mut filter =
+        EnvFilter::try_new(&settings.log_filter).unwrap_or_else(|_| EnvFilter::new("info"));
     // The HTTP/1 dispatcher logs a client's malformed request at ERROR ("stream error"); the
     // service answers it with a problem and logs it at WARN itself (`connection.rs`).
     if let Ok(directive) = "actix_http::h1::dispatcher=off".parse() {

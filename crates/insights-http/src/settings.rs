@@ -1,11 +1,17 @@
-//! `Settings`: every configuration value, read from the environment once, in `main`.
+//! `Settings`: every configuration value, read from the environment once, in `main`. Each
+//! setting is declared once, in a `settings!` block: its field, variable, default, parser and
+//! meaning; the reading, the defaults, `Debug` and the documentation's table all follow from it.
 
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::LazyLock;
+use std::time::Duration;
 
 use insights_pg::PgConfig;
-use time::Duration;
+
+use crate::ratelimit::Rate;
 
 /// One environment variable the service reads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -16,158 +22,19 @@ pub struct Variable {
     pub default: &'static str,
     /// What it does (Markdown).
     pub meaning: &'static str,
+    /// Whether its value is a secret, never printed: not by `Debug`, not in an error.
+    pub secret: bool,
 }
 
-/// Every variable the service reads, in the order `docs/operations.md` lists them: the one
-/// list that document's table is generated from (`cargo xtask codegen`), and that a tidy test
-/// holds against the names the code reads and against `.env.example`.
-pub const VARIABLES: &[Variable] = &[
-    Variable {
-        name: "INSIGHTS_ADDR",
-        default: "`127.0.0.1:8080`",
-        meaning: "address to listen on (`0.0.0.0:8080` in a container; port 0 picks a free port, logged on the `serving` line)",
-    },
-    Variable {
-        name: "INSIGHTS_TIMESERIES",
-        default: "`data/mock_timeseries.json`",
-        meaning: "the sample file (loaded again on SIGHUP), or `postgres` for the `power_samples` table",
-    },
-    Variable {
-        name: "INSIGHTS_TIMESERIES_URL",
-        default: "`DATABASE_URL`",
-        meaning: "with `INSIGHTS_TIMESERIES=postgres`: the database holding the samples",
-    },
-    Variable {
-        name: "INSIGHTS_CATALOGUE",
-        default: "unset",
-        meaning: "a catalogue file for the embedded store",
-    },
-    Variable {
-        name: "INSIGHTS_MAX_WINDOW_DAYS",
-        default: "`366`",
-        meaning: "the longest window a request may ask for",
-    },
-    Variable {
-        name: "DATABASE_URL",
-        default: "unset",
-        meaning: "metadata from this PostgreSQL; unset serves the embedded seed catalogue",
-    },
-    Variable {
-        name: "INSIGHTS_DB_POOL_SIZE",
-        default: "`16`",
-        meaning: "connections per pool (metadata and samples each have one)",
-    },
-    Variable {
-        name: "INSIGHTS_DB_CONNECT_TIMEOUT_MS",
-        default: "`500`",
-        meaning: "limit on opening one connection",
-    },
-    Variable {
-        name: "INSIGHTS_DB_WAIT_TIMEOUT_MS",
-        default: "`500`",
-        meaning: "limit on waiting for a pooled connection",
-    },
-    Variable {
-        name: "INSIGHTS_DB_STATEMENT_TIMEOUT_MS",
-        default: "`1000`",
-        meaning: "limit on one statement, server- and client-side",
-    },
-    Variable {
-        name: "INSIGHTS_CACHE_TTL_S",
-        default: "`60`",
-        meaning: "seconds a metadata answer from PostgreSQL is cached (0: none)",
-    },
-    Variable {
-        name: "INSIGHTS_CACHE_CAPACITY",
-        default: "`10000`",
-        meaning: "most metadata answers cached",
-    },
-    Variable {
-        name: "INSIGHTS_REQUEST_TIMEOUT_MS",
-        default: "`10000`",
-        meaning: "a request's work still unfinished after this is a 503",
-    },
-    Variable {
-        name: "INSIGHTS_MAX_QUERY_BYTES",
-        default: "`2048`",
-        meaning: "a longer query string is a 414",
-    },
-    Variable {
-        name: "INSIGHTS_MAX_CONNECTIONS",
-        default: "`4096`",
-        meaning: "open connections served at once; more wait in the listen backlog",
-    },
-    Variable {
-        name: "INSIGHTS_WORKERS",
-        default: "the number of cores",
-        meaning: "worker threads",
-    },
-    Variable {
-        name: "INSIGHTS_CLIENT_TIMEOUT_S",
-        default: "`5`",
-        meaning: "time a client has, after connecting and after each answer, to send a whole request head; a stalled connection is closed",
-    },
-    Variable {
-        name: "INSIGHTS_COMPUTE_THREADS",
-        default: "the number of cores",
-        meaning: "low-priority threads that usage requests run on, off the workers",
-    },
-    Variable {
-        name: "INSIGHTS_COMPUTE_SLOTS",
-        default: "4 × the cores",
-        meaning: "heavy requests run at once, each caller at most half of them; more wait in the queue",
-    },
-    Variable {
-        name: "INSIGHTS_QUEUE_CAPACITY",
-        default: "64 × the cores",
-        meaning: "heavy requests that may wait for a slot at once, each caller at most half of them; past it, 503",
-    },
-    Variable {
-        name: "INSIGHTS_QUEUE_TARGET_MS",
-        default: "`100`",
-        meaning: "the longest a heavy request waits for a slot; one that cannot start by then (predicted from the drain rate, or by its timer) is 503",
-    },
-    Variable {
-        name: "INSIGHTS_LIGHT_WORK",
-        default: "`512`",
-        meaning: "figures (circuits × buckets and intervals) up to which a usage request is light: answered at once, never queued or refused for want of a slot",
-    },
-    Variable {
-        name: "INSIGHTS_KEEP_ALIVE_S",
-        default: "`5`",
-        meaning: "how long an idle keep-alive connection stays open (0: none)",
-    },
-    Variable {
-        name: "INSIGHTS_SHUTDOWN_TIMEOUT_S",
-        default: "`30`",
-        meaning: "how long requests in flight get to finish on SIGTERM or SIGINT",
-    },
-    Variable {
-        name: "INSIGHTS_API_KEYS_FILE",
-        default: "unset",
-        meaning: "the API key file; unset turns authentication off",
-    },
-    Variable {
-        name: "INSIGHTS_METRICS_REQUIRE_KEY",
-        default: "`true`",
-        meaning: "with keys on, whether `/metrics` needs an operator's key",
-    },
-    Variable {
-        name: "INSIGHTS_RATE_LIMIT",
-        default: "`off`",
-        meaning: "`<requests per second>/<burst>` for each API key (a key's own `rate=` in the key file wins), or for each client address while keys are off; over it, `/v1/` answers 429",
-    },
-    Variable {
-        name: "INSIGHTS_LOG_FORMAT",
-        default: "`text`",
-        meaning: "`text` for people, `json` for log pipelines",
-    },
-    Variable {
-        name: "RUST_LOG",
-        default: "`info`",
-        meaning: "log filter, in `tracing-subscriber`'s `EnvFilter` syntax",
-    },
-];
+/// Every variable the service reads, in the order `docs/operations.md` lists them (the order
+/// of the declarations): the one list that document's table is generated from (`cargo xtask
+/// codegen`), and that a tidy test holds against the names the code reads and against
+/// `.env.example`.
+pub static VARIABLES: LazyLock<Vec<Variable>> = LazyLock::new(|| {
+    let mut variables = Vec::new();
+    Settings::push_variables(&mut variables);
+    variables
+});
 
 /// Why the configuration is unusable; names the variable.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -195,46 +62,260 @@ pub enum LogFormat {
     Json,
 }
 
-/// The machine's cores, the default for both kinds of thread.
-fn cores() -> usize {
-    std::thread::available_parallelism().map_or(2, usize::from)
+/// Declares a struct of settings. Each field is `kind(VARIABLE, default, parser)`, its doc
+/// comment the variable's meaning in the documentation's table; `kind` is `public`, or
+/// `secret` for a value `Debug` and errors never show. The default is the text the variable
+/// would hold, parsed as it would be, or `("how the table writes it", value)`. A field
+/// `group()` is a struct declared by another `settings!`, its variables listed in its place.
+macro_rules! settings {
+    (
+        $(#[doc = $struct_doc:literal])*
+        pub struct $name:ident {
+            $(
+                $(#[doc = $doc:literal])*
+                pub $field:ident: $type:ty = $kind:ident($($spec:tt)*);
+            )*
+        }
+    ) => {
+        $(#[doc = $struct_doc])*
+        #[derive(Clone, PartialEq, Eq)]
+        pub struct $name {
+            $(
+                $(#[doc = $doc])*
+                #[doc = setting!(doc $kind($($spec)*))]
+                pub $field: $type,
+            )*
+        }
+
+        impl Group for $name {
+            fn read(lookup: &dyn Fn(&str) -> Option<String>) -> Result<$name, SettingsError> {
+                Ok($name { $($field: setting!(read lookup, $type, $kind($($spec)*)),)* })
+            }
+
+            fn push_variables(variables: &mut Vec<Variable>) {
+                $(setting!(list variables, $type, $kind($($spec)*), $($doc)*);)*
+            }
+        }
+
+        impl Default for $name {
+            fn default() -> $name {
+                $name { $($field: setting!(default $kind($($spec)*)),)* }
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.debug_struct(stringify!($name))
+                    $(.field(stringify!($field), setting!(show self.$field, $kind)))*
+                    .finish()
+            }
+        }
+    };
 }
 
-/// The figures (circuits × ranges) up to which a usage request is light: about a
-/// millisecond of work on the file source at most (a circuit in 512 buckets), measured in
-/// `docs/performance.md`.
-pub const DEFAULT_LIGHT_WORK: usize = 512;
+/// One field's part of each item `settings!` writes.
+macro_rules! setting {
+    (read $lookup:ident, $type:ty, group()) => { <$type as Group>::read($lookup)? };
+    (read $lookup:ident, $type:ty, $kind:ident($name:literal, $default:tt, $parse:expr)) => {
+        match $lookup($name) {
+            None => setting!(default $kind($name, $default, $parse)),
+            Some(text) => ($parse)(&text).map_err(|why| SettingsError {
+                variable: $name,
+                reason: setting!(reason $kind, why, text),
+            })?,
+        }
+    };
+    (doc group()) => { "" };
+    (doc $kind:ident($name:literal, $($rest:tt)*)) => { concat!("\n\nFrom `", $name, "`.") };
+    (reason secret, $why:ident, $text:ident) => { $why };
+    (reason public, $why:ident, $text:ident) => { format!("{}, got {:?}", $why, $text) };
+    (default group()) => { Default::default() };
+    (default $kind:ident($name:literal, $text:literal, $parse:expr)) => {
+        ($parse)($text).expect(concat!("the default of ", $name, " parses"))
+    };
+    (default $kind:ident($name:literal, ($shown:literal, $value:expr), $parse:expr)) => { $value };
+    (list $variables:ident, $type:ty, group(), $($doc:literal)*) => {
+        <$type as Group>::push_variables($variables)
+    };
+    (list $variables:ident, $type:ty, $kind:ident($name:literal, $default:tt, $parse:expr),
+        $($doc:literal)*) => {
+        $variables.push(Variable {
+            name: $name,
+            default: setting!(shown $default),
+            meaning: concat!($($doc),*).trim_ascii(),
+            secret: stringify!($kind) == "secret",
+        })
+    };
+    (shown $text:literal) => { concat!("`", $text, "`") };
+    (shown ($shown:literal, $value:expr)) => { $shown };
+    (show $value:expr, secret) => { &$value.as_ref().map(|_| "<redacted>") };
+    (show $value:expr, public) => { &Scrubbed(&$value) };
+    (show $value:expr, group) => { &$value };
+}
 
-/// Per-request and per-connection limits; the server and the middleware read them.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Limits {
-    /// `INSIGHTS_REQUEST_TIMEOUT_MS`: a request still unanswered after this gets a 503.
-    pub request_timeout: std::time::Duration,
-    /// `INSIGHTS_MAX_QUERY_BYTES`: a longer query string gets a 414.
-    pub max_query_bytes: usize,
-    /// `INSIGHTS_MAX_CONNECTIONS`: open connections beyond this wait in the listen backlog.
-    pub max_connections: usize,
-    /// `INSIGHTS_WORKERS`: worker threads; each serves many connections.
-    pub workers: usize,
-    /// `INSIGHTS_KEEP_ALIVE_S`: how long an idle keep-alive connection is held open.
-    pub keep_alive: std::time::Duration,
-    /// `INSIGHTS_SHUTDOWN_TIMEOUT_S`: how long in-flight requests get to finish on SIGTERM.
-    pub shutdown_timeout: std::time::Duration,
-    /// `INSIGHTS_CLIENT_TIMEOUT_S`: how long a client has, after connecting and after each
-    /// answer, to send a whole request head; a connection that stalls longer is closed.
-    pub client_timeout: std::time::Duration,
-    /// `INSIGHTS_COMPUTE_THREADS`: threads that heavy (usage) requests run on, apart from the
-    /// workers that serve connections.
-    pub compute_threads: usize,
-    /// `INSIGHTS_COMPUTE_SLOTS`: heavy requests run at once; more wait in the queue.
-    pub compute_slots: usize,
-    /// `INSIGHTS_QUEUE_CAPACITY`: heavy requests that may wait for a slot at once.
-    pub queue_capacity: usize,
-    /// `INSIGHTS_QUEUE_TARGET_MS`: the longest a heavy request waits for a slot before a 503.
-    pub queue_target: std::time::Duration,
-    /// `INSIGHTS_LIGHT_WORK`: the figures (circuits × ranges) up to which a usage request is
-    /// light, answered at once without a slot.
-    pub light_work: usize,
+/// What `settings!` writes for a struct of settings, so that one can hold another.
+trait Group: Sized {
+    /// Reads every variable through `lookup`; an unset one takes its default.
+    fn read(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Self, SettingsError>;
+    /// Appends the struct's variables, in their order.
+    fn push_variables(variables: &mut Vec<Variable>);
+}
+
+settings! {
+    /// The service's configuration. `.env.example` documents each variable.
+    pub struct Settings {
+        /// address to listen on (`0.0.0.0:8080` in a container; port 0 picks a free port,
+        /// logged on the `serving` line)
+        pub addr: SocketAddr = public("INSIGHTS_ADDR", "127.0.0.1:8080", |text: &str| {
+            text.trim().parse::<SocketAddr>()
+                .map_err(|_| "must be an address such as 127.0.0.1:8080".to_owned())
+        });
+        /// the sample file (loaded again on SIGHUP), or `postgres` for the `power_samples` table
+        pub timeseries_path: PathBuf =
+            public("INSIGHTS_TIMESERIES", "data/mock_timeseries.json", verbatim);
+        /// with `INSIGHTS_TIMESERIES=postgres`: the database holding the samples
+        pub timeseries_url: Option<String> =
+            secret("INSIGHTS_TIMESERIES_URL", ("`DATABASE_URL`", None), unless_blank);
+        /// a catalogue file for the embedded store
+        pub catalogue_path: Option<PathBuf> =
+            public("INSIGHTS_CATALOGUE", ("unset", None), unless_blank);
+        /// the longest window a request may ask for
+        pub max_window_days: i64 =
+            public("INSIGHTS_MAX_WINDOW_DAYS", "366", whole(1, 36_600, " of days"));
+        /// metadata from this PostgreSQL; unset serves the embedded seed catalogue
+        pub database_url: Option<String> = secret("DATABASE_URL", ("unset", None), unless_blank);
+        /// connections per pool (metadata and samples each have one)
+        pub db_pool_size: usize = public("INSIGHTS_DB_POOL_SIZE", "16", whole(1, 1024, ""));
+        /// limit on opening one connection
+        pub db_connect_timeout: Duration =
+            public("INSIGHTS_DB_CONNECT_TIMEOUT_MS", "500", milliseconds(1, 600_000));
+        /// limit on waiting for a pooled connection
+        pub db_wait_timeout: Duration =
+            public("INSIGHTS_DB_WAIT_TIMEOUT_MS", "500", milliseconds(1, 600_000));
+        /// limit on one statement, server- and client-side
+        pub db_statement_timeout: Duration =
+            public("INSIGHTS_DB_STATEMENT_TIMEOUT_MS", "1000", milliseconds(1, 600_000));
+        /// seconds a metadata answer from PostgreSQL is cached (0: none)
+        pub cache_ttl: Duration = public("INSIGHTS_CACHE_TTL_S", "60", seconds(0, 86_400));
+        /// most metadata answers cached
+        pub cache_capacity: usize =
+            public("INSIGHTS_CACHE_CAPACITY", "10000", whole(1, 10_000_000, ""));
+        /// The limits on requests and connections.
+        pub limits: Limits = group();
+        /// the API key file; unset turns authentication off
+        pub api_keys_file: Option<PathBuf> =
+            public("INSIGHTS_API_KEYS_FILE", ("unset", None), unless_blank);
+        /// with keys on, whether `/metrics` needs an operator's key
+        pub metrics_require_key: bool = public(
+            "INSIGHTS_METRICS_REQUIRE_KEY", "true", one_of(&[("true", true), ("false", false)])
+        );
+        /// `<requests per second>/<burst>` for each API key (a key's own `rate=` in the key
+        /// file wins), or for each client address while keys are off; over it, `/v1/` answers 429
+        pub rate_limit: Option<Rate> = public("INSIGHTS_RATE_LIMIT", "off", |text: &str| {
+            match text.trim() {
+                "off" => Ok(None),
+                text => Rate::parse(text).map(Some).map_err(|_| {
+                    "must be off or <requests per second>/<burst>, such as 20/40".to_owned()
+                }),
+            }
+        });
+        /// `text` for people, `json` for log pipelines
+        pub log_format: LogFormat = public("INSIGHTS_LOG_FORMAT", "text", one_of(&[
+            ("text", LogFormat::Text),
+            ("json", LogFormat::Json),
+        ]));
+        /// log filter, in `tracing-subscriber`'s `EnvFilter` syntax
+        pub log_filter: String = public("RUST_LOG", "info", verbatim);
+    }
+}
+
+settings! {
+    /// Per-request and per-connection limits; the server and the middleware read them.
+    pub struct Limits {
+        /// a request's work still unfinished after this is a 503
+        pub request_timeout: Duration =
+            public("INSIGHTS_REQUEST_TIMEOUT_MS", "10000", milliseconds(1, 600_000));
+        /// a longer query string is a 414
+        pub max_query_bytes: usize =
+            public("INSIGHTS_MAX_QUERY_BYTES", "2048", whole(64, 65_536, ""));
+        /// open connections served at once; more wait in the listen backlog
+        pub max_connections: usize =
+            public("INSIGHTS_MAX_CONNECTIONS", "4096", whole(1, 1_000_000, ""));
+        /// worker threads
+        pub workers: usize =
+            public("INSIGHTS_WORKERS", ("the number of cores", cores()), whole(1, 1024, ""));
+        /// time a client has, after connecting and after each answer, to send a whole request
+        /// head; a stalled connection is closed
+        pub client_timeout: Duration = public("INSIGHTS_CLIENT_TIMEOUT_S", "5", seconds(1, 3600));
+        /// low-priority threads that usage requests run on, off the workers
+        pub compute_threads: usize = public(
+            "INSIGHTS_COMPUTE_THREADS", ("the number of cores", cores()), whole(1, 1024, "")
+        );
+        /// heavy requests run at once, each caller at most half of them; more wait in the queue
+        pub compute_slots: usize = public(
+            "INSIGHTS_COMPUTE_SLOTS", ("4 × the cores", 4 * cores()), whole(1, 65_536, "")
+        );
+        /// heavy requests that may wait for a slot at once, each caller at most half of them;
+        /// past it, 503
+        pub queue_capacity: usize = public(
+            "INSIGHTS_QUEUE_CAPACITY", ("64 × the cores", 64 * cores()), whole(0, 65_536, "")
+        );
+        /// the longest a heavy request waits for a slot; one that cannot start by then
+        /// (predicted from the drain rate, or by its timer) is 503
+        pub queue_target: Duration =
+            public("INSIGHTS_QUEUE_TARGET_MS", "100", milliseconds(0, 60_000));
+        // 512: about a millisecond of work on the file source at most (a circuit in 512
+        // buckets), measured in `docs/performance.md`.
+        /// figures (circuits × buckets and intervals) up to which a usage request is light:
+        /// answered at once, never queued or refused for want of a slot
+        pub light_work: usize = public(
+            "INSIGHTS_LIGHT_WORK", "512", whole(0, insights_core::MAX_CELLS_PER_REQUEST, "")
+        );
+        /// how long an idle keep-alive connection stays open (0: none)
+        pub keep_alive: Duration = public("INSIGHTS_KEEP_ALIVE_S", "5", seconds(0, 3600));
+        /// how long requests in flight get to finish on SIGTERM or SIGINT
+        pub shutdown_timeout: Duration =
+            public("INSIGHTS_SHUTDOWN_TIMEOUT_S", "30", seconds(0, 3600));
+    }
+}
+
+impl Settings {
+    /// Reads the settings through `lookup`, which is `std::env::var` in `main` and a map in tests.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Settings, SettingsError> {
+        let settings = <Settings as Group>::read(&lookup)?;
+        settings.timeseries_database()?;
+        Ok(settings)
+    }
+
+    /// The metadata database, from `DATABASE_URL`; `None` serves the embedded catalogue.
+    pub fn database(&self) -> Option<PgConfig> {
+        self.database_url.clone().map(|url| self.pool(url))
+    }
+
+    /// With `INSIGHTS_TIMESERIES=postgres`, the samples' database: `INSIGHTS_TIMESERIES_URL`,
+    /// else `DATABASE_URL`; `None` reads the sample file.
+    pub fn timeseries_database(&self) -> Result<Option<PgConfig>, SettingsError> {
+        if self.timeseries_path.as_os_str() != "postgres" {
+            return Ok(None);
+        }
+        let url = self.timeseries_url.as_ref().or(self.database_url.as_ref());
+        let url = url.ok_or_else(|| SettingsError {
+            variable: "INSIGHTS_TIMESERIES",
+            reason: "is postgres, which needs INSIGHTS_TIMESERIES_URL or DATABASE_URL".to_owned(),
+        })?;
+        Ok(Some(self.pool(url.clone())))
+    }
+
+    /// One set of pool limits serves both databases; each gets its own pool.
+    fn pool(&self, url: String) -> PgConfig {
+        PgConfig {
+            url,
+            pool_size: self.db_pool_size,
+            connect_timeout: self.db_connect_timeout,
+            wait_timeout: self.db_wait_timeout,
+            statement_timeout: self.db_statement_timeout,
+        }
+    }
 }
 
 impl Limits {
@@ -248,94 +329,66 @@ impl Limits {
     }
 }
 
-impl Default for Limits {
-    fn default() -> Limits {
-        Limits {
-            request_timeout: std::time::Duration::from_secs(10),
-            max_query_bytes: 2048,
-            max_connections: 4096,
-            workers: cores(),
-            client_timeout: std::time::Duration::from_secs(5),
-            compute_threads: cores(),
-            compute_slots: 4 * cores(),
-            queue_capacity: 64 * cores(),
-            queue_target: std::time::Duration::from_millis(100),
-            light_work: DEFAULT_LIGHT_WORK,
-            keep_alive: std::time::Duration::from_secs(5),
-            shutdown_timeout: std::time::Duration::from_secs(30),
-        }
+/// The machine's cores, the default for both kinds of thread.
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(2, usize::from)
+}
+
+/// A whole number from `min` to `max`, counting `unit` (" of days", or "" for a count).
+fn whole<T>(min: T, max: T, unit: &'static str) -> impl Fn(&str) -> Result<T, String>
+where
+    T: FromStr + PartialOrd + fmt::Display,
+{
+    move |text| match text.trim().parse::<T>() {
+        Ok(number) if min <= number && number <= max => Ok(number),
+        _ => Err(format!("must be a whole number{unit} from {min} to {max}")),
     }
 }
 
-/// The service's configuration. `.env.example` documents each variable.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Settings {
-    /// `INSIGHTS_ADDR`: where to listen.
-    pub addr: SocketAddr,
-    /// `INSIGHTS_TIMESERIES`: the sample file, or `postgres` for the `power_samples` table.
-    pub timeseries_path: PathBuf,
-    /// With `INSIGHTS_TIMESERIES=postgres`: `INSIGHTS_TIMESERIES_URL`, else `DATABASE_URL`.
-    pub timeseries_database: Option<PgConfig>,
-    /// `INSIGHTS_CATALOGUE`: a catalogue file for the embedded store; `None` is the seed.
-    pub catalogue_path: Option<PathBuf>,
-    /// `INSIGHTS_MAX_WINDOW_DAYS`: the longest window a request may ask for.
-    pub max_window: Duration,
-    /// `DATABASE_URL` and the `INSIGHTS_DB_*` limits; `None` serves the embedded catalogue.
-    pub database: Option<PgConfig>,
-    /// `INSIGHTS_CACHE_TTL_S`: how long PostgreSQL metadata is cached; zero caches nothing.
-    pub cache_ttl: std::time::Duration,
-    /// `INSIGHTS_CACHE_CAPACITY`: the most metadata entries cached.
-    pub cache_capacity: usize,
-    /// `INSIGHTS_LOG_FORMAT`: `text` (the default) or `json`.
-    pub log_format: LogFormat,
-    /// The `INSIGHTS_REQUEST_TIMEOUT_MS`, `_MAX_QUERY_BYTES`, `_MAX_CONNECTIONS`, `_WORKERS`,
-    /// `_KEEP_ALIVE_S` and `_SHUTDOWN_TIMEOUT_S` limits.
-    pub limits: Limits,
-    /// `INSIGHTS_API_KEYS_FILE`: the hashed API keys; `None` turns authentication off.
-    pub api_keys_file: Option<PathBuf>,
-    /// `INSIGHTS_METRICS_REQUIRE_KEY`: whether `/metrics` needs a key when keys are on.
-    pub metrics_require_key: bool,
-    /// `INSIGHTS_RATE_LIMIT`: each caller's rate; `None` limits no one but keys with their own.
-    pub rate_limit: Option<crate::ratelimit::Rate>,
+fn seconds(min: u64, max: u64) -> impl Fn(&str) -> Result<Duration, String> {
+    let whole = whole(min, max, " of seconds");
+    move |text| whole(text).map(Duration::from_secs)
 }
 
-impl fmt::Debug for Settings {
+fn milliseconds(min: u64, max: u64) -> impl Fn(&str) -> Result<Duration, String> {
+    let whole = whole(min, max, " of milliseconds");
+    move |text| whole(text).map(Duration::from_millis)
+}
+
+/// One of the named values, such as `true` or `false`.
+fn one_of<T: Copy>(choices: &'static [(&'static str, T)]) -> impl Fn(&str) -> Result<T, String> {
+    move |text| {
+        let chosen = choices.iter().find(|(name, _)| *name == text.trim());
+        chosen.map(|(_, value)| *value).ok_or_else(|| {
+            let names: Vec<&str> = choices.iter().map(|(name, _)| *name).collect();
+            format!("must be {}", names.join(" or "))
+        })
+    }
+}
+
+/// The text as it is, untrimmed: a path or a filter.
+fn verbatim<T: for<'a> From<&'a str>>(text: &str) -> Result<T, String> {
+    Ok(T::from(text))
+}
+
+/// The text as it is, or `None` when blank, as a `.env` may leave a variable.
+fn unless_blank<T: for<'a> From<&'a str>>(text: &str) -> Result<Option<T>, String> {
+    Ok((!text.trim().is_empty()).then(|| T::from(text)))
+}
+
+/// A value's `Debug`, with the credentials of any URL in it redacted: a path setting may hold
+/// a database URL by mistake, password and all.
+struct Scrubbed<'a, T>(&'a T);
+
+impl<T: fmt::Debug> fmt::Debug for Scrubbed<'_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Settings")
-            .field("addr", &self.addr)
-            // A path setting may hold a database URL by mistake, password and all.
-            .field("timeseries_path", &Redacted(&self.timeseries_path))
-            .field(
-                "catalogue_path",
-                &self.catalogue_path.as_deref().map(Redacted),
-            )
-            .field("timeseries_database", &self.timeseries_database)
-            .field("max_window_days", &self.max_window.whole_days())
-            // PgConfig's Debug redacts the URL, which may hold a password.
-            .field("database", &self.database)
-            .field("cache_ttl", &self.cache_ttl)
-            .field("cache_capacity", &self.cache_capacity)
-            .field("log_format", &self.log_format)
-            .field("limits", &self.limits)
-            .field(
-                "api_keys_file",
-                &self.api_keys_file.as_deref().map(Redacted),
-            )
-            .field("metrics_require_key", &self.metrics_require_key)
-            .field("rate_limit", &self.rate_limit)
-            .finish()
+        f.write_str(&redact_credentials(&format!("{:?}", self.0)))
     }
 }
 
 /// A path as its text, with any URL credentials in it redacted ([`redact_credentials`]).
 #[derive(Clone, Copy)]
 pub struct Redacted<'a>(pub &'a Path);
-
-impl fmt::Debug for Redacted<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(redact_credentials(&self.0.to_string_lossy()).as_str(), f)
-    }
-}
 
 impl fmt::Display for Redacted<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -366,251 +419,21 @@ pub fn redact_credentials(text: &str) -> String {
     redacted
 }
 
-impl Settings {
-    /// Reads the settings through `lookup`, which is `std::env::var` in `main` and a map in tests.
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Settings, SettingsError> {
-        let addr = parse_or(&lookup, "INSIGHTS_ADDR", "127.0.0.1:8080", |text| {
-            text.parse::<SocketAddr>()
-                .map_err(|_| "must be an address such as 127.0.0.1:8080".to_owned())
-        })?;
-        let timeseries_path = PathBuf::from(
-            lookup("INSIGHTS_TIMESERIES").unwrap_or_else(|| "data/mock_timeseries.json".to_owned()),
-        );
-        let catalogue_path = lookup("INSIGHTS_CATALOGUE")
-            .filter(|path| !path.trim().is_empty())
-            .map(PathBuf::from);
-        let max_window = parse_or(
-            &lookup,
-            "INSIGHTS_MAX_WINDOW_DAYS",
-            "366",
-            |text| match text.parse::<i64>() {
-                Ok(days) if (1..=36_600).contains(&days) => Ok(Duration::days(days)),
-                _ => Err("must be a whole number of days from 1 to 36600".to_owned()),
-            },
-        )?;
-        // One set of pool limits serves both databases; each gets its own pool.
-        let pool = PgConfig {
-            url: String::new(),
-            pool_size: parse_or(&lookup, "INSIGHTS_DB_POOL_SIZE", "16", |text| {
-                match text.parse::<usize>() {
-                    Ok(size) if (1..=1024).contains(&size) => Ok(size),
-                    _ => Err("must be a whole number from 1 to 1024".to_owned()),
-                }
-            })?,
-            connect_timeout: parse_or(
-                &lookup,
-                "INSIGHTS_DB_CONNECT_TIMEOUT_MS",
-                "500",
-                milliseconds,
-            )?,
-            wait_timeout: parse_or(&lookup, "INSIGHTS_DB_WAIT_TIMEOUT_MS", "500", milliseconds)?,
-            statement_timeout: parse_or(
-                &lookup,
-                "INSIGHTS_DB_STATEMENT_TIMEOUT_MS",
-                "1000",
-                milliseconds,
-            )?,
-        };
-        let url_of = |variable: &str| lookup(variable).filter(|url| !url.trim().is_empty());
-        let database = url_of("DATABASE_URL").map(|url| PgConfig {
-            url,
-            ..pool.clone()
-        });
-        let timeseries_database = if timeseries_path.as_os_str() == "postgres" {
-            let url = url_of("INSIGHTS_TIMESERIES_URL")
-                .or_else(|| url_of("DATABASE_URL"))
-                .ok_or_else(|| SettingsError {
-                    variable: "INSIGHTS_TIMESERIES",
-                    reason: "is postgres, which needs INSIGHTS_TIMESERIES_URL or DATABASE_URL"
-                        .to_owned(),
-                })?;
-            Some(PgConfig { url, ..pool })
-        } else {
-            None
-        };
-        let cache_ttl = parse_or(&lookup, "INSIGHTS_CACHE_TTL_S", "60", |text| {
-            match text.parse::<u64>() {
-                Ok(seconds) if seconds <= 86_400 => Ok(std::time::Duration::from_secs(seconds)),
-                _ => Err("must be a whole number of seconds from 0 to 86400".to_owned()),
-            }
-        })?;
-        let cache_capacity = parse_or(
-            &lookup,
-            "INSIGHTS_CACHE_CAPACITY",
-            "10000",
-            |text| match text.parse::<usize>() {
-                Ok(capacity) if (1..=10_000_000).contains(&capacity) => Ok(capacity),
-                _ => Err("must be a whole number from 1 to 10000000".to_owned()),
-            },
-        )?;
-        let log_format = parse_or(&lookup, "INSIGHTS_LOG_FORMAT", "text", |text| match text {
-            "text" => Ok(LogFormat::Text),
-            "json" => Ok(LogFormat::Json),
-            _ => Err("must be text or json".to_owned()),
-        })?;
-        let defaults = Limits::default();
-        let limits = Limits {
-            request_timeout: parse_or(
-                &lookup,
-                "INSIGHTS_REQUEST_TIMEOUT_MS",
-                &defaults.request_timeout.as_millis().to_string(),
-                milliseconds,
-            )?,
-            max_query_bytes: parse_or(
-                &lookup,
-                "INSIGHTS_MAX_QUERY_BYTES",
-                &defaults.max_query_bytes.to_string(),
-                |text| whole_number(text, 64, 65_536),
-            )?,
-            max_connections: parse_or(
-                &lookup,
-                "INSIGHTS_MAX_CONNECTIONS",
-                &defaults.max_connections.to_string(),
-                |text| whole_number(text, 1, 1_000_000),
-            )?,
-            workers: parse_or(
-                &lookup,
-                "INSIGHTS_WORKERS",
-                &defaults.workers.to_string(),
-                |text| whole_number(text, 1, 1024),
-            )?,
-            keep_alive: parse_or(
-                &lookup,
-                "INSIGHTS_KEEP_ALIVE_S",
-                &defaults.keep_alive.as_secs().to_string(),
-                seconds,
-            )?,
-            shutdown_timeout: parse_or(
-                &lookup,
-                "INSIGHTS_SHUTDOWN_TIMEOUT_S",
-                &defaults.shutdown_timeout.as_secs().to_string(),
-                seconds,
-            )?,
-            client_timeout: parse_or(
-                &lookup,
-                "INSIGHTS_CLIENT_TIMEOUT_S",
-                &defaults.client_timeout.as_secs().to_string(),
-                |text| match text.parse::<u64>() {
-                    Ok(seconds) if (1..=3600).contains(&seconds) => {
-                        Ok(std::time::Duration::from_secs(seconds))
-                    }
-                    _ => Err("must be a whole number of seconds from 1 to 3600".to_owned()),
-                },
-            )?,
-            compute_threads: parse_or(
-                &lookup,
-                "INSIGHTS_COMPUTE_THREADS",
-                &defaults.compute_threads.to_string(),
-                |text| whole_number(text, 1, 1024),
-            )?,
-            compute_slots: parse_or(
-                &lookup,
-                "INSIGHTS_COMPUTE_SLOTS",
-                &defaults.compute_slots.to_string(),
-                |text| whole_number(text, 1, 65_536),
-            )?,
-            queue_capacity: parse_or(
-                &lookup,
-                "INSIGHTS_QUEUE_CAPACITY",
-                &defaults.queue_capacity.to_string(),
-                |text| whole_number(text, 0, 65_536),
-            )?,
-            queue_target: parse_or(
-                &lookup,
-                "INSIGHTS_QUEUE_TARGET_MS",
-                &defaults.queue_target.as_millis().to_string(),
-                |text| {
-                    whole_number(text, 0, 60_000)
-                        .map(|ms| std::time::Duration::from_millis(ms as u64))
-                },
-            )?,
-            light_work: parse_or(
-                &lookup,
-                "INSIGHTS_LIGHT_WORK",
-                &defaults.light_work.to_string(),
-                |text| whole_number(text, 0, insights_core::MAX_CELLS_PER_REQUEST),
-            )?,
-        };
-        let api_keys_file = lookup("INSIGHTS_API_KEYS_FILE")
-            .filter(|path| !path.trim().is_empty())
-            .map(PathBuf::from);
-        let metrics_require_key = parse_or(
-            &lookup,
-            "INSIGHTS_METRICS_REQUIRE_KEY",
-            "true",
-            |text| match text {
-                "true" => Ok(true),
-                "false" => Ok(false),
-                _ => Err("must be true or false".to_owned()),
-            },
-        )?;
-        let rate_limit = parse_or(&lookup, "INSIGHTS_RATE_LIMIT", "off", |text| match text {
-            "off" => Ok(None),
-            text => crate::ratelimit::Rate::parse(text).map(Some).map_err(|_| {
-                "must be off or <requests per second>/<burst>, such as 20/40".to_owned()
-            }),
-        })?;
-        Ok(Settings {
-            log_format,
-            limits,
-            api_keys_file,
-            metrics_require_key,
-            rate_limit,
-            addr,
-            timeseries_path,
-            timeseries_database,
-            catalogue_path,
-            max_window,
-            database,
-            cache_ttl,
-            cache_capacity,
-        })
-    }
-}
-
-fn whole_number(text: &str, min: usize, max: usize) -> Result<usize, String> {
-    match text.parse::<usize>() {
-        Ok(number) if (min..=max).contains(&number) => Ok(number),
-        _ => Err(format!("must be a whole number from {min} to {max}")),
-    }
-}
-
-fn seconds(text: &str) -> Result<std::time::Duration, String> {
-    whole_number(text, 0, 3600).map(|seconds| std::time::Duration::from_secs(seconds as u64))
-}
-
-fn milliseconds(text: &str) -> Result<std::time::Duration, String> {
-    match text.parse::<u64>() {
-        Ok(ms) if (1..=600_000).contains(&ms) => Ok(std::time::Duration::from_millis(ms)),
-        _ => Err("must be a whole number of milliseconds from 1 to 600000".to_owned()),
-    }
-}
-
-fn parse_or<T>(
-    lookup: &impl Fn(&str) -> Option<String>,
-    variable: &'static str,
-    default: &str,
-    parse: impl Fn(&str) -> Result<T, String>,
-) -> Result<T, SettingsError> {
-    let text = lookup(variable).unwrap_or_else(|| default.to_owned());
-    parse(text.trim()).map_err(|reason| SettingsError {
-        variable,
-        reason: format!("{reason}, got {text:?}"),
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn check(pairs: &[(&str, &str)], expected: Result<&str, &str>) {
-        // The worker default is the machine's core count; pin it so the text is stable.
+        // The defaults that follow the machine's cores are pinned, so the text is stable.
+        let pinned = [
+            ("INSIGHTS_WORKERS", "2"),
+            ("INSIGHTS_COMPUTE_THREADS", "2"),
+            ("INSIGHTS_COMPUTE_SLOTS", "8"),
+            ("INSIGHTS_QUEUE_CAPACITY", "128"),
+        ];
         let actual = Settings::from_lookup(|key| {
-            pairs
-                .iter()
-                .find(|(name, _)| *name == key)
-                .map(|(_, value)| value.to_string())
-                .or_else(|| (key == "INSIGHTS_WORKERS").then(|| "2".to_owned()))
+            let value = pairs.iter().chain(&pinned).find(|(name, _)| *name == key);
+            value.map(|(_, value)| value.to_string())
         });
         let actual = actual
             .map(|settings| format!("{settings:?}"))
@@ -620,8 +443,9 @@ mod tests {
 
     #[test]
     fn reads_defaults_and_overrides() {
-        let defaults = r#"Settings { addr: 127.0.0.1:8080, timeseries_path: "data/mock_timeseries.json", catalogue_path: None, timeseries_database: None, max_window_days: 366, database: None, cache_ttl: 60s, cache_capacity: 10000, log_format: Text, limits: Limits { request_timeout: 10s, max_query_bytes: 2048, max_connections: 4096, workers: 2, keep_alive: 5s, shutdown_timeout: 30s, client_timeout: 5s, compute_threads: 2, compute_slots: 8, queue_capacity: 128, queue_target: 100ms, light_work: 512 }, api_keys_file: None, metrics_require_key: true, rate_limit: None }"#;
+        let defaults = r#"Settings { addr: 127.0.0.1:8080, timeseries_path: "data/mock_timeseries.json", timeseries_url: None, catalogue_path: None, max_window_days: 366, database_url: None, db_pool_size: 16, db_connect_timeout: 500ms, db_wait_timeout: 500ms, db_statement_timeout: 1s, cache_ttl: 60s, cache_capacity: 10000, limits: Limits { request_timeout: 10s, max_query_bytes: 2048, max_connections: 4096, workers: 2, client_timeout: 5s, compute_threads: 2, compute_slots: 8, queue_capacity: 128, queue_target: 100ms, light_work: 512, keep_alive: 5s, shutdown_timeout: 30s }, api_keys_file: None, metrics_require_key: true, rate_limit: None, log_format: Text, log_filter: "info" }"#;
         check(&[], Ok(defaults));
+        assert_eq!(Settings::from_lookup(|_| None), Ok(Settings::default()));
         check(
             &[
                 ("INSIGHTS_ADDR", "0.0.0.0:9000"),
@@ -629,17 +453,19 @@ mod tests {
                 ("INSIGHTS_MAX_WINDOW_DAYS", "31"),
             ],
             Ok(
-                r#"Settings { addr: 0.0.0.0:9000, timeseries_path: "/tmp/x.json", catalogue_path: None, timeseries_database: None, max_window_days: 31, database: None, cache_ttl: 60s, cache_capacity: 10000, log_format: Text, limits: Limits { request_timeout: 10s, max_query_bytes: 2048, max_connections: 4096, workers: 2, keep_alive: 5s, shutdown_timeout: 30s, client_timeout: 5s, compute_threads: 2, compute_slots: 8, queue_capacity: 128, queue_target: 100ms, light_work: 512 }, api_keys_file: None, metrics_require_key: true, rate_limit: None }"#,
+                r#"Settings { addr: 0.0.0.0:9000, timeseries_path: "/tmp/x.json", timeseries_url: None, catalogue_path: None, max_window_days: 31, database_url: None, db_pool_size: 16, db_connect_timeout: 500ms, db_wait_timeout: 500ms, db_statement_timeout: 1s, cache_ttl: 60s, cache_capacity: 10000, limits: Limits { request_timeout: 10s, max_query_bytes: 2048, max_connections: 4096, workers: 2, client_timeout: 5s, compute_threads: 2, compute_slots: 8, queue_capacity: 128, queue_target: 100ms, light_work: 512, keep_alive: 5s, shutdown_timeout: 30s }, api_keys_file: None, metrics_require_key: true, rate_limit: None, log_format: Text, log_filter: "info" }"#,
             ),
         );
+        // The database URLs may hold passwords, in any form: they are never shown.
         check(
             &[
                 ("DATABASE_URL", "postgres://reader:s3cret@db/meta"),
+                ("INSIGHTS_TIMESERIES_URL", "host=db password=s3cret"),
                 ("INSIGHTS_DB_POOL_SIZE", "4"),
                 ("INSIGHTS_DB_STATEMENT_TIMEOUT_MS", "250"),
             ],
             Ok(
-                r#"Settings { addr: 127.0.0.1:8080, timeseries_path: "data/mock_timeseries.json", catalogue_path: None, timeseries_database: None, max_window_days: 366, database: Some(PgConfig { url: "<redacted>", pool_size: 4, connect_timeout: 500ms, wait_timeout: 500ms, statement_timeout: 250ms }), cache_ttl: 60s, cache_capacity: 10000, log_format: Text, limits: Limits { request_timeout: 10s, max_query_bytes: 2048, max_connections: 4096, workers: 2, keep_alive: 5s, shutdown_timeout: 30s, client_timeout: 5s, compute_threads: 2, compute_slots: 8, queue_capacity: 128, queue_target: 100ms, light_work: 512 }, api_keys_file: None, metrics_require_key: true, rate_limit: None }"#,
+                r#"Settings { addr: 127.0.0.1:8080, timeseries_path: "data/mock_timeseries.json", timeseries_url: Some("<redacted>"), catalogue_path: None, max_window_days: 366, database_url: Some("<redacted>"), db_pool_size: 4, db_connect_timeout: 500ms, db_wait_timeout: 500ms, db_statement_timeout: 250ms, cache_ttl: 60s, cache_capacity: 10000, limits: Limits { request_timeout: 10s, max_query_bytes: 2048, max_connections: 4096, workers: 2, client_timeout: 5s, compute_threads: 2, compute_slots: 8, queue_capacity: 128, queue_target: 100ms, light_work: 512, keep_alive: 5s, shutdown_timeout: 30s }, api_keys_file: None, metrics_require_key: true, rate_limit: None, log_format: Text, log_filter: "info" }"#,
             ),
         );
         check(
@@ -653,9 +479,10 @@ mod tests {
                 ("INSIGHTS_SHUTDOWN_TIMEOUT_S", "3"),
                 ("INSIGHTS_API_KEYS_FILE", "/etc/insights/keys"),
                 ("INSIGHTS_METRICS_REQUIRE_KEY", "false"),
+                ("RUST_LOG", "insights_http=debug"),
             ],
             Ok(
-                r#"Settings { addr: 127.0.0.1:8080, timeseries_path: "data/mock_timeseries.json", catalogue_path: None, timeseries_database: None, max_window_days: 366, database: None, cache_ttl: 60s, cache_capacity: 10000, log_format: Json, limits: Limits { request_timeout: 250ms, max_query_bytes: 512, max_connections: 100, workers: 8, keep_alive: 0ns, shutdown_timeout: 3s, client_timeout: 5s, compute_threads: 2, compute_slots: 8, queue_capacity: 128, queue_target: 100ms, light_work: 512 }, api_keys_file: Some("/etc/insights/keys"), metrics_require_key: false, rate_limit: None }"#,
+                r#"Settings { addr: 127.0.0.1:8080, timeseries_path: "data/mock_timeseries.json", timeseries_url: None, catalogue_path: None, max_window_days: 366, database_url: None, db_pool_size: 16, db_connect_timeout: 500ms, db_wait_timeout: 500ms, db_statement_timeout: 1s, cache_ttl: 60s, cache_capacity: 10000, limits: Limits { request_timeout: 250ms, max_query_bytes: 512, max_connections: 100, workers: 8, client_timeout: 5s, compute_threads: 2, compute_slots: 8, queue_capacity: 128, queue_target: 100ms, light_work: 512, keep_alive: 0ns, shutdown_timeout: 3s }, api_keys_file: Some("/etc/insights/keys"), metrics_require_key: false, rate_limit: None, log_format: Json, log_filter: "insights_http=debug" }"#,
             ),
         );
         // A blank DATABASE_URL, as a .env may leave it, means none.
@@ -677,8 +504,66 @@ mod tests {
                 ("INSIGHTS_API_KEYS_FILE", "https://token@vault/keys"),
             ],
             Ok(
-                r#"Settings { addr: 127.0.0.1:8080, timeseries_path: "postgres://<redacted>@db:5432/samples", catalogue_path: Some("postgresql://<redacted>@db/meta?sslmode=disable"), timeseries_database: None, max_window_days: 366, database: None, cache_ttl: 60s, cache_capacity: 10000, log_format: Text, limits: Limits { request_timeout: 10s, max_query_bytes: 2048, max_connections: 4096, workers: 2, keep_alive: 5s, shutdown_timeout: 30s, client_timeout: 5s, compute_threads: 2, compute_slots: 8, queue_capacity: 128, queue_target: 100ms, light_work: 512 }, api_keys_file: Some("https://<redacted>@vault/keys"), metrics_require_key: true, rate_limit: None }"#,
+                r#"Settings { addr: 127.0.0.1:8080, timeseries_path: "postgres://<redacted>@db:5432/samples", timeseries_url: None, catalogue_path: Some("postgresql://<redacted>@db/meta?sslmode=disable"), max_window_days: 366, database_url: None, db_pool_size: 16, db_connect_timeout: 500ms, db_wait_timeout: 500ms, db_statement_timeout: 1s, cache_ttl: 60s, cache_capacity: 10000, limits: Limits { request_timeout: 10s, max_query_bytes: 2048, max_connections: 4096, workers: 2, client_timeout: 5s, compute_threads: 2, compute_slots: 8, queue_capacity: 128, queue_target: 100ms, light_work: 512, keep_alive: 5s, shutdown_timeout: 30s }, api_keys_file: Some("https://<redacted>@vault/keys"), metrics_require_key: true, rate_limit: None, log_format: Text, log_filter: "info" }"#,
             ),
+        );
+    }
+
+    #[test]
+    fn samples_in_postgres_are_read_from_their_own_url_or_else_the_metadata_one() {
+        fn check(pairs: &[(&str, &str)], expected: [Option<&str>; 2]) {
+            let settings = Settings::from_lookup(|key| {
+                let value = pairs.iter().find(|(name, _)| *name == key);
+                value.map(|(_, value)| value.to_string())
+            })
+            .unwrap();
+            let databases = [settings.database(), settings.timeseries_database().unwrap()];
+            assert_eq!(
+                databases.map(|config| config.map(|config| config.url)),
+                expected.map(|url| url.map(str::to_owned)),
+                "{pairs:?}"
+            );
+        }
+        let (meta, samples) = ("postgres://db/meta", "postgres://db/samples");
+        check(&[], [None, None]);
+        check(&[("DATABASE_URL", meta)], [Some(meta), None]);
+        // Without INSIGHTS_TIMESERIES=postgres, the samples' URL is not read.
+        check(&[("INSIGHTS_TIMESERIES_URL", samples)], [None, None]);
+        let postgres = ("INSIGHTS_TIMESERIES", "postgres");
+        check(
+            &[postgres, ("DATABASE_URL", meta)],
+            [Some(meta), Some(meta)],
+        );
+        check(
+            &[postgres, ("INSIGHTS_TIMESERIES_URL", samples)],
+            [None, Some(samples)],
+        );
+        check(
+            &[
+                postgres,
+                ("DATABASE_URL", meta),
+                ("INSIGHTS_TIMESERIES_URL", samples),
+            ],
+            [Some(meta), Some(samples)],
+        );
+    }
+
+    #[test]
+    fn both_databases_have_the_pool_limits() {
+        let settings = Settings::from_lookup(|key| match key {
+            "INSIGHTS_TIMESERIES" => Some("postgres".to_owned()),
+            "DATABASE_URL" => Some("postgres://db/meta".to_owned()),
+            "INSIGHTS_DB_POOL_SIZE" => Some("3".to_owned()),
+            "INSIGHTS_DB_CONNECT_TIMEOUT_MS" => Some("1".to_owned()),
+            "INSIGHTS_DB_WAIT_TIMEOUT_MS" => Some("2".to_owned()),
+            _ => None,
+        })
+        .unwrap();
+        let expected = r#"Some(PgConfig { url: "<redacted>", pool_size: 3, connect_timeout: 1ms, wait_timeout: 2ms, statement_timeout: 1s })"#;
+        assert_eq!(format!("{:?}", settings.database()), expected);
+        assert_eq!(
+            format!("{:?}", settings.timeseries_database()),
+            format!("Ok({expected})")
         );
     }
 
@@ -747,6 +632,16 @@ mod tests {
         check(
             &[("INSIGHTS_METRICS_REQUIRE_KEY", "yes")],
             Err(r#"INSIGHTS_METRICS_REQUIRE_KEY must be true or false, got "yes""#),
+        );
+        check(
+            &[("INSIGHTS_KEEP_ALIVE_S", "-1")],
+            Err(
+                r#"INSIGHTS_KEEP_ALIVE_S must be a whole number of seconds from 0 to 3600, got "-1""#,
+            ),
+        );
+        check(
+            &[("INSIGHTS_TIMESERIES", "postgres")],
+            Err("INSIGHTS_TIMESERIES is postgres, which needs INSIGHTS_TIMESERIES_URL or DATABASE_URL"),
         );
     }
 }

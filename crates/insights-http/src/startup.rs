@@ -14,7 +14,7 @@ use insights_mockts::{LoadError, MockTimeSeries, ReloadableTimeSeries};
 use insights_pg::{PgMetadata, PgSetupError, PgTimeSeries};
 
 use crate::auth::{KeyFileError, KeyRing};
-use crate::settings::{redact_credentials, Redacted, Settings};
+use crate::settings::{redact_credentials, Redacted, Settings, SettingsError};
 use crate::state::{AppState, MetadataStore, SeriesStore};
 
 /// Why the service could not start; each names what to fix.
@@ -66,6 +66,8 @@ pub enum StartupError {
     },
     /// The compute threads for heavy requests could not be started.
     Compute(std::io::Error),
+    /// The settings do not hold together.
+    Settings(SettingsError),
 }
 
 impl std::fmt::Display for StartupError {
@@ -112,6 +114,7 @@ impl StartupError {
             StartupError::Compute(error) => {
                 write!(f, "failed to start the compute threads: {error}")
             }
+            StartupError::Settings(error) => write!(f, "{error}"),
         };
         text
     }
@@ -143,19 +146,9 @@ impl Application {
             actix_web::rt::spawn(async move { report_unreferenced(&reported, &current).await });
         }
         answer_hangups(hangups, file_source, metadata.clone());
-        let key_rates = keys.as_ref().map(KeyRing::rates).unwrap_or_default();
-        let rate_limits = crate::ratelimit::RateLimits::new(settings.rate_limit, &key_rates);
-        if settings.rate_limit.is_some() || key_rates.iter().any(Option::is_some) {
-            tracing::info!(default = ?settings.rate_limit, "rate limits are on for /v1/");
-        }
-        let state = web::Data::new(AppState {
-            max_window: settings.max_window,
-            keys,
-            rate_limits,
-            metrics_require_key: settings.metrics_require_key,
-            ..AppState::try_with_limits(metadata, timeseries, settings.limits.clone())
-                .map_err(StartupError::Compute)?
-        });
+        let state = AppState::try_from_settings(metadata, timeseries, settings, keys)
+            .map_err(StartupError::Compute)?;
+        let state = web::Data::new(state);
         let serve_error = |error| StartupError::Serve {
             addr: settings.addr,
             error,
@@ -211,14 +204,17 @@ fn key_ring(settings: &Settings) -> Result<Option<KeyRing>, StartupError> {
 async fn series_store(
     settings: &Settings,
 ) -> Result<(SeriesStore, Option<Arc<ReloadableTimeSeries>>), StartupError> {
-    match &settings.timeseries_database {
+    match settings
+        .timeseries_database()
+        .map_err(StartupError::Settings)?
+    {
         None => {
             let source = Arc::new(load_file(settings)?);
             Ok((SeriesStore::shared(Arc::clone(&source)), Some(source)))
         }
         Some(config) => {
             let source =
-                PgTimeSeries::connect(config)
+                PgTimeSeries::connect(&config)
                     .await
                     .map_err(|error| StartupError::Database {
                         what: "time-series source",
@@ -230,7 +226,7 @@ async fn series_store(
 }
 
 fn metadata_store(settings: &Settings) -> Result<MetadataStore, StartupError> {
-    let Some(config) = &settings.database else {
+    let Some(config) = settings.database() else {
         let catalogue = match &settings.catalogue_path {
             None => Catalogue::seed(),
             Some(path) => {
@@ -249,7 +245,7 @@ fn metadata_store(settings: &Settings) -> Result<MetadataStore, StartupError> {
         tracing::info!(store = %store.ops.describe(), "metadata store: the embedded catalogue, because DATABASE_URL is not set");
         return Ok(store);
     };
-    let store = PgMetadata::new(config).map_err(|error| StartupError::Database {
+    let store = PgMetadata::new(&config).map_err(|error| StartupError::Database {
         what: "metadata store",
         error,
     })?;

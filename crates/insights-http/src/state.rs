@@ -17,7 +17,7 @@ use crate::admission::Admission;
 use crate::auth::KeyRing;
 use crate::compute::ComputePool;
 use crate::metrics::{Metrics, PoolGauges, Snapshot};
-use crate::settings::Limits;
+use crate::settings::{Limits, Settings};
 
 /// Why a store cannot answer now, in its port's terms.
 #[derive(Debug)]
@@ -275,21 +275,39 @@ impl AppState {
         timeseries: SeriesStore,
         limits: Limits,
     ) -> std::io::Result<AppState> {
-        let compute = ComputePool::new(limits.compute_threads)?;
-        let admission = Admission::new(limits.admission());
+        let settings = Settings {
+            limits,
+            ..Settings::default()
+        };
+        AppState::try_from_settings(metadata, timeseries, &settings, None)
+    }
+
+    /// The state as `settings` say, over these stores and with these keys, or why the compute
+    /// threads could not be started. Each field is set here, from the settings or new: the
+    /// one constructor, so no field of the service's state can keep a default for tests.
+    pub fn try_from_settings(
+        metadata: MetadataStore,
+        timeseries: SeriesStore,
+        settings: &Settings,
+        keys: Option<KeyRing>,
+    ) -> std::io::Result<AppState> {
+        let key_rates = keys.as_ref().map(KeyRing::rates).unwrap_or_default();
+        if settings.rate_limit.is_some() || key_rates.iter().any(Option::is_some) {
+            tracing::info!(default = ?settings.rate_limit, "rate limits are on for /v1/");
+        }
         Ok(AppState {
             insights: Insights::new(Arc::clone(&metadata.repo), Arc::clone(&timeseries.source)),
             metadata,
             timeseries,
-            max_window: insights_core::DEFAULT_MAX_WINDOW,
-            limits,
-            keys: None,
-            metrics_require_key: true,
+            max_window: Duration::days(settings.max_window_days),
+            limits: settings.limits.clone(),
+            keys,
+            metrics_require_key: settings.metrics_require_key,
             metrics: Metrics::default(),
             started_at: OffsetDateTime::now_utc(),
-            compute,
-            admission,
-            rate_limits: crate::ratelimit::RateLimits::new(None, &[]),
+            compute: ComputePool::new(settings.limits.compute_threads)?,
+            admission: Admission::new(settings.limits.admission()),
+            rate_limits: crate::ratelimit::RateLimits::new(settings.rate_limit, &key_rates),
             recent_data_ranges: crate::data_ranges::RecentDataRanges::default(),
         })
     }
@@ -322,5 +340,101 @@ fn pool_gauges(pool: &'static str, status: PoolStatus) -> PoolGauges {
         open: status.size,
         idle: status.available,
         waiting: status.waiting,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use insights_core::Catalogue;
+
+    use super::*;
+    use crate::settings::VARIABLES;
+
+    /// Every variable at a value other than its default, so that a field of the state left
+    /// at its default, rather than set from the settings, shows.
+    fn other_than_the_defaults() -> Vec<(&'static str, String)> {
+        let limits = Limits::default();
+        let more = |default: usize| (default + 1).to_string();
+        let values = [
+            ("INSIGHTS_ADDR", "127.0.0.1:9"),
+            ("INSIGHTS_TIMESERIES", "other.json"),
+            ("INSIGHTS_TIMESERIES_URL", "postgres://db/samples"),
+            ("INSIGHTS_CATALOGUE", "catalogue.tsv"),
+            ("INSIGHTS_MAX_WINDOW_DAYS", "31"),
+            ("DATABASE_URL", "postgres://db/meta"),
+            ("INSIGHTS_DB_POOL_SIZE", "3"),
+            ("INSIGHTS_DB_CONNECT_TIMEOUT_MS", "501"),
+            ("INSIGHTS_DB_WAIT_TIMEOUT_MS", "502"),
+            ("INSIGHTS_DB_STATEMENT_TIMEOUT_MS", "1001"),
+            ("INSIGHTS_CACHE_TTL_S", "61"),
+            ("INSIGHTS_CACHE_CAPACITY", "10001"),
+            ("INSIGHTS_REQUEST_TIMEOUT_MS", "10001"),
+            ("INSIGHTS_MAX_QUERY_BYTES", "2049"),
+            ("INSIGHTS_MAX_CONNECTIONS", "4097"),
+            ("INSIGHTS_WORKERS", &more(limits.workers)),
+            ("INSIGHTS_CLIENT_TIMEOUT_S", "6"),
+            ("INSIGHTS_COMPUTE_THREADS", &more(limits.compute_threads)),
+            ("INSIGHTS_COMPUTE_SLOTS", &more(limits.compute_slots)),
+            ("INSIGHTS_QUEUE_CAPACITY", &more(limits.queue_capacity)),
+            ("INSIGHTS_QUEUE_TARGET_MS", "101"),
+            ("INSIGHTS_LIGHT_WORK", "513"),
+            ("INSIGHTS_KEEP_ALIVE_S", "6"),
+            ("INSIGHTS_SHUTDOWN_TIMEOUT_S", "31"),
+            ("INSIGHTS_API_KEYS_FILE", "keys"),
+            ("INSIGHTS_METRICS_REQUIRE_KEY", "false"),
+            ("INSIGHTS_RATE_LIMIT", "20/40"),
+            ("INSIGHTS_LOG_FORMAT", "json"),
+            ("RUST_LOG", "debug"),
+        ];
+        values
+            .map(|(name, value)| (name, value.to_owned()))
+            .to_vec()
+    }
+
+    fn read(values: &[(&'static str, String)]) -> Settings {
+        Settings::from_lookup(|key| {
+            let value = values.iter().find(|(name, _)| *name == key);
+            value.map(|(_, value)| value.clone())
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn the_test_values_differ_from_every_default() {
+        let values = other_than_the_defaults();
+        for variable in VARIABLES.iter() {
+            let value = values.iter().find(|(name, _)| *name == variable.name);
+            let value = value.unwrap_or_else(|| panic!("{} has no test value", variable.name));
+            assert_ne!(
+                read(std::slice::from_ref(value)),
+                Settings::default(),
+                "{value:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_state_is_built_from_every_setting() {
+        let settings = read(&other_than_the_defaults());
+        let state = AppState::try_from_settings(
+            MetadataStore::new(InMemoryMetadata::new(&Catalogue::seed())),
+            SeriesStore::new(MockTimeSeries::from_reader(&b"[]"[..]).unwrap()),
+            &settings,
+            None,
+        )
+        .unwrap();
+        assert_eq!(state.max_window, Duration::days(31));
+        assert_eq!(state.limits, settings.limits);
+        assert_eq!(state.compute.threads(), settings.limits.compute_threads);
+        assert_eq!(state.admission.limits(), settings.limits.admission());
+        assert!(!state.metrics_require_key);
+        let rate_limits = format!("{:?}", state.rate_limits);
+        assert_eq!(
+            rate_limits,
+            format!(
+                "RateLimits {{ default: {:?}, keys: 0 }}",
+                settings.rate_limit
+            )
+        );
     }
 }

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::pin;
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Waker};
 
 use insights_core::{Catalogue, DemandInterval, InMemoryMetadata, Insights, Scope, UsageRequest};
 

@@ -215,6 +215,8 @@ fn mismatch() -> MetadataError {
     }
 }
 
+// Every method goes through a `Key`: the test `every_method_of_the_port_is_cached` fails for a
+// port method that reaches the store on every call.
 impl<M: MetadataRepo + 'static> MetadataRepo for CachedMetadata<M> {
     async fn circuit(&self, id: CircuitId) -> Result<Option<Arc<CircuitContext>>, MetadataError> {
         match self.get(Key::Circuit(id)).await? {

@@ -10,13 +10,16 @@
 //! # Example
 //!
 //! Plug in the ports and ask for a circuit's usage. Any [`TimeSeriesSource`] works; this one
-//! answers every series with the same two samples, a minute apart.
+//! answers every series with the same two samples, a minute apart, and its ranges one window
+//! at a time.
 //!
 //! ```
 //! use insights_core::{
-//!     parse_rfc3339, DEFAULT_MAX_WINDOW, Extent, InMemoryMetadata, Insights, SeriesKey,
-//!     TimeSeriesError, Scope, TimeSeriesSource, UsageRequest, UsageStats, Window,
+//!     combined_range_stats_series_by_series, parse_rfc3339, range_stats_window_by_window,
+//!     DEFAULT_MAX_WINDOW, Extent, InMemoryMetadata, Insights, SeriesKey, TimeSeriesError, Scope,
+//!     TimeSeriesSource, UsageRequest, UsageStats, Window,
 //! };
+//! use time::OffsetDateTime;
 //!
 //! struct TwoSamples;
 //!
@@ -32,6 +35,22 @@
 //!     ) -> Result<Vec<UsageStats>, TimeSeriesError> {
 //!         let minute = time::Duration::minutes(1);
 //!         Ok(series.iter().map(|_| UsageStats::of_samples([120.0, 180.0], minute)).collect())
+//!     }
+//!
+//!     async fn range_stats(
+//!         &self,
+//!         series: &[SeriesKey],
+//!         edges: &[OffsetDateTime],
+//!     ) -> Result<Vec<Vec<UsageStats>>, TimeSeriesError> {
+//!         range_stats_window_by_window(self, series, edges).await
+//!     }
+//!
+//!     async fn combined_range_stats(
+//!         &self,
+//!         series: &[SeriesKey],
+//!         edges: &[OffsetDateTime],
+//!     ) -> Result<Vec<UsageStats>, TimeSeriesError> {
+//!         combined_range_stats_series_by_series(self, series, edges).await
 //!     }
 //! }
 //!

@@ -1,11 +1,11 @@
 //! The two ports that adapters implement: where metadata comes from and where power samples come from.
 
 use std::fmt;
-use std::future::Future;
 use std::sync::Arc;
 
 use time::{Duration, OffsetDateTime};
 
+use crate::dynamic::port;
 use crate::ids::{BrandId, CircuitId, LocationId, OrganizationId, SensorId, SeriesKey};
 use crate::model::{
     Brand, BrandTree, CircuitContext, LocationSummary, OrganizationTree, SensorDetail,
@@ -43,46 +43,42 @@ impl fmt::Display for MetadataError {
 
 impl std::error::Error for MetadataError {}
 
-/// Reads the metadata hierarchy. Every lookup answers `Ok(None)` for an id that does not exist.
-///
-/// Lookups return shared trees so that a store may cache them without copying.
-pub trait MetadataRepo: Send + Sync {
-    /// A circuit with its sensor, location and organization.
-    fn circuit(
-        &self,
-        id: CircuitId,
-    ) -> impl Future<Output = Result<Option<Arc<CircuitContext>>, MetadataError>> + Send;
+// Each port is declared once, here: `port!` writes its `Arc` and trait-object forms from
+// this list, and lets no method have a default body.
+port! {
+    /// Reads the metadata hierarchy. Every lookup answers `Ok(None)` for an id that does not
+    /// exist.
+    ///
+    /// Lookups return shared trees so that a store may cache them without copying.
+    pub trait MetadataRepo, dyn DynMetadataRepo, methods METADATA_REPO_METHODS {
+        /// A circuit with its sensor, location and organization.
+        fn circuit<'a>(&'a self, id: CircuitId)
+            -> Result<Option<Arc<CircuitContext>>, MetadataError>, boxed as circuit_boxed;
 
-    /// An organization with its brand, all its locations, and their sensors and circuits.
-    fn organization(
-        &self,
-        id: OrganizationId,
-    ) -> impl Future<Output = Result<Option<Arc<OrganizationTree>>, MetadataError>> + Send;
+        /// An organization with its brand, all its locations, and their sensors and circuits.
+        fn organization<'a>(&'a self, id: OrganizationId)
+            -> Result<Option<Arc<OrganizationTree>>, MetadataError>, boxed as organization_boxed;
 
-    /// An electric sensor with its location and circuits.
-    fn sensor(
-        &self,
-        id: SensorId,
-    ) -> impl Future<Output = Result<Option<Arc<SensorDetail>>, MetadataError>> + Send;
+        /// An electric sensor with its location and circuits.
+        fn sensor<'a>(&'a self, id: SensorId)
+            -> Result<Option<Arc<SensorDetail>>, MetadataError>, boxed as sensor_boxed;
 
-    /// A location with its organization, sensors and circuits.
-    fn location(
-        &self,
-        id: LocationId,
-    ) -> impl Future<Output = Result<Option<Arc<LocationSummary>>, MetadataError>> + Send;
+        /// A location with its organization, sensors and circuits.
+        fn location<'a>(&'a self, id: LocationId)
+            -> Result<Option<Arc<LocationSummary>>, MetadataError>, boxed as location_boxed;
 
-    /// A brand with its organizations, locations, sensors and circuits.
-    fn brand(
-        &self,
-        id: BrandId,
-    ) -> impl Future<Output = Result<Option<Arc<BrandTree>>, MetadataError>> + Send;
+        /// A brand with its organizations, locations, sensors and circuits.
+        fn brand<'a>(&'a self, id: BrandId)
+            -> Result<Option<Arc<BrandTree>>, MetadataError>, boxed as brand_boxed;
 
-    /// The series key of every circuit in the store, so that a source can tell which of its
-    /// series no circuit references.
-    fn circuit_series(&self) -> impl Future<Output = Result<Vec<SeriesKey>, MetadataError>> + Send;
+        /// The series key of every circuit in the store, so that a source can tell which of
+        /// its series no circuit references.
+        fn circuit_series<'a>(&'a self)
+            -> Result<Vec<SeriesKey>, MetadataError>, boxed as circuit_series_boxed;
 
-    /// Every brand, sorted by name then id.
-    fn brands(&self) -> impl Future<Output = Result<Vec<Brand>, MetadataError>> + Send;
+        /// Every brand, sorted by name then id.
+        fn brands<'a>(&'a self) -> Result<Vec<Brand>, MetadataError>, boxed as brands_boxed;
+    }
 }
 
 /// Why a time-series source could not answer.
@@ -169,157 +165,84 @@ pub fn nominal_interval(spacings: impl IntoIterator<Item = i64>) -> Duration {
         })
 }
 
-/// Answers statistics over power series.
-///
-/// Many series are asked for in one call, so that a database-backed source can push the
-/// aggregation down in one round trip.
-pub trait TimeSeriesSource: Send + Sync {
-    /// The earliest and the latest sample time over all the given series; `None` when none of
-    /// them has a sample. A source should answer from an index, not by reading the samples.
-    fn extent(
-        &self,
-        series: &[SeriesKey],
-    ) -> impl Future<Output = Result<Option<Extent>, TimeSeriesError>> + Send;
-
-    /// The statistics of each series over the window, in the order the keys were given, each
-    /// at the series' own [`nominal_interval`] over all its samples. A series the source does
-    /// not know has no samples.
-    fn window_stats(
-        &self,
-        series: &[SeriesKey],
-        window: &Window,
-    ) -> impl Future<Output = Result<Vec<UsageStats>, TimeSeriesError>> + Send;
-
-    /// The statistics of each series over each range `[edges[i], edges[i + 1])`: one list per
-    /// series, in the order the keys were given, each with `edges.len() - 1` entries.
+port! {
+    /// Answers statistics over power series.
     ///
-    /// `edges` are strictly increasing. A source should answer in one pass per series; the
-    /// default asks [`TimeSeriesSource::window_stats`] once per range.
-    fn range_stats(
-        &self,
-        series: &[SeriesKey],
-        edges: &[OffsetDateTime],
-    ) -> impl Future<Output = Result<Vec<Vec<UsageStats>>, TimeSeriesError>> + Send {
-        async move {
-            let mut per_series =
-                vec![Vec::with_capacity(edges.len().saturating_sub(1)); series.len()];
-            for pair in edges.windows(2) {
-                let Ok(range) = Window::new(pair[0], pair[1], Duration::MAX) else {
-                    return Err(TimeSeriesError::Failed {
-                        reason: "range edges must be strictly increasing".to_owned(),
-                    });
-                };
-                for (list, stats) in per_series
-                    .iter_mut()
-                    .zip(self.window_stats(series, &range).await?)
-                {
-                    list.push(stats);
-                }
-            }
-            Ok(per_series)
-        }
-    }
+    /// Many series are asked for in one call, so that a database-backed source can push the
+    /// aggregation down in one round trip. Every source writes every method: one that has no
+    /// faster way may answer `range_stats` with [`range_stats_window_by_window`] and
+    /// `combined_range_stats` with [`combined_range_stats_series_by_series`], and says so.
+    pub trait TimeSeriesSource, dyn DynTimeSeriesSource, methods TIME_SERIES_SOURCE_METHODS {
+        /// The earliest and the latest sample time over all the given series; `None` when
+        /// none of them has a sample. A source should answer from an index, not by reading the
+        /// samples.
+        fn extent<'a>(&'a self, series: &'a [SeriesKey])
+            -> Result<Option<Extent>, TimeSeriesError>, boxed as extent_boxed;
 
-    /// The statistics of all the given series together over each range
-    /// `[edges[i], edges[i + 1])`: `edges.len() - 1` entries, each the merge of every series'
-    /// statistics over that range.
-    ///
-    /// A source that aggregates where the data lives should override it, so that one figure
-    /// per range, not one per series and range, leaves the store; the default merges
-    /// [`TimeSeriesSource::range_stats`].
-    fn combined_range_stats(
-        &self,
-        series: &[SeriesKey],
-        edges: &[OffsetDateTime],
-    ) -> impl Future<Output = Result<Vec<UsageStats>, TimeSeriesError>> + Send {
-        async move {
-            let mut combined = vec![UsageStats::EMPTY; edges.len().saturating_sub(1)];
-            for ranges in self.range_stats(series, edges).await? {
-                for (total, stats) in combined.iter_mut().zip(ranges) {
-                    *total = total.merge(stats);
-                }
-            }
-            Ok(combined)
-        }
+        /// The statistics of each series over the window, in the order the keys were given,
+        /// each at the series' own [`nominal_interval`] over all its samples. A series the
+        /// source does not know has no samples.
+        fn window_stats<'a>(&'a self, series: &'a [SeriesKey], window: &'a Window)
+            -> Result<Vec<UsageStats>, TimeSeriesError>, boxed as window_stats_boxed;
+
+        /// The statistics of each series over each range `[edges[i], edges[i + 1])`: one list
+        /// per series, in the order the keys were given, each with `edges.len() - 1` entries.
+        ///
+        /// `edges` are strictly increasing. A source should answer in one pass per series.
+        fn range_stats<'a>(&'a self, series: &'a [SeriesKey], edges: &'a [OffsetDateTime])
+            -> Result<Vec<Vec<UsageStats>>, TimeSeriesError>, boxed as range_stats_boxed;
+
+        /// The statistics of all the given series together over each range
+        /// `[edges[i], edges[i + 1])`: `edges.len() - 1` entries, each the merge of every
+        /// series' statistics over that range.
+        ///
+        /// A source that aggregates where the data lives should answer with one figure per
+        /// range, not one per series and range, leaving the store.
+        fn combined_range_stats<'a>(
+            &'a self,
+            series: &'a [SeriesKey],
+            edges: &'a [OffsetDateTime],
+        ) -> Result<Vec<UsageStats>, TimeSeriesError>, boxed as combined_range_stats_boxed;
     }
 }
 
-/// A shared store answers like the store itself.
-impl<M: MetadataRepo + ?Sized> MetadataRepo for Arc<M> {
-    fn circuit(
-        &self,
-        id: CircuitId,
-    ) -> impl Future<Output = Result<Option<Arc<CircuitContext>>, MetadataError>> + Send {
-        M::circuit(self, id)
+/// [`TimeSeriesSource::range_stats`] from [`TimeSeriesSource::window_stats`], one window
+/// query per range: for a source with no faster way, or to measure one against it.
+pub async fn range_stats_window_by_window(
+    source: &(impl TimeSeriesSource + ?Sized),
+    series: &[SeriesKey],
+    edges: &[OffsetDateTime],
+) -> Result<Vec<Vec<UsageStats>>, TimeSeriesError> {
+    let mut per_series = vec![Vec::with_capacity(edges.len().saturating_sub(1)); series.len()];
+    for pair in edges.windows(2) {
+        let Ok(range) = Window::new(pair[0], pair[1], Duration::MAX) else {
+            return Err(TimeSeriesError::Failed {
+                reason: "range edges must be strictly increasing".to_owned(),
+            });
+        };
+        for (list, stats) in per_series
+            .iter_mut()
+            .zip(source.window_stats(series, &range).await?)
+        {
+            list.push(stats);
+        }
     }
-
-    fn organization(
-        &self,
-        id: OrganizationId,
-    ) -> impl Future<Output = Result<Option<Arc<OrganizationTree>>, MetadataError>> + Send {
-        M::organization(self, id)
-    }
-
-    fn sensor(
-        &self,
-        id: SensorId,
-    ) -> impl Future<Output = Result<Option<Arc<SensorDetail>>, MetadataError>> + Send {
-        M::sensor(self, id)
-    }
-
-    fn location(
-        &self,
-        id: LocationId,
-    ) -> impl Future<Output = Result<Option<Arc<LocationSummary>>, MetadataError>> + Send {
-        M::location(self, id)
-    }
-
-    fn brand(
-        &self,
-        id: BrandId,
-    ) -> impl Future<Output = Result<Option<Arc<BrandTree>>, MetadataError>> + Send {
-        M::brand(self, id)
-    }
-
-    fn circuit_series(&self) -> impl Future<Output = Result<Vec<SeriesKey>, MetadataError>> + Send {
-        M::circuit_series(self)
-    }
-
-    fn brands(&self) -> impl Future<Output = Result<Vec<Brand>, MetadataError>> + Send {
-        M::brands(self)
-    }
+    Ok(per_series)
 }
 
-/// A shared source answers like the source itself.
-impl<T: TimeSeriesSource + ?Sized> TimeSeriesSource for Arc<T> {
-    fn extent(
-        &self,
-        series: &[SeriesKey],
-    ) -> impl Future<Output = Result<Option<Extent>, TimeSeriesError>> + Send {
-        T::extent(self, series)
+/// [`TimeSeriesSource::combined_range_stats`] from [`TimeSeriesSource::range_stats`], merging
+/// every series' figures here: for a source whose figures are in memory anyway, where merging
+/// them costs no more than the store would.
+pub async fn combined_range_stats_series_by_series(
+    source: &(impl TimeSeriesSource + ?Sized),
+    series: &[SeriesKey],
+    edges: &[OffsetDateTime],
+) -> Result<Vec<UsageStats>, TimeSeriesError> {
+    let mut combined = vec![UsageStats::EMPTY; edges.len().saturating_sub(1)];
+    for ranges in source.range_stats(series, edges).await? {
+        for (total, stats) in combined.iter_mut().zip(ranges) {
+            *total = total.merge(stats);
+        }
     }
-
-    fn window_stats(
-        &self,
-        series: &[SeriesKey],
-        window: &Window,
-    ) -> impl Future<Output = Result<Vec<UsageStats>, TimeSeriesError>> + Send {
-        T::window_stats(self, series, window)
-    }
-
-    fn range_stats(
-        &self,
-        series: &[SeriesKey],
-        edges: &[OffsetDateTime],
-    ) -> impl Future<Output = Result<Vec<Vec<UsageStats>>, TimeSeriesError>> + Send {
-        T::range_stats(self, series, edges)
-    }
-
-    fn combined_range_stats(
-        &self,
-        series: &[SeriesKey],
-        edges: &[OffsetDateTime],
-    ) -> impl Future<Output = Result<Vec<UsageStats>, TimeSeriesError>> + Send {
-        T::combined_range_stats(self, series, edges)
-    }
+    Ok(combined)
 }

@@ -2,16 +2,20 @@
 //! holds, outages serve fresh entries and fail expired ones, and the size is bounded.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use insights_cache::{CacheStats, CachedMetadata};
-use insights_core::{InMemoryMetadata, MetadataError, MetadataRepo, OrganizationId};
+use insights_core::{
+    Catalogue, InMemoryMetadata, MetadataError, MetadataRepo, OrganizationId, METADATA_REPO_METHODS,
+};
 
 /// The seed store, slowed down, counting its calls, and able to fail like an outage.
 #[derive(Default)]
 struct Probe {
     calls: AtomicUsize,
+    /// The port methods the store was asked, in order.
+    asked: Mutex<Vec<&'static str>>,
     down: AtomicBool,
 }
 
@@ -25,50 +29,51 @@ impl MetadataRepo for CountingStore {
         &self,
         id: insights_core::CircuitId,
     ) -> Result<Option<Arc<insights_core::CircuitContext>>, MetadataError> {
-        self.enter().await?;
+        self.enter("circuit").await?;
         self.seed.circuit(id).await
     }
     async fn organization(
         &self,
         id: OrganizationId,
     ) -> Result<Option<Arc<insights_core::OrganizationTree>>, MetadataError> {
-        self.enter().await?;
+        self.enter("organization").await?;
         self.seed.organization(id).await
     }
     async fn sensor(
         &self,
         id: insights_core::SensorId,
     ) -> Result<Option<Arc<insights_core::SensorDetail>>, MetadataError> {
-        self.enter().await?;
+        self.enter("sensor").await?;
         self.seed.sensor(id).await
     }
     async fn location(
         &self,
         id: insights_core::LocationId,
     ) -> Result<Option<Arc<insights_core::LocationSummary>>, MetadataError> {
-        self.enter().await?;
+        self.enter("location").await?;
         self.seed.location(id).await
     }
     async fn brand(
         &self,
         id: insights_core::BrandId,
     ) -> Result<Option<Arc<insights_core::BrandTree>>, MetadataError> {
-        self.enter().await?;
+        self.enter("brand").await?;
         self.seed.brand(id).await
     }
     async fn circuit_series(&self) -> Result<Vec<insights_core::SeriesKey>, MetadataError> {
-        self.enter().await?;
+        self.enter("circuit_series").await?;
         self.seed.circuit_series().await
     }
     async fn brands(&self) -> Result<Vec<insights_core::Brand>, MetadataError> {
-        self.enter().await?;
+        self.enter("brands").await?;
         self.seed.brands().await
     }
 }
 
 impl CountingStore {
-    async fn enter(&self) -> Result<(), MetadataError> {
+    async fn enter(&self, method: &'static str) -> Result<(), MetadataError> {
         self.probe.calls.fetch_add(1, Ordering::SeqCst);
+        self.probe.asked.lock().unwrap().push(method);
         tokio::time::sleep(Duration::from_millis(50)).await;
         if self.probe.down.load(Ordering::SeqCst) {
             return Err(MetadataError::Unavailable {
@@ -134,6 +139,40 @@ async fn the_brand_list_and_the_circuit_series_are_cached_like_lookups() {
     tokio::time::advance(Duration::from_secs(61)).await;
     assert_eq!(cache.brands().await, seed.brands().await);
     assert_eq!(probe.calls.load(Ordering::SeqCst), 3);
+}
+
+/// The cache's keys and answers are written apart from the port, so this is what finds a
+/// method added to the port but not to them: `CountingStore` must write the new method, and
+/// until this test asks it twice and the store sees it once, the test fails.
+#[tokio::test(start_paused = true)]
+async fn every_method_of_the_port_is_cached() {
+    let (cache, probe) = cache(60, 100);
+    let seed = Catalogue::seed();
+    for _ in 0..2 {
+        assert!(cache.circuit(seed.circuits[0].id).await.unwrap().is_some());
+        assert!(cache
+            .organization(seed.organizations[0].id)
+            .await
+            .unwrap()
+            .is_some());
+        assert!(cache.sensor(seed.sensors[0].id).await.unwrap().is_some());
+        assert!(cache
+            .location(seed.locations[0].id)
+            .await
+            .unwrap()
+            .is_some());
+        assert!(cache.brand(seed.brands[0].id).await.unwrap().is_some());
+        assert!(!cache.circuit_series().await.unwrap().is_empty());
+        assert!(!cache.brands().await.unwrap().is_empty());
+    }
+    let mut asked = probe.asked.lock().unwrap().clone();
+    asked.sort_unstable();
+    let mut methods = METADATA_REPO_METHODS.to_vec();
+    methods.sort_unstable();
+    assert_eq!(
+        asked, methods,
+        "each method reaches the store once, then hits"
+    );
 }
 
 #[tokio::test(start_paused = true)]

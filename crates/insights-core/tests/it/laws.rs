@@ -4,9 +4,10 @@ use std::collections::HashMap;
 
 use futures_executor::block_on;
 use insights_core::{
-    BucketWidth, Catalogue, DemandInterval, EntityRef, Extent, InMemoryMetadata, Insights,
-    MetadataRepo, Peak, Scope, SeriesKey, TimeSeriesError, TimeSeriesSource, UsageRequest,
-    UsageStats, Window, Zone, DEFAULT_MAX_WINDOW,
+    combined_range_stats_series_by_series, range_stats_window_by_window, BucketWidth, Catalogue,
+    DemandInterval, EntityRef, Extent, InMemoryMetadata, Insights, MetadataRepo, Peak, Scope,
+    SeriesKey, TimeSeriesError, TimeSeriesSource, UsageRequest, UsageStats, Window, Zone,
+    DEFAULT_MAX_WINDOW,
 };
 use proptest::prelude::*;
 use time::{Duration, OffsetDateTime};
@@ -86,6 +87,22 @@ impl TimeSeriesSource for ScanSource {
                 UsageStats::of_samples(samples, self.interval(key))
             })
             .collect())
+    }
+
+    async fn range_stats(
+        &self,
+        series: &[SeriesKey],
+        edges: &[OffsetDateTime],
+    ) -> Result<Vec<Vec<UsageStats>>, TimeSeriesError> {
+        range_stats_window_by_window(self, series, edges).await
+    }
+
+    async fn combined_range_stats(
+        &self,
+        series: &[SeriesKey],
+        edges: &[OffsetDateTime],
+    ) -> Result<Vec<UsageStats>, TimeSeriesError> {
+        combined_range_stats_series_by_series(self, series, edges).await
     }
 }
 

@@ -3,10 +3,12 @@
 
 use futures_executor::block_on;
 use insights_core::{
-    BrandId, Catalogue, CircuitId, EntityRef, Extent, InMemoryMetadata, Insights, InsightsError,
-    LocationId, OrganizationId, Scope, SensorId, SeriesKey, TimeSeriesError, TimeSeriesSource,
-    UsageRequest, UsageStats, Window, SEED_TSV,
+    combined_range_stats_series_by_series, range_stats_window_by_window, BrandId, Catalogue,
+    CircuitId, EntityRef, Extent, InMemoryMetadata, Insights, InsightsError, LocationId,
+    OrganizationId, Scope, SensorId, SeriesKey, TimeSeriesError, TimeSeriesSource, UsageRequest,
+    UsageStats, Window, SEED_TSV,
 };
+use time::OffsetDateTime;
 
 /// A source without samples: scopes are about metadata.
 #[derive(Debug)]
@@ -23,6 +25,22 @@ impl TimeSeriesSource for NoSamples {
         _window: &Window,
     ) -> Result<Vec<UsageStats>, TimeSeriesError> {
         Ok(vec![UsageStats::default(); series.len()])
+    }
+
+    async fn range_stats(
+        &self,
+        series: &[SeriesKey],
+        edges: &[OffsetDateTime],
+    ) -> Result<Vec<Vec<UsageStats>>, TimeSeriesError> {
+        range_stats_window_by_window(self, series, edges).await
+    }
+
+    async fn combined_range_stats(
+        &self,
+        series: &[SeriesKey],
+        edges: &[OffsetDateTime],
+    ) -> Result<Vec<UsageStats>, TimeSeriesError> {
+        combined_range_stats_series_by_series(self, series, edges).await
     }
 }
 

@@ -663,3 +663,59 @@ async fn the_postgres_source_answers_the_same_bytes_on_fractional_irregular_flee
         assert_same_bytes_on(&fleet_samples(seed)).await;
     }
 }
+
+/// Three instances on one database, as behind a load balancer: every request, asked of each,
+/// gets the same status, bytes and validators, so a client's `If-None-Match` from one
+/// instance is honoured by the next, and a cache shared between them stays coherent.
+#[actix_web::test]
+async fn three_instances_on_one_database_answer_alike() {
+    let db = TestDb::new();
+    let shipped = std::path::Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../data/mock_timeseries.json"
+    ));
+    import(shipped, db.url())
+        .await
+        .expect("the import succeeds");
+    let settings = [
+        ("DATABASE_URL", db.url()),
+        ("INSIGHTS_TIMESERIES", "postgres"),
+        ("INSIGHTS_TIMESERIES_URL", db.url()),
+        ("INSIGHTS_DB_POOL_SIZE", "4"),
+        ("INSIGHTS_DB_STATEMENT_TIMEOUT_MS", "5000"),
+    ];
+    let mut instances = Vec::new();
+    for _ in 0..3 {
+        instances.push(TestApp::spawn_settings(&settings).await);
+    }
+    let validators = ["etag", "cache-control", "content-type", "vary"];
+    let mut tagged = 0;
+    for request in REQUESTS.iter().copied().chain(usage_requests()) {
+        let first = instances[0].get(request).await;
+        tagged += usize::from(first.header("etag").is_some());
+        for (index, other) in instances.iter().enumerate().skip(1) {
+            let answer = other.get(request).await;
+            assert_eq!(answer.status, first.status, "instance {index}: {request}");
+            assert_eq!(
+                String::from_utf8_lossy(&answer.body),
+                String::from_utf8_lossy(&first.body),
+                "instance {index}: {request}"
+            );
+            for name in validators {
+                assert_eq!(
+                    answer.header(name),
+                    first.header(name),
+                    "instance {index}, {name}: {request}"
+                );
+            }
+            // A tag from one instance revalidates at another.
+            if let Some(tag) = first.header("etag") {
+                let revalidated = other
+                    .request_with("GET", request, &[("if-none-match", tag)])
+                    .await;
+                assert_eq!(revalidated.status, 304, "instance {index}: {request}");
+            }
+        }
+    }
+    assert!(tagged >= 20, "most requests are tagged answers: {tagged}");
+}

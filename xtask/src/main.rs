@@ -210,6 +210,11 @@ enum Task {
         /// Reuse the data set and database of an earlier run of the same size.
         #[arg(long)]
         reuse: bool,
+        /// Then stream this many consecutive minute batches (one sample per circuit each)
+        /// through the importer, reporting each batch's commit time and how soon an answer
+        /// included it, before the queries are timed.
+        #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=10_000))]
+        stream: u64,
     },
     /// Mutation testing: run cargo-mutants (installed into the target directory when
     /// missing) on insights-core and insights-mockts against each crate's own tests, print
@@ -338,6 +343,7 @@ fn main() -> Result<()> {
             days,
             requests,
             reuse,
+            stream,
         } => scale::run(
             &root,
             &scale::Plan {
@@ -345,6 +351,7 @@ fn main() -> Result<()> {
                 days,
                 requests: requests as usize,
                 reuse,
+                stream: stream as usize,
             },
         ),
         Task::Mutants { in_diff } => mutants::run(&root, in_diff.as_deref()),

@@ -1,7 +1,9 @@
 //! `cargo xtask scale`: the PostgreSQL time-series source against the file source on a
 //! generated data set of N circuits × D days: the import's speed, the database's size per
 //! sample, and the latency of long windows side by side with a 1-hour window, every answer
-//! compared byte for byte between the two sources.
+//! compared byte for byte between the two sources. With `--stream`, part of the data set
+//! arrives as sensors would send it, a minute's batch at a time, and each batch's cost and
+//! freshness are reported.
 //!
 //! These are benchmark figures for `docs/performance.md` and `docs/scaling.md`, never
 //! assertions in tests.
@@ -11,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use insights_core::Catalogue;
+use time::OffsetDateTime;
 
 use crate::client::Connection;
 use crate::gen_data::SHIPPED_START;
@@ -26,6 +29,9 @@ pub struct Plan {
     pub requests: usize,
     /// Reuse the data set and database of an earlier run of the same size when present.
     pub reuse: bool,
+    /// Minute batches to stream after the data set, one sample per circuit each, before
+    /// the queries are timed; none when 0.
+    pub stream: usize,
 }
 
 /// Untimed rounds before the timed ones: enough for every pooled connection the sequential
@@ -62,7 +68,22 @@ pub fn run(root: &Path, plan: &Plan) -> Result<()> {
         client.batch_execute(&std::fs::read_to_string(dir.join("seed.sql"))?)?;
         // Measured as a user meets it: nothing run by hand after the import, which settles
         // what it wrote itself.
-        crate::ingest::import_file(&samples_file, &db_url)?;
+        if plan.stream == 0 {
+            crate::ingest::import_file(&samples_file, &db_url)?;
+        }
+    } else if plan.stream > 0 {
+        bail!("--stream needs a fresh database: it streams part of the data set; drop --reuse");
+    }
+    // Streaming imports the data set in three parts: everything before its last 12 hours in
+    // one batch, then those hours' first minutes a batch each, as sensors would send them,
+    // then the rest in one batch, so the two sources hold the same samples afterwards.
+    let streamed = if plan.stream > 0 {
+        Some(Streamed::load(&samples_file, plan)?)
+    } else {
+        None
+    };
+    if let Some(streamed) = &streamed {
+        streamed.import_before(&db_url)?;
     }
     print_sizes(&db_url)?;
 
@@ -86,6 +107,12 @@ pub fn run(root: &Path, plan: &Plan) -> Result<()> {
     wait_ready(&pg_server.addr, Duration::from_secs(60))?;
 
     let catalogue = Catalogue::synthetic(plan.circuits);
+    if let Some(streamed) = &streamed {
+        streamed.stream(&db_url, &pg_server.addr, &catalogue)?;
+        streamed.import_after(&db_url)?;
+        // Every rollup row the batches maintained, checked against the samples.
+        crate::ingest::verify(&db_url)?;
+    }
     let organization = catalogue.organizations[0].id.0;
     let n_circuits = catalogue
         .circuits
@@ -169,6 +196,166 @@ pub fn run(root: &Path, plan: &Plan) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// A data set cut for streaming: the samples before its last 12 hours, those hours' first
+/// minutes one by one, and the rest.
+struct Streamed {
+    source: insights_mockts::MockTimeSeries,
+    /// The first streamed minute, in ns since the epoch.
+    first_ns: i64,
+    /// Minutes streamed.
+    minutes: usize,
+}
+
+const MINUTE_NS: i64 = 60_000_000_000;
+
+impl Streamed {
+    fn load(file: &Path, plan: &Plan) -> Result<Streamed> {
+        let source = insights_mockts::MockTimeSeries::from_path(file)
+            .with_context(|| format!("failed to load {}", file.display()))?;
+        let end = SHIPPED_START + time::Duration::DAY * plan.days as i32;
+        let first: OffsetDateTime = end - time::Duration::HOUR * 12;
+        if plan.stream > 12 * 60 {
+            bail!("--stream is at most 720 minutes, the data set's last 12 hours");
+        }
+        Ok(Streamed {
+            source,
+            first_ns: i64::try_from(first.unix_timestamp_nanos()).context("the time fits")?,
+            minutes: plan.stream,
+        })
+    }
+
+    fn streamed_end_ns(&self) -> i64 {
+        self.first_ns + self.minutes as i64 * MINUTE_NS
+    }
+
+    /// Imports the samples in `[from, to)` ns in one batch, reporting it as `what`.
+    fn import_between(&self, db_url: &str, from: i64, to: i64, what: &str) -> Result<()> {
+        let started = Instant::now();
+        let samples = self
+            .source
+            .samples()
+            .filter(|&(_, at, _)| at >= from && at < to)
+            .map(|(key, at, watts)| (key.clone(), at, watts));
+        let report = runtime()?.block_on(insights_pg::import(db_url, samples))?;
+        println!(
+            "imported {what}: {} samples in {:.1} s, {:.0} samples/s",
+            report.inserted,
+            started.elapsed().as_secs_f64(),
+            report.inserted as f64 / started.elapsed().as_secs_f64()
+        );
+        Ok(())
+    }
+
+    fn import_before(&self, db_url: &str) -> Result<()> {
+        self.import_between(db_url, i64::MIN, self.first_ns, "all but the last 12 hours")
+    }
+
+    fn import_after(&self, db_url: &str) -> Result<()> {
+        self.import_between(
+            db_url,
+            self.streamed_end_ns(),
+            i64::MAX,
+            "the rest of the last 12 hours",
+        )
+    }
+
+    /// Sends each streamed minute as one batch through the importer `import --from -` uses
+    /// (one transaction with its rollups), and reports each batch's commit time and how long
+    /// after the commit an answer of the PostgreSQL source included it.
+    fn stream(&self, db_url: &str, pg_addr: &str, catalogue: &Catalogue) -> Result<()> {
+        let runtime = runtime()?;
+        let mut batches: Vec<Vec<(insights_core::SeriesKey, i64, f64)>> =
+            vec![Vec::new(); self.minutes];
+        for (key, at, watts) in self.source.samples() {
+            if at >= self.first_ns && at < self.streamed_end_ns() {
+                let minute = ((at - self.first_ns) / MINUTE_NS) as usize;
+                batches[minute].push((key.clone(), at, watts));
+            }
+        }
+        // The last circuit's answer tells when a batch can be read.
+        let probe = catalogue
+            .circuits
+            .last()
+            .context("the catalogue has circuits")?
+            .id;
+        let mut importer = runtime.block_on(insights_pg::Importer::connect(db_url))?;
+        println!(
+            "\nstreaming {} minute batches of one sample a circuit into days that hold 12 hours already\n",
+            self.minutes
+        );
+        println!("| batch | minute | samples | commit | samples/s | answered after the commit |");
+        println!("|---|---|---|---|---|---|");
+        let mut commits = Vec::new();
+        let mut freshness = Vec::new();
+        let mut samples_sent = 0;
+        let mut connection = Connection::new(pg_addr);
+        for (index, batch) in batches.into_iter().enumerate() {
+            let minute = OffsetDateTime::from_unix_timestamp_nanos(i128::from(
+                self.first_ns + index as i64 * MINUTE_NS,
+            ))
+            .context("the minute is a time")?;
+            let n_samples = batch.len();
+            samples_sent += n_samples;
+            let started = Instant::now();
+            let report = runtime.block_on(importer.import(batch.into_iter()))?;
+            let committed = started.elapsed();
+            if report.inserted != n_samples as u64 {
+                bail!(
+                    "batch {index} inserted {} of {n_samples} samples",
+                    report.inserted
+                );
+            }
+            // Ask until the answer over the batch's minute counts the probe's sample.
+            let path = format!(
+                "/v1/insights/circuits/{probe}/usage?start={}&end={}",
+                insights_core::format_utc(minute),
+                insights_core::format_utc(minute + time::Duration::MINUTE)
+            );
+            let answered = loop {
+                let (status, _) = connection
+                    .get(&path)
+                    .with_context(|| format!("failed to GET {path}"))?;
+                let body = String::from_utf8_lossy(connection.body());
+                if status == 200 && body.contains("\"sample_count\":1") {
+                    break started.elapsed().saturating_sub(committed);
+                }
+                if started.elapsed() > committed + Duration::from_secs(60) {
+                    bail!("{path}: the batch was not answered within 60 s of its commit: {body}");
+                }
+            };
+            println!(
+                "| {} | {} | {n_samples} | {:.0} ms | {:.0} | {:.1} ms |",
+                index + 1,
+                insights_core::format_utc(minute),
+                committed.as_secs_f64() * 1000.0,
+                n_samples as f64 / committed.as_secs_f64(),
+                answered.as_secs_f64() * 1000.0
+            );
+            commits.push(committed.as_secs_f64() * 1000.0);
+            freshness.push(answered.as_secs_f64() * 1000.0);
+        }
+        runtime.block_on(importer.close());
+        let max = |values: &[f64]| values.iter().copied().fold(0.0, f64::max);
+        let total_s = commits.iter().sum::<f64>() / 1000.0;
+        println!(
+            "\nstreaming: commit median {:.0} ms, max {:.0} ms; {:.0} samples/s over all batches; answered after the commit: median {:.1} ms, max {:.1} ms\n",
+            median(commits.clone()),
+            max(&commits),
+            samples_sent as f64 / total_s,
+            median(freshness.clone()),
+            max(&freshness)
+        );
+        Ok(())
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("failed to start a runtime")
 }
 
 /// The 1-hour windows first (the baselines), then the long ones.

@@ -15,11 +15,9 @@
 //!
 //! ```
 //! use insights_core::{
-//!     combined_range_stats_series_by_series, parse_rfc3339, range_stats_window_by_window,
-//!     DEFAULT_MAX_WINDOW, Extent, InMemoryMetadata, Insights, SeriesKey, TimeSeriesError, Scope,
-//!     TimeSeriesSource, UsageRequest, UsageStats, Window,
+//!     parse_rfc3339, DEFAULT_MAX_WINDOW, Extent, InMemoryMetadata, Insights, SeriesKey,
+//!     TimeSeriesError, Scope, TimeSeriesSource, UsageRequest, UsageStats, Window,
 //! };
-//! use time::OffsetDateTime;
 //!
 //! struct TwoSamples;
 //!
@@ -37,21 +35,9 @@
 //!         Ok(series.iter().map(|_| UsageStats::of_samples([120.0, 180.0], minute)).collect())
 //!     }
 //!
-//!     async fn range_stats(
-//!         &self,
-//!         series: &[SeriesKey],
-//!         edges: &[OffsetDateTime],
-//!     ) -> Result<Vec<Vec<UsageStats>>, TimeSeriesError> {
-//!         range_stats_window_by_window(self, series, edges).await
-//!     }
-//!
-//!     async fn combined_range_stats(
-//!         &self,
-//!         series: &[SeriesKey],
-//!         edges: &[OffsetDateTime],
-//!     ) -> Result<Vec<UsageStats>, TimeSeriesError> {
-//!         combined_range_stats_series_by_series(self, series, edges).await
-//!     }
+//!     // Ranges one window at a time, and combined ranges by merging series here: the
+//!     // slow paths, chosen by name.
+//!     insights_core::slow_range_stats!(range_stats, combined_range_stats);
 //! }
 //!
 //! let insights = Insights::new(InMemoryMetadata::seed(), TwoSamples);
@@ -98,3 +84,10 @@ pub use stats::*;
 pub use timestamp::*;
 pub use usecases::*;
 pub use window::*;
+
+/// What the crate's macros name from other crates, so a caller needs no dependency of its
+/// own for them; not part of the API.
+#[doc(hidden)]
+pub mod __macro_support {
+    pub use time::OffsetDateTime;
+}

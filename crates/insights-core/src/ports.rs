@@ -206,6 +206,41 @@ port! {
     }
 }
 
+/// Writes, inside an `impl TimeSeriesSource`, methods that take the slow paths by name: a
+/// source states its choice in one line rather than copying the bodies.
+/// `slow_range_stats!(range_stats, combined_range_stats)` writes both,
+/// [`range_stats_window_by_window`] and [`combined_range_stats_series_by_series`];
+/// `slow_range_stats!(combined_range_stats)` only the second, for a source with a fast
+/// `range_stats` of its own.
+#[macro_export]
+macro_rules! slow_range_stats {
+    ($($method:ident),+) => {
+        $($crate::slow_range_stats!(@ $method);)+
+    };
+    (@ range_stats) => {
+        async fn range_stats(
+            &self,
+            series: &[$crate::SeriesKey],
+            edges: &[$crate::__macro_support::OffsetDateTime],
+        ) -> ::core::result::Result<
+            ::std::vec::Vec<::std::vec::Vec<$crate::UsageStats>>,
+            $crate::TimeSeriesError,
+        > {
+            $crate::range_stats_window_by_window(self, series, edges).await
+        }
+    };
+    (@ combined_range_stats) => {
+        async fn combined_range_stats(
+            &self,
+            series: &[$crate::SeriesKey],
+            edges: &[$crate::__macro_support::OffsetDateTime],
+        ) -> ::core::result::Result<::std::vec::Vec<$crate::UsageStats>, $crate::TimeSeriesError>
+        {
+            $crate::combined_range_stats_series_by_series(self, series, edges).await
+        }
+    };
+}
+
 /// [`TimeSeriesSource::range_stats`] from [`TimeSeriesSource::window_stats`], one window
 /// query per range: for a source with no faster way, or to measure one against it.
 pub async fn range_stats_window_by_window(

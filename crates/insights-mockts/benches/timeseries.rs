@@ -11,10 +11,9 @@ use std::sync::Arc;
 use criterion::{criterion_group, criterion_main, Criterion};
 use futures_executor::block_on;
 use insights_core::{
-    combined_range_stats_series_by_series, range_stats_window_by_window, BucketWidth, Catalogue,
-    DynMetadataRepo, DynTimeSeriesSource, Extent, InMemoryMetadata, Insights, MetadataRepo, Scope,
-    SeriesKey, TimeSeriesError, TimeSeriesSource, UsageRequest, UsageStats, Window, Zone,
-    DEFAULT_MAX_WINDOW,
+    BucketWidth, Catalogue, DynMetadataRepo, DynTimeSeriesSource, Extent, InMemoryMetadata,
+    Insights, MetadataRepo, Scope, SeriesKey, TimeSeriesError, TimeSeriesSource, UsageRequest,
+    UsageStats, Window, Zone, DEFAULT_MAX_WINDOW,
 };
 use insights_mockts::MockTimeSeries;
 use time::{Duration, OffsetDateTime};
@@ -64,21 +63,7 @@ impl TimeSeriesSource for DefaultPath {
         self.0.window_stats(series, window).await
     }
 
-    async fn range_stats(
-        &self,
-        series: &[SeriesKey],
-        edges: &[OffsetDateTime],
-    ) -> Result<Vec<Vec<UsageStats>>, TimeSeriesError> {
-        range_stats_window_by_window(self, series, edges).await
-    }
-
-    async fn combined_range_stats(
-        &self,
-        series: &[SeriesKey],
-        edges: &[OffsetDateTime],
-    ) -> Result<Vec<UsageStats>, TimeSeriesError> {
-        combined_range_stats_series_by_series(self, series, edges).await
-    }
+    insights_core::slow_range_stats!(range_stats, combined_range_stats);
 }
 
 fn series_keys(catalogue: &Catalogue) -> Vec<SeriesKey> {

@@ -13,8 +13,7 @@ use std::collections::HashSet;
 use std::io::Read;
 
 use insights_core::{
-    combined_range_stats_series_by_series, format_utc, Extent, SeriesKey, TimeSeriesError,
-    TimeSeriesSource, UsageStats, Window,
+    format_utc, Extent, SeriesKey, TimeSeriesError, TimeSeriesSource, UsageStats, Window,
 };
 use rustc_hash::FxHashMap;
 use time::OffsetDateTime;
@@ -239,12 +238,6 @@ impl TimeSeriesSource for MockTimeSeries {
             .collect())
     }
 
-    /// The figures are in memory, so merging them here costs what a store's merge would.
-    async fn combined_range_stats(
-        &self,
-        series: &[SeriesKey],
-        edges: &[OffsetDateTime],
-    ) -> Result<Vec<UsageStats>, TimeSeriesError> {
-        combined_range_stats_series_by_series(self, series, edges).await
-    }
+    // The figures are in memory, so merging them here costs what a store's merge would.
+    insights_core::slow_range_stats!(combined_range_stats);
 }

@@ -4,9 +4,9 @@
 
 use futures_executor::block_on;
 use insights_core::{
-    combined_range_stats_series_by_series, format_utc, parse_rfc3339, BrandId, BucketWidth,
-    DemandInterval, Extent, InMemoryMetadata, Insights, InsightsError, Scope, SeriesKey,
-    TimeSeriesError, TimeSeriesSource, UsageRequest, UsageStats, Window, Zone, DEFAULT_MAX_WINDOW,
+    format_utc, parse_rfc3339, BrandId, BucketWidth, DemandInterval, Extent, InMemoryMetadata,
+    Insights, InsightsError, Scope, SeriesKey, TimeSeriesError, TimeSeriesSource, UsageRequest,
+    UsageStats, Window, Zone, DEFAULT_MAX_WINDOW,
 };
 use proptest::prelude::*;
 use time::{Duration, OffsetDateTime};
@@ -216,13 +216,7 @@ impl TimeSeriesSource for Recording {
         ])
     }
 
-    async fn combined_range_stats(
-        &self,
-        series: &[SeriesKey],
-        edges: &[OffsetDateTime],
-    ) -> Result<Vec<UsageStats>, TimeSeriesError> {
-        combined_range_stats_series_by_series(self, series, edges).await
-    }
+    insights_core::slow_range_stats!(combined_range_stats);
 }
 
 impl Recording {

@@ -4,10 +4,9 @@ use std::collections::HashMap;
 
 use futures_executor::block_on;
 use insights_core::{
-    combined_range_stats_series_by_series, range_stats_window_by_window, BucketWidth, Catalogue,
-    DemandInterval, EntityRef, Extent, InMemoryMetadata, Insights, MetadataRepo, Peak, Scope,
-    SeriesKey, TimeSeriesError, TimeSeriesSource, UsageRequest, UsageStats, Window, Zone,
-    DEFAULT_MAX_WINDOW,
+    BucketWidth, Catalogue, DemandInterval, EntityRef, Extent, InMemoryMetadata, Insights,
+    MetadataRepo, Peak, Scope, SeriesKey, TimeSeriesError, TimeSeriesSource, UsageRequest,
+    UsageStats, Window, Zone, DEFAULT_MAX_WINDOW,
 };
 use proptest::prelude::*;
 use time::{Duration, OffsetDateTime};
@@ -89,21 +88,7 @@ impl TimeSeriesSource for ScanSource {
             .collect())
     }
 
-    async fn range_stats(
-        &self,
-        series: &[SeriesKey],
-        edges: &[OffsetDateTime],
-    ) -> Result<Vec<Vec<UsageStats>>, TimeSeriesError> {
-        range_stats_window_by_window(self, series, edges).await
-    }
-
-    async fn combined_range_stats(
-        &self,
-        series: &[SeriesKey],
-        edges: &[OffsetDateTime],
-    ) -> Result<Vec<UsageStats>, TimeSeriesError> {
-        combined_range_stats_series_by_series(self, series, edges).await
-    }
+    insights_core::slow_range_stats!(range_stats, combined_range_stats);
 }
 
 /// Samples of one series, whole or fractional, at one of a few intervals, so that merges

@@ -3,12 +3,10 @@
 
 use futures_executor::block_on;
 use insights_core::{
-    combined_range_stats_series_by_series, range_stats_window_by_window, BrandId, Catalogue,
-    CircuitId, EntityRef, Extent, InMemoryMetadata, Insights, InsightsError, LocationId,
-    OrganizationId, Scope, SensorId, SeriesKey, TimeSeriesError, TimeSeriesSource, UsageRequest,
-    UsageStats, Window, SEED_TSV,
+    BrandId, Catalogue, CircuitId, EntityRef, Extent, InMemoryMetadata, Insights, InsightsError,
+    LocationId, OrganizationId, Scope, SensorId, SeriesKey, TimeSeriesError, TimeSeriesSource,
+    UsageRequest, UsageStats, Window, SEED_TSV,
 };
-use time::OffsetDateTime;
 
 /// A source without samples: scopes are about metadata.
 #[derive(Debug)]
@@ -27,21 +25,7 @@ impl TimeSeriesSource for NoSamples {
         Ok(vec![UsageStats::default(); series.len()])
     }
 
-    async fn range_stats(
-        &self,
-        series: &[SeriesKey],
-        edges: &[OffsetDateTime],
-    ) -> Result<Vec<Vec<UsageStats>>, TimeSeriesError> {
-        range_stats_window_by_window(self, series, edges).await
-    }
-
-    async fn combined_range_stats(
-        &self,
-        series: &[SeriesKey],
-        edges: &[OffsetDateTime],
-    ) -> Result<Vec<UsageStats>, TimeSeriesError> {
-        combined_range_stats_series_by_series(self, series, edges).await
-    }
+    insights_core::slow_range_stats!(range_stats, combined_range_stats);
 }
 
 /// The seed's DemoBrand plus a second brand, so brand scopes have something to exclude.

@@ -389,6 +389,8 @@ fn the_core_names_no_query_parameter() {
         "`tz`",
         "`demand_interval",
         "`top`",
+        "`baseload",
+        "`compare",
     ];
     let core = project_root().join("crates/insights-core/src");
     let mut found = Vec::new();

@@ -1,8 +1,14 @@
 //! The use cases: usage of a circuit, a location, an organization or a brand over a window
-//! (optionally bucketed, with peak demand and top circuits), and the metadata lookups.
+//! (optionally bucketed, with peak demand, baseload, top circuits and a comparison window),
+//! the metadata lookups, data ranges, and the sizing of a usage request's work
+//! ([`Insights::usage_work`]). Each takes the caller's [`Scope`].
 //!
 //! Every usage answer is a [`Rollup`]: the entity's circuits, grouped into parts (sensors,
-//! locations or organizations), summed in one pass over the time-series source.
+//! locations or organizations), summed by the one roll-up the four share. It asks the
+//! time-series source for each series over the window and, with buckets, all series over each
+//! bucket; then, for peak demand and for the baseload, one more pass each over the intervals;
+//! a comparison does it all again over the other window. Each pass is a series of calls, each
+//! for at most `SERIES_PER_CALL` series and [`CELLS_PER_CALL`] figures.
 
 use std::fmt;
 use std::sync::Arc;
@@ -24,7 +30,8 @@ use crate::window::Window;
 /// The most circuits `top` may ask for.
 pub const MAX_TOP: usize = 100;
 
-/// Series per call to the source, which bounds the memory a bucketed answer holds.
+/// The most series in one call to the source: `window_stats` and `extent` take the series this
+/// many at a time, and each block of a range call is at most this many series wide.
 const SERIES_PER_CALL: usize = 256;
 
 /// The entity a lookup did not find.
@@ -1072,8 +1079,8 @@ impl<M: MetadataRepo, T: TimeSeriesSource> Insights<M, T> {
         })
     }
 
-    /// Step 3: the peak demand of the whole, of each part, of each bucket and of each top
-    /// circuit, streaming over blocks of demand intervals.
+    /// Step 3: the peak demand (or, with `Pick::Lowest`, the baseload) of the whole, of each
+    /// part, of each bucket and of each top circuit, streaming over blocks of intervals.
     async fn peaks(&self, keys: &[SeriesKey], plan: &PeakPlan<'_>) -> Result<Peaks, InsightsError> {
         let edges = &plan.demand.edges;
         let n_intervals = edges.len().saturating_sub(1);
@@ -1163,8 +1170,8 @@ impl<M: MetadataRepo, T: TimeSeriesSource> Insights<M, T> {
 pub const CELLS_PER_CALL: usize = 1 << 16;
 
 /// The most figures one usage request may ask the source for in all: circuits × (buckets +
-/// demand intervals). Past it the answer would take seconds of CPU, so the request is
-/// refused with a suggestion that fits.
+/// demand and baseload intervals), a comparison's included. Past it the answer would take
+/// seconds of CPU, so the request is refused with a suggestion that fits.
 pub const MAX_CELLS_PER_REQUEST: usize = 16_000_000;
 
 /// The ranges a usage request sums each series over, by kind, its comparison included.

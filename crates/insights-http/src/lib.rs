@@ -1,8 +1,10 @@
 //! The Insights Service HTTP API: actix-web handlers over `insights-core`, documented with
 //! paperclip. This crate is the only composition root: it picks the adapters and wires them.
 //!
-//! [`run`] serves on a bound listener, so tests can bind port 0; `main` reads [`Settings`],
-//! builds the [`AppState`] and calls it.
+//! [`run`] serves an [`AppState`] on a bound listener, so tests can bind port 0.
+//! [`startup::Application::build`] is the composition itself: from [`Settings`] it builds the
+//! stores, the state and the listener, and calls [`run`]; `main` reads the settings, sets up
+//! logging and serves what it builds, and the HTTP tests spawn it too.
 
 pub mod admission;
 pub mod answer;

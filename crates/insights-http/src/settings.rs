@@ -230,7 +230,8 @@ settings! {
 }
 
 settings! {
-    /// Per-request and per-connection limits; the server and the middleware read them.
+    /// Per-request and per-connection limits; the server, the middleware and the handlers read
+    /// them, and the state sizes the compute pool and admission by them.
     pub struct Limits {
         /// a request's work still unfinished after this is a 503
         pub request_timeout: Duration =
@@ -247,7 +248,7 @@ settings! {
         /// time a client has, after connecting and after each answer, to send a whole request
         /// head; a stalled connection is closed
         pub client_timeout: Duration = public("INSIGHTS_CLIENT_TIMEOUT_S", "5", seconds(1, 3600));
-        /// low-priority threads that usage requests run on, off the workers
+        /// low-priority threads that heavy requests run on, off the workers
         pub compute_threads: usize = public(
             "INSIGHTS_COMPUTE_THREADS", ("the number of cores", cores()), whole(1, 1024, "")
         );
@@ -329,7 +330,8 @@ impl Limits {
     }
 }
 
-/// The machine's cores, the default for both kinds of thread.
+/// The machine's cores: the default for both kinds of thread, and what the default slots and
+/// queue are multiples of.
 fn cores() -> usize {
     std::thread::available_parallelism().map_or(2, usize::from)
 }

@@ -1,5 +1,7 @@
-//! Every error's text, word for word: the HTTP layer shows them to clients as the `detail` of
-//! a problem, and a service that links the core logs them.
+//! Every error's text, word for word: what a service that links the core logs or shows. The
+//! HTTP layer shows few of them as they are: a timestamp's error (after the parameter's name)
+//! and a lookup's not-found; it words the other 400s itself (`insights-http`'s `wording.rs`),
+//! and logs the ports' failures, never showing them.
 
 use std::fmt::Display;
 

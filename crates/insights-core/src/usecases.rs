@@ -660,16 +660,6 @@ impl<M: MetadataRepo, T: TimeSeriesSource> Insights<M, T> {
         }
     }
 
-    /// The metadata store.
-    pub fn metadata(&self) -> &M {
-        &self.metadata
-    }
-
-    /// The time-series source.
-    pub fn timeseries(&self) -> &T {
-        &self.timeseries
-    }
-
     /// A circuit's usage.
     pub async fn circuit_usage(
         &self,

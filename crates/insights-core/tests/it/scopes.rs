@@ -310,16 +310,13 @@ impl insights_core::MetadataRepo for CountingMetadata {
 /// scope refuses it before any lookup, so probing cannot load the store or time its answers.
 #[test]
 fn probing_another_organization_costs_no_lookup() {
-    let insights = Insights::new(
-        CountingMetadata {
-            inner: InMemoryMetadata::seed(),
-            ..CountingMetadata::default()
-        },
-        NoSamples,
-    );
+    let metadata = std::sync::Arc::new(CountingMetadata {
+        inner: InMemoryMetadata::seed(),
+        ..CountingMetadata::default()
+    });
+    let insights = Insights::new(metadata.clone(), NoSamples);
     let lookups = || {
-        insights
-            .metadata()
+        metadata
             .organization_lookups
             .load(std::sync::atomic::Ordering::Relaxed)
     };

@@ -256,8 +256,8 @@ fn write_script(path: &Path, script: &str) -> Result<std::path::PathBuf> {
 
 /// The body of a wrk `request` function that asks random seed circuits for random windows
 /// within the shipped day. The requests are written once, in `init`, and sent in turn: the
-/// load generator shares the machine with the service, and formatting each request in Lua
-/// as it is sent cost it more than the service spent answering a light one.
+/// load generator shares the machine with the service, so what it spends formatting a
+/// request as it is sent counts against the endpoint measured.
 fn circuit_request(catalogue: &Catalogue) -> String {
     let ids: Vec<String> = catalogue
         .circuits

@@ -212,13 +212,13 @@ const MINUTE_NS: i64 = 60_000_000_000;
 
 impl Streamed {
     fn load(file: &Path, plan: &Plan) -> Result<Streamed> {
+        if plan.stream > 12 * 60 {
+            bail!("--stream is at most 720 minutes, the data set's last 12 hours");
+        }
         let source = insights_mockts::MockTimeSeries::from_path(file)
             .with_context(|| format!("failed to load {}", file.display()))?;
         let end = SHIPPED_START + time::Duration::DAY * plan.days as i32;
         let first: OffsetDateTime = end - time::Duration::HOUR * 12;
-        if plan.stream > 12 * 60 {
-            bail!("--stream is at most 720 minutes, the data set's last 12 hours");
-        }
         Ok(Streamed {
             source,
             first_ns: i64::try_from(first.unix_timestamp_nanos()).context("the time fits")?,

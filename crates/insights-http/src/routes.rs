@@ -552,14 +552,16 @@ where
     };
     let format = Format::of(http);
     let state_for_work = state.clone();
-    let work = async move {
+    // Boxed: the use case's future is kilobytes, and inline it would be copied at each move
+    // through the server's layers of futures, which cost more than one allocation.
+    let work = Box::pin(async move {
         let (body, freshness) = work(state_for_work, build_request(builder)?).await?;
         let answer = match class {
             WorkClass::Light => Answer::Value(body),
             WorkClass::Heavy => Answer::prepare(&body, format)?,
         };
         Ok((answer, freshness))
-    };
+    });
     let (answer, freshness) = admitted(state, http, class, deadline, work).await?;
     caching::mark(http, freshness);
     Ok(answer)
@@ -583,6 +585,23 @@ where
     if class == WorkClass::Light {
         return before(state, deadline, work).await;
     }
+    // Boxed: the wait and the hand-over to the pool are most of this future's size, and
+    // inline they would make every light request's future that large too, copied at each
+    // move through the server's layers.
+    Box::pin(heavy(state, http, deadline, work)).await
+}
+
+/// Runs heavy `work` on the compute pool once `admission` gives it a slot, within `deadline`.
+async fn heavy<T, Work>(
+    state: &web::Data<AppState>,
+    http: &HttpRequest,
+    deadline: Instant,
+    work: Work,
+) -> Result<T, ApiError>
+where
+    Work: std::future::Future<Output = Result<T, ApiError>> + Send + 'static,
+    T: Send + 'static,
+{
     let caller = http.extensions().get::<Subject>().copied();
     let queued = Instant::now();
     let slot = state.admission.admit(caller, deadline).await?;

@@ -4,7 +4,7 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use insights_pg::PgConfig;
+use insights_pg::{PgConfig, Pooler};
 use time::Duration;
 
 /// One environment variable the service reads.
@@ -71,6 +71,11 @@ pub const VARIABLES: &[Variable] = &[
         name: "INSIGHTS_DB_STATEMENT_TIMEOUT_MS",
         default: "`1000`",
         meaning: "limit on one statement, server- and client-side",
+    },
+    Variable {
+        name: "INSIGHTS_DB_POOLER",
+        default: "`none`",
+        meaning: "`transaction` when the databases are reached through a pooler such as PgBouncer: statements unnamed, session settings as `SET LOCAL` in each statement's transaction; `none` prepares statements once per connection",
     },
     Variable {
         name: "INSIGHTS_CACHE_TTL_S",
@@ -410,6 +415,11 @@ impl Settings {
                 "1000",
                 milliseconds,
             )?,
+            pooler: parse_or(&lookup, "INSIGHTS_DB_POOLER", "none", |text| match text {
+                "none" => Ok(Pooler::None),
+                "transaction" => Ok(Pooler::Transaction),
+                _ => Err("must be none or transaction".to_owned()),
+            })?,
         };
         let url_of = |variable: &str| lookup(variable).filter(|url| !url.trim().is_empty());
         let database = url_of("DATABASE_URL").map(|url| PgConfig {
@@ -639,7 +649,7 @@ mod tests {
                 ("INSIGHTS_DB_STATEMENT_TIMEOUT_MS", "250"),
             ],
             Ok(
-                r#"Settings { addr: 127.0.0.1:8080, timeseries_path: "data/mock_timeseries.json", catalogue_path: None, timeseries_database: None, max_window_days: 366, database: Some(PgConfig { url: "<redacted>", pool_size: 4, connect_timeout: 500ms, wait_timeout: 500ms, statement_timeout: 250ms }), cache_ttl: 60s, cache_capacity: 10000, log_format: Text, limits: Limits { request_timeout: 10s, max_query_bytes: 2048, max_connections: 4096, workers: 2, keep_alive: 5s, shutdown_timeout: 30s, client_timeout: 5s, compute_threads: 2, compute_slots: 8, queue_capacity: 128, queue_target: 100ms, light_work: 512 }, api_keys_file: None, metrics_require_key: true, rate_limit: None }"#,
+                r#"Settings { addr: 127.0.0.1:8080, timeseries_path: "data/mock_timeseries.json", catalogue_path: None, timeseries_database: None, max_window_days: 366, database: Some(PgConfig { url: "<redacted>", pool_size: 4, connect_timeout: 500ms, wait_timeout: 500ms, statement_timeout: 250ms, pooler: None }), cache_ttl: 60s, cache_capacity: 10000, log_format: Text, limits: Limits { request_timeout: 10s, max_query_bytes: 2048, max_connections: 4096, workers: 2, keep_alive: 5s, shutdown_timeout: 30s, client_timeout: 5s, compute_threads: 2, compute_slots: 8, queue_capacity: 128, queue_target: 100ms, light_work: 512 }, api_keys_file: None, metrics_require_key: true, rate_limit: None }"#,
             ),
         );
         check(
@@ -660,6 +670,17 @@ mod tests {
         );
         // A blank DATABASE_URL, as a .env may leave it, means none.
         check(&[("DATABASE_URL", " ")], Ok(defaults));
+        // Through a pooler in transaction mode, for both databases.
+        check(
+            &[
+                ("DATABASE_URL", "postgres://reader@pgbouncer:6432/meta"),
+                ("INSIGHTS_TIMESERIES", "postgres"),
+                ("INSIGHTS_DB_POOLER", "transaction"),
+            ],
+            Ok(
+                r#"Settings { addr: 127.0.0.1:8080, timeseries_path: "postgres", catalogue_path: None, timeseries_database: Some(PgConfig { url: "<redacted>", pool_size: 16, connect_timeout: 500ms, wait_timeout: 500ms, statement_timeout: 1s, pooler: Transaction }), max_window_days: 366, database: Some(PgConfig { url: "<redacted>", pool_size: 16, connect_timeout: 500ms, wait_timeout: 500ms, statement_timeout: 1s, pooler: Transaction }), cache_ttl: 60s, cache_capacity: 10000, log_format: Text, limits: Limits { request_timeout: 10s, max_query_bytes: 2048, max_connections: 4096, workers: 2, keep_alive: 5s, shutdown_timeout: 30s, client_timeout: 5s, compute_threads: 2, compute_slots: 8, queue_capacity: 128, queue_target: 100ms, light_work: 512 }, api_keys_file: None, metrics_require_key: true, rate_limit: None }"#,
+            ),
+        );
     }
 
     #[test]
@@ -720,6 +741,10 @@ mod tests {
         check(
             &[("INSIGHTS_ADDR", "localhost")],
             Err(r#"INSIGHTS_ADDR must be an address such as 127.0.0.1:8080, got "localhost""#),
+        );
+        check(
+            &[("INSIGHTS_DB_POOLER", "pgbouncer")],
+            Err(r#"INSIGHTS_DB_POOLER must be none or transaction, got "pgbouncer""#),
         );
         check(
             &[("INSIGHTS_MAX_WINDOW_DAYS", "0")],

@@ -9,7 +9,7 @@ use std::str::FromStr;
 use std::sync::LazyLock;
 use std::time::Duration;
 
-use insights_pg::PgConfig;
+use insights_pg::{PgConfig, Pooler};
 
 use crate::ratelimit::Rate;
 
@@ -195,6 +195,13 @@ settings! {
         /// limit on one statement, server- and client-side
         pub db_statement_timeout: Duration =
             public("INSIGHTS_DB_STATEMENT_TIMEOUT_MS", "1000", milliseconds(1, 600_000));
+        /// `transaction` when the databases are reached through a pooler such as PgBouncer:
+        /// statements unnamed, session settings as `SET LOCAL` in each statement's
+        /// transaction; `none` prepares statements once per connection
+        pub db_pooler: Pooler = public("INSIGHTS_DB_POOLER", "none", one_of(&[
+            ("none", Pooler::None),
+            ("transaction", Pooler::Transaction),
+        ]));
         /// seconds a metadata answer from PostgreSQL is cached (0: none)
         pub cache_ttl: Duration = public("INSIGHTS_CACHE_TTL_S", "60", seconds(0, 86_400));
         /// most metadata answers cached
@@ -315,6 +322,7 @@ impl Settings {
             connect_timeout: self.db_connect_timeout,
             wait_timeout: self.db_wait_timeout,
             statement_timeout: self.db_statement_timeout,
+            pooler: self.db_pooler,
         }
     }
 }
@@ -445,7 +453,7 @@ mod tests {
 
     #[test]
     fn reads_defaults_and_overrides() {
-        let defaults = r#"Settings { addr: 127.0.0.1:8080, timeseries_path: "data/mock_timeseries.json", timeseries_url: None, catalogue_path: None, max_window_days: 366, database_url: None, db_pool_size: 16, db_connect_timeout: 500ms, db_wait_timeout: 500ms, db_statement_timeout: 1s, cache_ttl: 60s, cache_capacity: 10000, limits: Limits { request_timeout: 10s, max_query_bytes: 2048, max_connections: 4096, workers: 2, client_timeout: 5s, compute_threads: 2, compute_slots: 8, queue_capacity: 128, queue_target: 100ms, light_work: 512, keep_alive: 5s, shutdown_timeout: 30s }, api_keys_file: None, metrics_require_key: true, rate_limit: None, log_format: Text, log_filter: "info" }"#;
+        let defaults = r#"Settings { addr: 127.0.0.1:8080, timeseries_path: "data/mock_timeseries.json", timeseries_url: None, catalogue_path: None, max_window_days: 366, database_url: None, db_pool_size: 16, db_connect_timeout: 500ms, db_wait_timeout: 500ms, db_statement_timeout: 1s, db_pooler: None, cache_ttl: 60s, cache_capacity: 10000, limits: Limits { request_timeout: 10s, max_query_bytes: 2048, max_connections: 4096, workers: 2, client_timeout: 5s, compute_threads: 2, compute_slots: 8, queue_capacity: 128, queue_target: 100ms, light_work: 512, keep_alive: 5s, shutdown_timeout: 30s }, api_keys_file: None, metrics_require_key: true, rate_limit: None, log_format: Text, log_filter: "info" }"#;
         check(&[], Ok(defaults));
         assert_eq!(Settings::from_lookup(|_| None), Ok(Settings::default()));
         check(
@@ -455,7 +463,7 @@ mod tests {
                 ("INSIGHTS_MAX_WINDOW_DAYS", "31"),
             ],
             Ok(
-                r#"Settings { addr: 0.0.0.0:9000, timeseries_path: "/tmp/x.json", timeseries_url: None, catalogue_path: None, max_window_days: 31, database_url: None, db_pool_size: 16, db_connect_timeout: 500ms, db_wait_timeout: 500ms, db_statement_timeout: 1s, cache_ttl: 60s, cache_capacity: 10000, limits: Limits { request_timeout: 10s, max_query_bytes: 2048, max_connections: 4096, workers: 2, client_timeout: 5s, compute_threads: 2, compute_slots: 8, queue_capacity: 128, queue_target: 100ms, light_work: 512, keep_alive: 5s, shutdown_timeout: 30s }, api_keys_file: None, metrics_require_key: true, rate_limit: None, log_format: Text, log_filter: "info" }"#,
+                r#"Settings { addr: 0.0.0.0:9000, timeseries_path: "/tmp/x.json", timeseries_url: None, catalogue_path: None, max_window_days: 31, database_url: None, db_pool_size: 16, db_connect_timeout: 500ms, db_wait_timeout: 500ms, db_statement_timeout: 1s, db_pooler: None, cache_ttl: 60s, cache_capacity: 10000, limits: Limits { request_timeout: 10s, max_query_bytes: 2048, max_connections: 4096, workers: 2, client_timeout: 5s, compute_threads: 2, compute_slots: 8, queue_capacity: 128, queue_target: 100ms, light_work: 512, keep_alive: 5s, shutdown_timeout: 30s }, api_keys_file: None, metrics_require_key: true, rate_limit: None, log_format: Text, log_filter: "info" }"#,
             ),
         );
         // The database URLs may hold passwords, in any form: they are never shown.
@@ -467,7 +475,7 @@ mod tests {
                 ("INSIGHTS_DB_STATEMENT_TIMEOUT_MS", "250"),
             ],
             Ok(
-                r#"Settings { addr: 127.0.0.1:8080, timeseries_path: "data/mock_timeseries.json", timeseries_url: Some("<redacted>"), catalogue_path: None, max_window_days: 366, database_url: Some("<redacted>"), db_pool_size: 4, db_connect_timeout: 500ms, db_wait_timeout: 500ms, db_statement_timeout: 250ms, cache_ttl: 60s, cache_capacity: 10000, limits: Limits { request_timeout: 10s, max_query_bytes: 2048, max_connections: 4096, workers: 2, client_timeout: 5s, compute_threads: 2, compute_slots: 8, queue_capacity: 128, queue_target: 100ms, light_work: 512, keep_alive: 5s, shutdown_timeout: 30s }, api_keys_file: None, metrics_require_key: true, rate_limit: None, log_format: Text, log_filter: "info" }"#,
+                r#"Settings { addr: 127.0.0.1:8080, timeseries_path: "data/mock_timeseries.json", timeseries_url: Some("<redacted>"), catalogue_path: None, max_window_days: 366, database_url: Some("<redacted>"), db_pool_size: 4, db_connect_timeout: 500ms, db_wait_timeout: 500ms, db_statement_timeout: 250ms, db_pooler: None, cache_ttl: 60s, cache_capacity: 10000, limits: Limits { request_timeout: 10s, max_query_bytes: 2048, max_connections: 4096, workers: 2, client_timeout: 5s, compute_threads: 2, compute_slots: 8, queue_capacity: 128, queue_target: 100ms, light_work: 512, keep_alive: 5s, shutdown_timeout: 30s }, api_keys_file: None, metrics_require_key: true, rate_limit: None, log_format: Text, log_filter: "info" }"#,
             ),
         );
         check(
@@ -484,7 +492,7 @@ mod tests {
                 ("RUST_LOG", "insights_http=debug"),
             ],
             Ok(
-                r#"Settings { addr: 127.0.0.1:8080, timeseries_path: "data/mock_timeseries.json", timeseries_url: None, catalogue_path: None, max_window_days: 366, database_url: None, db_pool_size: 16, db_connect_timeout: 500ms, db_wait_timeout: 500ms, db_statement_timeout: 1s, cache_ttl: 60s, cache_capacity: 10000, limits: Limits { request_timeout: 250ms, max_query_bytes: 512, max_connections: 100, workers: 8, client_timeout: 5s, compute_threads: 2, compute_slots: 8, queue_capacity: 128, queue_target: 100ms, light_work: 512, keep_alive: 0ns, shutdown_timeout: 3s }, api_keys_file: Some("/etc/insights/keys"), metrics_require_key: false, rate_limit: None, log_format: Json, log_filter: "insights_http=debug" }"#,
+                r#"Settings { addr: 127.0.0.1:8080, timeseries_path: "data/mock_timeseries.json", timeseries_url: None, catalogue_path: None, max_window_days: 366, database_url: None, db_pool_size: 16, db_connect_timeout: 500ms, db_wait_timeout: 500ms, db_statement_timeout: 1s, db_pooler: None, cache_ttl: 60s, cache_capacity: 10000, limits: Limits { request_timeout: 250ms, max_query_bytes: 512, max_connections: 100, workers: 8, client_timeout: 5s, compute_threads: 2, compute_slots: 8, queue_capacity: 128, queue_target: 100ms, light_work: 512, keep_alive: 0ns, shutdown_timeout: 3s }, api_keys_file: Some("/etc/insights/keys"), metrics_require_key: false, rate_limit: None, log_format: Json, log_filter: "insights_http=debug" }"#,
             ),
         );
         // A blank DATABASE_URL, as a .env may leave it, means none.
@@ -506,7 +514,7 @@ mod tests {
                 ("INSIGHTS_API_KEYS_FILE", "https://token@vault/keys"),
             ],
             Ok(
-                r#"Settings { addr: 127.0.0.1:8080, timeseries_path: "postgres://<redacted>@db:5432/samples", timeseries_url: None, catalogue_path: Some("postgresql://<redacted>@db/meta?sslmode=disable"), max_window_days: 366, database_url: None, db_pool_size: 16, db_connect_timeout: 500ms, db_wait_timeout: 500ms, db_statement_timeout: 1s, cache_ttl: 60s, cache_capacity: 10000, limits: Limits { request_timeout: 10s, max_query_bytes: 2048, max_connections: 4096, workers: 2, client_timeout: 5s, compute_threads: 2, compute_slots: 8, queue_capacity: 128, queue_target: 100ms, light_work: 512, keep_alive: 5s, shutdown_timeout: 30s }, api_keys_file: Some("https://<redacted>@vault/keys"), metrics_require_key: true, rate_limit: None, log_format: Text, log_filter: "info" }"#,
+                r#"Settings { addr: 127.0.0.1:8080, timeseries_path: "postgres://<redacted>@db:5432/samples", timeseries_url: None, catalogue_path: Some("postgresql://<redacted>@db/meta?sslmode=disable"), max_window_days: 366, database_url: None, db_pool_size: 16, db_connect_timeout: 500ms, db_wait_timeout: 500ms, db_statement_timeout: 1s, db_pooler: None, cache_ttl: 60s, cache_capacity: 10000, limits: Limits { request_timeout: 10s, max_query_bytes: 2048, max_connections: 4096, workers: 2, client_timeout: 5s, compute_threads: 2, compute_slots: 8, queue_capacity: 128, queue_target: 100ms, light_work: 512, keep_alive: 5s, shutdown_timeout: 30s }, api_keys_file: Some("https://<redacted>@vault/keys"), metrics_require_key: true, rate_limit: None, log_format: Text, log_filter: "info" }"#,
             ),
         );
     }
@@ -561,7 +569,7 @@ mod tests {
             _ => None,
         })
         .unwrap();
-        let expected = r#"Some(PgConfig { url: "<redacted>", pool_size: 3, connect_timeout: 1ms, wait_timeout: 2ms, statement_timeout: 1s })"#;
+        let expected = r#"Some(PgConfig { url: "<redacted>", pool_size: 3, connect_timeout: 1ms, wait_timeout: 2ms, statement_timeout: 1s, pooler: None })"#;
         assert_eq!(format!("{:?}", settings.database()), expected);
         assert_eq!(
             format!("{:?}", settings.timeseries_database()),
@@ -607,6 +615,10 @@ mod tests {
         check(
             &[("INSIGHTS_ADDR", "localhost")],
             Err(r#"INSIGHTS_ADDR must be an address such as 127.0.0.1:8080, got "localhost""#),
+        );
+        check(
+            &[("INSIGHTS_DB_POOLER", "pgbouncer")],
+            Err(r#"INSIGHTS_DB_POOLER must be none or transaction, got "pgbouncer""#),
         );
         check(
             &[("INSIGHTS_MAX_WINDOW_DAYS", "0")],

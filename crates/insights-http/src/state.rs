@@ -366,6 +366,7 @@ mod tests {
             ("INSIGHTS_DB_CONNECT_TIMEOUT_MS", "501"),
             ("INSIGHTS_DB_WAIT_TIMEOUT_MS", "502"),
             ("INSIGHTS_DB_STATEMENT_TIMEOUT_MS", "1001"),
+            ("INSIGHTS_DB_POOLER", "transaction"),
             ("INSIGHTS_CACHE_TTL_S", "61"),
             ("INSIGHTS_CACHE_CAPACITY", "10001"),
             ("INSIGHTS_REQUEST_TIMEOUT_MS", "10001"),

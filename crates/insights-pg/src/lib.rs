@@ -1,5 +1,8 @@
-//! A [`MetadataRepo`] over PostgreSQL: each lookup is one prepared round trip, bounded by
-//! timeouts, so an outage answers quickly with [`MetadataError::Unavailable`] instead of hanging.
+//! A [`MetadataRepo`] over PostgreSQL: each lookup is one round trip, bounded by timeouts, so
+//! an outage answers quickly with [`MetadataError::Unavailable`] instead of hanging. Straight
+//! to the server, statements are prepared once per connection; through a pooler in
+//! transaction mode ([`Pooler::Transaction`]) each is sent unnamed inside a transaction of its
+//! own that carries the session settings.
 //!
 //! Every lookup fetches the subtree it needs as flat rows (the anchor, its ancestors, and
 //! its descendants through `LEFT JOIN`s), folds them into a [`Catalogue`], and builds the
@@ -20,14 +23,36 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime};
+use futures_util::TryStreamExt;
 use insights_core::{
     Brand, BrandId, BrandTree, Catalogue, Circuit, CircuitContext, CircuitId, Duid, ElectricSensor,
     InMemoryMetadata, Location, LocationId, LocationSummary, MetadataError, MetadataRepo,
     Organization, OrganizationId, OrganizationTree, SensorDetail, SensorId, SeriesKey,
     TimeSeriesError,
 };
+use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{NoTls, Row};
 use uuid::Uuid;
+
+/// A statement's parameter with its PostgreSQL type, which an unnamed statement must declare
+/// because no prepare step asks the server for it.
+pub(crate) type Param<'a> = (&'a (dyn ToSql + Sync), Type);
+
+/// What stands between the service and PostgreSQL, which decides how statements are sent.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Pooler {
+    /// Nothing, or a pooler that gives each client connection a server connection of its own
+    /// and passes the startup parameter `options` on: the session settings ride in `options`,
+    /// and each statement is prepared once per connection and then sent as Bind and Execute.
+    #[default]
+    None,
+    /// A pooler in transaction mode, such as PgBouncer with `pool_mode = transaction`, which
+    /// may run each transaction on another server connection and refuses `options`. Each
+    /// statement is sent unnamed (Parse, Bind and Execute at once), inside a transaction that
+    /// opens with `SET LOCAL` of the session settings; the three messages leave together, so
+    /// it is still one round trip. Works with any pooler mode, and straight to the server.
+    Transaction,
+}
 
 /// How to reach the database and how long to wait for it.
 #[derive(Clone, PartialEq, Eq)]
@@ -42,6 +67,8 @@ pub struct PgConfig {
     pub wait_timeout: Duration,
     /// How long one statement may run, enforced by the server and by the client.
     pub statement_timeout: Duration,
+    /// What stands between the service and the server.
+    pub pooler: Pooler,
 }
 
 impl fmt::Debug for PgConfig {
@@ -52,6 +79,7 @@ impl fmt::Debug for PgConfig {
             .field("connect_timeout", &self.connect_timeout)
             .field("wait_timeout", &self.wait_timeout)
             .field("statement_timeout", &self.statement_timeout)
+            .field("pooler", &self.pooler)
             .finish()
     }
 }
@@ -111,7 +139,30 @@ impl std::error::Error for PgSetupError {}
 pub(crate) struct Database {
     pool: Pool,
     statement_timeout: Duration,
+    /// With [`Pooler::Transaction`], what opens each statement's transaction: `BEGIN` and the
+    /// session settings as `SET LOCAL`; `None` straight to the server.
+    begin: Option<Arc<str>>,
     description: Arc<str>,
+}
+
+/// The settings every statement runs under, by name and value.
+///
+/// JIT compilation costs 20 ms and more, and pays off only for statements that run for
+/// seconds: the generic plan of a rollup query over a year of partitions is estimated above
+/// jit_above_cost and would be compiled on every call, for a 1 ms answer. Custom plans gain
+/// nothing either, as every statement's ranges arrive in array parameters the planner cannot
+/// look into; with prepared statements, planning each of a connection's first five calls anew
+/// cost about a millisecond a call. Unnamed statements are planned at every call whatever the
+/// mode; the generic plan is kept there too, so both paths run the plans that were measured.
+fn statement_settings(statement_timeout: Duration) -> [(&'static str, String); 3] {
+    [
+        (
+            "statement_timeout",
+            statement_timeout.as_millis().to_string(),
+        ),
+        ("jit", "off".to_owned()),
+        ("plan_cache_mode", "force_generic_plan".to_owned()),
+    ]
 }
 
 /// Why a statement failed, before it is told as a port's error.
@@ -157,20 +208,34 @@ impl Database {
             return Err(PgSetupError::TlsRequired);
         }
         pg_config.connect_timeout(config.connect_timeout);
-        // JIT compilation costs 20 ms and more, and pays off only for statements that run for
-        // seconds: the generic plan of a rollup query over a year of partitions is estimated
-        // above jit_above_cost and would be compiled on every call, for a 1 ms answer. Custom
-        // plans gain nothing either, as every statement's ranges arrive in array parameters
-        // the planner cannot look into; planning each of a connection's first five calls anew
-        // cost about a millisecond a call.
-        pg_config.options(format!(
-            "-c statement_timeout={} -c jit=off -c plan_cache_mode=force_generic_plan",
-            config.statement_timeout.as_millis()
-        ));
+        let settings = statement_settings(config.statement_timeout);
+        let begin = match config.pooler {
+            Pooler::None => {
+                let options: Vec<String> = settings
+                    .iter()
+                    .map(|(name, value)| format!("-c {name}={value}"))
+                    .collect();
+                pg_config.options(options.join(" "));
+                None
+            }
+            // A transaction-mode pooler refuses `options` (PgBouncer: "unsupported startup
+            // parameter", SQLSTATE 08P01), and a session's settings would not follow its
+            // statements from one server connection to the next anyway.
+            Pooler::Transaction => {
+                let mut begin = "BEGIN READ ONLY".to_owned();
+                for (name, value) in &settings {
+                    begin.push_str(&format!("; SET LOCAL {name} = '{value}'"));
+                }
+                Some(begin.into())
+            }
+        };
         if pg_config.get_application_name().is_none() {
             pg_config.application_name("insights-service");
         }
-        let description = describe(&pg_config);
+        let mut description = describe(&pg_config);
+        if config.pooler == Pooler::Transaction {
+            description.push_str(", through a transaction-mode pooler");
+        }
         let manager = Manager::from_config(
             pg_config,
             NoTls,
@@ -189,6 +254,7 @@ impl Database {
         Ok(Database {
             pool,
             statement_timeout: config.statement_timeout,
+            begin,
             description: description.into(),
         })
     }
@@ -208,16 +274,40 @@ impl Database {
         &self.description
     }
 
-    /// Runs one prepared statement with every stage bounded by a timeout.
+    /// Runs one statement with every stage bounded by a timeout: prepared once per
+    /// connection straight to the server, unnamed in a transaction of its own through a
+    /// transaction-mode pooler.
     pub(crate) async fn query(
         &self,
         sql: &'static str,
-        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+        params: &[Param<'_>],
     ) -> Result<Vec<Row>, DbError> {
         let client = self.pool.get().await.map_err(pool_error)?;
         let work = async {
-            let statement = client.prepare_cached(sql).await?;
-            client.query(&statement, params).await
+            match &self.begin {
+                None => {
+                    let statement = client.prepare_cached(sql).await?;
+                    let values = params.iter().map(|(value, _)| *value);
+                    client
+                        .query_raw(&statement, values)
+                        .await?
+                        .try_collect()
+                        .await
+                }
+                // The three requests are queued on the connection in this order at the first
+                // poll, so they leave in one write and are answered in one round trip; COMMIT
+                // is queued even when an answer before it fails or the timeout drops this
+                // future, so the connection never goes back to the pool inside a transaction.
+                Some(begin) => {
+                    let (_, rows, _) = futures_util::future::try_join3(
+                        client.batch_execute(begin),
+                        client.query_typed(sql, params),
+                        client.batch_execute("COMMIT"),
+                    )
+                    .await?;
+                    Ok(rows)
+                }
+            }
         };
         // The server enforces statement_timeout too; this bound also covers a silent network.
         match tokio::time::timeout(self.statement_timeout, work).await {
@@ -285,6 +375,20 @@ impl PgMetadata {
             .map_err(MetadataError::from)
     }
 
+    /// The settings statements run under, as the server reports them from inside a
+    /// statement: `jit`, `plan_cache_mode` and `statement_timeout`, by name. Through a pooler
+    /// it tells whether they reached the server connection that ran the statement.
+    pub async fn session_settings(&self) -> Result<Vec<(String, String)>, MetadataError> {
+        let rows = self.db.query(queries::SESSION_SETTINGS, &[]).await?;
+        rows.iter()
+            .map(|row| {
+                let name: String = row.try_get("name").map_err(row_error)?;
+                let setting: String = row.try_get("setting").map_err(row_error)?;
+                Ok((name, setting))
+            })
+            .collect()
+    }
+
     /// Fetches a subtree and builds the view `pick` selects from it.
     async fn lookup<T>(
         &self,
@@ -292,7 +396,7 @@ impl PgMetadata {
         id: Uuid,
         pick: impl FnOnce(&InMemoryMetadata) -> Option<Arc<T>>,
     ) -> Result<Option<Arc<T>>, MetadataError> {
-        let rows = self.db.query(sql, &[&id]).await?;
+        let rows = self.db.query(sql, &[(&id, Type::UUID)]).await?;
         if rows.is_empty() {
             return Ok(None);
         }
@@ -360,6 +464,10 @@ enum Class {
 /// without a change to the service, so clients get a 503 with `Retry-After`.
 const UNAVAILABLE_CLASSES: &[(&str, &str)] = &[
     ("08", "connection exception"),
+    (
+        "26",
+        "invalid SQL statement name: a prepared statement the server connection lacks, as when a pooler in transaction mode runs it on another",
+    ),
     ("28", "invalid authorization: a refused login"),
     ("3D", "invalid catalog name: the database does not exist"),
     ("53", "insufficient resources: too many connections, disk full, out of memory"),
@@ -398,6 +506,20 @@ fn driver_error(error: tokio_postgres::Error) -> DbError {
     let reason = if code.starts_with("28") {
         format!(
             "the database refused the login: {}; check the user and password in the URL and that the role has LOGIN",
+            describe_sql_error(&error)
+        )
+    } else if code.starts_with("26") {
+        format!(
+            "{}: statements prepared on one server connection ran on another, as through a pooler in transaction mode; set INSIGHTS_DB_POOLER=transaction",
+            describe_sql_error(&error)
+        )
+    } else if db_error
+        .message()
+        .starts_with("unsupported startup parameter")
+    {
+        // PgBouncer's answer to the settings sent in `options` (Pooler::None), in any mode.
+        format!(
+            "{}: a connection pooler such as PgBouncer is in the way; set INSIGHTS_DB_POOLER=transaction",
             describe_sql_error(&error)
         )
     } else {
@@ -586,7 +708,8 @@ mod tests {
             "08001", // the client could not establish a connection
             "08003", // connection does not exist
             "08006", // connection failure
-            "08P01", // protocol violation
+            "08P01", // protocol violation; PgBouncer's own errors
+            "26000", // a prepared statement missing on a pooler's server connection
             "28000", // invalid authorization: a role without LOGIN
             "28P01", // a wrong password
             "3D000", // the database does not exist

@@ -75,3 +75,7 @@ pub const BRANDS: &str = "SELECT id, name FROM brands ORDER BY name, id";
 
 /// A statement that succeeds whenever the database answers.
 pub const READY: &str = "SELECT 1";
+
+/// The session settings a statement runs under (see `statement_settings` in lib.rs), by name.
+pub const SESSION_SETTINGS: &str = "SELECT name, current_setting(name) AS setting
+     FROM unnest(ARRAY['jit', 'plan_cache_mode', 'statement_timeout']) AS name ORDER BY name";

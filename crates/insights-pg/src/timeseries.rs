@@ -14,9 +14,10 @@ use insights_core::{
     FALLBACK_INTERVAL,
 };
 use time::{Duration, OffsetDateTime};
+use tokio_postgres::types::Type;
 use tokio_postgres::Row;
 
-use crate::{plan, Database, DbError, PgConfig, PgSetupError};
+use crate::{plan, Database, DbError, Param, PgConfig, PgSetupError};
 
 /// [`FALLBACK_INTERVAL`] in ns, for the series without a row in `power_series_intervals`.
 macro_rules! fallback_interval_ns {
@@ -364,7 +365,8 @@ impl TimeSeriesSource for PgTimeSeries {
             return Ok(None);
         }
         let (duids, numbers) = keys(series);
-        let rows = self.db.query(EXTENT, &[&duids, &numbers]).await?;
+        let params: [Param; 2] = [(&duids, Type::TEXT_ARRAY), (&numbers, Type::INT4_ARRAY)];
+        let rows = self.db.query(EXTENT, &params).await?;
         // An aggregate without GROUP BY answers exactly one row.
         let Some(row) = rows.first() else {
             return Ok(None);
@@ -534,8 +536,15 @@ impl PgTimeSeries {
         let phases: Vec<i32> = rows.iter().map(|run| run.phase_s).collect();
         let lows = instants(rows.iter().map(|run| run.from))?;
         let highs = instants(rows.iter().map(|run| run.to))?;
-        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 7] =
-            [&duids, &numbers, &spans, &phases, &lows, &highs, &edges];
+        let params: [Param; 7] = [
+            (&duids, Type::TEXT_ARRAY),
+            (&numbers, Type::INT4_ARRAY),
+            (&spans, Type::INT4_ARRAY),
+            (&phases, Type::INT4_ARRAY),
+            (&lows, Type::TIMESTAMPTZ_ARRAY),
+            (&highs, Type::TIMESTAMPTZ_ARRAY),
+            (&edges, Type::TIMESTAMPTZ_ARRAY),
+        ];
         Ok(Some(self.db.query(sql, &params).await?))
     }
 
@@ -558,8 +567,14 @@ impl PgTimeSeries {
                 .map(|run| plan::pack_start(run.level, run.from).unwrap_or(run.from)),
         )?;
         let highs = instants(packed.iter().map(|run| run.to))?;
-        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 6] =
-            [&duids, &numbers, &spans, &phases, &firsts, &highs];
+        let params: [Param; 6] = [
+            (&duids, Type::TEXT_ARRAY),
+            (&numbers, Type::INT4_ARRAY),
+            (&spans, Type::INT4_ARRAY),
+            (&phases, Type::INT4_ARRAY),
+            (&firsts, Type::TIMESTAMPTZ_ARRAY),
+            (&highs, Type::TIMESTAMPTZ_ARRAY),
+        ];
         Ok(Some(self.db.query(PACKS, &params).await?))
     }
 }

@@ -1,6 +1,6 @@
 //! Test helper: a scratch PostgreSQL database per test, cloned from a template loaded once
-//! with `db/init/init.sql`, and dropped when the test is done; and [`Lcg`], a deterministic
-//! generator for test data.
+//! with `db/init/init.sql`, and dropped when the test is done; [`Lcg`], a deterministic
+//! generator for test data; and [`PgBouncer`], a pooler in front of a scratch database.
 //!
 //! The server is the one `TEST_DATABASE_URL` names, and nothing else: `DATABASE_URL` may point
 //! at a shared or production server, so the helper never reads it. Without
@@ -10,6 +10,10 @@
 //!
 //! The API is blocking and runs its work on a thread of its own, so it can be called from
 //! inside an async test's runtime.
+
+mod pgbouncer;
+
+pub use pgbouncer::{free_port, PgBouncer, PGBOUNCER_BINARY};
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};

@@ -3,12 +3,13 @@
 
 mod lookups;
 mod outage;
+mod pooler;
 mod rollups;
 mod unavailable;
 
 use std::time::Duration;
 
-use insights_pg::{PgConfig, PgMetadata};
+use insights_pg::{PgConfig, PgMetadata, Pooler};
 use insights_testdb::TestDb;
 
 /// A store on a scratch database with short timeouts.
@@ -23,6 +24,7 @@ fn store_at(url: &str) -> PgMetadata {
         connect_timeout: Duration::from_millis(500),
         wait_timeout: Duration::from_millis(500),
         statement_timeout: Duration::from_millis(1000),
+        pooler: Pooler::None,
     })
     .unwrap()
 }

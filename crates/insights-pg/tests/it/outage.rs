@@ -94,6 +94,7 @@ fn the_url_is_never_shown() {
         connect_timeout: std::time::Duration::from_secs(1),
         wait_timeout: std::time::Duration::from_secs(1),
         statement_timeout: std::time::Duration::from_secs(1),
+        pooler: insights_pg::Pooler::None,
     };
     assert!(!format!("{config:?}").contains("s3cret"));
     let error = insights_pg::PgMetadata::new(&insights_pg::PgConfig {

@@ -88,6 +88,7 @@ fn config(db: &TestDb) -> PgConfig {
         connect_timeout: StdDuration::from_secs(5),
         wait_timeout: StdDuration::from_secs(5),
         statement_timeout: StdDuration::from_secs(30),
+        pooler: insights_pg::Pooler::None,
     }
 }
 

@@ -32,6 +32,7 @@ fn config(url: &str, statement_timeout: Duration) -> PgConfig {
         connect_timeout: Duration::from_secs(5),
         wait_timeout: Duration::from_secs(5),
         statement_timeout,
+        pooler: insights_pg::Pooler::None,
     }
 }
 

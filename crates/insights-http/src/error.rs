@@ -154,6 +154,14 @@ impl From<InsightsError> for ApiError {
     }
 }
 
+impl From<crate::dto::UnmatchedId> for ApiError {
+    fn from(error: crate::dto::UnmatchedId) -> ApiError {
+        ApiError::Internal {
+            cause: format!("the answer's pieces do not match by id: {error}"),
+        }
+    }
+}
+
 impl From<crate::wording::Invalid> for ApiError {
     fn from((name, reason): crate::wording::Invalid) -> ApiError {
         ApiError::invalid_param(name, reason)

@@ -406,3 +406,22 @@ impl From<Refused> for ApiError {
         ApiError::Overloaded(refused)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dto::{Among, UnmatchedId};
+    use insights_core::EntityRef;
+
+    #[test]
+    fn an_unmatched_id_is_an_internal_error_that_names_it() {
+        let id = EntityRef::Location("3b1ae0b8-1886-476c-9147-18b9d0a4d846".parse().unwrap());
+        let error = ApiError::from(UnmatchedId::Missing(Among::ComparedParts, id));
+        assert!(
+            matches!(&error, ApiError::Internal { cause } if cause.ends_with(
+                "the comparison's parts have no entry for location 3b1ae0b8-1886-476c-9147-18b9d0a4d846"
+            )),
+            "{error:?}"
+        );
+    }
+}

@@ -61,6 +61,41 @@ impl fmt::Display for EntityRef {
     }
 }
 
+/// Which part of a roll-up a share belongs to: a location's sensor, an organization's
+/// location or a brand's organization. Each part carries it, so that whoever names the parts
+/// finds each one's figures by id, never by its place in a list.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum PartId {
+    /// An electric sensor, a part of a location.
+    Sensor(SensorId),
+    /// A location, a part of an organization.
+    Location(LocationId),
+    /// An organization, a part of a brand.
+    Organization(OrganizationId),
+}
+
+impl From<PartId> for EntityRef {
+    fn from(part: PartId) -> EntityRef {
+        match part {
+            PartId::Sensor(id) => EntityRef::Sensor(id),
+            PartId::Location(id) => EntityRef::Location(id),
+            PartId::Organization(id) => EntityRef::Organization(id),
+        }
+    }
+}
+
+impl From<CircuitId> for EntityRef {
+    fn from(id: CircuitId) -> EntityRef {
+        EntityRef::Circuit(id)
+    }
+}
+
+impl fmt::Display for PartId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        EntityRef::from(*self).fmt(f)
+    }
+}
+
 /// A brand with those of its organizations a scope may see.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct VisibleBrand {
@@ -522,7 +557,20 @@ pub struct GroupUsage {
     pub average_watts_per_circuit: Option<f64>,
 }
 
+/// One part's usage, with the id of the part it is.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PartUsage {
+    /// The part.
+    pub id: PartId,
+    /// Its circuits' usage.
+    pub usage: GroupUsage,
+}
+
 /// One bucket's usage.
+///
+/// A bucket's identity is its index within the window's series: the comparison window's
+/// bucket at the same index is its counterpart (the same place in the other window), and a
+/// bucket past the other window's last has none.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct BucketUsage {
     /// The bucket, clipped to the window.
@@ -534,7 +582,8 @@ pub struct BucketUsage {
 /// A circuit among the top users, with what names it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RankedCircuit {
-    /// The circuit.
+    /// The circuit; its id is the entry's identity, by which the comparison's entry for the
+    /// same circuit is found.
     pub circuit: Circuit,
     /// Its sensor.
     pub sensor: ElectricSensor,
@@ -551,14 +600,16 @@ pub struct Rollup {
     pub window: Window,
     /// All circuits together.
     pub total: GroupUsage,
-    /// Each part (sensor, location or organization), in the tree's order.
-    pub parts: Vec<GroupUsage>,
-    /// Each bucket of the whole, when buckets were asked for.
+    /// Each part (sensor, location or organization), each with its id. The order is the
+    /// tree's, but carries no meaning: a part is found by its id.
+    pub parts: Vec<PartUsage>,
+    /// Each bucket of the whole, when buckets were asked for; a bucket is known by its index.
     pub series: Option<Vec<BucketUsage>>,
-    /// The circuits with the highest totals, when asked for.
+    /// The circuits with the highest totals, highest first, when asked for.
     pub top_circuits: Option<Vec<RankedCircuit>>,
-    /// The same figures over the comparison window, when one was asked for: its parts and
-    /// buckets in the same order (bucket by bucket), and its top circuits the same circuits.
+    /// The same figures over the comparison window, when one was asked for: the same parts
+    /// (by id), buckets in the same places (by index), and the same top circuits (by circuit
+    /// id), whatever the comparison window's own ranking.
     pub comparison: Option<(Comparison, Box<Rollup>)>,
 }
 
@@ -605,6 +656,8 @@ pub struct BrandUsage {
 /// One circuit in a roll-up: its series, the part it belongs to, and its names.
 struct Member<'a> {
     key: SeriesKey,
+    /// The index of its part in the roll-up's list of [`PartId`]s: a position the core uses
+    /// only while summing, beside the ids it was built with.
     part: usize,
     circuit: &'a Circuit,
     sensor: &'a ElectricSensor,
@@ -680,7 +733,8 @@ impl<M: MetadataRepo, T: TimeSeriesSource> Insights<M, T> {
             sensor: &context.sensor,
             location: &context.location,
         };
-        let rollup = self.rollup(&[member], 0, request).await?;
+        // A circuit has no parts; its one member's part index points at none.
+        let rollup = self.rollup(&[member], &[], request).await?;
         Ok(CircuitUsage { context, rollup })
     }
 
@@ -693,9 +747,13 @@ impl<M: MetadataRepo, T: TimeSeriesSource> Insights<M, T> {
     ) -> Result<LocationUsage, InsightsError> {
         let summary = self.location_summary(scope, id).await?;
         let members: Vec<Member> = members_of(&summary.tree, |sensor_index| sensor_index).collect();
-        let rollup = self
-            .rollup(&members, summary.tree.sensors.len(), request)
-            .await?;
+        let parts: Vec<PartId> = summary
+            .tree
+            .sensors
+            .iter()
+            .map(|sensor| PartId::Sensor(sensor.sensor.id))
+            .collect();
+        let rollup = self.rollup(&members, &parts, request).await?;
         Ok(LocationUsage { summary, rollup })
     }
 
@@ -713,7 +771,12 @@ impl<M: MetadataRepo, T: TimeSeriesSource> Insights<M, T> {
             .enumerate()
             .flat_map(|(location_index, location)| members_of(location, move |_| location_index))
             .collect();
-        let rollup = self.rollup(&members, tree.locations.len(), request).await?;
+        let parts: Vec<PartId> = tree
+            .locations
+            .iter()
+            .map(|location| PartId::Location(location.location.id))
+            .collect();
+        let rollup = self.rollup(&members, &parts, request).await?;
         Ok(OrganizationUsage {
             location_count: tree.locations.len(),
             tree,
@@ -739,9 +802,12 @@ impl<M: MetadataRepo, T: TimeSeriesSource> Insights<M, T> {
                     .flat_map(move |location| members_of(location, move |_| organization_index))
             })
             .collect();
-        let rollup = self
-            .rollup(&members, tree.organizations.len(), request)
-            .await?;
+        let parts: Vec<PartId> = tree
+            .organizations
+            .iter()
+            .map(|node| PartId::Organization(node.organization.id))
+            .collect();
+        let rollup = self.rollup(&members, &parts, request).await?;
         Ok(BrandUsage {
             location_count: tree
                 .organizations
@@ -950,7 +1016,8 @@ impl<M: MetadataRepo, T: TimeSeriesSource> Insights<M, T> {
             .ok_or(not_found)
     }
 
-    /// Sums the members' series over the request, by part, bucket and demand interval.
+    /// Sums the members' series over the request, by part (each member's `part` indexes
+    /// `parts`), bucket and demand interval.
     ///
     /// Memory grows with the members, parts and buckets, never with demand intervals times
     /// circuits: the source is asked for at most [`CELLS_PER_CALL`] figures at a time, and
@@ -958,13 +1025,13 @@ impl<M: MetadataRepo, T: TimeSeriesSource> Insights<M, T> {
     async fn rollup(
         &self,
         members: &[Member<'_>],
-        n_parts: usize,
+        parts: &[PartId],
         request: &UsageRequest,
     ) -> Result<Rollup, InsightsError> {
         check_work(members.len(), request)?;
-        let (mut rollup, ranking) = self.rollup_once(members, n_parts, request, None).await?;
+        let (mut rollup, ranking) = self.rollup_once(members, parts, request, None).await?;
         if let Some((kind, other)) = &request.compare {
-            let (compared, _) = self.rollup_once(members, n_parts, other, ranking).await?;
+            let (compared, _) = self.rollup_once(members, parts, other, ranking).await?;
             rollup.comparison = Some((*kind, Box::new(compared)));
         }
         Ok(rollup)
@@ -975,7 +1042,7 @@ impl<M: MetadataRepo, T: TimeSeriesSource> Insights<M, T> {
     async fn rollup_once(
         &self,
         members: &[Member<'_>],
-        n_parts: usize,
+        parts: &[PartId],
         request: &UsageRequest,
         ranking: Option<Vec<usize>>,
     ) -> Result<(Rollup, Option<Vec<usize>>), InsightsError> {
@@ -989,7 +1056,7 @@ impl<M: MetadataRepo, T: TimeSeriesSource> Insights<M, T> {
         };
         let plan = |demand, pick| PeakPlan {
             members,
-            n_parts,
+            n_parts: parts.len(),
             top: top.as_deref().unwrap_or_default(),
             buckets: request.buckets.as_deref().unwrap_or_default(),
             demand,
@@ -1005,7 +1072,7 @@ impl<M: MetadataRepo, T: TimeSeriesSource> Insights<M, T> {
         };
         let rollup = assemble(
             members,
-            n_parts,
+            parts,
             request,
             totals,
             top.clone(),
@@ -1372,15 +1439,15 @@ struct Peaks {
 /// Step 4: the answer, from the totals, the ranking and the peaks.
 fn assemble(
     members: &[Member<'_>],
-    n_parts: usize,
+    parts: &[PartId],
     request: &UsageRequest,
     totals: Totals,
     top: Option<Vec<usize>>,
     [peaks, baseloads]: [Option<Peaks>; 2],
 ) -> Rollup {
     let window = &request.window;
-    let mut part_totals = vec![UsageStats::EMPTY; n_parts];
-    let mut part_counts = vec![0usize; n_parts];
+    let mut part_totals = vec![UsageStats::EMPTY; parts.len()];
+    let mut part_counts = vec![0usize; parts.len()];
     for (member, stats) in members.iter().zip(&totals.series) {
         if let Some(total) = part_totals.get_mut(member.part) {
             *total = total.merge(*stats);
@@ -1412,12 +1479,15 @@ fn assemble(
     Rollup {
         window: *window,
         total: group(total, members.len(), extremes(&|found| found.total)),
-        parts: part_totals
+        // Each part's figures are labelled with its id here, where the index that summed them
+        // still means that part; past this point nothing relies on the order.
+        parts: parts
             .iter()
-            .zip(&part_counts)
+            .zip(part_totals.iter().zip(&part_counts))
             .enumerate()
-            .map(|(part, (stats, count))| {
-                group(*stats, *count, extremes(&|found| found.parts[part]))
+            .map(|(part, (&id, (stats, count)))| PartUsage {
+                id,
+                usage: group(*stats, *count, extremes(&|found| found.parts[part])),
             })
             .collect(),
         series: request

@@ -3,10 +3,20 @@
 //! Every field is always present, with `null` for an absent value, except the ones a query
 //! parameter asks for (`series`, `top_circuits`, `peak_demand`, `baseload_watts`), which
 //! appear only then.
+//!
+//! A roll-up's pieces are matched by identity, never by position: each part named by the
+//! tree is found among the roll-up's parts by its id, and each part and top circuit finds
+//! its counterpart in the comparison by the same id. An id that is missing, doubled or left
+//! over is an [`UnmatchedId`], an internal error, rather than a silently shortened list.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::hash::Hash;
 
 use insights_core::{
-    format_utc, Brand, BrandUsage, Circuit, CircuitUsage, Comparison, DataRange, ElectricSensor,
-    Figures, Location, LocationTree, LocationUsage, Organization, OrganizationUsage, Peak, Rollup,
+    format_utc, Brand, BrandUsage, Circuit, CircuitId, CircuitUsage, Comparison, DataRange,
+    ElectricSensor, EntityRef, Figures, GroupUsage, Location, LocationTree, LocationUsage,
+    Organization, OrganizationUsage, PartId, PartUsage, Peak, RankedCircuit, Rollup,
     SensorWithCircuits, TotalWatts, VisibleBrand, Window,
 };
 use paperclip::actix::Apiv2Schema;
@@ -234,6 +244,91 @@ pub struct ComparisonBody {
     pub energy_wh_ratio: Option<f64>,
 }
 
+/// The list of a roll-up an id is looked up in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Among {
+    /// The roll-up's parts, looked up by the ids of the tree's nodes.
+    Parts,
+    /// The comparison's parts, looked up by the roll-up's part ids.
+    ComparedParts,
+    /// The comparison's top circuits, looked up by the roll-up's top circuit ids.
+    ComparedTopCircuits,
+}
+
+impl fmt::Display for Among {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Among::Parts => "the roll-up's parts",
+            Among::ComparedParts => "the comparison's parts",
+            Among::ComparedTopCircuits => "the comparison's top circuits",
+        })
+    }
+}
+
+/// A roll-up whose pieces do not match by id: the service's fault, never the request's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UnmatchedId {
+    /// The list has no entry for an id that must be there.
+    Missing(Among, EntityRef),
+    /// The list has an entry twice, or one that nothing looked up.
+    Unexpected(Among, EntityRef),
+}
+
+impl fmt::Display for UnmatchedId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            UnmatchedId::Missing(among, id) => write!(f, "{among} have no entry for {id}"),
+            UnmatchedId::Unexpected(among, id) => {
+                write!(f, "{among} have an unexpected or repeated entry for {id}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for UnmatchedId {}
+
+/// The entries of one list by id, each to be taken exactly once.
+struct ById<'a, K, V> {
+    among: Among,
+    entries: HashMap<K, &'a V>,
+}
+
+impl<'a, K: Copy + Eq + Hash + Into<EntityRef>, V> ById<'a, K, V> {
+    /// Indexes `entries` by `id`; an id met twice is unexpected.
+    fn new(
+        among: Among,
+        entries: impl IntoIterator<Item = &'a V>,
+        id: impl Fn(&V) -> K,
+    ) -> Result<Self, UnmatchedId> {
+        let mut by_id = HashMap::new();
+        for entry in entries {
+            let key = id(entry);
+            if by_id.insert(key, entry).is_some() {
+                return Err(UnmatchedId::Unexpected(among, key.into()));
+            }
+        }
+        Ok(ById {
+            among,
+            entries: by_id,
+        })
+    }
+
+    /// The entry of `id`, which must be there and not taken yet.
+    fn take(&mut self, id: K) -> Result<&'a V, UnmatchedId> {
+        self.entries
+            .remove(&id)
+            .ok_or(UnmatchedId::Missing(self.among, id.into()))
+    }
+
+    /// Checks that every entry was taken: one left over belongs to nothing the answer names.
+    fn finish(self) -> Result<(), UnmatchedId> {
+        match self.entries.into_keys().next() {
+            Some(left_over) => Err(UnmatchedId::Unexpected(self.among, left_over.into())),
+            None => Ok(()),
+        }
+    }
+}
+
 /// The counterpart of one usage object in the comparison window.
 #[derive(Clone, Copy)]
 enum Paired<'a> {
@@ -245,49 +340,179 @@ enum Paired<'a> {
     Found(Comparison, &'a Figures, OffsetDateTime, OffsetDateTime),
 }
 
-impl<'a> Paired<'a> {
-    /// The counterpart `pick` finds in the comparison roll-up, if one was asked for.
-    fn of(
-        rollup: &'a Rollup,
-        pick: impl FnOnce(&'a Rollup) -> Option<(&'a Figures, OffsetDateTime, OffsetDateTime)>,
-    ) -> Paired<'a> {
-        match &rollup.comparison {
+/// The comparison's entries of one list by id, and the window they were summed over.
+struct Counterparts<'a, K, V> {
+    kind: Comparison,
+    window: &'a Window,
+    entries: ById<'a, K, V>,
+}
+
+impl<'a, K: Copy + Eq + Hash + Into<EntityRef>, V> Counterparts<'a, K, V> {
+    /// The counterpart of `id`, whose figures `figures` reads, when a comparison was asked
+    /// for; with one, every part and top circuit has a counterpart, so a missing one is an
+    /// error.
+    fn paired(
+        counterparts: &mut Option<Self>,
+        id: K,
+        figures: impl FnOnce(&'a V) -> &'a Figures,
+    ) -> Result<Paired<'a>, UnmatchedId> {
+        Ok(match counterparts {
             None => Paired::NotAsked,
-            Some((kind, other)) => pick(other).map_or(Paired::Missing, |(figures, start, end)| {
-                Paired::Found(*kind, figures, start, end)
-            }),
+            Some(counterparts) => Paired::Found(
+                counterparts.kind,
+                figures(counterparts.entries.take(id)?),
+                counterparts.window.start(),
+                counterparts.window.end(),
+            ),
+        })
+    }
+
+    /// Checks that every counterpart belongs to something the answer names.
+    fn finish(self) -> Result<(), UnmatchedId> {
+        self.entries.finish()
+    }
+}
+
+/// A roll-up's usage objects, each with its counterpart in the comparison when one was asked
+/// for: the whole with the other whole, a part or top circuit with the entry of the same id,
+/// and a bucket with the bucket at the same index (a bucket's identity within its window).
+struct Compared<'a> {
+    rollup: &'a Rollup,
+    other: Option<(Comparison, &'a Rollup)>,
+}
+
+impl<'a> Compared<'a> {
+    fn new(rollup: &'a Rollup) -> Compared<'a> {
+        Compared {
+            rollup,
+            other: rollup
+                .comparison
+                .as_ref()
+                .map(|(kind, other)| (*kind, other.as_ref())),
         }
     }
 
-    fn total(rollup: &'a Rollup) -> Paired<'a> {
-        Paired::of(rollup, |other| {
-            Some((
+    /// The usage of all the circuits.
+    fn total(&self) -> UsageBody {
+        let paired = match self.other {
+            None => Paired::NotAsked,
+            Some((kind, other)) => Paired::Found(
+                kind,
                 &other.total.figures,
                 other.window.start(),
                 other.window.end(),
-            ))
+            ),
+        };
+        UsageBody::compared(&self.rollup.total.figures, paired)
+    }
+
+    /// The entries of one of the comparison's lists by id, when a comparison was asked for.
+    fn counterparts<K: Copy + Eq + Hash + Into<EntityRef>, V: 'a>(
+        &self,
+        among: Among,
+        list: impl FnOnce(&'a Rollup) -> &'a [V],
+        id: impl Fn(&V) -> K,
+    ) -> Result<Option<Counterparts<'a, K, V>>, UnmatchedId> {
+        self.other
+            .map(|(kind, other)| {
+                Ok(Counterparts {
+                    kind,
+                    window: &other.window,
+                    entries: ById::new(among, list(other), id)?,
+                })
+            })
+            .transpose()
+    }
+
+    /// The body of each part the tree names, in the tree's order: `named` gives each part's
+    /// id and what names it, and `body` makes the part's body from that, its figures and its
+    /// usage object.
+    fn parts<N, B>(
+        &self,
+        named: impl IntoIterator<Item = (PartId, N)>,
+        body: impl Fn(N, &GroupUsage, UsageBody) -> B,
+    ) -> Result<Vec<B>, UnmatchedId> {
+        let part_id = |part: &PartUsage| part.id;
+        let mut own = ById::new(Among::Parts, &self.rollup.parts, part_id)?;
+        let mut others = self.counterparts(Among::ComparedParts, |other| &other.parts, part_id)?;
+        let bodies = named
+            .into_iter()
+            .map(|(id, names)| {
+                let part = own.take(id)?;
+                let paired = Counterparts::paired(&mut others, id, |other| &other.usage.figures)?;
+                let usage = UsageBody::compared(&part.usage.figures, paired);
+                Ok(body(names, &part.usage, usage))
+            })
+            .collect::<Result<Vec<B>, UnmatchedId>>()?;
+        own.finish()?;
+        others.map_or(Ok(()), Counterparts::finish)?;
+        Ok(bodies)
+    }
+
+    /// Each bucket, compared with the bucket at the same index in the other window, if that
+    /// window has one there.
+    fn series(&self) -> Option<Vec<BucketBody>> {
+        let others = self
+            .other
+            .map(|(kind, other)| (kind, other.series.as_deref()));
+        self.rollup.series.as_ref().map(|buckets| {
+            buckets
+                .iter()
+                .enumerate()
+                .map(|(index, bucket)| {
+                    let paired = match others {
+                        None => Paired::NotAsked,
+                        Some((kind, others)) => match others.and_then(|all| all.get(index)) {
+                            None => Paired::Missing,
+                            Some(other) => Paired::Found(
+                                kind,
+                                &other.figures,
+                                other.bucket.start,
+                                other.bucket.end,
+                            ),
+                        },
+                    };
+                    BucketBody {
+                        start: Timestamp(bucket.bucket.start),
+                        end: Timestamp(bucket.bucket.end),
+                        partial: bucket.bucket.partial,
+                        usage: UsageBody::compared(&bucket.figures, paired),
+                    }
+                })
+                .collect()
         })
     }
 
-    fn part(rollup: &'a Rollup, index: usize) -> Paired<'a> {
-        Paired::of(rollup, |other| {
-            let part = other.parts.get(index)?;
-            Some((&part.figures, other.window.start(), other.window.end()))
-        })
-    }
-
-    fn bucket(rollup: &'a Rollup, index: usize) -> Paired<'a> {
-        Paired::of(rollup, |other| {
-            let bucket = other.series.as_ref()?.get(index)?;
-            Some((&bucket.figures, bucket.bucket.start, bucket.bucket.end))
-        })
-    }
-
-    fn top(rollup: &'a Rollup, index: usize) -> Paired<'a> {
-        Paired::of(rollup, |other| {
-            let entry = other.top_circuits.as_ref()?.get(index)?;
-            Some((&entry.figures, other.window.start(), other.window.end()))
-        })
+    /// The top circuits in their ranking's order, each compared with the same circuit's entry.
+    fn top_circuits(&self) -> Result<Option<Vec<TopCircuitBody>>, UnmatchedId> {
+        let Some(ranked) = &self.rollup.top_circuits else {
+            return Ok(None);
+        };
+        let circuit_id = |entry: &RankedCircuit| -> CircuitId { entry.circuit.id };
+        let mut others = self.counterparts(
+            Among::ComparedTopCircuits,
+            |other| other.top_circuits.as_deref().unwrap_or_default(),
+            circuit_id,
+        )?;
+        let bodies = ranked
+            .iter()
+            .map(|entry| {
+                let paired =
+                    Counterparts::paired(&mut others, entry.circuit.id, |other| &other.figures)?;
+                Ok(TopCircuitBody {
+                    circuit: RankedCircuitRef {
+                        id: entry.circuit.id.0,
+                        name: entry.circuit.name.clone(),
+                        circuit_number: entry.circuit.circuit_number,
+                        sensor: SensorRef::from(&entry.sensor),
+                        location: NamedRef::from(&entry.location),
+                    },
+                    usage: UsageBody::compared(&entry.figures, paired),
+                })
+            })
+            .collect::<Result<Vec<_>, UnmatchedId>>()?;
+        others.map_or(Ok(()), Counterparts::finish)?;
+        Ok(Some(bodies))
     }
 }
 
@@ -369,21 +594,6 @@ pub struct BucketBody {
     pub usage: UsageBody,
 }
 
-fn series(rollup: &Rollup) -> Option<Vec<BucketBody>> {
-    rollup.series.as_ref().map(|buckets| {
-        buckets
-            .iter()
-            .enumerate()
-            .map(|(index, bucket)| BucketBody {
-                start: Timestamp(bucket.bucket.start),
-                end: Timestamp(bucket.bucket.end),
-                partial: bucket.bucket.partial,
-                usage: UsageBody::compared(&bucket.figures, Paired::bucket(rollup, index)),
-            })
-            .collect()
-    })
-}
-
 /// A circuit among the top users.
 #[derive(Debug, Serialize, Apiv2Schema)]
 pub struct RankedCircuitRef {
@@ -406,25 +616,6 @@ pub struct TopCircuitBody {
     pub circuit: RankedCircuitRef,
     /// Its usage.
     pub usage: UsageBody,
-}
-
-fn top_circuits(rollup: &Rollup) -> Option<Vec<TopCircuitBody>> {
-    rollup.top_circuits.as_ref().map(|ranked| {
-        ranked
-            .iter()
-            .enumerate()
-            .map(|(index, entry)| TopCircuitBody {
-                circuit: RankedCircuitRef {
-                    id: entry.circuit.id.0,
-                    name: entry.circuit.name.clone(),
-                    circuit_number: entry.circuit.circuit_number,
-                    sensor: SensorRef::from(&entry.sensor),
-                    location: NamedRef::from(&entry.location),
-                },
-                usage: UsageBody::compared(&entry.figures, Paired::top(rollup, index)),
-            })
-            .collect()
-    })
 }
 
 /// The circuit a usage answer is about, with everything above it.
@@ -461,6 +652,8 @@ pub struct CircuitUsageBody {
 impl From<&CircuitUsage> for CircuitUsageBody {
     fn from(answer: &CircuitUsage) -> Self {
         let context = &answer.context;
+        // A circuit's roll-up has no parts and no top circuits: nothing to match by id.
+        let compared = Compared::new(&answer.rollup);
         CircuitUsageBody {
             circuit: CircuitDetail {
                 id: context.circuit.id.0,
@@ -471,8 +664,8 @@ impl From<&CircuitUsage> for CircuitUsageBody {
                 organization: NamedRef::from(&context.organization),
             },
             window: WindowBody::from(&answer.rollup.window),
-            usage: UsageBody::compared(&answer.rollup.total.figures, Paired::total(&answer.rollup)),
-            series: series(&answer.rollup),
+            usage: compared.total(),
+            series: compared.series(),
         }
     }
 }
@@ -504,22 +697,15 @@ pub struct PartUsageBody {
 }
 
 impl PartUsageBody {
-    /// The roll-up's parts, named in the tree's order by `(id, name)`.
-    fn all<'a>(
-        rollup: &Rollup,
-        names: impl Iterator<Item = (Uuid, &'a str)>,
-    ) -> Vec<PartUsageBody> {
-        names
-            .zip(&rollup.parts)
-            .enumerate()
-            .map(|(index, ((id, name), group))| PartUsageBody {
-                id,
-                name: name.to_owned(),
-                circuit_count: group.circuit_count,
-                usage: UsageBody::compared(&group.figures, Paired::part(rollup, index)),
-                average_watts_per_circuit: group.average_watts_per_circuit.map(Watts),
-            })
-            .collect()
+    /// The body of the part `named`, from its figures and its usage object.
+    fn new(named: NamedRef, group: &GroupUsage, usage: UsageBody) -> PartUsageBody {
+        PartUsageBody {
+            id: named.id,
+            name: named.name,
+            circuit_count: group.circuit_count,
+            usage,
+            average_watts_per_circuit: group.average_watts_per_circuit.map(Watts),
+        }
     }
 }
 
@@ -548,10 +734,13 @@ pub struct OrganizationUsageBody {
     pub top_circuits: Option<Vec<TopCircuitBody>>,
 }
 
-impl From<&OrganizationUsage> for OrganizationUsageBody {
-    fn from(answer: &OrganizationUsage) -> Self {
+impl TryFrom<&OrganizationUsage> for OrganizationUsageBody {
+    type Error = UnmatchedId;
+
+    fn try_from(answer: &OrganizationUsage) -> Result<Self, UnmatchedId> {
         let (tree, rollup) = (&answer.tree, &answer.rollup);
-        OrganizationUsageBody {
+        let compared = Compared::new(rollup);
+        Ok(OrganizationUsageBody {
             organization: OrganizationRef {
                 id: tree.organization.id.0,
                 name: tree.organization.name.clone(),
@@ -560,17 +749,18 @@ impl From<&OrganizationUsage> for OrganizationUsageBody {
             window: WindowBody::from(&rollup.window),
             circuit_count: rollup.total.circuit_count,
             location_count: answer.location_count,
-            usage: UsageBody::compared(&rollup.total.figures, Paired::total(rollup)),
+            usage: compared.total(),
             average_watts_per_circuit: rollup.total.average_watts_per_circuit.map(Watts),
-            locations: PartUsageBody::all(
-                rollup,
-                tree.locations
-                    .iter()
-                    .map(|location| (location.location.id.0, location.location.name.as_str())),
-            ),
-            series: series(rollup),
-            top_circuits: top_circuits(rollup),
-        }
+            locations: compared.parts(
+                tree.locations.iter().map(|location| {
+                    let location = &location.location;
+                    (PartId::Location(location.id), location)
+                }),
+                |location, group, usage| PartUsageBody::new(NamedRef::from(location), group, usage),
+            )?,
+            series: compared.series(),
+            top_circuits: compared.top_circuits()?,
+        })
     }
 }
 
@@ -612,32 +802,34 @@ pub struct LocationUsageBody {
     pub top_circuits: Option<Vec<TopCircuitBody>>,
 }
 
-impl From<&LocationUsage> for LocationUsageBody {
-    fn from(answer: &LocationUsage) -> Self {
+impl TryFrom<&LocationUsage> for LocationUsageBody {
+    type Error = UnmatchedId;
+
+    fn try_from(answer: &LocationUsage) -> Result<Self, UnmatchedId> {
         let (summary, rollup) = (&answer.summary, &answer.rollup);
-        LocationUsageBody {
+        let compared = Compared::new(rollup);
+        Ok(LocationUsageBody {
             location: NamedRef::from(&summary.tree.location),
             organization: NamedRef::from(&summary.organization),
             window: WindowBody::from(&rollup.window),
             circuit_count: rollup.total.circuit_count,
-            usage: UsageBody::compared(&rollup.total.figures, Paired::total(rollup)),
+            usage: compared.total(),
             average_watts_per_circuit: rollup.total.average_watts_per_circuit.map(Watts),
-            sensors: summary
-                .tree
-                .sensors
-                .iter()
-                .zip(&rollup.parts)
-                .enumerate()
-                .map(|(index, (sensor, group))| SensorUsageBody {
-                    id: sensor.sensor.id.0,
-                    duid: sensor.sensor.duid.0.clone(),
-                    name: sensor.sensor.name.clone(),
-                    usage: UsageBody::compared(&group.figures, Paired::part(rollup, index)),
-                })
-                .collect(),
-            series: series(rollup),
-            top_circuits: top_circuits(rollup),
-        }
+            sensors: compared.parts(
+                summary.tree.sensors.iter().map(|sensor| {
+                    let sensor = &sensor.sensor;
+                    (PartId::Sensor(sensor.id), sensor)
+                }),
+                |sensor, _, usage| SensorUsageBody {
+                    id: sensor.id.0,
+                    duid: sensor.duid.0.clone(),
+                    name: sensor.name.clone(),
+                    usage,
+                },
+            )?,
+            series: compared.series(),
+            top_circuits: compared.top_circuits()?,
+        })
     }
 }
 
@@ -668,26 +860,32 @@ pub struct BrandUsageBody {
     pub top_circuits: Option<Vec<TopCircuitBody>>,
 }
 
-impl From<&BrandUsage> for BrandUsageBody {
-    fn from(answer: &BrandUsage) -> Self {
+impl TryFrom<&BrandUsage> for BrandUsageBody {
+    type Error = UnmatchedId;
+
+    fn try_from(answer: &BrandUsage) -> Result<Self, UnmatchedId> {
         let (tree, rollup) = (&answer.tree, &answer.rollup);
-        BrandUsageBody {
+        let compared = Compared::new(rollup);
+        Ok(BrandUsageBody {
             brand: NamedRef::from(&tree.brand),
             window: WindowBody::from(&rollup.window),
             circuit_count: rollup.total.circuit_count,
             location_count: answer.location_count,
             organization_count: tree.organizations.len(),
-            usage: UsageBody::compared(&rollup.total.figures, Paired::total(rollup)),
+            usage: compared.total(),
             average_watts_per_circuit: rollup.total.average_watts_per_circuit.map(Watts),
-            organizations: PartUsageBody::all(
-                rollup,
-                tree.organizations
-                    .iter()
-                    .map(|node| (node.organization.id.0, node.organization.name.as_str())),
-            ),
-            series: series(rollup),
-            top_circuits: top_circuits(rollup),
-        }
+            organizations: compared.parts(
+                tree.organizations.iter().map(|node| {
+                    let organization = &node.organization;
+                    (PartId::Organization(organization.id), organization)
+                }),
+                |organization, group, usage| {
+                    PartUsageBody::new(NamedRef::from(organization), group, usage)
+                },
+            )?,
+            series: compared.series(),
+            top_circuits: compared.top_circuits()?,
+        })
     }
 }
 
@@ -903,5 +1101,224 @@ impl From<&DataRange> for DataRangeBody {
             last_sample: range.extent.map(|extent| Timestamp(extent.last)),
             nominal_interval_seconds: range.nominal_interval.as_seconds_f64(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use insights_core::{
+        parse_rfc3339, BucketWidth, Catalogue, DemandInterval, InMemoryMetadata, Insights,
+        MetadataRepo, Scope, SensorId, UsageRequest, DEFAULT_MAX_WINDOW,
+    };
+    use insights_mockts::MockTimeSeries;
+
+    /// Samples every five minutes over the window and the hour before it, each circuit's
+    /// different from every other's and ranked the other way round in the hour before, so
+    /// that a part or circuit paired with the wrong counterpart would show in the JSON.
+    async fn insights() -> Insights<InMemoryMetadata, MockTimeSeries> {
+        let metadata = InMemoryMetadata::seed();
+        let keys = metadata.circuit_series().await.unwrap();
+        let start = parse_rfc3339("2024-01-01T00:00:00Z").unwrap();
+        let mut rows = Vec::new();
+        for (index, key) in keys.iter().enumerate() {
+            for minute in (0..120).step_by(5) {
+                let watts = if minute < 60 {
+                    (keys.len() - index) * 3
+                } else {
+                    (index + 1) * 10 + minute % 7
+                };
+                rows.push(serde_json::json!({
+                    "duid": key.duid.as_str(),
+                    "circuit_number": key.circuit_number,
+                    "timestamp": format_utc(start + time::Duration::minutes(minute as i64)),
+                    "power_watts": watts,
+                }));
+            }
+        }
+        let samples = serde_json::to_vec(&rows).unwrap();
+        Insights::new(metadata, MockTimeSeries::from_reader(&samples[..]).unwrap())
+    }
+
+    /// Every option that adds usage objects: buckets, peak demand, baseload, the top four
+    /// circuits, and the previous hour to compare with.
+    fn request() -> UsageRequest {
+        let start = parse_rfc3339("2024-01-01T01:00:00Z").unwrap();
+        let end = parse_rfc3339("2024-01-01T02:00:00Z").unwrap();
+        UsageRequest::builder(Window::new(start, end, DEFAULT_MAX_WINDOW).unwrap())
+            .bucket(BucketWidth::FifteenMinutes)
+            .demand_interval(DemandInterval::parse("15m").unwrap())
+            .baseload()
+            .top(4)
+            .compare(Comparison::Previous)
+            .build()
+            .unwrap()
+    }
+
+    /// An answer with parts, whose roll-up a test changes before making its body.
+    trait WithParts: Clone {
+        fn rollup_mut(&mut self) -> &mut Rollup;
+        fn json(&self) -> Result<String, UnmatchedId>;
+    }
+
+    macro_rules! with_parts {
+        ($answer:ty => $body:ty) => {
+            impl WithParts for $answer {
+                fn rollup_mut(&mut self) -> &mut Rollup {
+                    &mut self.rollup
+                }
+
+                fn json(&self) -> Result<String, UnmatchedId> {
+                    <$body>::try_from(self).map(|body| serde_json::to_string(&body).unwrap())
+                }
+            }
+        };
+    }
+
+    with_parts!(LocationUsage => LocationUsageBody);
+    with_parts!(OrganizationUsage => OrganizationUsageBody);
+    with_parts!(BrandUsage => BrandUsageBody);
+
+    /// A change planted in one list of a roll-up.
+    #[derive(Clone, Copy, Debug)]
+    enum Plant {
+        /// The entries in reverse order.
+        Reverse,
+        /// The first entry moved to the end.
+        Rotate,
+        /// The first entry removed.
+        Drop,
+        /// The first entry twice.
+        Repeat,
+        /// An entry added with an id the answer names nowhere.
+        Stranger,
+    }
+
+    /// What the body of the changed answer is.
+    #[derive(Clone, Copy, Debug)]
+    enum Expected {
+        /// Byte for byte the body of the answer as the core gave it.
+        Unchanged,
+        /// An error naming the list and the id of the entry the change touched.
+        Missing,
+        /// As `Missing`, for an entry that should not be there.
+        Unexpected,
+    }
+
+    /// Plants `plant` in `list`; returns the id of the entry it touched (the first entry,
+    /// or the stranger).
+    fn change<T: Clone>(
+        list: &mut Vec<T>,
+        plant: Plant,
+        id: impl Fn(&T) -> EntityRef,
+        stranger: impl FnOnce(T) -> T,
+    ) -> EntityRef {
+        assert!(list.len() > 1, "a reordering of one entry changes nothing");
+        let first = list[0].clone();
+        match plant {
+            Plant::Reverse => list.reverse(),
+            Plant::Rotate => list.rotate_left(1),
+            Plant::Drop => drop(list.remove(0)),
+            Plant::Repeat => list.push(first.clone()),
+            Plant::Stranger => {
+                let stranger = stranger(first);
+                let stranger_id = id(&stranger);
+                list.push(stranger);
+                return stranger_id;
+            }
+        }
+        id(&first)
+    }
+
+    fn plant(rollup: &mut Rollup, among: Among, plant: Plant) -> EntityRef {
+        let nobody = Uuid::nil();
+        let part_id = |part: &PartUsage| EntityRef::from(part.id);
+        let part_stranger = |part: PartUsage| PartUsage {
+            id: PartId::Sensor(SensorId(nobody)),
+            ..part
+        };
+        let compared = &mut rollup.comparison.as_mut().unwrap().1;
+        match among {
+            Among::Parts => change(&mut rollup.parts, plant, part_id, part_stranger),
+            Among::ComparedParts => change(&mut compared.parts, plant, part_id, part_stranger),
+            Among::ComparedTopCircuits => change(
+                compared.top_circuits.as_mut().unwrap(),
+                plant,
+                |entry| EntityRef::from(entry.circuit.id),
+                |mut entry| {
+                    entry.circuit.id = CircuitId(nobody);
+                    entry
+                },
+            ),
+        }
+    }
+
+    fn check(answer: &impl WithParts, among: Among, planted: Plant, expected: Expected) {
+        let original = answer.json().expect("the core's own answer matches by id");
+        let mut changed = answer.clone();
+        let touched = plant(changed.rollup_mut(), among, planted);
+        let expected = match expected {
+            Expected::Unchanged => Ok(original),
+            Expected::Missing => Err(UnmatchedId::Missing(among, touched)),
+            Expected::Unexpected => Err(UnmatchedId::Unexpected(among, touched)),
+        };
+        assert_eq!(changed.json(), expected, "{planted:?} in {among}");
+    }
+
+    fn check_every_plant(answer: &impl WithParts) {
+        for among in [
+            Among::Parts,
+            Among::ComparedParts,
+            Among::ComparedTopCircuits,
+        ] {
+            check(answer, among, Plant::Reverse, Expected::Unchanged);
+            check(answer, among, Plant::Rotate, Expected::Unchanged);
+            check(answer, among, Plant::Drop, Expected::Missing);
+            check(answer, among, Plant::Repeat, Expected::Unexpected);
+            check(answer, among, Plant::Stranger, Expected::Unexpected);
+        }
+    }
+
+    /// Whether the figures all differ, so that a reordering of them would be visible.
+    fn distinct<'a>(figures: impl Iterator<Item = &'a Figures>) -> bool {
+        let totals: Vec<TotalWatts> = figures.map(|figures| figures.usage.stats.total()).collect();
+        totals
+            .iter()
+            .enumerate()
+            .all(|(index, total)| !totals[..index].contains(total))
+    }
+
+    #[tokio::test]
+    async fn parts_and_counterparts_are_found_by_id_whatever_their_order() {
+        let insights = insights().await;
+        let catalogue = Catalogue::seed();
+        let request = request();
+        let scope = Scope::All;
+        let location = insights
+            .location_usage(&scope, catalogue.locations[0].id, &request)
+            .await
+            .unwrap();
+        let organization = insights
+            .organization_usage(&scope, catalogue.organizations[0].id, &request)
+            .await
+            .unwrap();
+        let brand = insights
+            .brand_usage(&scope, catalogue.brands[0].id, &request)
+            .await
+            .unwrap();
+        for rollup in [&location.rollup, &organization.rollup, &brand.rollup] {
+            let compared = &rollup.comparison.as_ref().unwrap().1;
+            let parts = |rollup: &'_ Rollup| {
+                let figures: Vec<Figures> =
+                    rollup.parts.iter().map(|part| part.usage.figures).collect();
+                figures
+            };
+            let top = compared.top_circuits.iter().flatten();
+            assert!(distinct(parts(rollup).iter()) && distinct(parts(compared).iter()));
+            assert!(distinct(top.map(|entry| &entry.figures)));
+        }
+        check_every_plant(&location);
+        check_every_plant(&organization);
+        check_every_plant(&brand);
     }
 }

@@ -154,6 +154,14 @@ impl From<InsightsError> for ApiError {
     }
 }
 
+impl From<crate::dto::UnmatchedId> for ApiError {
+    fn from(error: crate::dto::UnmatchedId) -> ApiError {
+        ApiError::Internal {
+            cause: format!("the answer's pieces do not match by id: {error}"),
+        }
+    }
+}
+
 impl From<crate::wording::Invalid> for ApiError {
     fn from((name, reason): crate::wording::Invalid) -> ApiError {
         ApiError::invalid_param(name, reason)
@@ -396,5 +404,24 @@ pub fn problem_schema() -> DefaultSchemaRaw {
 impl From<Refused> for ApiError {
     fn from(refused: Refused) -> ApiError {
         ApiError::Overloaded(refused)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dto::{Among, UnmatchedId};
+    use insights_core::EntityRef;
+
+    #[test]
+    fn an_unmatched_id_is_an_internal_error_that_names_it() {
+        let id = EntityRef::Location("3b1ae0b8-1886-476c-9147-18b9d0a4d846".parse().unwrap());
+        let error = ApiError::from(UnmatchedId::Missing(Among::ComparedParts, id));
+        assert!(
+            matches!(&error, ApiError::Internal { cause } if cause.ends_with(
+                "the comparison's parts have no entry for location 3b1ae0b8-1886-476c-9147-18b9d0a4d846"
+            )),
+            "{error:?}"
+        );
     }
 }

@@ -141,7 +141,7 @@ async fn location_usage(
         move |state, request| async move {
             let answer = state.insights.location_usage(&scope, id, &request).await?;
             let freshness = freshness_of(&state, &scope, entity, &request).await?;
-            Ok((LocationUsageBody::from(&answer), freshness))
+            Ok((LocationUsageBody::try_from(&answer)?, freshness))
         },
     )
     .await
@@ -175,7 +175,7 @@ async fn organization_usage(
                 .organization_usage(&scope, id, &request)
                 .await?;
             let freshness = freshness_of(&state, &scope, entity, &request).await?;
-            Ok((OrganizationUsageBody::from(&answer), freshness))
+            Ok((OrganizationUsageBody::try_from(&answer)?, freshness))
         },
     )
     .await
@@ -206,7 +206,7 @@ async fn brand_usage(
         move |state, request| async move {
             let answer = state.insights.brand_usage(&scope, id, &request).await?;
             let freshness = freshness_of(&state, &scope, entity, &request).await?;
-            Ok((BrandUsageBody::from(&answer), freshness))
+            Ok((BrandUsageBody::try_from(&answer)?, freshness))
         },
     )
     .await

@@ -127,7 +127,7 @@ proptest! {
                     prop_assert!(is_utc_rfc3339(bucket.bucket.end), "{:?}", bucket);
                 }
                 let peaks = std::iter::once(&rollup.total.figures)
-                    .chain(rollup.parts.iter().map(|part| &part.figures))
+                    .chain(rollup.parts.iter().map(|part| &part.usage.figures))
                     .chain(rollup.series.iter().flatten().map(|bucket| &bucket.figures))
                     .filter_map(|figures| figures.peak_demand.found());
                 for peak in peaks {

@@ -173,7 +173,7 @@ proptest! {
         let answer = block_on(insights.organization_usage(&Scope::All, organization.id, &request)).unwrap();
         let total = answer.rollup.total;
 
-        let by_locations: UsageStats = answer.rollup.parts.iter().map(|location| location.figures.usage.stats).sum();
+        let by_locations: UsageStats = answer.rollup.parts.iter().map(|location| location.usage.figures.usage.stats).sum();
         prop_assert_eq!(total.figures.usage.stats, by_locations);
 
         let circuits: Vec<_> = answer.tree.locations.iter().flat_map(|location| &location.sensors).flat_map(|sensor| &sensor.circuits).collect();
@@ -183,7 +183,7 @@ proptest! {
             .sum();
         prop_assert_eq!(total.figures.usage.stats, by_circuits);
         prop_assert_eq!(total.circuit_count, circuits.len());
-        prop_assert_eq!(answer.rollup.parts.iter().map(|location| location.circuit_count).sum::<usize>(), circuits.len());
+        prop_assert_eq!(answer.rollup.parts.iter().map(|location| location.usage.circuit_count).sum::<usize>(), circuits.len());
     }
 
     #[test]

@@ -10,9 +10,9 @@ use std::collections::HashMap;
 use futures_executor::block_on;
 use insights_core::{
     Bucket, BucketUsage, BucketWidth, Catalogue, Circuit, Comparison, DemandInterval,
-    ElectricSensor, Figures, GroupUsage, InMemoryMetadata, Insights, Location, MetadataRepo, Peak,
-    PeakDemand, RankedCircuit, Rollup, Scope, SeriesKey, TotalWatts, Usage, UsageRequest,
-    UsageStats, Window, Zone, BASELOAD_INTERVAL, DEFAULT_MAX_WINDOW,
+    ElectricSensor, Figures, GroupUsage, InMemoryMetadata, Insights, Location, MetadataRepo,
+    PartId, PartUsage, Peak, PeakDemand, RankedCircuit, Rollup, Scope, SeriesKey, TotalWatts,
+    Usage, UsageRequest, UsageStats, Window, Zone, BASELOAD_INTERVAL, DEFAULT_MAX_WINDOW,
 };
 use proptest::prelude::*;
 use time::{Duration, OffsetDateTime};
@@ -58,7 +58,8 @@ struct Options {
 struct Oracle<'a> {
     samples: &'a HashMap<SeriesKey, Vec<(Second, f64)>>,
     members: &'a [Member],
-    n_parts: usize,
+    /// The entity's parts; a member's `part` indexes them.
+    parts: &'a [PartId],
 }
 
 /// The whole intervals of `length` on the grid inside `[start, end]`.
@@ -279,14 +280,20 @@ impl Oracle<'_> {
         Rollup {
             window: Window::new(at(options.start), at(options.end), DEFAULT_MAX_WINDOW).unwrap(),
             total: self.group(&all, options),
-            parts: (0..self.n_parts)
-                .map(|part| {
+            parts: self
+                .parts
+                .iter()
+                .enumerate()
+                .map(|(part, &id)| {
                     let members: Vec<&Member> = self
                         .members
                         .iter()
                         .filter(|member| member.part == part)
                         .collect();
-                    self.group(&members, options)
+                    PartUsage {
+                        id,
+                        usage: self.group(&members, options),
+                    }
                 })
                 .collect(),
             series,
@@ -296,8 +303,8 @@ impl Oracle<'_> {
     }
 }
 
-/// The entity's circuits in the tree's order, their parts, and how many parts there are.
-fn members(entity: Entity) -> (Vec<Member>, usize) {
+/// The entity's circuits in the tree's order, and its parts.
+fn members(entity: Entity) -> (Vec<Member>, Vec<PartId>) {
     let metadata = InMemoryMetadata::seed();
     let catalogue = Catalogue::seed();
     let member = |location: &insights_core::LocationTree, part: &dyn Fn(usize) -> usize| {
@@ -336,7 +343,12 @@ fn members(entity: Entity) -> (Vec<Member>, usize) {
                         .collect::<Vec<_>>()
                 })
                 .collect();
-            (members, tree.organizations.len())
+            let parts = tree
+                .organizations
+                .iter()
+                .map(|node| PartId::Organization(node.organization.id))
+                .collect();
+            (members, parts)
         }
         Entity::Organization(index) => {
             let tree = block_on(metadata.organization(catalogue.organizations[index].id))
@@ -348,16 +360,24 @@ fn members(entity: Entity) -> (Vec<Member>, usize) {
                 .enumerate()
                 .flat_map(|(index, location)| member(location, &|_| index))
                 .collect();
-            (members, tree.locations.len())
+            let parts = tree
+                .locations
+                .iter()
+                .map(|location| PartId::Location(location.location.id))
+                .collect();
+            (members, parts)
         }
         Entity::Location(index) => {
             let summary = block_on(metadata.location(catalogue.locations[index].id))
                 .unwrap()
                 .unwrap();
-            (
-                member(&summary.tree, &|index| index),
-                summary.tree.sensors.len(),
-            )
+            let parts = summary
+                .tree
+                .sensors
+                .iter()
+                .map(|sensor| PartId::Sensor(sensor.sensor.id))
+                .collect();
+            (member(&summary.tree, &|index| index), parts)
         }
         Entity::Circuit(index) => {
             let context = block_on(metadata.circuit(catalogue.circuits[index].id))
@@ -370,7 +390,7 @@ fn members(entity: Entity) -> (Vec<Member>, usize) {
                 sensor: context.sensor.clone(),
                 location: context.location.clone(),
             };
-            (vec![member], 0)
+            (vec![member], Vec::new())
         }
     }
 }
@@ -498,8 +518,8 @@ proptest! {
         (options, compare) in options(),
         utc_named in any::<bool>(),
     ) {
-        let (members, n_parts) = members(entity);
-        let oracle = Oracle { samples: &samples, members: &members, n_parts };
+        let (members, parts) = members(entity);
+        let oracle = Oracle { samples: &samples, members: &members, parts: &parts };
         let mut expected = oracle.rollup(&options, None);
         if compare {
             let length = options.end - options.start;
@@ -558,7 +578,12 @@ circuit\tbbbbbbbb-bbbb-bbbb-bbbb-bbbbbbbbbbbb\taaaaaaaa-aaaa-aaaa-aaaa-aaaaaaaaa
         .rollup
         .parts
         .iter()
-        .map(|part| (part.circuit_count, part.average_watts_per_circuit))
+        .map(|part| {
+            (
+                part.usage.circuit_count,
+                part.usage.average_watts_per_circuit,
+            )
+        })
         .collect();
     assert_eq!(averages, [(0, None), (1, Some(8.0))]);
     assert_eq!(answer.rollup.total.average_watts_per_circuit, Some(8.0));

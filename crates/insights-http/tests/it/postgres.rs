@@ -11,6 +11,14 @@ use crate::support::TestApp;
 const CACHED: Duration = Duration::from_secs(60);
 const UNCACHED: Duration = Duration::ZERO;
 
+/// The shipped sample file.
+fn shipped_file() -> &'static std::path::Path {
+    std::path::Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../data/mock_timeseries.json"
+    ))
+}
+
 /// Requests covering every endpoint, answers and errors alike.
 const REQUESTS: &[&str] = &[
     "/v1/insights/circuits/d36e0c8c-d7d4-5740-88c4-dea626057ff1/usage?start=2024-04-01T00:00:00Z&end=2024-04-02T00:00:00Z",
@@ -281,10 +289,7 @@ async fn assert_same_bytes(file: &TestApp, postgres: &TestApp) {
 #[actix_web::test]
 async fn the_postgres_source_answers_the_same_bytes_as_the_file_on_the_shipped_data() {
     let db = TestDb::new();
-    let shipped = std::path::Path::new(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../data/mock_timeseries.json"
-    ));
+    let shipped = shipped_file();
     let postgres = postgres_source(&db, shipped).await;
     assert_same_bytes(&TestApp::spawn().await, &postgres).await;
     // Importing again adds nothing.
@@ -409,10 +414,7 @@ async fn a_login_in_insights_reader_serves_reads_and_is_refused_writes() {
 #[actix_web::test]
 async fn a_late_sample_changes_the_etag_of_a_settled_window() {
     let db = TestDb::new();
-    let shipped = std::path::Path::new(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../data/mock_timeseries.json"
-    ));
+    let shipped = shipped_file();
     let app = postgres_source(&db, shipped).await;
     let window = "/v1/insights/organizations/955c3c4d-3a03-4d79-9655-3871f5ad999d/usage?start=2024-04-01T00:00:00Z&end=2024-04-01T06:00:00Z";
     let before = app.get(window).await;
@@ -461,10 +463,7 @@ async fn read_throughout<T>(
 #[actix_web::test]
 async fn reads_never_wait_for_an_import_that_opens_a_month_or_for_a_rebuild() {
     let db = TestDb::new();
-    let shipped = std::path::Path::new(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../data/mock_timeseries.json"
-    ));
+    let shipped = shipped_file();
     import(shipped, db.url()).await.unwrap();
     // A statement timeout far below the import's length: a read that waited for it fails.
     let app = TestApp::spawn_settings(&[
@@ -564,10 +563,7 @@ async fn one_tenants_sample_rate_never_changes_anothers_figures() {
     // In PostgreSQL the faster samples arrive late, in a second import into days that
     // already hold data.
     let db = TestDb::new();
-    let shipped_path = std::path::Path::new(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../data/mock_timeseries.json"
-    ));
+    let shipped_path = shipped_file();
     let postgres = postgres_source(&db, shipped_path).await;
     let all = crate::support::scratch_file("faster.json", &faster);
     import(&all, db.url())
@@ -670,10 +666,7 @@ async fn the_postgres_source_answers_the_same_bytes_on_fractional_irregular_flee
 #[actix_web::test]
 async fn three_instances_on_one_database_answer_alike() {
     let db = TestDb::new();
-    let shipped = std::path::Path::new(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../data/mock_timeseries.json"
-    ));
+    let shipped = shipped_file();
     import(shipped, db.url())
         .await
         .expect("the import succeeds");

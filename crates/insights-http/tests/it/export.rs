@@ -169,3 +169,96 @@ async fn accept_with_csv_at_q_0_answers_json() {
         csv.content_type
     );
 }
+
+/// Every usage endpoint the API documents takes `format`, `compare` and `baseload`, and
+/// answers CSV, a comparison, and both at once: a new usage endpoint cannot ship without
+/// them. The endpoints come from the OpenAPI document, so none can be left out of this list.
+#[actix_web::test]
+async fn every_usage_endpoint_answers_csv_and_a_comparison() {
+    let app = TestApp::spawn().await;
+    let document: Value = serde_json::from_slice(&app.get("/openapi.json").await.body).unwrap();
+    // A seed entity for each kind of path parameter a usage endpoint may take.
+    let ids = [
+        ("{circuit_id}", "d36e0c8c-d7d4-5740-88c4-dea626057ff1"),
+        ("{sensor_id}", "785097c8-2b34-410a-a8ea-bcaf10791c45"),
+        ("{location_id}", "ea125f67-6b94-4992-8eb9-d832ae026106"),
+        ("{organization_id}", "955c3c4d-3a03-4d79-9655-3871f5ad999d"),
+        ("{brand_id}", "11111111-1111-1111-1111-111111111111"),
+    ];
+    let mut checked = 0;
+    for (template, operations) in document["paths"].as_object().unwrap() {
+        if !template.ends_with("/usage") {
+            continue;
+        }
+        let parameters: Vec<&str> = operations["get"]["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|parameter| parameter["name"].as_str())
+            .collect();
+        for name in ["format", "compare", "baseload"] {
+            assert!(parameters.contains(&name), "{template} documents no {name}");
+        }
+        let path = ids
+            .iter()
+            .fold(template.clone(), |path, (name, id)| path.replace(name, id));
+        assert!(
+            !path.contains('{'),
+            "{template}: no seed id for its parameter"
+        );
+        let window = "start=2024-04-01T06:00:00Z&end=2024-04-01T12:00:00Z&baseload=true";
+        let compared = app.get(&format!("{path}?{window}&compare=previous")).await;
+        assert_eq!(compared.status, 200, "{template}");
+        let body: Value = serde_json::from_slice(&compared.body).unwrap();
+        assert!(
+            body["usage"]["comparison"].is_object(),
+            "{template}: no comparison in {body}"
+        );
+        assert!(
+            body["usage"]["baseload_watts"].is_number(),
+            "{template}: no baseload"
+        );
+        for format in ["format=csv", "format=csv&compare=previous"] {
+            let csv = app.get(&format!("{path}?{window}&{format}")).await;
+            assert_eq!(csv.status, 200, "{template} {format}");
+            assert!(
+                csv.header("content-type").unwrap().starts_with("text/csv"),
+                "{template} {format}"
+            );
+            let (header, rows) = parse(&csv.body);
+            // A row a part, each named by its id, or one row for an answer without parts.
+            let parts = body.as_object().unwrap().values().find_map(|value| {
+                value
+                    .as_array()
+                    .filter(|list| list.first().is_some_and(|part| part["usage"].is_object()))
+            });
+            assert_eq!(
+                rows.len(),
+                parts.map_or(1, Vec::len),
+                "{template} {format}: {rows:?}"
+            );
+            let ids: Vec<&str> = match parts {
+                Some(parts) => parts
+                    .iter()
+                    .map(|part| part["id"].as_str().unwrap())
+                    .collect(),
+                None => vec![path.split('/').nth(4).unwrap()],
+            };
+            let id_column = header.iter().position(|column| column == "id").unwrap();
+            let row_ids: Vec<&str> = rows.iter().map(|row| row[id_column].as_str()).collect();
+            assert_eq!(row_ids, ids, "{template} {format}");
+            assert!(header.iter().any(|column| column == "energy_wh"));
+            assert!(
+                header.iter().any(|column| column == "baseload_watts"),
+                "{template} {format}: {header:?}"
+            );
+            assert_eq!(
+                header.iter().any(|column| column == "comparison_energy_wh"),
+                format.contains("compare"),
+                "{template} {format}: {header:?}"
+            );
+        }
+        checked += 1;
+    }
+    assert!(checked >= 4, "{checked} usage endpoints found");
+}

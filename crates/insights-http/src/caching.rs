@@ -8,13 +8,13 @@
 use std::future::Future;
 
 use actix_web::body::{self, BoxBody, MessageBody};
-use actix_web::dev::{Service, ServiceRequest, ServiceResponse};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderMap, HeaderValue};
 use actix_web::http::{Method, StatusCode};
 use actix_web::{web, HttpMessage, HttpRequest, HttpResponse};
 use sha2::{Digest, Sha256};
 
-use crate::middleware::DATA_ROUTES;
+use crate::middleware::{Answered, Wrapped, DATA_ROUTES};
 use crate::state::AppState;
 
 /// Seconds a cache may reuse the usage of a window that ended at or before the latest
@@ -90,15 +90,10 @@ pub fn none_match(headers: &HeaderMap, tag: &str) -> bool {
 
 /// Adds the validators and cache headers to every `200` of a GET under `/v1/`, and answers
 /// `304` when the client already holds those bytes.
-pub fn conditional<S, B>(
+pub fn conditional<S: Wrapped<B>, B: MessageBody + 'static>(
     request: ServiceRequest,
     service: &S,
-) -> impl Future<Output = Result<ServiceResponse<BoxBody>, actix_web::Error>> + 'static
-where
-    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error>,
-    S::Future: 'static,
-    B: MessageBody + 'static,
-{
+) -> impl Future<Output = Answered> + 'static {
     // `head_as_get` runs outside this, so HEAD arrives here as GET.
     let cacheable = request.method() == Method::GET && request.path().starts_with(DATA_ROUTES);
     let keys_on = request

@@ -13,12 +13,13 @@
 use std::future::Future;
 
 use actix_web::body::{self, BoxBody, MessageBody};
-use actix_web::dev::{Service, ServiceRequest, ServiceResponse};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderMap, HeaderValue};
 use actix_web::http::StatusCode;
 use serde_json::Value;
 
 use crate::caching::Prepared;
+use crate::middleware::{Answered, Wrapped};
 
 /// The media type of a CSV answer; `header=present` as RFC 4180 registers it.
 pub const TEXT_CSV: &str = "text/csv; charset=utf-8; header=present";
@@ -95,15 +96,10 @@ fn quality(accept: &[&str], media: &str) -> f64 {
 
 /// Turns a usage endpoint's 200 into CSV when the request asks for it, and marks every
 /// usage answer as varying with `Accept`.
-pub fn negotiate<S, B>(
+pub fn negotiate<S: Wrapped<B>, B: MessageBody + 'static>(
     request: ServiceRequest,
     service: &S,
-) -> impl Future<Output = Result<ServiceResponse<BoxBody>, actix_web::Error>> + 'static
-where
-    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error>,
-    S::Future: 'static,
-    B: MessageBody + 'static,
-{
+) -> impl Future<Output = Answered> + 'static {
     let usage = request.path().ends_with("/usage");
     let csv = usage && wants_csv(request.query_string(), request.headers());
     let answer = service.call(request);

@@ -59,6 +59,26 @@ impl Drop for Answering {
     }
 }
 
+/// The service a middleware here wraps: the rest of the stack, answering a routed request.
+/// One name for the bounds every middleware function repeats.
+pub trait Wrapped<B>:
+    Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error, Future: 'static>
+{
+}
+
+impl<S, B> Wrapped<B> for S where
+    S: Service<
+        ServiceRequest,
+        Response = ServiceResponse<B>,
+        Error = actix_web::Error,
+        Future: 'static,
+    >
+{
+}
+
+/// What a middleware function's future gives: the response, its body boxed, or an error.
+pub type Answered = Result<ServiceResponse<BoxBody>, actix_web::Error>;
+
 /// Every path that serves a tenant's data starts so; the middleware authenticates them all.
 pub const DATA_ROUTES: &str = "/v1/";
 
@@ -77,16 +97,11 @@ enum Refused {
 }
 
 /// Wraps one request; see the module documentation.
-pub fn observe<S, B>(
+pub fn observe<S: Wrapped<B>, B: MessageBody + 'static>(
     state: &web::Data<AppState>,
     request: ServiceRequest,
     service: &S,
-) -> impl Future<Output = Result<ServiceResponse<BoxBody>, actix_web::Error>> + 'static
-where
-    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error>,
-    S::Future: 'static,
-    B: MessageBody + 'static,
-{
+) -> impl Future<Output = Answered> + 'static {
     let started = Instant::now();
     // Counted on the connection until the answer is given, so that its guard waits for the
     // service, not the client, meanwhile (see `connection`).
@@ -254,14 +269,10 @@ pub(crate) fn new_request_id() -> String {
 
 /// Answers HEAD on every GET route (RFC 9110): the request is routed as a GET, and the
 /// HTTP/1 encoder, which noted the method on the wire, sends the headers without the body.
-pub fn head_as_get<S, B>(
+pub fn head_as_get<S: Wrapped<B>, B>(
     mut request: ServiceRequest,
     service: &S,
-) -> impl Future<Output = Result<ServiceResponse<B>, actix_web::Error>> + 'static
-where
-    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error>,
-    S::Future: 'static,
-{
+) -> impl Future<Output = Result<ServiceResponse<B>, actix_web::Error>> + 'static {
     if request.method() == actix_web::http::Method::HEAD {
         request.head_mut().method = actix_web::http::Method::GET;
     }

@@ -71,19 +71,39 @@ mod timestamp;
 mod usecases;
 mod window;
 
-// Every public item of every module is part of the API, so the re-exports follow from the
-// modules rather than from a list that a new item could be left out of.
-pub use bucket::*;
-pub use catalogue::*;
-pub use dynamic::*;
-pub use ids::*;
-pub use memory::*;
-pub use model::*;
-pub use ports::*;
-pub use stats::*;
-pub use timestamp::*;
-pub use usecases::*;
-pub use window::*;
+// The API, listed: a new `pub` item in a module stays inside the crate until it is named
+// here, so the 0.x surface grows only on purpose.
+pub use bucket::{
+    boundaries, buckets, demand_edges, Bucket, BucketWidth, DemandInterval, TooManyBuckets, Zone,
+    MAX_BUCKETS,
+};
+pub use catalogue::{Catalogue, CatalogueError, CatalogueErrorKind, SEED_TSV, TSV_HEADER};
+pub use dynamic::BoxFuture;
+pub use ids::{BrandId, CircuitId, Duid, LocationId, OrganizationId, SensorId, SeriesKey};
+pub use memory::InMemoryMetadata;
+pub use model::{
+    Brand, BrandTree, Circuit, CircuitContext, ElectricSensor, Location, LocationSummary,
+    LocationTree, Organization, OrganizationNode, OrganizationTree, SensorDetail,
+    SensorWithCircuits,
+};
+pub use ports::{
+    combined_range_stats_series_by_series, range_stats_window_by_window, DynMetadataRepo,
+    DynTimeSeriesSource, Extent, MetadataError, MetadataRepo, TimeSeriesError, TimeSeriesSource,
+    METADATA_REPO_METHODS, TIME_SERIES_SOURCE_METHODS,
+};
+pub use stats::{
+    nominal_interval, sample_parts, EnergyChange, SampleSum, TotalWatts, Usage, UsageStats,
+    FALLBACK_INTERVAL, MAX_ABS_WATTS,
+};
+pub use timestamp::{format_utc, in_supported_range, parse_rfc3339, TimestampError};
+pub use usecases::{
+    BrandUsage, BucketUsage, CircuitUsage, Comparison, DataRange, Demand, EntityRef, Figures,
+    GroupUsage, Insights, InsightsError, LocationUsage, OrganizationUsage, PartId, PartUsage, Peak,
+    PeakDemand, RankedCircuit, Rollup, Scope, TooMuchWork, UsageRequest, UsageRequestBuilder,
+    UsageRequestError, VisibleBrand, VisibleOrganization, WorkParam, BASELOAD_INTERVAL,
+    CELLS_PER_CALL, MAX_CELLS_PER_REQUEST, MAX_TOP,
+};
+pub use window::{Bound, Window, WindowError, DEFAULT_MAX_WINDOW};
 
 /// What the crate's macros name from other crates, so a caller needs no dependency of its
 /// own for them; not part of the API.

@@ -133,38 +133,6 @@ impl Extent {
     }
 }
 
-/// The nominal interval of a series with fewer than two samples, which has no spacing to
-/// measure. Every source uses this one, so that they answer alike on the same data.
-pub const FALLBACK_INTERVAL: Duration = Duration::minutes(1);
-
-/// A series' nominal interval from the spacings between its neighbouring samples (ns), as
-/// every source determines it: the most common spacing, the shorter on a tie, and
-/// [`FALLBACK_INTERVAL`] without any. Each sample of the series stands for this long.
-pub fn nominal_interval(spacings: impl IntoIterator<Item = i64>) -> Duration {
-    // Counted a run at a time: most series are regular, so this is one entry per series.
-    let mut counts: std::collections::HashMap<i64, u64> = std::collections::HashMap::new();
-    let mut run: Option<(i64, u64)> = None;
-    for spacing in spacings {
-        run = match run {
-            Some((current, count)) if current == spacing => Some((current, count + 1)),
-            Some((current, count)) => {
-                *counts.entry(current).or_default() += count;
-                Some((spacing, 1))
-            }
-            None => Some((spacing, 1)),
-        };
-    }
-    if let Some((spacing, count)) = run {
-        *counts.entry(spacing).or_default() += count;
-    }
-    counts
-        .into_iter()
-        .max_by_key(|&(spacing, count)| (count, std::cmp::Reverse(spacing)))
-        .map_or(FALLBACK_INTERVAL, |(spacing, _)| {
-            Duration::nanoseconds(spacing)
-        })
-}
-
 port! {
     /// Answers statistics over power series.
     ///
@@ -180,7 +148,7 @@ port! {
             -> Result<Option<Extent>, TimeSeriesError>, boxed as extent_boxed;
 
         /// The statistics of each series over the window, in the order the keys were given,
-        /// each at the series' own [`nominal_interval`] over all its samples. A series the
+        /// each at the series' own [`crate::nominal_interval`] over all its samples. A series the
         /// source does not know has no samples.
         fn window_stats<'a>(&'a self, series: &'a [SeriesKey], window: &'a Window)
             -> Result<Vec<UsageStats>, TimeSeriesError>, boxed as window_stats_boxed;

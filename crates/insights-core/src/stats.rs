@@ -3,6 +3,38 @@
 
 use time::Duration;
 
+/// The nominal interval of a series with fewer than two samples, which has no spacing to
+/// measure. Every source uses this one, so that they answer alike on the same data.
+pub const FALLBACK_INTERVAL: Duration = Duration::minutes(1);
+
+/// A series' nominal interval from the spacings between its neighbouring samples (ns), as
+/// every source determines it: the most common spacing, the shorter on a tie, and
+/// [`FALLBACK_INTERVAL`] without any. Each sample of the series stands for this long.
+pub fn nominal_interval(spacings: impl IntoIterator<Item = i64>) -> Duration {
+    // Counted a run at a time: most series are regular, so this is one entry per series.
+    let mut counts: std::collections::HashMap<i64, u64> = std::collections::HashMap::new();
+    let mut run: Option<(i64, u64)> = None;
+    for spacing in spacings {
+        run = match run {
+            Some((current, count)) if current == spacing => Some((current, count + 1)),
+            Some((current, count)) => {
+                *counts.entry(current).or_default() += count;
+                Some((spacing, 1))
+            }
+            None => Some((spacing, 1)),
+        };
+    }
+    if let Some((spacing, count)) = run {
+        *counts.entry(spacing).or_default() += count;
+    }
+    counts
+        .into_iter()
+        .max_by_key(|&(spacing, count)| (count, std::cmp::Reverse(spacing)))
+        .map_or(FALLBACK_INTERVAL, |(spacing, _)| {
+            Duration::nanoseconds(spacing)
+        })
+}
+
 /// The largest magnitude a power sample may have, in watts: 1 GW, far above what any circuit
 /// draws (a large factory's whole supply is tens of MW). Sources refuse samples beyond it, so
 /// a sample's whole watts fit a signed 64-bit integer, and so do the sums a database adds up
@@ -153,7 +185,7 @@ impl SampleSum {
     };
 
     /// The sum of `n_samples` samples of one series whose nominal interval is `interval`.
-    /// A non-positive interval is taken as [`crate::FALLBACK_INTERVAL`].
+    /// A non-positive interval is taken as [`FALLBACK_INTERVAL`].
     pub fn new(n_samples: u64, total: TotalWatts, interval: Duration) -> SampleSum {
         if n_samples == 0 {
             return SampleSum::EMPTY;
@@ -161,7 +193,7 @@ impl SampleSum {
         let nanos = i64::try_from(interval.whole_nanoseconds())
             .ok()
             .filter(|nanos| *nanos > 0)
-            .unwrap_or(crate::FALLBACK_INTERVAL.whole_nanoseconds() as i64);
+            .unwrap_or(FALLBACK_INTERVAL.whole_nanoseconds() as i64);
         SampleSum {
             n_samples,
             total,

@@ -135,6 +135,8 @@ impl Catalogue {
     /// A synthetic catalogue of `n_circuits` circuits for scale runs and benchmarks: three
     /// circuits per sensor, two sensors per location, ten locations per organization, one
     /// brand. Ids and names are fixed by position, so the same size gives the same catalogue.
+    /// Behind the `synthetic` feature: a helper for scale runs, benchmarks and tests.
+    #[cfg(feature = "synthetic")]
     pub fn synthetic(n_circuits: usize) -> Catalogue {
         // 5eed0000-0000-000K-IIII-IIIIIIIIIIII: K the kind, I the index.
         let id = |kind: u64, index: usize| {

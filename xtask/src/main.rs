@@ -212,8 +212,8 @@ enum Task {
         reuse: bool,
         /// Then stream this many consecutive minute batches (one sample per circuit each)
         /// through the importer, reporting each batch's commit time and how soon an answer
-        /// included it, before the queries are timed.
-        #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=10_000))]
+        /// included it, before the queries are timed; at most 720, the data set's last 12 hours.
+        #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=scale::MAX_STREAM_MINUTES))]
         stream: u64,
     },
     /// Mutation testing: run cargo-mutants (installed into the target directory when

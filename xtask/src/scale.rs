@@ -210,11 +210,11 @@ struct Streamed {
 
 const MINUTE_NS: i64 = 60_000_000_000;
 
+/// The most minutes `--stream` sends: the data set's last 12 hours, which it holds back.
+pub const MAX_STREAM_MINUTES: u64 = 12 * 60;
+
 impl Streamed {
     fn load(file: &Path, plan: &Plan) -> Result<Streamed> {
-        if plan.stream > 12 * 60 {
-            bail!("--stream is at most 720 minutes, the data set's last 12 hours");
-        }
         let source = insights_mockts::MockTimeSeries::from_path(file)
             .with_context(|| format!("failed to load {}", file.display()))?;
         let end = SHIPPED_START + time::Duration::DAY * plan.days as i32;

@@ -215,6 +215,12 @@ enum Task {
         /// included it, before the queries are timed; at most 720, the data set's last 12 hours.
         #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=scale::MAX_STREAM_MINUTES))]
         stream: u64,
+        /// Run on a throwaway primary and streaming replica (initdb and pg_basebackup, as
+        /// the test helper starts them) instead of DATABASE_URL's server: the PostgreSQL
+        /// service reads samples from the replica alone, and streaming reports each batch's
+        /// replica lag.
+        #[arg(long)]
+        replica: bool,
     },
     /// Mutation testing: run cargo-mutants (installed into the target directory when
     /// missing) on insights-core and insights-mockts against each crate's own tests, print
@@ -344,6 +350,7 @@ fn main() -> Result<()> {
             requests,
             reuse,
             stream,
+            replica,
         } => scale::run(
             &root,
             &scale::Plan {
@@ -352,6 +359,7 @@ fn main() -> Result<()> {
                 requests: requests as usize,
                 reuse,
                 stream: stream as usize,
+                replica,
             },
         ),
         Task::Mutants { in_diff } => mutants::run(&root, in_diff.as_deref()),

@@ -32,6 +32,8 @@ pub struct Plan {
     /// Minute batches to stream after the data set, one sample per circuit each, before
     /// the queries are timed; none when 0.
     pub stream: usize,
+    /// Run on a throwaway primary and streaming replica, reading samples from the replica.
+    pub replica: bool,
 }
 
 /// Untimed rounds before the timed ones: enough for every pooled connection the sequential
@@ -51,9 +53,17 @@ pub fn run(root: &Path, plan: &Plan) -> Result<()> {
     if !(plan.reuse && samples_file.exists()) {
         crate::gen_scale(root, plan.circuits, plan.days, &dir)?;
     }
-    let admin_url = std::env::var("DATABASE_URL").context(
-        "failed to read DATABASE_URL: a PostgreSQL server's maintenance database, where scale creates its own",
-    )?;
+    // With --replica, a primary and a replica of this run's own, stopped when it ends.
+    let replication = plan.replica.then(insights_testdb::Replication::start);
+    if plan.replica && plan.reuse {
+        bail!("--replica starts a throwaway primary, which holds no earlier run: drop --reuse");
+    }
+    let admin_url = match &replication {
+        Some(replication) => replication.primary_url_for("postgres"),
+        None => std::env::var("DATABASE_URL").context(
+            "failed to read DATABASE_URL: a PostgreSQL server's maintenance database, where scale creates its own",
+        )?,
+    };
     let database = format!("insights_{}", name.replace('-', "_"));
     let db_url = with_database(&admin_url, &database)?;
     let mut admin = postgres::Client::connect(&admin_url, postgres::NoTls)
@@ -101,6 +111,15 @@ pub fn run(root: &Path, plan: &Plan) -> Result<()> {
     pg_env.push(("DATABASE_URL", db_url.clone()));
     pg_env.push(("INSIGHTS_TIMESERIES", "postgres".to_owned()));
     pg_env.push(("INSIGHTS_TIMESERIES_URL", db_url.clone()));
+    if let Some(replication) = &replication {
+        // Refused rather than read from the primary: every answer is the replica's.
+        replication.wait_for_replay();
+        pg_env.push((
+            "INSIGHTS_TIMESERIES_REPLICA_URLS",
+            replication.replica_url_for(&database),
+        ));
+        pg_env.push(("INSIGHTS_REPLICA_FALLBACK", "refuse".to_owned()));
+    }
     let file_server = Server::start(&release, &file_env)?;
     let pg_server = Server::start(&release, &pg_env)?;
     wait_ready(&file_server.addr, Duration::from_secs(600))?;
@@ -108,7 +127,10 @@ pub fn run(root: &Path, plan: &Plan) -> Result<()> {
 
     let catalogue = Catalogue::synthetic(plan.circuits);
     if let Some(streamed) = &streamed {
-        streamed.stream(&db_url, &pg_server.addr, &catalogue)?;
+        let replica = replication
+            .as_ref()
+            .map(|replication| replication.replica_url_for(&database));
+        streamed.stream(&db_url, replica.as_deref(), &pg_server.addr, &catalogue)?;
         streamed.import_after(&db_url)?;
         // Every rollup row the batches maintained, checked against the samples.
         crate::ingest::verify(&db_url)?;
@@ -263,8 +285,20 @@ impl Streamed {
 
     /// Sends each streamed minute as one batch through the importer `import --from -` uses
     /// (one transaction with its rollups), and reports each batch's commit time and how long
-    /// after the commit an answer of the PostgreSQL source included it.
-    fn stream(&self, db_url: &str, pg_addr: &str, catalogue: &Catalogue) -> Result<()> {
+    /// after the commit an answer of the PostgreSQL source included it; with a replica
+    /// (`replica_url`), also how long after the commit the replica had replayed it.
+    fn stream(
+        &self,
+        db_url: &str,
+        replica_url: Option<&str>,
+        pg_addr: &str,
+        catalogue: &Catalogue,
+    ) -> Result<()> {
+        let mut replay = replica_url.map(Replay::connect).transpose()?;
+        let mut positions = db_url
+            .parse::<postgres::Config>()?
+            .connect(postgres::NoTls)
+            .context("failed to connect to the primary")?;
         let runtime = runtime()?;
         let mut batches: Vec<Vec<(insights_core::SeriesKey, i64, f64)>> =
             vec![Vec::new(); self.minutes];
@@ -285,10 +319,11 @@ impl Streamed {
             "\nstreaming {} minute batches of one sample a circuit into days that hold 12 hours already\n",
             self.minutes
         );
-        println!("| batch | minute | samples | commit | samples/s | answered after the commit |");
-        println!("|---|---|---|---|---|---|");
+        println!("| batch | minute | samples | commit | samples/s | answered after the commit | replayed after the commit |");
+        println!("|---|---|---|---|---|---|---|");
         let mut commits = Vec::new();
         let mut freshness = Vec::new();
+        let mut lags = Vec::new();
         let mut samples_sent = 0;
         let mut connection = Connection::new(pg_addr);
         for (index, batch) in batches.into_iter().enumerate() {
@@ -301,6 +336,10 @@ impl Streamed {
             let started = Instant::now();
             let report = runtime.block_on(importer.import(batch.into_iter()))?;
             let committed = started.elapsed();
+            let lag = match &mut replay {
+                Some(replay) => Some(replay.after_commit(&mut positions)?),
+                None => None,
+            };
             if report.inserted != n_samples as u64 {
                 bail!(
                     "batch {index} inserted {} of {n_samples} samples",
@@ -326,15 +365,20 @@ impl Streamed {
                 }
             };
             println!(
-                "| {} | {} | {n_samples} | {:.0} ms | {:.0} | {:.1} ms |",
+                "| {} | {} | {n_samples} | {:.0} ms | {:.0} | {:.1} ms | {} |",
                 index + 1,
                 insights_core::format_utc(minute),
                 committed.as_secs_f64() * 1000.0,
                 n_samples as f64 / committed.as_secs_f64(),
-                answered.as_secs_f64() * 1000.0
+                answered.as_secs_f64() * 1000.0,
+                lag.map_or("-".to_owned(), |lag| format!(
+                    "{:.1} ms",
+                    lag.as_secs_f64() * 1000.0
+                ))
             );
             commits.push(committed.as_secs_f64() * 1000.0);
             freshness.push(answered.as_secs_f64() * 1000.0);
+            lags.extend(lag.map(|lag| lag.as_secs_f64() * 1000.0));
         }
         runtime.block_on(importer.close());
         let max = |values: &[f64]| values.iter().copied().fold(0.0, f64::max);
@@ -347,7 +391,57 @@ impl Streamed {
             median(freshness.clone()),
             max(&freshness)
         );
+        if !lags.is_empty() {
+            println!(
+                "replica: replayed after the commit: median {:.1} ms, max {:.1} ms (the answers above came from the replica)\n",
+                median(lags.clone()),
+                max(&lags)
+            );
+        }
         Ok(())
+    }
+}
+
+/// A streaming replica, asked how far it has replayed.
+struct Replay {
+    replica: postgres::Client,
+}
+
+impl Replay {
+    fn connect(url: &str) -> Result<Replay> {
+        Ok(Replay {
+            replica: postgres::Client::connect(url, postgres::NoTls)
+                .context("failed to connect to the replica")?,
+        })
+    }
+
+    /// Reads the primary's WAL position just after a commit, and returns how long the
+    /// replica then took to replay to it, asking every 0.2 ms. The reading of the position
+    /// is counted: a round trip, well under a millisecond here.
+    fn after_commit(&mut self, primary: &mut postgres::Client) -> Result<Duration> {
+        let started = Instant::now();
+        let written: i64 = primary
+            .query_one(
+                "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::int8",
+                &[],
+            )?
+            .get(0);
+        loop {
+            let replayed: i64 = self
+                .replica
+                .query_one(
+                    "SELECT pg_wal_lsn_diff(pg_last_wal_replay_lsn(), '0/0')::int8",
+                    &[],
+                )?
+                .get(0);
+            if replayed >= written {
+                return Ok(started.elapsed());
+            }
+            if started.elapsed() > Duration::from_secs(60) {
+                bail!("the replica did not replay a batch within 60 s of its commit");
+            }
+            std::thread::sleep(Duration::from_micros(200));
+        }
     }
 }
 

@@ -1028,6 +1028,38 @@ pub struct BrandMetadataBody {
 pub struct StatusBody {
     /// `ok` for liveness, `ready` for readiness.
     pub status: &'static str,
+    /// With replicas of the samples' database (`INSIGHTS_TIMESERIES_REPLICA_URLS`), readiness
+    /// tells where each stands; absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replicas: Option<Vec<ReplicaBody>>,
+}
+
+/// Where one replica of the samples' database stands.
+#[derive(Debug, Serialize, Apiv2Schema)]
+pub struct ReplicaBody {
+    /// Its host, port, database and user.
+    pub replica: String,
+    /// How far behind the primary it was at its last probe, in milliseconds; null while not
+    /// known.
+    pub lag_ms: Option<u64>,
+    /// Whether sample reads go to it now.
+    pub in_rotation: bool,
+    /// Why not, while it is out of rotation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+impl From<&insights_pg::ReplicaStatus> for ReplicaBody {
+    fn from(status: &insights_pg::ReplicaStatus) -> ReplicaBody {
+        ReplicaBody {
+            replica: status.replica.clone(),
+            lag_ms: status
+                .lag
+                .map(|lag| u64::try_from(lag.as_millis()).unwrap_or(u64::MAX)),
+            in_rotation: status.in_rotation,
+            reason: status.reason.clone(),
+        }
+    }
 }
 
 /// A brand with the organizations of it the caller may see.

@@ -325,6 +325,8 @@ pub struct Snapshot {
     pub cache: Option<(u64, u64, usize)>,
     /// Samples and series held in memory, with the file source.
     pub samples_loaded: Option<(usize, usize)>,
+    /// The replicas samples are read from, with PostgreSQL samples and replicas set.
+    pub replicas: Vec<insights_pg::ReplicaStatus>,
     /// The process's resident memory, where the platform tells.
     pub resident_bytes: Option<u64>,
     /// Seconds since the Unix epoch when the process started.
@@ -403,6 +405,36 @@ impl Snapshot {
                 series,
             );
         }
+        if !self.replicas.is_empty() {
+            family(
+                text,
+                "insights_replica_lag_seconds",
+                "gauge",
+                "How far each replica of the samples' database was behind the primary at its last probe; NaN while not known.",
+            );
+            for replica in &self.replicas {
+                let lag = replica.lag.map_or(f64::NAN, |lag| lag.as_secs_f64());
+                let _ = writeln!(
+                    text,
+                    "insights_replica_lag_seconds{{replica=\"{}\"}} {lag}",
+                    label_value(&replica.replica)
+                );
+            }
+            family(
+                text,
+                "insights_replica_in_rotation",
+                "gauge",
+                "1 while sample reads go to the replica, 0 while it is down or further behind than INSIGHTS_REPLICA_MAX_LAG_MS.",
+            );
+            for replica in &self.replicas {
+                let _ = writeln!(
+                    text,
+                    "insights_replica_in_rotation{{replica=\"{}\"}} {}",
+                    label_value(&replica.replica),
+                    u8::from(replica.in_rotation)
+                );
+            }
+        }
         gauge(
             text,
             "insights_compute_slots",
@@ -455,6 +487,14 @@ impl Snapshot {
             self.start_time_s,
         );
     }
+}
+
+/// A label's value with the characters the exposition format escapes, escaped.
+fn label_value(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 fn family(text: &mut String, name: &str, kind: &str, help: &str) {
@@ -521,6 +561,20 @@ mod tests {
                 }],
                 cache: Some((7, 2, 2)),
                 samples_loaded: Some((51_840, 36)),
+                replicas: vec![
+                    insights_pg::ReplicaStatus {
+                        replica: "PostgreSQL at replica-a:5432/samples as reader".to_owned(),
+                        lag: Some(Duration::from_millis(250)),
+                        in_rotation: true,
+                        reason: None,
+                    },
+                    insights_pg::ReplicaStatus {
+                        replica: "PostgreSQL at replica-b:5432/samples as reader".to_owned(),
+                        lag: None,
+                        in_rotation: false,
+                        reason: Some("unreachable".to_owned()),
+                    },
+                ],
                 resident_bytes: Some(4096),
                 start_time_s: 1_700_000_000,
                 admission: crate::admission::AdmissionStatus {
@@ -590,6 +644,10 @@ mod tests {
                 "insights_metadata_cache_entries 2",
                 "insights_timeseries_samples_loaded 51840",
                 "insights_timeseries_series_loaded 36",
+                r#"insights_replica_lag_seconds{replica="PostgreSQL at replica-a:5432/samples as reader"} 0.25"#,
+                r#"insights_replica_lag_seconds{replica="PostgreSQL at replica-b:5432/samples as reader"} NaN"#,
+                r#"insights_replica_in_rotation{replica="PostgreSQL at replica-a:5432/samples as reader"} 1"#,
+                r#"insights_replica_in_rotation{replica="PostgreSQL at replica-b:5432/samples as reader"} 0"#,
                 "insights_compute_slots 8",
                 "insights_compute_busy 1",
                 "insights_compute_waiting 4",

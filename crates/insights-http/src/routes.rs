@@ -7,6 +7,7 @@ use actix_web::{HttpMessage, HttpRequest, HttpResponse};
 use insights_core::{EntityRef, Scope, UsageRequest, UsageRequestBuilder};
 use paperclip::actix::api_v2_operation;
 use paperclip::actix::web::{self, Json};
+use time::OffsetDateTime;
 use tokio::time::{timeout_at, Instant};
 
 use crate::answer::{Answer, Format};
@@ -15,8 +16,8 @@ use crate::caching::{self, Freshness};
 use crate::dto::{
     BrandListBody, BrandMetadataBody, BrandUsageBody, CircuitSummaryBody, CircuitUsageBody,
     DataRangeBody, ElectricSensorBody, LocationCounts, LocationUsageBody, NamedRef,
-    OrganizationLocations, OrganizationUsageBody, SensorCircuits, SensorLocation, StatusBody,
-    VisibleBrandBody,
+    OrganizationLocations, OrganizationUsageBody, ReplicaBody, SensorCircuits, SensorLocation,
+    StatusBody, VisibleBrandBody,
 };
 use crate::error::{problem_response, ApiError};
 use crate::extract::{
@@ -449,7 +450,8 @@ async fn range_of(
 }
 
 /// Whether a usage answer is settled: its window ended at or before the latest sample of
-/// the entity's circuits, so only a late sample can change it. The range may be up to
+/// the entity's circuits, so only a late sample can change it, and, with replicas, before
+/// every source a read may go to has replayed. The range may be up to
 /// `data_ranges::DATA_RANGE_REUSE` old, which makes a settled window look live, or, just
 /// after a reload of the sample file removed samples, a live one settled.
 async fn freshness_of(
@@ -467,11 +469,21 @@ async fn freshness_of(
             range
         }
     };
-    Ok(if range.reaches_end_of(request.window_bounds()) {
-        Freshness::Settled
-    } else {
-        Freshness::Live
-    })
+    // With replicas, a read may go to one up to the staleness bound behind, which has not
+    // replayed what was committed since: a window that ended within that bound may still
+    // lack samples the primary holds.
+    let replayed = state
+        .timeseries
+        .ops
+        .staleness_bound()
+        .is_none_or(|bound| request.window_bounds().end() <= OffsetDateTime::now_utc() - bound);
+    Ok(
+        if replayed && range.reaches_end_of(request.window_bounds()) {
+            Freshness::Settled
+        } else {
+            Freshness::Live
+        },
+    )
 }
 
 /// Liveness.
@@ -482,7 +494,10 @@ async fn freshness_of(
     tags("Operations")
 )]
 async fn healthz(_query: NoQuery) -> Result<Json<StatusBody>, ApiError> {
-    Ok(Json(StatusBody { status: "ok" }))
+    Ok(Json(StatusBody {
+        status: "ok",
+        replicas: None,
+    }))
 }
 
 /// Readiness.
@@ -520,7 +535,11 @@ async fn readyz(state: web::Data<AppState>, _query: NoQuery) -> Result<Json<Stat
         })
     };
     within(&state, check).await?;
-    Ok(Json(StatusBody { status: "ready" }))
+    let replicas = state.timeseries.ops.replicas();
+    Ok(Json(StatusBody {
+        status: "ready",
+        replicas: (!replicas.is_empty()).then(|| replicas.iter().map(ReplicaBody::from).collect()),
+    }))
 }
 
 /// Runs a usage use case, and shapes its body, within the request timeout, as light or heavy

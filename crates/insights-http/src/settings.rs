@@ -9,7 +9,7 @@ use std::str::FromStr;
 use std::sync::LazyLock;
 use std::time::Duration;
 
-use insights_pg::{PgConfig, Pooler};
+use insights_pg::{PgConfig, Pooler, ReplicaConfig, WhenNoReplica};
 
 use crate::ratelimit::Rate;
 
@@ -176,6 +176,22 @@ settings! {
         /// with `INSIGHTS_TIMESERIES=postgres`: the database holding the samples
         pub timeseries_url: Option<String> =
             secret("INSIGHTS_TIMESERIES_URL", ("`DATABASE_URL`", None), unless_blank);
+        /// with `INSIGHTS_TIMESERIES=postgres`: streaming replicas of the samples' database to
+        /// read samples from, as `postgres://` URLs separated by spaces; imports still write to
+        /// the primary, and metadata stays where `DATABASE_URL` says
+        pub timeseries_replica_urls: Option<Vec<String>> = secret(
+            "INSIGHTS_TIMESERIES_REPLICA_URLS", ("unset", None), replica_urls
+        );
+        /// the most a replica may lag behind the primary and still answer; a window that ended
+        /// less than this (plus 3 s) ago is never called settled while replicas are set
+        pub replica_max_lag: Duration =
+            public("INSIGHTS_REPLICA_MAX_LAG_MS", "5000", milliseconds(0, 3_600_000));
+        /// what sample reads do while no replica is up and within that lag: `primary` reads
+        /// the primary, `refuse` answers 503 with `Retry-After` (the log says why)
+        pub replica_fallback: WhenNoReplica = public("INSIGHTS_REPLICA_FALLBACK", "primary", one_of(&[
+            ("primary", WhenNoReplica::Primary),
+            ("refuse", WhenNoReplica::Refuse),
+        ]));
         /// a catalogue file for the embedded store
         pub catalogue_path: Option<PathBuf> =
             public("INSIGHTS_CATALOGUE", ("unset", None), unless_blank);
@@ -314,7 +330,21 @@ impl Settings {
         Ok(Some(self.pool(url.clone())))
     }
 
-    /// One set of pool limits serves both databases; each gets its own pool.
+    /// The replicas of the samples' database to read from, and when they may answer.
+    pub fn timeseries_replicas(&self) -> ReplicaConfig {
+        ReplicaConfig {
+            replicas: self
+                .timeseries_replica_urls
+                .iter()
+                .flatten()
+                .map(|url| self.pool(url.clone()))
+                .collect(),
+            max_lag: self.replica_max_lag,
+            when_none: self.replica_fallback,
+        }
+    }
+
+    /// One set of pool limits serves every database; each gets its own pool.
     fn pool(&self, url: String) -> PgConfig {
         PgConfig {
             url,
@@ -386,6 +416,19 @@ fn unless_blank<T: for<'a> From<&'a str>>(text: &str) -> Result<Option<T>, Strin
     Ok((!text.trim().is_empty()).then(|| T::from(text)))
 }
 
+/// Replica URLs separated by whitespace. Each must be a URL: split at its spaces, a key-value
+/// string (`host=a password=b`) would read as several servers.
+fn replica_urls(text: &str) -> Result<Option<Vec<String>>, String> {
+    let urls: Vec<String> = text.split_whitespace().map(str::to_owned).collect();
+    if urls
+        .iter()
+        .any(|url| !url.starts_with("postgres://") && !url.starts_with("postgresql://"))
+    {
+        return Err("must be postgres:// URLs separated by spaces".to_owned());
+    }
+    Ok((!urls.is_empty()).then_some(urls))
+}
+
 /// A value's `Debug`, with the credentials of any URL in it redacted: a path setting may hold
 /// a database URL by mistake, password and all.
 struct Scrubbed<'a, T>(&'a T);
@@ -453,7 +496,7 @@ mod tests {
 
     #[test]
     fn reads_defaults_and_overrides() {
-        let defaults = r#"Settings { addr: 127.0.0.1:8080, timeseries_path: "data/mock_timeseries.json", timeseries_url: None, catalogue_path: None, max_window_days: 366, database_url: None, db_pool_size: 16, db_connect_timeout: 500ms, db_wait_timeout: 500ms, db_statement_timeout: 1s, db_pooler: None, cache_ttl: 60s, cache_capacity: 10000, limits: Limits { request_timeout: 10s, max_query_bytes: 2048, max_connections: 4096, workers: 2, client_timeout: 5s, compute_threads: 2, compute_slots: 8, queue_capacity: 128, queue_target: 100ms, light_work: 512, keep_alive: 5s, shutdown_timeout: 30s }, api_keys_file: None, metrics_require_key: true, rate_limit: None, log_format: Text, log_filter: "info" }"#;
+        let defaults = r#"Settings { addr: 127.0.0.1:8080, timeseries_path: "data/mock_timeseries.json", timeseries_url: None, timeseries_replica_urls: None, replica_max_lag: 5s, replica_fallback: Primary, catalogue_path: None, max_window_days: 366, database_url: None, db_pool_size: 16, db_connect_timeout: 500ms, db_wait_timeout: 500ms, db_statement_timeout: 1s, db_pooler: None, cache_ttl: 60s, cache_capacity: 10000, limits: Limits { request_timeout: 10s, max_query_bytes: 2048, max_connections: 4096, workers: 2, client_timeout: 5s, compute_threads: 2, compute_slots: 8, queue_capacity: 128, queue_target: 100ms, light_work: 512, keep_alive: 5s, shutdown_timeout: 30s }, api_keys_file: None, metrics_require_key: true, rate_limit: None, log_format: Text, log_filter: "info" }"#;
         check(&[], Ok(defaults));
         assert_eq!(Settings::from_lookup(|_| None), Ok(Settings::default()));
         check(
@@ -463,7 +506,7 @@ mod tests {
                 ("INSIGHTS_MAX_WINDOW_DAYS", "31"),
             ],
             Ok(
-                r#"Settings { addr: 0.0.0.0:9000, timeseries_path: "/tmp/x.json", timeseries_url: None, catalogue_path: None, max_window_days: 31, database_url: None, db_pool_size: 16, db_connect_timeout: 500ms, db_wait_timeout: 500ms, db_statement_timeout: 1s, db_pooler: None, cache_ttl: 60s, cache_capacity: 10000, limits: Limits { request_timeout: 10s, max_query_bytes: 2048, max_connections: 4096, workers: 2, client_timeout: 5s, compute_threads: 2, compute_slots: 8, queue_capacity: 128, queue_target: 100ms, light_work: 512, keep_alive: 5s, shutdown_timeout: 30s }, api_keys_file: None, metrics_require_key: true, rate_limit: None, log_format: Text, log_filter: "info" }"#,
+                r#"Settings { addr: 0.0.0.0:9000, timeseries_path: "/tmp/x.json", timeseries_url: None, timeseries_replica_urls: None, replica_max_lag: 5s, replica_fallback: Primary, catalogue_path: None, max_window_days: 31, database_url: None, db_pool_size: 16, db_connect_timeout: 500ms, db_wait_timeout: 500ms, db_statement_timeout: 1s, db_pooler: None, cache_ttl: 60s, cache_capacity: 10000, limits: Limits { request_timeout: 10s, max_query_bytes: 2048, max_connections: 4096, workers: 2, client_timeout: 5s, compute_threads: 2, compute_slots: 8, queue_capacity: 128, queue_target: 100ms, light_work: 512, keep_alive: 5s, shutdown_timeout: 30s }, api_keys_file: None, metrics_require_key: true, rate_limit: None, log_format: Text, log_filter: "info" }"#,
             ),
         );
         // The database URLs may hold passwords, in any form: they are never shown.
@@ -475,7 +518,7 @@ mod tests {
                 ("INSIGHTS_DB_STATEMENT_TIMEOUT_MS", "250"),
             ],
             Ok(
-                r#"Settings { addr: 127.0.0.1:8080, timeseries_path: "data/mock_timeseries.json", timeseries_url: Some("<redacted>"), catalogue_path: None, max_window_days: 366, database_url: Some("<redacted>"), db_pool_size: 4, db_connect_timeout: 500ms, db_wait_timeout: 500ms, db_statement_timeout: 250ms, db_pooler: None, cache_ttl: 60s, cache_capacity: 10000, limits: Limits { request_timeout: 10s, max_query_bytes: 2048, max_connections: 4096, workers: 2, client_timeout: 5s, compute_threads: 2, compute_slots: 8, queue_capacity: 128, queue_target: 100ms, light_work: 512, keep_alive: 5s, shutdown_timeout: 30s }, api_keys_file: None, metrics_require_key: true, rate_limit: None, log_format: Text, log_filter: "info" }"#,
+                r#"Settings { addr: 127.0.0.1:8080, timeseries_path: "data/mock_timeseries.json", timeseries_url: Some("<redacted>"), timeseries_replica_urls: None, replica_max_lag: 5s, replica_fallback: Primary, catalogue_path: None, max_window_days: 366, database_url: Some("<redacted>"), db_pool_size: 4, db_connect_timeout: 500ms, db_wait_timeout: 500ms, db_statement_timeout: 250ms, db_pooler: None, cache_ttl: 60s, cache_capacity: 10000, limits: Limits { request_timeout: 10s, max_query_bytes: 2048, max_connections: 4096, workers: 2, client_timeout: 5s, compute_threads: 2, compute_slots: 8, queue_capacity: 128, queue_target: 100ms, light_work: 512, keep_alive: 5s, shutdown_timeout: 30s }, api_keys_file: None, metrics_require_key: true, rate_limit: None, log_format: Text, log_filter: "info" }"#,
             ),
         );
         check(
@@ -492,7 +535,7 @@ mod tests {
                 ("RUST_LOG", "insights_http=debug"),
             ],
             Ok(
-                r#"Settings { addr: 127.0.0.1:8080, timeseries_path: "data/mock_timeseries.json", timeseries_url: None, catalogue_path: None, max_window_days: 366, database_url: None, db_pool_size: 16, db_connect_timeout: 500ms, db_wait_timeout: 500ms, db_statement_timeout: 1s, db_pooler: None, cache_ttl: 60s, cache_capacity: 10000, limits: Limits { request_timeout: 250ms, max_query_bytes: 512, max_connections: 100, workers: 8, client_timeout: 5s, compute_threads: 2, compute_slots: 8, queue_capacity: 128, queue_target: 100ms, light_work: 512, keep_alive: 0ns, shutdown_timeout: 3s }, api_keys_file: Some("/etc/insights/keys"), metrics_require_key: false, rate_limit: None, log_format: Json, log_filter: "insights_http=debug" }"#,
+                r#"Settings { addr: 127.0.0.1:8080, timeseries_path: "data/mock_timeseries.json", timeseries_url: None, timeseries_replica_urls: None, replica_max_lag: 5s, replica_fallback: Primary, catalogue_path: None, max_window_days: 366, database_url: None, db_pool_size: 16, db_connect_timeout: 500ms, db_wait_timeout: 500ms, db_statement_timeout: 1s, db_pooler: None, cache_ttl: 60s, cache_capacity: 10000, limits: Limits { request_timeout: 250ms, max_query_bytes: 512, max_connections: 100, workers: 8, client_timeout: 5s, compute_threads: 2, compute_slots: 8, queue_capacity: 128, queue_target: 100ms, light_work: 512, keep_alive: 0ns, shutdown_timeout: 3s }, api_keys_file: Some("/etc/insights/keys"), metrics_require_key: false, rate_limit: None, log_format: Json, log_filter: "insights_http=debug" }"#,
             ),
         );
         // A blank DATABASE_URL, as a .env may leave it, means none.
@@ -514,7 +557,7 @@ mod tests {
                 ("INSIGHTS_API_KEYS_FILE", "https://token@vault/keys"),
             ],
             Ok(
-                r#"Settings { addr: 127.0.0.1:8080, timeseries_path: "postgres://<redacted>@db:5432/samples", timeseries_url: None, catalogue_path: Some("postgresql://<redacted>@db/meta?sslmode=disable"), max_window_days: 366, database_url: None, db_pool_size: 16, db_connect_timeout: 500ms, db_wait_timeout: 500ms, db_statement_timeout: 1s, db_pooler: None, cache_ttl: 60s, cache_capacity: 10000, limits: Limits { request_timeout: 10s, max_query_bytes: 2048, max_connections: 4096, workers: 2, client_timeout: 5s, compute_threads: 2, compute_slots: 8, queue_capacity: 128, queue_target: 100ms, light_work: 512, keep_alive: 5s, shutdown_timeout: 30s }, api_keys_file: Some("https://<redacted>@vault/keys"), metrics_require_key: true, rate_limit: None, log_format: Text, log_filter: "info" }"#,
+                r#"Settings { addr: 127.0.0.1:8080, timeseries_path: "postgres://<redacted>@db:5432/samples", timeseries_url: None, timeseries_replica_urls: None, replica_max_lag: 5s, replica_fallback: Primary, catalogue_path: Some("postgresql://<redacted>@db/meta?sslmode=disable"), max_window_days: 366, database_url: None, db_pool_size: 16, db_connect_timeout: 500ms, db_wait_timeout: 500ms, db_statement_timeout: 1s, db_pooler: None, cache_ttl: 60s, cache_capacity: 10000, limits: Limits { request_timeout: 10s, max_query_bytes: 2048, max_connections: 4096, workers: 2, client_timeout: 5s, compute_threads: 2, compute_slots: 8, queue_capacity: 128, queue_target: 100ms, light_work: 512, keep_alive: 5s, shutdown_timeout: 30s }, api_keys_file: Some("https://<redacted>@vault/keys"), metrics_require_key: true, rate_limit: None, log_format: Text, log_filter: "info" }"#,
             ),
         );
     }

@@ -209,17 +209,33 @@ async fn series_store(
         .map_err(StartupError::Settings)?
     {
         None => {
+            if settings.timeseries_replica_urls.is_some() {
+                return Err(StartupError::Settings(SettingsError {
+                    variable: "INSIGHTS_TIMESERIES_REPLICA_URLS",
+                    reason: "is set, but INSIGHTS_TIMESERIES is not postgres: replicas serve the PostgreSQL source only".to_owned(),
+                }));
+            }
             let source = Arc::new(load_file(settings)?);
             Ok((SeriesStore::shared(Arc::clone(&source)), Some(source)))
         }
         Some(config) => {
-            let source =
-                PgTimeSeries::connect(&config)
-                    .await
-                    .map_err(|error| StartupError::Database {
-                        what: "time-series source",
-                        error,
-                    })?;
+            let replicas = settings.timeseries_replicas();
+            let source = PgTimeSeries::connect_with_replicas(&config, &replicas)
+                .await
+                .map_err(|error| StartupError::Database {
+                    what: "time-series source",
+                    error,
+                })?;
+            for replica in source.replicas() {
+                tracing::info!(
+                    replica = %replica.replica,
+                    in_rotation = replica.in_rotation,
+                    reason = replica.reason.as_deref().unwrap_or(""),
+                    max_lag_ms = replicas.max_lag.as_millis() as u64,
+                    fallback = ?replicas.when_none,
+                    "samples are read from a replica while it keeps up"
+                );
+            }
             Ok((SeriesStore::new(source), None))
         }
     }

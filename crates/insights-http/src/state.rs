@@ -9,7 +9,7 @@ use insights_core::{
     MetadataError, MetadataRepo, SeriesKey, TimeSeriesError, TimeSeriesSource,
 };
 use insights_mockts::{MockTimeSeries, ReloadableTimeSeries};
-use insights_pg::{PgMetadata, PgTimeSeries, PoolStatus};
+use insights_pg::{PgMetadata, PgTimeSeries, PoolStatus, ReplicaStatus};
 use time::Duration;
 use time::OffsetDateTime;
 
@@ -61,6 +61,17 @@ pub trait Operations: Send + Sync {
 
     /// Samples and series held in memory, for a source that holds them.
     fn samples_loaded(&self) -> Option<(usize, usize)> {
+        None
+    }
+
+    /// Where each replica the store reads from stands.
+    fn replicas(&self) -> Vec<ReplicaStatus> {
+        Vec::new()
+    }
+
+    /// How far behind the newest commit an answer may be; `None` for a store whose every
+    /// read sees every commit.
+    fn staleness_bound(&self) -> Option<std::time::Duration> {
         None
     }
 }
@@ -142,6 +153,14 @@ impl Operations for PgTimeSeries {
 
     fn pool_status(&self) -> Option<PoolStatus> {
         Some(PgTimeSeries::pool_status(self))
+    }
+
+    fn replicas(&self) -> Vec<ReplicaStatus> {
+        PgTimeSeries::replicas(self)
+    }
+
+    fn staleness_bound(&self) -> Option<std::time::Duration> {
+        PgTimeSeries::staleness_bound(self)
     }
 }
 
@@ -325,6 +344,7 @@ impl AppState {
             pools,
             cache: self.metadata.ops.cache_stats(),
             samples_loaded: self.timeseries.ops.samples_loaded(),
+            replicas: self.timeseries.ops.replicas(),
             resident_bytes: crate::metrics::resident_bytes(),
             start_time_s: u64::try_from(self.started_at.unix_timestamp()).unwrap_or_default(),
             admission: self.admission.status(),
@@ -359,6 +379,12 @@ mod tests {
             ("INSIGHTS_ADDR", "127.0.0.1:9"),
             ("INSIGHTS_TIMESERIES", "other.json"),
             ("INSIGHTS_TIMESERIES_URL", "postgres://db/samples"),
+            (
+                "INSIGHTS_TIMESERIES_REPLICA_URLS",
+                "postgres://replica/samples",
+            ),
+            ("INSIGHTS_REPLICA_MAX_LAG_MS", "5001"),
+            ("INSIGHTS_REPLICA_FALLBACK", "refuse"),
             ("INSIGHTS_CATALOGUE", "catalogue.tsv"),
             ("INSIGHTS_MAX_WINDOW_DAYS", "31"),
             ("DATABASE_URL", "postgres://db/meta"),

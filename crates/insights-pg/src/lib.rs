@@ -12,9 +12,11 @@ mod import;
 mod layout;
 mod plan;
 mod queries;
+mod replicas;
 mod timeseries;
 
 pub use import::{import, ImportError, ImportReport, Importer, VerifyReport};
+pub use replicas::{ReplicaConfig, ReplicaStatus, WhenNoReplica, PROBE_EVERY, PROBE_STALE_AFTER};
 pub use timeseries::PgTimeSeries;
 
 use std::fmt;
@@ -469,6 +471,10 @@ const UNAVAILABLE_CLASSES: &[(&str, &str)] = &[
         "invalid SQL statement name: a prepared statement the server connection lacks, as when a pooler in transaction mode runs it on another",
     ),
     ("28", "invalid authorization: a refused login"),
+    (
+        "40",
+        "transaction rollback: a serialization failure or deadlock, and on a replica a query cancelled by a conflict with recovery (40001)",
+    ),
     ("3D", "invalid catalog name: the database does not exist"),
     ("53", "insufficient resources: too many connections, disk full, out of memory"),
     (

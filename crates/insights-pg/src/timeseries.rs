@@ -8,6 +8,7 @@
 //! sample is on a whole microsecond (the import refuses finer ones).
 
 use std::fmt;
+use std::sync::Arc;
 
 use insights_core::{
     Extent, SeriesKey, TimeSeriesError, TimeSeriesSource, TotalWatts, UsageStats, Window,
@@ -17,6 +18,7 @@ use time::{Duration, OffsetDateTime};
 use tokio_postgres::types::Type;
 use tokio_postgres::Row;
 
+use crate::replicas::{ReplicaConfig, ReplicaStatus, Sources};
 use crate::{plan, Database, DbError, Param, PgConfig, PgSetupError};
 
 /// [`FALLBACK_INTERVAL`] in ns, for the series without a row in `power_series_intervals`.
@@ -172,26 +174,37 @@ const ROLLUP_STATS: &str = stats_query!("k.idx AS series,", "k.idx,", rollup_row
 /// [`COMBINED_STATS`] when every run reads rollups.
 const ROLLUP_COMBINED_STATS: &str = stats_query!("", "", rollup_rows!());
 
-/// Power samples read from PostgreSQL.
+/// Power samples read from PostgreSQL: from the primary, or from its streaming replicas
+/// ([`ReplicaConfig`]).
 #[derive(Clone)]
 pub struct PgTimeSeries {
-    db: Database,
+    sources: Arc<Sources>,
     use_rollups: bool,
 }
 
 impl fmt::Debug for PgTimeSeries {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PgTimeSeries")
-            .field("database", &self.db.describe())
+            .field("sources", &self.sources)
             .field("use_rollups", &self.use_rollups)
             .finish()
     }
 }
 
 impl PgTimeSeries {
-    /// Connects, and checks that an import has run and that its rollups were written by this
-    /// version's layout.
+    /// Connects to the primary alone, and checks that an import has run and that its rollups
+    /// were written by this version's layout.
     pub async fn connect(config: &PgConfig) -> Result<PgTimeSeries, PgSetupError> {
+        PgTimeSeries::connect_with_replicas(config, &ReplicaConfig::default()).await
+    }
+
+    /// Connects to the primary `config`, checks it as [`PgTimeSeries::connect`] does, and
+    /// reads from the replicas of `replicas` while they keep up. The check is the primary's:
+    /// a replica holds what the primary holds, as far as it has replayed.
+    pub async fn connect_with_replicas(
+        config: &PgConfig,
+        replicas: &ReplicaConfig,
+    ) -> Result<PgTimeSeries, PgSetupError> {
         let db = Database::new(config)?;
         let setup_error = |error| match error {
             DbError::Unavailable(reason) => PgSetupError::Unreachable(reason),
@@ -212,7 +225,7 @@ impl PgTimeSeries {
         let has_samples: bool = row.try_get("has_samples").unwrap_or(false);
         match version {
             Some(version) if version == crate::layout::ROLLUP_LAYOUT_VERSION => Ok(PgTimeSeries {
-                db,
+                sources: Sources::new(db, replicas).await?,
                 use_rollups: true,
             }),
             // Samples whose rollups an older layout wrote, or that an upgrade of the schema
@@ -230,14 +243,28 @@ impl PgTimeSeries {
         self
     }
 
-    /// Where the source reads from, for logs, never with the password.
+    /// Where the source reads from, for logs, never with the password: the primary's
+    /// description.
     pub fn describe(&self) -> &str {
-        self.db.describe()
+        self.sources.primary().describe()
     }
 
-    /// The pool's connections right now, for operators.
+    /// The primary's pool's connections right now, for operators.
     pub fn pool_status(&self) -> crate::PoolStatus {
-        self.db.pool_status()
+        self.sources.primary().pool_status()
+    }
+
+    /// Where each replica stands, in the order configured; empty without replicas.
+    pub fn replicas(&self) -> Vec<ReplicaStatus> {
+        self.sources.statuses()
+    }
+
+    /// How far behind the primary an answer may be: `None` when every read goes to the
+    /// primary, and with replicas the allowed lag plus the age a probe may reach. A window
+    /// that ended before now minus this bound has been replayed by every source a read may
+    /// go to.
+    pub fn staleness_bound(&self) -> Option<std::time::Duration> {
+        self.sources.staleness_bound()
     }
 }
 
@@ -366,7 +393,13 @@ impl TimeSeriesSource for PgTimeSeries {
         }
         let (duids, numbers) = keys(series);
         let params: [Param; 2] = [(&duids, Type::TEXT_ARRAY), (&numbers, Type::INT4_ARRAY)];
-        let rows = self.db.query(EXTENT, &params).await?;
+        let rows = self
+            .sources
+            .read(|db| {
+                let params = &params;
+                async move { Ok(db.query(EXTENT, params).await?) }
+            })
+            .await?;
         // An aggregate without GROUP BY answers exactly one row.
         let Some(row) = rows.first() else {
             return Ok(None);
@@ -473,11 +506,20 @@ impl PgTimeSeries {
         // The two statements run at once, each on a connection of its own: a long window
         // reads packs for its middle and rows for its edges, and waiting for one before
         // sending the other would add a round trip and a statement's time.
-        let (aggregated, packs) = futures_util::future::try_join(
-            self.read_rows(statements, &duids, &numbers, &rows, &edges),
-            self.read_packs(&duids, &numbers, &packed),
-        )
-        .await?;
+        let (aggregated, packs) = self
+            .sources
+            .read(|db| {
+                let (duids, numbers, rows, packed, edges) =
+                    (&duids, &numbers, &rows, &packed, &edges);
+                async move {
+                    futures_util::future::try_join(
+                        read_rows(&db, statements, duids, numbers, rows, edges),
+                        read_packs(&db, duids, numbers, packed),
+                    )
+                    .await
+                }
+            })
+            .await?;
         if let Some(answer) = aggregated {
             let per_series = answer
                 .first()
@@ -512,69 +554,69 @@ impl PgTimeSeries {
         }
         Ok(())
     }
+}
 
-    /// The aggregates of the runs `rows` (none of them packed) between consecutive `edges`,
-    /// from the first of `statements` when a run reads raw samples, else the second; `None`
-    /// when there are no such runs.
-    async fn read_rows(
-        &self,
-        statements: [&'static str; 2],
-        duids: &[&str],
-        numbers: &[i32],
-        rows: &[plan::Run],
-        edges: &[OffsetDateTime],
-    ) -> Result<Option<Vec<Row>>, TimeSeriesError> {
-        if rows.is_empty() {
-            return Ok(None);
-        }
-        let sql = if rows.iter().any(|run| run.level == plan::Level::Raw) {
-            statements[0]
-        } else {
-            statements[1]
-        };
-        let spans: Vec<i32> = rows.iter().map(|run| run.level.span_s()).collect();
-        let phases: Vec<i32> = rows.iter().map(|run| run.phase_s).collect();
-        let lows = instants(rows.iter().map(|run| run.from))?;
-        let highs = instants(rows.iter().map(|run| run.to))?;
-        let params: [Param; 7] = [
-            (&duids, Type::TEXT_ARRAY),
-            (&numbers, Type::INT4_ARRAY),
-            (&spans, Type::INT4_ARRAY),
-            (&phases, Type::INT4_ARRAY),
-            (&lows, Type::TIMESTAMPTZ_ARRAY),
-            (&highs, Type::TIMESTAMPTZ_ARRAY),
-            (&edges, Type::TIMESTAMPTZ_ARRAY),
-        ];
-        Ok(Some(self.db.query(sql, &params).await?))
+/// The aggregates of the runs `rows` (none of them packed) between consecutive `edges`,
+/// from the first of `statements` when a run reads raw samples, else the second; `None`
+/// when there are no such runs.
+async fn read_rows(
+    db: &Database,
+    statements: [&'static str; 2],
+    duids: &[&str],
+    numbers: &[i32],
+    rows: &[plan::Run],
+    edges: &[OffsetDateTime],
+) -> Result<Option<Vec<Row>>, TimeSeriesError> {
+    if rows.is_empty() {
+        return Ok(None);
     }
+    let sql = if rows.iter().any(|run| run.level == plan::Level::Raw) {
+        statements[0]
+    } else {
+        statements[1]
+    };
+    let spans: Vec<i32> = rows.iter().map(|run| run.level.span_s()).collect();
+    let phases: Vec<i32> = rows.iter().map(|run| run.phase_s).collect();
+    let lows = instants(rows.iter().map(|run| run.from))?;
+    let highs = instants(rows.iter().map(|run| run.to))?;
+    let params: [Param; 7] = [
+        (&duids, Type::TEXT_ARRAY),
+        (&numbers, Type::INT4_ARRAY),
+        (&spans, Type::INT4_ARRAY),
+        (&phases, Type::INT4_ARRAY),
+        (&lows, Type::TIMESTAMPTZ_ARRAY),
+        (&highs, Type::TIMESTAMPTZ_ARRAY),
+        (&edges, Type::TIMESTAMPTZ_ARRAY),
+    ];
+    Ok(Some(db.query(sql, &params).await?))
+}
 
-    /// The packs of the runs `packed`, each from the start of the pack that holds its first
-    /// row; `None` when there are no such runs.
-    async fn read_packs(
-        &self,
-        duids: &[&str],
-        numbers: &[i32],
-        packed: &[plan::Run],
-    ) -> Result<Option<Vec<Row>>, TimeSeriesError> {
-        if packed.is_empty() {
-            return Ok(None);
-        }
-        let spans: Vec<i32> = packed.iter().map(|run| run.level.span_s()).collect();
-        let phases: Vec<i32> = packed.iter().map(|run| run.phase_s).collect();
-        let firsts = instants(
-            packed
-                .iter()
-                .map(|run| plan::pack_start(run.level, run.from).unwrap_or(run.from)),
-        )?;
-        let highs = instants(packed.iter().map(|run| run.to))?;
-        let params: [Param; 6] = [
-            (&duids, Type::TEXT_ARRAY),
-            (&numbers, Type::INT4_ARRAY),
-            (&spans, Type::INT4_ARRAY),
-            (&phases, Type::INT4_ARRAY),
-            (&firsts, Type::TIMESTAMPTZ_ARRAY),
-            (&highs, Type::TIMESTAMPTZ_ARRAY),
-        ];
-        Ok(Some(self.db.query(PACKS, &params).await?))
+/// The packs of the runs `packed`, each from the start of the pack that holds its first
+/// row; `None` when there are no such runs.
+async fn read_packs(
+    db: &Database,
+    duids: &[&str],
+    numbers: &[i32],
+    packed: &[plan::Run],
+) -> Result<Option<Vec<Row>>, TimeSeriesError> {
+    if packed.is_empty() {
+        return Ok(None);
     }
+    let spans: Vec<i32> = packed.iter().map(|run| run.level.span_s()).collect();
+    let phases: Vec<i32> = packed.iter().map(|run| run.phase_s).collect();
+    let firsts = instants(
+        packed
+            .iter()
+            .map(|run| plan::pack_start(run.level, run.from).unwrap_or(run.from)),
+    )?;
+    let highs = instants(packed.iter().map(|run| run.to))?;
+    let params: [Param; 6] = [
+        (&duids, Type::TEXT_ARRAY),
+        (&numbers, Type::INT4_ARRAY),
+        (&spans, Type::INT4_ARRAY),
+        (&phases, Type::INT4_ARRAY),
+        (&firsts, Type::TIMESTAMPTZ_ARRAY),
+        (&highs, Type::TIMESTAMPTZ_ARRAY),
+    ];
+    Ok(Some(db.query(PACKS, &params).await?))
 }

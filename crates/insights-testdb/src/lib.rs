@@ -1,6 +1,7 @@
 //! Test helper: a scratch PostgreSQL database per test, cloned from a template loaded once
 //! with `db/init/init.sql`, and dropped when the test is done; [`Lcg`], a deterministic
-//! generator for test data; and [`PgBouncer`], a pooler in front of a scratch database.
+//! generator for test data; [`PgBouncer`], a pooler in front of a scratch database; and
+//! [`Replication`], a throwaway primary with a streaming replica.
 //!
 //! The server is the one `TEST_DATABASE_URL` names, and nothing else: `DATABASE_URL` may point
 //! at a shared or production server, so the helper never reads it. Without
@@ -12,8 +13,10 @@
 //! inside an async test's runtime.
 
 mod pgbouncer;
+mod replication;
 
 pub use pgbouncer::{free_port, PgBouncer, PGBOUNCER_BINARY};
+pub use replication::{Replication, REPLICATED_DATABASE};
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -391,6 +394,14 @@ fn prune_templates(admin: &mut Client, current: &str) -> Result<(), postgres::Er
 fn start_throwaway_cluster() -> Result<Server, String> {
     let dir = std::env::temp_dir().join(format!("insights-testdb-{}", std::process::id()));
     let cluster = Cluster::create(&dir)?;
+    watch(&dir, &cluster)?;
+    Ok(Server {
+        params: cluster.params(),
+    })
+}
+
+/// Stops `cluster` and removes `dir` once this process has exited, however it exits.
+fn watch(dir: &Path, cluster: &Cluster) -> Result<(), String> {
     let stop = format!(
         "while [ -d /proc/{pid} ]; do sleep 1; done; {stop} >/dev/null 2>&1; rm -rf {dir}",
         pid = std::process::id(),
@@ -403,10 +414,8 @@ fn start_throwaway_cluster() -> Result<Server, String> {
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
-        .map_err(|error| format!("failed to start the watchdog: {error}"))?;
-    Ok(Server {
-        params: cluster.params(),
-    })
+        .map(drop)
+        .map_err(|error| format!("failed to start the watchdog: {error}"))
 }
 
 /// A PostgreSQL cluster of its own, in a directory, on a free port of 127.0.0.1, with trust
@@ -423,30 +432,7 @@ pub struct Cluster {
 impl Cluster {
     /// Creates and starts a cluster in `dir`, which must not hold one yet.
     pub fn create(dir: &Path) -> Result<Cluster, String> {
-        let bin = postgres_bin_dir()?;
-        let as_root = running_as_root();
-        std::fs::create_dir_all(dir)
-            .map_err(|error| format!("failed to create {}: {error}", dir.display()))?;
-        if as_root {
-            let status = Command::new("chown")
-                .args(["postgres:postgres"])
-                .arg(dir)
-                .status()
-                .map_err(|error| error.to_string())?;
-            if !status.success() {
-                return Err("failed to hand the cluster's directory to the postgres user".into());
-            }
-        }
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|listener| listener.local_addr())
-            .map_err(|error| format!("no free port: {error}"))?
-            .port();
-        let cluster = Cluster {
-            bin,
-            dir: dir.to_owned(),
-            port,
-            as_root,
-        };
+        let cluster = Cluster::prepare(dir)?;
         let data = cluster.data();
         cluster.run_as(
             "initdb",
@@ -466,6 +452,62 @@ impl Cluster {
         )?;
         cluster.start()?;
         Ok(cluster)
+    }
+
+    /// Makes `dir` and the cluster's settings, without creating the cluster.
+    fn prepare(dir: &Path) -> Result<Cluster, String> {
+        let bin = postgres_bin_dir()?;
+        let as_root = running_as_root();
+        std::fs::create_dir_all(dir)
+            .map_err(|error| format!("failed to create {}: {error}", dir.display()))?;
+        if as_root {
+            let status = Command::new("chown")
+                .args(["postgres:postgres"])
+                .arg(dir)
+                .status()
+                .map_err(|error| error.to_string())?;
+            if !status.success() {
+                return Err("failed to hand the cluster's directory to the postgres user".into());
+            }
+        }
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .map_err(|error| format!("no free port: {error}"))?
+            .port();
+        Ok(Cluster {
+            bin,
+            dir: dir.to_owned(),
+            port,
+            as_root,
+        })
+    }
+
+    /// Creates a streaming replica of the running `primary` in `dir` from a base backup
+    /// (`pg_basebackup -R`, which writes the settings to follow the primary), and starts it.
+    pub fn replica_of(primary: &Cluster, dir: &Path) -> Result<Cluster, String> {
+        let replica = Cluster::prepare(dir)?;
+        let port = primary.port.to_string();
+        replica.run_as(
+            "pg_basebackup",
+            &[
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &port,
+                "-U",
+                "postgres",
+                "-D",
+                &replica.data(),
+                "-R",
+                "-X",
+                "stream",
+                "-c",
+                "fast",
+                "--no-sync",
+            ],
+        )?;
+        replica.start()?;
+        Ok(replica)
     }
 
     /// The cluster an earlier process created in `dir`, running or not, so it can be stopped.
@@ -526,6 +568,11 @@ impl Cluster {
     /// Connection parameters without a database name, in key-value form.
     pub fn params(&self) -> String {
         format!("host=127.0.0.1 port={} user=postgres", self.port)
+    }
+
+    /// Connection parameters for `database`, in key-value form.
+    pub fn url_for(&self, database: &str) -> String {
+        format!("{} dbname={database}", self.params())
     }
 
     /// The cluster's port on 127.0.0.1.
@@ -594,9 +641,18 @@ fn postgres_bin_dir() -> Result<PathBuf, String> {
 }
 
 fn find_postgres_bin_dir() -> Option<PathBuf> {
+    // The directory initdb really lives in, which also holds pg_basebackup when PATH has
+    // only links to initdb and pg_ctl (as /usr/local/bin does on some machines).
     let on_path = std::env::var_os("PATH").and_then(|path| {
         std::env::split_paths(&path)
             .find(|dir| dir.join("initdb").is_file() && dir.join("pg_ctl").is_file())
+            .map(|dir| {
+                dir.join("initdb")
+                    .canonicalize()
+                    .ok()
+                    .and_then(|initdb| Some(initdb.parent()?.to_owned()))
+                    .unwrap_or(dir)
+            })
     });
     on_path.or_else(|| {
         let mut versions: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")

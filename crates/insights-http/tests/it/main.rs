@@ -16,5 +16,6 @@ mod postgres;
 mod process;
 mod proxy;
 mod ratelimits;
+mod replicas;
 mod support;
 mod unavailable;

@@ -12,7 +12,7 @@ const CACHED: Duration = Duration::from_secs(60);
 const UNCACHED: Duration = Duration::ZERO;
 
 /// The shipped sample file.
-fn shipped_file() -> &'static std::path::Path {
+pub(crate) fn shipped_file() -> &'static std::path::Path {
     std::path::Path::new(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../../data/mock_timeseries.json"
@@ -221,7 +221,7 @@ async fn a_warm_cache_serves_through_an_outage_until_entries_expire() {
 
 /// Imports a sample file as `cargo xtask import` does: the file source's loader, then the
 /// PostgreSQL adapter's import.
-async fn import(
+pub(crate) async fn import(
     file: &std::path::Path,
     url: &str,
 ) -> Result<insights_pg::ImportReport, insights_pg::ImportError> {
@@ -268,7 +268,7 @@ const ANALYTICS: &[&str] = &[
     "/v1/insights/brands/11111111-1111-1111-1111-111111111111/usage?start=2025-04-01T00:00:00Z&end=2025-04-02T00:00:00Z&bucket=1d&compare=year&baseload=true",
 ];
 
-async fn assert_same_bytes(file: &TestApp, postgres: &TestApp) {
+pub(crate) async fn assert_same_bytes(file: &TestApp, postgres: &TestApp) {
     let mut answered = 0;
     for request in usage_requests() {
         let (expected, actual) = (file.get(request).await, postgres.get(request).await);

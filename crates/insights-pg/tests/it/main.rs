@@ -4,6 +4,7 @@
 mod lookups;
 mod outage;
 mod pooler;
+mod replicas;
 mod rollups;
 mod unavailable;
 

@@ -712,3 +712,72 @@ async fn three_instances_on_one_database_answer_alike() {
     }
     assert!(tagged >= 20, "most requests are tagged answers: {tagged}");
 }
+
+/// Through PgBouncer 1.18 in transaction mode with its default settings (Debian's binary,
+/// started by the test) and `INSIGHTS_DB_POOLER=transaction`, both stores answer every usage
+/// request with the file source's bytes, and a concurrent burst through a pool larger than
+/// PgBouncer's has no error. Without the binary it says so and returns, unless `CI` is set.
+#[actix_web::test]
+async fn through_pgbouncer_every_usage_answer_is_the_file_sources_under_concurrency() {
+    let db = TestDb::new();
+    import(shipped_file(), db.url())
+        .await
+        .expect("the import succeeds");
+    let Some(bouncer) = insights_testdb::PgBouncer::start(&db, &[]) else {
+        return;
+    };
+    let url = bouncer.url();
+    let app = std::rc::Rc::new(
+        TestApp::spawn_settings(&[
+            ("DATABASE_URL", &url),
+            ("INSIGHTS_TIMESERIES", "postgres"),
+            ("INSIGHTS_TIMESERIES_URL", &url),
+            ("INSIGHTS_DB_POOLER", "transaction"),
+            // More than PgBouncer's default_pool_size of 20, for each store.
+            ("INSIGHTS_DB_POOL_SIZE", "24"),
+            ("INSIGHTS_DB_WAIT_TIMEOUT_MS", "5000"),
+            ("INSIGHTS_DB_STATEMENT_TIMEOUT_MS", "5000"),
+        ])
+        .await,
+    );
+    assert_same_bytes(&TestApp::spawn().await, &app).await;
+    // 32 clients from one address: heavy requests beyond the caller's share of the compute
+    // slots are refused by admission (503, "busy"), which is not the pooler's doing; every
+    // other answer is what it is sequentially, and none is a dependency's failure.
+    let requests = usage_requests();
+    let clients: Vec<_> = (0..32)
+        .map(|client| {
+            let (app, requests) = (std::rc::Rc::clone(&app), requests.clone());
+            actix_web::rt::spawn(async move {
+                let mut answers = Vec::new();
+                for request in requests.iter().cycle().skip(client).take(10) {
+                    answers.push((*request, app.get(request).await));
+                }
+                answers
+            })
+        })
+        .collect();
+    let mut answered = 0;
+    for client in clients {
+        for (request, answer) in client.await.unwrap() {
+            if answer.status == 503 {
+                assert!(answer.retry_after.is_some(), "{request}: {answer:?}");
+                assert!(
+                    String::from_utf8_lossy(&answer.body)
+                        .contains("busy with other heavy requests"),
+                    "{request}: {answer:?}"
+                );
+            } else {
+                assert!(
+                    [200, 400, 404].contains(&answer.status),
+                    "{request}: {answer:?}"
+                );
+                answered += usize::from(answer.status == 200);
+            }
+        }
+    }
+    assert!(
+        answered >= 100,
+        "much of the burst is answered: {answered} of 320"
+    );
+}

@@ -611,6 +611,10 @@ pub struct Rollup {
     /// (by id), buckets in the same places (by index), and the same top circuits (by circuit
     /// id), whatever the comparison window's own ranking.
     pub comparison: Option<(Comparison, Box<Rollup>)>,
+    /// Whether the source held a sample of these circuits at or after the window's end when
+    /// it answered: the window is past for them, and only a late sample can change it. Read
+    /// with the figures, in the same call of the use case.
+    pub settled: bool,
 }
 
 /// A circuit's usage.
@@ -925,6 +929,17 @@ impl<M: MetadataRepo, T: TimeSeriesSource> Insights<M, T> {
                 }
             },
         };
+        let extent = self.extent_of(&keys).await?;
+        Ok(DataRange {
+            circuit_count: keys.len(),
+            extent,
+            nominal_interval: extent.map_or(crate::FALLBACK_INTERVAL, |extent| extent.interval),
+        })
+    }
+
+    /// The extent of the series' samples, asked of the source [`SERIES_PER_CALL`] series at
+    /// a time.
+    async fn extent_of(&self, keys: &[SeriesKey]) -> Result<Option<Extent>, InsightsError> {
         let mut extent: Option<Extent> = None;
         let mut turns = Turns::default();
         for chunk in keys.chunks(SERIES_PER_CALL) {
@@ -933,11 +948,7 @@ impl<M: MetadataRepo, T: TimeSeriesSource> Insights<M, T> {
                 extent = Some(extent.map_or(found, |known| known.merge(found)));
             }
         }
-        Ok(DataRange {
-            circuit_count: keys.len(),
-            extent,
-            nominal_interval: extent.map_or(crate::FALLBACK_INTERVAL, |extent| extent.interval),
-        })
+        Ok(extent)
     }
 
     /// About how much work a usage request for `entity` is, in figures (its circuits ×
@@ -1029,9 +1040,18 @@ impl<M: MetadataRepo, T: TimeSeriesSource> Insights<M, T> {
         request: &UsageRequest,
     ) -> Result<Rollup, InsightsError> {
         check_work(members.len(), request)?;
-        let (mut rollup, ranking) = self.rollup_once(members, parts, request, None).await?;
+        let keys: Vec<SeriesKey> = members.iter().map(|member| member.key.clone()).collect();
+        let ((mut rollup, ranking), extent) = futures_util::future::try_join(
+            self.rollup_once(members, parts, request, None),
+            self.extent_of(&keys),
+        )
+        .await?;
+        let settled =
+            |rollup: &Rollup| extent.is_some_and(|extent| extent.last >= rollup.window.end());
+        rollup.settled = settled(&rollup);
         if let Some((kind, other)) = &request.compare {
-            let (compared, _) = self.rollup_once(members, parts, other, ranking).await?;
+            let (mut compared, _) = self.rollup_once(members, parts, other, ranking).await?;
+            compared.settled = settled(&compared);
             rollup.comparison = Some((*kind, Box::new(compared)));
         }
         Ok(rollup)
@@ -1511,6 +1531,9 @@ fn assemble(
                     .collect()
             }),
         comparison: None,
+        // Whether the window is past for these circuits comes from their extent, which the
+        // caller reads beside the figures.
+        settled: false,
         top_circuits: top.map(|ranked| {
             ranked
                 .iter()

@@ -11,7 +11,7 @@
 use std::collections::BTreeMap;
 
 use actix_web::body::BoxBody;
-use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::header::{self, HeaderMap, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, Responder};
 use paperclip::actix::web::Json;
 use paperclip::actix::OperationModifier;
@@ -41,9 +41,10 @@ pub enum Format {
 }
 
 impl Format {
-    /// What `request` asks for (`csv_export::wants_csv`).
-    pub fn of(request: &HttpRequest) -> Format {
-        if crate::csv_export::wants_csv(request.query_string(), request.headers()) {
+    /// What a request without `format` asks for by its `Accept` header
+    /// (`csv_export::prefers_csv`).
+    pub fn accepted(headers: &HeaderMap) -> Format {
+        if crate::csv_export::prefers_csv(headers) {
             Format::Csv
         } else {
             Format::Json

@@ -1,6 +1,7 @@
 //! CSV answers of the usage endpoints, for spreadsheets: asked for with `format=csv` or
-//! `Accept: text/csv`. The CSV is made from the JSON answer itself, so it holds the same
-//! figures written the same way: one row per bucket when `bucket` is given, otherwise one row
+//! `Accept: text/csv`. The CSV is made from the typed answer's JSON value
+//! (`serde_json::to_value`, never from parsed bytes), so it holds the same figures written the
+//! same way: one row per bucket when `bucket` is given, otherwise one row
 //! per part (sensor, location or organization; the circuit itself for a circuit), after a
 //! header row. RFC 4180: comma-separated, CRLF line ends, fields quoted where needed, and an
 //! absent value (JSON `null`) as an empty field.
@@ -12,13 +13,11 @@
 
 use std::future::Future;
 
-use actix_web::body::{self, BoxBody, MessageBody};
-use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::body::MessageBody;
+use actix_web::dev::ServiceRequest;
 use actix_web::http::header::{self, HeaderMap, HeaderValue};
-use actix_web::http::StatusCode;
 use serde_json::Value;
 
-use crate::caching::Prepared;
 use crate::middleware::{Answered, Wrapped};
 
 /// The media type of a CSV answer; `header=present` as RFC 4180 registers it.
@@ -48,27 +47,19 @@ const COMPARISON_COLUMNS: [(&str, &str); 5] = [
 /// The collections of parts, by endpoint.
 const PART_LISTS: &[&str] = &["organizations", "locations", "sensors"];
 
-/// Whether a request asks for CSV: `format=csv`, or, without `format`, an `Accept` header
-/// that prefers `text/csv` (a q-value above 0, and no lower than `application/json`'s).
-pub fn wants_csv(query_string: &str, headers: &HeaderMap) -> bool {
-    let format = form_urlencoded::parse(query_string.as_bytes())
-        .find(|(name, _)| name == "format")
-        .map(|(_, value)| value.into_owned());
-    match format.as_deref() {
-        Some("csv") => true,
-        Some(_) => false,
-        None => {
-            let accept: Vec<&str> = headers
-                .get_all(header::ACCEPT)
-                .filter_map(|value| value.to_str().ok())
-                .collect();
-            prefers_csv(&accept)
-        }
-    }
+/// Whether `Accept` (every value of the header) prefers `text/csv` to `application/json`:
+/// a q-value above 0, and no lower than `application/json`'s. A request's `format` parameter,
+/// when given, decides instead (`extract`).
+pub fn prefers_csv(headers: &HeaderMap) -> bool {
+    let accept: Vec<&str> = headers
+        .get_all(header::ACCEPT)
+        .filter_map(|value| value.to_str().ok())
+        .collect();
+    prefers(&accept)
 }
 
 /// Whether `Accept` (its header values) prefers `text/csv` to `application/json`.
-fn prefers_csv(accept: &[&str]) -> bool {
+fn prefers(accept: &[&str]) -> bool {
     let csv = quality(accept, "text/csv");
     csv > 0.0 && csv >= quality(accept, "application/json")
 }
@@ -94,40 +85,21 @@ fn quality(accept: &[&str], media: &str) -> f64 {
         .fold(0.0, f64::max)
 }
 
-/// Turns a usage endpoint's 200 into CSV when the request asks for it, and marks every
-/// usage answer as varying with `Accept`.
+/// Marks every usage answer as varying with `Accept`, which may choose its form; the
+/// handler writes a CSV answer itself (`answer::Answer::prepare`), from the typed answer.
 pub fn negotiate<S: Wrapped<B>, B: MessageBody + 'static>(
     request: ServiceRequest,
     service: &S,
 ) -> impl Future<Output = Answered> + 'static {
     let usage = request.path().ends_with("/usage");
-    let csv = usage && wants_csv(request.query_string(), request.headers());
     let answer = service.call(request);
     async move {
-        let response = answer.await?;
-        if !usage {
-            return Ok(response.map_into_boxed_body());
+        let mut response = answer.await?.map_into_boxed_body();
+        if usage {
+            response
+                .headers_mut()
+                .append(header::VARY, HeaderValue::from_static("Accept"));
         }
-        // An answer prepared off the workers is in its format already (`answer`).
-        let prepared = response.response().extensions().contains::<Prepared>();
-        let mut response = if csv && !prepared && response.status() == StatusCode::OK {
-            let (request, response) = response.into_parts();
-            let (mut head, body) = response.into_parts();
-            let bytes = body::to_bytes(body)
-                .await
-                .map_err(|error| actix_web::error::ErrorInternalServerError(error.into()))?;
-            let json: Value = serde_json::from_slice(&bytes)
-                .map_err(actix_web::error::ErrorInternalServerError)?;
-            let text = to_csv(&json).map_err(actix_web::error::ErrorInternalServerError)?;
-            head.headers_mut()
-                .insert(header::CONTENT_TYPE, HeaderValue::from_static(TEXT_CSV));
-            ServiceResponse::new(request, head.set_body(BoxBody::new(text)))
-        } else {
-            response.map_into_boxed_body()
-        };
-        response
-            .headers_mut()
-            .append(header::VARY, HeaderValue::from_static("Accept"));
         Ok(response)
     }
 }
@@ -291,7 +263,7 @@ mod tests {
     #[test]
     fn accept_chooses_csv_only_when_it_prefers_it() {
         fn check(accept: &[&str], expected: bool) {
-            assert_eq!(prefers_csv(accept), expected, "{accept:?}");
+            assert_eq!(prefers(accept), expected, "{accept:?}");
         }
         check(&["text/csv"], true);
         check(&["text/csv; charset=utf-8"], true);

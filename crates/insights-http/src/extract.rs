@@ -21,6 +21,7 @@ use paperclip::v2::models::{
 use paperclip::v2::schema::Apiv2Schema;
 use uuid::Uuid;
 
+use crate::answer::Format;
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -172,7 +173,12 @@ impl OperationModifier for NoQuery {
 /// `bucket`, `tz`, `demand_interval`, and `top` where `TOP` is true (roll-ups only). The
 /// request is built later, by [`build_request`], once admission has said where: building a
 /// year of 5-minute intervals is heavy work itself.
-pub struct UsageQuery<const TOP: bool>(pub UsageRequestBuilder);
+pub struct UsageQuery<const TOP: bool> {
+    /// The request's options.
+    pub request: UsageRequestBuilder,
+    /// The form of the answer: `format`, else the `Accept` header.
+    pub format: Format,
+}
 
 /// Builds a usage request, checking its options together (a 400 naming the parameter).
 pub fn build_request(builder: UsageRequestBuilder) -> Result<UsageRequest, ApiError> {
@@ -192,7 +198,7 @@ impl<const TOP: bool> FromRequest for UsageQuery<TOP> {
     type Future = Ready<Result<Self, ApiError>>;
 
     fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(usage_from_request::<TOP>(request).map(UsageQuery))
+        ready(usage_from_request::<TOP>(request))
     }
 }
 
@@ -218,9 +224,7 @@ const ROLLUP_PARAMS: &[&str] = &[
     "format",
 ];
 
-fn usage_from_request<const TOP: bool>(
-    request: &HttpRequest,
-) -> Result<UsageRequestBuilder, ApiError> {
+fn usage_from_request<const TOP: bool>(request: &HttpRequest) -> Result<UsageQuery<TOP>, ApiError> {
     let pairs = strict_query(request, if TOP { ROLLUP_PARAMS } else { WINDOW_PARAMS })?;
     let max_window = request
         .app_data::<web::Data<AppState>>()
@@ -280,13 +284,17 @@ fn usage_from_request<const TOP: bool>(
             })
         })
         .transpose()?;
-    // The answer's form is chosen by `crate::csv_export`; here the value is only checked.
-    if let Some(text) = param("format").filter(|text| !["json", "csv"].contains(text)) {
-        return Err(ApiError::invalid_param(
-            "format",
-            format!("`format` must be json or csv, got {text:?}"),
-        ));
-    }
+    let format = match param("format") {
+        None => Format::accepted(request.headers()),
+        Some("json") => Format::Json,
+        Some("csv") => Format::Csv,
+        Some(text) => {
+            return Err(ApiError::invalid_param(
+                "format",
+                format!("`format` must be json or csv, got {text:?}"),
+            ))
+        }
+    };
     let baseload = match param("baseload") {
         None | Some("false") => false,
         Some("true") => true,
@@ -324,7 +332,10 @@ fn usage_from_request<const TOP: bool>(
             ))
         }
     }
-    Ok(builder)
+    Ok(UsageQuery {
+        request: builder,
+        format,
+    })
 }
 
 /// The `tz` parameter's description. The names are a string with a pattern, not an

@@ -14,7 +14,6 @@ pub mod compute;
 pub mod connection;
 pub mod csv_export;
 pub mod dashboard;
-pub mod data_ranges;
 pub mod docs;
 pub mod dto;
 pub mod error;

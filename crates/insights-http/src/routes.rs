@@ -4,7 +4,7 @@
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::{HttpMessage, HttpRequest, HttpResponse};
-use insights_core::{EntityRef, Scope, UsageRequest, UsageRequestBuilder};
+use insights_core::{EntityRef, Scope, UsageRequest};
 use paperclip::actix::api_v2_operation;
 use paperclip::actix::web::{self, Json};
 use time::OffsetDateTime;
@@ -22,7 +22,7 @@ use crate::dto::{
 use crate::error::{problem_response, ApiError};
 use crate::extract::{
     build_request, BrandParam, CircuitParam, CircuitQuery, IdPath, LocationParam, NoQuery,
-    OrganizationParam, RollupQuery, SensorParam,
+    OrganizationParam, RollupQuery, SensorParam, UsageQuery,
 };
 use crate::metrics::WorkClass;
 use crate::ratelimit::Subject;
@@ -100,17 +100,17 @@ async fn circuit_usage(
     query: CircuitQuery,
     http: HttpRequest,
 ) -> Result<Answer<CircuitUsageBody>, ApiError> {
-    let (scope, id, request) = (caller.0, circuit.0, query.0);
+    let (scope, id) = (caller.0, circuit.0);
     let entity = EntityRef::Circuit(id);
     usage(
         &state,
         &http,
         scope,
         entity,
-        request,
+        query,
         move |state, request| async move {
             let answer = state.insights.circuit_usage(&scope, id, &request).await?;
-            let freshness = freshness_of(&state, &scope, entity, &request).await?;
+            let freshness = freshness(&state, answer.rollup.settled, &request);
             Ok((CircuitUsageBody::from(&answer), freshness))
         },
     )
@@ -131,17 +131,17 @@ async fn location_usage(
     query: RollupQuery,
     http: HttpRequest,
 ) -> Result<Answer<LocationUsageBody>, ApiError> {
-    let (scope, id, request) = (caller.0, location.0, query.0);
+    let (scope, id) = (caller.0, location.0);
     let entity = EntityRef::Location(id);
     usage(
         &state,
         &http,
         scope,
         entity,
-        request,
+        query,
         move |state, request| async move {
             let answer = state.insights.location_usage(&scope, id, &request).await?;
-            let freshness = freshness_of(&state, &scope, entity, &request).await?;
+            let freshness = freshness(&state, answer.rollup.settled, &request);
             Ok((LocationUsageBody::try_from(&answer)?, freshness))
         },
     )
@@ -162,20 +162,20 @@ async fn organization_usage(
     query: RollupQuery,
     http: HttpRequest,
 ) -> Result<Answer<OrganizationUsageBody>, ApiError> {
-    let (scope, id, request) = (caller.0, organization.0, query.0);
+    let (scope, id) = (caller.0, organization.0);
     let entity = EntityRef::Organization(id);
     usage(
         &state,
         &http,
         scope,
         entity,
-        request,
+        query,
         move |state, request| async move {
             let answer = state
                 .insights
                 .organization_usage(&scope, id, &request)
                 .await?;
-            let freshness = freshness_of(&state, &scope, entity, &request).await?;
+            let freshness = freshness(&state, answer.rollup.settled, &request);
             Ok((OrganizationUsageBody::try_from(&answer)?, freshness))
         },
     )
@@ -196,17 +196,17 @@ async fn brand_usage(
     query: RollupQuery,
     http: HttpRequest,
 ) -> Result<Answer<BrandUsageBody>, ApiError> {
-    let (scope, id, request) = (caller.0, brand.0, query.0);
+    let (scope, id) = (caller.0, brand.0);
     let entity = EntityRef::Brand(id);
     usage(
         &state,
         &http,
         scope,
         entity,
-        request,
+        query,
         move |state, request| async move {
             let answer = state.insights.brand_usage(&scope, id, &request).await?;
-            let freshness = freshness_of(&state, &scope, entity, &request).await?;
+            let freshness = freshness(&state, answer.rollup.settled, &request);
             Ok((BrandUsageBody::try_from(&answer)?, freshness))
         },
     )
@@ -449,41 +449,24 @@ async fn range_of(
     Ok(Json(admitted(state, http, class, deadline, work).await?))
 }
 
-/// Whether a usage answer is settled: its window ended at or before the latest sample of
-/// the entity's circuits, so only a late sample can change it, and, with replicas, before
-/// every source a read may go to has replayed. The range may be up to
-/// `data_ranges::DATA_RANGE_REUSE` old, which makes a settled window look live, or, just
-/// after a reload of the sample file removed samples, a live one settled.
-async fn freshness_of(
-    state: &AppState,
-    scope: &Scope,
-    entity: EntityRef,
-    request: &UsageRequest,
-) -> Result<Freshness, ApiError> {
-    let key = (*scope, entity);
-    let range = match state.recent_data_ranges.get(&key) {
-        Some(range) => range,
-        None => {
-            let range = state.insights.data_range(scope, Some(entity)).await?;
-            state.recent_data_ranges.put(key, range);
-            range
-        }
-    };
-    // With replicas, a read may go to one up to the staleness bound behind, which has not
-    // replayed what was committed since: a window that ended within that bound may still
-    // lack samples the primary holds.
+/// How long a usage answer may be cached: settled when the source held a sample of its
+/// circuits at or after the window's end when it answered (the use case says so with the
+/// figures), so only a late sample can change it, and, with replicas, when the window also
+/// ended before every source a read may go to had replayed.
+fn freshness(state: &AppState, settled: bool, request: &UsageRequest) -> Freshness {
+    // A read may go to a replica up to the staleness bound behind, which has not replayed
+    // what was committed since: a window that ended within that bound may still lack
+    // samples the primary holds.
     let replayed = state
         .timeseries
         .ops
         .staleness_bound()
         .is_none_or(|bound| request.window_bounds().end() <= OffsetDateTime::now_utc() - bound);
-    Ok(
-        if replayed && range.reaches_end_of(request.window_bounds()) {
-            Freshness::Settled
-        } else {
-            Freshness::Live
-        },
-    )
+    if settled && replayed {
+        Freshness::Settled
+    } else {
+        Freshness::Live
+    }
 }
 
 /// Liveness.
@@ -548,12 +531,12 @@ async fn readyz(state: web::Data<AppState>, _query: NoQuery) -> Result<Json<Stat
 /// milliseconds), so a heavy request is built where it runs, and its answer is written there
 /// too (`answer`). The metadata lookup that sizes the work also answers 404 before any slot
 /// is taken. Marks the answer's freshness for `caching`.
-async fn usage<T, F, Work>(
+async fn usage<T, F, Work, const TOP: bool>(
     state: &web::Data<AppState>,
     http: &HttpRequest,
     scope: Scope,
     entity: EntityRef,
-    builder: UsageRequestBuilder,
+    query: UsageQuery<TOP>,
     work: F,
 ) -> Result<Answer<T>, ApiError>
 where
@@ -561,6 +544,7 @@ where
     Work: std::future::Future<Output = Result<(T, Freshness), ApiError>> + Send + 'static,
     T: serde::Serialize + Send + 'static,
 {
+    let (builder, format) = (query.request, query.format);
     let deadline = Instant::now() + state.limits.request_timeout;
     let sizing = state.insights.usage_work(&scope, entity, &builder);
     let cells = before(state, deadline, sizing).await?;
@@ -569,15 +553,16 @@ where
     } else {
         WorkClass::Heavy
     };
-    let format = Format::of(http);
     let state_for_work = state.clone();
     // Boxed: the use case's future is kilobytes (6,832 bytes inline for a circuit, 984 with
     // it boxed), and inline it is copied at each move through the server's layers of futures.
     let work = Box::pin(async move {
         let (body, freshness) = work(state_for_work, build_request(builder)?).await?;
-        let answer = match class {
-            WorkClass::Light => Answer::Value(body),
-            WorkClass::Heavy => Answer::prepare(&body, format)?,
+        // Light JSON is written by the responder; CSV, and heavy answers, are written here
+        // from the typed answer, where the work runs.
+        let answer = match (class, format) {
+            (WorkClass::Light, Format::Json) => Answer::Value(body),
+            _ => Answer::prepare(&body, format)?,
         };
         Ok((answer, freshness))
     });

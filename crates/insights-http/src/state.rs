@@ -251,8 +251,6 @@ pub struct AppState {
     pub admission: Arc<Admission>,
     /// Each caller's token bucket on the data routes.
     pub rate_limits: crate::ratelimit::RateLimits,
-    /// Data ranges read lately, to decide usage answers' `Cache-Control`.
-    pub recent_data_ranges: crate::data_ranges::RecentDataRanges,
 }
 
 impl std::fmt::Debug for AppState {
@@ -327,7 +325,6 @@ impl AppState {
             compute: ComputePool::new(settings.limits.compute_threads)?,
             admission: Admission::new(settings.limits.admission()),
             rate_limits: crate::ratelimit::RateLimits::new(settings.rate_limit, &key_rates),
-            recent_data_ranges: crate::data_ranges::RecentDataRanges::default(),
         })
     }
 

@@ -299,6 +299,11 @@ impl Oracle<'_> {
             series,
             top_circuits,
             comparison: None,
+            settled: self.members.iter().any(|member| {
+                self.samples
+                    .get(&member.key)
+                    .is_some_and(|samples| samples.iter().any(|(at, _)| *at >= options.end))
+            }),
         }
     }
 }

@@ -26,6 +26,14 @@
 //!         Ok(None)
 //!     }
 //!
+//!     async fn has_samples_from(
+//!         &self,
+//!         _series: &[SeriesKey],
+//!         _from: time::OffsetDateTime,
+//!     ) -> Result<bool, TimeSeriesError> {
+//!         Ok(false)
+//!     }
+//!
 //!     async fn window_stats(
 //!         &self,
 //!         series: &[SeriesKey],

@@ -147,6 +147,12 @@ port! {
         fn extent<'a>(&'a self, series: &'a [SeriesKey])
             -> Result<Option<Extent>, TimeSeriesError>, boxed as extent_boxed;
 
+        /// Whether any of the given series has a sample at or after `from`: whether a window
+        /// that ends at `from` is past for them, so that only a late sample can change it. A
+        /// source should answer from an index, and stop at the first sample it finds.
+        fn has_samples_from<'a>(&'a self, series: &'a [SeriesKey], from: OffsetDateTime)
+            -> Result<bool, TimeSeriesError>, boxed as has_samples_from_boxed;
+
         /// The statistics of each series over the window, in the order the keys were given,
         /// each at the series' own [`crate::nominal_interval`] over all its samples. A series the
         /// source does not know has no samples.

@@ -951,6 +951,23 @@ impl<M: MetadataRepo, T: TimeSeriesSource> Insights<M, T> {
         Ok(extent)
     }
 
+    /// Whether any of the series has a sample at or after `from`, asked of the source
+    /// [`SERIES_PER_CALL`] series at a time until one says yes.
+    async fn has_samples_from(
+        &self,
+        keys: &[SeriesKey],
+        from: OffsetDateTime,
+    ) -> Result<bool, InsightsError> {
+        let mut turns = Turns::default();
+        for chunk in keys.chunks(SERIES_PER_CALL) {
+            turns.before_block().await;
+            if self.timeseries.has_samples_from(chunk, from).await? {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
     /// About how much work a usage request for `entity` is, in figures (its circuits ×
     /// [`UsageRequestBuilder::estimated_ranges`]), if the scope may see the entity: what a
     /// caller can decide by, before building or running the request, whether it is light
@@ -1041,17 +1058,25 @@ impl<M: MetadataRepo, T: TimeSeriesSource> Insights<M, T> {
     ) -> Result<Rollup, InsightsError> {
         check_work(members.len(), request)?;
         let keys: Vec<SeriesKey> = members.iter().map(|member| member.key.clone()).collect();
-        let ((mut rollup, ranking), extent) = futures_util::future::try_join(
+        let ((mut rollup, ranking), settled) = futures_util::future::try_join(
             self.rollup_once(members, parts, request, None),
-            self.extent_of(&keys),
+            self.has_samples_from(&keys, request.window.end()),
         )
         .await?;
-        let settled =
-            |rollup: &Rollup| extent.is_some_and(|extent| extent.last >= rollup.window.end());
-        rollup.settled = settled(&rollup);
+        rollup.settled = settled;
         if let Some((kind, other)) = &request.compare {
-            let (mut compared, _) = self.rollup_once(members, parts, other, ranking).await?;
-            compared.settled = settled(&compared);
+            // A comparison window ends before the request's: past whenever that one is.
+            let ((mut compared, _), settled) = futures_util::future::try_join(
+                self.rollup_once(members, parts, other, ranking),
+                async {
+                    match settled {
+                        true => Ok(true),
+                        false => self.has_samples_from(&keys, other.window.end()).await,
+                    }
+                },
+            )
+            .await?;
+            compared.settled = settled;
             rollup.comparison = Some((*kind, Box::new(compared)));
         }
         Ok(rollup)

@@ -55,6 +55,14 @@ impl TimeSeriesSource for DefaultPath {
         self.0.extent(series).await
     }
 
+    async fn has_samples_from(
+        &self,
+        series: &[SeriesKey],
+        from: OffsetDateTime,
+    ) -> Result<bool, TimeSeriesError> {
+        self.0.has_samples_from(series, from).await
+    }
+
     async fn window_stats(
         &self,
         series: &[SeriesKey],

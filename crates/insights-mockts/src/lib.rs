@@ -170,6 +170,20 @@ impl MockTimeSeries {
 }
 
 impl TimeSeriesSource for MockTimeSeries {
+    async fn has_samples_from(
+        &self,
+        series: &[SeriesKey],
+        from: OffsetDateTime,
+    ) -> Result<bool, TimeSeriesError> {
+        let from = from.unix_timestamp_nanos();
+        Ok(series.iter().any(|key| {
+            self.series
+                .get(key)
+                .and_then(|series| series.first_and_last())
+                .is_some_and(|(_, last)| i128::from(last) >= from)
+        }))
+    }
+
     async fn extent(&self, series: &[SeriesKey]) -> Result<Option<Extent>, TimeSeriesError> {
         let Some((first, last, interval)) = series
             .iter()

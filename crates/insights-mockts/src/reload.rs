@@ -78,6 +78,14 @@ impl TimeSeriesSource for ReloadableTimeSeries {
         self.current().extent(series).await
     }
 
+    async fn has_samples_from(
+        &self,
+        series: &[SeriesKey],
+        from: OffsetDateTime,
+    ) -> Result<bool, TimeSeriesError> {
+        self.current().has_samples_from(series, from).await
+    }
+
     async fn window_stats(
         &self,
         series: &[SeriesKey],

@@ -69,6 +69,17 @@ const EXTENT: &str = concat!(
     ) AS e"
 );
 
+/// Whether any of the series `($1, $2)` has a sample at or after `$3`: one index probe a
+/// series, in the partitions from `$3` on (pruned when the statement runs), stopping at the
+/// first series that has one.
+const HAS_SAMPLES_FROM: &str = "
+    SELECT EXISTS (
+        SELECT FROM unnest($1::text[], $2::int4[]) AS k(duid, circuit_number)
+        WHERE EXISTS (SELECT FROM power_samples p
+                      WHERE p.duid = k.duid AND p.circuit_number = k.circuit_number
+                        AND p.ts >= $3::timestamptz)
+    ) AS found";
+
 /// The rollup layout version the last import recorded, and whether any sample is stored: what
 /// [`PgTimeSeries::connect`] tells a usable store from an empty or outdated one by.
 const RECORDED_ROLLUP_LAYOUT: &str = "
@@ -413,6 +424,35 @@ impl TimeSeriesSource for PgTimeSeries {
                 interval: interval(row)?,
             })),
             _ => Ok(None),
+        }
+    }
+
+    async fn has_samples_from(
+        &self,
+        series: &[SeriesKey],
+        from: OffsetDateTime,
+    ) -> Result<bool, TimeSeriesError> {
+        if series.is_empty() {
+            return Ok(false);
+        }
+        let (duids, numbers) = keys(series);
+        // Rounded up as every edge is: a sample is on a whole microsecond.
+        let from = instant(ceil_micros(from))?;
+        let params: [Param; 3] = [
+            (&duids, Type::TEXT_ARRAY),
+            (&numbers, Type::INT4_ARRAY),
+            (&from, Type::TIMESTAMPTZ),
+        ];
+        let rows = self
+            .sources
+            .read(|db| {
+                let params = &params;
+                async move { Ok(db.query(HAS_SAMPLES_FROM, params).await?) }
+            })
+            .await?;
+        match rows.first() {
+            Some(row) => column(row, "found"),
+            None => Ok(false),
         }
     }
 

@@ -188,6 +188,15 @@ impl TimeSeriesSource for Recording {
         Ok(None)
     }
 
+    async fn has_samples_from(
+        &self,
+        series: &[SeriesKey],
+        _from: OffsetDateTime,
+    ) -> Result<bool, TimeSeriesError> {
+        self.record(series.len());
+        Ok(false)
+    }
+
     async fn window_stats(
         &self,
         series: &[SeriesKey],

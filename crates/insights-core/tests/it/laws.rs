@@ -65,6 +65,18 @@ impl TimeSeriesSource for ScanSource {
             }))
     }
 
+    async fn has_samples_from(
+        &self,
+        series: &[SeriesKey],
+        from: OffsetDateTime,
+    ) -> Result<bool, TimeSeriesError> {
+        Ok(series
+            .iter()
+            .filter_map(|key| self.0.get(key))
+            .flatten()
+            .any(|(second, _)| BASE + Duration::seconds(*second) >= from))
+    }
+
     async fn window_stats(
         &self,
         series: &[SeriesKey],

@@ -133,6 +133,7 @@ enum Read {
     Ranges(Vec<Vec<UsageStats>>),
     Combined(Vec<UsageStats>),
     Window(Vec<UsageStats>),
+    Found(bool, bool),
 }
 
 async fn sample_reads(
@@ -154,6 +155,10 @@ async fn sample_reads(
             insights_core::Window::new(edges[0], edges[edges.len() - 1], time::Duration::days(400))
                 .expect("a valid window");
         reads.push(Read::Window(source.window_stats(series, &window).await?));
+        reads.push(Read::Found(
+            source.has_samples_from(series, window.start()).await?,
+            source.has_samples_from(series, window.end()).await?,
+        ));
     }
     Ok(reads)
 }

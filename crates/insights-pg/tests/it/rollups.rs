@@ -5,6 +5,7 @@
 
 use std::time::Duration as StdDuration;
 
+use insights_core::DynTimeSeriesSource;
 use insights_core::{format_utc, Duid, SeriesKey, TimeSeriesSource, UsageStats};
 use insights_mockts::MockTimeSeries;
 use insights_pg::{Importer, PgConfig, PgTimeSeries};
@@ -248,6 +249,24 @@ async fn rollups_answer_exactly_what_raw_samples_and_the_file_source_answer() {
                 &combined[0],
                 &combined[2],
                 "all series together, file source"
+            );
+            // Whether a window ending at each edge is past, series by series.
+            let found = |source: &dyn DynTimeSeriesSource| {
+                handle.block_on(async {
+                    let mut found = Vec::new();
+                    for instant in &instants {
+                        for key in &keys {
+                            let key = std::slice::from_ref(key);
+                            found.push(source.has_samples_from_boxed(key, *instant).await.unwrap());
+                        }
+                    }
+                    found
+                })
+            };
+            prop_assert_eq!(
+                found(&rolled_up),
+                found(&file),
+                "samples at or after each edge"
             );
             Ok(())
         })

@@ -382,16 +382,11 @@ fn a_dependency_needing_a_newer_rust_is_found() {
 fn the_core_names_no_query_parameter() {
     // The core's errors carry data; insights-http's wording.rs names the parameters. A
     // parameter quoted in a core string means HTTP's words have crept back in.
-    let params = [
-        "`start`",
-        "`end`",
-        "`bucket",
-        "`tz`",
-        "`demand_interval",
-        "`top`",
-        "`baseload",
-        "`compare",
-    ];
+    // Every usage parameter, as `name` or `name=…` would quote it.
+    let params: Vec<String> = insights_http::extract::USAGE_PARAMS
+        .iter()
+        .map(|param| format!("`{}", param.name))
+        .collect();
     let core = project_root().join("crates/insights-core/src");
     let mut found = Vec::new();
     for path in rust_files()
@@ -403,7 +398,7 @@ fn the_core_names_no_query_parameter() {
             if code.starts_with("//") {
                 continue;
             }
-            if params.iter().any(|param| code.contains(param)) {
+            if params.iter().any(|param| code.contains(param.as_str())) {
                 found.push(format!("{}:{}: {code}", path.display(), index + 1));
             }
         }

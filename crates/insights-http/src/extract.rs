@@ -202,30 +202,137 @@ impl<const TOP: bool> FromRequest for UsageQuery<TOP> {
     }
 }
 
-const WINDOW_PARAMS: &[&str] = &[
-    "start",
-    "end",
-    "bucket",
-    "tz",
-    "demand_interval",
-    "baseload",
-    "compare",
-    "format",
-];
-const ROLLUP_PARAMS: &[&str] = &[
-    "start",
-    "end",
-    "bucket",
-    "tz",
-    "demand_interval",
-    "baseload",
-    "compare",
-    "top",
-    "format",
+/// What a usage query parameter holds, which its OpenAPI schema states.
+#[derive(Clone, Copy, Debug)]
+pub enum ParamKind {
+    /// An RFC 3339 instant.
+    Instant,
+    /// A bucket width, one of `BucketWidth::ALL`.
+    BucketWidth,
+    /// One of these words.
+    OneOf(&'static [&'static str]),
+    /// An IANA time zone name this build knows.
+    Zone,
+    /// `true` or `false`.
+    Boolean,
+    /// A whole number from 1 to this.
+    Count(usize),
+}
+
+/// One query parameter of the usage endpoints.
+#[derive(Clone, Copy, Debug)]
+pub struct UsageParam {
+    /// Its name in the query string.
+    pub name: &'static str,
+    /// Whether a request must give it.
+    pub required: bool,
+    /// Whether only the roll-ups (location, organization, brand) take it, not a circuit.
+    pub rollups_only: bool,
+    /// What it holds.
+    pub kind: ParamKind,
+    /// The answer's field it adds, when it adds one; the OpenAPI document keeps that field
+    /// optional.
+    pub adds: Option<&'static str>,
+    /// Its OpenAPI description.
+    pub description: &'static str,
+}
+
+/// Every query parameter of the usage endpoints, in the order the documents and a 400 list them: what
+/// the endpoints accept (anything else is a 400 that names it), their OpenAPI parameters, the
+/// answer fields they add, and the words the core may not use (a tidy test) all come from
+/// this one list. [`usage_from_request`] reads each by its name.
+pub const USAGE_PARAMS: &[UsageParam] = &[
+    UsageParam {
+        name: "start",
+        required: true,
+        rollups_only: false,
+        kind: ParamKind::Instant,
+        adds: None,
+        description: "Inclusive start of the window: RFC 3339 with `Z` or `±hh:mm`, any fraction digits down to nanoseconds.",
+    },
+    UsageParam {
+        name: "end",
+        required: true,
+        rollups_only: false,
+        kind: ParamKind::Instant,
+        adds: None,
+        description: "Exclusive end of the window, after `start` and at most the configured maximum (default 366 days) later.",
+    },
+    UsageParam {
+        name: "bucket",
+        required: false,
+        rollups_only: false,
+        kind: ParamKind::BucketWidth,
+        adds: Some("series"),
+        description: "Adds `series`: the window cut into buckets of this width in `tz`, clipped to the window; empty buckets included. At most 10,000 buckets.",
+    },
+    UsageParam {
+        name: "tz",
+        required: false,
+        rollups_only: false,
+        kind: ParamKind::Zone,
+        adds: None,
+        description: ZONE_DESCRIPTION,
+    },
+    UsageParam {
+        name: "demand_interval",
+        required: false,
+        rollups_only: false,
+        kind: ParamKind::OneOf(&DemandInterval::NAMES),
+        adds: Some("peak_demand"),
+        description: "Adds `peak_demand` to every usage object: the highest average power over whole intervals of this length, aligned in `tz` (UTC without `bucket`).",
+    },
+    UsageParam {
+        name: "baseload",
+        required: false,
+        rollups_only: false,
+        kind: ParamKind::Boolean,
+        adds: Some("baseload_watts"),
+        description: "`true` adds `baseload_watts` to every usage object: the lowest average power over a whole 15-minute interval with samples, aligned in `tz` (UTC without `bucket`), summed over circuits as peak demand is.",
+    },
+    UsageParam {
+        name: "compare",
+        required: false,
+        rollups_only: false,
+        kind: ParamKind::OneOf(&["previous", "year"]),
+        adds: Some("comparison"),
+        description: "Adds `comparison` to every usage object: the same figures over `previous` (the window of equal length just before) or `year` (the same local dates and times a year earlier in `tz`), with the change in energy. Buckets are compared bucket by bucket, top circuits circuit by circuit.",
+    },
+    UsageParam {
+        name: "top",
+        required: false,
+        rollups_only: true,
+        kind: ParamKind::Count(MAX_TOP),
+        adds: Some("top_circuits"),
+        description: "Adds `top_circuits`: the N circuits with the highest `total_watts`, ties by circuit id.",
+    },
+    UsageParam {
+        name: "format",
+        required: false,
+        rollups_only: false,
+        kind: ParamKind::OneOf(&["json", "csv"]),
+        adds: None,
+        description: "`csv` answers `text/csv` (as does `Accept: text/csv`): one row per bucket with `bucket`, else one row per part (the circuit itself for a circuit), after a header row; the same figures as the JSON, written the same way.",
+    },
 ];
 
+/// The names of the parameters a usage endpoint accepts: with `top` or without.
+fn usage_param_names(top: bool) -> &'static [&'static str] {
+    static NAMES: std::sync::LazyLock<[Vec<&'static str>; 2]> = std::sync::LazyLock::new(|| {
+        let names = |top: bool| {
+            USAGE_PARAMS
+                .iter()
+                .filter(|param| top || !param.rollups_only)
+                .map(|param| param.name)
+                .collect()
+        };
+        [names(false), names(true)]
+    });
+    &NAMES[usize::from(top)]
+}
+
 fn usage_from_request<const TOP: bool>(request: &HttpRequest) -> Result<UsageQuery<TOP>, ApiError> {
-    let pairs = strict_query(request, if TOP { ROLLUP_PARAMS } else { WINDOW_PARAMS })?;
+    let pairs = strict_query(request, usage_param_names(TOP))?;
     let max_window = request
         .app_data::<web::Data<AppState>>()
         .map(|state| state.max_window)
@@ -375,61 +482,60 @@ impl<const TOP: bool> Apiv2Schema for UsageQuery<TOP> {}
 
 impl<const TOP: bool> OperationModifier for UsageQuery<TOP> {
     fn update_parameter(op: &mut DefaultOperationRaw) {
-        let string = |name: &str,
-                      required: bool,
-                      format: Option<DataTypeFormat>,
-                      enum_: &[&str],
-                      description: &str| Parameter {
-            name: name.to_owned(),
-            in_: ParameterIn::Query,
-            required,
-            data_type: Some(DataType::String),
-            format,
-            enum_: enum_
+        let words = |words: &[&str]| -> Vec<serde_json::Value> {
+            words
                 .iter()
-                .map(|value| serde_json::Value::from(*value))
-                .collect(),
-            description: Some(description.to_owned()),
-            ..Default::default()
+                .map(|word| serde_json::Value::from(*word))
+                .collect()
         };
-        let widths: Vec<&str> = BucketWidth::ALL
+        let parameters = USAGE_PARAMS
             .iter()
-            .map(|width| width.as_str())
-            .collect();
-        let mut parameters = vec![
-            string("start", true, Some(DataTypeFormat::DateTime), &[], "Inclusive start of the window: RFC 3339 with `Z` or `±hh:mm`, any fraction digits down to nanoseconds."),
-            string("end", true, Some(DataTypeFormat::DateTime), &[], "Exclusive end of the window, after `start` and at most the configured maximum (default 366 days) later."),
-            string("bucket", false, None, &widths, "Adds `series`: the window cut into buckets of this width in `tz`, clipped to the window; empty buckets included. At most 10,000 buckets."),
-            Parameter {
-                pattern: Some(zone_pattern()),
-                ..string("tz", false, None, &[], ZONE_DESCRIPTION)
-            },
-            string("demand_interval", false, None, &DemandInterval::NAMES, "Adds `peak_demand` to every usage object: the highest average power over whole intervals of this length, aligned in `tz` (UTC without `bucket`)."),
-        ];
-        parameters.push(Parameter {
-            name: "baseload".to_owned(),
-            in_: ParameterIn::Query,
-            required: false,
-            data_type: Some(DataType::Boolean),
-            description: Some("`true` adds `baseload_watts` to every usage object: the lowest average power over a whole 15-minute interval with samples, aligned in `tz` (UTC without `bucket`), summed over circuits as peak demand is.".to_owned()),
-            ..Default::default()
-        });
-        parameters.push(string("compare", false, None, &["previous", "year"], "Adds `comparison` to every usage object: the same figures over `previous` (the window of equal length just before) or `year` (the same local dates and times a year earlier in `tz`), with the change in energy. Buckets are compared bucket by bucket, top circuits circuit by circuit."));
-        parameters.push(string("format", false, None, &["json", "csv"], "`csv` answers `text/csv` (as does `Accept: text/csv`): one row per bucket with `bucket`, else one row per part (the circuit itself for a circuit), after a header row; the same figures as the JSON, written the same way."));
-        if TOP {
-            parameters.push(Parameter {
-                name: "top".to_owned(),
-                in_: ParameterIn::Query,
-                required: false,
-                data_type: Some(DataType::Integer),
-                minimum: Some(1.0),
-                maximum: Some(MAX_TOP as f32),
-                description: Some("Adds `top_circuits`: the N circuits with the highest `total_watts`, ties by circuit id.".to_owned()),
-                ..Default::default()
+            .filter(|param| TOP || !param.rollups_only)
+            .map(|param| {
+                let parameter = Parameter {
+                    name: param.name.to_owned(),
+                    in_: ParameterIn::Query,
+                    required: param.required,
+                    data_type: Some(DataType::String),
+                    description: Some(param.description.to_owned()),
+                    ..Default::default()
+                };
+                match param.kind {
+                    ParamKind::Instant => Parameter {
+                        format: Some(DataTypeFormat::DateTime),
+                        ..parameter
+                    },
+                    ParamKind::BucketWidth => {
+                        let widths: Vec<&str> = BucketWidth::ALL
+                            .iter()
+                            .map(|width| width.as_str())
+                            .collect();
+                        Parameter {
+                            enum_: words(&widths),
+                            ..parameter
+                        }
+                    }
+                    ParamKind::OneOf(names) => Parameter {
+                        enum_: words(names),
+                        ..parameter
+                    },
+                    ParamKind::Zone => Parameter {
+                        pattern: Some(zone_pattern()),
+                        ..parameter
+                    },
+                    ParamKind::Boolean => Parameter {
+                        data_type: Some(DataType::Boolean),
+                        ..parameter
+                    },
+                    ParamKind::Count(max) => Parameter {
+                        data_type: Some(DataType::Integer),
+                        minimum: Some(1.0),
+                        maximum: Some(max as f32),
+                        ..parameter
+                    },
+                }
             });
-        }
-        op.parameters
-            .extend(parameters.into_iter().map(Either::Right));
+        op.parameters.extend(parameters.map(Either::Right));
     }
 
     fn update_definitions(_: &mut BTreeMap<String, DefaultSchemaRaw>) {}

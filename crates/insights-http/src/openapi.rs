@@ -129,15 +129,6 @@ const SHARED_PARAMETERS: &[(&str, &str)] = &[
     ("compare", "ComparedPeriod"),
 ];
 
-/// Fields that appear only when a query parameter asks for them; they stay optional.
-const ON_REQUEST_FIELDS: &[&str] = &[
-    "series",
-    "top_circuits",
-    "peak_demand",
-    "baseload_watts",
-    "comparison",
-];
-
 const API_KEY_DESCRIPTION: &str = "`Authorization: Bearer <key>`, needed only where the deployment sets INSIGHTS_API_KEYS_FILE. A key sees one brand or one organization; anything else answers 404, as if it did not exist.";
 
 /// Whether an operation's 200s carry validators and cache lifetimes (`crate::caching`).
@@ -566,7 +557,11 @@ fn require_and_mark_nullable(schema: &mut Value, nullable_keyword: &str) {
     // when asked for: those stay optional. `peak_demand` is also null when no interval fits.
     let (on_request, optional): (Vec<&String>, Vec<&String>) =
         optional.into_iter().partition(|name| {
-            name.as_str() == "invalid_params" || ON_REQUEST_FIELDS.contains(&name.as_str())
+            // Fields that appear only when a query parameter asks for them stay optional.
+            name.as_str() == "invalid_params"
+                || crate::extract::USAGE_PARAMS
+                    .iter()
+                    .any(|param| param.adds == Some(name.as_str()))
         });
     for field in ["peak_demand", "baseload_watts", "comparison"] {
         if on_request.iter().any(|name| name.as_str() == field) {

@@ -44,9 +44,6 @@ const COMPARISON_COLUMNS: [(&str, &str); 5] = [
     ("energy_wh_ratio", "/energy_wh_ratio"),
 ];
 
-/// The collections of parts, by endpoint.
-const PART_LISTS: &[&str] = &["organizations", "locations", "sensors"];
-
 /// Whether `Accept` (every value of the header) prefers `text/csv` to `application/json`:
 /// a q-value above 0, and no lower than `application/json`'s. A request's `format` parameter,
 /// when given, decides instead (`extract`).
@@ -104,6 +101,22 @@ pub fn negotiate<S: Wrapped<B>, B: MessageBody + 'static>(
     }
 }
 
+/// A roll-up's parts: the answer's one list that no query parameter adds (`sensors`,
+/// `locations`, `organizations`, whatever a new roll-up calls its parts); `None` for a
+/// circuit, which has none.
+fn part_list(answer: &Value) -> Option<&Value> {
+    let added = |name: &str| {
+        crate::extract::USAGE_PARAMS
+            .iter()
+            .any(|param| param.adds == Some(name))
+    };
+    answer
+        .as_object()?
+        .iter()
+        .find(|(name, value)| value.is_array() && !added(name))
+        .map(|(_, parts)| parts)
+}
+
 /// The CSV of a usage answer; see the module documentation.
 pub fn to_csv(answer: &Value) -> Result<Vec<u8>, csv::Error> {
     // (the row's own columns, its usage object)
@@ -115,7 +128,7 @@ pub fn to_csv(answer: &Value) -> Result<Vec<u8>, csv::Error> {
             let own = labels.iter().map(|name| (*name, &bucket[*name])).collect();
             rows.push((own, &bucket["usage"]));
         }
-    } else if let Some(parts) = PART_LISTS.iter().find_map(|list| answer.get(*list)) {
+    } else if let Some(parts) = part_list(answer) {
         labels = &["id", "name"];
         for part in parts.as_array().into_iter().flatten() {
             let own = labels.iter().map(|name| (*name, &part[*name])).collect();

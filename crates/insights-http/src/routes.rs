@@ -110,8 +110,7 @@ async fn circuit_usage(
         query,
         move |state, request| async move {
             let answer = state.insights.circuit_usage(&scope, id, &request).await?;
-            let freshness = freshness(&state, answer.rollup.settled, &request);
-            Ok((CircuitUsageBody::from(&answer), freshness))
+            Ok((CircuitUsageBody::from(&answer), answer.rollup.settled))
         },
     )
     .await
@@ -141,8 +140,7 @@ async fn location_usage(
         query,
         move |state, request| async move {
             let answer = state.insights.location_usage(&scope, id, &request).await?;
-            let freshness = freshness(&state, answer.rollup.settled, &request);
-            Ok((LocationUsageBody::try_from(&answer)?, freshness))
+            Ok((LocationUsageBody::try_from(&answer)?, answer.rollup.settled))
         },
     )
     .await
@@ -175,8 +173,10 @@ async fn organization_usage(
                 .insights
                 .organization_usage(&scope, id, &request)
                 .await?;
-            let freshness = freshness(&state, answer.rollup.settled, &request);
-            Ok((OrganizationUsageBody::try_from(&answer)?, freshness))
+            Ok((
+                OrganizationUsageBody::try_from(&answer)?,
+                answer.rollup.settled,
+            ))
         },
     )
     .await
@@ -206,8 +206,7 @@ async fn brand_usage(
         query,
         move |state, request| async move {
             let answer = state.insights.brand_usage(&scope, id, &request).await?;
-            let freshness = freshness(&state, answer.rollup.settled, &request);
-            Ok((BrandUsageBody::try_from(&answer)?, freshness))
+            Ok((BrandUsageBody::try_from(&answer)?, answer.rollup.settled))
         },
     )
     .await
@@ -450,10 +449,10 @@ async fn range_of(
 }
 
 /// How long a usage answer may be cached: settled when the source held a sample of its
-/// circuits at or after the window's end when it answered (the use case says so with the
-/// figures), so only a late sample can change it, and, with replicas, when the window also
-/// ended before every source a read may go to had replayed.
-fn freshness(state: &AppState, settled: bool, request: &UsageRequest) -> Freshness {
+/// circuits at or after the end of the window (`end`) when it answered (the use case says so
+/// with the figures), so only a late sample can change it, and, with replicas, when the window
+/// also ended before every source a read may go to had replayed.
+fn freshness(state: &AppState, settled: bool, end: OffsetDateTime) -> Freshness {
     // A read may go to a replica up to the staleness bound behind, which has not replayed
     // what was committed since: a window that ended within that bound may still lack
     // samples the primary holds.
@@ -461,7 +460,7 @@ fn freshness(state: &AppState, settled: bool, request: &UsageRequest) -> Freshne
         .timeseries
         .ops
         .staleness_bound()
-        .is_none_or(|bound| request.window_bounds().end() <= OffsetDateTime::now_utc() - bound);
+        .is_none_or(|bound| end <= OffsetDateTime::now_utc() - bound);
     if settled && replayed {
         Freshness::Settled
     } else {
@@ -530,7 +529,8 @@ async fn readyz(state: web::Data<AppState>, _query: NoQuery) -> Result<Json<Stat
 /// request is built: building is part of the work (a year of 5-minute intervals takes
 /// milliseconds), so a heavy request is built where it runs, and its answer is written there
 /// too (`answer`). The metadata lookup that sizes the work also answers 404 before any slot
-/// is taken. Marks the answer's freshness for `caching`.
+/// is taken. `work` returns the body and whether the use case found its window settled,
+/// from which the answer's freshness is marked for `caching`.
 async fn usage<T, F, Work, const TOP: bool>(
     state: &web::Data<AppState>,
     http: &HttpRequest,
@@ -541,7 +541,7 @@ async fn usage<T, F, Work, const TOP: bool>(
 ) -> Result<Answer<T>, ApiError>
 where
     F: FnOnce(web::Data<AppState>, UsageRequest) -> Work + Send + 'static,
-    Work: std::future::Future<Output = Result<(T, Freshness), ApiError>> + Send + 'static,
+    Work: std::future::Future<Output = Result<(T, bool), ApiError>> + Send + 'static,
     T: serde::Serialize + Send + 'static,
 {
     let (builder, format) = (query.request, query.format);
@@ -557,7 +557,10 @@ where
     // Boxed: the use case's future is kilobytes (6,832 bytes inline for a circuit, 984 with
     // it boxed), and inline it is copied at each move through the server's layers of futures.
     let work = Box::pin(async move {
-        let (body, freshness) = work(state_for_work, build_request(builder)?).await?;
+        let request = build_request(builder)?;
+        let end = request.window_bounds().end();
+        let (body, settled) = work(state_for_work.clone(), request).await?;
+        let freshness = freshness(&state_for_work, settled, end);
         // Light JSON is written by the responder; CSV, and heavy answers, are written here
         // from the typed answer, where the work runs.
         let answer = match (class, format) {

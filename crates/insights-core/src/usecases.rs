@@ -611,9 +611,9 @@ pub struct Rollup {
     /// (by id), buckets in the same places (by index), and the same top circuits (by circuit
     /// id), whatever the comparison window's own ranking.
     pub comparison: Option<(Comparison, Box<Rollup>)>,
-    /// Whether the source held a sample of these circuits at or after the window's end when
-    /// it answered: the window is past for them, and only a late sample can change it. Read
-    /// with the figures, in the same call of the use case.
+    /// Whether the source held a sample of these circuits at or after the window's end: the
+    /// window is past for them, and only a late sample can change it. Asked of the source in
+    /// the same call of the use case, just before the figures.
     pub settled: bool,
 }
 
@@ -1058,24 +1058,17 @@ impl<M: MetadataRepo, T: TimeSeriesSource> Insights<M, T> {
     ) -> Result<Rollup, InsightsError> {
         check_work(members.len(), request)?;
         let keys: Vec<SeriesKey> = members.iter().map(|member| member.key.clone()).collect();
-        let ((mut rollup, ranking), settled) = futures_util::future::try_join(
-            self.rollup_once(members, parts, request, None),
-            self.has_samples_from(&keys, request.window.end()),
-        )
-        .await?;
+        // Asked before the figures, not beside them: a source whose later reads see at least
+        // what its earlier ones saw (any one database, or a replica as it replays) then has
+        // every sample of the window that the figures could miss committed after the sample
+        // that settled it, which makes them late samples, as they would be on the primary.
+        let settled = self.has_samples_from(&keys, request.window.end()).await?;
+        let (mut rollup, ranking) = self.rollup_once(members, parts, request, None).await?;
         rollup.settled = settled;
         if let Some((kind, other)) = &request.compare {
             // A comparison window ends before the request's: past whenever that one is.
-            let ((mut compared, _), settled) = futures_util::future::try_join(
-                self.rollup_once(members, parts, other, ranking),
-                async {
-                    match settled {
-                        true => Ok(true),
-                        false => self.has_samples_from(&keys, other.window.end()).await,
-                    }
-                },
-            )
-            .await?;
+            let settled = settled || self.has_samples_from(&keys, other.window.end()).await?;
+            let (mut compared, _) = self.rollup_once(members, parts, other, ranking).await?;
             compared.settled = settled;
             rollup.comparison = Some((*kind, Box::new(compared)));
         }

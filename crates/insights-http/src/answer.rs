@@ -3,10 +3,11 @@
 //! connections. A large answer (megabytes of minute buckets) takes milliseconds to write, and
 //! tens of milliseconds as CSV; on a worker that is time every other request on it waits.
 //!
-//! A light answer is small by definition and stays a plain value, which `Json`, the CSV
-//! middleware and the caching middleware handle on the worker as before. A prepared answer
-//! carries its `caching::Prepared` mark in the response's extensions, so those middlewares pass it
-//! on as it is and take its entity tag rather than hash it again.
+//! A light JSON answer is small by definition and stays a plain value, which `Json` and the
+//! caching middleware handle on the worker; a light CSV answer is prepared on the worker, as a
+//! heavy one is on the pool. A prepared answer carries its `caching::Prepared` mark in the
+//! response's extensions, so the caching middleware passes it on as it is and takes its entity
+//! tag rather than hash it again.
 
 use std::collections::BTreeMap;
 

@@ -453,9 +453,9 @@ async fn range_of(
 /// with the figures), so only a late sample can change it, and, with replicas, when the window
 /// also ended before every source a read may go to had replayed.
 fn freshness(state: &AppState, settled: bool, end: OffsetDateTime) -> Freshness {
-    // A read may go to a replica up to the staleness bound behind, which has not replayed
-    // what was committed since: a window that ended within that bound may still lack
-    // samples the primary holds.
+    // `settled` was asked of the server the figures came from, just before them. Through
+    // replicas, a window that ended within the staleness bound is still live: a margin for
+    // a replica that far behind, whose answer the primary may already have outgrown.
     let replayed = state
         .timeseries
         .ops

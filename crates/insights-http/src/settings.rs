@@ -182,10 +182,11 @@ settings! {
         pub timeseries_replica_urls: Option<Vec<String>> = secret(
             "INSIGHTS_TIMESERIES_REPLICA_URLS", ("unset", None), replica_urls
         );
-        /// the most a replica may lag behind the primary and still answer; a window that ended
-        /// less than this (plus 3 s) ago is never called settled while replicas are set
+        /// the most a replica may lag behind the primary and still answer, at least 2 s (lag is
+        /// probed every second); a window that ended less than this (plus 3 s) ago is never
+        /// called settled while replicas are set
         pub replica_max_lag: Duration =
-            public("INSIGHTS_REPLICA_MAX_LAG_MS", "5000", milliseconds(0, 3_600_000));
+            public("INSIGHTS_REPLICA_MAX_LAG_MS", "5000", milliseconds(2_000, 3_600_000));
         /// what sample reads do while no replica is up and within that lag: `primary` reads
         /// the primary, `refuse` answers 503 with `Retry-After` (the log says why)
         pub replica_fallback: WhenNoReplica = public("INSIGHTS_REPLICA_FALLBACK", "primary", one_of(&[

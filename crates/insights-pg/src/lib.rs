@@ -719,6 +719,8 @@ mod tests {
             "28000", // invalid authorization: a role without LOGIN
             "28P01", // a wrong password
             "3D000", // the database does not exist
+            "40001", // serialization failure; a replica's query cancelled by recovery
+            "40P01", // deadlock detected
             "53000", // insufficient resources
             "53100", // disk full
             "53200", // out of memory

@@ -10,7 +10,6 @@
 
 use std::collections::VecDeque;
 use std::fmt;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
@@ -96,15 +95,12 @@ struct ReplayPosition {
 /// How far behind a replica is at `now_us` on the primary's clock, in µs: the time since the
 /// latest instant before which it has replayed every commit, from the commit time of the last
 /// transaction it replayed and from the newest of the primary's `positions` (oldest first)
-/// that it has replayed past. `None` when neither tells. A server out of recovery is current.
+/// that it has replayed past. `None` when neither tells.
 fn lag_us(
     replica: &ReplayPosition,
     positions: &VecDeque<PrimaryPosition>,
     now_us: i64,
 ) -> Option<i64> {
-    if !replica.recovering {
-        return Some(0);
-    }
     let passed = replica.replayed_lsn.and_then(|replayed| {
         positions
             .iter()
@@ -116,25 +112,28 @@ fn lag_us(
     Some(now_us.saturating_sub(replayed_until).max(0))
 }
 
-/// One replica: its pool and what the last probe and reads found.
+/// One replica: its pool, a connection of its own for probes (so a busy pool does not make
+/// it look unreachable), and what the last probe and reads found.
 struct Replica {
     db: Database,
+    probe_db: Database,
     state: Mutex<ReplicaState>,
 }
 
 #[derive(Default)]
 struct ReplicaState {
-    /// When the last probe ended, and the lag it found or why it found none.
+    /// When the last probe started (before it read the primary's position, so its lag is
+    /// never younger than the stamp), and the lag it found or why it found none.
     probed: Option<(Instant, Result<Duration, String>)>,
-    /// Why a read failed there since that probe: out of rotation until the next good probe.
-    failed: Option<String>,
+    /// When and why a read failed there: out of rotation until a probe that started later.
+    failed: Option<(Instant, String)>,
 }
 
 impl Replica {
     /// Whether reads may go here now, or why not.
     fn rotation(&self, max_lag: Duration, now: Instant) -> Result<Duration, String> {
         let state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(reason) = &state.failed {
+        if let Some((_, reason)) = &state.failed {
             return Err(reason.clone());
         }
         match &state.probed {
@@ -155,15 +154,32 @@ impl Replica {
         }
     }
 
-    fn record_probe(&self, lag: Result<Duration, String>) {
+    /// Records what a probe that started at `started` found. A read failure after that start
+    /// stands until a later probe.
+    fn record_probe(&self, started: Instant, lag: Result<Duration, String>) {
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        state.probed = Some((Instant::now(), lag));
-        state.failed = None;
+        state.probed = Some((started, lag));
+        if state.failed.as_ref().is_some_and(|(at, _)| *at < started) {
+            state.failed = None;
+        }
     }
 
     fn record_failure(&self, reason: String) {
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        state.failed = Some(format!("a read failed: {reason}"));
+        state.failed = Some((Instant::now(), format!("a read failed: {reason}")));
+    }
+
+    /// The lag the last probe found, if it found one.
+    fn last_lag(&self) -> Option<Duration> {
+        match &self
+            .state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .probed
+        {
+            Some((_, Ok(lag))) => Some(*lag),
+            _ => None,
+        }
     }
 
     fn status(&self, max_lag: Duration) -> ReplicaStatus {
@@ -192,8 +208,6 @@ pub(crate) struct Sources {
     replicas: Vec<Replica>,
     max_lag: Duration,
     when_none: WhenNoReplica,
-    /// The next replica to try first, so reads take turns.
-    turn: AtomicUsize,
     /// The primary's recent positions, oldest first.
     positions: Mutex<VecDeque<PrimaryPosition>>,
 }
@@ -223,6 +237,10 @@ impl Sources {
             .map(|replica| {
                 Ok(Replica {
                     db: Database::new(replica)?,
+                    probe_db: Database::new(&PgConfig {
+                        pool_size: 1,
+                        ..replica.clone()
+                    })?,
                     state: Mutex::default(),
                 })
             })
@@ -232,7 +250,6 @@ impl Sources {
             replicas,
             max_lag: config.max_lag,
             when_none: config.when_none,
-            turn: AtomicUsize::new(0),
             positions: Mutex::default(),
         });
         if !sources.replicas.is_empty() {
@@ -259,44 +276,38 @@ impl Sources {
             .collect()
     }
 
-    /// Runs `read` on a replica in rotation, taking turns, or when there is none on the
-    /// primary or not at all ([`WhenNoReplica`]). A replica where the read finds the server
-    /// unavailable leaves rotation until its next good probe, and the read runs once more on
-    /// the primary, or is refused. `read` must have no effect before it returns `Ok`: it may
-    /// run twice.
+    /// Runs `read` on the first replica in rotation, in the order configured, or when there
+    /// is none on the primary or not at all ([`WhenNoReplica`]). A replica where the read
+    /// finds the server unavailable leaves rotation until a later probe, and the read runs
+    /// again on the next one in rotation, then on the primary or not at all. `read` must have
+    /// no effect before it returns `Ok`: it may run more than once.
+    ///
+    /// Reads stay on one replica while it is in rotation, rather than taking turns, so that
+    /// the reads of one answer see one server, whose later reads see at least what its earlier
+    /// ones did (the use case asks whether a window is settled just before its figures). To
+    /// spread instances over replicas, list them in another order on each.
     pub(crate) async fn read<T, Read, Fut>(&self, read: Read) -> Result<T, TimeSeriesError>
     where
         Read: Fn(Database) -> Fut,
         Fut: std::future::Future<Output = Result<T, TimeSeriesError>>,
     {
-        let Some(replica) = self.pick() else {
-            return match self.when_none {
-                WhenNoReplica::Primary => read(self.primary.clone()).await,
-                WhenNoReplica::Refuse => Err(self.refusal()),
-            };
-        };
-        match read(replica.db.clone()).await {
-            Err(TimeSeriesError::Unavailable { reason }) => {
-                replica.record_failure(reason);
-                match self.when_none {
-                    WhenNoReplica::Primary => read(self.primary.clone()).await,
-                    WhenNoReplica::Refuse => Err(self.refusal()),
-                }
+        while let Some(replica) = self.pick() {
+            match read(replica.db.clone()).await {
+                Err(TimeSeriesError::Unavailable { reason }) => replica.record_failure(reason),
+                answer => return answer,
             }
-            answer => answer,
+        }
+        match self.when_none {
+            WhenNoReplica::Primary => read(self.primary.clone()).await,
+            WhenNoReplica::Refuse => Err(self.refusal()),
         }
     }
 
-    /// The next replica in rotation, if any.
+    /// The first replica in rotation, if any.
     fn pick(&self) -> Option<&Replica> {
-        let count = self.replicas.len();
-        if count == 0 {
-            return None;
-        }
-        let first = self.turn.fetch_add(1, Ordering::Relaxed);
         let now = Instant::now();
-        (0..count)
-            .map(|offset| &self.replicas[(first + offset) % count])
+        self.replicas
+            .iter()
             .find(|replica| replica.rotation(self.max_lag, now).is_ok())
     }
 
@@ -324,6 +335,7 @@ impl Sources {
     /// Reads the primary's position and then every replica's at once, and records each
     /// replica's lag.
     async fn probe(&self) {
+        let started = Instant::now();
         let primary = match self.primary.query(PRIMARY_POSITION, &[]).await {
             Ok(rows) => rows.first().and_then(|row| {
                 Some(PrimaryPosition {
@@ -347,8 +359,16 @@ impl Sources {
             positions.clone()
         };
         let probes = self.replicas.iter().map(|replica| async {
-            let lag = match replica.db.query(REPLAY_POSITION, &[]).await {
+            let lag = match replica.probe_db.query(REPLAY_POSITION, &[]).await {
                 Ok(rows) => match rows.first().map(replay_position) {
+                    Some(Ok(position)) if !position.recovering => Err(
+                        "not a replica: the server is not in recovery (a primary, or a promoted replica)".to_owned(),
+                    ),
+                    // While the primary does not answer, nothing new is committed to replay:
+                    // a replica keeps the lag it had rather than ageing by its own clock.
+                    Some(Ok(_)) if primary.is_none() && replica.last_lag().is_some() => {
+                        Ok(replica.last_lag().unwrap_or_default())
+                    }
                     Some(Ok(position)) => {
                         // The primary's clock when it answered this round, else the
                         // replica's own.
@@ -366,7 +386,7 @@ impl Sources {
                     Err(format!("unreachable: {reason}"))
                 }
             };
-            replica.record_probe(lag);
+            replica.record_probe(started, lag);
         });
         futures_util::future::join_all(probes).await;
     }
@@ -421,6 +441,57 @@ mod tests {
         );
     }
 
+    fn replica() -> Replica {
+        // No connection is opened until a statement runs.
+        let config = PgConfig {
+            url: "postgres://nobody@127.0.0.1:1/none".to_owned(),
+            pool_size: 1,
+            connect_timeout: Duration::from_millis(1),
+            wait_timeout: Duration::from_millis(1),
+            statement_timeout: Duration::from_millis(1),
+            pooler: crate::Pooler::None,
+        };
+        Replica {
+            db: Database::new(&config).unwrap(),
+            probe_db: Database::new(&config).unwrap(),
+            state: Mutex::default(),
+        }
+    }
+
+    #[test]
+    fn a_replica_is_in_rotation_while_a_fresh_probe_finds_it_within_the_lag() {
+        let max_lag = Duration::from_secs(5);
+        let replica = replica();
+        let t0 = Instant::now();
+        let rotation = |at: Instant| {
+            replica
+                .rotation(max_lag, at)
+                .map_err(|why| why[..12].to_owned())
+        };
+        assert_eq!(rotation(t0), Err("not probed y".to_owned()));
+        replica.record_probe(t0, Ok(Duration::from_millis(100)));
+        assert_eq!(rotation(t0), Ok(Duration::from_millis(100)));
+        // A probe older than PROBE_STALE_AFTER no longer tells.
+        assert_eq!(
+            rotation(t0 + PROBE_STALE_AFTER + Duration::from_millis(1)),
+            Err("no probe ans".to_owned())
+        );
+        replica.record_probe(t0, Ok(Duration::from_secs(6)));
+        assert_eq!(rotation(t0), Err("6000 ms behi".to_owned()));
+        replica.record_probe(t0, Err("unreachable: refused".to_owned()));
+        assert_eq!(rotation(t0), Err("unreachable:".to_owned()));
+        // A failed read stands against a probe that started before it, not after.
+        replica.record_probe(t0, Ok(Duration::ZERO));
+        replica.record_failure("connection reset".to_owned());
+        replica.record_probe(t0, Ok(Duration::ZERO));
+        assert_eq!(rotation(t0), Err("a read faile".to_owned()));
+        replica.record_probe(
+            Instant::now() + Duration::from_millis(1),
+            Ok(Duration::ZERO),
+        );
+        assert_eq!(rotation(t0), Ok(Duration::ZERO));
+    }
+
     #[test]
     fn lag_is_the_time_since_the_replica_last_had_everything() {
         let history = [
@@ -428,8 +499,6 @@ mod tests {
             position(200, 2_000),
             position(300, 3_000),
         ];
-        // Not a replica: current.
-        check((false, None, None), &history, 9_000, Some(0));
         // Replayed past the newest position: behind by the time since it was read.
         check((true, Some(300), None), &history, 3_500, Some(500));
         check((true, Some(350), None), &history, 3_500, Some(500));

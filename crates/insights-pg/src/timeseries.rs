@@ -270,10 +270,9 @@ impl PgTimeSeries {
         self.sources.statuses()
     }
 
-    /// How far behind the primary an answer may be: `None` when every read goes to the
-    /// primary, and with replicas the allowed lag plus the age a probe may reach. A window
-    /// that ended before now minus this bound has been replayed by every source a read may
-    /// go to.
+    /// How far behind the primary, in commit time, the server a read goes to may be: `None`
+    /// when every read goes to the primary, and with replicas the allowed lag plus the age a
+    /// probe may reach.
     pub fn staleness_bound(&self) -> Option<std::time::Duration> {
         self.sources.staleness_bound()
     }

@@ -45,12 +45,13 @@ fn check(n_circuits: usize, demand: Option<&str>, expected_polls: usize) {
 
 #[test]
 fn a_turn_between_blocks_of_series_and_none_before_the_first() {
-    // 256 series are one block.
+    // 256 series are one block. Whether the window is settled is asked first, a pass over
+    // the blocks (all of them, when none has a sample after the window), then the totals.
     check(1, None, 1);
     check(256, None, 1);
-    check(257, None, 2);
-    check(3 * 256, None, 3);
-    // Peak demand is a second pass over the same blocks, each block after its first a turn.
+    check(257, None, 3);
+    check(3 * 256, None, 5);
+    // Peak demand is one more pass over the same blocks, each block after its first a turn.
     check(256, Some("15m"), 1);
-    check(257, Some("15m"), 3);
+    check(257, Some("15m"), 4);
 }

@@ -140,4 +140,12 @@ async fn without_replicas_every_read_sees_every_commit() {
     assert_eq!(source.replicas(), []);
     assert_eq!(source.staleness_bound(), None);
     assert_eq!(samples_in_day(&source).await, Ok(3));
+    // Imported while the source is open, and read at once.
+    let later = (3..5).map(|minute| (key(), T0_NS + minute * MINUTE_NS, 100.0));
+    insights_pg::import(db.url(), later).await.unwrap();
+    assert_eq!(samples_in_day(&source).await, Ok(5));
+    // Imported while the source is open, and read at once.
+    let later = (3..5).map(|minute| (key(), T0_NS + minute * MINUTE_NS, 100.0));
+    insights_pg::import(db.url(), later).await.unwrap();
+    assert_eq!(samples_in_day(&source).await, Ok(5));
 }

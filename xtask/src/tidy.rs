@@ -383,7 +383,7 @@ fn the_core_names_no_query_parameter() {
     // The core's errors carry data; insights-http's wording.rs names the parameters. A
     // parameter quoted in a core string means HTTP's words have crept back in.
     // Every usage parameter, as `name` or `name=…` would quote it.
-    let params: Vec<String> = insights_http::extract::USAGE_PARAMS
+    let params: Vec<String> = insights_http::params::USAGE_PARAMS
         .iter()
         .map(|param| format!("`{}", param.name))
         .collect();

@@ -106,7 +106,7 @@ pub fn negotiate<S: Wrapped<B>, B: MessageBody + 'static>(
 /// circuit, which has none.
 fn part_list(answer: &Value) -> Option<&Value> {
     let added = |name: &str| {
-        crate::extract::USAGE_PARAMS
+        crate::params::USAGE_PARAMS
             .iter()
             .any(|param| param.adds == Some(name))
     };

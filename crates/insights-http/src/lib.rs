@@ -22,6 +22,7 @@ pub mod healthcheck;
 pub mod metrics;
 pub mod middleware;
 pub mod openapi;
+pub mod params;
 pub mod ratelimit;
 pub mod routes;
 pub mod settings;

@@ -559,7 +559,7 @@ fn require_and_mark_nullable(schema: &mut Value, nullable_keyword: &str) {
         optional.into_iter().partition(|name| {
             // Fields that appear only when a query parameter asks for them stay optional.
             name.as_str() == "invalid_params"
-                || crate::extract::USAGE_PARAMS
+                || crate::params::USAGE_PARAMS
                     .iter()
                     .any(|param| param.adds == Some(name.as_str()))
         });

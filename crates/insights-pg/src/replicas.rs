@@ -184,18 +184,9 @@ impl Replica {
 
     fn status(&self, max_lag: Duration) -> ReplicaStatus {
         let rotation = self.rotation(max_lag, Instant::now());
-        let lag = match &self
-            .state
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .probed
-        {
-            Some((_, Ok(lag))) => Some(*lag),
-            _ => None,
-        };
         ReplicaStatus {
             replica: self.db.describe().to_owned(),
-            lag,
+            lag: self.last_lag(),
             in_rotation: rotation.is_ok(),
             reason: rotation.err(),
         }

@@ -1044,8 +1044,7 @@ pub struct ReplicaBody {
     pub lag_ms: Option<u64>,
     /// Whether sample reads go to it now.
     pub in_rotation: bool,
-    /// Why not, while it is out of rotation.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// Why not, while it is out of rotation; null while it is in.
     pub reason: Option<String>,
 }
 

@@ -553,12 +553,13 @@ fn require_and_mark_nullable(schema: &mut Value, nullable_keyword: &str) {
         .iter()
         .filter(|name| !required.contains(name))
         .collect();
-    // The problem schema's extension member is only on 400s, and some fields appear only
-    // when asked for: those stay optional. `peak_demand` is also null when no interval fits.
+    // The problem schema's extension member is only on 400s, readiness lists `replicas` only
+    // where samples are read from replicas, and some fields appear only when asked for: those
+    // stay optional. `peak_demand` is also null when no interval fits.
     let (on_request, optional): (Vec<&String>, Vec<&String>) =
         optional.into_iter().partition(|name| {
             // Fields that appear only when a query parameter asks for them stay optional.
-            name.as_str() == "invalid_params"
+            ["invalid_params", "replicas"].contains(&name.as_str())
                 || crate::params::USAGE_PARAMS
                     .iter()
                     .any(|param| param.adds == Some(name.as_str()))

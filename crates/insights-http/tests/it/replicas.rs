@@ -98,7 +98,7 @@ async fn every_usage_answer_through_a_replica_is_the_file_sources_and_readiness_
         body,
         json!({
             "status": "ready",
-            "replicas": [{ "replica": replica, "lag_ms": null, "in_rotation": true }],
+            "replicas": [{ "replica": replica, "lag_ms": null, "in_rotation": true, "reason": null }],
         })
     );
     let metrics = String::from_utf8(app.get("/metrics").await.body).unwrap();

@@ -62,6 +62,7 @@ const MODELS: &[&str] = &[
     "PeakDemand",
     "Problem",
     "RankedCircuitRef",
+    "Replica",
     "SensorCircuits",
     "SensorLocation",
     "SensorRef",

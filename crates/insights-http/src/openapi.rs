@@ -103,6 +103,7 @@ const SHARED_SHAPES: &[(&str, &[&str])] = &[
     ("VisibleBrand", &["id", "name", "organizations"]),
     ("VisibleOrganization", &["id", "locations", "name"]),
     ("InvalidParam", &["name", "reason"]),
+    ("Replica", &["in_rotation", "lag_ms", "reason", "replica"]),
     (
         "Comparison",
         &[

@@ -424,7 +424,7 @@ impl Snapshot {
                 text,
                 "insights_replica_in_rotation",
                 "gauge",
-                "1 while sample reads may go to the replica; 0 while it is down, further behind than INSIGHTS_REPLICA_MAX_LAG_MS, not a replica, its last probe is over 3 s old, or a read there failed since its last probe.",
+                "1 while sample reads may go to the replica; 0 while it is down, further behind than INSIGHTS_REPLICA_MAX_LAG_MS, not a replica, its last probe is over 3 s old, or a read found it out of reach since its last probe.",
             );
             for replica in &self.replicas {
                 let _ = writeln!(

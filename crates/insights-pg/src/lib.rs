@@ -145,6 +145,10 @@ pub(crate) struct Database {
     /// session settings as `SET LOCAL`; `None` straight to the server.
     begin: Option<Arc<str>>,
     description: Arc<str>,
+    /// How many statements found the server unreachable (no connection, or a connection lost
+    /// or ended by the server), as apart from busy (a pool wait or a statement too long):
+    /// what takes a replica out of rotation (`replicas.rs`).
+    unreachable: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// The settings every statement runs under, by name and value.
@@ -258,7 +262,20 @@ impl Database {
             statement_timeout: config.statement_timeout,
             begin,
             description: description.into(),
+            unreachable: Arc::default(),
         })
+    }
+
+    /// How many statements so far found the server unreachable.
+    pub(crate) fn unreachable_count(&self) -> u64 {
+        self.unreachable.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn count_unreachable(&self, unreachable: bool) {
+        if unreachable {
+            self.unreachable
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
     }
 
     pub(crate) fn pool_status(&self) -> PoolStatus {
@@ -284,7 +301,15 @@ impl Database {
         sql: &'static str,
         params: &[Param<'_>],
     ) -> Result<Vec<Row>, DbError> {
-        let client = self.pool.get().await.map_err(pool_error)?;
+        let client = self.pool.get().await.map_err(|error| {
+            // A wait for a free connection is the pool being busy; opening or recycling one
+            // that fails is the server out of reach.
+            self.count_unreachable(!matches!(
+                error,
+                PoolError::Timeout(deadpool_postgres::TimeoutType::Wait)
+            ));
+            pool_error(error)
+        })?;
         let work = async {
             match &self.begin {
                 None => {
@@ -313,7 +338,10 @@ impl Database {
         };
         // The server enforces statement_timeout too; this bound also covers a silent network.
         match tokio::time::timeout(self.statement_timeout, work).await {
-            Ok(result) => result.map_err(driver_error),
+            Ok(result) => result.map_err(|error| {
+                self.count_unreachable(lost_the_server(&error));
+                driver_error(error)
+            }),
             Err(_) => Err(DbError::Unavailable(format!(
                 "no answer within {} ms",
                 self.statement_timeout.as_millis()
@@ -433,6 +461,19 @@ fn pool_error(error: PoolError) -> DbError {
             DbError::Unavailable(format!("connection pool timed out ({kind:?})"))
         }
         other => DbError::Unavailable(other.to_string()),
+    }
+}
+
+/// Whether a statement's error means the server is out of reach: the connection failed or
+/// closed (no SQLSTATE), or the server refused or ended it (class 08, an administrator's or a
+/// crash's shutdown, 57P01 to 57P03). A cancelled statement or a recovery conflict is not.
+fn lost_the_server(error: &tokio_postgres::Error) -> bool {
+    match error.as_db_error() {
+        None => true,
+        Some(db_error) => {
+            let code = db_error.code().code();
+            code.starts_with("08") || ["57P01", "57P02", "57P03"].contains(&code)
+        }
     }
 }
 

@@ -268,10 +268,12 @@ impl Sources {
     }
 
     /// Runs `read` on the first replica in rotation, in the order configured, or when there
-    /// is none on the primary or not at all ([`WhenNoReplica`]). A replica where the read
-    /// finds the server unavailable leaves rotation until a later probe, and the read runs
-    /// again on the next one in rotation, then on the primary or not at all. `read` must have
-    /// no effect before it returns `Ok`: it may run more than once.
+    /// is none on the primary or not at all ([`WhenNoReplica`]). A read that finds a replica
+    /// unavailable runs again on the next one in rotation, then on the primary or not at all;
+    /// the replica leaves rotation until a later probe only when the read found it out of
+    /// reach, not merely busy (a full pool, a statement cut off), so a burst of load does not
+    /// empty the rotation. `read` must have no effect before it returns `Ok`: it may run more
+    /// than once.
     ///
     /// Reads stay on one replica while it is in rotation, rather than taking turns, so that
     /// the reads of one answer see one server, whose later reads see at least what its earlier
@@ -282,9 +284,19 @@ impl Sources {
         Read: Fn(Database) -> Fut,
         Fut: std::future::Future<Output = Result<T, TimeSeriesError>>,
     {
-        while let Some(replica) = self.pick() {
+        let now = Instant::now();
+        let in_rotation = self
+            .replicas
+            .iter()
+            .filter(|replica| replica.rotation(self.max_lag, now).is_ok());
+        for replica in in_rotation {
+            let unreachable = replica.db.unreachable_count();
             match read(replica.db.clone()).await {
-                Err(TimeSeriesError::Unavailable { reason }) => replica.record_failure(reason),
+                Err(TimeSeriesError::Unavailable { reason }) => {
+                    if replica.db.unreachable_count() != unreachable {
+                        replica.record_failure(reason);
+                    }
+                }
                 answer => return answer,
             }
         }
@@ -292,14 +304,6 @@ impl Sources {
             WhenNoReplica::Primary => read(self.primary.clone()).await,
             WhenNoReplica::Refuse => Err(self.refusal()),
         }
-    }
-
-    /// The first replica in rotation, if any.
-    fn pick(&self) -> Option<&Replica> {
-        let now = Instant::now();
-        self.replicas
-            .iter()
-            .find(|replica| replica.rotation(self.max_lag, now).is_ok())
     }
 
     fn refusal(&self) -> TimeSeriesError {
@@ -311,7 +315,10 @@ impl Sources {
                 let why = replica
                     .rotation(self.max_lag, now)
                     .err()
-                    .unwrap_or_else(|| "in rotation again".to_owned());
+                    .unwrap_or_else(|| {
+                        "in rotation, but busy or answering with a conflict for this read"
+                            .to_owned()
+                    });
                 format!("{}: {why}", replica.db.describe())
             })
             .collect();

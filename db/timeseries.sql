@@ -17,7 +17,9 @@ CREATE TABLE IF NOT EXISTS power_samples (
 ) PARTITION BY RANGE (ts);
 
 -- Facts about the data set that answers need, written by the import: the rollup layout
--- (`rollup_version`) the rows below were written with.
+-- (`rollup_version`) the rows below were written with, and the watermark (`final_before_us`,
+-- µs since the epoch, on the 15-minute grid, never decreasing): rollup rows longer than 15
+-- minutes, and their packs, exist exactly where they end at or before it.
 CREATE TABLE IF NOT EXISTS power_sample_facts (
     name  text PRIMARY KEY,
     value bigint NOT NULL
@@ -44,9 +46,10 @@ $$;
 -- round((watts - trunc(watts)) * 1e6) with ties to even (insights_core::sample_parts). 15-minute rows start on the 15-minute grid; hourly
 -- and daily rows start at every 15-minute boundary (phase_s = start modulo span_s), so an hour
 -- or day in any UTC offset that is a whole number of quarter hours is one row; blocks of 8 and
--- 64 days start at UTC midnights 8 or 64 days apart from the epoch, for long windows. The import
--- keeps them true in the transaction that adds samples; `cargo xtask rollup --verify` checks
--- them against the samples. See crates/insights-pg/src/plan.rs for how queries use them.
+-- 64 days start at UTC midnights 8 or 64 days apart from the epoch, for long windows. Rows
+-- longer than 15 minutes exist only where they end at or before the watermark
+-- (power_sample_facts.final_before_us). The import keeps them true in the transaction that adds
+-- samples; `cargo xtask rollup --verify` checks them against the samples. See crates/insights-pg/src/plan.rs for how queries use them.
 CREATE TABLE IF NOT EXISTS power_rollups (
     duid           text             NOT NULL,
     circuit_number integer          NOT NULL,
@@ -109,6 +112,14 @@ CREATE TABLE IF NOT EXISTS power_series_intervals (
     PRIMARY KEY (duid, circuit_number)
 );
 
+-- Every series with a sample: what the import walks when it extends the rollups past the
+-- watermark (the fact final_before_us) for all series at once.
+CREATE TABLE IF NOT EXISTS power_series (
+    duid           text    NOT NULL,
+    circuit_number integer NOT NULL,
+    PRIMARY KEY (duid, circuit_number)
+);
+
 -- Read-only access for the service's role, as for the metadata.
 DO $$
 BEGIN
@@ -119,4 +130,4 @@ END
 $$;
 GRANT USAGE ON SCHEMA public TO insights_reader;
 GRANT SELECT ON power_samples, power_sample_facts, power_rollups, power_rollup_packs, power_sample_gaps,
-    power_series_intervals TO insights_reader;
+    power_series_intervals, power_series TO insights_reader;

@@ -493,21 +493,26 @@ fn queries(days: i64) -> Vec<Query> {
         path: window(odd, day * long as i32 - hour, ""),
     });
     // New York's midnight is 04:00 UTC in daylight saving time, when the data starts.
+    // A data set of one day holds no whole local day of either zone: no window to ask for.
     let new_york = (day * long as i32 - day).min(last - hour * 4);
-    queries.push(Query {
-        label: format!("{} d by day, New York", new_york.whole_days()),
-        path: window(hour * 4, new_york, "&bucket=1d&tz=America/New_York"),
-    });
+    if new_york.is_positive() {
+        queries.push(Query {
+            label: format!("{} d by day, New York", new_york.whole_days()),
+            path: window(hour * 4, new_york, "&bucket=1d&tz=America/New_York"),
+        });
+    }
     // Kathmandu's midnight is 18:15 UTC the day before.
     let kathmandu = (day * 14i32).min(last - day);
-    queries.push(Query {
-        label: format!("{} d by hour, Kathmandu", kathmandu.whole_days()),
-        path: window(
-            hour * 18 + time::Duration::minutes(15),
-            kathmandu,
-            "&bucket=1h&tz=Asia/Kathmandu",
-        ),
-    });
+    if kathmandu.is_positive() {
+        queries.push(Query {
+            label: format!("{} d by hour, Kathmandu", kathmandu.whole_days()),
+            path: window(
+                hour * 18 + time::Duration::minutes(15),
+                kathmandu,
+                "&bucket=1h&tz=Asia/Kathmandu",
+            ),
+        });
+    }
     if days > 120 {
         queries.push(Query {
             label: format!("{days} d"),

@@ -1,11 +1,16 @@
 //! Writing samples: the import, and the rollups it keeps true in the same transaction.
 //!
-//! A batch of samples is copied into a staging table, inserted where not already present,
-//! and then every (series, UTC day) that gained a sample has its rollups recomputed: the
-//! 15-minute rows from the samples in SQL, and the hourly and daily rows, which start at every
-//! 15-minute boundary, from the 15-minute rows in Rust; then the packs that hold those hourly
-//! and daily rows are rewritten from them in SQL. A batch either commits whole, with its
-//! rollups, or not at all; importing it again finds nothing new and changes nothing.
+//! A batch of samples is copied into a staging table and inserted where not already present.
+//! Rows longer than 15 minutes (hours and days at every quarter-hour phase, blocks of days)
+//! and their packs exist only where they end at or before a watermark, `final_before_us`,
+//! which trails the newest sample by [`HOLD_BACK_US`]; so a batch's samples at or after the
+//! watermark only add to their 15-minute rows, a cost in proportion to the samples. When the
+//! watermark moves, the rows that now end before it are made for every series from the rows
+//! a level finer and appended to their packs: a quarter's worth of rows a series per quarter
+//! of data. A sample older than the watermark recomputes the rollups of its (series, UTC day)
+//! as every sample once did: the 15-minute rows from the samples in SQL, the hourly and daily
+//! rows from those in Rust, the packs from the rows in SQL. A batch either commits whole,
+//! with its rollups, or not at all; importing it again finds nothing new and changes nothing.
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -145,7 +150,7 @@ impl Importer {
         transaction
             .batch_execute(
                 "CREATE TEMP TABLE staged (duid text, circuit_number int4, ts timestamptz, watts float8) ON COMMIT DROP;
-                 CREATE TEMP TABLE fresh (duid text, circuit_number int4, ts timestamptz) ON COMMIT DROP",
+                 CREATE TEMP TABLE fresh (duid text, circuit_number int4, ts timestamptz, watts float8) ON COMMIT DROP",
             )
             .await
             .map_err(sql_error)?;
@@ -164,21 +169,30 @@ impl Importer {
             .execute(
                 "WITH added AS (
                      INSERT INTO power_samples SELECT * FROM staged ON CONFLICT DO NOTHING
-                     RETURNING duid, circuit_number, ts)
+                     RETURNING duid, circuit_number, ts, watts)
                  INSERT INTO fresh SELECT * FROM added",
                 &[],
             )
             .await
             .map_err(sql_error)?;
+        let before = final_before(&transaction).await?;
         let (days_rolled_up, series_measured) = if rolled_up_before {
-            let days =
-                touch_days(&transaction, "SELECT duid, circuit_number, ts FROM fresh").await?;
+            transaction
+                .execute(
+                    "INSERT INTO power_series SELECT DISTINCT duid, circuit_number FROM fresh
+                     ON CONFLICT DO NOTHING",
+                    &[],
+                )
+                .await
+                .map_err(sql_error)?;
+            let after = before.max(newest_final(&transaction, "fresh").await?);
+            let days = roll_up_batch(&transaction, before, after).await?;
+            record_final_before(&transaction, after).await?;
             (days, count_gaps(&transaction, UPDATE_GAPS).await?)
         } else {
-            let days = touch_everything(&transaction, None).await?;
+            let days = roll_up_everything(&transaction, before).await?;
             (days, count_gaps(&transaction, RECOUNT_GAPS).await?)
         };
-        refresh_rollups(&transaction).await?;
         record_version(&transaction).await?;
         transaction.commit().await.map_err(sql_error)?;
         if inserted >= SETTLE_AFTER_SAMPLES || !rolled_up_before {
@@ -204,11 +218,16 @@ impl Importer {
         to: Option<OffsetDateTime>,
     ) -> Result<u64, ImportError> {
         let transaction = begin(&mut self.client).await?;
-        let days = touch_everything(&transaction, Some((from, to))).await?;
-        refresh_rollups(&transaction).await?;
-        if from.is_none() && to.is_none() {
+        let before = final_before(&transaction).await?;
+        let days = if from.is_none() && to.is_none() {
+            let days = roll_up_everything(&transaction, before).await?;
             count_gaps(&transaction, RECOUNT_GAPS).await?;
-        }
+            days
+        } else {
+            let days = touch_everything(&transaction, Some((from, to))).await?;
+            refresh_rollups(&transaction, before).await?;
+            days
+        };
         record_version(&transaction).await?;
         transaction.commit().await.map_err(sql_error)?;
         // A rebuild rewrites rollups, packs and gap counts; the samples are as they were.
@@ -280,12 +299,15 @@ pub async fn import(
 const WRITER_LOCK: i64 = 0x1_5196_7075_6D70;
 
 /// A transaction in UTC, so that day arithmetic in SQL is 24 hours whatever the server's zone,
-/// holding [`WRITER_LOCK`], so that writers take turns; readers never wait for it.
+/// holding [`WRITER_LOCK`], so that writers take turns; readers never wait for it. Without
+/// JIT: the statements that extend the rollups for every series are estimated at millions of
+/// rows (a generated series of instants per series) and were compiled at each call, 100 ms
+/// and more, for a few rows' work.
 async fn begin(client: &mut Client) -> Result<Transaction<'_>, ImportError> {
     let transaction = client.transaction().await.map_err(sql_error)?;
     transaction
         .batch_execute(&format!(
-            "SET LOCAL timezone = 'UTC'; SELECT pg_advisory_xact_lock({WRITER_LOCK})"
+            "SET LOCAL timezone = 'UTC'; SET LOCAL jit = off; SELECT pg_advisory_xact_lock({WRITER_LOCK})"
         ))
         .await
         .map_err(sql_error)?;
@@ -368,6 +390,7 @@ async fn settle(client: &Client, tables: &[String]) -> Result<(), ImportError> {
         "power_rollup_packs",
         "power_sample_gaps",
         "power_series_intervals",
+        "power_series",
     ]);
     // One statement: VACUUM cannot run inside the implicit transaction of several.
     client
@@ -496,17 +519,26 @@ const UPDATE_GAPS: &str = concat!(
                      SELECT duid, circuit_number, change, ",
             gap_ns_sql!("id, change"),
             " AS gap_ns
-                     FROM (SELECT r.id, p.duid, p.circuit_number, p.ts, 1 AS change
+                     -- Each region's samples by index (LATERAL, kept apart by OFFSET 0):
+                     -- joined, the planner read all of a month's partition for 10,000 small
+                     -- regions, 4 s of a batch's 5.
+                     FROM (SELECT r.id, r.duid, r.circuit_number, p.ts, 1 AS change
                            FROM gap_region r
-                           JOIN power_samples p ON p.duid = r.duid AND p.circuit_number = r.circuit_number
-                                                AND p.ts >= r.lo AND p.ts <= r.hi
+                           CROSS JOIN LATERAL (
+                               SELECT p.ts FROM power_samples p
+                               WHERE p.duid = r.duid AND p.circuit_number = r.circuit_number
+                                 AND p.ts >= r.lo AND p.ts <= r.hi
+                               OFFSET 0) AS p
                            UNION ALL
-                           SELECT r.id, p.duid, p.circuit_number, p.ts, -1
+                           SELECT r.id, r.duid, r.circuit_number, p.ts, -1
                            FROM gap_region r
-                           JOIN power_samples p ON p.duid = r.duid AND p.circuit_number = r.circuit_number
-                                                AND p.ts >= r.lo AND p.ts <= r.hi
-                           -- Rows older than this transaction: no join with the new ones.
-                           WHERE p.xmin <> pg_current_xact_id()::xid
+                           CROSS JOIN LATERAL (
+                               SELECT p.ts FROM power_samples p
+                               WHERE p.duid = r.duid AND p.circuit_number = r.circuit_number
+                                 AND p.ts >= r.lo AND p.ts <= r.hi
+                                 -- Rows older than this transaction: no join with the new ones.
+                                 AND p.xmin <> pg_current_xact_id()::xid
+                               OFFSET 0) AS p
                           ) AS samples
                  ) AS spacing
                  WHERE gap_ns IS NOT NULL
@@ -528,6 +560,270 @@ async fn count_gaps(transaction: &Transaction<'_>, gaps: &str) -> Result<u64, Im
         .await
         .map_err(sql_error)
 }
+
+/// How far the watermark stays behind the newest sample of a batch: samples up to this late
+/// update only their 15-minute rows, as punctual ones do; later ones recompute their days.
+const HOLD_BACK_US: i64 = 2 * HOUR_US;
+
+/// The longest advance of the watermark made row by row for every series
+/// ([`extend_rollups`]); a longer one, as a bulk import makes, recomputes the days it crosses
+/// instead, which costs less per row.
+const EXTEND_AT_MOST_US: i64 = DAY_US;
+
+/// The watermark, `final_before_us`: rows longer than 15 minutes, and packs, exist exactly
+/// where they end at or before it. `None` before the first import.
+async fn final_before(transaction: &Transaction<'_>) -> Result<Option<i64>, ImportError> {
+    Ok(transaction
+        .query_opt(
+            "SELECT value FROM power_sample_facts WHERE name = 'final_before_us'",
+            &[],
+        )
+        .await
+        .map_err(sql_error)?
+        .map(|row| row.get(0)))
+}
+
+async fn record_final_before(
+    transaction: &Transaction<'_>,
+    value: Option<i64>,
+) -> Result<(), ImportError> {
+    if let Some(value) = value {
+        transaction
+            .execute(
+                "INSERT INTO power_sample_facts VALUES ('final_before_us', $1)
+                 ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value",
+                &[&value],
+            )
+            .await
+            .map_err(sql_error)?;
+    }
+    Ok(())
+}
+
+/// Where the watermark may go after the samples of `table` (`fresh` or `power_samples`):
+/// [`HOLD_BACK_US`] before the newest of them on the 15-minute grid, or before the
+/// database's clock when a sample claims to be from the future, so that one sensor's wrong
+/// clock cannot turn everyone's samples late. `None` when the table is empty.
+async fn newest_final(
+    transaction: &Transaction<'_>,
+    table: &str,
+) -> Result<Option<i64>, ImportError> {
+    let row = transaction
+        .query_one(
+            &format!(
+                "SELECT (extract(epoch FROM max(ts)) * 1000000)::int8,
+                        (extract(epoch FROM now()) * 1000000)::int8
+                 FROM {table}"
+            ),
+            &[],
+        )
+        .await
+        .map_err(sql_error)?;
+    let (newest, now): (Option<i64>, i64) = (row.get(0), row.get(1));
+    let newest = newest.map(|newest| newest.min(now));
+    Ok(newest.map(|newest| newest.div_euclid(QUARTER_US) * QUARTER_US - HOLD_BACK_US))
+}
+
+/// Brings the rollups up to date with the batch in `fresh`, and extends them from the
+/// watermark `before` to `after`; returns the (series, UTC day) pairs recomputed whole.
+///
+/// The batch's samples at or after `before` are added to their 15-minute rows, which is all
+/// they change: no longer row exists past `before`. Samples before it (late ones) recompute
+/// their days, as every import did before the watermark. Then the rows that end in
+/// `(before, after]` are made: from the rows a level finer, for every series, when the
+/// advance is short (a stream of batches moves it a quarter at a time); by recomputing the
+/// days it crosses when it is long.
+async fn roll_up_batch(
+    transaction: &Transaction<'_>,
+    before: Option<i64>,
+    after: Option<i64>,
+) -> Result<u64, ImportError> {
+    transaction
+        .execute(
+            concat!(
+                "INSERT INTO power_rollups
+                 SELECT duid, circuit_number, 900, 0, date_bin('15 minutes', ts, 'epoch'), count(*),
+                        sum(whole)::bigint, sum(micro)::bigint, min(watts), max(watts)
+                 FROM (SELECT duid, circuit_number, ts, watts, ",
+                sample_parts_sql!("watts"),
+                " FROM fresh
+                       WHERE $1::int8 IS NULL OR ts >= to_timestamp(0) + $1::int8 * interval '1 microsecond')
+                      AS s(duid, circuit_number, ts, watts, whole, micro)
+                 GROUP BY 1, 2, 5
+                 ORDER BY 1, 2, 5
+                 ON CONFLICT (duid, circuit_number, span_s, phase_s, start) DO UPDATE SET
+                     n = power_rollups.n + EXCLUDED.n,
+                     int_sum = power_rollups.int_sum + EXCLUDED.int_sum,
+                     micro_sum = power_rollups.micro_sum + EXCLUDED.micro_sum,
+                     min_watts = least(power_rollups.min_watts, EXCLUDED.min_watts),
+                     max_watts = greatest(power_rollups.max_watts, EXCLUDED.max_watts)"
+            ),
+            &[&before],
+        )
+        .await
+        .map_err(sql_error)?;
+    let late = format!(
+        "SELECT duid, circuit_number, ts FROM fresh WHERE ts < {}",
+        instant_sql(before)
+    );
+    match (before, after) {
+        (Some(before), Some(after)) if after - before <= EXTEND_AT_MOST_US => {
+            let days = touch_days(transaction, &late).await?;
+            refresh_rollups(transaction, Some(before)).await?;
+            if after > before {
+                extend_rollups(transaction, before, after).await?;
+            }
+            Ok(days)
+        }
+        _ => {
+            // Every day a row ending in (before, after] overlaps, with the late samples' days.
+            let crossed = format!(
+                "SELECT duid, circuit_number, ts FROM power_samples
+                 WHERE ts >= {} - interval '1 day' AND ts < {}",
+                instant_sql(before),
+                instant_sql(after)
+            );
+            let days = touch_days(transaction, &format!("{late} UNION ALL {crossed}")).await?;
+            refresh_rollups(transaction, after).await?;
+            // A block that ends in (before, after] may hold days of a series that sent
+            // nothing in the days recomputed, whose blocks the recomputation did not make.
+            if let (Some(before), Some(after)) = (before, after) {
+                extend_blocks(transaction, before, after).await?;
+            }
+            Ok(days)
+        }
+    }
+}
+
+/// Recomputes every rollup row from the samples, with the watermark as far as they take it
+/// (never back: a reader may hold it); returns the (series, UTC day) pairs recomputed.
+async fn roll_up_everything(
+    transaction: &Transaction<'_>,
+    before: Option<i64>,
+) -> Result<u64, ImportError> {
+    transaction
+        .execute(
+            "INSERT INTO power_series SELECT DISTINCT duid, circuit_number FROM power_samples
+             ON CONFLICT DO NOTHING",
+            &[],
+        )
+        .await
+        .map_err(sql_error)?;
+    let after = before.max(newest_final(transaction, "power_samples").await?);
+    let days = touch_everything(transaction, None).await?;
+    refresh_rollups(transaction, after).await?;
+    record_final_before(transaction, after).await?;
+    Ok(days)
+}
+
+/// An instant in µs since the epoch as SQL, `-infinity` for `None`.
+fn instant_sql(micros: Option<i64>) -> String {
+    match micros {
+        Some(micros) => format!("(to_timestamp(0) + {micros}::int8 * interval '1 microsecond')"),
+        None => "'-infinity'::timestamptz".to_owned(),
+    }
+}
+
+/// Makes, for every series, the hourly and daily rows that end in `(before, after]` from the
+/// rows a level finer, appending each to its pack, then the blocks of 8 and 64 days that end
+/// there. A pack's rows are in start order, and a row that ends after `before` starts after
+/// every row of its span and phase that exists, so appending keeps the order.
+async fn extend_rollups(
+    transaction: &Transaction<'_>,
+    before: i64,
+    after: i64,
+) -> Result<(), ImportError> {
+    for (level, finer) in [(Level::Hour, Level::Quarter), (Level::Day, Level::Hour)] {
+        let span = level.span_us();
+        let pack_s = level.pack_len().unwrap_or(1) * i64::from(level.span_s());
+        let (first, last) = (before - span + QUARTER_US, after - span);
+        let params: [&(dyn ToSql + Sync); 5] =
+            [&first, &last, &finer.span_s(), &level.span_s(), &pack_s];
+        transaction
+            .execute(EXTEND_SLIDING, &params)
+            .await
+            .map_err(sql_error)?;
+    }
+    extend_blocks(transaction, before, after).await
+}
+
+/// Makes, for every series, the blocks of 8 and 64 days that end in `(before, after]`.
+async fn extend_blocks(
+    transaction: &Transaction<'_>,
+    before: i64,
+    after: i64,
+) -> Result<(), ImportError> {
+    for level in [Level::Days8, Level::Days64] {
+        let span = level.span_us();
+        // The blocks that end in (before, after].
+        let (first, last) = (
+            before.div_euclid(span) * span,
+            after.div_euclid(span) * span - span,
+        );
+        if first > last {
+            continue;
+        }
+        let params: [&(dyn ToSql + Sync); 3] = [&first, &last, &level.span_s()];
+        transaction
+            .execute(EXTEND_BLOCKS, &params)
+            .await
+            .map_err(sql_error)?;
+    }
+    Ok(())
+}
+
+/// For every series, the rows of span `$4` s starting every 15 minutes from `$1` to `$2` (µs
+/// since the epoch), each the sum of the rows of span `$3` of its phase inside it, appended to
+/// their packs (of `$5` s).
+const EXTEND_SLIDING: &str = "
+    WITH added AS (
+        INSERT INTO power_rollups
+        SELECT s.duid, s.circuit_number, $4::int4, mod(mod(extract(epoch FROM r.start)::bigint, $4::int4) + $4::int4, $4::int4)::int4,
+               r.start, a.n, a.int_sum, a.micro_sum, a.min_watts, a.max_watts
+        FROM power_series s
+        CROSS JOIN generate_series(to_timestamp(0) + $1::int8 * interval '1 microsecond',
+                                   to_timestamp(0) + $2::int8 * interval '1 microsecond',
+                                   interval '15 minutes') AS r(start)
+        CROSS JOIN LATERAL (
+            SELECT sum(f.n)::bigint AS n, sum(f.int_sum)::bigint AS int_sum, sum(f.micro_sum)::bigint AS micro_sum,
+                   min(f.min_watts) AS min_watts, max(f.max_watts) AS max_watts
+            FROM power_rollups f
+            WHERE f.duid = s.duid AND f.circuit_number = s.circuit_number AND f.span_s = $3::int4
+              AND f.phase_s = mod(mod(extract(epoch FROM r.start)::bigint, $3::int4) + $3::int4, $3::int4)::int4
+              AND f.start >= r.start AND f.start < r.start + $4::int4 * interval '1 second') AS a
+        WHERE a.n IS NOT NULL
+        ORDER BY 1, 2, 4, 5
+        RETURNING duid, circuit_number, span_s, phase_s, start, n, int_sum, micro_sum, min_watts, max_watts)
+    INSERT INTO power_rollup_packs
+    SELECT duid, circuit_number, span_s, phase_s, pack,
+           string_agg(int4send(((extract(epoch FROM start) - extract(epoch FROM pack)) / span_s)::int4)
+                      || int8send(n) || int8send(int_sum) || int8send(micro_sum)
+                      || float8send(min_watts) || float8send(max_watts), ''::bytea ORDER BY start)
+    FROM (SELECT *, start - mod(mod(extract(epoch FROM start)::bigint - phase_s, $5::int8) + $5::int8, $5::int8) * interval '1 second' AS pack
+          FROM added) AS r
+    GROUP BY duid, circuit_number, span_s, phase_s, pack
+    ON CONFLICT (duid, circuit_number, span_s, phase_s, start)
+        DO UPDATE SET entries = power_rollup_packs.entries || EXCLUDED.entries";
+
+/// For every series, the blocks of `$3` s starting from `$1` to `$2` (µs since the epoch),
+/// each the sum of the daily rows at UTC midnight inside it; a block already made, by the
+/// days' recomputation in the same batch, is left as it is.
+const EXTEND_BLOCKS: &str = "
+    INSERT INTO power_rollups
+    SELECT s.duid, s.circuit_number, $3::int4, 0, b.start, a.n, a.int_sum, a.micro_sum, a.min_watts, a.max_watts
+    FROM power_series s
+    CROSS JOIN generate_series(to_timestamp(0) + $1::int8 * interval '1 microsecond',
+                               to_timestamp(0) + $2::int8 * interval '1 microsecond',
+                               $3::int4 * interval '1 second') AS b(start)
+    CROSS JOIN LATERAL (
+        SELECT sum(d.n)::bigint AS n, sum(d.int_sum)::bigint AS int_sum, sum(d.micro_sum)::bigint AS micro_sum,
+               min(d.min_watts) AS min_watts, max(d.max_watts) AS max_watts
+        FROM power_rollups d
+        WHERE d.duid = s.duid AND d.circuit_number = s.circuit_number AND d.span_s = 86400 AND d.phase_s = 0
+          AND d.start >= b.start AND d.start < b.start + $3::int4 * interval '1 second') AS a
+    WHERE a.n IS NOT NULL
+    ORDER BY 1, 2, 5
+    ON CONFLICT DO NOTHING";
 
 /// Records the (series, UTC day) pairs of the samples `select` yields in `touched`.
 async fn touch_days(transaction: &Transaction<'_>, select: &str) -> Result<u64, ImportError> {
@@ -594,8 +890,14 @@ async fn touch_everything(
     touch_days(transaction, &select).await
 }
 
-/// Recomputes every rollup row that the days in `touched` take part in.
-async fn refresh_rollups(transaction: &Transaction<'_>) -> Result<(), ImportError> {
+/// Recomputes every rollup row that the days in `touched` take part in: the 15-minute rows
+/// whole, the longer rows and packs where they end at or before `final_before` (none when
+/// it is `None`).
+async fn refresh_rollups(
+    transaction: &Transaction<'_>,
+    final_before: Option<i64>,
+) -> Result<(), ImportError> {
+    let final_before = final_before.unwrap_or(i64::MIN);
     // 15-minute rows of the touched days, from the samples.
     transaction
         .batch_execute(concat!(
@@ -621,11 +923,11 @@ async fn refresh_rollups(transaction: &Transaction<'_>) -> Result<(), ImportErro
         .map_err(sql_error)?;
     let islands = islands(transaction).await?;
     for group in groups(&islands) {
-        refresh_sliding(transaction, group).await?;
+        refresh_sliding(transaction, group, final_before).await?;
         refresh_packs(transaction, group).await?;
     }
     for level in [Level::Days8, Level::Days64] {
-        refresh_blocks(transaction, &islands, level).await?;
+        refresh_blocks(transaction, &islands, level, final_before).await?;
     }
     Ok(())
 }
@@ -651,20 +953,28 @@ fn block_ranges(islands: &[Island], level: Level) -> Vec<(&str, i32, i64, i64)> 
 }
 
 /// Recomputes the blocks of `level` (8 or 64 UTC days) that overlap the islands, from the
-/// daily rows that start at UTC midnight.
+/// daily rows that start at UTC midnight, where they end at or before `final_before`.
 async fn refresh_blocks(
     transaction: &Transaction<'_>,
     islands: &[Island],
     level: Level,
+    final_before: i64,
 ) -> Result<(), ImportError> {
     let ranges = block_ranges(islands, level);
     let duids: Vec<&str> = ranges.iter().map(|range| range.0).collect();
     let numbers: Vec<i32> = ranges.iter().map(|range| range.1).collect();
     let firsts: Vec<i64> = ranges.iter().map(|range| range.2).collect();
     let ends: Vec<i64> = ranges.iter().map(|range| range.3).collect();
+    // The blocks made again start before the last multiple of the span at or before the
+    // watermark; all of them are deleted.
+    let last_end = final_before
+        .div_euclid(level.span_us())
+        .saturating_mul(level.span_us());
+    let made_ends: Vec<i64> = ends.iter().map(|&end| end.min(last_end)).collect();
     let span_s = level.span_s();
-    let params: [&(dyn ToSql + Sync); 5] = [&duids, &numbers, &firsts, &ends, &span_s];
-    for statement in [
+    let deleted: [&(dyn ToSql + Sync); 5] = [&duids, &numbers, &firsts, &ends, &span_s];
+    let made: [&(dyn ToSql + Sync); 5] = [&duids, &numbers, &firsts, &made_ends, &span_s];
+    for (statement, params) in [
         "DELETE FROM power_rollups p
          USING unnest($1::text[], $2::int4[], $3::int8[], $4::int8[]) AS b(duid, circuit_number, first_us, end_us)
          WHERE p.duid = b.duid AND p.circuit_number = b.circuit_number AND p.span_s = $5::int4 AND p.phase_s = 0
@@ -680,7 +990,10 @@ async fn refresh_blocks(
               AND d.start < to_timestamp(0) + b.end_us * interval '1 microsecond'
          GROUP BY 1, 2, 5
          ORDER BY 1, 2, 5",
-    ] {
+    ]
+    .into_iter()
+    .zip([deleted, made])
+    {
         transaction
             .execute(statement, &params)
             .await
@@ -789,6 +1102,7 @@ impl Aggregate {
 async fn refresh_sliding(
     transaction: &Transaction<'_>,
     islands: &[Island],
+    final_before: i64,
 ) -> Result<(), ImportError> {
     let duids: Vec<&str> = islands.iter().map(|island| island.duid.as_str()).collect();
     let numbers: Vec<i32> = islands.iter().map(|island| island.circuit_number).collect();
@@ -860,6 +1174,8 @@ async fn refresh_sliding(
             // In key order, so that a run of one phase (the days of consecutive buckets) sits
             // on a few heap pages instead of one page a row: a year of daily rows read 3 µs
             // a row when scattered, with most pages outside shared buffers.
+            // Rows that end after the watermark are left to the batches that pass it.
+            let to = to.min(final_before.saturating_sub(span).saturating_add(QUARTER_US));
             let mut rows: Vec<(i64, Aggregate)> = sliding(quarters, span, from, to).collect();
             rows.sort_by_key(|(start, _)| (start.rem_euclid(span), *start));
             for (start, aggregate) in rows {
@@ -1020,7 +1336,7 @@ async fn record_version(transaction: &Transaction<'_>) -> Result<(), ImportError
 
 /// Recomputes every rollup row in SQL, into `rollup_expected` (quarters from the samples,
 /// hours from four quarters, days from 24 hours of one phase, blocks of 8 and 64 days from
-/// days), and lists in `rollup_mismatch`
+/// days, the longer rows only up to the watermark), and lists in `rollup_mismatch`
 /// each row that is missing, extra or different. Sums are integers, so they match exactly.
 /// Then each gap count and interval against a recount from the samples.
 const VERIFY_SQL: &str = concat!("
@@ -1051,6 +1367,12 @@ SELECT d.duid, d.circuit_number, w.span_s, 0, date_bin(w.span_s * interval '1 se
 FROM (SELECT * FROM rollup_expected WHERE span_s = 86400 AND phase_s = 0) AS d
 CROSS JOIN (VALUES (691200), (5529600)) AS w(span_s)
 GROUP BY 1, 2, 3, 4, 5;
+-- Rows longer than 15 minutes exist only where they end at or before the watermark.
+DELETE FROM rollup_expected
+WHERE span_s <> 900
+  AND start + span_s * interval '1 second' > coalesce(
+      (SELECT to_timestamp(0) + value * interval '1 microsecond' FROM power_sample_facts WHERE name = 'final_before_us'),
+      '-infinity');
 CREATE TEMP TABLE rollup_mismatch ON COMMIT DROP AS
 SELECT format('%s/%s span %s s at %s: expected %s, stored %s',
               coalesce(e.duid, p.duid), coalesce(e.circuit_number, p.circuit_number),
@@ -1080,6 +1402,10 @@ FROM (SELECT DISTINCT ON (duid, circuit_number) duid, circuit_number, gap_ns
       FROM power_sample_gaps ORDER BY duid, circuit_number, n DESC, gap_ns) AS e
 FULL JOIN power_series_intervals i ON i.duid = e.duid AND i.circuit_number = e.circuit_number
 WHERE e.gap_ns IS DISTINCT FROM i.interval_ns;
+INSERT INTO rollup_mismatch
+SELECT format('%s/%s has samples but is not in power_series', s.duid, s.circuit_number)
+FROM (SELECT DISTINCT duid, circuit_number FROM power_samples) AS s
+WHERE NOT EXISTS (SELECT FROM power_series p WHERE p.duid = s.duid AND p.circuit_number = s.circuit_number);
 ");
 
 /// Lists in `rollup_mismatch` each pack that is missing, extra, or holds other than the

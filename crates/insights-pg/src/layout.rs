@@ -10,8 +10,9 @@ pub(crate) const SCHEMA_SQL: &str = include_str!("../../../db/timeseries.sql");
 /// `power_sample_facts`; answers read rollups only when it matches.
 /// 4: packs of 24 hours and 32 days (work in progress between f73203c and 52b887a wrote
 /// other pack layouts under 3). 5: exact microwatt sums (`micro_sum`), and an interval per
-/// series (`power_series_intervals`).
-pub(crate) const ROLLUP_LAYOUT_VERSION: i64 = 5;
+/// series (`power_series_intervals`). 6: rows longer than 15 minutes, and packs, only up to
+/// the watermark `final_before_us`, so that a streamed batch updates only its quarters.
+pub(crate) const ROLLUP_LAYOUT_VERSION: i64 = 6;
 
 /// A sample's whole watts in SQL, as `insights_core::sample_parts` has them.
 macro_rules! whole_watts_sql {

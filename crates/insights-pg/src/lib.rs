@@ -149,6 +149,42 @@ pub(crate) struct Database {
     /// or ended by the server), as apart from busy (a pool wait or a statement too long):
     /// what takes a replica out of rotation (`replicas.rs`).
     unreachable: Arc<std::sync::atomic::AtomicU64>,
+    /// The rollups' watermark as this server last told it, shared by the pool's clones.
+    watermark: Arc<Watermark>,
+}
+
+/// How long a server's watermark is reused before it is read again. A watermark older than
+/// the server's only makes a read take quarters where coarser rows already exist, so any age
+/// is correct; this one costs one small statement a second.
+const WATERMARK_REUSE: Duration = Duration::from_secs(1);
+
+/// The fact `final_before_us` of `power_sample_facts`: the import keeps rollup rows coarser
+/// than 15 minutes, and their packs, only where they end at or before it.
+const FINAL_BEFORE: &str =
+    "SELECT (SELECT value FROM power_sample_facts WHERE name = 'final_before_us') AS final_before";
+
+/// A watermark and when it was read.
+#[derive(Debug, Default)]
+struct Watermark {
+    read: std::sync::Mutex<Option<(i64, std::time::Instant)>>,
+}
+
+impl Watermark {
+    fn fresh(&self) -> Option<i64> {
+        let read = *self
+            .read
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        read.filter(|(_, at)| at.elapsed() < WATERMARK_REUSE)
+            .map(|(value, _)| value)
+    }
+
+    fn store(&self, value: i64, at: std::time::Instant) {
+        *self
+            .read
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some((value, at));
+    }
 }
 
 /// The settings every statement runs under, by name and value.
@@ -263,7 +299,26 @@ impl Database {
             begin,
             description: description.into(),
             unreachable: Arc::default(),
+            watermark: Arc::default(),
         })
+    }
+
+    /// The rollups' watermark on this server (`i64::MIN` when there is none), in µs since
+    /// the epoch: read at most [`WATERMARK_REUSE`] ago, and never from another server, since a
+    /// replica's may be behind the primary's. The server's own only grows, so a value read
+    /// before a statement is at most the one that statement sees.
+    pub(crate) async fn final_before(&self) -> Result<i64, DbError> {
+        if let Some(value) = self.watermark.fresh() {
+            return Ok(value);
+        }
+        let asked = std::time::Instant::now();
+        let rows = self.query(FINAL_BEFORE, &[]).await?;
+        let value = rows
+            .first()
+            .and_then(|row| row.try_get::<_, Option<i64>>(0).ok().flatten())
+            .unwrap_or(i64::MIN);
+        self.watermark.store(value, asked);
+        Ok(value)
     }
 
     /// How many statements so far found the server unreachable.

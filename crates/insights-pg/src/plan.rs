@@ -9,7 +9,8 @@
 //! there is one row, whatever its zone's offset. A range is tiled from its start: whole days,
 //! then whole hours, then quarters, then raw samples for the parts off the grid at either end.
 //! Rows of one span and phase lie together in the index, so the days of consecutive buckets
-//! merge into a single scan.
+//! merge into a single scan. Rows longer than a quarter exist only up to the import's
+//! watermark; past it a range is read from quarters.
 //!
 //! All instants are microseconds since the epoch, PostgreSQL's precision.
 
@@ -111,10 +112,14 @@ pub(crate) fn pack_start(level: Level, start: i64) -> Option<i64> {
 /// The runs that read every sample in `[edges[0], edges[last])` exactly once, with no rollup
 /// row crossing an edge, so each row belongs to the range its start falls in (raw runs may
 /// span edges: a sample's instant places it). `edges` are strictly increasing.
-pub(crate) fn plan(edges: &[i64]) -> Vec<Run> {
+///
+/// Rows coarser than a quarter exist only where they end at or before `final_before` (the
+/// watermark the import keeps, on the 15-minute grid; `i64::MIN` when there is none): after
+/// it, the import maintains only the 15-minute rows, so a range is read from quarters there.
+pub(crate) fn plan(edges: &[i64], final_before: i64) -> Vec<Run> {
     let mut runs = Vec::new();
     for pair in edges.windows(2) {
-        tile(pair[0], pair[1], &mut runs);
+        tile(pair[0], pair[1], final_before, &mut runs);
     }
     runs
 }
@@ -132,13 +137,15 @@ pub(crate) fn plan_raw(edges: &[i64]) -> Vec<Run> {
     }
 }
 
-fn tile(start: i64, end: i64, runs: &mut Vec<Run>) {
-    let (first, last) = (ceil(start, QUARTER_US), floor(end, QUARTER_US));
-    if first >= last {
+fn tile(start: i64, end: i64, final_before: i64, runs: &mut Vec<Run>) {
+    let (first, end_of_quarters) = (ceil(start, QUARTER_US), floor(end, QUARTER_US));
+    if first >= end_of_quarters {
         push(runs, Level::Raw, start, end);
         return;
     }
     push(runs, Level::Raw, start, first);
+    // Coarse rows up to the watermark, quarters after it.
+    let last = floor(final_before.clamp(first, end_of_quarters), QUARTER_US);
     let (first_midnight, last_midnight) = (ceil(first, DAY_US), floor(last, DAY_US));
     if last_midnight - first_midnight >= BLOCKS_FROM_US {
         // Long: hours to the first UTC midnight, blocks of days between, hours after.
@@ -154,7 +161,8 @@ fn tile(start: i64, end: i64, runs: &mut Vec<Run>) {
             runs,
         );
     }
-    push(runs, Level::Raw, last, end);
+    fill(last, end_of_quarters, &[Level::Quarter], runs);
+    push(runs, Level::Raw, end_of_quarters, end);
 }
 
 /// Tiles `[from, to)` from `from` with as many rows of each level in turn as fit; returns
@@ -232,7 +240,7 @@ mod tests {
     const MIDNIGHT: i64 = 1_710_028_800_000_000;
 
     fn check(edges: &[i64], expected: &[(Level, i32, i64, i64)]) {
-        let actual: Vec<_> = plan(edges)
+        let actual: Vec<_> = plan(edges, i64::MAX)
             .into_iter()
             .map(|run| (run.level, run.phase_s, run.from, run.to))
             .collect();
@@ -285,6 +293,40 @@ mod tests {
     }
 
     #[test]
+    fn reads_quarters_after_the_watermark() {
+        use Level::*;
+        let m = |minutes: i64| MIDNIGHT + minutes * MINUTE;
+        let check = |edges: &[i64], final_before: i64, expected: &[(Level, i32, i64, i64)]| {
+            let actual: Vec<_> = plan(edges, final_before)
+                .into_iter()
+                .map(|run| (run.level, run.phase_s, run.from, run.to))
+                .collect();
+            assert_eq!(
+                actual, expected,
+                "edges {edges:?}, watermark {final_before}"
+            );
+        };
+        // A day whose last six hours come after the watermark.
+        check(
+            &[m(0), m(1440)],
+            m(1080),
+            &[(Hour, 0, m(0), m(1080)), (Quarter, 0, m(1080), m(1440))],
+        );
+        // No watermark: quarters throughout, raw at the edges off the grid.
+        check(
+            &[m(7), m(127)],
+            i64::MIN,
+            &[
+                (Raw, 0, m(7), m(15)),
+                (Quarter, 0, m(15), m(120)),
+                (Raw, 0, m(120), m(127)),
+            ],
+        );
+        // A watermark after the range changes nothing.
+        check(&[m(60), m(120)], m(2000), &[(Hour, 0, m(60), m(120))]);
+    }
+
+    #[test]
     fn reads_long_ranges_from_blocks_of_days() {
         use Level::*;
         let d = |days: i64| days * DAY_US;
@@ -324,7 +366,7 @@ mod tests {
     proptest::proptest! {
         /// Whatever the edges, the runs read every instant between the first and last edge
         /// exactly once, no rollup row crosses an edge, and each rollup run holds whole rows
-        /// of its span starting on its phase.
+        /// of its span starting on its phase, rows coarser than quarters only up to the watermark.
         #[test]
         fn runs_tile_the_ranges_exactly(
             // Anywhere in years 0000 to 9999, the instants a window may hold.
@@ -337,12 +379,17 @@ mod tests {
                 ],
                 1..12,
             ),
+            final_before in proptest::prop_oneof![
+                proptest::strategy::Just(i64::MIN),
+                proptest::strategy::Just(i64::MAX),
+                (-69_000_000i64..280_000_000).prop_map(|quarter| quarter * QUARTER_US),
+            ],
         ) {
             let mut edges = vec![start_quarter * QUARTER_US + offset];
             for width in widths {
                 edges.push(edges[edges.len() - 1] + width);
             }
-            let runs = plan(&edges);
+            let runs = plan(&edges, final_before);
             let mut at = edges[0];
             for run in &runs {
                 proptest::prop_assert_eq!(run.from, at, "runs are contiguous: {:?}", runs);
@@ -359,6 +406,11 @@ mod tests {
                     proptest::prop_assert_eq!(run.from.rem_euclid(QUARTER_US), 0);
                     proptest::prop_assert_eq!(run.from.rem_euclid(span) / 1_000_000, i64::from(run.phase_s));
                     proptest::prop_assert_eq!((run.to - run.from) % span, 0);
+                    // Rows coarser than a quarter end at or before the watermark.
+                    proptest::prop_assert!(
+                        run.level == Level::Quarter || run.to <= final_before,
+                        "{:?} ends after the watermark {}", run, final_before
+                    );
                 }
                 at = run.to;
             }

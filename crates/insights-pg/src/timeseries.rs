@@ -531,13 +531,6 @@ impl PgTimeSeries {
     ) -> Result<(), TimeSeriesError> {
         let (duids, numbers) = keys(series);
         let micros: Vec<i64> = edges.iter().copied().map(ceil_micros).collect();
-        let runs = if self.use_rollups {
-            plan::plan(&micros)
-        } else {
-            plan::plan_raw(&micros)
-        };
-        let (packed, rows): (Vec<plan::Run>, Vec<plan::Run>) =
-            runs.into_iter().partition(plan::reads_packs);
         let edges = instants(micros.iter().copied())?;
         // width_bucket and the partition point below both count the edges at or before an
         // instant, so range i is [edge i-1, edge i).
@@ -545,17 +538,26 @@ impl PgTimeSeries {
         // The two statements run at once, each on a connection of its own: a long window
         // reads packs for its middle and rows for its edges, and waiting for one before
         // sending the other would add a round trip and a statement's time.
-        let (aggregated, packs) = self
+        // The plan depends on the server's watermark, so it is made for the server that
+        // answers.
+        let (aggregated, packs, packed) = self
             .sources
             .read(|db| {
-                let (duids, numbers, rows, packed, edges) =
-                    (&duids, &numbers, &rows, &packed, &edges);
+                let (duids, numbers, micros, edges) = (&duids, &numbers, &micros, &edges);
                 async move {
-                    futures_util::future::try_join(
-                        read_rows(&db, statements, duids, numbers, rows, edges),
-                        read_packs(&db, duids, numbers, packed),
+                    let runs = if self.use_rollups {
+                        plan::plan(micros, db.final_before().await?)
+                    } else {
+                        plan::plan_raw(micros)
+                    };
+                    let (packed, rows): (Vec<plan::Run>, Vec<plan::Run>) =
+                        runs.into_iter().partition(plan::reads_packs);
+                    let (aggregated, packs) = futures_util::future::try_join(
+                        read_rows(&db, statements, duids, numbers, &rows, edges),
+                        read_packs(&db, duids, numbers, &packed),
                     )
-                    .await
+                    .await?;
+                    Ok((aggregated, packs, packed))
                 }
             })
             .await?;

@@ -638,6 +638,11 @@ async fn roll_up_batch(
     before: Option<i64>,
     after: Option<i64>,
 ) -> Result<u64, ImportError> {
+    // The rows of the days recomputed below are made from the samples; only the batch's
+    // samples outside them need adding: all at or after `before` when the watermark moves
+    // row by row, those at or after `after` when the days it crosses are recomputed.
+    let extend = matches!((before, after), (Some(before), Some(after)) if after - before <= EXTEND_AT_MOST_US);
+    let added_from = if extend { before } else { after };
     transaction
         .execute(
             concat!(
@@ -658,7 +663,7 @@ async fn roll_up_batch(
                      min_watts = least(power_rollups.min_watts, EXCLUDED.min_watts),
                      max_watts = greatest(power_rollups.max_watts, EXCLUDED.max_watts)"
             ),
-            &[&before],
+            &[&added_from],
         )
         .await
         .map_err(sql_error)?;
@@ -667,7 +672,7 @@ async fn roll_up_batch(
         instant_sql(before)
     );
     match (before, after) {
-        (Some(before), Some(after)) if after - before <= EXTEND_AT_MOST_US => {
+        (Some(before), Some(after)) if extend => {
             let days = touch_days(transaction, &late).await?;
             refresh_rollups(transaction, Some(before)).await?;
             if after > before {

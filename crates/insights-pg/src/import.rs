@@ -22,7 +22,8 @@ use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{Client, Transaction};
 
 use crate::layout::{
-    micro_watts_sql, sample_parts_sql, whole_watts_sql, ROLLUP_LAYOUT_VERSION, SCHEMA_SQL,
+    micro_watts_sql, pack_entries_sql, pack_start_sql, sample_parts_sql, whole_watts_sql,
+    FINAL_BEFORE_FACT, ROLLUP_LAYOUT_VERSION, ROLLUP_VERSION_FACT, SCHEMA_SQL,
 };
 use crate::plan::{self, Level, DAY_US, HOUR_US, QUARTER_US};
 
@@ -159,7 +160,8 @@ impl Importer {
             create_partition(&transaction, year, month).await?;
         }
         // Data written before rollups existed has none: roll up everything this once.
-        let rolled_up_before = rollup_version(&transaction).await? == Some(ROLLUP_LAYOUT_VERSION)
+        let rolled_up_before = fact(&transaction, ROLLUP_VERSION_FACT).await?
+            == Some(ROLLUP_LAYOUT_VERSION)
             || transaction
                 .query_one("SELECT NOT EXISTS (SELECT FROM power_samples)", &[])
                 .await
@@ -175,25 +177,22 @@ impl Importer {
             )
             .await
             .map_err(sql_error)?;
-        let before = final_before(&transaction).await?;
+        let before = fact(&transaction, FINAL_BEFORE_FACT).await?;
         let (days_rolled_up, series_measured) = if rolled_up_before {
-            transaction
-                .execute(
-                    "INSERT INTO power_series SELECT DISTINCT duid, circuit_number FROM fresh
-                     ON CONFLICT DO NOTHING",
-                    &[],
-                )
-                .await
-                .map_err(sql_error)?;
-            let after = before.max(newest_final(&transaction, "fresh").await?);
+            let after = take_series(&transaction, "fresh", before).await?;
             let days = roll_up_batch(&transaction, before, after).await?;
-            record_final_before(&transaction, after).await?;
+            record_fact(&transaction, FINAL_BEFORE_FACT, after).await?;
             (days, count_gaps(&transaction, UPDATE_GAPS).await?)
         } else {
             let days = roll_up_everything(&transaction, before).await?;
             (days, count_gaps(&transaction, RECOUNT_GAPS).await?)
         };
-        record_version(&transaction).await?;
+        record_fact(
+            &transaction,
+            ROLLUP_VERSION_FACT,
+            Some(ROLLUP_LAYOUT_VERSION),
+        )
+        .await?;
         transaction.commit().await.map_err(sql_error)?;
         if inserted >= SETTLE_AFTER_SAMPLES || !rolled_up_before {
             let partitions: Vec<String> = months
@@ -218,7 +217,7 @@ impl Importer {
         to: Option<OffsetDateTime>,
     ) -> Result<u64, ImportError> {
         let transaction = begin(&mut self.client).await?;
-        let before = final_before(&transaction).await?;
+        let before = fact(&transaction, FINAL_BEFORE_FACT).await?;
         let days = if from.is_none() && to.is_none() {
             let days = roll_up_everything(&transaction, before).await?;
             count_gaps(&transaction, RECOUNT_GAPS).await?;
@@ -228,7 +227,12 @@ impl Importer {
             refresh_rollups(&transaction, before).await?;
             days
         };
-        record_version(&transaction).await?;
+        record_fact(
+            &transaction,
+            ROLLUP_VERSION_FACT,
+            Some(ROLLUP_LAYOUT_VERSION),
+        )
+        .await?;
         transaction.commit().await.map_err(sql_error)?;
         // A rebuild rewrites rollups, packs and gap counts; the samples are as they were.
         settle(&self.client, &[]).await?;
@@ -432,17 +436,6 @@ async fn create_partition(
         .map_err(sql_error)
 }
 
-async fn rollup_version(transaction: &Transaction<'_>) -> Result<Option<i64>, ImportError> {
-    Ok(transaction
-        .query_opt(
-            "SELECT value FROM power_sample_facts WHERE name = 'rollup_version'",
-            &[],
-        )
-        .await
-        .map_err(sql_error)?
-        .map(|row| row.get(0)))
-}
-
 /// The spacing in ns between a row and the one before it among the rows of its `$partition`.
 macro_rules! gap_ns_sql {
     ($partition:literal) => {
@@ -570,29 +563,32 @@ const HOLD_BACK_US: i64 = 2 * HOUR_US;
 /// instead, which costs less per row.
 const EXTEND_AT_MOST_US: i64 = DAY_US;
 
-/// The watermark, `final_before_us`: rows longer than 15 minutes, and packs, exist exactly
-/// where they end at or before it. `None` before the first import.
-async fn final_before(transaction: &Transaction<'_>) -> Result<Option<i64>, ImportError> {
+/// The fact `name` of `power_sample_facts`: `rollup_version`, the layout the rollups were
+/// written with; or `final_before_us`, the watermark: rows longer than 15 minutes, and packs,
+/// exist exactly where they end at or before it. `None` before the first import.
+async fn fact(transaction: &Transaction<'_>, name: &str) -> Result<Option<i64>, ImportError> {
     Ok(transaction
         .query_opt(
-            "SELECT value FROM power_sample_facts WHERE name = 'final_before_us'",
-            &[],
+            "SELECT value FROM power_sample_facts WHERE name = $1",
+            &[&name],
         )
         .await
         .map_err(sql_error)?
         .map(|row| row.get(0)))
 }
 
-async fn record_final_before(
+/// Records the fact `name`; nothing when `value` is `None`.
+async fn record_fact(
     transaction: &Transaction<'_>,
+    name: &str,
     value: Option<i64>,
 ) -> Result<(), ImportError> {
     if let Some(value) = value {
         transaction
             .execute(
-                "INSERT INTO power_sample_facts VALUES ('final_before_us', $1)
+                "INSERT INTO power_sample_facts VALUES ($1, $2)
                  ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value",
-                &[&value],
+                &[&name, &value],
             )
             .await
             .map_err(sql_error)?;
@@ -600,14 +596,26 @@ async fn record_final_before(
     Ok(())
 }
 
-/// Where the watermark may go after the samples of `table` (`fresh` or `power_samples`):
+/// Lists the series of the samples of `table` (`fresh` or `power_samples`) in
+/// `power_series`, and returns where the watermark may go from `before` after those samples:
 /// [`HOLD_BACK_US`] before the newest of them on the 15-minute grid, or before the
 /// database's clock when a sample claims to be from the future, so that one sensor's wrong
-/// clock cannot turn everyone's samples late. `None` when the table is empty.
-async fn newest_final(
+/// clock cannot turn everyone's samples late; never back.
+async fn take_series(
     transaction: &Transaction<'_>,
     table: &str,
+    before: Option<i64>,
 ) -> Result<Option<i64>, ImportError> {
+    transaction
+        .execute(
+            &format!(
+                "INSERT INTO power_series SELECT DISTINCT duid, circuit_number FROM {table}
+                 ON CONFLICT DO NOTHING"
+            ),
+            &[],
+        )
+        .await
+        .map_err(sql_error)?;
     let row = transaction
         .query_one(
             &format!(
@@ -621,7 +629,7 @@ async fn newest_final(
         .map_err(sql_error)?;
     let (newest, now): (Option<i64>, i64) = (row.get(0), row.get(1));
     let newest = newest.map(|newest| newest.min(now));
-    Ok(newest.map(|newest| newest.div_euclid(QUARTER_US) * QUARTER_US - HOLD_BACK_US))
+    Ok(before.max(newest.map(|newest| newest.div_euclid(QUARTER_US) * QUARTER_US - HOLD_BACK_US)))
 }
 
 /// Brings the rollups up to date with the batch in `fresh`, and extends them from the
@@ -706,18 +714,10 @@ async fn roll_up_everything(
     transaction: &Transaction<'_>,
     before: Option<i64>,
 ) -> Result<u64, ImportError> {
-    transaction
-        .execute(
-            "INSERT INTO power_series SELECT DISTINCT duid, circuit_number FROM power_samples
-             ON CONFLICT DO NOTHING",
-            &[],
-        )
-        .await
-        .map_err(sql_error)?;
-    let after = before.max(newest_final(transaction, "power_samples").await?);
+    let after = take_series(transaction, "power_samples", before).await?;
     let days = touch_everything(transaction, None).await?;
     refresh_rollups(transaction, after).await?;
-    record_final_before(transaction, after).await?;
+    record_fact(transaction, FINAL_BEFORE_FACT, after).await?;
     Ok(days)
 }
 
@@ -780,7 +780,8 @@ async fn extend_blocks(
 /// For every series, the rows of span `$4` s starting every 15 minutes from `$1` to `$2` (µs
 /// since the epoch), each the sum of the rows of span `$3` of its phase inside it, appended to
 /// their packs (of `$5` s).
-const EXTEND_SLIDING: &str = "
+const EXTEND_SLIDING: &str = concat!(
+    "
     WITH added AS (
         INSERT INTO power_rollups
         SELECT s.duid, s.circuit_number, $4::int4, mod(mod(extract(epoch FROM r.start)::bigint, $4::int4) + $4::int4, $4::int4)::int4,
@@ -801,14 +802,17 @@ const EXTEND_SLIDING: &str = "
         RETURNING duid, circuit_number, span_s, phase_s, start, n, int_sum, micro_sum, min_watts, max_watts)
     INSERT INTO power_rollup_packs
     SELECT duid, circuit_number, span_s, phase_s, pack,
-           string_agg(int4send(((extract(epoch FROM start) - extract(epoch FROM pack)) / span_s)::int4)
-                      || int8send(n) || int8send(int_sum) || int8send(micro_sum)
-                      || float8send(min_watts) || float8send(max_watts), ''::bytea ORDER BY start)
-    FROM (SELECT *, start - mod(mod(extract(epoch FROM start)::bigint - phase_s, $5::int8) + $5::int8, $5::int8) * interval '1 second' AS pack
+           ",
+    pack_entries_sql!("", "pack", "span_s"),
+    "
+    FROM (SELECT *, ",
+    pack_start_sql!("", "$5::int8"),
+    " AS pack
           FROM added) AS r
     GROUP BY duid, circuit_number, span_s, phase_s, pack
     ON CONFLICT (duid, circuit_number, span_s, phase_s, start)
-        DO UPDATE SET entries = power_rollup_packs.entries || EXCLUDED.entries";
+        DO UPDATE SET entries = power_rollup_packs.entries || EXCLUDED.entries"
+);
 
 /// For every series, the blocks of `$3` s starting from `$1` to `$2` (µs since the epoch),
 /// each the sum of the daily rows at UTC midnight inside it; a block already made, by the
@@ -1268,11 +1272,11 @@ async fn refresh_packs(
                AS k(duid, circuit_number, span_s, phase_s, start_us, end_us)
          WHERE p.duid = k.duid AND p.circuit_number = k.circuit_number AND p.span_s = k.span_s
            AND p.phase_s = k.phase_s AND p.start = to_timestamp(0) + k.start_us * interval '1 microsecond'",
-        "INSERT INTO power_rollup_packs
-         SELECT k.duid, k.circuit_number, k.span_s, k.phase_s, k.start,
-                string_agg(int4send(((extract(epoch FROM r.start) - extract(epoch FROM k.start)) / k.span_s)::int4)
-                           || int8send(r.n) || int8send(r.int_sum) || int8send(r.micro_sum)
-                           || float8send(r.min_watts) || float8send(r.max_watts), ''::bytea ORDER BY r.start)
+        concat!(
+            "INSERT INTO power_rollup_packs
+             SELECT k.duid, k.circuit_number, k.span_s, k.phase_s, k.start, ",
+            pack_entries_sql!("r.", "k.start", "k.span_s"),
+            "
          FROM (SELECT duid, circuit_number, span_s, phase_s,
                       to_timestamp(0) + start_us * interval '1 microsecond' AS start,
                       to_timestamp(0) + end_us * interval '1 microsecond' AS end_at
@@ -1282,7 +1286,8 @@ async fn refresh_packs(
               AND r.span_s = k.span_s AND r.phase_s = k.phase_s
               AND r.start >= k.start AND r.start < k.end_at
          GROUP BY k.duid, k.circuit_number, k.span_s, k.phase_s, k.start
-         ORDER BY k.duid, k.circuit_number, k.span_s, k.phase_s, k.start",
+         ORDER BY k.duid, k.circuit_number, k.span_s, k.phase_s, k.start"
+        ),
     ] {
         transaction
             .execute(statement, &params)
@@ -1324,19 +1329,6 @@ fn sliding(
         start += QUARTER_US;
         return Some(answer);
     })
-}
-
-/// Records the rollup layout the rows were written with.
-async fn record_version(transaction: &Transaction<'_>) -> Result<(), ImportError> {
-    transaction
-        .execute(
-            "INSERT INTO power_sample_facts VALUES ('rollup_version', $1)
-             ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value",
-            &[&ROLLUP_LAYOUT_VERSION],
-        )
-        .await
-        .map_err(sql_error)?;
-    Ok(())
 }
 
 /// Recomputes every rollup row in SQL, into `rollup_expected` (quarters from the samples,
@@ -1436,18 +1428,17 @@ SELECT format('%s/%s pack of span %s s at %s: expected %s, stored %s',
               coalesce(e.span_s, p.span_s), coalesce(e.start, p.start),
               CASE WHEN e.entries IS NULL THEN 'no pack' ELSE format('%s rows, md5 %s', length(e.entries) / 44, md5(e.entries)) END,
               CASE WHEN p.entries IS NULL THEN 'no pack' ELSE format('%s rows, md5 %s', length(p.entries) / 44, md5(p.entries)) END)
-FROM (SELECT duid, circuit_number, span_s, phase_s, pack AS start,
-             string_agg(int4send(((extract(epoch FROM start) - extract(epoch FROM pack)) / span_s)::int4)
-                        || int8send(n) || int8send(int_sum) || int8send(micro_sum)
-                        || float8send(min_watts) || float8send(max_watts), ''::bytea ORDER BY start) AS entries
-      FROM (SELECT r.*, r.start - mod(mod(extract(epoch FROM r.start)::bigint - r.phase_s, l.length_s) + l.length_s, l.length_s) * interval '1 second' AS pack
+FROM (SELECT duid, circuit_number, span_s, phase_s, pack AS start, {entries} AS entries
+      FROM (SELECT r.*, {pack} AS pack
             FROM power_rollups r
             CROSS JOIN LATERAL (SELECT CASE r.span_s{lengths} END AS length_s) AS l
             WHERE l.length_s IS NOT NULL) AS rows
       GROUP BY duid, circuit_number, span_s, phase_s, pack) AS e
 FULL JOIN power_rollup_packs p ON p.duid = e.duid AND p.circuit_number = e.circuit_number
      AND p.span_s = e.span_s AND p.phase_s = e.phase_s AND p.start = e.start
-WHERE e.entries IS DISTINCT FROM p.entries"
+WHERE e.entries IS DISTINCT FROM p.entries",
+        entries = pack_entries_sql!("", "pack", "span_s"),
+        pack = pack_start_sql!("r.", "l.length_s"),
     )
 }
 

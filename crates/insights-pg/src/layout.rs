@@ -14,6 +14,14 @@ pub(crate) const SCHEMA_SQL: &str = include_str!("../../../db/timeseries.sql");
 /// the watermark `final_before_us`, so that a streamed batch updates only its quarters.
 pub(crate) const ROLLUP_LAYOUT_VERSION: i64 = 6;
 
+/// The name of the fact that records [`ROLLUP_LAYOUT_VERSION`].
+pub(crate) const ROLLUP_VERSION_FACT: &str = "rollup_version";
+
+/// The name of the fact that records the watermark, in µs since the epoch on the 15-minute
+/// grid: rollup rows longer than 15 minutes, and packs, exist exactly where they end at or
+/// before it. It never decreases.
+pub(crate) const FINAL_BEFORE_FACT: &str = "final_before_us";
+
 /// A sample's whole watts in SQL, as `insights_core::sample_parts` has them.
 macro_rules! whole_watts_sql {
     ($watts:literal) => {
@@ -46,4 +54,56 @@ macro_rules! sample_parts_sql {
         )
     };
 }
-pub(crate) use {micro_watts_sql, sample_parts_sql, whole_watts_sql};
+/// A pack's entries in SQL, as `db/timeseries.sql` lays them out: an aggregate over rollup
+/// rows (their columns prefixed by `$row`, as `r.`) of one pack that starts at `$pack`, of
+/// span `$span_s` seconds, one 44-byte record a row in start order.
+macro_rules! pack_entries_sql {
+    ($row:literal, $pack:literal, $span_s:literal) => {
+        concat!(
+            "string_agg(int4send(((extract(epoch FROM ",
+            $row,
+            "start) - extract(epoch FROM ",
+            $pack,
+            ")) / ",
+            $span_s,
+            ")::int4) || int8send(",
+            $row,
+            "n) || int8send(",
+            $row,
+            "int_sum) || int8send(",
+            $row,
+            "micro_sum) || float8send(",
+            $row,
+            "min_watts) || float8send(",
+            $row,
+            "max_watts), ''::bytea ORDER BY ",
+            $row,
+            "start)"
+        )
+    };
+}
+
+/// The start of the pack of `$length` seconds that holds the rollup row whose columns
+/// `$row` prefixes, as `plan::pack_start` finds it: packs of one phase start a pack's length
+/// apart, on that phase.
+macro_rules! pack_start_sql {
+    ($row:literal, $length:literal) => {
+        concat!(
+            $row,
+            "start - mod(mod(extract(epoch FROM ",
+            $row,
+            "start)::bigint - ",
+            $row,
+            "phase_s, ",
+            $length,
+            ") + ",
+            $length,
+            ", ",
+            $length,
+            ") * interval '1 second'"
+        )
+    };
+}
+pub(crate) use {
+    micro_watts_sql, pack_entries_sql, pack_start_sql, sample_parts_sql, whole_watts_sql,
+};

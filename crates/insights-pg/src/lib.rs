@@ -158,10 +158,8 @@ pub(crate) struct Database {
 /// is correct; this one costs one small statement a second.
 const WATERMARK_REUSE: Duration = Duration::from_secs(1);
 
-/// The fact `final_before_us` of `power_sample_facts`: the import keeps rollup rows coarser
-/// than 15 minutes, and their packs, only where they end at or before it.
-const FINAL_BEFORE: &str =
-    "SELECT (SELECT value FROM power_sample_facts WHERE name = 'final_before_us') AS final_before";
+/// A fact of `power_sample_facts` by name (`$1`), or null.
+const FACT: &str = "SELECT (SELECT value FROM power_sample_facts WHERE name = $1) AS value";
 
 /// A watermark and when it was read.
 #[derive(Debug, Default)]
@@ -312,7 +310,8 @@ impl Database {
             return Ok(value);
         }
         let asked = std::time::Instant::now();
-        let rows = self.query(FINAL_BEFORE, &[]).await?;
+        let name = crate::layout::FINAL_BEFORE_FACT;
+        let rows = self.query(FACT, &[(&name, Type::TEXT)]).await?;
         let value = rows
             .first()
             .and_then(|row| row.try_get::<_, Option<i64>>(0).ok().flatten())

@@ -19,7 +19,7 @@ CREATE TABLE IF NOT EXISTS power_samples (
 -- Facts about the data set that answers need, written by the import: the rollup layout
 -- (`rollup_version`) the rows below were written with, and the watermark (`final_before_us`,
 -- µs since the epoch, on the 15-minute grid, never decreasing): rollup rows longer than 15
--- minutes, and their packs, exist exactly where they end at or before it.
+-- minutes exist exactly where they end at or before it, and packs hold only those rows.
 CREATE TABLE IF NOT EXISTS power_sample_facts (
     name  text PRIMARY KEY,
     value bigint NOT NULL
@@ -75,8 +75,8 @@ CREATE TABLE IF NOT EXISTS power_rollups (
 -- A long run of rows (plan::reads_packs) reads one pack where it would read up to 32 rows:
 -- PostgreSQL's cost is per row (and per array element, which is why this is bytes, not
 -- arrays), and unpacking costs the service next to nothing. The import rewrites the packs whose
--- rows it recomputed, in the same transaction; `cargo xtask rollup --verify` compares them with
--- power_rollups. At most 1,408 bytes of entries, so a pack stays inline, never TOASTed,
+-- rows it recomputed, and appends the rows a move of the watermark makes, in the same
+-- transaction; `cargo xtask rollup --verify` compares them with power_rollups. At most 1,408 bytes of entries, so a pack stays inline, never TOASTed,
 -- while its duid is under about 550 bytes (the row stays under PostgreSQL's 2 KB threshold).
 -- (Packs of 96 hours and 128 days, kept inline by a higher toast_tuple_target, were slower:
 -- a range's edges read whole packs for a few entries, and a page held one pack.)

@@ -2,8 +2,8 @@
 //!
 //! A batch of samples is copied into a staging table and inserted where not already present.
 //! Rows longer than 15 minutes (hours and days at every quarter-hour phase, blocks of days)
-//! and their packs exist only where they end at or before a watermark, `final_before_us`,
-//! which trails the newest sample by [`HOLD_BACK_US`]; so a batch's samples at or after the
+//! exist only where they end at or before a watermark, `final_before_us`, and packs hold
+//! only those; the watermark trails the newest sample by [`HOLD_BACK_US`]; so a batch's samples at or after the
 //! watermark only add to their 15-minute rows, a cost in proportion to the samples. When the
 //! watermark moves, the rows that now end before it are made for every series from the rows
 //! a level finer and appended to their packs: a quarter's worth of rows a series per quarter
@@ -210,7 +210,8 @@ impl Importer {
     }
 
     /// Recomputes the rollups of every series and day with samples or rollups between `from`
-    /// and `to` (whole UTC days around them; everything when both are `None`).
+    /// and `to` (whole UTC days around them; everything when both are `None`, or when the
+    /// rollups are of an older layout or have no watermark yet).
     pub async fn rebuild(
         &mut self,
         from: Option<OffsetDateTime>,
@@ -218,7 +219,11 @@ impl Importer {
     ) -> Result<u64, ImportError> {
         let transaction = begin(&mut self.client).await?;
         let before = fact(&transaction, FINAL_BEFORE_FACT).await?;
-        let days = if from.is_none() && to.is_none() {
+        // Bounds recompute days inside a layout that is already this version's, around its
+        // watermark; without one (an older layout, or no import yet) everything is rebuilt.
+        let current = before.is_some()
+            && fact(&transaction, ROLLUP_VERSION_FACT).await? == Some(ROLLUP_LAYOUT_VERSION);
+        let days = if (from.is_none() && to.is_none()) || !current {
             let days = roll_up_everything(&transaction, before).await?;
             count_gaps(&transaction, RECOUNT_GAPS).await?;
             days
@@ -564,8 +569,8 @@ const HOLD_BACK_US: i64 = 2 * HOUR_US;
 const EXTEND_AT_MOST_US: i64 = DAY_US;
 
 /// The fact `name` of `power_sample_facts`: `rollup_version`, the layout the rollups were
-/// written with; or `final_before_us`, the watermark: rows longer than 15 minutes, and packs,
-/// exist exactly where they end at or before it. `None` before the first import.
+/// written with; or `final_before_us`, the watermark: rows longer than 15 minutes exist
+/// exactly where they end at or before it. `None` before the first import.
 async fn fact(transaction: &Transaction<'_>, name: &str) -> Result<Option<i64>, ImportError> {
     Ok(transaction
         .query_opt(
@@ -690,9 +695,15 @@ async fn roll_up_batch(
         }
         _ => {
             // Every day a row ending in (before, after] overlaps, with the late samples' days.
+            // Series by series through the primary key (LATERAL, kept apart by OFFSET 0),
+            // not a scan of every month partition the range overlaps.
             let crossed = format!(
-                "SELECT duid, circuit_number, ts FROM power_samples
-                 WHERE ts >= {} - interval '1 day' AND ts < {}",
+                "SELECT s.duid, s.circuit_number, p.ts FROM power_series s
+                 CROSS JOIN LATERAL (
+                     SELECT p.ts FROM power_samples p
+                     WHERE p.duid = s.duid AND p.circuit_number = s.circuit_number
+                       AND p.ts >= {} - interval '1 day' AND p.ts < {}
+                     OFFSET 0) AS p",
                 instant_sql(before),
                 instant_sql(after)
             );
@@ -979,7 +990,11 @@ async fn refresh_blocks(
     let last_end = final_before
         .div_euclid(level.span_us())
         .saturating_mul(level.span_us());
-    let made_ends: Vec<i64> = ends.iter().map(|&end| end.min(last_end)).collect();
+    let made_ends: Vec<i64> = ends
+        .iter()
+        .zip(&firsts)
+        .map(|(&end, &first)| end.min(last_end).max(first))
+        .collect();
     let span_s = level.span_s();
     let deleted: [&(dyn ToSql + Sync); 5] = [&duids, &numbers, &firsts, &ends, &span_s];
     let made: [&(dyn ToSql + Sync); 5] = [&duids, &numbers, &firsts, &made_ends, &span_s];

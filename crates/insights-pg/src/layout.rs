@@ -10,16 +10,16 @@ pub(crate) const SCHEMA_SQL: &str = include_str!("../../../db/timeseries.sql");
 /// `power_sample_facts`; answers read rollups only when it matches.
 /// 4: packs of 24 hours and 32 days (work in progress between f73203c and 52b887a wrote
 /// other pack layouts under 3). 5: exact microwatt sums (`micro_sum`), and an interval per
-/// series (`power_series_intervals`). 6: rows longer than 15 minutes, and packs, only up to
-/// the watermark `final_before_us`, so that a streamed batch updates only its quarters.
+/// series (`power_series_intervals`). 6: rows longer than 15 minutes (and so packs) only up
+/// to the watermark `final_before_us`, so that a streamed batch updates only its quarters.
 pub(crate) const ROLLUP_LAYOUT_VERSION: i64 = 6;
 
 /// The name of the fact that records [`ROLLUP_LAYOUT_VERSION`].
 pub(crate) const ROLLUP_VERSION_FACT: &str = "rollup_version";
 
 /// The name of the fact that records the watermark, in µs since the epoch on the 15-minute
-/// grid: rollup rows longer than 15 minutes, and packs, exist exactly where they end at or
-/// before it. It never decreases.
+/// grid: rollup rows longer than 15 minutes exist exactly where they end at or before it, and
+/// packs hold only those rows. It never decreases.
 pub(crate) const FINAL_BEFORE_FACT: &str = "final_before_us";
 
 /// A sample's whole watts in SQL, as `insights_core::sample_parts` has them.

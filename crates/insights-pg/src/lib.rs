@@ -158,8 +158,9 @@ pub(crate) struct Database {
 /// is correct; this one costs one small statement a second.
 const WATERMARK_REUSE: Duration = Duration::from_secs(1);
 
-/// A fact of `power_sample_facts` by name (`$1`), or null.
-const FACT: &str = "SELECT (SELECT value FROM power_sample_facts WHERE name = $1) AS value";
+/// Two facts of `power_sample_facts` by name (`$1`, `$2`), each null when absent.
+const FACTS: &str = "SELECT (SELECT value FROM power_sample_facts WHERE name = $1) AS first,
+                            (SELECT value FROM power_sample_facts WHERE name = $2) AS second";
 
 /// A watermark and when it was read.
 #[derive(Debug, Default)]
@@ -310,12 +311,29 @@ impl Database {
             return Ok(value);
         }
         let asked = std::time::Instant::now();
-        let name = crate::layout::FINAL_BEFORE_FACT;
-        let rows = self.query(FACT, &[(&name, Type::TEXT)]).await?;
-        let value = rows
-            .first()
-            .and_then(|row| row.try_get::<_, Option<i64>>(0).ok().flatten())
-            .unwrap_or(i64::MIN);
+        let names = (
+            crate::layout::FINAL_BEFORE_FACT,
+            crate::layout::ROLLUP_VERSION_FACT,
+        );
+        let rows = self
+            .query(FACTS, &[(&names.0, Type::TEXT), (&names.1, Type::TEXT)])
+            .await?;
+        let fact = |column: usize| {
+            rows.first()
+                .and_then(|row| row.try_get::<_, Option<i64>>(column).ok().flatten())
+        };
+        // Checked with the watermark, not only at start-up: an importer of another layout
+        // may rewrite the rollups under a running service, whose plans would then read rows
+        // that are not there. Retryable, as the service of the matching version will answer.
+        let version = fact(1);
+        if version != Some(crate::layout::ROLLUP_LAYOUT_VERSION) {
+            return Err(DbError::Unavailable(format!(
+                "the rollups are now of layout {}, and this service reads layout {}: run the service of that version, or `cargo xtask rollup --rebuild` with this one",
+                version.map_or_else(|| "none".to_owned(), |version| version.to_string()),
+                crate::layout::ROLLUP_LAYOUT_VERSION
+            )));
+        }
+        let value = fact(0).unwrap_or(i64::MIN);
         self.watermark.store(value, asked);
         Ok(value)
     }

@@ -578,23 +578,30 @@ async fn verify_finds_a_pack_that_differs_from_the_rows_and_rebuild_restores_it(
 /// 64-day block (day 19,840 since the epoch).
 const STREAM_T0_NS: i64 = 1_714_003_200_000_000_000;
 
-/// A stream as sensors send it, from `seed`: three series over 2.5 days and one over 0.9
-/// days, a minute apart (one every 10 s for a while, with jitter), fractional watts; sent in
+/// A stream as sensors send it, from `seed`: three series over 2.5 days, one over the first
+/// 0.9 days and one over the last 0.9, a minute apart (one every 10 s for a while, with jitter), fractional watts; sent in
 /// batches of 1 to `longest` minutes, now and then of 2,000, each sample held back to a later
 /// batch with `late_percent` % chance (by up to two days' worth of batches) and sent twice
 /// with 5 % chance.
 fn stream(seed: u64, longest: u64, late_percent: u64) -> Vec<Vec<Sample>> {
     let mut random = Lcg(seed);
     let mut samples: Vec<Sample> = Vec::new();
-    let keys = [key("S1", 1), key("S1", 2), key("T2", 3), key("U4", 1)];
+    let keys = [
+        key("S1", 1),
+        key("S1", 2),
+        key("T2", 3),
+        key("U4", 1),
+        key("V5", 2),
+    ];
     for (index, key) in keys.into_iter().enumerate() {
-        let mut at = STREAM_T0_NS + index as i64 * 1_000_000;
-        // U4 falls silent before the blocks' edge: its blocks end there all the same.
-        let end = if index == 3 {
-            DAY_NS * 9 / 10
-        } else {
-            DAY_NS * 5 / 2
+        // U4 falls silent before the blocks' edge, whose blocks end there all the same; V5
+        // first reports long after the others.
+        let (start, end) = match index {
+            3 => (0, DAY_NS * 9 / 10),
+            4 => (DAY_NS * 8 / 5, DAY_NS * 5 / 2),
+            _ => (0, DAY_NS * 5 / 2),
         };
+        let mut at = STREAM_T0_NS + start + index as i64 * 1_000_000;
         while at < STREAM_T0_NS + end {
             let watts = random.below(4_000_000) as f64 / 1000.0 - 100.0;
             samples.push((key.clone(), at, watts));
@@ -668,10 +675,18 @@ fn streamed_batches_leave_the_rollups_a_full_rebuild_makes() {
             }
             let streamed = rollup_digest(&db);
             let verified = importer.verify().await.unwrap();
+            // A day's rebuild in the middle, then everything's.
+            let at = |ns: i64| OffsetDateTime::from_unix_timestamp_nanos(i128::from(ns)).unwrap();
+            let middle = STREAM_T0_NS + DAY_NS;
+            importer
+                .rebuild(Some(at(middle)), Some(at(middle + DAY_NS / 2)))
+                .await
+                .unwrap();
+            let partly_rebuilt = rollup_digest(&db);
             importer.rebuild(None, None).await.unwrap();
             let rebuilt = rollup_digest(&db);
             importer.close().await;
-            (streamed, rebuilt, verified.mismatches)
+            (streamed, [partly_rebuilt, rebuilt], verified.mismatches)
         });
         prop_assert!(
             mismatches.is_empty(),
@@ -679,10 +694,53 @@ fn streamed_batches_leave_the_rollups_a_full_rebuild_makes() {
             batches.len(),
             mismatches
         );
-        prop_assert_eq!(streamed, rebuilt, "{} batches", batches.len());
+        prop_assert_eq!(
+            &streamed,
+            &rebuilt[0],
+            "{} batches, a day rebuilt",
+            batches.len()
+        );
+        prop_assert_eq!(
+            &streamed,
+            &rebuilt[1],
+            "{} batches, all rebuilt",
+            batches.len()
+        );
         Ok(())
     });
     if let Err(failure) = outcome {
         panic!("{failure}");
     }
+}
+
+/// An importer of another layout rewriting the rollups under a running source: its reads are
+/// refused as unavailable (a 503, retryable) once it next reads the watermark, at most a
+/// second later, rather than planned by a layout that no longer holds; and they answer again
+/// once the layout matches.
+#[tokio::test]
+async fn rollups_of_another_layout_written_under_a_running_source_are_refused() {
+    let db = TestDb::new();
+    let series = [key("A1", 1)];
+    let samples = (0..120).map(|n| (series[0].clone(), T0_NS + n * MINUTE_NS, 5.0));
+    insights_pg::import(db.url(), samples).await.unwrap();
+    let source = source(&db).await;
+    let day = [
+        OffsetDateTime::from_unix_timestamp_nanos(i128::from(T0_NS)).unwrap(),
+        OffsetDateTime::from_unix_timestamp_nanos(i128::from(T0_NS + DAY_NS)).unwrap(),
+    ];
+    let answer = source.range_stats(&series, &day).await.unwrap();
+    assert_eq!(answer[0][0].n_samples(), 120);
+    db.execute("UPDATE power_sample_facts SET value = 7 WHERE name = 'rollup_version'");
+    // Past the second a watermark is reused for.
+    tokio::time::sleep(StdDuration::from_millis(1100)).await;
+    match source.range_stats(&series, &day).await {
+        Err(insights_core::TimeSeriesError::Unavailable { reason }) => assert!(
+            reason.contains("layout 7") && reason.contains("layout 6"),
+            "{reason}"
+        ),
+        other => panic!("expected the read refused as unavailable, got {other:?}"),
+    }
+    db.execute("UPDATE power_sample_facts SET value = 6 WHERE name = 'rollup_version'");
+    let answer = source.range_stats(&series, &day).await.unwrap();
+    assert_eq!(answer[0][0].n_samples(), 120);
 }

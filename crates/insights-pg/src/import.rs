@@ -3,14 +3,15 @@
 //! A batch of samples is copied into a staging table and inserted where not already present.
 //! Rows longer than 15 minutes (hours and days at every quarter-hour phase, blocks of days)
 //! exist only where they end at or before a watermark, `final_before_us`, and packs hold
-//! only those; the watermark trails the newest sample by [`HOLD_BACK_US`]; so a batch's samples at or after the
-//! watermark only add to their 15-minute rows, a cost in proportion to the samples. When the
-//! watermark moves, the rows that now end before it are made for every series from the rows
-//! a level finer and appended to their packs: a quarter's worth of rows a series per quarter
-//! of data. A sample older than the watermark recomputes the rollups of its (series, UTC day)
-//! as every sample once did: the 15-minute rows from the samples in SQL, the hourly and daily
-//! rows from those in Rust, the packs from the rows in SQL. A batch either commits whole,
-//! with its rollups, or not at all; importing it again finds nothing new and changes nothing.
+//! only those. The watermark trails the newest sample by [`HOLD_BACK_US`], so a batch's
+//! samples at or after it only add to their 15-minute rows, a cost in proportion to the
+//! samples. When the watermark moves, the rows that now end before it are made for every
+//! series from the rows a level finer and appended to their packs: a quarter's worth of rows
+//! a series per quarter of data. A sample older than the watermark recomputes the rollups of
+//! its (series, UTC day) as every sample once did: the 15-minute rows from the samples in
+//! SQL, the hourly and daily rows from those in Rust, the packs from the rows in SQL. A batch
+//! either commits whole, with its rollups, or not at all; importing it again finds nothing
+//! new and changes nothing.
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -654,7 +655,10 @@ async fn roll_up_batch(
     // The rows of the days recomputed below are made from the samples; only the batch's
     // samples outside them need adding: all at or after `before` when the watermark moves
     // row by row, those at or after `after` when the days it crosses are recomputed.
-    let extend = matches!((before, after), (Some(before), Some(after)) if after - before <= EXTEND_AT_MOST_US);
+    let extend = match (before, after) {
+        (Some(before), Some(after)) => after - before <= EXTEND_AT_MOST_US,
+        _ => false,
+    };
     let added_from = if extend { before } else { after };
     transaction
         .execute(

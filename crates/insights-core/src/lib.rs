@@ -59,7 +59,7 @@
 //! let answer = futures_executor::block_on(insights.circuit_usage(&Scope::All, circuit_id, &request))?;
 //!
 //! let usage = answer.rollup.total.figures.usage;
-//! assert_eq!(answer.context.sensor.duid.as_str(), "6D12E310B371FCB1");
+//! assert_eq!(answer.entity.sensor.duid.as_str(), "6D12E310B371FCB1");
 //! assert_eq!(usage.stats.total().as_integer(), Some(300));
 //! assert_eq!(usage.energy_wh, 5.0);
 //! assert_eq!(usage.coverage, 1.0);
@@ -105,9 +105,9 @@ pub use stats::{
 };
 pub use timestamp::{format_utc, in_supported_range, parse_rfc3339, TimestampError};
 pub use usecases::{
-    BrandUsage, BucketUsage, CircuitUsage, Comparison, DataRange, Demand, EntityRef, Figures,
-    GroupUsage, Insights, InsightsError, LocationUsage, OrganizationUsage, PartId, PartUsage, Peak,
-    PeakDemand, RankedCircuit, Rollup, Scope, TooMuchWork, UsageRequest, UsageRequestBuilder,
+    BrandUsage, BucketUsage, CircuitUsage, Comparison, DataRange, Demand, EntityRef, EntityUsage,
+    Figures, GroupUsage, Insights, InsightsError, LocationUsage, OrganizationUsage, PartUsage,
+    Peak, PeakDemand, RankedCircuit, Rollup, Scope, TooMuchWork, UsageRequest, UsageRequestBuilder,
     UsageRequestError, VisibleBrand, VisibleOrganization, WorkParam, BASELOAD_INTERVAL,
     CELLS_PER_CALL, MAX_CELLS_PER_REQUEST, MAX_TOP,
 };

@@ -5,42 +5,11 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 
-use crate::docs::serve_embedded;
+use crate::docs::{embedded_files, serve_embedded, Embedded, CONTENT_SECURITY_POLICY};
 use crate::error::problem_response;
 
-/// The files under `/dashboard/`, with their media types.
-const ASSETS: &[(&str, &str, &[u8])] = &[
-    (
-        "index.html",
-        "text/html; charset=utf-8",
-        include_bytes!("../assets/dashboard/index.html"),
-    ),
-    (
-        "dashboard.js",
-        "text/javascript; charset=utf-8",
-        include_bytes!("../assets/dashboard/dashboard.js"),
-    ),
-    (
-        "dashboard.css",
-        "text/css; charset=utf-8",
-        include_bytes!("../assets/dashboard/dashboard.css"),
-    ),
-    (
-        "vendor/uPlot.iife.min.js",
-        "text/javascript; charset=utf-8",
-        include_bytes!("../assets/dashboard/vendor/uPlot.iife.min.js"),
-    ),
-    (
-        "vendor/uPlot.min.css",
-        "text/css; charset=utf-8",
-        include_bytes!("../assets/dashboard/vendor/uPlot.min.css"),
-    ),
-];
-
-/// Everything the page loads comes from this origin; nothing may frame it.
-const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
-     img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'self'; \
-     frame-ancestors 'none'";
+/// The files under `/dashboard/`.
+const ASSETS: &[Embedded] = embedded_files!("dashboard": "index.html", "dashboard.js", "dashboard.css", "vendor/uPlot.iife.min.js", "vendor/uPlot.min.css");
 
 /// A new release changes the files; `no-cache` makes browsers ask each time.
 const CACHE_CONTROL: &str = "no-cache";

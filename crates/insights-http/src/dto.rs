@@ -14,10 +14,10 @@ use std::fmt;
 use std::hash::Hash;
 
 use insights_core::{
-    format_utc, Brand, BrandUsage, Circuit, CircuitId, CircuitUsage, Comparison, DataRange,
-    ElectricSensor, EntityRef, Figures, GroupUsage, Location, LocationTree, LocationUsage,
-    Organization, OrganizationUsage, PartId, PartUsage, Peak, RankedCircuit, Rollup,
-    SensorWithCircuits, TotalWatts, VisibleBrand, Window,
+    format_utc, Brand, BrandTree, BrandUsage, Circuit, CircuitId, CircuitUsage, Comparison,
+    DataRange, ElectricSensor, EntityRef, Figures, GroupUsage, Location, LocationSummary,
+    LocationTree, LocationUsage, Organization, OrganizationUsage, PartUsage, Peak, RankedCircuit,
+    Rollup, SensorDetail, SensorWithCircuits, TotalWatts, VisibleBrand, Window,
 };
 use paperclip::actix::Apiv2Schema;
 use paperclip::v2::models::{DataType, DataTypeFormat, DefaultSchemaRaw};
@@ -429,7 +429,7 @@ impl<'a> Compared<'a> {
     /// usage object.
     fn parts<N, B>(
         &self,
-        named: impl IntoIterator<Item = (PartId, N)>,
+        named: impl IntoIterator<Item = (EntityRef, N)>,
         body: impl Fn(N, &GroupUsage, UsageBody) -> B,
     ) -> Result<Vec<B>, UnmatchedId> {
         let part_id = |part: &PartUsage| part.id;
@@ -649,12 +649,14 @@ pub struct CircuitUsageBody {
     pub series: Option<Vec<BucketBody>>,
 }
 
-impl From<&CircuitUsage> for CircuitUsageBody {
-    fn from(answer: &CircuitUsage) -> Self {
-        let context = &answer.context;
+impl TryFrom<&CircuitUsage> for CircuitUsageBody {
+    type Error = UnmatchedId;
+
+    fn try_from(answer: &CircuitUsage) -> Result<Self, UnmatchedId> {
+        let context = &answer.entity;
         // A circuit's roll-up has no parts and no top circuits: nothing to match by id.
         let compared = Compared::new(&answer.rollup);
-        CircuitUsageBody {
+        Ok(CircuitUsageBody {
             circuit: CircuitDetail {
                 id: context.circuit.id.0,
                 name: context.circuit.name.clone(),
@@ -666,7 +668,7 @@ impl From<&CircuitUsage> for CircuitUsageBody {
             window: WindowBody::from(&answer.rollup.window),
             usage: compared.total(),
             series: compared.series(),
-        }
+        })
     }
 }
 
@@ -738,7 +740,7 @@ impl TryFrom<&OrganizationUsage> for OrganizationUsageBody {
     type Error = UnmatchedId;
 
     fn try_from(answer: &OrganizationUsage) -> Result<Self, UnmatchedId> {
-        let (tree, rollup) = (&answer.tree, &answer.rollup);
+        let (tree, rollup) = (&answer.entity, &answer.rollup);
         let compared = Compared::new(rollup);
         Ok(OrganizationUsageBody {
             organization: OrganizationRef {
@@ -748,13 +750,13 @@ impl TryFrom<&OrganizationUsage> for OrganizationUsageBody {
             },
             window: WindowBody::from(&rollup.window),
             circuit_count: rollup.total.circuit_count,
-            location_count: answer.location_count,
+            location_count: tree.locations.len(),
             usage: compared.total(),
             average_watts_per_circuit: rollup.total.average_watts_per_circuit.map(Watts),
             locations: compared.parts(
                 tree.locations.iter().map(|location| {
                     let location = &location.location;
-                    (PartId::Location(location.id), location)
+                    (EntityRef::Location(location.id), location)
                 }),
                 |location, group, usage| PartUsageBody::new(NamedRef::from(location), group, usage),
             )?,
@@ -806,7 +808,7 @@ impl TryFrom<&LocationUsage> for LocationUsageBody {
     type Error = UnmatchedId;
 
     fn try_from(answer: &LocationUsage) -> Result<Self, UnmatchedId> {
-        let (summary, rollup) = (&answer.summary, &answer.rollup);
+        let (summary, rollup) = (&answer.entity, &answer.rollup);
         let compared = Compared::new(rollup);
         Ok(LocationUsageBody {
             location: NamedRef::from(&summary.tree.location),
@@ -818,7 +820,7 @@ impl TryFrom<&LocationUsage> for LocationUsageBody {
             sensors: compared.parts(
                 summary.tree.sensors.iter().map(|sensor| {
                     let sensor = &sensor.sensor;
-                    (PartId::Sensor(sensor.id), sensor)
+                    (EntityRef::Sensor(sensor.id), sensor)
                 }),
                 |sensor, _, usage| SensorUsageBody {
                     id: sensor.id.0,
@@ -864,20 +866,24 @@ impl TryFrom<&BrandUsage> for BrandUsageBody {
     type Error = UnmatchedId;
 
     fn try_from(answer: &BrandUsage) -> Result<Self, UnmatchedId> {
-        let (tree, rollup) = (&answer.tree, &answer.rollup);
+        let (tree, rollup) = (&answer.entity, &answer.rollup);
         let compared = Compared::new(rollup);
         Ok(BrandUsageBody {
             brand: NamedRef::from(&tree.brand),
             window: WindowBody::from(&rollup.window),
             circuit_count: rollup.total.circuit_count,
-            location_count: answer.location_count,
+            location_count: tree
+                .organizations
+                .iter()
+                .map(|node| node.locations.len())
+                .sum(),
             organization_count: tree.organizations.len(),
             usage: compared.total(),
             average_watts_per_circuit: rollup.total.average_watts_per_circuit.map(Watts),
             organizations: compared.parts(
                 tree.organizations.iter().map(|node| {
                     let organization = &node.organization;
-                    (PartId::Organization(organization.id), organization)
+                    (EntityRef::Organization(organization.id), organization)
                 }),
                 |organization, group, usage| {
                     PartUsageBody::new(NamedRef::from(organization), group, usage)
@@ -936,6 +942,23 @@ pub struct ElectricSensorBody {
     pub circuits: Vec<CircuitRef>,
 }
 
+impl From<&SensorDetail> for ElectricSensorBody {
+    fn from(detail: &SensorDetail) -> Self {
+        let tree = SensorCircuits::from(&detail.sensor);
+        ElectricSensorBody {
+            id: tree.id,
+            duid: tree.duid,
+            name: tree.name,
+            location: SensorLocation {
+                id: detail.location.id.0,
+                name: detail.location.name.clone(),
+                organization_id: detail.location.organization_id.0,
+            },
+            circuits: tree.circuits,
+        }
+    }
+}
+
 /// A sensor with its circuits.
 #[derive(Debug, Serialize, Apiv2Schema)]
 pub struct SensorCircuits {
@@ -973,6 +996,19 @@ pub struct CircuitSummaryBody {
     pub circuit_count: usize,
     /// Its sensors, by name then id.
     pub sensors: Vec<SensorCircuits>,
+}
+
+impl From<&LocationSummary> for CircuitSummaryBody {
+    fn from(summary: &LocationSummary) -> Self {
+        let tree = &summary.tree;
+        CircuitSummaryBody {
+            location: NamedRef::from(&tree.location),
+            organization: NamedRef::from(&summary.organization),
+            sensor_count: tree.sensors.len(),
+            circuit_count: tree.circuit_count(),
+            sensors: tree.sensors.iter().map(SensorCircuits::from).collect(),
+        }
+    }
 }
 
 /// A location with its counts, within a brand's metadata.
@@ -1021,6 +1057,25 @@ pub struct BrandMetadataBody {
     pub name: String,
     /// Its organizations, by name then id.
     pub organizations: Vec<OrganizationLocations>,
+}
+
+impl From<&BrandTree> for BrandMetadataBody {
+    fn from(tree: &BrandTree) -> Self {
+        BrandMetadataBody {
+            id: tree.brand.id.0,
+            name: tree.brand.name.clone(),
+            organizations: tree
+                .organizations
+                .iter()
+                .map(|node| OrganizationLocations {
+                    id: node.organization.id.0,
+                    name: node.organization.name.clone(),
+                    location_count: node.locations.len(),
+                    locations: node.locations.iter().map(LocationCounts::from).collect(),
+                })
+                .collect(),
+        }
+    }
 }
 
 /// The answer of the health endpoints.
@@ -1107,6 +1162,14 @@ impl From<&VisibleBrand> for VisibleBrandBody {
 pub struct BrandListBody {
     /// By name then id; with an organization's key, that organization's brand alone.
     pub brands: Vec<VisibleBrandBody>,
+}
+
+impl From<&[VisibleBrand]> for BrandListBody {
+    fn from(visible: &[VisibleBrand]) -> Self {
+        BrandListBody {
+            brands: visible.iter().map(VisibleBrandBody::from).collect(),
+        }
+    }
 }
 
 /// When an entity's circuits have samples.
@@ -1263,9 +1326,9 @@ mod tests {
 
     fn plant(rollup: &mut Rollup, among: Among, plant: Plant) -> EntityRef {
         let nobody = Uuid::nil();
-        let part_id = |part: &PartUsage| EntityRef::from(part.id);
+        let part_id = |part: &PartUsage| part.id;
         let part_stranger = |part: PartUsage| PartUsage {
-            id: PartId::Sensor(SensorId(nobody)),
+            id: EntityRef::Sensor(SensorId(nobody)),
             ..part
         };
         let compared = &mut rollup.comparison.as_mut().unwrap().1;

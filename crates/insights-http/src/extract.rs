@@ -11,8 +11,8 @@ use std::marker::PhantomData;
 use actix_web::dev::Payload;
 use actix_web::{web, FromRequest, HttpRequest};
 use insights_core::{
-    BrandId, BucketWidth, CircuitId, Comparison, DemandInterval, LocationId, OrganizationId,
-    SensorId, UsageRequest, UsageRequestBuilder, Zone, MAX_TOP,
+    BrandId, BucketWidth, CircuitId, Comparison, DemandInterval, EntityRef, LocationId,
+    OrganizationId, SensorId, UsageRequest, UsageRequestBuilder, Zone, MAX_TOP,
 };
 use paperclip::actix::OperationModifier;
 use paperclip::v2::models::{
@@ -32,8 +32,8 @@ pub trait IdParam {
     const NAME: &'static str;
     /// What the id identifies, for the document.
     const DESCRIPTION: &'static str;
-    /// The typed id.
-    type Id: From<Uuid>;
+    /// The typed id, which names its entity.
+    type Id: From<Uuid> + Into<EntityRef> + Copy;
 }
 
 macro_rules! id_param {

@@ -4,7 +4,7 @@
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::{HttpMessage, HttpRequest, HttpResponse};
-use insights_core::{EntityRef, Scope, UsageRequest};
+use insights_core::{EntityRef, EntityUsage, InsightsError, Scope, UsageRequest};
 use paperclip::actix::api_v2_operation;
 use paperclip::actix::web::{self, Json};
 use time::OffsetDateTime;
@@ -15,13 +15,12 @@ use crate::auth::{may_read_metrics, Caller};
 use crate::caching::{self, Freshness};
 use crate::dto::{
     BrandListBody, BrandMetadataBody, BrandUsageBody, CircuitSummaryBody, CircuitUsageBody,
-    DataRangeBody, ElectricSensorBody, LocationCounts, LocationUsageBody, NamedRef,
-    OrganizationLocations, OrganizationUsageBody, ReplicaBody, SensorCircuits, SensorLocation,
-    StatusBody, VisibleBrandBody,
+    DataRangeBody, ElectricSensorBody, LocationUsageBody, OrganizationUsageBody, ReplicaBody,
+    StatusBody, UnmatchedId,
 };
 use crate::error::{problem_response, ApiError};
 use crate::extract::{
-    build_request, BrandParam, CircuitParam, CircuitQuery, IdPath, LocationParam, NoQuery,
+    build_request, BrandParam, CircuitParam, CircuitQuery, IdParam, IdPath, LocationParam, NoQuery,
     OrganizationParam, RollupQuery, SensorParam, UsageQuery,
 };
 use crate::metrics::WorkClass;
@@ -54,7 +53,7 @@ pub fn configure(config: &mut web::ServiceConfig) {
         ))
         .service(get(
             "/v1/locations/{location_id}/circuit-summary",
-            web::get().to(circuit_summary),
+            web::get().to(location_summary),
         ))
         .service(get(
             "/v1/brands/{brand_id}/metadata",
@@ -81,347 +80,106 @@ pub fn configure(config: &mut web::ServiceConfig) {
             web::get().to(sensor_data_range),
         ))
         .service(get("/v1/insights/data-range", web::get().to(data_range)))
-        .service(get("/v1/brands", web::get().to(brands)))
+        .service(get("/v1/brands", web::get().to(visible_brands)))
         .service(get("/healthz", web::get().to(healthz)))
         .service(get("/readyz", web::get().to(readyz)));
 }
 
-/// Usage of one circuit over a window.
-#[api_v2_operation(
-    summary = "Circuit usage",
-    description = "Total, count, average, min and max power, energy and coverage of one circuit's samples with `start <= timestamp < end`. A window without samples is not an error: `sample_count` is 0. `bucket` adds `series`; `demand_interval` adds `peak_demand`.",
-    operation_id = "getCircuitUsage",
-    tags("Insights")
-)]
-async fn circuit_usage(
-    state: web::Data<AppState>,
-    caller: Caller,
-    circuit: IdPath<CircuitParam>,
-    query: CircuitQuery,
-    http: HttpRequest,
-) -> Result<Answer<CircuitUsageBody>, ApiError> {
-    let (scope, id) = (caller.0, circuit.0);
-    let entity = EntityRef::Circuit(id);
-    usage(
-        &state,
-        &http,
-        scope,
-        entity,
-        query,
-        move |state, request| async move {
-            let answer = state.insights.circuit_usage(&scope, id, &request).await?;
-            Ok((CircuitUsageBody::from(&answer), answer.rollup.settled))
-        },
-    )
-    .await
+/// Writes the handlers of the usage, data-range and metadata endpoints, one line each:
+/// paperclip documents one function per operation, so each endpoint is a function of its own,
+/// and this writes them all alike. A handler takes the path's id, if it has one, and the query
+/// by their extractors (which validate and document them), and answers by its kind: `usage`
+/// hands [`usage`] the use case of the handler's name; `range` asks [`range_of`] for the
+/// entity, or for every circuit without one; `lookup` calls the use case of its name within
+/// the timeout and converts what it finds into the body.
+macro_rules! handlers {
+    (@answer usage [$param:ident], $name:ident, $state:ident, $caller:ident, $id:ident, $query:ident, $http:ident) => {
+        usage(&$state, &$http, $caller.0, $id.into(), $query, move |state, scope, request| {
+            async move { state.insights.$name(&scope, $id, &request).await }
+        })
+        .await
+    };
+    (@answer range [], $name:ident, $state:ident, $caller:ident, $id:ident, $query:ident, $http:ident) => {{
+        let NoQuery = $query;
+        range_of(&$state, &$http, $caller.0, None).await
+    }};
+    (@answer range [$param:ident], $name:ident, $state:ident, $caller:ident, $id:ident, $query:ident, $http:ident) => {{
+        let NoQuery = $query;
+        range_of(&$state, &$http, $caller.0, Some($id.into())).await
+    }};
+    (@answer lookup [], $name:ident, $state:ident, $caller:ident, $id:ident, $query:ident, $http:ident) => {{
+        let (NoQuery, _) = ($query, $http);
+        let found = within(&$state, $state.insights.$name(&$caller.0)).await?;
+        Ok(Json(From::from(&found[..])))
+    }};
+    (@answer lookup [$param:ident], $name:ident, $state:ident, $caller:ident, $id:ident, $query:ident, $http:ident) => {{
+        let (NoQuery, _) = ($query, $http);
+        let found = within(&$state, $state.insights.$name(&$caller.0, $id)).await?;
+        Ok(Json(From::from(&*found)))
+    }};
+    (@query) => { NoQuery };
+    (@query $query:ty) => { $query };
+    (@answer_type) => { Json<DataRangeBody> };
+    (@answer_type $answer:ty) => { $answer };
+    (tag $tag:tt; $(
+        $(#[doc = $doc:tt])*
+        $kind:ident $name:ident($($param:ident)? $(, $query:ty)?) $(-> $answer:ty)?:
+            $operation_id:tt, $summary:tt, $description:tt;
+    )*) => {$(
+        $(#[doc = $doc])*
+        #[api_v2_operation(
+            summary = $summary,
+            description = $description,
+            operation_id = $operation_id,
+            tags($tag)
+        )]
+        async fn $name(
+            state: web::Data<AppState>,
+            caller: Caller,
+            $(id: IdPath<$param>,)?
+            query: handlers!(@query $($query)?),
+            http: HttpRequest,
+        ) -> Result<handlers!(@answer_type $($answer)?), ApiError> {
+            $(let id: <$param as IdParam>::Id = id.0;)?
+            handlers!(@answer $kind [$($param)?], $name, state, caller, id, query, http)
+        }
+    )*};
 }
 
-/// Usage of a location over a window, by sensor.
-#[api_v2_operation(
-    summary = "Location usage",
-    description = "The usage of all the location's circuits, and of each sensor's (by name, then id). `bucket` adds `series`, `demand_interval` adds `peak_demand` to every usage object, and `top` adds `top_circuits`.",
-    operation_id = "getLocationUsage",
-    tags("Insights")
-)]
-async fn location_usage(
-    state: web::Data<AppState>,
-    caller: Caller,
-    location: IdPath<LocationParam>,
-    query: RollupQuery,
-    http: HttpRequest,
-) -> Result<Answer<LocationUsageBody>, ApiError> {
-    let (scope, id) = (caller.0, location.0);
-    let entity = EntityRef::Location(id);
-    usage(
-        &state,
-        &http,
-        scope,
-        entity,
-        query,
-        move |state, request| async move {
-            let answer = state.insights.location_usage(&scope, id, &request).await?;
-            Ok((LocationUsageBody::try_from(&answer)?, answer.rollup.settled))
-        },
-    )
-    .await
+handlers! {
+    tag "Insights";
+    /// The data range of every circuit the caller may see.
+    range data_range(): "getDataRange", "Data range", "The first and last sample time over every circuit the caller may see, and the shortest nominal interval among them: where a client's default window should end. Read from the source's index, whatever the data's length.";
+    /// Usage of one circuit over a window.
+    usage circuit_usage(CircuitParam, CircuitQuery) -> Answer<CircuitUsageBody>: "getCircuitUsage", "Circuit usage", "Total, count, average, min and max power, energy and coverage of one circuit's samples with `start <= timestamp < end`. A window without samples is not an error: `sample_count` is 0. `bucket` adds `series`; `demand_interval` adds `peak_demand`.";
+    /// Usage of a location over a window, by sensor.
+    usage location_usage(LocationParam, RollupQuery) -> Answer<LocationUsageBody>: "getLocationUsage", "Location usage", "The usage of all the location's circuits, and of each sensor's (by name, then id). `bucket` adds `series`, `demand_interval` adds `peak_demand` to every usage object, and `top` adds `top_circuits`.";
+    /// Usage of an organization over a window, by location.
+    usage organization_usage(OrganizationParam, RollupQuery) -> Answer<OrganizationUsageBody>: "getOrganizationUsage", "Organization usage", "The usage of all the organization's circuits, and of each location's (by name, then id). `average_watts_per_circuit` is `usage.total_watts / circuit_count`, null without circuits. `location_count` includes locations without circuits. `bucket` adds `series`, `demand_interval` adds `peak_demand` to every usage object, and `top` adds `top_circuits`.";
+    /// Usage of a brand over a window, by organization.
+    usage brand_usage(BrandParam, RollupQuery) -> Answer<BrandUsageBody>: "getBrandUsage", "Brand usage", "The usage of all the brand's circuits, and of each organization's (by name, then id). `location_count` counts every location of its organizations. `bucket` adds `series`, `demand_interval` adds `peak_demand` to every usage object, and `top` adds `top_circuits`.";
+    /// The data range of one circuit.
+    range circuit_data_range(CircuitParam): "getCircuitDataRange", "Circuit data range", "The first and last sample time of the circuit, and its nominal interval; both times are null when it has no samples.";
+    /// The data range of an electric sensor's circuits.
+    range sensor_data_range(SensorParam): "getSensorDataRange", "Electric sensor data range", "The first and last sample time over all the sensor's circuits, and the shortest nominal interval among them; both times are null when none has samples.";
+    /// The data range of a location's circuits.
+    range location_data_range(LocationParam): "getLocationDataRange", "Location data range", "The first and last sample time over all the location's circuits, and the shortest nominal interval among them; both times are null when none has samples.";
+    /// The data range of an organization's circuits.
+    range organization_data_range(OrganizationParam): "getOrganizationDataRange", "Organization data range", "The first and last sample time over all the organization's circuits, and the shortest nominal interval among them; both times are null when none has samples.";
+    /// The data range of a brand's circuits.
+    range brand_data_range(BrandParam): "getBrandDataRange", "Brand data range", "The first and last sample time over all the brand's circuits, and the shortest nominal interval among them; both times are null when none has samples.";
 }
 
-/// Usage of an organization over a window, by location.
-#[api_v2_operation(
-    summary = "Organization usage",
-    description = "The usage of all the organization's circuits, and of each location's (by name, then id). `average_watts_per_circuit` is `usage.total_watts / circuit_count`, null without circuits. `location_count` includes locations without circuits. `bucket` adds `series`, `demand_interval` adds `peak_demand` to every usage object, and `top` adds `top_circuits`.",
-    operation_id = "getOrganizationUsage",
-    tags("Insights")
-)]
-async fn organization_usage(
-    state: web::Data<AppState>,
-    caller: Caller,
-    organization: IdPath<OrganizationParam>,
-    query: RollupQuery,
-    http: HttpRequest,
-) -> Result<Answer<OrganizationUsageBody>, ApiError> {
-    let (scope, id) = (caller.0, organization.0);
-    let entity = EntityRef::Organization(id);
-    usage(
-        &state,
-        &http,
-        scope,
-        entity,
-        query,
-        move |state, request| async move {
-            let answer = state
-                .insights
-                .organization_usage(&scope, id, &request)
-                .await?;
-            Ok((
-                OrganizationUsageBody::try_from(&answer)?,
-                answer.rollup.settled,
-            ))
-        },
-    )
-    .await
-}
-
-/// Usage of a brand over a window, by organization.
-#[api_v2_operation(
-    summary = "Brand usage",
-    description = "The usage of all the brand's circuits, and of each organization's (by name, then id). `location_count` counts every location of its organizations. `bucket` adds `series`, `demand_interval` adds `peak_demand` to every usage object, and `top` adds `top_circuits`.",
-    operation_id = "getBrandUsage",
-    tags("Insights")
-)]
-async fn brand_usage(
-    state: web::Data<AppState>,
-    caller: Caller,
-    brand: IdPath<BrandParam>,
-    query: RollupQuery,
-    http: HttpRequest,
-) -> Result<Answer<BrandUsageBody>, ApiError> {
-    let (scope, id) = (caller.0, brand.0);
-    let entity = EntityRef::Brand(id);
-    usage(
-        &state,
-        &http,
-        scope,
-        entity,
-        query,
-        move |state, request| async move {
-            let answer = state.insights.brand_usage(&scope, id, &request).await?;
-            Ok((BrandUsageBody::try_from(&answer)?, answer.rollup.settled))
-        },
-    )
-    .await
-}
-
-/// An electric sensor with its location and circuits.
-#[api_v2_operation(
-    summary = "Electric sensor",
-    description = "Monolith-compatible: the sensor, its location and its circuits by circuit number.",
-    operation_id = "getElectricSensor",
-    tags("Metadata")
-)]
-async fn electric_sensor(
-    state: web::Data<AppState>,
-    caller: Caller,
-    sensor: IdPath<SensorParam>,
-    _query: NoQuery,
-) -> Result<Json<ElectricSensorBody>, ApiError> {
-    let detail = within(&state, state.insights.electric_sensor(&caller.0, sensor.0)).await?;
-    let tree = SensorCircuits::from(&detail.sensor);
-    Ok(Json(ElectricSensorBody {
-        id: tree.id,
-        duid: tree.duid,
-        name: tree.name,
-        location: SensorLocation {
-            id: detail.location.id.0,
-            name: detail.location.name.clone(),
-            organization_id: detail.location.organization_id.0,
-        },
-        circuits: tree.circuits,
-    }))
-}
-
-/// A location's sensors and circuits.
-#[api_v2_operation(
-    summary = "Location circuit summary",
-    description = "Monolith-compatible: the location, its organization, and its sensors (by name, then id) with their circuits.",
-    operation_id = "getLocationCircuitSummary",
-    tags("Metadata")
-)]
-async fn circuit_summary(
-    state: web::Data<AppState>,
-    caller: Caller,
-    location: IdPath<LocationParam>,
-    _query: NoQuery,
-) -> Result<Json<CircuitSummaryBody>, ApiError> {
-    let summary = within(
-        &state,
-        state.insights.location_summary(&caller.0, location.0),
-    )
-    .await?;
-    let tree = &summary.tree;
-    Ok(Json(CircuitSummaryBody {
-        location: NamedRef::from(&tree.location),
-        organization: NamedRef::from(&summary.organization),
-        sensor_count: tree.sensors.len(),
-        circuit_count: tree.circuit_count(),
-        sensors: tree.sensors.iter().map(SensorCircuits::from).collect(),
-    }))
-}
-
-/// A brand's organizations and locations.
-#[api_v2_operation(
-    summary = "Brand metadata",
-    description = "Monolith-compatible: the brand's organizations (by name, then id), each with its locations and their sensor and circuit counts.",
-    operation_id = "getBrandMetadata",
-    tags("Metadata")
-)]
-async fn brand_metadata(
-    state: web::Data<AppState>,
-    caller: Caller,
-    brand: IdPath<BrandParam>,
-    _query: NoQuery,
-) -> Result<Json<BrandMetadataBody>, ApiError> {
-    let tree = within(&state, state.insights.brand_metadata(&caller.0, brand.0)).await?;
-    Ok(Json(BrandMetadataBody {
-        id: tree.brand.id.0,
-        name: tree.brand.name.clone(),
-        organizations: tree
-            .organizations
-            .iter()
-            .map(|node| OrganizationLocations {
-                id: node.organization.id.0,
-                name: node.organization.name.clone(),
-                location_count: node.locations.len(),
-                locations: node.locations.iter().map(LocationCounts::from).collect(),
-            })
-            .collect(),
-    }))
-}
-
-/// The brands the caller may see.
-#[api_v2_operation(
-    summary = "Brands",
-    description = "The brands the caller may see, by name then id, each with its organizations the caller may see and their locations (each by name, then id): every brand without keys, the key's brand with a brand key, and the organization's brand with that organization alone with an organization key.",
-    operation_id = "listBrands",
-    tags("Metadata")
-)]
-async fn brands(
-    state: web::Data<AppState>,
-    caller: Caller,
-    _query: NoQuery,
-) -> Result<Json<BrandListBody>, ApiError> {
-    let visible = within(&state, state.insights.visible_brands(&caller.0)).await?;
-    Ok(Json(BrandListBody {
-        brands: visible.iter().map(VisibleBrandBody::from).collect(),
-    }))
-}
-
-/// The data range of every circuit the caller may see.
-#[api_v2_operation(
-    summary = "Data range",
-    description = "The first and last sample time over every circuit the caller may see, and the shortest nominal interval among them: where a client's default window should end. Read from the source's index, whatever the data's length.",
-    operation_id = "getDataRange",
-    tags("Insights")
-)]
-async fn data_range(
-    state: web::Data<AppState>,
-    caller: Caller,
-    _query: NoQuery,
-    http: HttpRequest,
-) -> Result<Json<DataRangeBody>, ApiError> {
-    range_of(&state, &http, caller.0, None).await
-}
-
-/// The data range of one circuit.
-#[api_v2_operation(
-    summary = "Circuit data range",
-    description = "The first and last sample time of the circuit, and its nominal interval; both times are null when it has no samples.",
-    operation_id = "getCircuitDataRange",
-    tags("Insights")
-)]
-async fn circuit_data_range(
-    state: web::Data<AppState>,
-    caller: Caller,
-    circuit: IdPath<CircuitParam>,
-    _query: NoQuery,
-    http: HttpRequest,
-) -> Result<Json<DataRangeBody>, ApiError> {
-    range_of(&state, &http, caller.0, Some(EntityRef::Circuit(circuit.0))).await
-}
-
-/// The data range of an electric sensor's circuits.
-#[api_v2_operation(
-    summary = "Electric sensor data range",
-    description = "The first and last sample time over all the sensor's circuits, and the shortest nominal interval among them; both times are null when none has samples.",
-    operation_id = "getSensorDataRange",
-    tags("Insights")
-)]
-async fn sensor_data_range(
-    state: web::Data<AppState>,
-    caller: Caller,
-    sensor: IdPath<SensorParam>,
-    _query: NoQuery,
-    http: HttpRequest,
-) -> Result<Json<DataRangeBody>, ApiError> {
-    range_of(&state, &http, caller.0, Some(EntityRef::Sensor(sensor.0))).await
-}
-
-/// The data range of a location's circuits.
-#[api_v2_operation(
-    summary = "Location data range",
-    description = "The first and last sample time over all the location's circuits, and the shortest nominal interval among them; both times are null when none has samples.",
-    operation_id = "getLocationDataRange",
-    tags("Insights")
-)]
-async fn location_data_range(
-    state: web::Data<AppState>,
-    caller: Caller,
-    location: IdPath<LocationParam>,
-    _query: NoQuery,
-    http: HttpRequest,
-) -> Result<Json<DataRangeBody>, ApiError> {
-    range_of(
-        &state,
-        &http,
-        caller.0,
-        Some(EntityRef::Location(location.0)),
-    )
-    .await
-}
-
-/// The data range of an organization's circuits.
-#[api_v2_operation(
-    summary = "Organization data range",
-    description = "The first and last sample time over all the organization's circuits, and the shortest nominal interval among them; both times are null when none has samples.",
-    operation_id = "getOrganizationDataRange",
-    tags("Insights")
-)]
-async fn organization_data_range(
-    state: web::Data<AppState>,
-    caller: Caller,
-    organization: IdPath<OrganizationParam>,
-    _query: NoQuery,
-    http: HttpRequest,
-) -> Result<Json<DataRangeBody>, ApiError> {
-    let entity = EntityRef::Organization(organization.0);
-    range_of(&state, &http, caller.0, Some(entity)).await
-}
-
-/// The data range of a brand's circuits.
-#[api_v2_operation(
-    summary = "Brand data range",
-    description = "The first and last sample time over all the brand's circuits, and the shortest nominal interval among them; both times are null when none has samples.",
-    operation_id = "getBrandDataRange",
-    tags("Insights")
-)]
-async fn brand_data_range(
-    state: web::Data<AppState>,
-    caller: Caller,
-    brand: IdPath<BrandParam>,
-    _query: NoQuery,
-    http: HttpRequest,
-) -> Result<Json<DataRangeBody>, ApiError> {
-    range_of(&state, &http, caller.0, Some(EntityRef::Brand(brand.0))).await
+handlers! {
+    tag "Metadata";
+    /// The brands the caller may see.
+    lookup visible_brands() -> Json<BrandListBody>: "listBrands", "Brands", "The brands the caller may see, by name then id, each with its organizations the caller may see and their locations (each by name, then id): every brand without keys, the key's brand with a brand key, and the organization's brand with that organization alone with an organization key.";
+    /// An electric sensor with its location and circuits.
+    lookup electric_sensor(SensorParam) -> Json<ElectricSensorBody>: "getElectricSensor", "Electric sensor", "Monolith-compatible: the sensor, its location and its circuits by circuit number.";
+    /// A location's sensors and circuits.
+    lookup location_summary(LocationParam) -> Json<CircuitSummaryBody>: "getLocationCircuitSummary", "Location circuit summary", "Monolith-compatible: the location, its organization, and its sensors (by name, then id) with their circuits.";
+    /// A brand's organizations and locations.
+    lookup brand_metadata(BrandParam) -> Json<BrandMetadataBody>: "getBrandMetadata", "Brand metadata", "Monolith-compatible: the brand's organizations (by name, then id), each with its locations and their sensor and circuit counts.";
 }
 
 /// A data range. Its work is one index lookup a series: light below a brand, whose circuits
@@ -529,20 +287,23 @@ async fn readyz(state: web::Data<AppState>, _query: NoQuery) -> Result<Json<Stat
 /// request is built: building is part of the work (a year of 5-minute intervals takes
 /// milliseconds), so a heavy request is built where it runs, and its answer is written there
 /// too (`answer`). The metadata lookup that sizes the work also answers 404 before any slot
-/// is taken. `work` returns the body and whether the use case found its window settled,
-/// from which the answer's freshness is marked for `caching`.
-async fn usage<T, F, Work, const TOP: bool>(
+/// is taken. `use_case` answers the request; its body is shaped by `Body`'s conversion, and
+/// the answer's freshness is marked for `caching` from whether its window was settled.
+async fn usage<Entity, Body, UseCase, Work, const TOP: bool>(
     state: &web::Data<AppState>,
     http: &HttpRequest,
     scope: Scope,
     entity: EntityRef,
     query: UsageQuery<TOP>,
-    work: F,
-) -> Result<Answer<T>, ApiError>
+    use_case: UseCase,
+) -> Result<Answer<Body>, ApiError>
 where
-    F: FnOnce(web::Data<AppState>, UsageRequest) -> Work + Send + 'static,
-    Work: std::future::Future<Output = Result<(T, bool), ApiError>> + Send + 'static,
-    T: serde::Serialize + Send + 'static,
+    UseCase: FnOnce(web::Data<AppState>, Scope, UsageRequest) -> Work + Send + 'static,
+    Work: std::future::Future<Output = Result<EntityUsage<Entity>, InsightsError>> + Send + 'static,
+    Body: for<'a> TryFrom<&'a EntityUsage<Entity>, Error = UnmatchedId>
+        + serde::Serialize
+        + Send
+        + 'static,
 {
     let (builder, format) = (query.request, query.format);
     let deadline = Instant::now() + state.limits.request_timeout;
@@ -559,7 +320,8 @@ where
     let work = Box::pin(async move {
         let request = build_request(builder)?;
         let end = request.window_bounds().end();
-        let (body, settled) = work(state_for_work.clone(), request).await?;
+        let answer = use_case(state_for_work.clone(), scope, request).await?;
+        let (body, settled) = (Body::try_from(&answer)?, answer.rollup.settled);
         let freshness = freshness(&state_for_work, settled, end);
         // Light JSON is written by the responder; CSV, and heavy answers, are written here
         // from the typed answer, where the work runs.

@@ -188,13 +188,7 @@ impl Importer {
             let days = roll_up_everything(&transaction, before).await?;
             (days, count_gaps(&transaction, RECOUNT_GAPS).await?)
         };
-        record_fact(
-            &transaction,
-            ROLLUP_VERSION_FACT,
-            Some(ROLLUP_LAYOUT_VERSION),
-        )
-        .await?;
-        transaction.commit().await.map_err(sql_error)?;
+        commit_with_layout(transaction).await?;
         if inserted >= SETTLE_AFTER_SAMPLES || !rolled_up_before {
             let partitions: Vec<String> = months
                 .iter()
@@ -233,13 +227,7 @@ impl Importer {
             refresh_rollups(&transaction, before).await?;
             days
         };
-        record_fact(
-            &transaction,
-            ROLLUP_VERSION_FACT,
-            Some(ROLLUP_LAYOUT_VERSION),
-        )
-        .await?;
-        transaction.commit().await.map_err(sql_error)?;
+        commit_with_layout(transaction).await?;
         // A rebuild rewrites rollups, packs and gap counts; the samples are as they were.
         settle(&self.client, &[]).await?;
         Ok(days)
@@ -581,6 +569,18 @@ async fn fact(transaction: &Transaction<'_>, name: &str) -> Result<Option<i64>, 
         .await
         .map_err(sql_error)?
         .map(|row| row.get(0)))
+}
+
+/// Records that the rollups are of this version's layout, and commits: the end of every
+/// transaction that writes them.
+async fn commit_with_layout(transaction: Transaction<'_>) -> Result<(), ImportError> {
+    record_fact(
+        &transaction,
+        ROLLUP_VERSION_FACT,
+        Some(ROLLUP_LAYOUT_VERSION),
+    )
+    .await?;
+    transaction.commit().await.map_err(sql_error)
 }
 
 /// Records the fact `name`; nothing when `value` is `None`.

@@ -207,16 +207,14 @@ impl Drop for TestDb {
     }
 }
 
-/// The server's message when there is one; `postgres::Error` alone prints only "db error".
+/// The server's message when there is one, with its severity, detail and SQLSTATE;
+/// `postgres::Error` alone prints only "db error".
 fn explain(error: &postgres::Error) -> String {
-    match error.as_db_error() {
-        Some(db_error) => format!(
-            "{} (SQLSTATE {})",
-            db_error.message(),
-            db_error.code().code()
-        ),
-        None => error.to_string(),
-    }
+    let explain_db =
+        |db: &postgres::error::DbError| format!("{db} (SQLSTATE {})", db.code().code());
+    error
+        .as_db_error()
+        .map_or_else(|| error.to_string(), explain_db)
 }
 
 /// Runs blocking database work on a thread without an async runtime, because the
@@ -418,6 +416,43 @@ fn watch(dir: &Path, cluster: &Cluster) -> Result<(), String> {
         .map_err(|error| format!("failed to start the watchdog: {error}"))
 }
 
+/// A [`Cluster`] in a directory of its own under the system's temporary directory, stopped at
+/// once and removed when dropped: for a test that stops and starts its server.
+pub struct ScratchCluster {
+    /// The cluster, to stop and start.
+    pub cluster: Cluster,
+    dir: PathBuf,
+}
+
+impl ScratchCluster {
+    /// Creates and starts a cluster in a new directory named after `label`, this process and
+    /// the clock.
+    pub fn create(label: &str) -> ScratchCluster {
+        let dir = std::env::temp_dir().join(format!(
+            "{label}-{}-{}",
+            std::process::id(),
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|elapsed| elapsed.subsec_nanos())
+                .unwrap_or(0)
+        ));
+        let cluster = Cluster::create(&dir).expect("a throwaway cluster starts");
+        ScratchCluster { cluster, dir }
+    }
+
+    /// Connection parameters for `database`, in key-value form.
+    pub fn url(&self, database: &str) -> String {
+        self.cluster.url_for(database)
+    }
+}
+
+impl Drop for ScratchCluster {
+    fn drop(&mut self) {
+        let _ = self.cluster.stop("immediate");
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
 /// A PostgreSQL cluster of its own, in a directory, on a free port of 127.0.0.1, with trust
 /// authentication for the `postgres` user. Chaos runs stop and start it at will.
 ///
@@ -563,6 +598,27 @@ impl Cluster {
     /// 57P03) until its open sessions end, and stops when they have.
     pub fn begin_stop(&self, mode: &str) -> Result<(), String> {
         self.run_as("pg_ctl", &["-D", &self.data(), "-m", mode, "-W", "stop"])
+    }
+
+    /// Begins a `smart` stop ([`Cluster::begin_stop`]) and waits until the server refuses
+    /// new connections, as it does while its sessions last (the shutdown begins when the
+    /// server reads its signal); returns the refusal's SQLSTATE, or its words without one.
+    pub fn begin_smart_stop(&self) -> Result<String, String> {
+        self.begin_stop("smart")?;
+        let url = self.url_for("postgres");
+        off_runtime(|| {
+            for _ in 0..3000 {
+                match postgres::Client::connect(&url, postgres::NoTls) {
+                    Ok(_) => std::thread::sleep(std::time::Duration::from_millis(10)),
+                    Err(error) => {
+                        return Ok(error
+                            .as_db_error()
+                            .map_or_else(|| error.to_string(), |db| db.code().code().to_owned()))
+                    }
+                }
+            }
+            Err("the server still takes connections 30 s after a smart stop".to_owned())
+        })
     }
 
     /// Connection parameters without a database name, in key-value form.

@@ -15,7 +15,7 @@ use crate::stats::Usage;
 use crate::window::Window;
 
 use super::request::Comparison;
-use super::scope::PartId;
+use super::scope::EntityRef;
 
 /// A brand with those of its organizations a scope may see.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -129,7 +129,7 @@ pub struct GroupUsage {
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct PartUsage {
     /// The part.
-    pub id: PartId,
+    pub id: EntityRef,
     /// Its circuits' usage.
     pub usage: GroupUsage,
 }
@@ -185,42 +185,25 @@ pub struct Rollup {
     pub settled: bool,
 }
 
-/// A circuit's usage.
+/// The usage of an entity's circuits, and the entity as the use case found it: a circuit's
+/// context, a location's summary, an organization's or a brand's tree. One shape for every
+/// usage answer, so a new roll-up needs no answer type of its own.
 #[derive(Clone, Debug, PartialEq)]
-pub struct CircuitUsage {
-    /// The circuit and what it belongs to.
-    pub context: Arc<CircuitContext>,
-    /// Its usage; it has no parts.
+pub struct EntityUsage<T> {
+    /// The entity and what it belongs to and holds, within the caller's scope.
+    pub entity: Arc<T>,
+    /// Its usage; the parts are the entity's children, if it has any.
     pub rollup: Rollup,
 }
+
+/// A circuit's usage; it has no parts.
+pub type CircuitUsage = EntityUsage<CircuitContext>;
 
 /// A location's usage, by sensor.
-#[derive(Clone, Debug, PartialEq)]
-pub struct LocationUsage {
-    /// The location, its organization, sensors and circuits.
-    pub summary: Arc<LocationSummary>,
-    /// Its usage; the parts are its sensors.
-    pub rollup: Rollup,
-}
+pub type LocationUsage = EntityUsage<LocationSummary>;
 
 /// An organization's usage, by location.
-#[derive(Clone, Debug, PartialEq)]
-pub struct OrganizationUsage {
-    /// The organization, its brand and its subtree.
-    pub tree: Arc<OrganizationTree>,
-    /// How many locations it has, including those without circuits.
-    pub location_count: usize,
-    /// Its usage; the parts are its locations.
-    pub rollup: Rollup,
-}
+pub type OrganizationUsage = EntityUsage<OrganizationTree>;
 
 /// A brand's usage, by organization.
-#[derive(Clone, Debug, PartialEq)]
-pub struct BrandUsage {
-    /// The brand and its subtree.
-    pub tree: Arc<BrandTree>,
-    /// How many locations its organizations have.
-    pub location_count: usize,
-    /// Its usage; the parts are its organizations.
-    pub rollup: Rollup,
-}
+pub type BrandUsage = EntityUsage<BrandTree>;

@@ -11,7 +11,7 @@ use super::answer::{
 };
 use super::members::{Member, SERIES_PER_CALL};
 use super::request::{Demand, UsageRequest};
-use super::scope::PartId;
+use super::scope::EntityRef;
 use super::work::CELLS_PER_CALL;
 
 /// Step 1's result.
@@ -99,7 +99,7 @@ pub(super) struct Peaks {
 /// Step 4: the answer, from the totals, the ranking and the peaks.
 pub(super) fn assemble(
     members: &[Member<'_>],
-    parts: &[PartId],
+    parts: &[EntityRef],
     request: &UsageRequest,
     totals: Totals,
     top: Option<Vec<usize>>,

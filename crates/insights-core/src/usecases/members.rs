@@ -10,7 +10,7 @@ pub(super) const SERIES_PER_CALL: usize = 256;
 /// One circuit in a roll-up: its series, the part it belongs to, and its names.
 pub(super) struct Member<'a> {
     pub(super) key: SeriesKey,
-    /// The index of its part in the roll-up's list of [`PartId`]s: a position the core uses
+    /// The index of its part in the roll-up's list of part ids ([`EntityRef`](super::EntityRef)s): a position the core uses
     /// only while summing, beside the ids it was built with.
     pub(super) part: usize,
     pub(super) circuit: &'a Circuit,

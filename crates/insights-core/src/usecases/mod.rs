@@ -32,15 +32,15 @@ mod scope;
 mod work;
 
 pub use self::answer::{
-    BrandUsage, BucketUsage, CircuitUsage, DataRange, Figures, GroupUsage, LocationUsage,
-    OrganizationUsage, PartUsage, Peak, PeakDemand, RankedCircuit, Rollup, VisibleBrand,
-    VisibleOrganization,
+    BrandUsage, BucketUsage, CircuitUsage, DataRange, EntityUsage, Figures, GroupUsage,
+    LocationUsage, OrganizationUsage, PartUsage, Peak, PeakDemand, RankedCircuit, Rollup,
+    VisibleBrand, VisibleOrganization,
 };
 pub use self::request::{
     Comparison, Demand, UsageRequest, UsageRequestBuilder, UsageRequestError, BASELOAD_INTERVAL,
     MAX_TOP,
 };
-pub use self::scope::{EntityRef, InsightsError, PartId, Scope};
+pub use self::scope::{EntityRef, InsightsError, Scope};
 pub use self::work::{TooMuchWork, WorkParam, CELLS_PER_CALL, MAX_CELLS_PER_REQUEST};
 
 use self::assembly::{assemble, rank, Blocks, PeakPlan, Peaks, Pick, Totals, Turns};
@@ -87,7 +87,10 @@ impl<M: MetadataRepo, T: TimeSeriesSource> Insights<M, T> {
         };
         // A circuit has no parts; its one member's part index points at none.
         let rollup = self.rollup(&[member], &[], request).await?;
-        Ok(CircuitUsage { context, rollup })
+        Ok(CircuitUsage {
+            entity: context,
+            rollup,
+        })
     }
 
     /// A location's usage, with each sensor's share.
@@ -99,14 +102,17 @@ impl<M: MetadataRepo, T: TimeSeriesSource> Insights<M, T> {
     ) -> Result<LocationUsage, InsightsError> {
         let summary = self.location_summary(scope, id).await?;
         let members: Vec<Member> = members_of(&summary.tree, |sensor_index| sensor_index).collect();
-        let parts: Vec<PartId> = summary
+        let parts: Vec<EntityRef> = summary
             .tree
             .sensors
             .iter()
-            .map(|sensor| PartId::Sensor(sensor.sensor.id))
+            .map(|sensor| EntityRef::Sensor(sensor.sensor.id))
             .collect();
         let rollup = self.rollup(&members, &parts, request).await?;
-        Ok(LocationUsage { summary, rollup })
+        Ok(LocationUsage {
+            entity: summary,
+            rollup,
+        })
     }
 
     /// An organization's usage, with each location's share.
@@ -123,15 +129,14 @@ impl<M: MetadataRepo, T: TimeSeriesSource> Insights<M, T> {
             .enumerate()
             .flat_map(|(location_index, location)| members_of(location, move |_| location_index))
             .collect();
-        let parts: Vec<PartId> = tree
+        let parts: Vec<EntityRef> = tree
             .locations
             .iter()
-            .map(|location| PartId::Location(location.location.id))
+            .map(|location| EntityRef::Location(location.location.id))
             .collect();
         let rollup = self.rollup(&members, &parts, request).await?;
         Ok(OrganizationUsage {
-            location_count: tree.locations.len(),
-            tree,
+            entity: tree,
             rollup,
         })
     }
@@ -154,19 +159,14 @@ impl<M: MetadataRepo, T: TimeSeriesSource> Insights<M, T> {
                     .flat_map(move |location| members_of(location, move |_| organization_index))
             })
             .collect();
-        let parts: Vec<PartId> = tree
+        let parts: Vec<EntityRef> = tree
             .organizations
             .iter()
-            .map(|node| PartId::Organization(node.organization.id))
+            .map(|node| EntityRef::Organization(node.organization.id))
             .collect();
         let rollup = self.rollup(&members, &parts, request).await?;
         Ok(BrandUsage {
-            location_count: tree
-                .organizations
-                .iter()
-                .map(|node| node.locations.len())
-                .sum(),
-            tree,
+            entity: tree,
             rollup,
         })
     }
@@ -401,7 +401,7 @@ impl<M: MetadataRepo, T: TimeSeriesSource> Insights<M, T> {
     async fn rollup(
         &self,
         members: &[Member<'_>],
-        parts: &[PartId],
+        parts: &[EntityRef],
         request: &UsageRequest,
     ) -> Result<Rollup, InsightsError> {
         check_work(members.len(), request).map_err(InsightsError::TooMuchWork)?;
@@ -428,7 +428,7 @@ impl<M: MetadataRepo, T: TimeSeriesSource> Insights<M, T> {
     async fn rollup_once(
         &self,
         members: &[Member<'_>],
-        parts: &[PartId],
+        parts: &[EntityRef],
         request: &UsageRequest,
         ranking: Option<Vec<usize>>,
     ) -> Result<(Rollup, Option<Vec<usize>>), InsightsError> {

@@ -9,7 +9,10 @@ use crate::ports::{MetadataError, TimeSeriesError};
 
 use super::work::TooMuchWork;
 
-/// The entity a lookup did not find.
+/// An entity, by its kind and id: what a lookup did not find, or which part of a roll-up a
+/// share belongs to (a location's sensor, an organization's location, a brand's
+/// organization). Each part carries it, so that whoever names the parts finds each one's
+/// figures by id, never by its place in a list.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum EntityRef {
     /// A brand.
@@ -36,39 +39,23 @@ impl fmt::Display for EntityRef {
     }
 }
 
-/// Which part of a roll-up a share belongs to: a location's sensor, an organization's
-/// location or a brand's organization. Each part carries it, so that whoever names the parts
-/// finds each one's figures by id, never by its place in a list.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum PartId {
-    /// An electric sensor, a part of a location.
-    Sensor(SensorId),
-    /// A location, a part of an organization.
-    Location(LocationId),
-    /// An organization, a part of a brand.
-    Organization(OrganizationId),
-}
-
-impl From<PartId> for EntityRef {
-    fn from(part: PartId) -> EntityRef {
-        match part {
-            PartId::Sensor(id) => EntityRef::Sensor(id),
-            PartId::Location(id) => EntityRef::Location(id),
-            PartId::Organization(id) => EntityRef::Organization(id),
+/// Each typed id names its entity.
+macro_rules! entity_ref_from_id {
+    ($($id:ident => $variant:ident),* $(,)?) => {$(
+        impl From<$id> for EntityRef {
+            fn from(id: $id) -> EntityRef {
+                EntityRef::$variant(id)
+            }
         }
-    }
+    )*};
 }
 
-impl From<CircuitId> for EntityRef {
-    fn from(id: CircuitId) -> EntityRef {
-        EntityRef::Circuit(id)
-    }
-}
-
-impl fmt::Display for PartId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        EntityRef::from(*self).fmt(f)
-    }
+entity_ref_from_id! {
+    BrandId => Brand,
+    OrganizationId => Organization,
+    LocationId => Location,
+    SensorId => Sensor,
+    CircuitId => Circuit,
 }
 
 /// Whose data a caller may see.

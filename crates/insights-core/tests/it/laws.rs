@@ -188,7 +188,7 @@ proptest! {
         let by_locations: UsageStats = answer.rollup.parts.iter().map(|location| location.usage.figures.usage.stats).sum();
         prop_assert_eq!(total.figures.usage.stats, by_locations);
 
-        let circuits: Vec<_> = answer.tree.locations.iter().flat_map(|location| &location.sensors).flat_map(|sensor| &sensor.circuits).collect();
+        let circuits: Vec<_> = answer.entity.locations.iter().flat_map(|location| &location.sensors).flat_map(|sensor| &sensor.circuits).collect();
         let by_circuits: UsageStats = circuits
             .iter()
             .map(|circuit| block_on(insights.circuit_usage(&Scope::All, circuit.id, &request)).unwrap().rollup.total.figures.usage.stats)
@@ -261,7 +261,7 @@ proptest! {
         let answer = block_on(insights.organization_usage(&Scope::All, catalogue.organizations[organization].id, &request)).unwrap();
         let whole = answer.rollup.series.unwrap();
         let mut by_parts = vec![UsageStats::EMPTY; whole.len()];
-        for location in &answer.tree.locations {
+        for location in &answer.entity.locations {
             let part = block_on(insights.location_usage(&Scope::All, location.location.id, &request)).unwrap();
             for (sum, bucket) in by_parts.iter_mut().zip(part.rollup.series.unwrap()) {
                 *sum = sum.merge(bucket.figures.usage.stats);

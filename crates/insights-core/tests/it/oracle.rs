@@ -10,8 +10,8 @@ use std::collections::HashMap;
 use futures_executor::block_on;
 use insights_core::{
     Bucket, BucketUsage, BucketWidth, Catalogue, Circuit, Comparison, DemandInterval,
-    ElectricSensor, Figures, GroupUsage, InMemoryMetadata, Insights, Location, MetadataRepo,
-    PartId, PartUsage, Peak, PeakDemand, RankedCircuit, Rollup, Scope, SeriesKey, TotalWatts,
+    ElectricSensor, EntityRef, Figures, GroupUsage, InMemoryMetadata, Insights, Location,
+    MetadataRepo, PartUsage, Peak, PeakDemand, RankedCircuit, Rollup, Scope, SeriesKey, TotalWatts,
     Usage, UsageRequest, UsageStats, Window, Zone, BASELOAD_INTERVAL, DEFAULT_MAX_WINDOW,
 };
 use proptest::prelude::*;
@@ -59,7 +59,7 @@ struct Oracle<'a> {
     samples: &'a HashMap<SeriesKey, Vec<(Second, f64)>>,
     members: &'a [Member],
     /// The entity's parts; a member's `part` indexes them.
-    parts: &'a [PartId],
+    parts: &'a [EntityRef],
 }
 
 /// The whole intervals of `length` on the grid inside `[start, end]`.
@@ -309,7 +309,7 @@ impl Oracle<'_> {
 }
 
 /// The entity's circuits in the tree's order, and its parts.
-fn members(entity: Entity) -> (Vec<Member>, Vec<PartId>) {
+fn members(entity: Entity) -> (Vec<Member>, Vec<EntityRef>) {
     let metadata = InMemoryMetadata::seed();
     let catalogue = Catalogue::seed();
     let member = |location: &insights_core::LocationTree, part: &dyn Fn(usize) -> usize| {
@@ -351,7 +351,7 @@ fn members(entity: Entity) -> (Vec<Member>, Vec<PartId>) {
             let parts = tree
                 .organizations
                 .iter()
-                .map(|node| PartId::Organization(node.organization.id))
+                .map(|node| EntityRef::Organization(node.organization.id))
                 .collect();
             (members, parts)
         }
@@ -368,7 +368,7 @@ fn members(entity: Entity) -> (Vec<Member>, Vec<PartId>) {
             let parts = tree
                 .locations
                 .iter()
-                .map(|location| PartId::Location(location.location.id))
+                .map(|location| EntityRef::Location(location.location.id))
                 .collect();
             (members, parts)
         }
@@ -380,7 +380,7 @@ fn members(entity: Entity) -> (Vec<Member>, Vec<PartId>) {
                 .tree
                 .sensors
                 .iter()
-                .map(|sensor| PartId::Sensor(sensor.sensor.id))
+                .map(|sensor| EntityRef::Sensor(sensor.sensor.id))
                 .collect();
             (member(&summary.tree, &|index| index), parts)
         }

@@ -1,46 +1,26 @@
 //! Scopes: a caller sees its own brand or organization and nothing else, and what it may
 //! not see is answered exactly as an id that does not exist.
 
+use std::collections::HashMap;
+
 use futures_executor::block_on;
 use insights_core::{
-    BrandId, Catalogue, CircuitId, EntityRef, Extent, InMemoryMetadata, Insights, InsightsError,
-    LocationId, OrganizationId, Scope, SensorId, SeriesKey, TimeSeriesError, TimeSeriesSource,
-    UsageRequest, UsageStats, Window, SEED_TSV,
+    BrandId, Catalogue, CircuitId, EntityRef, InMemoryMetadata, Insights, InsightsError,
+    LocationId, OrganizationId, Scope, SensorId, SeriesKey, UsageRequest, SEED_TSV,
 };
 
+use crate::laws::ScanSource;
+
 /// A source without samples: scopes are about metadata.
-#[derive(Debug)]
-struct NoSamples;
-
-impl TimeSeriesSource for NoSamples {
-    async fn extent(&self, _series: &[SeriesKey]) -> Result<Option<Extent>, TimeSeriesError> {
-        Ok(None)
-    }
-
-    async fn has_samples_from(
-        &self,
-        _series: &[SeriesKey],
-        _from: time::OffsetDateTime,
-    ) -> Result<bool, TimeSeriesError> {
-        Ok(false)
-    }
-
-    async fn window_stats(
-        &self,
-        series: &[SeriesKey],
-        _window: &Window,
-    ) -> Result<Vec<UsageStats>, TimeSeriesError> {
-        Ok(vec![UsageStats::default(); series.len()])
-    }
-
-    insights_core::slow_range_stats!(range_stats, combined_range_stats);
+fn no_samples() -> ScanSource {
+    ScanSource(HashMap::new())
 }
 
 /// The seed's DemoBrand plus a second brand, so brand scopes have something to exclude.
-fn two_brands() -> Insights<InMemoryMetadata, NoSamples> {
+fn two_brands() -> Insights<InMemoryMetadata, ScanSource> {
     let text = format!("{SEED_TSV}{}", include_str!("../fixtures/second_brand.tsv"));
     let catalogue = Catalogue::parse_tsv(&text).expect("the fixture parses");
-    Insights::new(InMemoryMetadata::new(&catalogue), NoSamples)
+    Insights::new(InMemoryMetadata::new(&catalogue), no_samples())
 }
 
 const DEMO_BRAND: &str = "11111111-1111-1111-1111-111111111111";
@@ -78,7 +58,7 @@ struct Entities {
 /// data range of a circuit, location, organization, brand and sensor), `-` where the answer
 /// is the not-found error of a missing id.
 fn visible(
-    insights: &Insights<InMemoryMetadata, NoSamples>,
+    insights: &Insights<InMemoryMetadata, ScanSource>,
     scope: &Scope,
     entities: &Entities,
 ) -> String {
@@ -322,7 +302,7 @@ fn probing_another_organization_costs_no_lookup() {
         inner: InMemoryMetadata::seed(),
         ..CountingMetadata::default()
     });
-    let insights = Insights::new(metadata.clone(), NoSamples);
+    let insights = Insights::new(metadata.clone(), no_samples());
     let lookups = || {
         metadata
             .organization_lookups

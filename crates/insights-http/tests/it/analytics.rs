@@ -259,13 +259,7 @@ async fn peak_demand_is_in_every_usage_object() {
         );
     }
     for ranked in body["top_circuits"].as_array().unwrap() {
-        let series = [(
-            ranked["circuit"]["sensor"]["duid"]
-                .as_str()
-                .unwrap()
-                .to_owned(),
-            ranked["circuit"]["circuit_number"].as_u64().unwrap(),
-        )];
+        let series = [series_of(ranked)];
         assert_eq!(
             ranked["usage"],
             usage_in(rows, &series, instant(start), instant(end), Some(&edges))
@@ -308,7 +302,13 @@ async fn baseload_is_the_lowest_quarter_hour_with_samples_in_every_usage_object(
     let body = app.get(&path).await.json();
     let edges = demand_edges(start, end, 15);
     let expect = |series: &[(String, u64)], from: &str, to: &str| {
-        oracle::baseload(rows, series, &edges, instant(from), instant(to))
+        oracle::baseload(oracle::interval_powers(
+            rows,
+            series,
+            &edges,
+            instant(from),
+            instant(to),
+        ))
     };
     let all = nyc_series();
     assert_eq!(body["usage"]["baseload_watts"], expect(&all, start, end));
@@ -336,13 +336,7 @@ async fn baseload_is_the_lowest_quarter_hour_with_samples_in_every_usage_object(
         );
     }
     for ranked in body["top_circuits"].as_array().unwrap() {
-        let circuit = [(
-            ranked["circuit"]["sensor"]["duid"]
-                .as_str()
-                .unwrap()
-                .to_owned(),
-            ranked["circuit"]["circuit_number"].as_u64().unwrap(),
-        )];
+        let circuit = [series_of(ranked)];
         assert_eq!(
             ranked["usage"]["baseload_watts"],
             expect(&circuit, start, end)
@@ -648,4 +642,13 @@ async fn brand_and_location_usage_have_their_counts_and_breakdowns() {
         location["sensors"][1],
         json!({"id": "5e2e1545-e0d0-42a1-b177-983ebd4dce32", "duid": "3E1C019A462D5B3C", "name": "Panel-2", "usage": oracle::usage(&nyc_series()[3..], start, end)})
     );
+}
+
+/// The series of a ranked circuit of an answer, as the oracle keys it.
+fn series_of(ranked: &Value) -> (String, u64) {
+    let circuit = &ranked["circuit"];
+    (
+        circuit["sensor"]["duid"].as_str().unwrap().to_owned(),
+        circuit["circuit_number"].as_u64().unwrap(),
+    )
 }

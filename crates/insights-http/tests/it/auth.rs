@@ -8,6 +8,11 @@ use serde_json::json;
 use crate::errors::problem;
 use crate::support::{scratch_file, TestApp};
 
+/// The 401 problem with `detail`.
+fn unauthorized(detail: &str) -> serde_json::Value {
+    problem(401, "Unauthorized", detail)
+}
+
 const DAY: &str = "start=2024-04-01T00:00:00Z&end=2024-04-02T00:00:00Z";
 const DEMO_BRAND: &str = "11111111-1111-1111-1111-111111111111";
 const OTHER_BRAND: &str = "22222222-2222-2222-2222-222222222222";
@@ -276,11 +281,7 @@ async fn missing_or_wrong_keys_are_401_problems() {
             ),
             "{headers:?}"
         );
-        assert_eq!(
-            answer.json(),
-            problem(401, "Unauthorized", detail),
-            "{headers:?}"
-        );
+        assert_eq!(answer.json(), unauthorized(detail), "{headers:?}");
     }
     // The scheme is case-insensitive, as RFC 9110 says.
     let answer = app
@@ -340,9 +341,7 @@ async fn an_operators_key_reads_no_tenants_data() {
         .await;
     assert_eq!(
         answer.json(),
-        problem(
-            401,
-            "Unauthorized",
+        unauthorized(
             "an operator's key reads /metrics only; use a brand's or an organization's key"
         )
     );
@@ -360,11 +359,7 @@ async fn a_request_without_a_valid_key_is_refused_before_its_parameters_are_read
         let answer = app.get(path).await;
         assert_eq!(
             answer.json(),
-            problem(
-                401,
-                "Unauthorized",
-                "this service needs an API key: send Authorization: Bearer <key>"
-            ),
+            unauthorized("this service needs an API key: send Authorization: Bearer <key>"),
             "{path}"
         );
     }
@@ -381,11 +376,7 @@ async fn a_request_without_a_valid_key_is_refused_before_its_parameters_are_read
         .await;
     assert_eq!(
         answer.json(),
-        problem(
-            401,
-            "Unauthorized",
-            "send one Authorization header, not several"
-        )
+        unauthorized("send one Authorization header, not several")
     );
 }
 

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
+use crate::errors::problem;
 use crate::support::TestApp;
 
 #[actix_web::test]
@@ -86,12 +87,11 @@ async fn a_request_that_outlives_its_time_is_503() {
         );
         assert_eq!(
             answer.json(),
-            json!({
-                "type": "about:blank",
-                "title": "Service Unavailable",
-                "status": 503,
-                "detail": "The request took longer than the service allows; retry after the Retry-After delay.",
-            }),
+            problem(
+                503,
+                "Service Unavailable",
+                "The request took longer than the service allows; retry after the Retry-After delay."
+            ),
             "{path}"
         );
     }

@@ -97,20 +97,23 @@ pub fn usage_in(
         "coverage": coverage,
     });
     if let Some(edges) = demand_edges {
-        usage["peak_demand"] = peak(rows, series, edges, start, end);
+        usage["peak_demand"] = peak(interval_powers(rows, series, edges, start, end));
     }
     usage
 }
 
+/// A whole interval's bounds (ns), how many samples it holds, and their average power.
+pub type IntervalPower = (i128, i128, usize, f64);
+
 /// Each whole interval among `edges` inside `[start, end)`: its bounds, how many samples it
 /// holds and their average power (`sum * 60 / length_s`).
-fn interval_powers<'a>(
+pub fn interval_powers<'a>(
     rows: &'a [Row],
     series: &'a [(String, u64)],
     edges: &'a [i128],
     start: i128,
     end: i128,
-) -> impl Iterator<Item = (i128, i128, usize, f64)> + 'a {
+) -> impl Iterator<Item = IntervalPower> + 'a {
     edges
         .windows(2)
         .filter(move |pair| start <= pair[0] && pair[1] <= end)
@@ -132,15 +135,9 @@ fn interval_powers<'a>(
 
 /// The highest average power over whole intervals in `[start, end)`: earliest on a tie, 0 W
 /// for an interval without samples, null when none fits.
-pub fn peak(
-    rows: &[Row],
-    series: &[(String, u64)],
-    edges: &[i128],
-    start: i128,
-    end: i128,
-) -> Value {
+pub fn peak(intervals: impl Iterator<Item = IntervalPower>) -> Value {
     let mut best: Option<(f64, i128, i128)> = None;
-    for (from, to, _, power) in interval_powers(rows, series, edges, start, end) {
+    for (from, to, _, power) in intervals {
         if best.is_none_or(|(watts, _, _)| power > watts) {
             best = Some((power, from, to));
         }
@@ -153,14 +150,8 @@ pub fn peak(
 
 /// The lowest average power over whole intervals in `[start, end)` that hold samples:
 /// earliest on a tie, null when none does.
-pub fn baseload(
-    rows: &[Row],
-    series: &[(String, u64)],
-    edges: &[i128],
-    start: i128,
-    end: i128,
-) -> Value {
-    interval_powers(rows, series, edges, start, end)
+pub fn baseload(intervals: impl Iterator<Item = IntervalPower>) -> Value {
+    intervals
         .filter(|(_, _, samples, _)| *samples > 0)
         .map(|(_, _, _, power)| power)
         .reduce(|lowest, power| if power < lowest { power } else { lowest })

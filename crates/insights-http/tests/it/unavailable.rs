@@ -6,9 +6,10 @@
 
 use std::time::Duration;
 
-use insights_testdb::{Cluster, TestDb};
+use insights_testdb::{ScratchCluster, TestDb};
 use serde_json::json;
 
+use crate::errors::problem;
 use crate::proxy::Proxy;
 use crate::support::{Answer, TestApp};
 
@@ -145,12 +146,11 @@ fn assert_unavailable(answer: &Answer, context: &str) {
     );
     assert_eq!(
         answer.json(),
-        json!({
-            "type": "about:blank",
-            "title": "Service Unavailable",
-            "status": 503,
-            "detail": "A dependency of the service is unavailable; retry after the Retry-After delay."
-        }),
+        problem(
+            503,
+            "Service Unavailable",
+            "A dependency of the service is unavailable; retry after the Retry-After delay."
+        ),
         "{context}"
     );
 }
@@ -321,48 +321,21 @@ async fn a_statement_ended_by_an_operator_is_503_for_each_store() {
 }
 
 /// A throwaway cluster of this test's own with the seed loaded into its database
-/// `insights`, stopped and removed when dropped.
-struct OwnCluster {
-    cluster: Cluster,
-    dir: std::path::PathBuf,
-}
-
-impl OwnCluster {
-    async fn create() -> OwnCluster {
-        let dir = std::env::temp_dir().join(format!(
-            "insights-http-test-cluster-{}-{}",
-            std::process::id(),
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .subsec_nanos()
-        ));
-        let cluster = Cluster::create(&dir).expect("a throwaway cluster starts");
-        let own = OwnCluster { cluster, dir };
-        let (admin, driver) = session(&own.url("postgres")).await;
-        admin
-            .batch_execute("CREATE DATABASE insights")
-            .await
-            .unwrap();
-        drop(admin);
-        driver.await.unwrap();
-        let (seed, driver) = session(&own.url("insights")).await;
-        seed.batch_execute(insights_testdb::INIT_SQL).await.unwrap();
-        drop(seed);
-        driver.await.unwrap();
-        own
-    }
-
-    fn url(&self, database: &str) -> String {
-        format!("{} dbname={database}", self.cluster.params())
-    }
-}
-
-impl Drop for OwnCluster {
-    fn drop(&mut self) {
-        let _ = self.cluster.stop("immediate");
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
+/// `insights`.
+async fn seeded_cluster() -> ScratchCluster {
+    let own = ScratchCluster::create("insights-http-test-cluster");
+    let (admin, driver) = session(&own.url("postgres")).await;
+    admin
+        .batch_execute("CREATE DATABASE insights")
+        .await
+        .unwrap();
+    drop(admin);
+    driver.await.unwrap();
+    let (seed, driver) = session(&own.url("insights")).await;
+    seed.batch_execute(insights_testdb::INIT_SQL).await.unwrap();
+    drop(seed);
+    driver.await.unwrap();
+    own
 }
 
 /// Connects to `url`, for a session the test holds.
@@ -381,29 +354,13 @@ async fn a_server_that_is_shutting_down_is_503_for_each_store() {
     // A smart shutdown refuses new connections with SQLSTATE 57P03 ("the database system is
     // shutting down") until its open sessions end; the test's session keeps it there.
     for store in Store::BOTH {
-        let own = OwnCluster::create().await;
+        let own = seeded_cluster().await;
         let url = own.url("insights");
         let app = store.serve(&url, &url, "5000").await;
         assert_recovered(&app, "before").await;
         let (admin, _driver) = session(&own.url("postgres")).await;
-        own.cluster.begin_stop("smart").unwrap();
-        // The shutdown begins when the server reads its signal.
-        let mut refused = None;
-        for _ in 0..3000 {
-            match tokio_postgres::connect(&own.url("postgres"), tokio_postgres::NoTls).await {
-                Ok(_) => actix_web::rt::time::sleep(Duration::from_millis(10)).await,
-                Err(error) => {
-                    refused = Some(error);
-                    break;
-                }
-            }
-        }
-        let refused = refused.expect("the server refuses new connections while it shuts down");
-        assert_eq!(
-            refused.as_db_error().map(|error| error.code().code()),
-            Some("57P03"),
-            "{refused}"
-        );
+        // It refuses new connections while it waits for its sessions to end.
+        assert_eq!(own.cluster.begin_smart_stop().unwrap(), "57P03");
         admin
             .batch_execute(
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = 'insights'",

@@ -8,7 +8,7 @@ use insights_core::{
     Duid, MetadataError, MetadataRepo, OrganizationId, SeriesKey, TimeSeriesError, TimeSeriesSource,
 };
 use insights_pg::{PgConfig, PgMetadata, PgSetupError, PgTimeSeries};
-use insights_testdb::{Cluster, TestDb};
+use insights_testdb::{ScratchCluster, TestDb};
 
 /// A guard against hanging, not a performance bound: the stores' own timeouts are far
 /// shorter.
@@ -260,38 +260,6 @@ async fn a_statement_ended_by_an_operator_is_unavailable_from_both_stores() {
     }
 }
 
-/// A throwaway cluster of this test's own, stopped and removed when dropped.
-struct OwnCluster {
-    cluster: Cluster,
-    dir: std::path::PathBuf,
-}
-
-impl OwnCluster {
-    fn create() -> OwnCluster {
-        let dir = std::env::temp_dir().join(format!(
-            "insights-pg-test-cluster-{}-{}",
-            std::process::id(),
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .subsec_nanos()
-        ));
-        let cluster = Cluster::create(&dir).expect("a throwaway cluster starts");
-        OwnCluster { cluster, dir }
-    }
-
-    fn url(&self, database: &str) -> String {
-        format!("{} dbname={database}", self.cluster.params())
-    }
-}
-
-impl Drop for OwnCluster {
-    fn drop(&mut self) {
-        let _ = self.cluster.stop("immediate");
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
 /// Connects to `url`, for a session the test holds.
 async fn session(url: &str) -> (tokio_postgres::Client, tokio::task::JoinHandle<()>) {
     let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
@@ -307,7 +275,7 @@ async fn session(url: &str) -> (tokio_postgres::Client, tokio::task::JoinHandle<
 async fn a_server_that_is_shutting_down_is_unavailable_from_both_stores() {
     // A smart shutdown refuses new connections with SQLSTATE 57P03 ("the database system is
     // shutting down") until its open sessions end; the test's session keeps it there.
-    let own = OwnCluster::create();
+    let own = ScratchCluster::create("insights-pg-test-cluster");
     let (admin, _driver) = session(&own.url("postgres")).await;
     admin
         .batch_execute("CREATE DATABASE insights")
@@ -321,24 +289,8 @@ async fn a_server_that_is_shutting_down_is_unavailable_from_both_stores() {
     let stores = Stores::open(&url, &url, Duration::from_secs(5)).await;
     stores.assert_recovered().await;
 
-    own.cluster.begin_stop("smart").unwrap();
-    // The shutdown begins when the server reads its signal.
-    let mut refused = None;
-    for _ in 0..3000 {
-        match tokio_postgres::connect(&own.url("postgres"), tokio_postgres::NoTls).await {
-            Ok(_) => tokio::time::sleep(Duration::from_millis(10)).await,
-            Err(error) => {
-                refused = Some(error);
-                break;
-            }
-        }
-    }
-    let refused = refused.expect("the server refuses new connections while it shuts down");
-    assert_eq!(
-        refused.as_db_error().map(|error| error.code().code()),
-        Some("57P03"),
-        "{refused}"
-    );
+    // It refuses new connections while it waits for its sessions to end.
+    assert_eq!(own.cluster.begin_smart_stop().unwrap(), "57P03");
     admin
         .batch_execute(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = 'insights'",

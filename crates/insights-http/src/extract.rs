@@ -12,7 +12,7 @@ use actix_web::dev::Payload;
 use actix_web::{web, FromRequest, HttpRequest};
 use insights_core::{
     BrandId, BucketWidth, CircuitId, Comparison, DemandInterval, EntityRef, LocationId,
-    OrganizationId, SensorId, UsageRequest, UsageRequestBuilder, Zone, MAX_TOP,
+    OrganizationId, SensorId, UsageRequest, UsageRequestBuilder, Zone,
 };
 use paperclip::actix::OperationModifier;
 use paperclip::v2::models::{
@@ -229,76 +229,23 @@ fn usage_from_request<const TOP: bool>(request: &HttpRequest) -> Result<UsageQue
     let param = |name: &str| pairs.get(name).map(String::as_str);
     let window =
         crate::wording::window(param("start"), param("end"), max_window).map_err(ApiError::from)?;
-    let bucket = param("bucket")
-        .map(|text| {
-            BucketWidth::parse(text).ok_or_else(|| {
-                let names: Vec<&str> = BucketWidth::ALL
-                    .iter()
-                    .map(|width| width.as_str())
-                    .collect();
-                ApiError::invalid_param(
-                    "bucket",
-                    format!("`bucket` must be one of {}, got {text:?}", names.join(", ")),
-                )
-            })
-        })
-        .transpose()?;
-    let zone = param("tz")
-        .map(|text| {
-            Zone::named(text).ok_or_else(|| {
-                ApiError::invalid_param(
-                    "tz",
-                    format!(
-                        "`tz` must be an IANA time zone such as America/New_York, got {text:?}"
-                    ),
-                )
-            })
-        })
-        .transpose()?;
-    let demand_interval = param("demand_interval")
-        .map(|text| {
-            DemandInterval::parse(text).ok_or_else(|| {
-                ApiError::invalid_param(
-                    "demand_interval",
-                    format!(
-                        "`demand_interval` must be one of {}, got {text:?}",
-                        DemandInterval::NAMES.join(", ")
-                    ),
-                )
-            })
-        })
-        .transpose()?;
-    let top = param("top")
-        .map(|text| {
-            text.parse::<usize>().map_err(|_| {
-                ApiError::invalid_param(
-                    "top",
-                    format!("`top` must be a whole number from 1 to {MAX_TOP}, got {text:?}"),
-                )
-            })
-        })
-        .transpose()?;
-    let format = match param("format") {
+    // Every other value is checked against the kind `USAGE_PARAMS` declares, so each one
+    // converts without fail below.
+    let value = |name: &str| declared(name, param(name));
+    let bucket = value("bucket")?.and_then(BucketWidth::parse);
+    let zone = value("tz")?.and_then(Zone::named);
+    let demand_interval = value("demand_interval")?.and_then(DemandInterval::parse);
+    let top = value("top")?.and_then(|text| text.parse::<usize>().ok());
+    let format = match value("format")? {
         None => Format::accepted(request.headers()),
-        Some("json") => Format::Json,
         Some("csv") => Format::Csv,
-        Some(text) => {
-            return Err(ApiError::invalid_param(
-                "format",
-                format!("`format` must be json or csv, got {text:?}"),
-            ))
-        }
+        Some(_) => Format::Json,
     };
-    let baseload = match param("baseload") {
-        None | Some("false") => false,
-        Some("true") => true,
-        Some(text) => {
-            return Err(ApiError::invalid_param(
-                "baseload",
-                format!("`baseload` must be true or false, got {text:?}"),
-            ))
-        }
-    };
+    let baseload = value("baseload")? == Some("true");
+    let compare = value("compare")?.map(|text| match text {
+        "year" => Comparison::Year,
+        _ => Comparison::Previous,
+    });
     let mut builder = UsageRequest::builder(window);
     if let Some(width) = bucket {
         builder = builder.bucket(width);
@@ -315,21 +262,49 @@ fn usage_from_request<const TOP: bool>(request: &HttpRequest) -> Result<UsageQue
     if baseload {
         builder = builder.baseload();
     }
-    match param("compare") {
-        None => {}
-        Some("previous") => builder = builder.compare(Comparison::Previous),
-        Some("year") => builder = builder.compare(Comparison::Year),
-        Some(text) => {
-            return Err(ApiError::invalid_param(
-                "compare",
-                format!("`compare` must be previous or year, got {text:?}"),
-            ))
-        }
+    if let Some(kind) = compare {
+        builder = builder.compare(kind);
     }
     Ok(UsageQuery {
         request: builder,
         format,
     })
+}
+
+/// The value of the usage parameter `name`, if given, checked against the kind
+/// [`USAGE_PARAMS`] declares for it: anything else is a 400 that names the parameter and says
+/// what it must be. Instants are checked with the window, and a count's range by the core.
+fn declared<'a>(name: &str, value: Option<&'a str>) -> Result<Option<&'a str>, ApiError> {
+    let (Some(text), Some(param)) = (value, USAGE_PARAMS.iter().find(|param| param.name == name))
+    else {
+        return Ok(value);
+    };
+    let must_be = match param.kind {
+        ParamKind::Instant => return Ok(value),
+        ParamKind::BucketWidth if BucketWidth::parse(text).is_none() => {
+            let names: Vec<&str> = BucketWidth::ALL
+                .iter()
+                .map(|width| width.as_str())
+                .collect();
+            format!("one of {}", names.join(", "))
+        }
+        ParamKind::OneOf(words) if !words.contains(&text) => match words {
+            [first, second] => format!("{first} or {second}"),
+            _ => format!("one of {}", words.join(", ")),
+        },
+        ParamKind::Zone if Zone::named(text).is_none() => {
+            "an IANA time zone such as America/New_York".to_owned()
+        }
+        ParamKind::Boolean if !["true", "false"].contains(&text) => "true or false".to_owned(),
+        ParamKind::Count(most) if text.parse::<usize>().is_err() => {
+            format!("a whole number from 1 to {most}")
+        }
+        _ => return Ok(value),
+    };
+    Err(ApiError::invalid_param(
+        name,
+        format!("`{name}` must be {must_be}, got {text:?}"),
+    ))
 }
 
 /// Every zone name this build knows, sorted.
@@ -421,4 +396,65 @@ impl<const TOP: bool> OperationModifier for UsageQuery<TOP> {
     }
 
     fn update_definitions(_: &mut BTreeMap<String, DefaultSchemaRaw>) {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(name: &str, value: &str, expected: Result<(), &str>) {
+        let answer = declared(name, Some(value)).map(|checked| assert_eq!(checked, Some(value)));
+        assert_eq!(
+            answer.map_err(|error| error.to_string()),
+            expected.map_err(str::to_owned),
+            "{name}={value}"
+        );
+    }
+
+    #[test]
+    fn values_are_checked_against_their_declared_kind() {
+        check("bucket", "1h", Ok(()));
+        check(
+            "bucket",
+            "2h",
+            Err("`bucket` must be one of 1m, 5m, 15m, 30m, 1h, 1d, 1w, 1mo, got \"2h\""),
+        );
+        check("tz", "Asia/Kathmandu", Ok(()));
+        check(
+            "tz",
+            "Mars/Base",
+            Err("`tz` must be an IANA time zone such as America/New_York, got \"Mars/Base\""),
+        );
+        check("demand_interval", "15m", Ok(()));
+        check("format", "csv", Ok(()));
+        check(
+            "format",
+            "xml",
+            Err("`format` must be json or csv, got \"xml\""),
+        );
+        check("compare", "year", Ok(()));
+        check(
+            "compare",
+            "last",
+            Err("`compare` must be previous or year, got \"last\""),
+        );
+        check("baseload", "false", Ok(()));
+        check(
+            "baseload",
+            "yes",
+            Err("`baseload` must be true or false, got \"yes\""),
+        );
+        // A count's range is the core's to check; here only that it is a whole number.
+        check("top", "0", Ok(()));
+        check(
+            "top",
+            "-1",
+            Err(&format!(
+                "`top` must be a whole number from 1 to {}, got \"-1\"",
+                insights_core::MAX_TOP
+            )),
+        );
+        // Instants are checked with the window.
+        check("start", "yesterday", Ok(()));
+    }
 }

@@ -1,8 +1,8 @@
-//! The query parameters of the usage endpoints, declared once: what the endpoints accept
-//! (`extract`), their OpenAPI parameters, the answer fields they add (which the OpenAPI
-//! document keeps optional, and which CSV tells from a roll-up's parts), and the words the
-//! core may not quote (a tidy test) all come from [`USAGE_PARAMS`]. This module depends on no
-//! other of the crate, so each of those may use it.
+//! The query parameters of the usage endpoints, declared once: what the endpoints accept and
+//! what each value must be (`extract`), their OpenAPI parameters, the answer fields they add
+//! (which the OpenAPI document keeps optional, and which CSV tells from a roll-up's parts),
+//! and the words the core may not quote (a tidy test) all come from [`USAGE_PARAMS`]. This
+//! module depends on no other of the crate, so each of those may use it.
 
 use insights_core::{DemandInterval, MAX_TOP};
 
@@ -49,7 +49,8 @@ pub struct UsageParam {
 /// Every query parameter of the usage endpoints, in the order the documents and a 400 list them: what
 /// the endpoints accept (anything else is a 400 that names it), their OpenAPI parameters, the
 /// answer fields they add, and the words the core may not use (a tidy test) all come from
-/// this one list. `extract` reads each value by its name.
+/// this one list. `extract` checks each value against its declared kind (the 400's words
+/// come from the kind), then converts it by its name.
 pub const USAGE_PARAMS: &[UsageParam] = &[
     UsageParam {
         name: "start",

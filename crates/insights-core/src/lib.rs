@@ -107,9 +107,9 @@ pub use timestamp::{format_utc, in_supported_range, parse_rfc3339, TimestampErro
 pub use usecases::{
     BrandUsage, BucketUsage, CircuitUsage, Comparison, DataRange, Demand, EntityRef, EntityUsage,
     Figures, GroupUsage, Insights, InsightsError, LocationUsage, OrganizationUsage, PartUsage,
-    Peak, PeakDemand, RankedCircuit, Rollup, Scope, TooMuchWork, UsageRequest, UsageRequestBuilder,
-    UsageRequestError, VisibleBrand, VisibleOrganization, WorkParam, BASELOAD_INTERVAL,
-    CELLS_PER_CALL, MAX_CELLS_PER_REQUEST, MAX_TOP,
+    Peak, PeakDemand, RankedCircuit, Rollable, Rollup, Scope, TooMuchWork, UsageRequest,
+    UsageRequestBuilder, UsageRequestError, VisibleBrand, VisibleOrganization, WorkParam,
+    BASELOAD_INTERVAL, CELLS_PER_CALL, MAX_CELLS_PER_REQUEST, MAX_TOP,
 };
 pub use window::{Bound, Window, WindowError, DEFAULT_MAX_WINDOW};
 

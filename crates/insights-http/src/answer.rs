@@ -42,6 +42,17 @@ pub enum Format {
 }
 
 impl Format {
+    /// Every format, in the order of `params::FORMAT_NAMES`.
+    pub const ALL: [Format; 2] = [Format::Json, Format::Csv];
+
+    /// Reads a format's name, as `format` takes it.
+    pub fn parse(text: &str) -> Option<Format> {
+        crate::params::FORMAT_NAMES
+            .iter()
+            .position(|name| *name == text)
+            .map(|index| Format::ALL[index])
+    }
+
     /// What a request without `format` asks for by its `Accept` header
     /// (`csv_export::prefers_csv`).
     pub fn accepted(headers: &HeaderMap) -> Format {
@@ -178,6 +189,16 @@ mod tests {
         let text = String::from_utf8(bytes.clone()).unwrap();
         assert_eq!((prepared.content_type, text.as_str()), expected);
         assert_eq!(prepared.tag, crate::caching::entity_tag(&bytes));
+    }
+
+    #[test]
+    fn each_format_reads_back_from_its_name() {
+        let read: Vec<Option<Format>> = crate::params::FORMAT_NAMES
+            .iter()
+            .map(|name| Format::parse(name))
+            .collect();
+        assert_eq!(read, [Some(Format::Json), Some(Format::Csv)]);
+        assert_eq!(Format::parse("CSV"), None);
     }
 
     #[test]

@@ -35,15 +35,6 @@ const USAGE_COLUMNS: &[&str] = &[
     "coverage",
 ];
 
-/// The comparison's columns, and where each is in the `comparison` object.
-const COMPARISON_COLUMNS: [(&str, &str); 5] = [
-    ("comparison_start", "/window/start"),
-    ("comparison_end", "/window/end"),
-    ("comparison_energy_wh", "/energy_wh"),
-    ("energy_wh_change", "/energy_wh_change"),
-    ("energy_wh_ratio", "/energy_wh_ratio"),
-];
-
 /// Whether `Accept` (every value of the header) prefers `text/csv` to `application/json`:
 /// a q-value above 0, and no lower than `application/json`'s. A request's `format` parameter,
 /// when given, decides instead (`extract`).
@@ -82,17 +73,19 @@ fn quality(accept: &[&str], media: &str) -> f64 {
         .fold(0.0, f64::max)
 }
 
-/// Marks every usage answer as varying with `Accept`, which may choose its form; the
-/// handler writes a CSV answer itself (`answer::Answer::prepare`), from the typed answer.
+/// Marks every answer of a route that `answers_csv` names (`routes::answers_csv`, by the
+/// route's name) as varying with `Accept`, which may choose its form; the handler writes a
+/// CSV answer itself (`answer::Answer::prepare`), from the typed answer.
 pub fn negotiate<S: Wrapped<B>, B: MessageBody + 'static>(
     request: ServiceRequest,
     service: &S,
+    answers_csv: fn(&str) -> bool,
 ) -> impl Future<Output = Answered> + 'static {
-    let usage = request.path().ends_with("/usage");
     let answer = service.call(request);
     async move {
         let mut response = answer.await?.map_into_boxed_body();
-        if usage {
+        // The route is known once the request has been routed.
+        if response.request().match_name().is_some_and(answers_csv) {
             response
                 .headers_mut()
                 .append(header::VARY, HeaderValue::from_static("Accept"));
@@ -108,7 +101,7 @@ fn part_list(answer: &Value) -> Option<&Value> {
     let added = |name: &str| {
         crate::params::USAGE_PARAMS
             .iter()
-            .any(|param| param.adds == Some(name))
+            .any(|param| param.adds.is_some_and(|added| added.field == name))
     };
     answer
         .as_object()?
@@ -140,27 +133,20 @@ pub fn to_csv(answer: &Value) -> Result<Vec<u8>, csv::Error> {
         let own = labels.iter().map(|name| (*name, &circuit[*name])).collect();
         rows.push((own, &answer["usage"]));
     }
-    // The optional figures appear in every usage object of an answer, or in none.
-    let with_peak = rows
-        .first()
-        .is_some_and(|(_, usage)| usage.get("peak_demand").is_some());
-    let with_baseload = rows
-        .first()
-        .is_some_and(|(_, usage)| usage.get("baseload_watts").is_some());
-    let with_comparison = rows
-        .first()
-        .is_some_and(|(_, usage)| usage.get("comparison").is_some());
+    // The optional figures appear in every usage object of an answer, or in none; the
+    // parameters that add them declare their columns.
+    let added: Vec<(&str, &str)> = crate::params::USAGE_PARAMS
+        .iter()
+        .filter_map(|param| param.adds)
+        .filter(|added| {
+            rows.first()
+                .is_some_and(|(_, usage)| usage.get(added.field).is_some())
+        })
+        .flat_map(|added| added.csv_columns.iter().copied())
+        .collect();
     let mut header: Vec<&str> = labels.to_vec();
     header.extend_from_slice(USAGE_COLUMNS);
-    if with_peak {
-        header.extend_from_slice(&["peak_demand_watts", "peak_demand_start", "peak_demand_end"]);
-    }
-    if with_baseload {
-        header.push("baseload_watts");
-    }
-    if with_comparison {
-        header.extend_from_slice(&COMPARISON_COLUMNS.map(|(column, _)| column));
-    }
+    header.extend(added.iter().map(|(column, _)| *column));
     let mut writer = csv::WriterBuilder::new()
         .terminator(csv::Terminator::CRLF)
         .from_writer(Vec::new());
@@ -168,20 +154,11 @@ pub fn to_csv(answer: &Value) -> Result<Vec<u8>, csv::Error> {
     for (own, usage) in &rows {
         let mut record: Vec<String> = own.iter().map(|(_, value)| field(value)).collect();
         record.extend(USAGE_COLUMNS.iter().map(|name| field(&usage[*name])));
-        if with_peak {
-            let peak = &usage["peak_demand"];
-            record.extend(["watts", "start", "end"].map(|name| field(&peak[name])));
-        }
-        if with_baseload {
-            record.push(field(&usage["baseload_watts"]));
-        }
-        if with_comparison {
-            let other = &usage["comparison"];
-            record.extend(
-                COMPARISON_COLUMNS
-                    .map(|(_, path)| field(other.pointer(path).unwrap_or(&Value::Null))),
-            );
-        }
+        record.extend(
+            added
+                .iter()
+                .map(|(_, pointer)| field(usage.pointer(pointer).unwrap_or(&Value::Null))),
+        );
         writer.write_record(&record)?;
     }
     writer

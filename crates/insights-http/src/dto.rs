@@ -1,8 +1,8 @@
 //! Response bodies: the contract's JSON shapes, built from the core's types.
 //!
 //! Every field is always present, with `null` for an absent value, except the ones a query
-//! parameter asks for (`series`, `top_circuits`, `peak_demand`, `baseload_watts`), which
-//! appear only then.
+//! parameter adds (`params::USAGE_PARAMS`: `series`, `top_circuits`, `peak_demand`,
+//! `baseload_watts`, `comparison`), which appear only when asked for.
 //!
 //! A roll-up's pieces are matched by identity, never by position: each part named by the
 //! tree is found among the roll-up's parts by its id, and each part and top circuit finds
@@ -527,10 +527,7 @@ impl UsageBody {
                 let usage = &other.usage;
                 let change = figures.usage.energy_change_from(usage);
                 Some(Some(ComparisonBody {
-                    compare: match kind {
-                        Comparison::Previous => "previous",
-                        Comparison::Year => "year",
-                    },
+                    compare: kind.name(),
                     window: WindowBody {
                         start: Timestamp(start),
                         end: Timestamp(end),

@@ -5,14 +5,16 @@
 //! validation cannot drift apart.
 
 use std::collections::BTreeMap;
-use std::future::{ready, Ready};
+use std::future::{ready, Future, Ready};
 use std::marker::PhantomData;
+use std::sync::Arc;
 
 use actix_web::dev::Payload;
 use actix_web::{web, FromRequest, HttpRequest};
 use insights_core::{
-    BrandId, BucketWidth, CircuitId, Comparison, DemandInterval, EntityRef, LocationId,
-    OrganizationId, SensorId, UsageRequest, UsageRequestBuilder, Zone,
+    BrandId, BrandTree, BucketWidth, CircuitContext, CircuitId, Comparison, DemandInterval,
+    EntityRef, InsightsError, LocationId, LocationSummary, OrganizationId, OrganizationTree,
+    Rollable, Scope, SensorDetail, SensorId, UsageRequest, UsageRequestBuilder, Zone,
 };
 use paperclip::actix::OperationModifier;
 use paperclip::v2::models::{
@@ -24,9 +26,9 @@ use uuid::Uuid;
 use crate::answer::Format;
 use crate::error::ApiError;
 use crate::params::{ParamKind, USAGE_PARAMS};
-use crate::state::AppState;
+use crate::state::{AppState, Service};
 
-/// A kind of id that a path segment carries.
+/// A kind of id that a path segment carries, and the entity it names.
 pub trait IdParam {
     /// The path parameter's name, which error messages use.
     const NAME: &'static str;
@@ -34,16 +36,35 @@ pub trait IdParam {
     const DESCRIPTION: &'static str;
     /// The typed id, which names its entity.
     type Id: From<Uuid> + Into<EntityRef> + Copy;
+    /// The entity as its lookup finds it, with what it holds.
+    type Entity: Rollable;
+
+    /// Looks the entity up within the caller's scope: the one metadata lookup of a request
+    /// about it.
+    fn find<'a>(
+        insights: &'a Service,
+        scope: &'a Scope,
+        id: Self::Id,
+    ) -> impl Future<Output = Result<Arc<Self::Entity>, InsightsError>> + Send + 'a;
 }
 
 macro_rules! id_param {
-    ($marker:ident, $name:literal, $id:ty, $description:literal) => {
+    ($marker:ident, $name:literal, $id:ty, $entity:ty, $find:ident, $description:literal) => {
         #[doc = concat!("The `", $name, "` path parameter.")]
         pub struct $marker;
         impl IdParam for $marker {
             const NAME: &'static str = $name;
             const DESCRIPTION: &'static str = $description;
             type Id = $id;
+            type Entity = $entity;
+
+            fn find<'a>(
+                insights: &'a Service,
+                scope: &'a Scope,
+                id: $id,
+            ) -> impl Future<Output = Result<Arc<$entity>, InsightsError>> + Send + 'a {
+                insights.$find(scope, id)
+            }
         }
     };
 }
@@ -52,27 +73,42 @@ id_param!(
     CircuitParam,
     "circuit_id",
     CircuitId,
+    CircuitContext,
+    circuit,
     "The circuit's id, a UUID."
 );
 id_param!(
     OrganizationParam,
     "organization_id",
     OrganizationId,
+    OrganizationTree,
+    organization,
     "The organization's id, a UUID."
 );
 id_param!(
     SensorParam,
     "sensor_id",
     SensorId,
+    SensorDetail,
+    electric_sensor,
     "The electric sensor's id, a UUID."
 );
 id_param!(
     LocationParam,
     "location_id",
     LocationId,
+    LocationSummary,
+    location_summary,
     "The location's id, a UUID."
 );
-id_param!(BrandParam, "brand_id", BrandId, "The brand's id, a UUID.");
+id_param!(
+    BrandParam,
+    "brand_id",
+    BrandId,
+    BrandTree,
+    brand_metadata,
+    "The brand's id, a UUID."
+);
 
 /// A typed id from the path; a malformed one is a 400 naming the parameter.
 pub struct IdPath<P: IdParam>(pub P::Id, PhantomData<P>);
@@ -170,8 +206,8 @@ impl OperationModifier for NoQuery {
     fn update_definitions(_: &mut BTreeMap<String, DefaultSchemaRaw>) {}
 }
 
-/// The query of a usage endpoint, parsed into a [`UsageRequestBuilder`]: `start`, `end`,
-/// `bucket`, `tz`, `demand_interval`, and `top` where `TOP` is true (roll-ups only). The
+/// The query of a usage endpoint, parsed into a [`UsageRequestBuilder`] and a [`Format`]:
+/// every parameter of [`USAGE_PARAMS`], `top` only where `TOP` is true (roll-ups). The
 /// request is built later, by [`build_request`], once admission has said where: building a
 /// year of 5-minute intervals is heavy work itself.
 pub struct UsageQuery<const TOP: bool> {
@@ -229,23 +265,19 @@ fn usage_from_request<const TOP: bool>(request: &HttpRequest) -> Result<UsageQue
     let param = |name: &str| pairs.get(name).map(String::as_str);
     let window =
         crate::wording::window(param("start"), param("end"), max_window).map_err(ApiError::from)?;
-    // Every other value is checked against the kind `USAGE_PARAMS` declares, so each one
-    // converts without fail below.
+    // Every other value is checked against the kind `USAGE_PARAMS` declares; each then
+    // converts, or the declaration and the parser disagree, which is the service's fault.
     let value = |name: &str| declared(name, param(name));
-    let bucket = value("bucket")?.and_then(BucketWidth::parse);
-    let zone = value("tz")?.and_then(Zone::named);
-    let demand_interval = value("demand_interval")?.and_then(DemandInterval::parse);
-    let top = value("top")?.and_then(|text| text.parse::<usize>().ok());
-    let format = match value("format")? {
-        None => Format::accepted(request.headers()),
-        Some("csv") => Format::Csv,
-        Some(_) => Format::Json,
-    };
+    let bucket = converted("bucket", value("bucket")?, BucketWidth::parse)?;
+    let zone = converted("tz", value("tz")?, Zone::named)?;
+    let demand_interval = converted("demand_interval", value("demand_interval")?, |text| {
+        DemandInterval::parse(text)
+    })?;
+    let top = converted("top", value("top")?, |text| text.parse::<usize>().ok())?;
+    let format = converted("format", value("format")?, Format::parse)?
+        .unwrap_or_else(|| Format::accepted(request.headers()));
     let baseload = value("baseload")? == Some("true");
-    let compare = value("compare")?.map(|text| match text {
-        "year" => Comparison::Year,
-        _ => Comparison::Previous,
-    });
+    let compare = converted("compare", value("compare")?, Comparison::parse)?;
     let mut builder = UsageRequest::builder(window);
     if let Some(width) = bucket {
         builder = builder.bucket(width);
@@ -269,6 +301,22 @@ fn usage_from_request<const TOP: bool>(request: &HttpRequest) -> Result<UsageQue
         request: builder,
         format,
     })
+}
+
+/// A checked value of the usage parameter `name`, converted by `parse`; a value its check let
+/// through that `parse` refuses is the service's fault (a 500), never a silent default.
+fn converted<T>(
+    name: &str,
+    value: Option<&str>,
+    parse: impl Fn(&str) -> Option<T>,
+) -> Result<Option<T>, ApiError> {
+    value
+        .map(|text| {
+            parse(text).ok_or_else(|| ApiError::Internal {
+                cause: format!("`{name}`={text:?} passed its declared check but does not parse"),
+            })
+        })
+        .transpose()
 }
 
 /// The value of the usage parameter `name`, if given, checked against the kind

@@ -79,7 +79,9 @@ pub fn run(
         App::new()
             .app_data(state.clone())
             .app_data(docs.clone())
-            .wrap_fn(csv_export::negotiate)
+            .wrap_fn(|request, service| {
+                csv_export::negotiate(request, service, routes::answers_csv)
+            })
             .wrap_fn(caching::conditional)
             .wrap_fn(middleware::head_as_get)
             .wrap(ErrorHandlers::new().default_handler(into_problem))

@@ -294,7 +294,7 @@ fn correct_v3(document: &mut Value) {
         let answers_csv = operation
             .get("operationId")
             .and_then(Value::as_str)
-            .is_some_and(|id| id.ends_with("Usage"));
+            .is_some_and(crate::routes::answers_csv);
         let mut extra = vec![request_id_parameter()];
         if cached {
             extra.push(json!({
@@ -556,16 +556,21 @@ fn require_and_mark_nullable(schema: &mut Value, nullable_keyword: &str) {
         .collect();
     // The problem schema's extension member is only on 400s, readiness lists `replicas` only
     // where samples are read from replicas, and some fields appear only when asked for: those
-    // stay optional. `peak_demand` is also null when no interval fits.
+    // stay optional. Those a parameter declares `nullable` may be null where present too.
     let (on_request, optional): (Vec<&String>, Vec<&String>) =
         optional.into_iter().partition(|name| {
             // Fields that appear only when a query parameter asks for them stay optional.
             ["invalid_params", "replicas"].contains(&name.as_str())
                 || crate::params::USAGE_PARAMS
                     .iter()
-                    .any(|param| param.adds == Some(name.as_str()))
+                    .any(|param| param.adds.is_some_and(|added| added.field == name.as_str()))
         });
-    for field in ["peak_demand", "baseload_watts", "comparison"] {
+    let nullable_when_asked = crate::params::USAGE_PARAMS
+        .iter()
+        .filter_map(|param| param.adds)
+        .filter(|added| added.nullable)
+        .map(|added| added.field);
+    for field in nullable_when_asked {
         if on_request.iter().any(|name| name.as_str() == field) {
             mark_nullable(&mut schema["properties"][field], nullable_keyword);
         }

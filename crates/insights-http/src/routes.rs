@@ -4,7 +4,7 @@
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::{HttpMessage, HttpRequest, HttpResponse};
-use insights_core::{EntityRef, EntityUsage, InsightsError, Scope, UsageRequest};
+use insights_core::{EntityRef, EntityUsage, Rollable, Scope};
 use paperclip::actix::api_v2_operation;
 use paperclip::actix::web::{self, Json};
 use time::OffsetDateTime;
@@ -29,103 +29,51 @@ use crate::state::{AppState, NotReady};
 
 /// Registers every documented route.
 pub fn configure(config: &mut web::ServiceConfig) {
-    let get = |path: &str, route: web::Route| web::resource(path).route(route);
+    register_handlers(config);
     config
-        .service(get(
-            "/v1/insights/circuits/{circuit_id}/usage",
-            web::get().to(circuit_usage),
-        ))
-        .service(get(
-            "/v1/insights/locations/{location_id}/usage",
-            web::get().to(location_usage),
-        ))
-        .service(get(
-            "/v1/insights/organizations/{organization_id}/usage",
-            web::get().to(organization_usage),
-        ))
-        .service(get(
-            "/v1/insights/brands/{brand_id}/usage",
-            web::get().to(brand_usage),
-        ))
-        .service(get(
-            "/v1/electric_sensors/{sensor_id}",
-            web::get().to(electric_sensor),
-        ))
-        .service(get(
-            "/v1/locations/{location_id}/circuit-summary",
-            web::get().to(location_summary),
-        ))
-        .service(get(
-            "/v1/brands/{brand_id}/metadata",
-            web::get().to(brand_metadata),
-        ))
-        .service(get(
-            "/v1/insights/circuits/{circuit_id}/data-range",
-            web::get().to(circuit_data_range),
-        ))
-        .service(get(
-            "/v1/insights/locations/{location_id}/data-range",
-            web::get().to(location_data_range),
-        ))
-        .service(get(
-            "/v1/insights/organizations/{organization_id}/data-range",
-            web::get().to(organization_data_range),
-        ))
-        .service(get(
-            "/v1/insights/brands/{brand_id}/data-range",
-            web::get().to(brand_data_range),
-        ))
-        .service(get(
-            "/v1/insights/sensors/{sensor_id}/data-range",
-            web::get().to(sensor_data_range),
-        ))
-        .service(get("/v1/insights/data-range", web::get().to(data_range)))
-        .service(get("/v1/brands", web::get().to(visible_brands)))
-        .service(get("/healthz", web::get().to(healthz)))
-        .service(get("/readyz", web::get().to(readyz)));
+        .service(web::resource("/healthz").route(web::get().to(healthz)))
+        .service(web::resource("/readyz").route(web::get().to(readyz)));
 }
 
-/// Writes the handlers of the usage, data-range and metadata endpoints, one line each:
-/// paperclip documents one function per operation, so each endpoint is a function of its own,
-/// and this writes them all alike. A handler takes the path's id, if it has one, and the query
-/// by their extractors (which validate and document them), and answers by its kind: `usage`
-/// hands [`usage`] the use case of the handler's name; `range` asks [`range_of`] for the
-/// entity, or for every circuit without one; `lookup` calls the use case of its name within
-/// the timeout and converts what it finds into the body.
+/// Writes the handlers of the usage, data-range and metadata endpoints, one line each, and
+/// registers their routes: paperclip documents one function per operation, so each endpoint
+/// is a function of its own, and this writes them all alike. A handler takes the path's id,
+/// if it has one, and the query by their extractors (which validate and document them), and
+/// answers by its kind: `usage` hands [`usage`] the entity's lookup
+/// ([`IdParam::find`]); `range` asks [`range_of`] for the entity, or for every circuit
+/// without one; `lookup` looks the entity up (or, without one, lists the brands) within the
+/// timeout and converts what it finds into the body. [`USAGE_ENDPOINTS`] lists the usage
+/// endpoints, which answer CSV too.
 macro_rules! handlers {
-    (@answer usage [$param:ident], $name:ident, $state:ident, $caller:ident, $id:ident, $query:ident, $http:ident) => {
-        usage(&$state, &$http, $caller.0, $id.into(), $query, move |state, scope, request| {
-            async move { state.insights.$name(&scope, $id, &request).await }
-        })
-        .await
+    (@answer usage [$param:ident], $state:ident, $caller:ident, $id:ident, $query:ident, $http:ident) => {
+        usage::<$param, _, _>(&$state, &$http, $caller.0, $id, $query).await
     };
-    (@answer range [], $name:ident, $state:ident, $caller:ident, $id:ident, $query:ident, $http:ident) => {{
+    (@answer range [], $state:ident, $caller:ident, $id:ident, $query:ident, $http:ident) => {{
         let NoQuery = $query;
         range_of(&$state, &$http, $caller.0, None).await
     }};
-    (@answer range [$param:ident], $name:ident, $state:ident, $caller:ident, $id:ident, $query:ident, $http:ident) => {{
+    (@answer range [$param:ident], $state:ident, $caller:ident, $id:ident, $query:ident, $http:ident) => {{
         let NoQuery = $query;
         range_of(&$state, &$http, $caller.0, Some($id.into())).await
     }};
-    (@answer lookup [], $name:ident, $state:ident, $caller:ident, $id:ident, $query:ident, $http:ident) => {{
+    (@answer lookup [], $state:ident, $caller:ident, $id:ident, $query:ident, $http:ident) => {{
         let (NoQuery, _) = ($query, $http);
-        let found = within(&$state, $state.insights.$name(&$caller.0)).await?;
+        let found = within(&$state, $state.insights.visible_brands(&$caller.0)).await?;
         Ok(Json(From::from(&found[..])))
     }};
-    (@answer lookup [$param:ident], $name:ident, $state:ident, $caller:ident, $id:ident, $query:ident, $http:ident) => {{
+    (@answer lookup [$param:ident], $state:ident, $caller:ident, $id:ident, $query:ident, $http:ident) => {{
         let (NoQuery, _) = ($query, $http);
-        let found = within(&$state, $state.insights.$name(&$caller.0, $id)).await?;
+        let found = within(&$state, $param::find(&$state.insights, &$caller.0, $id)).await?;
         Ok(Json(From::from(&*found)))
     }};
     (@query) => { NoQuery };
     (@query $query:ty) => { $query };
     (@answer_type) => { Json<DataRangeBody> };
     (@answer_type $answer:ty) => { $answer };
-    (tag $tag:tt; $(
-        $(#[doc = $doc:tt])*
+    (@handler $tag:tt, $(#[doc = $doc:tt])*
         $kind:ident $name:ident($($param:ident)? $(, $query:ty)?) $(-> $answer:ty)?:
-            $operation_id:tt, $summary:tt, $description:tt;
-    )*) => {$(
+            $operation_id:tt, $summary:tt, $description:tt
+    ) => {
         $(#[doc = $doc])*
         #[api_v2_operation(
             summary = $summary,
@@ -141,45 +89,75 @@ macro_rules! handlers {
             http: HttpRequest,
         ) -> Result<handlers!(@answer_type $($answer)?), ApiError> {
             $(let id: <$param as IdParam>::Id = id.0;)?
-            handlers!(@answer $kind [$($param)?], $name, state, caller, id, query, http)
+            handlers!(@answer $kind [$($param)?], state, caller, id, query, http)
         }
-    )*};
+    };
+    // The attribute's tag must be a literal where it stands, so each kind's is passed in.
+    (@entry usage $($entry:tt)*) => { handlers!(@handler "Insights", $($entry)*); };
+    (@entry range $($entry:tt)*) => { handlers!(@handler "Insights", $($entry)*); };
+    (@entry lookup $($entry:tt)*) => { handlers!(@handler "Metadata", $($entry)*); };
+    ($(
+        $(#[doc = $doc:tt])*
+        $kind:ident $name:ident $path:literal ($($params:tt)*) $(-> $answer:ty)?:
+            $operation_id:tt, $summary:tt, $description:tt;
+    )*) => {
+        $(handlers!(@entry $kind $(#[doc = $doc])* $kind $name($($params)*) $(-> $answer)?:
+            $operation_id, $summary, $description);)*
+
+        /// Registers the routes of the endpoints [`handlers`] writes.
+        fn register_handlers(config: &mut web::ServiceConfig) {
+            // Named by operationId, which `answers_csv` goes by.
+            $(config.service(web::resource($path).name($operation_id).route(web::get().to($name)));)*
+        }
+
+        /// Every endpoint [`handlers`] writes: its kind, path and operationId.
+        const ENDPOINTS: &[(&str, &str, &str)] = &[$((stringify!($kind), $path, $operation_id)),*];
+    };
+}
+
+/// Whether the operation `operation_id` (the name of its route) is a usage endpoint.
+pub fn answers_csv(operation_id: &str) -> bool {
+    usage_endpoints().any(|(_, usage)| usage == operation_id)
+}
+
+/// The usage endpoints, by path and operationId: each answers CSV as well as JSON, varies
+/// with `Accept`, and takes `format`, `compare` and `baseload`.
+pub fn usage_endpoints() -> impl Iterator<Item = (&'static str, &'static str)> {
+    ENDPOINTS
+        .iter()
+        .filter(|(kind, _, _)| *kind == "usage")
+        .map(|&(_, path, operation_id)| (path, operation_id))
 }
 
 handlers! {
-    tag "Insights";
-    /// The data range of every circuit the caller may see.
-    range data_range(): "getDataRange", "Data range", "The first and last sample time over every circuit the caller may see, and the shortest nominal interval among them: where a client's default window should end. Read from the source's index, whatever the data's length.";
     /// Usage of one circuit over a window.
-    usage circuit_usage(CircuitParam, CircuitQuery) -> Answer<CircuitUsageBody>: "getCircuitUsage", "Circuit usage", "Total, count, average, min and max power, energy and coverage of one circuit's samples with `start <= timestamp < end`. A window without samples is not an error: `sample_count` is 0. `bucket` adds `series`; `demand_interval` adds `peak_demand`.";
+    usage circuit_usage "/v1/insights/circuits/{circuit_id}/usage" (CircuitParam, CircuitQuery) -> Answer<CircuitUsageBody>: "getCircuitUsage", "Circuit usage", "Total, count, average, min and max power, energy and coverage of one circuit's samples with `start <= timestamp < end`. A window without samples is not an error: `sample_count` is 0. `bucket` adds `series`; `demand_interval` adds `peak_demand`.";
     /// Usage of a location over a window, by sensor.
-    usage location_usage(LocationParam, RollupQuery) -> Answer<LocationUsageBody>: "getLocationUsage", "Location usage", "The usage of all the location's circuits, and of each sensor's (by name, then id). `bucket` adds `series`, `demand_interval` adds `peak_demand` to every usage object, and `top` adds `top_circuits`.";
+    usage location_usage "/v1/insights/locations/{location_id}/usage" (LocationParam, RollupQuery) -> Answer<LocationUsageBody>: "getLocationUsage", "Location usage", "The usage of all the location's circuits, and of each sensor's (by name, then id). `bucket` adds `series`, `demand_interval` adds `peak_demand` to every usage object, and `top` adds `top_circuits`.";
     /// Usage of an organization over a window, by location.
-    usage organization_usage(OrganizationParam, RollupQuery) -> Answer<OrganizationUsageBody>: "getOrganizationUsage", "Organization usage", "The usage of all the organization's circuits, and of each location's (by name, then id). `average_watts_per_circuit` is `usage.total_watts / circuit_count`, null without circuits. `location_count` includes locations without circuits. `bucket` adds `series`, `demand_interval` adds `peak_demand` to every usage object, and `top` adds `top_circuits`.";
+    usage organization_usage "/v1/insights/organizations/{organization_id}/usage" (OrganizationParam, RollupQuery) -> Answer<OrganizationUsageBody>: "getOrganizationUsage", "Organization usage", "The usage of all the organization's circuits, and of each location's (by name, then id). `average_watts_per_circuit` is `usage.total_watts / circuit_count`, null without circuits. `location_count` includes locations without circuits. `bucket` adds `series`, `demand_interval` adds `peak_demand` to every usage object, and `top` adds `top_circuits`.";
     /// Usage of a brand over a window, by organization.
-    usage brand_usage(BrandParam, RollupQuery) -> Answer<BrandUsageBody>: "getBrandUsage", "Brand usage", "The usage of all the brand's circuits, and of each organization's (by name, then id). `location_count` counts every location of its organizations. `bucket` adds `series`, `demand_interval` adds `peak_demand` to every usage object, and `top` adds `top_circuits`.";
+    usage brand_usage "/v1/insights/brands/{brand_id}/usage" (BrandParam, RollupQuery) -> Answer<BrandUsageBody>: "getBrandUsage", "Brand usage", "The usage of all the brand's circuits, and of each organization's (by name, then id). `location_count` counts every location of its organizations. `bucket` adds `series`, `demand_interval` adds `peak_demand` to every usage object, and `top` adds `top_circuits`.";
+    /// The data range of every circuit the caller may see.
+    range data_range "/v1/insights/data-range" (): "getDataRange", "Data range", "The first and last sample time over every circuit the caller may see, and the shortest nominal interval among them: where a client's default window should end. Read from the source's index, whatever the data's length.";
     /// The data range of one circuit.
-    range circuit_data_range(CircuitParam): "getCircuitDataRange", "Circuit data range", "The first and last sample time of the circuit, and its nominal interval; both times are null when it has no samples.";
+    range circuit_data_range "/v1/insights/circuits/{circuit_id}/data-range" (CircuitParam): "getCircuitDataRange", "Circuit data range", "The first and last sample time of the circuit, and its nominal interval; both times are null when it has no samples.";
     /// The data range of an electric sensor's circuits.
-    range sensor_data_range(SensorParam): "getSensorDataRange", "Electric sensor data range", "The first and last sample time over all the sensor's circuits, and the shortest nominal interval among them; both times are null when none has samples.";
+    range sensor_data_range "/v1/insights/sensors/{sensor_id}/data-range" (SensorParam): "getSensorDataRange", "Electric sensor data range", "The first and last sample time over all the sensor's circuits, and the shortest nominal interval among them; both times are null when none has samples.";
     /// The data range of a location's circuits.
-    range location_data_range(LocationParam): "getLocationDataRange", "Location data range", "The first and last sample time over all the location's circuits, and the shortest nominal interval among them; both times are null when none has samples.";
+    range location_data_range "/v1/insights/locations/{location_id}/data-range" (LocationParam): "getLocationDataRange", "Location data range", "The first and last sample time over all the location's circuits, and the shortest nominal interval among them; both times are null when none has samples.";
     /// The data range of an organization's circuits.
-    range organization_data_range(OrganizationParam): "getOrganizationDataRange", "Organization data range", "The first and last sample time over all the organization's circuits, and the shortest nominal interval among them; both times are null when none has samples.";
+    range organization_data_range "/v1/insights/organizations/{organization_id}/data-range" (OrganizationParam): "getOrganizationDataRange", "Organization data range", "The first and last sample time over all the organization's circuits, and the shortest nominal interval among them; both times are null when none has samples.";
     /// The data range of a brand's circuits.
-    range brand_data_range(BrandParam): "getBrandDataRange", "Brand data range", "The first and last sample time over all the brand's circuits, and the shortest nominal interval among them; both times are null when none has samples.";
-}
-
-handlers! {
-    tag "Metadata";
+    range brand_data_range "/v1/insights/brands/{brand_id}/data-range" (BrandParam): "getBrandDataRange", "Brand data range", "The first and last sample time over all the brand's circuits, and the shortest nominal interval among them; both times are null when none has samples.";
     /// The brands the caller may see.
-    lookup visible_brands() -> Json<BrandListBody>: "listBrands", "Brands", "The brands the caller may see, by name then id, each with its organizations the caller may see and their locations (each by name, then id): every brand without keys, the key's brand with a brand key, and the organization's brand with that organization alone with an organization key.";
+    lookup visible_brands "/v1/brands" () -> Json<BrandListBody>: "listBrands", "Brands", "The brands the caller may see, by name then id, each with its organizations the caller may see and their locations (each by name, then id): every brand without keys, the key's brand with a brand key, and the organization's brand with that organization alone with an organization key.";
     /// An electric sensor with its location and circuits.
-    lookup electric_sensor(SensorParam) -> Json<ElectricSensorBody>: "getElectricSensor", "Electric sensor", "Monolith-compatible: the sensor, its location and its circuits by circuit number.";
+    lookup electric_sensor "/v1/electric_sensors/{sensor_id}" (SensorParam) -> Json<ElectricSensorBody>: "getElectricSensor", "Electric sensor", "Monolith-compatible: the sensor, its location and its circuits by circuit number.";
     /// A location's sensors and circuits.
-    lookup location_summary(LocationParam) -> Json<CircuitSummaryBody>: "getLocationCircuitSummary", "Location circuit summary", "Monolith-compatible: the location, its organization, and its sensors (by name, then id) with their circuits.";
+    lookup location_summary "/v1/locations/{location_id}/circuit-summary" (LocationParam) -> Json<CircuitSummaryBody>: "getLocationCircuitSummary", "Location circuit summary", "Monolith-compatible: the location, its organization, and its sensors (by name, then id) with their circuits.";
     /// A brand's organizations and locations.
-    lookup brand_metadata(BrandParam) -> Json<BrandMetadataBody>: "getBrandMetadata", "Brand metadata", "Monolith-compatible: the brand's organizations (by name, then id), each with its locations and their sensor and circuit counts.";
+    lookup brand_metadata "/v1/brands/{brand_id}/metadata" (BrandParam) -> Json<BrandMetadataBody>: "getBrandMetadata", "Brand metadata", "Monolith-compatible: the brand's organizations (by name, then id), each with its locations and their sensor and circuit counts.";
 }
 
 /// A data range. Its work is one index lookup a series: light below a brand, whose circuits
@@ -199,7 +177,10 @@ async fn range_of(
     let work = {
         let state = state.clone();
         async move {
-            let range = state.insights.data_range(&scope, entity).await?;
+            let range = state
+                .insights_for_one_answer()
+                .data_range(&scope, entity)
+                .await?;
             Ok(DataRangeBody::from(&range))
         }
     };
@@ -282,33 +263,33 @@ async fn readyz(state: web::Data<AppState>, _query: NoQuery) -> Result<Json<Stat
     }))
 }
 
-/// Runs a usage use case, and shapes its body, within the request timeout, as light or heavy
-/// work by the figures it asks of the source (`INSIGHTS_LIGHT_WORK`), estimated before the
-/// request is built: building is part of the work (a year of 5-minute intervals takes
-/// milliseconds), so a heavy request is built where it runs, and its answer is written there
-/// too (`answer`). The metadata lookup that sizes the work also answers 404 before any slot
-/// is taken. `use_case` answers the request; its body is shaped by `Body`'s conversion, and
-/// the answer's freshness is marked for `caching` from whether its window was settled.
-async fn usage<Entity, Body, UseCase, Work, const TOP: bool>(
+/// Answers a usage request about the entity `id` names: looks it up (the request's one
+/// metadata lookup, which also answers 404 before any slot is taken), sizes the work from its
+/// circuits and the request (`INSIGHTS_LIGHT_WORK`), and runs it light or heavy within the
+/// request timeout. The request is built where the work runs: building is part of the work (a
+/// year of 5-minute intervals takes milliseconds), and a heavy answer is written there too
+/// (`answer`). The answer's freshness is marked for `caching` from whether its window was
+/// settled.
+async fn usage<P, Body, const TOP: bool>(
     state: &web::Data<AppState>,
     http: &HttpRequest,
     scope: Scope,
-    entity: EntityRef,
+    id: P::Id,
     query: UsageQuery<TOP>,
-    use_case: UseCase,
 ) -> Result<Answer<Body>, ApiError>
 where
-    UseCase: FnOnce(web::Data<AppState>, Scope, UsageRequest) -> Work + Send + 'static,
-    Work: std::future::Future<Output = Result<EntityUsage<Entity>, InsightsError>> + Send + 'static,
-    Body: for<'a> TryFrom<&'a EntityUsage<Entity>, Error = UnmatchedId>
+    P: IdParam,
+    Body: for<'a> TryFrom<&'a EntityUsage<P::Entity>, Error = UnmatchedId>
         + serde::Serialize
         + Send
         + 'static,
 {
     let (builder, format) = (query.request, query.format);
     let deadline = Instant::now() + state.limits.request_timeout;
-    let sizing = state.insights.usage_work(&scope, entity, &builder);
-    let cells = before(state, deadline, sizing).await?;
+    let entity = before(state, deadline, P::find(&state.insights, &scope, id)).await?;
+    let cells = entity
+        .circuit_count()
+        .saturating_mul(builder.estimated_ranges());
     let class = if cells <= state.limits.light_work {
         WorkClass::Light
     } else {
@@ -320,7 +301,8 @@ where
     let work = Box::pin(async move {
         let request = build_request(builder)?;
         let end = request.window_bounds().end();
-        let answer = use_case(state_for_work.clone(), scope, request).await?;
+        let insights = state_for_work.insights_for_one_answer();
+        let answer = insights.usage_of(entity, &request).await?;
         let (body, settled) = (Body::try_from(&answer)?, answer.rollup.settled);
         let freshness = freshness(&state_for_work, settled, end);
         // Light JSON is written by the responder; CSV, and heavy answers, are written here

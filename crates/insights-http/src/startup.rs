@@ -216,7 +216,7 @@ async fn series_store(
                 }));
             }
             let source = Arc::new(load_file(settings)?);
-            Ok((SeriesStore::shared(Arc::clone(&source)), Some(source)))
+            Ok((SeriesStore::reloadable(Arc::clone(&source)), Some(source)))
         }
         Some(config) => {
             let replicas = settings.timeseries_replicas();

@@ -191,6 +191,9 @@ impl std::fmt::Debug for MetadataStore {
     }
 }
 
+/// What a source that can change under a running service is now.
+type Now = Arc<dyn Fn() -> Arc<dyn DynTimeSeriesSource> + Send + Sync>;
+
 /// Where power samples are read from, chosen once at startup: any [`TimeSeriesSource`] with
 /// its [`Operations`].
 #[derive(Clone)]
@@ -199,6 +202,8 @@ pub struct SeriesStore {
     pub source: Arc<dyn DynTimeSeriesSource>,
     /// What operators see of it.
     pub ops: Arc<dyn Operations>,
+    /// For a sample file that a reload may replace: the index answers come from now.
+    now: Option<Now>,
 }
 
 impl SeriesStore {
@@ -212,7 +217,27 @@ impl SeriesStore {
         SeriesStore {
             source: Arc::clone(&source) as Arc<dyn DynTimeSeriesSource>,
             ops: source,
+            now: None,
         }
+    }
+
+    /// Serves samples from a file that a reload may replace, each answer from one index.
+    pub fn reloadable(source: Arc<ReloadableTimeSeries>) -> SeriesStore {
+        let file = Arc::clone(&source);
+        SeriesStore {
+            now: Some(Arc::new(move || {
+                file.current() as Arc<dyn DynTimeSeriesSource>
+            })),
+            ..SeriesStore::shared(source)
+        }
+    }
+
+    /// The source one answer reads all of its samples from: for a file, the index loaded
+    /// when the answer starts, which a reload meanwhile does not change.
+    pub fn for_one_answer(&self) -> Arc<dyn DynTimeSeriesSource> {
+        self.now
+            .as_ref()
+            .map_or_else(|| Arc::clone(&self.source), |now| now())
     }
 }
 
@@ -224,6 +249,18 @@ impl std::fmt::Debug for SeriesStore {
 
 /// The use cases over the chosen stores, behind trait objects.
 pub type Service = Insights<Arc<dyn DynMetadataRepo>, Arc<dyn DynTimeSeriesSource>>;
+
+impl AppState {
+    /// The use cases over the stores, with samples as they are when an answer starts
+    /// ([`SeriesStore::for_one_answer`]): every call of one answer reads the same data, and
+    /// each series' nominal interval with it.
+    pub fn insights_for_one_answer(&self) -> Service {
+        Insights::new(
+            Arc::clone(&self.metadata.repo),
+            self.timeseries.for_one_answer(),
+        )
+    }
+}
 
 /// What every handler can reach.
 pub struct AppState {
@@ -366,6 +403,44 @@ mod tests {
 
     use super::*;
     use crate::settings::VARIABLES;
+
+    /// A file of one sample of `watts` at the start of 2024-04-01.
+    fn one_sample(path: &std::path::Path, watts: u32) {
+        let row = format!(
+            r#"[{{"duid":"D","circuit_number":1,"timestamp":"2024-04-01T00:00:00Z","power_watts":{watts}}}]"#
+        );
+        std::fs::write(path, row).unwrap();
+    }
+
+    #[actix_web::test]
+    async fn one_answer_reads_one_file_even_when_a_reload_lands_meanwhile() {
+        let path = std::env::temp_dir().join(format!(
+            "insights-state-one-answer-{}.json",
+            std::process::id()
+        ));
+        one_sample(&path, 100);
+        let file = Arc::new(ReloadableTimeSeries::load(&path).unwrap());
+        let store = SeriesStore::reloadable(Arc::clone(&file));
+        let series = [insights_core::SeriesKey {
+            duid: insights_core::Duid("D".to_owned()),
+            circuit_number: 1,
+        }];
+        let start = time::OffsetDateTime::from_unix_timestamp(1_711_929_600).unwrap();
+        let window =
+            insights_core::Window::new(start, start + Duration::days(1), Duration::days(1))
+                .unwrap();
+        let answering = store.for_one_answer();
+        one_sample(&path, 200);
+        file.reload().unwrap();
+        // The answer under way keeps the file it started with; the next one sees the new.
+        let mut totals = Vec::new();
+        for source in [answering, store.for_one_answer()] {
+            let stats = source.window_stats(&series, &window).await.unwrap();
+            totals.push(stats[0].total().as_f64());
+        }
+        assert_eq!(totals, [100.0, 200.0]);
+        std::fs::remove_file(&path).unwrap();
+    }
 
     /// Every variable at a value other than its default, so that a field of the state left
     /// at its default, rather than set from the settings, shows.

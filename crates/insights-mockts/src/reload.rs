@@ -13,8 +13,9 @@ use crate::{LoadError, MockTimeSeries};
 /// with a fresh load of the same path.
 ///
 /// Each call of the port answers from the index current when it starts, so a call never sees
-/// half of one file and half of another; an answer that makes several calls (a part's
-/// statistics, then its buckets) while a reload lands may take them from the two files. A
+/// half of one file and half of another. An answer that makes several calls (a part's
+/// statistics, then its buckets) takes them all from one index by calling
+/// [`ReloadableTimeSeries::current`] once and asking that (the service does). A
 /// new file is read and indexed before it replaces the old one: a file that does not load
 /// changes nothing, and while a reload runs, both indexes are in memory (the old one until
 /// the last call using it returns).

@@ -1,10 +1,9 @@
-//! The use cases: usage of a circuit, a location, an organization or a brand over a window
-//! (optionally bucketed, with peak demand, baseload, top circuits and a comparison window),
-//! the metadata lookups, data ranges, and the sizing of a usage request's work
-//! ([`Insights::usage_work`]). Each takes the caller's [`Scope`].
+//! The use cases: the metadata lookups, usage of any entity a lookup found over a window
+//! ([`Insights::usage_of`]: optionally bucketed, with peak demand, baseload, top circuits and
+//! a comparison window), and data ranges. Each lookup takes the caller's [`Scope`].
 //!
-//! Every usage answer is a [`Rollup`]: the entity's circuits, grouped into parts (sensors,
-//! locations or organizations), summed by the one roll-up the four share. It asks the
+//! Every usage answer is a [`Rollup`]: the entity's circuits, grouped into parts (its
+//! children: [`Rollable`]), summed by the one roll-up every level shares. It asks the
 //! time-series source for each series over the window and, with buckets, all series over each
 //! bucket; then, for peak demand and for the baseload, one more pass each over the intervals;
 //! a comparison does it all again over the other window. Each pass is a series of calls, each
@@ -12,7 +11,7 @@
 //!
 //! This module holds [`Insights`] and its use cases; the rest sits beside it by concern:
 //! `scope` (whose data a caller may see, and the errors), `request` (a validated
-//! [`UsageRequest`]), `answer` (what the use cases return), `members` (a roll-up's circuits),
+//! [`UsageRequest`]), `answer` (what the use cases return), `members` (a roll-up's circuits, and what is `Rollable`),
 //! `work` (the work limit) and `assembly` (totals, ranking and the interval passes).
 
 use std::sync::Arc;
@@ -20,7 +19,9 @@ use std::sync::Arc;
 use time::OffsetDateTime;
 
 use crate::ids::{BrandId, CircuitId, LocationId, OrganizationId, SensorId, SeriesKey};
-use crate::model::{BrandTree, LocationSummary, LocationTree, OrganizationTree, SensorDetail};
+use crate::model::{
+    BrandTree, CircuitContext, LocationSummary, LocationTree, OrganizationTree, SensorDetail,
+};
 use crate::ports::{Extent, MetadataRepo, TimeSeriesSource};
 use crate::stats::{SampleSum, UsageStats};
 
@@ -44,7 +45,8 @@ pub use self::scope::{EntityRef, InsightsError, Scope};
 pub use self::work::{TooMuchWork, WorkParam, CELLS_PER_CALL, MAX_CELLS_PER_REQUEST};
 
 use self::assembly::{assemble, rank, Blocks, PeakPlan, Peaks, Pick, Totals, Turns};
-use self::members::{brand_keys, members_of, Member, SERIES_PER_CALL};
+pub use self::members::Rollable;
+use self::members::{brand_keys, Member, SERIES_PER_CALL};
 use self::work::check_work;
 
 /// The service's use cases over a metadata store and a time-series source.
@@ -65,6 +67,22 @@ impl<M: MetadataRepo, T: TimeSeriesSource> Insights<M, T> {
         }
     }
 
+    /// The usage of an entity that a lookup found within the caller's scope
+    /// ([`Insights::circuit`], [`Insights::electric_sensor`], [`Insights::location_summary`],
+    /// [`Insights::organization`], [`Insights::brand_metadata`]), broken down into its parts.
+    /// Looking up first tells a caller the entity's size ([`Rollable::circuit_count`]) before
+    /// it commits to the work.
+    pub async fn usage_of<E: Rollable>(
+        &self,
+        entity: Arc<E>,
+        request: &UsageRequest,
+    ) -> Result<EntityUsage<E>, InsightsError> {
+        let (members, parts) = entity.members();
+        let rollup = self.rollup(&members, &parts, request).await?;
+        drop(members);
+        Ok(EntityUsage { entity, rollup })
+    }
+
     /// A circuit's usage.
     pub async fn circuit_usage(
         &self,
@@ -72,25 +90,7 @@ impl<M: MetadataRepo, T: TimeSeriesSource> Insights<M, T> {
         id: CircuitId,
         request: &UsageRequest,
     ) -> Result<CircuitUsage, InsightsError> {
-        let context = self
-            .metadata
-            .circuit(id)
-            .await?
-            .filter(|context| scope.admits(&context.organization))
-            .ok_or(InsightsError::NotFound(EntityRef::Circuit(id)))?;
-        let member = Member {
-            key: context.series_key(),
-            part: 0,
-            circuit: &context.circuit,
-            sensor: &context.sensor,
-            location: &context.location,
-        };
-        // A circuit has no parts; its one member's part index points at none.
-        let rollup = self.rollup(&[member], &[], request).await?;
-        Ok(CircuitUsage {
-            entity: context,
-            rollup,
-        })
+        self.usage_of(self.circuit(scope, id).await?, request).await
     }
 
     /// A location's usage, with each sensor's share.
@@ -100,19 +100,8 @@ impl<M: MetadataRepo, T: TimeSeriesSource> Insights<M, T> {
         id: LocationId,
         request: &UsageRequest,
     ) -> Result<LocationUsage, InsightsError> {
-        let summary = self.location_summary(scope, id).await?;
-        let members: Vec<Member> = members_of(&summary.tree, |sensor_index| sensor_index).collect();
-        let parts: Vec<EntityRef> = summary
-            .tree
-            .sensors
-            .iter()
-            .map(|sensor| EntityRef::Sensor(sensor.sensor.id))
-            .collect();
-        let rollup = self.rollup(&members, &parts, request).await?;
-        Ok(LocationUsage {
-            entity: summary,
-            rollup,
-        })
+        self.usage_of(self.location_summary(scope, id).await?, request)
+            .await
     }
 
     /// An organization's usage, with each location's share.
@@ -122,23 +111,8 @@ impl<M: MetadataRepo, T: TimeSeriesSource> Insights<M, T> {
         id: OrganizationId,
         request: &UsageRequest,
     ) -> Result<OrganizationUsage, InsightsError> {
-        let tree = self.organization_tree(scope, id).await?;
-        let members: Vec<Member> = tree
-            .locations
-            .iter()
-            .enumerate()
-            .flat_map(|(location_index, location)| members_of(location, move |_| location_index))
-            .collect();
-        let parts: Vec<EntityRef> = tree
-            .locations
-            .iter()
-            .map(|location| EntityRef::Location(location.location.id))
-            .collect();
-        let rollup = self.rollup(&members, &parts, request).await?;
-        Ok(OrganizationUsage {
-            entity: tree,
-            rollup,
-        })
+        self.usage_of(self.organization(scope, id).await?, request)
+            .await
     }
 
     /// A brand's usage, with each organization's share.
@@ -148,27 +122,21 @@ impl<M: MetadataRepo, T: TimeSeriesSource> Insights<M, T> {
         id: BrandId,
         request: &UsageRequest,
     ) -> Result<BrandUsage, InsightsError> {
-        let tree = self.brand_metadata(scope, id).await?;
-        let members: Vec<Member> = tree
-            .organizations
-            .iter()
-            .enumerate()
-            .flat_map(|(organization_index, node)| {
-                node.locations
-                    .iter()
-                    .flat_map(move |location| members_of(location, move |_| organization_index))
-            })
-            .collect();
-        let parts: Vec<EntityRef> = tree
-            .organizations
-            .iter()
-            .map(|node| EntityRef::Organization(node.organization.id))
-            .collect();
-        let rollup = self.rollup(&members, &parts, request).await?;
-        Ok(BrandUsage {
-            entity: tree,
-            rollup,
-        })
+        self.usage_of(self.brand_metadata(scope, id).await?, request)
+            .await
+    }
+
+    /// A circuit with its sensor, location and organization.
+    pub async fn circuit(
+        &self,
+        scope: &Scope,
+        id: CircuitId,
+    ) -> Result<Arc<CircuitContext>, InsightsError> {
+        self.metadata
+            .circuit(id)
+            .await?
+            .filter(|context| scope.admits(&context.organization))
+            .ok_or(InsightsError::NotFound(EntityRef::Circuit(id)))
     }
 
     /// An electric sensor with its location and circuits.
@@ -316,20 +284,6 @@ impl<M: MetadataRepo, T: TimeSeriesSource> Insights<M, T> {
         Ok(false)
     }
 
-    /// About how much work a usage request for `entity` is, in figures (its circuits ×
-    /// [`UsageRequestBuilder::estimated_ranges`]), if the scope may see the entity: what a
-    /// caller can decide by, before building or running the request, whether it is light
-    /// enough to answer at once.
-    pub async fn usage_work(
-        &self,
-        scope: &Scope,
-        entity: EntityRef,
-        request: &UsageRequestBuilder,
-    ) -> Result<usize, InsightsError> {
-        let n_series = self.series_of(scope, entity).await?.len();
-        Ok(n_series.saturating_mul(request.estimated_ranges()))
-    }
-
     /// The series of the entity's circuits, if the scope may see it.
     async fn series_of(
         &self,
@@ -337,13 +291,7 @@ impl<M: MetadataRepo, T: TimeSeriesSource> Insights<M, T> {
         entity: EntityRef,
     ) -> Result<Vec<SeriesKey>, InsightsError> {
         Ok(match entity {
-            EntityRef::Circuit(id) => self
-                .metadata
-                .circuit(id)
-                .await?
-                .filter(|context| scope.admits(&context.organization))
-                .map(|context| vec![context.series_key()])
-                .ok_or(InsightsError::NotFound(EntityRef::Circuit(id)))?,
+            EntityRef::Circuit(id) => vec![self.circuit(scope, id).await?.series_key()],
             EntityRef::Sensor(id) => self
                 .electric_sensor(scope, id)
                 .await?
@@ -367,7 +315,7 @@ impl<M: MetadataRepo, T: TimeSeriesSource> Insights<M, T> {
         scope: &Scope,
         id: OrganizationId,
     ) -> Result<Vec<SeriesKey>, InsightsError> {
-        let tree = self.organization_tree(scope, id).await?;
+        let tree = self.organization(scope, id).await?;
         Ok(tree
             .locations
             .iter()
@@ -375,8 +323,8 @@ impl<M: MetadataRepo, T: TimeSeriesSource> Insights<M, T> {
             .collect())
     }
 
-    /// An organization with everything below it, if the scope may see it.
-    async fn organization_tree(
+    /// An organization with its brand and everything below it.
+    pub async fn organization(
         &self,
         scope: &Scope,
         id: OrganizationId,

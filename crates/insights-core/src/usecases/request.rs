@@ -24,6 +24,29 @@ pub enum Comparison {
     Year,
 }
 
+impl Comparison {
+    /// Every comparison, in the order of [`Comparison::NAMES`].
+    pub const ALL: [Comparison; 2] = [Comparison::Previous, Comparison::Year];
+
+    /// The comparisons' names, as a query and an answer write them.
+    pub const NAMES: [&'static str; 2] = ["previous", "year"];
+
+    /// The comparison's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Comparison::Previous => Comparison::NAMES[0],
+            Comparison::Year => Comparison::NAMES[1],
+        }
+    }
+
+    /// Reads a comparison's name.
+    pub fn parse(text: &str) -> Option<Comparison> {
+        Comparison::ALL
+            .into_iter()
+            .find(|comparison| comparison.name() == text)
+    }
+}
+
 /// Why a usage request's options were rejected.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum UsageRequestError {
@@ -287,5 +310,21 @@ impl UsageRequestBuilder {
             });
         }
         Ok(request)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_comparison_reads_back_from_its_name() {
+        for (comparison, name) in Comparison::ALL.into_iter().zip(Comparison::NAMES) {
+            assert_eq!(
+                (comparison.name(), Comparison::parse(name)),
+                (name, Some(comparison))
+            );
+        }
+        assert_eq!(Comparison::parse("Previous"), None);
     }
 }

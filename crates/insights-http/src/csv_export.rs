@@ -23,9 +23,10 @@ use crate::middleware::{Answered, Wrapped};
 /// The media type of a CSV answer; `header=present` as RFC 4180 registers it.
 pub const TEXT_CSV: &str = "text/csv; charset=utf-8; header=present";
 
-/// The usage figures, in the order of the JSON's `usage` object; the optional ones become
-/// columns only when the answer has them.
-const USAGE_COLUMNS: &[&str] = &[
+/// The usage figures every usage object has, in the order of the JSON's `usage` object (the
+/// fields a parameter adds have their columns declared with it, `params::USAGE_PARAMS`;
+/// `export.rs` checks the two together cover the object).
+pub const USAGE_COLUMNS: &[&str] = &[
     "total_watts",
     "sample_count",
     "average_watts",

@@ -242,6 +242,23 @@ async fn every_usage_endpoint_answers_csv_and_a_comparison() {
             body["usage"]["baseload_watts"].is_number(),
             "{template}: no baseload"
         );
+        // CSV's usage columns are the usage object's fields, less those a parameter adds,
+        // which the parameters declare with their own columns.
+        let mut fields: Vec<&str> = body["usage"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .filter(|field| {
+                !insights_http::params::USAGE_PARAMS
+                    .iter()
+                    .any(|param| param.adds.is_some_and(|added| added.field == *field))
+            })
+            .collect();
+        let mut columns = insights_http::csv_export::USAGE_COLUMNS.to_vec();
+        fields.sort_unstable();
+        columns.sort_unstable();
+        assert_eq!(fields, columns, "{template}");
         for format in ["format=csv", "format=csv&compare=previous"] {
             let csv = app.get(&format!("{path}?{window}&{format}")).await;
             assert_eq!(csv.status, 200, "{template} {format}");

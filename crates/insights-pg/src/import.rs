@@ -224,7 +224,7 @@ impl Importer {
             days
         } else {
             let days = touch_everything(&transaction, Some((from, to))).await?;
-            refresh_rollups(&transaction, before).await?;
+            refresh_rollups(&transaction, before, Quarters::FromSamples).await?;
             days
         };
         commit_with_layout(transaction).await?;
@@ -468,14 +468,25 @@ const RECOUNT_GAPS: &str = concat!(
              INSERT INTO gap_region (duid, circuit_number) SELECT DISTINCT duid, circuit_number FROM power_sample_gaps;"
         );
 
+/// A series' UTC day with at most this many new samples has a gap region around each of them
+/// (`UPDATE_GAPS`); one with more, one region from its first to its last.
+macro_rules! gaps_alone_at_most {
+    () => {
+        "64"
+    };
+}
+
 /// Brings the gap counts of the series in `fresh` up to date, and names them in `gap_region`.
 ///
-/// Only the stretch around new samples can change. Per series and UTC day with new samples,
-/// the region runs from the last older sample before the day's first new one to the first
-/// older sample after its last; regions that overlap are merged. Each region's spacings are
-/// counted as they are now (+1) and as they were without the new samples (-1). So a batch
-/// costs in proportion to the samples of the days it touches, as the rollups' recomputation
-/// does, however long the series and however far apart its late samples.
+/// Only the stretch around new samples can change. A region runs from the sample before
+/// some new samples to the sample after them: around each new sample of a series' UTC day
+/// that has a few (`gaps_alone_at_most`), as late samples scattered over days come; from
+/// the first to the last of a day that has more, as a bulk import's or a stream's. Regions
+/// that overlap are merged, so their ends are samples the batch did not add. Each region's
+/// spacings are counted as they are now (+1) and as they were without the new samples (-1).
+/// So a batch costs in proportion to its samples and the days they fill, however long the
+/// series and however far apart its late samples: a late sample reads its neighbours, not
+/// its day.
 const UPDATE_GAPS: &str = concat!(
             "CREATE TEMP TABLE IF NOT EXISTS gap_region (id bigint, duid text, circuit_number int4, lo timestamptz, hi timestamptz) ON COMMIT DROP;
              DELETE FROM gap_region;
@@ -493,8 +504,15 @@ const UPDATE_GAPS: &str = concat!(
                                           WHERE p.duid = b.duid AND p.circuit_number = b.circuit_number AND p.ts < b.lo), b.lo) AS lo,
                                 coalesce((SELECT min(p.ts) FROM power_samples p
                                           WHERE p.duid = b.duid AND p.circuit_number = b.circuit_number AND p.ts > b.hi), b.hi) AS hi
-                         FROM (SELECT duid, circuit_number, min(ts) AS lo, max(ts) AS hi FROM fresh
-                               GROUP BY duid, circuit_number, date_bin('24 hours', ts, 'epoch')) AS b
+                         FROM (SELECT duid, circuit_number, min(ts) AS lo, max(ts) AS hi FROM (
+                                   SELECT duid, circuit_number, ts, date_bin('24 hours', ts, 'epoch') AS day,
+                                          CASE WHEN count(*) OVER (PARTITION BY duid, circuit_number,
+                                                                   date_bin('24 hours', ts, 'epoch'))
+                                                    <= ",
+            gaps_alone_at_most!(),
+            " THEN ts END AS alone
+                                   FROM fresh) AS f
+                               GROUP BY duid, circuit_number, day, alone) AS b
                      ) AS day_regions
                  ) AS marked
              ) AS islands
@@ -641,25 +659,21 @@ async fn take_series(
 /// Brings the rollups up to date with the batch in `fresh`, and extends them from the
 /// watermark `before` to `after`; returns the (series, UTC day) pairs recomputed whole.
 ///
-/// The batch's samples at or after `before` are added to their 15-minute rows, which is all
-/// they change: no longer row exists past `before`. Samples before it (late ones) recompute
-/// their days, as every import did before the watermark. Then the rows that end in
-/// `(before, after]` are made: from the rows a level finer, for every series, when the
-/// advance is short (a stream of batches moves it a quarter at a time); by recomputing the
-/// days it crosses when it is long.
+/// Every sample of the batch is added to its 15-minute row (integer sums, so the rows stay
+/// exact): for those at or after `before` that is all they change, since no longer row exists
+/// past it. The longer rows of the days of samples before it (late ones) are recomputed from
+/// the 15-minute rows. Then the rows that end in `(before, after]` are made: from the rows a
+/// level finer, for every series, when the advance is short (a stream of batches moves it a
+/// quarter at a time); by recomputing the days it crosses when it is long.
 async fn roll_up_batch(
     transaction: &Transaction<'_>,
     before: Option<i64>,
     after: Option<i64>,
 ) -> Result<u64, ImportError> {
-    // The rows of the days recomputed below are made from the samples; only the batch's
-    // samples outside them need adding: all at or after `before` when the watermark moves
-    // row by row, those at or after `after` when the days it crosses are recomputed.
     let extend = match (before, after) {
         (Some(before), Some(after)) => after - before <= EXTEND_AT_MOST_US,
         _ => false,
     };
-    let added_from = if extend { before } else { after };
     transaction
         .execute(
             concat!(
@@ -668,9 +682,7 @@ async fn roll_up_batch(
                         sum(whole)::bigint, sum(micro)::bigint, min(watts), max(watts)
                  FROM (SELECT duid, circuit_number, ts, watts, ",
                 sample_parts_sql!("watts"),
-                " FROM fresh
-                       WHERE $1::int8 IS NULL OR ts >= to_timestamp(0) + $1::int8 * interval '1 microsecond')
-                      AS s(duid, circuit_number, ts, watts, whole, micro)
+                " FROM fresh) AS s(duid, circuit_number, ts, watts, whole, micro)
                  GROUP BY 1, 2, 5
                  ORDER BY 1, 2, 5
                  ON CONFLICT (duid, circuit_number, span_s, phase_s, start) DO UPDATE SET
@@ -680,7 +692,7 @@ async fn roll_up_batch(
                      min_watts = least(power_rollups.min_watts, EXCLUDED.min_watts),
                      max_watts = greatest(power_rollups.max_watts, EXCLUDED.max_watts)"
             ),
-            &[&added_from],
+            &[],
         )
         .await
         .map_err(sql_error)?;
@@ -691,7 +703,7 @@ async fn roll_up_batch(
     match (before, after) {
         (Some(before), Some(after)) if extend => {
             let days = touch_days(transaction, &late).await?;
-            refresh_rollups(transaction, Some(before)).await?;
+            refresh_rollups(transaction, Some(before), Quarters::Current).await?;
             if after > before {
                 extend_rollups(transaction, before, after).await?;
             }
@@ -712,7 +724,7 @@ async fn roll_up_batch(
                 instant_sql(after)
             );
             let days = touch_days(transaction, &format!("{late} UNION ALL {crossed}")).await?;
-            refresh_rollups(transaction, after).await?;
+            refresh_rollups(transaction, after, Quarters::Current).await?;
             // A block that ends in (before, after] may hold days of a series that sent
             // nothing in the days recomputed, whose blocks the recomputation did not make.
             if let (Some(before), Some(after)) = (before, after) {
@@ -731,7 +743,7 @@ async fn roll_up_everything(
 ) -> Result<u64, ImportError> {
     let after = take_series(transaction, "power_samples", before).await?;
     let days = touch_everything(transaction, None).await?;
-    refresh_rollups(transaction, after).await?;
+    refresh_rollups(transaction, after, Quarters::FromSamples).await?;
     record_fact(transaction, FINAL_BEFORE_FACT, after).await?;
     Ok(days)
 }
@@ -914,37 +926,53 @@ async fn touch_everything(
     touch_days(transaction, &select).await
 }
 
+/// Whether [`refresh_rollups`] recomputes the 15-minute rows of the touched days.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Quarters {
+    /// From the samples: a rebuild, which trusts no row.
+    FromSamples,
+    /// They are current: the batch has added its samples to them.
+    Current,
+}
+
 /// Recomputes every rollup row that the days in `touched` take part in: the 15-minute rows
-/// whole, the longer rows and packs where they end at or before `final_before` (none when
-/// it is `None`).
+/// whole when `quarters` says so, the longer rows and packs where they end at or before
+/// `final_before` (none when it is `None`), from the 15-minute rows.
 async fn refresh_rollups(
     transaction: &Transaction<'_>,
     final_before: Option<i64>,
+    quarters: Quarters,
 ) -> Result<(), ImportError> {
     let final_before = final_before.unwrap_or(i64::MIN);
-    // 15-minute rows of the touched days, from the samples.
     transaction
-        .batch_execute(concat!(
+        .batch_execute(
             "CREATE TEMP TABLE IF NOT EXISTS touched (duid text, circuit_number int4, day timestamptz) ON COMMIT DROP;
-             ANALYZE touched;
-             DELETE FROM power_rollups p USING touched t
-             WHERE p.duid = t.duid AND p.circuit_number = t.circuit_number AND p.span_s = 900
-               AND p.start >= t.day AND p.start < t.day + interval '24 hours';
-             INSERT INTO power_rollups
-             SELECT s.duid, s.circuit_number, 900, 0, date_bin('15 minutes', s.ts, 'epoch'), count(*),
-                    sum(",
-            whole_watts_sql!("s.watts"),
-            ")::bigint, sum(",
-            micro_watts_sql!("s.watts"),
-            ")::bigint, min(s.watts), max(s.watts)
-             FROM touched t
-             JOIN power_samples s ON s.duid = t.duid AND s.circuit_number = t.circuit_number
-                                 AND s.ts >= t.day AND s.ts < t.day + interval '24 hours'
-             GROUP BY 1, 2, 5
-             ORDER BY 1, 2, 5"
-        ))
+             ANALYZE touched;",
+        )
         .await
         .map_err(sql_error)?;
+    if quarters == Quarters::FromSamples {
+        transaction
+            .batch_execute(concat!(
+                "DELETE FROM power_rollups p USING touched t
+                 WHERE p.duid = t.duid AND p.circuit_number = t.circuit_number AND p.span_s = 900
+                   AND p.start >= t.day AND p.start < t.day + interval '24 hours';
+                 INSERT INTO power_rollups
+                 SELECT s.duid, s.circuit_number, 900, 0, date_bin('15 minutes', s.ts, 'epoch'), count(*),
+                        sum(",
+                whole_watts_sql!("s.watts"),
+                ")::bigint, sum(",
+                micro_watts_sql!("s.watts"),
+                ")::bigint, min(s.watts), max(s.watts)
+                 FROM touched t
+                 JOIN power_samples s ON s.duid = t.duid AND s.circuit_number = t.circuit_number
+                                     AND s.ts >= t.day AND s.ts < t.day + interval '24 hours'
+                 GROUP BY 1, 2, 5
+                 ORDER BY 1, 2, 5"
+            ))
+            .await
+            .map_err(sql_error)?;
+    }
     let islands = islands(transaction).await?;
     for group in groups(&islands) {
         refresh_sliding(transaction, group, final_before).await?;

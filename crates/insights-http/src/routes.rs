@@ -4,7 +4,7 @@
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::{HttpMessage, HttpRequest, HttpResponse};
-use insights_core::{EntityRef, EntityUsage, Rollable, Scope};
+use insights_core::{EntityRef, EntityUsage, Scope};
 use paperclip::actix::api_v2_operation;
 use paperclip::actix::web::{self, Json};
 use time::OffsetDateTime;
@@ -42,7 +42,7 @@ pub fn configure(config: &mut web::ServiceConfig) {
 /// answers by its kind: `usage` hands [`usage`] the entity's lookup
 /// ([`IdParam::find`]); `range` asks [`range_of`] for the entity, or for every circuit
 /// without one; `lookup` looks the entity up (or, without one, lists the brands) within the
-/// timeout and converts what it finds into the body. [`USAGE_ENDPOINTS`] lists the usage
+/// timeout and converts what it finds into the body. [`usage_endpoints`] lists the usage
 /// endpoints, which answer CSV too.
 macro_rules! handlers {
     (@answer usage [$param:ident], $state:ident, $caller:ident, $id:ident, $query:ident, $http:ident) => {
@@ -287,9 +287,7 @@ where
     let (builder, format) = (query.request, query.format);
     let deadline = Instant::now() + state.limits.request_timeout;
     let entity = before(state, deadline, P::find(&state.insights, &scope, id)).await?;
-    let cells = entity
-        .circuit_count()
-        .saturating_mul(builder.estimated_ranges());
+    let cells = builder.work_on(&*entity);
     let class = if cells <= state.limits.light_work {
         WorkClass::Light
     } else {
@@ -302,7 +300,7 @@ where
         let request = build_request(builder)?;
         let end = request.window_bounds().end();
         let insights = state_for_work.insights_for_one_answer();
-        let answer = insights.usage_of(entity, &request).await?;
+        let answer = insights.usage_of(&scope, entity, &request).await?;
         let (body, settled) = (Body::try_from(&answer)?, answer.rollup.settled);
         let freshness = freshness(&state_for_work, settled, end);
         // Light JSON is written by the responder; CSV, and heavy answers, are written here

@@ -7,7 +7,8 @@ use crate::model::{
     OrganizationTree, SensorDetail,
 };
 
-use super::scope::EntityRef;
+use super::request::UsageRequestBuilder;
+use super::scope::{EntityRef, Scope};
 
 /// The most series in one call to the source: `window_stats` and `extent` take the series this
 /// many at a time, and each block of a range call is at most this many series wide.
@@ -33,12 +34,31 @@ pub trait Rollable: Send + Sync + 'static {
     /// How many circuits it has: what sizes a usage request's work.
     fn circuit_count(&self) -> usize;
 
+    /// Nothing when `scope` may see it; else the entity, by kind and id, for the `NotFound`
+    /// an unknown id gets.
+    fn seen_by(&self, scope: &Scope) -> Result<(), EntityRef>;
+
     /// Its circuits, each with the index of its part, and the parts' ids.
     #[doc(hidden)]
     fn members(&self) -> (Vec<Member<'_>>, Vec<EntityRef>);
 }
 
+impl UsageRequestBuilder {
+    /// About how much work the request is over `entity`, in figures: its circuits ×
+    /// [`UsageRequestBuilder::estimated_ranges`]. What a caller decides by, before building
+    /// or running the request, whether it is light enough to answer at once.
+    pub fn work_on(&self, entity: &impl Rollable) -> usize {
+        entity
+            .circuit_count()
+            .saturating_mul(self.estimated_ranges())
+    }
+}
+
 impl Rollable for CircuitContext {
+    fn seen_by(&self, scope: &Scope) -> Result<(), EntityRef> {
+        seen(scope.admits(&self.organization), self.circuit.id.into())
+    }
+
     fn circuit_count(&self) -> usize {
         1
     }
@@ -57,6 +77,11 @@ impl Rollable for CircuitContext {
 }
 
 impl Rollable for SensorDetail {
+    fn seen_by(&self, scope: &Scope) -> Result<(), EntityRef> {
+        let id = self.sensor.sensor.id;
+        seen(scope.admits(&self.organization), id.into())
+    }
+
     fn circuit_count(&self) -> usize {
         self.sensor.circuits.len()
     }
@@ -88,6 +113,11 @@ impl Rollable for SensorDetail {
 }
 
 impl Rollable for LocationSummary {
+    fn seen_by(&self, scope: &Scope) -> Result<(), EntityRef> {
+        let id = self.tree.location.id;
+        seen(scope.admits(&self.organization), id.into())
+    }
+
     fn circuit_count(&self) -> usize {
         self.tree.circuit_count()
     }
@@ -105,6 +135,11 @@ impl Rollable for LocationSummary {
 }
 
 impl Rollable for OrganizationTree {
+    fn seen_by(&self, scope: &Scope) -> Result<(), EntityRef> {
+        let id = self.organization.id;
+        seen(scope.admits(&self.organization), id.into())
+    }
+
     fn circuit_count(&self) -> usize {
         self.locations.iter().map(LocationTree::circuit_count).sum()
     }
@@ -117,6 +152,10 @@ impl Rollable for OrganizationTree {
 }
 
 impl Rollable for BrandTree {
+    fn seen_by(&self, scope: &Scope) -> Result<(), EntityRef> {
+        seen(scope.admits_brand(self.brand.id), self.brand.id.into())
+    }
+
     fn circuit_count(&self) -> usize {
         let locations = self.organizations.iter().flat_map(|node| &node.locations);
         locations.map(LocationTree::circuit_count).sum()
@@ -130,6 +169,15 @@ impl Rollable for BrandTree {
             .enumerate()
             .flat_map(|(part, node)| node.locations.iter().map(move |location| (part, location)));
         (by_part(locations), parts.map(EntityRef::from).collect())
+    }
+}
+
+/// `Ok` when `admitted`, else the entity.
+fn seen(admitted: bool, entity: EntityRef) -> Result<(), EntityRef> {
+    if admitted {
+        Ok(())
+    } else {
+        Err(entity)
     }
 }
 

@@ -71,12 +71,15 @@ impl<M: MetadataRepo, T: TimeSeriesSource> Insights<M, T> {
     /// ([`Insights::circuit`], [`Insights::electric_sensor`], [`Insights::location_summary`],
     /// [`Insights::organization`], [`Insights::brand_metadata`]), broken down into its parts.
     /// Looking up first tells a caller the entity's size ([`Rollable::circuit_count`]) before
-    /// it commits to the work.
+    /// it commits to the work. The scope is checked again, so an entity made by hand is no
+    /// way around it: outside the scope, the answer is the `NotFound` an unknown id gets.
     pub async fn usage_of<E: Rollable>(
         &self,
+        scope: &Scope,
         entity: Arc<E>,
         request: &UsageRequest,
     ) -> Result<EntityUsage<E>, InsightsError> {
+        entity.seen_by(scope).map_err(InsightsError::NotFound)?;
         let (members, parts) = entity.members();
         let rollup = self.rollup(&members, &parts, request).await?;
         drop(members);
@@ -90,7 +93,8 @@ impl<M: MetadataRepo, T: TimeSeriesSource> Insights<M, T> {
         id: CircuitId,
         request: &UsageRequest,
     ) -> Result<CircuitUsage, InsightsError> {
-        self.usage_of(self.circuit(scope, id).await?, request).await
+        self.usage_of(scope, self.circuit(scope, id).await?, request)
+            .await
     }
 
     /// A location's usage, with each sensor's share.
@@ -100,7 +104,7 @@ impl<M: MetadataRepo, T: TimeSeriesSource> Insights<M, T> {
         id: LocationId,
         request: &UsageRequest,
     ) -> Result<LocationUsage, InsightsError> {
-        self.usage_of(self.location_summary(scope, id).await?, request)
+        self.usage_of(scope, self.location_summary(scope, id).await?, request)
             .await
     }
 
@@ -111,7 +115,7 @@ impl<M: MetadataRepo, T: TimeSeriesSource> Insights<M, T> {
         id: OrganizationId,
         request: &UsageRequest,
     ) -> Result<OrganizationUsage, InsightsError> {
-        self.usage_of(self.organization(scope, id).await?, request)
+        self.usage_of(scope, self.organization(scope, id).await?, request)
             .await
     }
 
@@ -122,7 +126,7 @@ impl<M: MetadataRepo, T: TimeSeriesSource> Insights<M, T> {
         id: BrandId,
         request: &UsageRequest,
     ) -> Result<BrandUsage, InsightsError> {
-        self.usage_of(self.brand_metadata(scope, id).await?, request)
+        self.usage_of(scope, self.brand_metadata(scope, id).await?, request)
             .await
     }
 

@@ -2,6 +2,7 @@
 //! not see is answered exactly as an id that does not exist.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use futures_executor::block_on;
 use insights_core::{
@@ -323,4 +324,24 @@ fn probing_another_organization_costs_no_lookup() {
     // Other scopes look the organization up and decide from its brand.
     block_on(insights.organization_usage(&Scope::All, west, &request)).unwrap();
     assert_eq!(lookups(), 2);
+}
+
+#[test]
+fn an_entity_found_under_another_scope_is_no_way_around_this_one() {
+    let insights = two_brands();
+    let harbor: OrganizationId = HARBOR.parse().unwrap();
+    let request = UsageRequest::window(crate::window_between(
+        "2024-04-01T00:00:00Z",
+        "2024-04-02T00:00:00Z",
+    ));
+    // Looked up with every tenant in sight, then summed for DemoBrand's key, and for its own.
+    let tree = block_on(insights.organization(&Scope::All, harbor)).unwrap();
+    let demo = Scope::Brand(DEMO_BRAND.parse().unwrap());
+    let refused = block_on(insights.usage_of(&demo, Arc::clone(&tree), &request));
+    assert_eq!(
+        refused.map(|_| ()),
+        Err(InsightsError::NotFound(EntityRef::Organization(harbor)))
+    );
+    let own = Scope::Organization(harbor);
+    assert!(block_on(insights.usage_of(&own, tree, &request)).is_ok());
 }

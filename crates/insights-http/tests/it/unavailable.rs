@@ -155,25 +155,38 @@ fn assert_unavailable(answer: &Answer, context: &str) {
     );
 }
 
-/// Asks until the service answers 200 again: the pool may hand out a connection the outage
-/// left dead once, which is a 503 too, never a 500. Then `/readyz` is 200.
+/// Asks until the service answers 200 again, for usage and then `/readyz`: the pool may
+/// hand out each connection the outage left dead once more, which is a 503 too, never a 500.
 async fn assert_recovered(app: &TestApp, context: &str) {
-    let mut statuses = Vec::new();
-    for _ in 0..5 {
-        let answer = app.get(USAGE).await;
-        statuses.push(answer.status);
-        if answer.status == 200 {
-            break;
+    for path in [USAGE, "/readyz"] {
+        let mut statuses = Vec::new();
+        let mut answer = app.get(path).await;
+        for _ in 0..5 {
+            statuses.push(answer.status);
+            if answer.status == 200 {
+                break;
+            }
+            if path == USAGE {
+                assert_unavailable(&answer, context);
+            } else {
+                // Readiness names the store that failed in its own words.
+                assert_eq!(
+                    (answer.status, answer.retry_after.is_some()),
+                    (503, true),
+                    "{context} {path}"
+                );
+            }
+            answer = app.get(path).await;
         }
-        assert_unavailable(&answer, context);
+        assert_eq!(
+            statuses.last(),
+            Some(&200),
+            "{context} {path}: {statuses:?}"
+        );
+        if path == "/readyz" {
+            assert_eq!(answer.json(), json!({"status": "ready"}), "{context}");
+        }
     }
-    assert_eq!(statuses.last(), Some(&200), "{context}: {statuses:?}");
-    let ready = app.get("/readyz").await;
-    assert_eq!(
-        (ready.status, ready.json()),
-        (200, json!({"status": "ready"})),
-        "{context}"
-    );
 }
 
 /// The conditions a scratch database on the shared server can be put in, behind a proxy.

@@ -482,7 +482,7 @@ macro_rules! gaps_alone_at_most {
 /// some new samples to the sample after them: around each new sample of a series' UTC day
 /// that has a few (`gaps_alone_at_most`), as late samples scattered over days come; from
 /// the first to the last of a day that has more, as a bulk import's or a stream's. Regions
-/// that overlap are merged, so their ends are samples the batch did not add. Each region's
+/// that overlap are merged. Each region's
 /// spacings are counted as they are now (+1) and as they were without the new samples (-1).
 /// So a batch costs in proportion to its samples and the days they fill, however long the
 /// series and however far apart its late samples: a late sample reads its neighbours, not
@@ -657,7 +657,8 @@ async fn take_series(
 }
 
 /// Brings the rollups up to date with the batch in `fresh`, and extends them from the
-/// watermark `before` to `after`; returns the (series, UTC day) pairs recomputed whole.
+/// watermark `before` to `after`; returns the (series, UTC day) pairs whose longer rows were
+/// recomputed.
 ///
 /// Every sample of the batch is added to its 15-minute row (integer sums, so the rows stay
 /// exact): for those at or after `before` that is all they change, since no longer row exists

@@ -18,8 +18,8 @@ pub(super) const SERIES_PER_CALL: usize = 256;
 /// this private module, so that [`Rollable`] may name it and no one outside may.)
 pub struct Member<'a> {
     pub(super) key: SeriesKey,
-    /// The index of its part in the roll-up's list of part ids ([`EntityRef`](super::EntityRef)s): a position the core uses
-    /// only while summing, beside the ids it was built with.
+    /// The index of its part in the roll-up's list of part ids ([`EntityRef`]s): a position
+    /// the core uses only while summing, beside the ids it was built with.
     pub(super) part: usize,
     pub(super) circuit: &'a Circuit,
     pub(super) sensor: &'a ElectricSensor,

@@ -221,6 +221,11 @@ enum Task {
         /// replica lag.
         #[arg(long)]
         replica: bool,
+        /// Hold this many samples of the data set's last 30 days back from its first import
+        /// and send them after the stream in one batch, as late data, reporting its commit
+        /// time; the two sources then hold the same samples again.
+        #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=1_000_000))]
+        late: u64,
     },
     /// Mutation testing: run cargo-mutants (installed into the target directory when
     /// missing) on insights-core and insights-mockts against each crate's own tests, print
@@ -351,6 +356,7 @@ fn main() -> Result<()> {
             reuse,
             stream,
             replica,
+            late,
         } => scale::run(
             &root,
             &scale::Plan {
@@ -360,6 +366,7 @@ fn main() -> Result<()> {
                 reuse,
                 stream: stream as usize,
                 replica,
+                late: late as usize,
             },
         ),
         Task::Mutants { in_diff } => mutants::run(&root, in_diff.as_deref()),

@@ -3,11 +3,13 @@
 //! sample, and the latency of long windows side by side with a 1-hour window, every answer
 //! compared byte for byte between the two sources. With `--stream`, part of the data set
 //! arrives as sensors would send it, a minute's batch at a time, and each batch's cost and
-//! freshness are reported.
+//! freshness are reported; with `--late N`, N samples of its last 30 days arrive after that,
+//! in one batch, as a backlog of late data would, and that batch's cost is reported.
 //!
 //! These are benchmark figures for `docs/performance.md` and `docs/scaling.md`, never
 //! assertions in tests.
 
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -34,6 +36,9 @@ pub struct Plan {
     pub stream: usize,
     /// Run on a throwaway primary and streaming replica, reading samples from the replica.
     pub replica: bool,
+    /// Samples of the data set's last 30 days (before its streamed hours) held back from its
+    /// first import and sent in one batch after the stream; none when 0.
+    pub late: usize,
 }
 
 /// Untimed rounds before the timed ones: enough for every pooled connection the sequential
@@ -71,6 +76,7 @@ pub fn run(root: &Path, plan: &Plan) -> Result<()> {
     let exists = !admin
         .query("SELECT 1 FROM pg_database WHERE datname = $1", &[&database])?
         .is_empty();
+    let cut = plan.stream > 0 || plan.late > 0;
     if !(plan.reuse && exists) {
         admin.batch_execute(&format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)"))?;
         admin.batch_execute(&format!("CREATE DATABASE {database}"))?;
@@ -78,16 +84,16 @@ pub fn run(root: &Path, plan: &Plan) -> Result<()> {
         client.batch_execute(&std::fs::read_to_string(dir.join("seed.sql"))?)?;
         // Measured as a user meets it: nothing run by hand after the import, which settles
         // what it wrote itself.
-        if plan.stream == 0 {
+        if !cut {
             crate::ingest::import_file(&samples_file, &db_url)?;
         }
-    } else if plan.stream > 0 {
-        bail!("--stream needs a fresh database: it streams part of the data set; drop --reuse");
+    } else if cut {
+        bail!("--stream and --late need a fresh database: they import the data set in parts; drop --reuse");
     }
     // Streaming imports the data set in three parts: everything before its last 12 hours in
     // one batch, then those hours' first minutes a batch each, as sensors would send them,
     // then the rest in one batch, so the two sources hold the same samples afterwards.
-    let streamed = if plan.stream > 0 {
+    let streamed = if cut {
         Some(Streamed::load(&samples_file, plan)?)
     } else {
         None
@@ -132,6 +138,7 @@ pub fn run(root: &Path, plan: &Plan) -> Result<()> {
             .map(|replication| replication.replica_url_for(&database));
         streamed.stream(&db_url, replica.as_deref(), &pg_server.addr, &catalogue)?;
         streamed.import_after(&db_url)?;
+        streamed.import_late(&db_url)?;
         // Every rollup row the batches maintained, checked against the samples.
         crate::ingest::verify(&db_url)?;
     }
@@ -221,14 +228,41 @@ pub fn run(root: &Path, plan: &Plan) -> Result<()> {
 }
 
 /// A data set cut for streaming: the samples before its last 12 hours, those hours' first
-/// minutes one by one, and the rest.
+/// minutes one by one, and the rest; and the late samples, held back from the first part.
 struct Streamed {
     source: insights_mockts::MockTimeSeries,
     /// The first streamed minute, in ns since the epoch.
     first_ns: i64,
     /// Minutes streamed.
     minutes: usize,
+    /// The samples held back to arrive late: series, ns since the epoch, watts.
+    late: Vec<(insights_core::SeriesKey, i64, f64)>,
+    /// The instants of the late samples, by series.
+    held_back: HashMap<insights_core::SeriesKey, HashSet<i64>>,
+    /// Where the late samples start, in ns since the epoch.
+    late_from_ns: i64,
 }
+
+/// Imports `samples` in one batch through the importer `import --from -` uses, and reports
+/// the time it took and the rate, as `what`.
+fn import_reporting(
+    db_url: &str,
+    samples: impl Iterator<Item = (insights_core::SeriesKey, i64, f64)>,
+    what: &str,
+) -> Result<()> {
+    let started = Instant::now();
+    let report = runtime()?.block_on(insights_pg::import(db_url, samples))?;
+    println!(
+        "imported {what}: {} samples in {:.1} s, {:.0} samples/s",
+        report.inserted,
+        started.elapsed().as_secs_f64(),
+        report.inserted as f64 / started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// How far back late samples go.
+const LATE_DAYS: i64 = 30;
 
 const MINUTE_NS: i64 = 60_000_000_000;
 
@@ -241,10 +275,36 @@ impl Streamed {
             .with_context(|| format!("failed to load {}", file.display()))?;
         let end = SHIPPED_START + time::Duration::DAY * plan.days as i32;
         let first: OffsetDateTime = end - time::Duration::HOUR * 12;
+        let first_ns = i64::try_from(first.unix_timestamp_nanos()).context("the time fits")?;
+        // Late samples come from the last 30 days before the streamed hours, less the two
+        // hours the watermark holds back, so each is older than the watermark when it
+        // arrives; evenly spread over the series and their samples there, in key order.
+        let late_from = (end - time::Duration::DAY * LATE_DAYS as i32).max(SHIPPED_START);
+        let late_from_ns =
+            i64::try_from(late_from.unix_timestamp_nanos()).context("the time fits")?;
+        let late_to_ns = first_ns - 2 * 60 * MINUTE_NS;
+        let mut candidates: Vec<(&insights_core::SeriesKey, i64, f64)> = source
+            .samples()
+            .filter(|&(_, at, _)| at >= late_from_ns && at < late_to_ns)
+            .collect();
+        candidates.sort_unstable_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+        let count = plan.late.min(candidates.len());
+        let late: Vec<(insights_core::SeriesKey, i64, f64)> = (0..count)
+            .map(|index| candidates[index * candidates.len() / count])
+            .map(|(key, at, watts)| (key.clone(), at, watts))
+            .collect();
+        drop(candidates);
+        let mut held_back: HashMap<insights_core::SeriesKey, HashSet<i64>> = HashMap::new();
+        for (key, at, _) in &late {
+            held_back.entry(key.clone()).or_default().insert(*at);
+        }
         Ok(Streamed {
             source,
-            first_ns: i64::try_from(first.unix_timestamp_nanos()).context("the time fits")?,
+            first_ns,
             minutes: plan.stream,
+            late,
+            held_back,
+            late_from_ns,
         })
     }
 
@@ -252,35 +312,44 @@ impl Streamed {
         self.first_ns + self.minutes as i64 * MINUTE_NS
     }
 
-    /// Imports the samples in `[from, to)` ns in one batch, reporting it as `what`.
-    fn import_between(&self, db_url: &str, from: i64, to: i64, what: &str) -> Result<()> {
-        let started = Instant::now();
+    /// Imports the samples in `[from, to)` ns in one batch, less the late ones, reporting it
+    /// as `what`.
+    fn import_between(&self, db_url: &str, (from, to): (i64, i64), what: &str) -> Result<()> {
+        let held_back = |key, at| {
+            self.held_back
+                .get(key)
+                .is_some_and(|instants: &HashSet<i64>| instants.contains(&at))
+        };
         let samples = self
             .source
             .samples()
-            .filter(|&(_, at, _)| at >= from && at < to)
+            .filter(|&(key, at, _)| at >= from && at < to && !held_back(key, at))
             .map(|(key, at, watts)| (key.clone(), at, watts));
-        let report = runtime()?.block_on(insights_pg::import(db_url, samples))?;
-        println!(
-            "imported {what}: {} samples in {:.1} s, {:.0} samples/s",
-            report.inserted,
-            started.elapsed().as_secs_f64(),
-            report.inserted as f64 / started.elapsed().as_secs_f64()
-        );
-        Ok(())
+        import_reporting(db_url, samples, what)
     }
 
     fn import_before(&self, db_url: &str) -> Result<()> {
-        self.import_between(db_url, i64::MIN, self.first_ns, "all but the last 12 hours")
+        let what = "all but the last 12 hours (and the late samples)";
+        self.import_between(db_url, (i64::MIN, self.first_ns), what)
     }
 
     fn import_after(&self, db_url: &str) -> Result<()> {
-        self.import_between(
-            db_url,
-            self.streamed_end_ns(),
-            i64::MAX,
-            "the rest of the last 12 hours",
-        )
+        let what = "the rest of the last 12 hours";
+        self.import_between(db_url, (self.streamed_end_ns(), i64::MAX), what)
+    }
+
+    /// Imports the late samples in one batch, as a backlog of late data arrives.
+    fn import_late(&self, db_url: &str) -> Result<()> {
+        if self.late.is_empty() {
+            return Ok(());
+        }
+        let what = format!(
+            "{} late samples, spread over the {:.1} days before the last 14 hours, in one batch",
+            self.late.len(),
+            (self.first_ns - 2 * 60 * MINUTE_NS - self.late_from_ns) as f64
+                / (24 * 60 * MINUTE_NS) as f64
+        );
+        import_reporting(db_url, self.late.iter().cloned(), &what)
     }
 
     /// Sends each streamed minute as one batch through the importer `import --from -` uses

@@ -278,22 +278,35 @@ impl Streamed {
         let first_ns = i64::try_from(first.unix_timestamp_nanos()).context("the time fits")?;
         // Late samples come from the last 30 days before the streamed hours, less the two
         // hours the watermark holds back, so each is older than the watermark when it
-        // arrives; evenly spread over the series and their samples there, in key order.
+        // arrives; evenly spaced among the samples there, in the index's order (series by
+        // series, each in time order), so each series gives its share over the whole span.
+        // Two passes, so memory grows with the late samples, not with the data set.
         let late_from = (end - time::Duration::DAY * LATE_DAYS as i32).max(SHIPPED_START);
         let late_from_ns =
             i64::try_from(late_from.unix_timestamp_nanos()).context("the time fits")?;
         let late_to_ns = first_ns - 2 * 60 * MINUTE_NS;
-        let mut candidates: Vec<(&insights_core::SeriesKey, i64, f64)> = source
-            .samples()
-            .filter(|&(_, at, _)| at >= late_from_ns && at < late_to_ns)
-            .collect();
-        candidates.sort_unstable_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
-        let count = plan.late.min(candidates.len());
-        let late: Vec<(insights_core::SeriesKey, i64, f64)> = (0..count)
-            .map(|index| candidates[index * candidates.len() / count])
-            .map(|(key, at, watts)| (key.clone(), at, watts))
-            .collect();
-        drop(candidates);
+        let candidates = || {
+            source
+                .samples()
+                .filter(move |&(_, at, _)| at >= late_from_ns && at < late_to_ns)
+        };
+        let total = if plan.late == 0 {
+            0
+        } else {
+            candidates().count()
+        };
+        let count = plan.late.min(total);
+        // Candidate `index` is taken when it is the first at or after a multiple of
+        // total / count: exactly `count` of them.
+        let late: Vec<(insights_core::SeriesKey, i64, f64)> = if count == 0 {
+            Vec::new()
+        } else {
+            candidates()
+                .enumerate()
+                .filter(|&(index, _)| (index * count) % total < count)
+                .map(|(_, (key, at, watts))| (key.clone(), at, watts))
+                .collect()
+        };
         let mut held_back: HashMap<insights_core::SeriesKey, HashSet<i64>> = HashMap::new();
         for (key, at, _) in &late {
             held_back.entry(key.clone()).or_default().insert(*at);
@@ -316,9 +329,11 @@ impl Streamed {
     /// as `what`.
     fn import_between(&self, db_url: &str, (from, to): (i64, i64), what: &str) -> Result<()> {
         let held_back = |key, at| {
-            self.held_back
-                .get(key)
-                .is_some_and(|instants: &HashSet<i64>| instants.contains(&at))
+            !self.held_back.is_empty()
+                && self
+                    .held_back
+                    .get(key)
+                    .is_some_and(|instants: &HashSet<i64>| instants.contains(&at))
         };
         let samples = self
             .source
@@ -329,7 +344,11 @@ impl Streamed {
     }
 
     fn import_before(&self, db_url: &str) -> Result<()> {
-        let what = "all but the last 12 hours (and the late samples)";
+        let what = if self.late.is_empty() {
+            "all but the last 12 hours"
+        } else {
+            "all but the last 12 hours and the late samples"
+        };
         self.import_between(db_url, (i64::MIN, self.first_ns), what)
     }
 

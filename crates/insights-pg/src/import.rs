@@ -13,6 +13,8 @@
 //! either commits whole, with its rollups, or not at all; importing it again finds nothing
 //! new and changes nothing.
 
+mod shape;
+
 use std::collections::BTreeSet;
 use std::fmt;
 
@@ -27,6 +29,7 @@ use crate::layout::{
     FINAL_BEFORE_FACT, ROLLUP_LAYOUT_VERSION, ROLLUP_VERSION_FACT, SCHEMA_SQL,
 };
 use crate::plan::{self, Level, DAY_US, HOUR_US, QUARTER_US};
+use shape::{BatchShape, SeriesRun};
 
 /// Islands of touched days are recomputed in groups of about this many 15-minute rows, so
 /// memory stays bounded however much is imported.
@@ -151,12 +154,11 @@ impl Importer {
         let transaction = begin(&mut self.client).await?;
         transaction
             .batch_execute(
-                "CREATE TEMP TABLE staged (duid text, circuit_number int4, ts timestamptz, watts float8) ON COMMIT DROP;
-                 CREATE TEMP TABLE fresh (duid text, circuit_number int4, ts timestamptz, watts float8) ON COMMIT DROP",
+                "CREATE TEMP TABLE staged (duid text, circuit_number int4, ts timestamptz, watts float8) ON COMMIT DROP",
             )
             .await
             .map_err(sql_error)?;
-        let (offered, months) = copy_staged(&transaction, samples).await?;
+        let (offered, months, shape) = copy_staged(&transaction, samples).await?;
         for &(year, month) in &months {
             create_partition(&transaction, year, month).await?;
         }
@@ -168,22 +170,53 @@ impl Importer {
                 .await
                 .map_err(sql_error)?
                 .get::<_, bool>(0);
-        let inserted = transaction
-            .execute(
-                "WITH added AS (
-                     INSERT INTO power_samples SELECT * FROM staged ON CONFLICT DO NOTHING
-                     RETURNING duid, circuit_number, ts, watts)
-                 INSERT INTO fresh SELECT * FROM added",
-                &[],
-            )
-            .await
-            .map_err(sql_error)?;
+        let appended = match shape.in_order() {
+            Some(runs) => appends(&transaction, runs).await?,
+            None => false,
+        };
+        let inserted = if appended {
+            // Nothing of it can be stored already, nor twice in it: a plain insert, half the
+            // cost of one that checks each row for a conflict, and `fresh` is `staged`.
+            let inserted = transaction
+                .execute("INSERT INTO power_samples SELECT * FROM staged", &[])
+                .await
+                .map_err(sql_error)?;
+            transaction
+                .batch_execute("ALTER TABLE staged RENAME TO fresh")
+                .await
+                .map_err(sql_error)?;
+            inserted
+        } else {
+            transaction
+                .execute(
+                    "CREATE TEMP TABLE fresh (duid text, circuit_number int4, ts timestamptz, watts float8) ON COMMIT DROP",
+                    &[],
+                )
+                .await
+                .map_err(sql_error)?;
+            transaction
+                .execute(
+                    "WITH added AS (
+                         INSERT INTO power_samples SELECT * FROM staged ON CONFLICT DO NOTHING
+                         RETURNING duid, circuit_number, ts, watts)
+                     INSERT INTO fresh SELECT * FROM added",
+                    &[],
+                )
+                .await
+                .map_err(sql_error)?
+        };
         let before = fact(&transaction, FINAL_BEFORE_FACT).await?;
         let (days_rolled_up, series_measured) = if rolled_up_before {
             let after = take_series(&transaction, "fresh", before).await?;
             let days = roll_up_batch(&transaction, before, after).await?;
             record_fact(&transaction, FINAL_BEFORE_FACT, after).await?;
-            (days, count_gaps(&transaction, UPDATE_GAPS).await?)
+            let measured = match shape.in_order() {
+                Some(runs) if appended && shape.spacings_complete() => {
+                    count_appended_gaps(&transaction, runs).await?
+                }
+                _ => count_gaps(&transaction, UPDATE_GAPS).await?,
+            };
+            (days, measured)
         } else {
             let days = roll_up_everything(&transaction, before).await?;
             (days, count_gaps(&transaction, RECOUNT_GAPS).await?)
@@ -322,10 +355,26 @@ async fn copy_in(
     Ok(BinaryCopyInWriter::new(sink, types))
 }
 
+/// The spacing in ns from the instant `$earlier` to `$later`: exact, as both are whole µs
+/// and the epoch of an interval is numeric.
+macro_rules! spacing_ns_sql {
+    ($later:expr, $earlier:expr) => {
+        concat!(
+            "(extract(epoch FROM ",
+            $later,
+            " - ",
+            $earlier,
+            ") * 1000000000)::bigint"
+        )
+    };
+}
+
+/// Copies the samples into `staged`; returns how many, the months they fall in, and the
+/// batch's shape.
 async fn copy_staged(
     transaction: &Transaction<'_>,
     samples: impl Iterator<Item = Result<(SeriesKey, i64, f64), ImportError>>,
-) -> Result<(u64, std::collections::BTreeSet<(i32, time::Month)>), ImportError> {
+) -> Result<(u64, BTreeSet<(i32, time::Month)>, BatchShape), ImportError> {
     let writer = copy_in(
         transaction,
         "COPY staged FROM STDIN (FORMAT binary)",
@@ -334,7 +383,8 @@ async fn copy_staged(
     .await?;
     futures_util::pin_mut!(writer);
     let mut offered = 0u64;
-    let mut months = std::collections::BTreeSet::new();
+    let mut months = BTreeSet::new();
+    let mut shape = BatchShape::default();
     for sample in samples {
         let (key, nanos, watts) = sample?;
         if nanos % 1000 != 0 {
@@ -361,10 +411,126 @@ async fn copy_staged(
             .write(&[&key.duid.as_str(), &number, &at, &watts])
             .await
             .map_err(sql_error)?;
+        shape.add(&key, nanos / 1000);
         offered += 1;
     }
     writer.finish().await.map_err(sql_error)?;
-    Ok((offered, months))
+    Ok((offered, months, shape))
+}
+
+/// Whether a batch whose series' samples are in order (`runs`) begins, in each series, after
+/// every stored sample of it: then none of it is stored already. Names the series in
+/// `batch_series`, with their first samples.
+async fn appends(transaction: &Transaction<'_>, runs: &[SeriesRun]) -> Result<bool, ImportError> {
+    transaction
+        .batch_execute(
+            "CREATE TEMP TABLE batch_series (duid text, circuit_number int4, first_ts timestamptz) ON COMMIT DROP",
+        )
+        .await
+        .map_err(sql_error)?;
+    let writer = copy_in(
+        transaction,
+        "COPY batch_series FROM STDIN (FORMAT binary)",
+        &[Type::TEXT, Type::INT4, Type::TIMESTAMPTZ],
+    )
+    .await?;
+    futures_util::pin_mut!(writer);
+    for run in runs {
+        // Both were checked as each sample was copied.
+        let number =
+            i32::try_from(run.key.circuit_number).map_err(|error| ImportError::OutOfRange {
+                series: run.key.clone(),
+                reason: error.to_string(),
+            })?;
+        let first = OffsetDateTime::from_unix_timestamp_nanos(i128::from(run.first_us) * 1000)
+            .map_err(|error| ImportError::OutOfRange {
+                series: run.key.clone(),
+                reason: error.to_string(),
+            })?;
+        writer
+            .as_mut()
+            .write(&[&run.key.duid.as_str(), &number, &first])
+            .await
+            .map_err(sql_error)?;
+    }
+    writer.finish().await.map_err(sql_error)?;
+    // Series by series through the primary key (LATERAL, LIMIT 1), pruned to the months
+    // from the series' first sample on, where a join could scan every month's partition.
+    let stored_after = transaction
+        .query_one(
+            "SELECT EXISTS (
+                 SELECT FROM batch_series b
+                 CROSS JOIN LATERAL (
+                     SELECT FROM power_samples p
+                     WHERE p.duid = b.duid AND p.circuit_number = b.circuit_number AND p.ts >= b.first_ts
+                     LIMIT 1) AS p)",
+            &[],
+        )
+        .await
+        .map_err(sql_error)?;
+    Ok(!stored_after.get::<_, bool>(0))
+}
+
+/// Brings the gap counts of the series of an appended batch (see [`appends`]) up to date from
+/// its spacings (`runs`) and the spacing from each series' last stored sample to its first
+/// new one, names them in `gap_region`, and measures their intervals; returns how many.
+/// Nothing of the series' stored samples is read but that one sample each.
+async fn count_appended_gaps(
+    transaction: &Transaction<'_>,
+    runs: &[SeriesRun],
+) -> Result<u64, ImportError> {
+    transaction
+        .batch_execute(
+            "CREATE TEMP TABLE gap_change (duid text, circuit_number int4, gap_ns int8, n int8) ON COMMIT DROP",
+        )
+        .await
+        .map_err(sql_error)?;
+    let writer = copy_in(
+        transaction,
+        "COPY gap_change FROM STDIN (FORMAT binary)",
+        &[Type::TEXT, Type::INT4, Type::INT8, Type::INT8],
+    )
+    .await?;
+    futures_util::pin_mut!(writer);
+    for run in runs {
+        // Checked as each sample was copied.
+        let Ok(number) = i32::try_from(run.key.circuit_number) else {
+            continue;
+        };
+        for (&gap_ns, &n) in &run.spacings {
+            let n = i64::try_from(n).unwrap_or(i64::MAX);
+            writer
+                .as_mut()
+                .write(&[&run.key.duid.as_str(), &number, &gap_ns, &n])
+                .await
+                .map_err(sql_error)?;
+        }
+    }
+    writer.finish().await.map_err(sql_error)?;
+    transaction
+        .batch_execute(concat!(
+            "INSERT INTO gap_change
+             SELECT b.duid, b.circuit_number, ",
+            spacing_ns_sql!("b.first_ts", "p.ts"),
+            ", 1
+             FROM batch_series b
+             CROSS JOIN LATERAL (
+                 SELECT p.ts FROM power_samples p
+                 WHERE p.duid = b.duid AND p.circuit_number = b.circuit_number AND p.ts < b.first_ts
+                 ORDER BY p.ts DESC LIMIT 1) AS p;
+             INSERT INTO power_sample_gaps
+             SELECT duid, circuit_number, gap_ns, sum(n)::bigint FROM gap_change
+             GROUP BY 1, 2, 3
+             ORDER BY 1, 2, 3
+             ON CONFLICT (duid, circuit_number, gap_ns) DO UPDATE SET n = power_sample_gaps.n + EXCLUDED.n;
+             CREATE TEMP TABLE IF NOT EXISTS gap_region (id bigint, duid text, circuit_number int4, lo timestamptz, hi timestamptz) ON COMMIT DROP;
+             DELETE FROM gap_region;
+             INSERT INTO gap_region (duid, circuit_number) SELECT duid, circuit_number FROM batch_series;
+             ANALYZE gap_region;"
+        ))
+        .await
+        .map_err(sql_error)?;
+    measure_intervals(transaction).await
 }
 
 /// The partition of `power_samples` that holds a month.
@@ -433,23 +599,29 @@ async fn create_partition(
 /// The spacing in ns between a row and the one before it among the rows of its `$partition`.
 macro_rules! gap_ns_sql {
     ($partition:literal) => {
-        concat!(
-            "(extract(epoch FROM ts - lag(ts) OVER (PARTITION BY ",
-            $partition,
-            " ORDER BY ts)) * 1000000000)::bigint"
+        spacing_ns_sql!(
+            "ts",
+            concat!("lag(ts) OVER (PARTITION BY ", $partition, " ORDER BY ts)")
         )
     };
 }
 
 /// Each touched series' nominal interval from its gap counts: the most common, the shorter on
-/// a tie, as `insights_core::nominal_interval` finds it.
+/// a tie, as `insights_core::nominal_interval` finds it; written only where it changed (a
+/// stream's batch seldom changes one, and each write is a new row version), and counted.
 const MEASURE_INTERVALS: &str = "
-    INSERT INTO power_series_intervals (duid, circuit_number, interval_ns)
-    SELECT DISTINCT ON (g.duid, g.circuit_number) g.duid, g.circuit_number, g.gap_ns
-    FROM power_sample_gaps g
-    JOIN gap_region r ON r.duid = g.duid AND r.circuit_number = g.circuit_number
-    ORDER BY g.duid, g.circuit_number, g.n DESC, g.gap_ns
-    ON CONFLICT (duid, circuit_number) DO UPDATE SET interval_ns = EXCLUDED.interval_ns";
+    WITH measured AS (
+        SELECT DISTINCT ON (g.duid, g.circuit_number) g.duid, g.circuit_number, g.gap_ns
+        FROM power_sample_gaps g
+        JOIN gap_region r ON r.duid = g.duid AND r.circuit_number = g.circuit_number
+        ORDER BY g.duid, g.circuit_number, g.n DESC, g.gap_ns),
+    written AS (
+        INSERT INTO power_series_intervals (duid, circuit_number, interval_ns)
+        SELECT * FROM measured
+        ON CONFLICT (duid, circuit_number) DO UPDATE SET interval_ns = EXCLUDED.interval_ns
+            WHERE power_series_intervals.interval_ns <> EXCLUDED.interval_ns
+        RETURNING 1)
+    SELECT count(*) FROM measured";
 
 /// Counts every spacing of every series anew, and names every series in `gap_region`. As
 /// DELETEs: TRUNCATE's lock would hold every read until the commit.
@@ -560,10 +732,17 @@ const UPDATE_GAPS: &str = concat!(
 /// every series it names in `gap_region`; returns how many series were measured.
 async fn count_gaps(transaction: &Transaction<'_>, gaps: &str) -> Result<u64, ImportError> {
     transaction.batch_execute(gaps).await.map_err(sql_error)?;
-    transaction
-        .execute(MEASURE_INTERVALS, &[])
+    measure_intervals(transaction).await
+}
+
+/// Measures the nominal interval of every series in `gap_region`; returns how many.
+async fn measure_intervals(transaction: &Transaction<'_>) -> Result<u64, ImportError> {
+    let measured = transaction
+        .query_one(MEASURE_INTERVALS, &[])
         .await
-        .map_err(sql_error)
+        .map_err(sql_error)?
+        .get::<_, i64>(0);
+    Ok(u64::try_from(measured).unwrap_or(0))
 }
 
 /// How far the watermark stays behind the newest sample of a batch: samples up to this late

@@ -1,0 +1,176 @@
+//! What the importer learns of a batch while copying it: whether each series' samples come in
+//! strictly increasing time, where each series' samples begin, and how often each spacing
+//! occurs between them. A batch in order that begins after everything stored of its series
+//! (a bulk import of new data, or a minute of a stream) can then be inserted without checking
+//! for duplicates, and its gap counts follow from these figures and one earlier sample a
+//! series, without reading its samples back.
+
+use std::collections::HashMap;
+
+use insights_core::SeriesKey;
+
+/// At most this many (series, spacing) counts are kept; a batch with more (irregular samples
+/// by the million) has its gap counts recounted from the table instead, so memory stays
+/// bounded.
+const SPACINGS_AT_MOST: usize = 1 << 20;
+
+/// One series' samples in a batch.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) struct SeriesRun {
+    pub(super) key: SeriesKey,
+    /// Its first sample, in µs since the epoch.
+    pub(super) first_us: i64,
+    last_us: i64,
+    /// Each spacing between consecutive samples of the batch in ns, and how often it occurs.
+    pub(super) spacings: HashMap<i64, u64>,
+}
+
+/// Every series' [`SeriesRun`], while the batch is in order.
+#[derive(Debug, Default)]
+pub(super) struct BatchShape {
+    runs: Vec<SeriesRun>,
+    index: HashMap<SeriesKey, usize>,
+    /// The run of the sample before, which the next sample most often continues.
+    current: Option<usize>,
+    spacings: usize,
+    disordered: bool,
+}
+
+impl BatchShape {
+    /// Takes one sample, at `at_us` µs since the epoch.
+    pub(super) fn add(&mut self, key: &SeriesKey, at_us: i64) {
+        if self.disordered {
+            return;
+        }
+        let found = match self.current {
+            Some(run) if self.runs[run].key == *key => Some(run),
+            _ => self.index.get(key).copied(),
+        };
+        let Some(run) = found else {
+            self.index.insert(key.clone(), self.runs.len());
+            self.current = Some(self.runs.len());
+            self.runs.push(SeriesRun {
+                key: key.clone(),
+                first_us: at_us,
+                last_us: at_us,
+                spacings: HashMap::new(),
+            });
+            return;
+        };
+        self.current = Some(run);
+        let run = &mut self.runs[run];
+        if at_us <= run.last_us {
+            // A duplicate or an earlier sample: the batch takes the general path, and
+            // what was gathered is of no more use.
+            *self = BatchShape {
+                disordered: true,
+                ..BatchShape::default()
+            };
+            return;
+        }
+        let spacing_ns = (at_us - run.last_us) * 1000;
+        run.last_us = at_us;
+        if self.spacings > SPACINGS_AT_MOST {
+            return;
+        }
+        if let Some(n) = run.spacings.get_mut(&spacing_ns) {
+            *n += 1;
+        } else if self.spacings == SPACINGS_AT_MOST {
+            // One more than fits: the counts are incomplete from here on.
+            self.spacings += 1;
+            for run in &mut self.runs {
+                run.spacings = HashMap::new();
+            }
+        } else {
+            self.spacings += 1;
+            run.spacings.insert(spacing_ns, 1);
+        }
+    }
+
+    /// Each series' run, when every series' samples came in strictly increasing time.
+    pub(super) fn in_order(&self) -> Option<&[SeriesRun]> {
+        (!self.disordered).then_some(self.runs.as_slice())
+    }
+
+    /// Whether the runs hold every spacing of the batch.
+    pub(super) fn spacings_complete(&self) -> bool {
+        !self.disordered && self.spacings <= SPACINGS_AT_MOST
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use insights_core::Duid;
+
+    use super::*;
+
+    fn key(duid: &str) -> SeriesKey {
+        SeriesKey {
+            duid: Duid(duid.to_owned()),
+            circuit_number: 1,
+        }
+    }
+
+    /// `samples` as (duid, µs) give these runs as (duid, first µs, spacings in ns), or none.
+    fn check(samples: &[(&str, i64)], expected: Option<&[(&str, i64, &[(i64, u64)])]>) {
+        let mut shape = BatchShape::default();
+        for (duid, at_us) in samples {
+            shape.add(&key(duid), *at_us);
+        }
+        let runs = shape.in_order().map(|runs| {
+            runs.iter()
+                .map(|run| {
+                    let mut spacings: Vec<(i64, u64)> = run.spacings.clone().into_iter().collect();
+                    spacings.sort_unstable();
+                    (run.key.duid.0.as_str(), run.first_us, spacings)
+                })
+                .collect::<Vec<_>>()
+        });
+        let expected = expected.map(|runs| {
+            runs.iter()
+                .map(|(duid, first_us, spacings)| (*duid, *first_us, spacings.to_vec()))
+                .collect::<Vec<_>>()
+        });
+        assert_eq!(runs, expected, "{samples:?}");
+        assert_eq!(shape.spacings_complete(), expected.is_some());
+    }
+
+    #[test]
+    fn runs_follow_each_series_through_any_interleaving() {
+        check(&[], Some(&[]));
+        check(&[("A", 5)], Some(&[("A", 5, &[])]));
+        check(
+            &[("A", 0), ("A", 60), ("A", 120), ("A", 190)],
+            Some(&[("A", 0, &[(60_000, 2), (70_000, 1)])]),
+        );
+        check(
+            &[("A", 0), ("B", 1), ("A", 60), ("B", 61), ("A", 120)],
+            Some(&[("A", 0, &[(60_000, 2)]), ("B", 1, &[(60_000, 1)])]),
+        );
+        check(
+            &[("A", -120), ("A", -60)],
+            Some(&[("A", -120, &[(60_000, 1)])]),
+        );
+    }
+
+    #[test]
+    fn a_duplicate_or_an_earlier_sample_puts_the_batch_out_of_order() {
+        check(&[("A", 0), ("A", 0)], None);
+        check(&[("A", 60), ("A", 0)], None);
+        check(&[("A", 0), ("B", 0), ("A", 60), ("B", 0), ("A", 120)], None);
+    }
+
+    #[test]
+    fn spacings_past_the_limit_are_dropped_but_the_order_is_kept() {
+        let mut shape = BatchShape::default();
+        for n in 0..=SPACINGS_AT_MOST as i64 + 1 {
+            // Every spacing a different length: n * (n + 1) / 2 µs.
+            shape.add(&key("A"), n * (n + 1) / 2);
+        }
+        assert!(!shape.spacings_complete());
+        let runs = shape.in_order().expect("in order");
+        assert_eq!(runs.len(), 1);
+        assert!(runs[0].spacings.is_empty());
+        assert_eq!(runs[0].first_us, 0);
+    }
+}

@@ -174,11 +174,22 @@ impl Importer {
             Some(runs) => appends(&transaction, runs).await?,
             None => false,
         };
+        // A scattered batch is inserted in the primary key's order (see `BatchShape::scattered`);
+        // samples of one series and instant stay in the batch's order (`staged` was only
+        // appended to, so its row addresses are that order), so the first still wins.
+        let order = if shape.scattered() {
+            " ORDER BY duid, circuit_number, ts, ctid"
+        } else {
+            ""
+        };
         let inserted = if appended {
             // Nothing of it can be stored already, nor twice in it: a plain insert, half the
             // cost of one that checks each row for a conflict, and `fresh` is `staged`.
             let inserted = transaction
-                .execute("INSERT INTO power_samples SELECT * FROM staged", &[])
+                .execute(
+                    &format!("INSERT INTO power_samples SELECT * FROM staged{order}"),
+                    &[],
+                )
                 .await
                 .map_err(sql_error)?;
             transaction
@@ -196,10 +207,12 @@ impl Importer {
                 .map_err(sql_error)?;
             transaction
                 .execute(
-                    "WITH added AS (
-                         INSERT INTO power_samples SELECT * FROM staged ON CONFLICT DO NOTHING
-                         RETURNING duid, circuit_number, ts, watts)
-                     INSERT INTO fresh SELECT * FROM added",
+                    &format!(
+                        "WITH added AS (
+                             INSERT INTO power_samples SELECT * FROM staged{order} ON CONFLICT DO NOTHING
+                             RETURNING duid, circuit_number, ts, watts)
+                         INSERT INTO fresh SELECT * FROM added"
+                    ),
                     &[],
                 )
                 .await

@@ -1,16 +1,16 @@
 //! What the importer learns of a batch while copying it: whether each series' samples come in
-//! strictly increasing time, where each series' samples begin, and how often each spacing
-//! occurs between them. A batch in order that begins after everything stored of its series
-//! (a bulk import of new data, or a minute of a stream) can then be inserted without checking
-//! for duplicates, and its gap counts follow from these figures and one earlier sample a
-//! series, without reading its samples back.
+//! strictly increasing time and together, where each series' samples begin, and how often
+//! each spacing occurs between them. A batch in order that begins after everything stored of
+//! its series (a bulk import of new data, or a minute of a stream) can then be inserted
+//! without checking for duplicates, and its gap counts follow from these figures and one
+//! earlier sample a series, without reading its samples back.
 
 use std::collections::HashMap;
 
 use insights_core::SeriesKey;
 
 /// At most this many (series, spacing) counts are kept; a batch with more (irregular samples
-/// by the million) has its gap counts recounted from the table instead, so memory stays
+/// by the million) has its gap counts updated from the table instead, so memory stays
 /// bounded.
 const SPACINGS_AT_MOST: usize = 1 << 20;
 
@@ -25,7 +25,8 @@ pub(super) struct SeriesRun {
     pub(super) spacings: HashMap<i64, u64>,
 }
 
-/// Every series' [`SeriesRun`], while the batch is in order.
+/// Every series' [`SeriesRun`], and whether the batch is in order and each series' samples
+/// come together.
 #[derive(Debug, Default)]
 pub(super) struct BatchShape {
     runs: Vec<SeriesRun>,
@@ -34,17 +35,20 @@ pub(super) struct BatchShape {
     current: Option<usize>,
     spacings: usize,
     disordered: bool,
+    scattered: bool,
 }
 
 impl BatchShape {
     /// Takes one sample, at `at_us` µs since the epoch.
     pub(super) fn add(&mut self, key: &SeriesKey, at_us: i64) {
-        if self.disordered {
-            return;
-        }
         let found = match self.current {
             Some(run) if self.runs[run].key == *key => Some(run),
-            _ => self.index.get(key).copied(),
+            _ => {
+                let found = self.index.get(key).copied();
+                // A series met again after another's samples.
+                self.scattered |= found.is_some();
+                found
+            }
         };
         let Some(run) = found else {
             self.index.insert(key.clone(), self.runs.len());
@@ -58,14 +62,17 @@ impl BatchShape {
             return;
         };
         self.current = Some(run);
+        if self.disordered {
+            return;
+        }
         let run = &mut self.runs[run];
         if at_us <= run.last_us {
-            // A duplicate or an earlier sample: the batch takes the general path, and
-            // what was gathered is of no more use.
-            *self = BatchShape {
-                disordered: true,
-                ..BatchShape::default()
-            };
+            // A duplicate or an earlier sample: the batch takes the general path, and the
+            // spacings are of no more use.
+            self.disordered = true;
+            for run in &mut self.runs {
+                run.spacings = HashMap::new();
+            }
             return;
         }
         let spacing_ns = (at_us - run.last_us) * 1000;
@@ -95,6 +102,14 @@ impl BatchShape {
     /// Whether the runs hold every spacing of the batch.
     pub(super) fn spacings_complete(&self) -> bool {
         !self.disordered && self.spacings <= SPACINGS_AT_MOST
+    }
+
+    /// Whether some series' samples are apart, as in a file in time order: inserted as they
+    /// come, each sample would go to another series' place in the primary key, so they are
+    /// sorted first (a time-ordered insert of 2 M samples of 10,000 series took 10.6 s, and
+    /// 4.6 s sorted, in a psql run).
+    pub(super) fn scattered(&self) -> bool {
+        self.scattered
     }
 }
 
@@ -133,6 +148,24 @@ mod tests {
         });
         assert_eq!(runs, expected, "{samples:?}");
         assert_eq!(shape.spacings_complete(), expected.is_some());
+    }
+
+    /// Whether `samples` as (duid, µs) have some series' samples apart.
+    fn check_scattered(samples: &[(&str, i64)], expected: bool) {
+        let mut shape = BatchShape::default();
+        for (duid, at_us) in samples {
+            shape.add(&key(duid), *at_us);
+        }
+        assert_eq!(shape.scattered(), expected, "{samples:?}");
+    }
+
+    #[test]
+    fn a_series_met_again_after_another_scatters_the_batch_in_order_or_not() {
+        check_scattered(&[], false);
+        check_scattered(&[("A", 0), ("A", 60), ("B", 0), ("C", 5)], false);
+        check_scattered(&[("A", 0), ("B", 0), ("A", 60)], true);
+        check_scattered(&[("A", 60), ("A", 0), ("B", 0)], false);
+        check_scattered(&[("A", 60), ("A", 0), ("B", 0), ("A", 0)], true);
     }
 
     #[test]

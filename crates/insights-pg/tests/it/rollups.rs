@@ -387,6 +387,62 @@ async fn rollups_of_the_layout_with_one_interval_and_real_sums_are_replaced_by_t
     assert_eq!(stats.energy_wh(), 0.6 * 60.0 / 3600.0);
 }
 
+/// Of two samples of one series and instant in a batch, the first is kept, whether the
+/// batch's series come together or apart (a batch in time order is sorted before its insert);
+/// and a batch that appends, in time order, is stored whole with true rollups.
+#[tokio::test]
+async fn the_first_of_two_samples_at_one_instant_in_a_batch_wins_however_it_is_ordered() {
+    let db = TestDb::new();
+    let (a, b) = (key("A1", 1), key("B2", 1));
+    let at = |minutes: i64| T0_NS + minutes * MINUTE_NS;
+    let mut importer = Importer::connect(db.url()).await.unwrap();
+    let batches: [Vec<Sample>; 3] = [
+        // Together: A1's duplicate at minute 1.
+        vec![
+            (a.clone(), at(0), 1.0),
+            (a.clone(), at(1), 2.0),
+            (a.clone(), at(1), 3.0),
+        ],
+        // Apart: B2's duplicate at minute 3, after A1's minute 3.
+        vec![
+            (b.clone(), at(3), 4.0),
+            (a.clone(), at(3), 5.0),
+            (b.clone(), at(3), 6.0),
+        ],
+        // Apart and in time order, after everything stored: it appends.
+        (4..40)
+            .flat_map(|minute| [(a.clone(), at(minute), 7.0), (b.clone(), at(minute), 8.5)])
+            .collect(),
+    ];
+    for batch in batches {
+        importer.import(batch.into_iter()).await.unwrap();
+    }
+    assert_eq!(importer.verify().await.unwrap().n_mismatches, 0);
+    importer.close().await;
+    assert_eq!(
+        db.query_text(
+            "SELECT duid, count(*)::text, sum(watts)::text FROM power_samples
+             WHERE ts < to_timestamp(1709942400 + 240) GROUP BY duid ORDER BY duid"
+        ),
+        [
+            [
+                Some("A1".to_owned()),
+                Some("3".to_owned()),
+                Some("8".to_owned())
+            ],
+            [
+                Some("B2".to_owned()),
+                Some("1".to_owned()),
+                Some("4".to_owned())
+            ],
+        ]
+    );
+    assert_eq!(
+        db.query_text("SELECT count(*)::text FROM power_samples"),
+        [[Some("76".to_owned())]]
+    );
+}
+
 #[tokio::test]
 async fn late_samples_far_apart_update_the_gap_counts_of_their_own_stretches() {
     let db = TestDb::new();

@@ -403,22 +403,9 @@ async fn copy_staged(
         if nanos % 1000 != 0 {
             return Err(ImportError::FinerThanMicroseconds { series: key, nanos });
         }
-        let at = match OffsetDateTime::from_unix_timestamp_nanos(i128::from(nanos)) {
-            Ok(at) => at,
-            Err(error) => {
-                return Err(ImportError::OutOfRange {
-                    series: key,
-                    reason: error.to_string(),
-                })
-            }
-        };
+        let at = stored_instant(&key, nanos)?;
         months.insert((at.year(), at.month()));
-        let Ok(number) = i32::try_from(key.circuit_number) else {
-            return Err(ImportError::OutOfRange {
-                reason: format!("circuit number {} is too large", key.circuit_number),
-                series: key,
-            });
-        };
+        let number = stored_circuit_number(&key)?;
         writer
             .as_mut()
             .write(&[&key.duid.as_str(), &number, &at, &watts])
@@ -429,6 +416,24 @@ async fn copy_staged(
     }
     writer.finish().await.map_err(sql_error)?;
     Ok((offered, months, shape))
+}
+
+/// A series' circuit number as the table stores it.
+fn stored_circuit_number(key: &SeriesKey) -> Result<i32, ImportError> {
+    i32::try_from(key.circuit_number).map_err(|_| ImportError::OutOfRange {
+        reason: format!("circuit number {} is too large", key.circuit_number),
+        series: key.clone(),
+    })
+}
+
+/// An instant of a series, in ns since the epoch, as the table stores it.
+fn stored_instant(key: &SeriesKey, nanos: i64) -> Result<OffsetDateTime, ImportError> {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(nanos)).map_err(|error| {
+        ImportError::OutOfRange {
+            series: key.clone(),
+            reason: error.to_string(),
+        }
+    })
 }
 
 /// Whether a batch whose series' samples are in order (`runs`) begins, in each series, after
@@ -449,17 +454,8 @@ async fn appends(transaction: &Transaction<'_>, runs: &[SeriesRun]) -> Result<bo
     .await?;
     futures_util::pin_mut!(writer);
     for run in runs {
-        // Both were checked as each sample was copied.
-        let number =
-            i32::try_from(run.key.circuit_number).map_err(|error| ImportError::OutOfRange {
-                series: run.key.clone(),
-                reason: error.to_string(),
-            })?;
-        let first = OffsetDateTime::from_unix_timestamp_nanos(i128::from(run.first_us) * 1000)
-            .map_err(|error| ImportError::OutOfRange {
-                series: run.key.clone(),
-                reason: error.to_string(),
-            })?;
+        let number = stored_circuit_number(&run.key)?;
+        let first = stored_instant(&run.key, run.first_us * 1000)?;
         writer
             .as_mut()
             .write(&[&run.key.duid.as_str(), &number, &first])
@@ -506,11 +502,9 @@ async fn count_appended_gaps(
     .await?;
     futures_util::pin_mut!(writer);
     for run in runs {
-        // Checked as each sample was copied.
-        let Ok(number) = i32::try_from(run.key.circuit_number) else {
-            continue;
-        };
+        let number = stored_circuit_number(&run.key)?;
         for (&gap_ns, &n) in &run.spacings {
+            // At most the batch's samples, which fit.
             let n = i64::try_from(n).unwrap_or(i64::MAX);
             writer
                 .as_mut()

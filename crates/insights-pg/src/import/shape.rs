@@ -126,8 +126,11 @@ mod tests {
         }
     }
 
-    /// `samples` as (duid, µs) give these runs as (duid, first µs, spacings in ns), or none.
-    fn check(samples: &[(&str, i64)], expected: Option<&[(&str, i64, &[(i64, u64)])]>) {
+    /// A run as (duid, first µs, each spacing in ns and how often it occurs).
+    type Run<'a> = (&'a str, i64, &'a [(i64, u64)]);
+
+    /// `samples` as (duid, µs) give these runs, or none when out of order.
+    fn check(samples: &[(&str, i64)], expected: Option<&[Run<'_>]>) {
         let mut shape = BatchShape::default();
         for (duid, at_us) in samples {
             shape.add(&key(duid), *at_us);

@@ -170,54 +170,7 @@ impl Importer {
                 .await
                 .map_err(sql_error)?
                 .get::<_, bool>(0);
-        let appended = match shape.in_order() {
-            Some(runs) => appends(&transaction, runs).await?,
-            None => false,
-        };
-        // A scattered batch is inserted in the primary key's order (see `BatchShape::scattered`);
-        // samples of one series and instant stay in the batch's order (`staged` was only
-        // appended to, so its row addresses are that order), so the first still wins.
-        let order = if shape.scattered() {
-            " ORDER BY duid, circuit_number, ts, ctid"
-        } else {
-            ""
-        };
-        let inserted = if appended {
-            // Nothing of it can be stored already, nor twice in it: a plain insert, half the
-            // cost of one that checks each row for a conflict, and `fresh` is `staged`.
-            let inserted = transaction
-                .execute(
-                    &format!("INSERT INTO power_samples SELECT * FROM staged{order}"),
-                    &[],
-                )
-                .await
-                .map_err(sql_error)?;
-            transaction
-                .batch_execute("ALTER TABLE staged RENAME TO fresh")
-                .await
-                .map_err(sql_error)?;
-            inserted
-        } else {
-            transaction
-                .execute(
-                    "CREATE TEMP TABLE fresh (duid text, circuit_number int4, ts timestamptz, watts float8) ON COMMIT DROP",
-                    &[],
-                )
-                .await
-                .map_err(sql_error)?;
-            transaction
-                .execute(
-                    &format!(
-                        "WITH added AS (
-                             INSERT INTO power_samples SELECT * FROM staged{order} ON CONFLICT DO NOTHING
-                             RETURNING duid, circuit_number, ts, watts)
-                         INSERT INTO fresh SELECT * FROM added"
-                    ),
-                    &[],
-                )
-                .await
-                .map_err(sql_error)?
-        };
+        let (inserted, appended) = insert_staged(&transaction, &shape).await?;
         let before = fact(&transaction, FINAL_BEFORE_FACT).await?;
         let (days_rolled_up, series_measured) = if rolled_up_before {
             let after = take_series(&transaction, "fresh", before).await?;
@@ -366,6 +319,63 @@ async fn copy_in(
 ) -> Result<BinaryCopyInWriter, ImportError> {
     let sink = transaction.copy_in(statement).await.map_err(sql_error)?;
     Ok(BinaryCopyInWriter::new(sink, types))
+}
+
+/// Inserts the samples of `staged` that are new into `power_samples` and leaves them in
+/// `fresh`; returns how many, and whether the batch appends (see [`appends`]).
+async fn insert_staged(
+    transaction: &Transaction<'_>,
+    shape: &BatchShape,
+) -> Result<(u64, bool), ImportError> {
+    let appended = match shape.in_order() {
+        Some(runs) => appends(transaction, runs).await?,
+        None => false,
+    };
+    // A scattered batch is inserted in the primary key's order (see `BatchShape::scattered`);
+    // samples of one series and instant stay in the batch's order (`staged` was only
+    // appended to, so its row addresses are that order), so the first still wins.
+    let order = if shape.scattered() {
+        " ORDER BY duid, circuit_number, ts, ctid"
+    } else {
+        ""
+    };
+    if appended {
+        // Nothing of it can be stored already, nor twice in it: a plain insert, half the
+        // cost of one that checks each row for a conflict, and `fresh` is `staged`.
+        let inserted = transaction
+            .execute(
+                &format!("INSERT INTO power_samples SELECT * FROM staged{order}"),
+                &[],
+            )
+            .await
+            .map_err(sql_error)?;
+        transaction
+            .batch_execute("ALTER TABLE staged RENAME TO fresh")
+            .await
+            .map_err(sql_error)?;
+        Ok((inserted, true))
+    } else {
+        transaction
+            .execute(
+                "CREATE TEMP TABLE fresh (duid text, circuit_number int4, ts timestamptz, watts float8) ON COMMIT DROP",
+                &[],
+            )
+            .await
+            .map_err(sql_error)?;
+        let inserted = transaction
+            .execute(
+                &format!(
+                    "WITH added AS (
+                         INSERT INTO power_samples SELECT * FROM staged{order} ON CONFLICT DO NOTHING
+                         RETURNING duid, circuit_number, ts, watts)
+                     INSERT INTO fresh SELECT * FROM added"
+                ),
+                &[],
+            )
+            .await
+            .map_err(sql_error)?;
+        Ok((inserted, false))
+    }
 }
 
 /// The spacing in ns from the instant `$earlier` to `$later`: exact, as both are whole µs

@@ -10,8 +10,8 @@ use std::collections::HashMap;
 use insights_core::SeriesKey;
 
 /// At most this many (series, spacing) counts are kept; a batch with more (irregular samples
-/// by the million) has its gap counts updated from the table instead, so memory stays
-/// bounded.
+/// by the million) has its gap counts updated from the table instead, so the counts' memory
+/// stays bounded (the runs' grows with the batch's series, as the batch's own rows do).
 const SPACINGS_AT_MOST: usize = 1 << 20;
 
 /// One series' samples in a batch.
@@ -21,8 +21,9 @@ pub(super) struct SeriesRun {
     /// Its first sample, in µs since the epoch.
     pub(super) first_us: i64,
     last_us: i64,
-    /// Each spacing between consecutive samples of the batch in ns, and how often it occurs.
-    pub(super) spacings: HashMap<i64, u64>,
+    /// Each spacing between consecutive samples of the batch in ns, and how often it occurs
+    /// (at most the batch's samples, which an i64 counts).
+    pub(super) spacings: HashMap<i64, i64>,
 }
 
 /// Every series' [`SeriesRun`], and whether the batch is in order and each series' samples
@@ -75,22 +76,33 @@ impl BatchShape {
             }
             return;
         }
-        let spacing_ns = (at_us - run.last_us) * 1000;
+        // More than 292 years apart does not fit a bigint of ns, as in the table's spacing
+        // (where the statement then fails): the counts are left to it.
+        let spacing_ns = (at_us - run.last_us).checked_mul(1000);
         run.last_us = at_us;
         if self.spacings > SPACINGS_AT_MOST {
             return;
         }
+        let Some(spacing_ns) = spacing_ns else {
+            self.drop_spacings();
+            return;
+        };
         if let Some(n) = run.spacings.get_mut(&spacing_ns) {
             *n += 1;
         } else if self.spacings == SPACINGS_AT_MOST {
             // One more than fits: the counts are incomplete from here on.
-            self.spacings += 1;
-            for run in &mut self.runs {
-                run.spacings = HashMap::new();
-            }
+            self.drop_spacings();
         } else {
             self.spacings += 1;
             run.spacings.insert(spacing_ns, 1);
+        }
+    }
+
+    /// Marks the spacings incomplete, and frees them.
+    fn drop_spacings(&mut self) {
+        self.spacings = SPACINGS_AT_MOST + 1;
+        for run in &mut self.runs {
+            run.spacings = HashMap::new();
         }
     }
 
@@ -127,7 +139,7 @@ mod tests {
     }
 
     /// A run as (duid, first µs, each spacing in ns and how often it occurs).
-    type Run<'a> = (&'a str, i64, &'a [(i64, u64)]);
+    type Run<'a> = (&'a str, i64, &'a [(i64, i64)]);
 
     /// `samples` as (duid, µs) give these runs, or none when out of order.
     fn check(samples: &[(&str, i64)], expected: Option<&[Run<'_>]>) {
@@ -138,7 +150,7 @@ mod tests {
         let runs = shape.in_order().map(|runs| {
             runs.iter()
                 .map(|run| {
-                    let mut spacings: Vec<(i64, u64)> = run.spacings.clone().into_iter().collect();
+                    let mut spacings: Vec<(i64, i64)> = run.spacings.clone().into_iter().collect();
                     spacings.sort_unstable();
                     (run.key.duid.0.as_str(), run.first_us, spacings)
                 })
@@ -194,6 +206,18 @@ mod tests {
         check(&[("A", 0), ("A", 0)], None);
         check(&[("A", 60), ("A", 0)], None);
         check(&[("A", 0), ("B", 0), ("A", 60), ("B", 0), ("A", 120)], None);
+    }
+
+    #[test]
+    fn a_spacing_too_long_for_a_bigint_of_ns_drops_the_spacings_but_keeps_the_order() {
+        let mut shape = BatchShape::default();
+        // 1677 and 2262, the ends of a timestamp in i64 ns.
+        let far_us = i64::MAX / 1000;
+        shape.add(&key("A"), -far_us);
+        shape.add(&key("A"), far_us);
+        assert!(!shape.spacings_complete());
+        let runs = shape.in_order().expect("in order");
+        assert_eq!((runs[0].first_us, runs[0].spacings.len()), (-far_us, 0));
     }
 
     #[test]

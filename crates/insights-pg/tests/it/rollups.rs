@@ -388,30 +388,28 @@ async fn rollups_of_the_layout_with_one_interval_and_real_sums_are_replaced_by_t
 }
 
 /// Of two samples of one series and instant in a batch, the first is kept, whether the
-/// batch's series come together or apart (a batch in time order is sorted before its insert);
-/// and a batch that appends, in time order, is stored whole with true rollups.
+/// batch's series come together or apart (a batch whose series come apart is sorted before
+/// its insert, and 200 pairs whose second copies come in the reverse order of the first are
+/// enough for a sort without the batch's order as its last key to get some wrong).
 #[tokio::test]
 async fn the_first_of_two_samples_at_one_instant_in_a_batch_wins_however_it_is_ordered() {
     let db = TestDb::new();
-    let (a, b) = (key("A1", 1), key("B2", 1));
+    let a = key("A1", 1);
     let at = |minutes: i64| T0_NS + minutes * MINUTE_NS;
+    let series: Vec<SeriesKey> = (0..200).map(|n| key(&format!("S{n:03}"), 1)).collect();
     let mut importer = Importer::connect(db.url()).await.unwrap();
-    let batches: [Vec<Sample>; 3] = [
+    let batches: [Vec<Sample>; 2] = [
         // Together: A1's duplicate at minute 1.
         vec![
             (a.clone(), at(0), 1.0),
             (a.clone(), at(1), 2.0),
             (a.clone(), at(1), 3.0),
         ],
-        // Apart: B2's duplicate at minute 3, after A1's minute 3.
-        vec![
-            (b.clone(), at(3), 4.0),
-            (a.clone(), at(3), 5.0),
-            (b.clone(), at(3), 6.0),
-        ],
-        // Apart and in time order, after everything stored: it appends.
-        (4..40)
-            .flat_map(|minute| [(a.clone(), at(minute), 7.0), (b.clone(), at(minute), 8.5)])
+        // Apart: each series' first copy at minute 3 says 1 W, its second 2 W.
+        series
+            .iter()
+            .map(|key| (key.clone(), at(3), 1.0))
+            .chain(series.iter().rev().map(|key| (key.clone(), at(3), 2.0)))
             .collect(),
     ];
     for batch in batches {
@@ -421,25 +419,75 @@ async fn the_first_of_two_samples_at_one_instant_in_a_batch_wins_however_it_is_o
     importer.close().await;
     assert_eq!(
         db.query_text(
-            "SELECT duid, count(*)::text, sum(watts)::text FROM power_samples
-             WHERE ts < to_timestamp(1709942400 + 240) GROUP BY duid ORDER BY duid"
+            "SELECT left(duid, 1), count(*)::text, sum(watts)::text FROM power_samples
+             GROUP BY 1 ORDER BY 1"
         ),
         [
             [
-                Some("A1".to_owned()),
-                Some("3".to_owned()),
-                Some("8".to_owned())
+                Some("A".to_owned()),
+                Some("2".to_owned()),
+                Some("3".to_owned())
             ],
             [
-                Some("B2".to_owned()),
-                Some("1".to_owned()),
-                Some("4".to_owned())
+                Some("S".to_owned()),
+                Some("200".to_owned()),
+                Some("200".to_owned())
             ],
         ]
     );
+}
+
+/// A batch that appends, its series apart in time order, counts its spacings, the one from
+/// each series' newest stored sample included, as a recount would, and measures the series'
+/// intervals.
+#[tokio::test]
+async fn a_batch_that_appends_counts_its_spacings_and_the_one_from_each_series_stored_end() {
+    let db = TestDb::new();
+    let (a, b) = (key("A1", 1), key("B2", 1));
+    let at = |seconds: i64| T0_NS + seconds * 1_000_000_000;
+    let mut importer = Importer::connect(db.url()).await.unwrap();
+    // Stored: A1 every 60 s to 540 s, B2 every 30 s to 270 s.
+    let stored: Vec<Sample> = (0..10)
+        .flat_map(|n| [(a.clone(), at(n * 60), 1.5), (b.clone(), at(n * 30), 2.25)])
+        .collect();
+    importer.import(stored.into_iter()).await.unwrap();
+    // Then, in time order: A1 90 s after its end, then 60, 60 and 120 s apart; B2 375 s after
+    // its end, then 30 and 30 s apart.
+    let appended = vec![
+        (a.clone(), at(630), 3.0),
+        (b.clone(), at(645), 4.0),
+        (b.clone(), at(675), 4.0),
+        (a.clone(), at(690), 3.0),
+        (b.clone(), at(705), 4.0),
+        (a.clone(), at(750), 3.0),
+        (a.clone(), at(870), 3.0),
+    ];
+    let report = importer.import(appended.into_iter()).await.unwrap();
+    assert_eq!((report.inserted, report.series_measured), (7, 2));
+    assert_eq!(importer.verify().await.unwrap().n_mismatches, 0);
+    importer.close().await;
+    let text = |row: [&str; 3]| row.map(|cell| Some(cell.to_owned())).to_vec();
     assert_eq!(
-        db.query_text("SELECT count(*)::text FROM power_samples"),
-        [[Some("76".to_owned())]]
+        db.query_text(
+            "SELECT duid, (gap_ns / 1000000000)::text, n::text FROM power_sample_gaps
+             ORDER BY duid, gap_ns"
+        ),
+        [
+            text(["A1", "60", "11"]),
+            text(["A1", "90", "1"]),
+            text(["A1", "120", "1"]),
+            text(["B2", "30", "11"]),
+            text(["B2", "375", "1"]),
+        ]
+    );
+    assert_eq!(
+        db.query_text(
+            "SELECT duid, (interval_ns / 1000000000)::text FROM power_series_intervals ORDER BY duid"
+        ),
+        [
+            [Some("A1".to_owned()), Some("60".to_owned())],
+            [Some("B2".to_owned()), Some("30".to_owned())],
+        ]
     );
 }
 

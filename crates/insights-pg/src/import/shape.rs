@@ -71,9 +71,7 @@ impl BatchShape {
             // A duplicate or an earlier sample: the batch takes the general path, and the
             // spacings are of no more use.
             self.disordered = true;
-            for run in &mut self.runs {
-                run.spacings = HashMap::new();
-            }
+            self.drop_spacings();
             return;
         }
         // More than 292 years apart does not fit a bigint of ns, as in the table's spacing

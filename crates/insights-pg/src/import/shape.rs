@@ -11,8 +11,14 @@ use insights_core::SeriesKey;
 
 /// At most this many (series, spacing) counts are kept; a batch with more (irregular samples
 /// by the million) has its gap counts updated from the table instead, so the counts' memory
-/// stays bounded (the runs' grows with the batch's series, as the batch's own rows do).
+/// stays bounded.
 const SPACINGS_AT_MOST: usize = 1 << 20;
+
+/// At most this many series are followed (by arithmetic about 200 bytes each, 100 MiB): a batch of
+/// more takes the general path, sorted, as one out of order. A minute of 100,000 circuits is
+/// well inside; without a bound, a file of millions of series would hold them all in memory,
+/// where the import otherwise streams its samples through.
+const SERIES_AT_MOST: usize = 1 << 19;
 
 /// One series' samples in a batch.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -52,6 +58,19 @@ impl BatchShape {
             }
         };
         let Some(run) = found else {
+            if self.disordered && self.scattered {
+                // Nothing more to learn, and nothing kept (see below).
+                return;
+            }
+            if self.runs.len() == SERIES_AT_MOST {
+                *self = BatchShape {
+                    disordered: true,
+                    scattered: true,
+                    spacings: SPACINGS_AT_MOST + 1,
+                    ..BatchShape::default()
+                };
+                return;
+            }
             self.index.insert(key.clone(), self.runs.len());
             self.current = Some(self.runs.len());
             self.runs.push(SeriesRun {
@@ -216,6 +235,21 @@ mod tests {
         assert!(!shape.spacings_complete());
         let runs = shape.in_order().expect("in order");
         assert_eq!((runs[0].first_us, runs[0].spacings.len()), (-far_us, 0));
+    }
+
+    #[test]
+    fn a_batch_of_more_series_than_are_followed_is_out_of_order_and_sorted() {
+        let mut shape = BatchShape::default();
+        for n in 0..=SERIES_AT_MOST {
+            shape.add(&key(&n.to_string()), 0);
+        }
+        assert_eq!(shape.in_order(), None);
+        assert!(shape.scattered() && !shape.spacings_complete());
+        assert_eq!((shape.runs.capacity(), shape.index.capacity()), (0, 0));
+        // And stays so, holding nothing.
+        shape.add(&key("0"), 60);
+        assert_eq!((shape.runs.len(), shape.index.len()), (0, 0));
+        assert!(shape.scattered());
     }
 
     #[test]

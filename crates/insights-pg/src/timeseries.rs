@@ -29,20 +29,30 @@ macro_rules! fallback_interval_ns {
 }
 const _: () = assert!(FALLBACK_INTERVAL.whole_nanoseconds() == 60_000_000_000);
 
-/// The series `($1, $2)` as `k(duid, circuit_number, idx)`, each with its row of
-/// `power_series_intervals` as `iv` if it has one: a join, so the interval is read once a
-/// series, where a subquery in the select list ran once a grouped row and doubled the time.
+/// The series `($1, $2)` as `k(duid, circuit_number, idx, interval_ns)`, each with its
+/// nominal interval from `power_series_intervals` (or the fallback), joined once a series.
+/// `OFFSET 0` keeps the join inside: flattened, the planner joined the intervals last, once
+/// for every row a statement read, filtering the whole table each time (the 900 packs of a
+/// 14-day hourly window of 60 series: 4.4 to 5.4 ms a statement, 2.8 to 3.4 ms fenced).
 macro_rules! series_with_intervals {
     () => {
-        "unnest($1::text[], $2::int4[]) WITH ORDINALITY AS k(duid, circuit_number, idx)
-         LEFT JOIN power_series_intervals iv ON iv.duid = k.duid AND iv.circuit_number = k.circuit_number"
+        concat!(
+            "(SELECT k.duid, k.circuit_number, k.idx,
+                     coalesce(iv.interval_ns, ",
+            fallback_interval_ns!(),
+            ") AS interval_ns
+              FROM unnest($1::text[], $2::int4[]) WITH ORDINALITY AS k(duid, circuit_number, idx)
+              LEFT JOIN power_series_intervals iv
+                ON iv.duid = k.duid AND iv.circuit_number = k.circuit_number
+              OFFSET 0) AS k"
+        )
     };
 }
 
 /// The nominal interval in ns of the series `k` of [`series_with_intervals`].
 macro_rules! interval_ns {
     () => {
-        concat!("coalesce(iv.interval_ns, ", fallback_interval_ns!(), ")")
+        "k.interval_ns"
     };
 }
 

@@ -173,7 +173,11 @@ impl Importer {
         let (inserted, appended) = insert_staged(&transaction, &shape).await?;
         let before = fact(&transaction, FINAL_BEFORE_FACT).await?;
         let (days_rolled_up, series_measured) = if rolled_up_before {
-            let after = take_series(&transaction, "fresh", before).await?;
+            let taken = match shape.in_order() {
+                Some(runs) if appended => Taken::Appended(runs),
+                _ => Taken::Table("fresh"),
+            };
+            let after = take_series(&transaction, taken, before).await?;
             let days = roll_up_batch(&transaction, before, after).await?;
             record_fact(&transaction, FINAL_BEFORE_FACT, after).await?;
             let measured = match shape.in_order() {
@@ -822,33 +826,52 @@ async fn record_fact(
     Ok(())
 }
 
-/// Lists the series of the samples of `table` (`fresh` or `power_samples`) in
-/// `power_series`, and returns where the watermark may go from `before` after those samples:
-/// [`HOLD_BACK_US`] before the newest of them on the 15-minute grid, or before the
-/// database's clock when a sample claims to be from the future, so that one sensor's wrong
-/// clock cannot turn everyone's samples late; never back.
+/// Samples just stored, whose series [`take_series`] lists.
+enum Taken<'a> {
+    /// Every sample of a table: `fresh` or `power_samples`.
+    Table(&'a str),
+    /// An appended batch (see [`appends`]): its series are named in `batch_series`, and its
+    /// runs give each one's newest sample, so neither is read back from its samples (for
+    /// 10.4 M samples, 1.6 s and 0.9 s).
+    Appended(&'a [SeriesRun]),
+}
+
+/// Lists the series of the samples `taken` in `power_series`, and returns where the
+/// watermark may go from `before` after those samples: [`HOLD_BACK_US`] before the newest of
+/// them on the 15-minute grid, or before the database's clock when a sample claims to be from
+/// the future, so that one sensor's wrong clock cannot turn everyone's samples late; never
+/// back.
 async fn take_series(
     transaction: &Transaction<'_>,
-    table: &str,
+    taken: Taken<'_>,
     before: Option<i64>,
 ) -> Result<Option<i64>, ImportError> {
+    let (series, newest) = match taken {
+        Taken::Table(table) => (
+            format!("SELECT DISTINCT duid, circuit_number FROM {table}"),
+            format!("SELECT (extract(epoch FROM max(ts)) * 1000000)::int8 FROM {table}"),
+        ),
+        Taken::Appended(runs) => (
+            "SELECT duid, circuit_number FROM batch_series".to_owned(),
+            format!(
+                "SELECT {}::int8",
+                runs.iter()
+                    .map(|run| run.last_us)
+                    .max()
+                    .map_or("NULL".to_owned(), |newest| newest.to_string())
+            ),
+        ),
+    };
     transaction
         .execute(
-            &format!(
-                "INSERT INTO power_series SELECT DISTINCT duid, circuit_number FROM {table}
-                 ON CONFLICT DO NOTHING"
-            ),
+            &format!("INSERT INTO power_series {series} ON CONFLICT DO NOTHING"),
             &[],
         )
         .await
         .map_err(sql_error)?;
     let row = transaction
         .query_one(
-            &format!(
-                "SELECT (extract(epoch FROM max(ts)) * 1000000)::int8,
-                        (extract(epoch FROM now()) * 1000000)::int8
-                 FROM {table}"
-            ),
+            &format!("SELECT ({newest}), (extract(epoch FROM now()) * 1000000)::int8"),
             &[],
         )
         .await
@@ -914,19 +937,41 @@ async fn roll_up_batch(
         }
         _ => {
             // Every day a row ending in (before, after] overlaps, with the late samples' days.
-            // Series by series through the primary key (LATERAL, kept apart by OFFSET 0),
-            // not a scan of every month partition the range overlaps.
-            let crossed = format!(
-                "SELECT s.duid, s.circuit_number, p.ts FROM power_series s
-                 CROSS JOIN LATERAL (
-                     SELECT p.ts FROM power_samples p
-                     WHERE p.duid = s.duid AND p.circuit_number = s.circuit_number
-                       AND p.ts >= {} - interval '1 day' AND p.ts < {}
-                     OFFSET 0) AS p",
-                instant_sql(before),
-                instant_sql(after)
+            // Series by series through the primary key (LATERAL, LIMIT 1): the first and last
+            // sample in the range, then one probe for each day between, where reading every
+            // sample of the range took 4.8 s of a 10.4 M-sample bulk import.
+            let (from, to) = (
+                format!("{} - interval '1 day'", instant_sql(before)),
+                instant_sql(after),
             );
-            let days = touch_days(transaction, &format!("{late} UNION ALL {crossed}")).await?;
+            let probe = |order: &str| {
+                format!(
+                    "SELECT p.ts FROM power_samples p
+                     WHERE p.duid = s.duid AND p.circuit_number = s.circuit_number
+                       AND p.ts >= {from} AND p.ts < {to}
+                     ORDER BY p.ts {order} LIMIT 1"
+                )
+            };
+            let crossed = format!(
+                "SELECT s.duid, s.circuit_number, d.day AS ts FROM power_series s
+                 CROSS JOIN LATERAL (SELECT ({}) AS first, ({}) AS last) AS e
+                 CROSS JOIN LATERAL generate_series(
+                     date_bin('24 hours', e.first, 'epoch'), e.last, interval '24 hours') AS d(day)
+                 CROSS JOIN LATERAL (
+                     SELECT FROM power_samples p
+                     WHERE p.duid = s.duid AND p.circuit_number = s.circuit_number
+                       AND p.ts >= greatest(d.day, {from})
+                       AND p.ts < least(d.day + interval '24 hours', {to})
+                     LIMIT 1) AS p",
+                probe("ASC"),
+                probe("DESC"),
+            );
+            // Before the first watermark no sample is late.
+            let touched = match before {
+                Some(_) => format!("{late} UNION ALL {crossed}"),
+                None => crossed,
+            };
+            let days = touch_days(transaction, &touched).await?;
             refresh_rollups(transaction, after, Quarters::Current).await?;
             // A block that ends in (before, after] may hold days of a series that sent
             // nothing in the days recomputed, whose blocks the recomputation did not make.
@@ -944,7 +989,7 @@ async fn roll_up_everything(
     transaction: &Transaction<'_>,
     before: Option<i64>,
 ) -> Result<u64, ImportError> {
-    let after = take_series(transaction, "power_samples", before).await?;
+    let after = take_series(transaction, Taken::Table("power_samples"), before).await?;
     let days = touch_everything(transaction, None).await?;
     refresh_rollups(transaction, after, Quarters::FromSamples).await?;
     record_fact(transaction, FINAL_BEFORE_FACT, after).await?;

@@ -26,7 +26,8 @@ pub(super) struct SeriesRun {
     pub(super) key: SeriesKey,
     /// Its first sample, in µs since the epoch.
     pub(super) first_us: i64,
-    last_us: i64,
+    /// Its last (in a batch in order, its newest) sample, in µs since the epoch.
+    pub(super) last_us: i64,
     /// Each spacing between consecutive samples of the batch in ns, and how often it occurs
     /// (at most the batch's samples, which an i64 counts).
     pub(super) spacings: HashMap<i64, i64>,

@@ -937,34 +937,34 @@ async fn roll_up_batch(
         }
         _ => {
             // Every day a row ending in (before, after] overlaps, with the late samples' days.
-            // Series by series through the primary key (LATERAL, LIMIT 1): the first and last
-            // sample in the range, then one probe for each day between, where reading every
-            // sample of the range took 4.8 s of a 10.4 M-sample bulk import.
+            // A skip scan a series through the primary key: its first sample in the range,
+            // then the first at or after the next day start, and so on, one LIMIT 1 probe for
+            // each day that has samples. Reading every sample of the range took 4.8 s of a
+            // 10.4 M-sample bulk import; probing every calendar day between a series' first
+            // and last sample would cost a series with two samples years apart a probe a day.
             let (from, to) = (
                 format!("{} - interval '1 day'", instant_sql(before)),
                 instant_sql(after),
             );
-            let probe = |order: &str| {
+            let first_day_from = |start: &str| {
                 format!(
-                    "SELECT p.ts FROM power_samples p
-                     WHERE p.duid = s.duid AND p.circuit_number = s.circuit_number
-                       AND p.ts >= {from} AND p.ts < {to}
-                     ORDER BY p.ts {order} LIMIT 1"
+                    "date_bin('24 hours', (
+                         SELECT p.ts FROM power_samples p
+                         WHERE p.duid = s.duid AND p.circuit_number = s.circuit_number
+                           AND p.ts >= {start} AND p.ts < {to}
+                         ORDER BY p.ts LIMIT 1), 'epoch')"
                 )
             };
             let crossed = format!(
                 "SELECT s.duid, s.circuit_number, d.day AS ts FROM power_series s
-                 CROSS JOIN LATERAL (SELECT ({}) AS first, ({}) AS last) AS e
-                 CROSS JOIN LATERAL generate_series(
-                     date_bin('24 hours', e.first, 'epoch'), e.last, interval '24 hours') AS d(day)
                  CROSS JOIN LATERAL (
-                     SELECT FROM power_samples p
-                     WHERE p.duid = s.duid AND p.circuit_number = s.circuit_number
-                       AND p.ts >= greatest(d.day, {from})
-                       AND p.ts < least(d.day + interval '24 hours', {to})
-                     LIMIT 1) AS p",
-                probe("ASC"),
-                probe("DESC"),
+                     WITH RECURSIVE days(day) AS (
+                         SELECT {}
+                         UNION ALL
+                         SELECT {} FROM days WHERE days.day IS NOT NULL)
+                     SELECT day FROM days WHERE day IS NOT NULL) AS d",
+                first_day_from(&from),
+                first_day_from("days.day + interval '24 hours'"),
             );
             // Before the first watermark no sample is late.
             let touched = match before {

@@ -190,10 +190,37 @@ impl Cursor<'_> {
 /// An instant outside [`in_supported_range`] (which no validated window holds, but a library
 /// caller may pass) is written with its own offset instead, which is still RFC 3339.
 pub fn format_utc(instant: OffsetDateTime) -> String {
-    let (local, offset) = match instant.checked_to_offset(UtcOffset::UTC) {
-        Some(utc) if in_supported_range(utc) => (utc, None),
-        _ => (instant, Some(instant.offset())),
-    };
+    match instant.checked_to_offset(UtcOffset::UTC) {
+        Some(utc) if (0..=9999).contains(&utc.year()) => format_supported_utc(utc),
+        _ => format_with_own_offset(instant),
+    }
+}
+
+/// [`format_utc`] of an instant in UTC in years 0000 to 9999, written digit by digit: answers
+/// hold one or two instants a bucket, thousands of them, and the formatting machinery of
+/// `format!` costs several times as much.
+fn format_supported_utc(utc: OffsetDateTime) -> String {
+    let mut text = String::with_capacity("0000-00-00T00:00:00.000000000Z".len());
+    let year = utc.year().unsigned_abs();
+    push_digits(&mut text, year / 100, 2);
+    push_digits(&mut text, year % 100, 2);
+    text.push('-');
+    push_digits(&mut text, u32::from(u8::from(utc.month())), 2);
+    text.push('-');
+    push_digits(&mut text, u32::from(utc.day()), 2);
+    text.push('T');
+    push_digits(&mut text, u32::from(utc.hour()), 2);
+    text.push(':');
+    push_digits(&mut text, u32::from(utc.minute()), 2);
+    text.push(':');
+    push_digits(&mut text, u32::from(utc.second()), 2);
+    push_fraction(&mut text, utc.nanosecond());
+    text.push('Z');
+    text
+}
+
+/// [`format_utc`] of an instant it cannot write in UTC: with the instant's own offset.
+fn format_with_own_offset(local: OffsetDateTime) -> String {
     let mut text = format!(
         "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
         local.year(),
@@ -203,25 +230,39 @@ pub fn format_utc(instant: OffsetDateTime) -> String {
         local.minute(),
         local.second()
     );
-    let nanosecond = local.nanosecond();
-    if nanosecond != 0 {
-        let fraction = format!("{nanosecond:09}");
-        text.push('.');
-        text.push_str(fraction.trim_end_matches('0'));
-    }
-    match offset {
-        None => text.push('Z'),
-        Some(offset) => {
-            let (hours, minutes, _) = offset.as_hms();
-            let sign = if offset.is_negative() { '-' } else { '+' };
-            text.push_str(&format!(
-                "{sign}{:02}:{:02}",
-                hours.unsigned_abs(),
-                minutes.unsigned_abs()
-            ));
-        }
-    }
+    push_fraction(&mut text, local.nanosecond());
+    let offset = local.offset();
+    let (hours, minutes, _) = offset.as_hms();
+    let sign = if offset.is_negative() { '-' } else { '+' };
+    text.push_str(&format!(
+        "{sign}{:02}:{:02}",
+        hours.unsigned_abs(),
+        minutes.unsigned_abs()
+    ));
     text
+}
+
+/// Appends the last `width` decimal digits of `value`, zero-padded.
+fn push_digits(text: &mut String, value: u32, width: u32) {
+    for place in (0..width).rev() {
+        let digit = value / 10u32.pow(place) % 10;
+        text.push(char::from(b'0' + digit as u8));
+    }
+}
+
+/// Appends `.` and the fraction of a second, without trailing zeros; nothing for none.
+fn push_fraction(text: &mut String, nanosecond: u32) {
+    if nanosecond == 0 {
+        return;
+    }
+    let mut digits = 9;
+    let mut significant = nanosecond;
+    while significant.is_multiple_of(10) {
+        significant /= 10;
+        digits -= 1;
+    }
+    text.push('.');
+    push_digits(text, significant, digits);
 }
 
 #[cfg(test)]
@@ -282,6 +323,24 @@ mod tests {
         );
         check("0000-01-01T00:00:00+23:59", Err(malformed(OUT_OF_RANGE)));
         check("0000-01-01T00:00:00+00:01", Err(malformed(OUT_OF_RANGE)));
+    }
+
+    proptest::proptest! {
+        /// Written digit by digit, every instant of the supported range reads as `time`'s own
+        /// RFC 3339, which also drops the fraction's trailing zeros.
+        #[test]
+        fn formats_supported_instants_as_time_does(
+            nanos in time::macros::datetime!(0000-01-01 00:00 UTC).unix_timestamp_nanos()
+                ..=time::macros::datetime!(9999-12-31 23:59:59.999999999 UTC).unix_timestamp_nanos(),
+            whole_seconds: bool,
+        ) {
+            let nanos = if whole_seconds { nanos - nanos.rem_euclid(1_000_000_000) } else { nanos };
+            let instant = OffsetDateTime::from_unix_timestamp_nanos(nanos).unwrap();
+            let expected = instant
+                .format(&time::format_description::well_known::Rfc3339)
+                .unwrap();
+            proptest::prop_assert_eq!(format_utc(instant), expected);
+        }
     }
 
     #[test]

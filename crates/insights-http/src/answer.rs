@@ -88,11 +88,35 @@ impl<T: Serialize> Answer<T> {
     }
 }
 
-/// `value` as JSON in a buffer of exactly its length: it is written twice, first only to count
-/// its bytes. Writing into a growing buffer held up to three times an answer's size at once
-/// (the old buffer and its doubled copy), and kept up to twice its size until the client read
-/// it; megabytes, for the largest answers, on every compute thread.
+/// Answers up to this many bytes are written once, into a buffer that grows as it goes and
+/// is then trimmed to their length: at most three times this much is held while one is
+/// written. Longer ones are written as [`to_json_exactly`] says.
+const WRITTEN_ONCE_UP_TO: usize = 256 * 1024;
+
+/// `value` as JSON in a buffer of exactly its length. An answer up to [`WRITTEN_ONCE_UP_TO`]
+/// is written once. A longer one is written twice, first only to count its bytes: writing
+/// into a growing buffer held up to three times an answer's size at once (the old buffer
+/// and its doubled copy), and kept up to twice its size until the client read it;
+/// megabytes, for the largest answers, on every compute thread. (Counting every answer
+/// first cost the light ones a second serialization each.)
 fn to_json_exactly<T: Serialize>(value: &T) -> serde_json::Result<Vec<u8>> {
+    /// A buffer that refuses to grow past [`WRITTEN_ONCE_UP_TO`].
+    struct Capped(Vec<u8>);
+
+    impl std::io::Write for Capped {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            if self.0.len() + bytes.len() > WRITTEN_ONCE_UP_TO {
+                return Err(std::io::Error::other("longer than an answer written once"));
+            }
+            self.0.extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
     /// Counts what is written to it.
     struct Length(usize);
 
@@ -107,6 +131,18 @@ fn to_json_exactly<T: Serialize>(value: &T) -> serde_json::Result<Vec<u8>> {
         }
     }
 
+    // Most answers (a circuit's or an organization's usage) are under 2 KB.
+    let mut once = Capped(Vec::with_capacity(2048));
+    match serde_json::to_writer(&mut once, value) {
+        Ok(()) => {
+            let mut bytes = once.0;
+            bytes.shrink_to_fit();
+            return Ok(bytes);
+        }
+        // Only `Capped` fails to write: the answer is longer.
+        Err(error) if error.is_io() => drop(once),
+        Err(error) => return Err(error),
+    }
     let mut length = Length(0);
     serde_json::to_writer(&mut length, value)?;
     let mut bytes = Vec::with_capacity(length.0);
@@ -189,6 +225,32 @@ mod tests {
         let text = String::from_utf8(bytes.clone()).unwrap();
         assert_eq!((prepared.content_type, text.as_str()), expected);
         assert_eq!(prepared.tag, crate::caching::entity_tag(&bytes));
+    }
+
+    /// A JSON string of `length` bytes, quotes included, written exactly either way.
+    fn check_exact(length: usize) {
+        let value = "x".repeat(length - 2);
+        let bytes = to_json_exactly(&value).unwrap();
+        assert_eq!(
+            bytes,
+            serde_json::to_vec(&value).unwrap(),
+            "length {length}"
+        );
+        assert_eq!(bytes.capacity(), length, "length {length}");
+    }
+
+    #[test]
+    fn writes_answers_into_buffers_of_their_length_once_or_counted_first() {
+        for length in [
+            2,
+            2048,
+            2049,
+            WRITTEN_ONCE_UP_TO,
+            WRITTEN_ONCE_UP_TO + 1,
+            3 << 20,
+        ] {
+            check_exact(length);
+        }
     }
 
     #[test]

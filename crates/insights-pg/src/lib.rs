@@ -8,6 +8,7 @@
 //! its descendants through `LEFT JOIN`s), folds them into a [`Catalogue`], and builds the
 //! view with the same code as the embedded store, so both stores answer identically.
 
+mod homed;
 mod import;
 mod layout;
 mod plan;
@@ -24,8 +25,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use deadpool_postgres::{Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime};
-use futures_util::TryStreamExt;
+use deadpool_postgres::{Manager, ManagerConfig, PoolError, RecyclingMethod, Runtime};
 use insights_core::{
     Brand, BrandId, BrandTree, Catalogue, Circuit, CircuitContext, CircuitId, Duid, ElectricSensor,
     InMemoryMetadata, Location, LocationId, LocationSummary, MetadataError, MetadataRepo,
@@ -35,6 +35,8 @@ use insights_core::{
 use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{NoTls, Row};
 use uuid::Uuid;
+
+use crate::homed::{HomedManager, HomedPool, ReadError};
 
 /// A statement's parameter with its PostgreSQL type, which an unnamed statement must declare
 /// because no prepare step asks the server for it.
@@ -139,7 +141,7 @@ impl std::error::Error for PgSetupError {}
 /// A connection pool with every statement bounded by timeouts, shared by the stores.
 #[derive(Clone)]
 pub(crate) struct Database {
-    pool: Pool,
+    pool: HomedPool,
     statement_timeout: Duration,
     /// With [`Pooler::Transaction`], what opens each statement's transaction: `BEGIN` and the
     /// session settings as `SET LOCAL`; `None` straight to the server.
@@ -277,14 +279,14 @@ impl Database {
         if config.pooler == Pooler::Transaction {
             description.push_str(", through a transaction-mode pooler");
         }
-        let manager = Manager::from_config(
+        let manager = HomedManager(Manager::from_config(
             pg_config,
             NoTls,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
             },
-        );
-        let pool = Pool::builder(manager)
+        ));
+        let pool = HomedPool::builder(manager)
             .max_size(config.pool_size)
             .wait_timeout(Some(config.wait_timeout))
             .create_timeout(Some(config.connect_timeout))
@@ -382,26 +384,54 @@ impl Database {
             ));
             pool_error(error)
         })?;
+        let driver = |error: tokio_postgres::Error| {
+            self.count_unreachable(lost_the_server(&error));
+            driver_error(error)
+        };
+        let read = |error: ReadError| match error {
+            ReadError::Driver(error) => driver(error),
+            ReadError::HomeStopped => {
+                self.count_unreachable(true);
+                DbError::Unavailable("the connection stopped with its runtime".to_owned())
+            }
+        };
         let work = async {
             match &self.begin {
                 None => {
-                    let statement = client.prepare_cached(sql).await?;
+                    let statement = client.client().prepare_cached(sql).await.map_err(driver)?;
                     let values = params.iter().map(|(value, _)| *value);
-                    client
+                    let rows = client
+                        .client()
                         .query_raw(&statement, values)
-                        .await?
-                        .try_collect()
                         .await
+                        .map_err(driver)?;
+                    client.collect(rows).await.map_err(read)
                 }
                 // The three requests are queued on the connection in this order at the first
                 // poll, so they leave in one write and are answered in one round trip; COMMIT
                 // is queued even when an answer before it fails or the timeout drops this
                 // future, so the connection never goes back to the pool inside a transaction.
+                // The rows are read while COMMIT waits behind them: the connection holds
+                // COMMIT's answer until they are taken.
                 Some(begin) => {
+                    let typed = params.iter().map(|(value, kind)| (*value, kind.clone()));
                     let (_, rows, _) = futures_util::future::try_join3(
-                        client.batch_execute(begin),
-                        client.query_typed(sql, params),
-                        client.batch_execute("COMMIT"),
+                        async { client.client().batch_execute(begin).await.map_err(driver) },
+                        async {
+                            let rows = client
+                                .client()
+                                .query_typed_raw(sql, typed)
+                                .await
+                                .map_err(driver)?;
+                            client.collect(rows).await.map_err(read)
+                        },
+                        async {
+                            client
+                                .client()
+                                .batch_execute("COMMIT")
+                                .await
+                                .map_err(driver)
+                        },
                     )
                     .await?;
                     Ok(rows)
@@ -410,10 +440,7 @@ impl Database {
         };
         // The server enforces statement_timeout too; this bound also covers a silent network.
         match tokio::time::timeout(self.statement_timeout, work).await {
-            Ok(result) => result.map_err(|error| {
-                self.count_unreachable(lost_the_server(&error));
-                driver_error(error)
-            }),
+            Ok(result) => result,
             Err(_) => Err(DbError::Unavailable(format!(
                 "no answer within {} ms",
                 self.statement_timeout.as_millis()

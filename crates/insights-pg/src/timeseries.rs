@@ -330,11 +330,12 @@ fn column<'a, T: tokio_postgres::types::FromSql<'a>>(
 /// `int_sum`, `micro_sum`, `min_watts` and `max_watts` (8 each), big-endian.
 const ENTRY_BYTES: usize = 44;
 
-/// Passes each row of the pack `row` that lies in `run` to `add`, with its range.
+/// Passes each row of the pack `row` that lies in `run` to `add`, with its range: range i is
+/// [`edges[i]`, `edges[i + 1]`), in µs.
 fn unpack(
     row: &Row,
     run: &plan::Run,
-    range_of: &impl Fn(i64) -> Option<usize>,
+    edges: &[i64],
     mut add: impl FnMut(usize, UsageStats),
 ) -> Result<(), TimeSeriesError> {
     let start: i64 = column(row, "start_us")?;
@@ -349,6 +350,10 @@ fn unpack(
         });
     }
     let span = run.level.span_us();
+    // How many edges lie at or before the current row's start. The rows come in start order,
+    // so it only grows: found by a binary search once a pack, then counted forward. (A search
+    // for every row was a third of the time of unpacking 20,160 hourly rows.)
+    let mut edges_passed = None;
     for entry in entries.chunks_exact(ENTRY_BYTES) {
         let (at, fields) = entry.split_at(4);
         let at = i32::from_be_bytes(at.try_into().unwrap_or_default());
@@ -362,7 +367,12 @@ fn unpack(
         if row_start < run.from || row_start >= run.to {
             continue;
         }
-        let Some(range) = range_of(row_start) else {
+        let passed =
+            edges_passed.get_or_insert_with(|| edges.partition_point(|&edge| edge <= row_start));
+        while edges.get(*passed).is_some_and(|&edge| edge <= row_start) {
+            *passed += 1;
+        }
+        let Some(range) = passed.checked_sub(1) else {
             continue;
         };
         let total = TotalWatts::from_parts(i128::from(whole), i128::from(micro));
@@ -542,9 +552,8 @@ impl PgTimeSeries {
         let (duids, numbers) = keys(series);
         let micros: Vec<i64> = edges.iter().copied().map(ceil_micros).collect();
         let edges = instants(micros.iter().copied())?;
-        // width_bucket and the partition point below both count the edges at or before an
-        // instant, so range i is [edge i-1, edge i).
-        let range_of = |start: i64| micros.partition_point(|&edge| edge <= start).checked_sub(1);
+        // width_bucket and `unpack` both count the edges at or before an instant, so range i
+        // is [edge i-1, edge i).
         // The two statements run at once, each on a connection of its own: a long window
         // reads packs for its middle and rows for its edges, and waiting for one before
         // sending the other would add a round trip and a statement's time.
@@ -601,7 +610,7 @@ impl PgTimeSeries {
             ) else {
                 continue;
             };
-            unpack(row, run, &range_of, |range, stats| add(index, range, stats))?;
+            unpack(row, run, &micros, |range, stats| add(index, range, stats))?;
         }
         Ok(())
     }

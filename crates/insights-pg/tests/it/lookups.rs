@@ -232,3 +232,36 @@ fn the_reader_role_may_read_and_never_write() {
         );
     }
 }
+
+/// A pool of one connection, opened on one runtime and asked from another: it answers there
+/// too (its rows are read on the runtime that drives it). When that runtime stops, the
+/// connection stops with it, and the pool opens another on the runtime that asks.
+#[test]
+fn a_connection_answers_any_runtime_and_is_replaced_when_its_own_stops() {
+    let db = TestDb::new();
+    let store = insights_pg::PgMetadata::new(&insights_pg::PgConfig {
+        pool_size: 1,
+        ..crate::config(db.url())
+    })
+    .unwrap();
+    let organization = OrganizationId("955c3c4d-3a03-4d79-9655-3871f5ad999d".parse().unwrap());
+    let home = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let away = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let expected = InMemoryMetadata::new(&Catalogue::seed());
+    let expected = away.block_on(expected.organization(organization)).unwrap();
+    assert!(expected.is_some());
+    let at_home = home.block_on(store.organization(organization)).unwrap();
+    assert_eq!(at_home, expected);
+    let from_away = away.block_on(store.organization(organization)).unwrap();
+    assert_eq!(from_away, expected);
+    drop(home);
+    let after_home_stopped = away.block_on(store.organization(organization)).unwrap();
+    assert_eq!(after_home_stopped, expected);
+}

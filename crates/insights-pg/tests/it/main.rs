@@ -19,13 +19,17 @@ fn store(db: &TestDb) -> PgMetadata {
 }
 
 fn store_at(url: &str) -> PgMetadata {
-    PgMetadata::new(&PgConfig {
+    PgMetadata::new(&config(url)).unwrap()
+}
+
+/// The settings of [`store_at`]: a pool of 4, short timeouts, straight to the server.
+fn config(url: &str) -> PgConfig {
+    PgConfig {
         url: url.to_owned(),
         pool_size: 4,
         connect_timeout: Duration::from_millis(500),
         wait_timeout: Duration::from_millis(500),
         statement_timeout: Duration::from_millis(1000),
         pooler: Pooler::None,
-    })
-    .unwrap()
+    }
 }

@@ -500,3 +500,33 @@ fn only_the_working_directorys_env_file_is_read() {
     );
     std::fs::remove_dir_all(root).unwrap();
 }
+
+/// Lines go to stdout from a thread of their own, in batches. None is lost to that: every
+/// request of several connections at once has its line, and the lines still waiting when the
+/// service stops are written before it exits.
+#[test]
+fn every_request_has_its_log_line_up_to_the_last_before_it_stops() {
+    const CONNECTIONS: usize = 4;
+    const REQUESTS_EACH: usize = 250;
+    let mut service = Service::start(&[("RUST_LOG", "info")]);
+    std::thread::scope(|scope| {
+        for _ in 0..CONNECTIONS {
+            scope.spawn(|| {
+                let mut connection = TcpStream::connect(service.addr).unwrap();
+                for _ in 0..REQUESTS_EACH {
+                    write!(connection, "GET /healthz HTTP/1.1\r\nHost: test\r\n\r\n").unwrap();
+                    assert_eq!(read_response(&mut connection, &service).0, 200);
+                }
+            });
+        }
+    });
+    service.signal("TERM");
+    assert!(service.wait().success(), "{}", service.log());
+    let log = service.log_when(|log| log.contains("stopped"));
+    assert!(log.contains("stopped"), "{log}");
+    assert_eq!(
+        log.matches("path=/healthz}").count(),
+        CONNECTIONS * REQUESTS_EACH,
+        "{log}"
+    );
+}

@@ -113,7 +113,7 @@ impl MockTimeSeries {
         let Some(series) = self.series.get(key) else {
             return vec![UsageStats::EMPTY; n_ranges];
         };
-        let positions: Vec<usize> = edges.iter().map(|edge| series.position(*edge)).collect();
+        let positions = series.positions(edges);
         positions
             .windows(2)
             .map(|pair| series.range_stats(pair[0], pair[1]))

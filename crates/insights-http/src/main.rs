@@ -62,7 +62,8 @@ async fn main() -> Result<()> {
     // and at the default `info` the service answered a third fewer `/healthz` requests a
     // second than at `warn`. Not lossy: as before, a stdout that does not drain holds the
     // workers up, once LOG_LINES_BUFFERED lines wait. The guard writes what is left when
-    // `main` returns.
+    // `main` returns, if stdout takes it within about a second (tracing-appender's bound);
+    // a process killed outright loses what still waits.
     let (log_writer, _log_flushed_on_drop) =
         tracing_appender::non_blocking::NonBlockingBuilder::default()
             .lossy(false)

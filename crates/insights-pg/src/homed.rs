@@ -3,13 +3,14 @@
 //!
 //! tokio-postgres drives each connection as a task of the runtime that opened it. That task
 //! reads the socket about 8 KB at a time and hands each read's messages to the statement's
-//! row stream through a bounded channel of a message or two. When the stream is polled on another thread (a
-//! heavy request on the compute threads, over a connection an I/O worker opened), every
-//! hand-off is a wake-up across threads: the 1.27 MB of an organization's 14 days by hour
-//! are about 160 of them, and each may wait for the other thread to be scheduled. Draining
-//! the stream on the connection's own runtime leaves one hand-off, of the finished rows.
-//! The rows are parsed there too, then; for the statements the service sends (a pack's row
-//! is a few columns and one byte range) that costs little next to the hand-offs it saves.
+//! row stream through a bounded channel of a message or two. When the stream is polled on
+//! another thread (a heavy request on the compute threads, over a connection an I/O worker
+//! opened), every hand-off is a wake-up across threads: the 1.27 MB of an organization's 14
+//! days by hour are about 160 of them, and each may wait for the other thread to be
+//! scheduled. Draining the stream on the connection's own runtime leaves one hand-off, of
+//! the finished rows. The rows are parsed there too, then; for the statements the service
+//! sends (a pack's row is a few columns and one byte range) that costs little next to the
+//! hand-offs it saves.
 
 use deadpool::managed::{self, Metrics, RecycleResult};
 use deadpool_postgres::ClientWrapper;
@@ -125,11 +126,10 @@ impl<T> Drop for AbortOnDrop<T> {
 #[cfg(test)]
 mod tests {
     use std::convert::Infallible;
-    use std::sync::mpsc;
-    use std::time::Duration;
-
     use std::future::Future;
+    use std::sync::mpsc;
     use std::task::Poll;
+    use std::time::Duration;
 
     use futures_util::{stream, StreamExt};
 

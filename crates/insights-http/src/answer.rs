@@ -88,41 +88,34 @@ impl<T: Serialize> Answer<T> {
     }
 }
 
-/// Answers up to this many bytes are written once, into a buffer that grows as it goes and
-/// is then trimmed to their length: at most three times this much is held while one is
-/// written. Longer ones are written as [`to_json_exactly`] says.
-const WRITTEN_ONCE_UP_TO: usize = 256 * 1024;
+/// Answers up to this many bytes are kept from the first pass that writes them, trimmed to
+/// their length; a buffer grown by doubling holds at most one and a half times this much
+/// while one is written. Longer ones are written again, as [`to_json_exactly`] says.
+const KEPT_FROM_FIRST_PASS: usize = 256 * 1024;
 
-/// `value` as JSON in a buffer of exactly its length. An answer up to [`WRITTEN_ONCE_UP_TO`]
-/// is written once. A longer one is written twice, first only to count its bytes: writing
-/// into a growing buffer held up to three times an answer's size at once (the old buffer
-/// and its doubled copy), and kept up to twice its size until the client read it;
-/// megabytes, for the largest answers, on every compute thread. (Counting every answer
-/// first cost the light ones a second serialization each.)
+/// `value` as JSON in a buffer of exactly its length. The first pass writes it into a
+/// growing buffer while it is at most [`KEPT_FROM_FIRST_PASS`] bytes and counts every byte;
+/// an answer that outgrows the buffer drops it and counts on, and a second pass writes it
+/// into a buffer of the length counted. So a light answer is serialized once, and a long one
+/// twice, never holding more than its own length and the capped buffer's: writing every
+/// answer into a growing buffer held up to three times its size at once (the old buffer and
+/// its doubled copy), and kept up to twice its size until the client read it; megabytes, for
+/// the largest answers, on every compute thread.
 fn to_json_exactly<T: Serialize>(value: &T) -> serde_json::Result<Vec<u8>> {
-    /// A buffer that refuses to grow past [`WRITTEN_ONCE_UP_TO`].
-    struct Capped(Vec<u8>);
-
-    impl std::io::Write for Capped {
-        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-            if self.0.len() + bytes.len() > WRITTEN_ONCE_UP_TO {
-                return Err(std::io::Error::other("longer than an answer written once"));
-            }
-            self.0.extend_from_slice(bytes);
-            Ok(bytes.len())
-        }
-
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
+    /// Keeps what is written while it is short, and counts all of it.
+    struct FirstPass {
+        kept: Vec<u8>,
+        length: usize,
     }
 
-    /// Counts what is written to it.
-    struct Length(usize);
-
-    impl std::io::Write for Length {
+    impl std::io::Write for FirstPass {
         fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-            self.0 += bytes.len();
+            self.length += bytes.len();
+            if self.length <= KEPT_FROM_FIRST_PASS {
+                self.kept.extend_from_slice(bytes);
+            } else if self.kept.capacity() > 0 {
+                self.kept = Vec::new();
+            }
             Ok(bytes.len())
         }
 
@@ -132,20 +125,16 @@ fn to_json_exactly<T: Serialize>(value: &T) -> serde_json::Result<Vec<u8>> {
     }
 
     // Most answers (a circuit's or an organization's usage) are under 2 KB.
-    let mut once = Capped(Vec::with_capacity(2048));
-    match serde_json::to_writer(&mut once, value) {
-        Ok(()) => {
-            let mut bytes = once.0;
-            bytes.shrink_to_fit();
-            return Ok(bytes);
-        }
-        // Only `Capped` fails to write: the answer is longer.
-        Err(error) if error.is_io() => drop(once),
-        Err(error) => return Err(error),
+    let mut first = FirstPass {
+        kept: Vec::with_capacity(2048),
+        length: 0,
+    };
+    serde_json::to_writer(&mut first, value)?;
+    if first.length <= KEPT_FROM_FIRST_PASS {
+        first.kept.shrink_to_fit();
+        return Ok(first.kept);
     }
-    let mut length = Length(0);
-    serde_json::to_writer(&mut length, value)?;
-    let mut bytes = Vec::with_capacity(length.0);
+    let mut bytes = Vec::with_capacity(first.length);
     serde_json::to_writer(&mut bytes, value)?;
     Ok(bytes)
 }
@@ -245,8 +234,8 @@ mod tests {
             2,
             2048,
             2049,
-            WRITTEN_ONCE_UP_TO,
-            WRITTEN_ONCE_UP_TO + 1,
+            KEPT_FROM_FIRST_PASS,
+            KEPT_FROM_FIRST_PASS + 1,
             3 << 20,
         ] {
             check_exact(length);

@@ -351,8 +351,8 @@ fn unpack(
     }
     let span = run.level.span_us();
     // How many edges lie at or before the current row's start. The rows come in start order,
-    // so it only grows: found by a binary search once a pack, then counted forward. (A search
-    // for every row was a third of the time of unpacking 20,160 hourly rows.)
+    // so it only grows: found by a binary search once a pack, then counted forward, where a
+    // search for every row cost 14 days by hour 20,160 searches of 337 edges.
     let mut edges_passed = None;
     for entry in entries.chunks_exact(ENTRY_BYTES) {
         let (at, fields) = entry.split_at(4);

@@ -91,6 +91,27 @@ CREATE TABLE IF NOT EXISTS power_rollup_packs (
     PRIMARY KEY (duid, circuit_number, span_s, phase_s, start)
 );
 
+-- Late samples whose longer rows are not yet rewritten: per series and 15-minute row, the
+-- count, sums, minimum and maximum of the samples that arrived after the watermark had passed
+-- their quarter (power_rollups' columns and arithmetic). They are in no rollup row, not even
+-- their 15-minute row, so every row is still the exact aggregate of the samples it was made
+-- from, and a reader adds each of these to whatever rollup row or pack entry holds its
+-- quarter, in the same statement, so one snapshot. Recomputing a late day's 96 daily rows
+-- (one a phase) and their packs costs about 3 ms a series-day, which a batch need not wait
+-- for: the importer settles these afterwards (Importer::settle_late), adding them to their
+-- 15-minute rows and recomputing the longer rows of their days in one transaction.
+CREATE TABLE IF NOT EXISTS power_rollup_late (
+    duid           text             NOT NULL,
+    circuit_number integer          NOT NULL,
+    start          timestamptz      NOT NULL CHECK (mod(extract(epoch FROM start)::bigint, 900) = 0),
+    n              bigint           NOT NULL CHECK (n > 0),
+    int_sum        bigint           NOT NULL,
+    micro_sum      bigint           NOT NULL,
+    min_watts      double precision NOT NULL,
+    max_watts      double precision NOT NULL,
+    PRIMARY KEY (duid, circuit_number, start)
+);
+
 -- How often each spacing between neighbouring samples occurs in each series, over all its
 -- samples; the import keeps it true as samples arrive, in any order.
 CREATE TABLE IF NOT EXISTS power_sample_gaps (
@@ -129,5 +150,5 @@ BEGIN
 END
 $$;
 GRANT USAGE ON SCHEMA public TO insights_reader;
-GRANT SELECT ON power_samples, power_sample_facts, power_rollups, power_rollup_packs, power_sample_gaps,
+GRANT SELECT ON power_samples, power_sample_facts, power_rollups, power_rollup_packs, power_rollup_late, power_sample_gaps,
     power_series_intervals, power_series TO insights_reader;

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use insights_core::SeriesKey;
-use insights_pg::{ImportError, ImportReport, Importer};
+use insights_pg::{ImportError, ImportReport, Importer, LATE_SERIES_DAYS_AT_ONCE};
 
 /// The database `import` and `rollup` write to.
 pub fn database_url() -> Result<String> {
@@ -85,10 +85,36 @@ pub fn import(input: &Input, url: &str) -> Result<ImportReport> {
         offered: 0,
         inserted: 0,
         days_rolled_up: 0,
+        late_deferred: 0,
         series_measured: 0,
     };
     let mut batches = 0u64;
-    while let Ok(first) = receiver.recv() {
+    // Late samples wait in power_rollup_late until their days' longer rows are rewritten:
+    // whenever no row is waiting to be imported, a transaction of that, so a stream's next
+    // batch waits for one at most; and all of it before the import returns. A backlog an
+    // earlier import left is settled too.
+    let mut late_waiting = true;
+    let mut series_days_settled = 0u64;
+    loop {
+        let first = if late_waiting {
+            match receiver.try_recv() {
+                Ok(row) => row,
+                Err(mpsc::TryRecvError::Empty) => {
+                    let settled = runtime
+                        .block_on(importer.settle_late(LATE_SERIES_DAYS_AT_ONCE))
+                        .context("failed to settle late samples")?;
+                    series_days_settled += settled.series_days;
+                    late_waiting = settled.waiting;
+                    continue;
+                }
+                Err(mpsc::TryRecvError::Disconnected) => break,
+            }
+        } else {
+            match receiver.recv() {
+                Ok(row) => row,
+                Err(mpsc::RecvError) => break,
+            }
+        };
         let batch_started = Instant::now();
         // A wait too long to add to the clock never ends the batch.
         let deadline = batch_started.checked_add(input.batch_wait);
@@ -120,26 +146,36 @@ pub fn import(input: &Input, url: &str) -> Result<ImportReport> {
         total.offered += report.offered;
         total.inserted += report.inserted;
         total.days_rolled_up += report.days_rolled_up;
+        total.late_deferred += report.late_deferred;
         total.series_measured += report.series_measured;
+        late_waiting |= report.late_deferred > 0;
         if input.file.is_none() {
             eprintln!(
-                "batch {batches}: {} rows, {} new, {} series-days rolled up, {:.0} ms",
+                "batch {batches}: {} rows, {} new, {} series-days rolled up, {} late samples deferred, {:.0} ms",
                 report.offered,
                 report.inserted,
                 report.days_rolled_up,
+                report.late_deferred,
                 batch_started.elapsed().as_secs_f64() * 1000.0
             );
         }
+    }
+    if late_waiting {
+        series_days_settled += runtime
+            .block_on(importer.settle_all_late())
+            .context("failed to settle late samples")?;
     }
     runtime.block_on(importer.close());
     progress.finish_and_clear();
     let took = started.elapsed();
     println!(
-        "imported {what}: {} samples offered, {} new, {} already there; {} series-days rolled up; {} series intervals measured; {:.1} s, {:.0} samples/s",
+        "imported {what}: {} samples offered, {} new, {} already there; {} series-days rolled up; {} late samples deferred, {} series-days of them settled; {} series intervals measured; {:.1} s, {:.0} samples/s",
         total.offered,
         total.inserted,
         total.offered - total.inserted,
         total.days_rolled_up,
+        total.late_deferred,
+        series_days_settled,
         total.series_measured,
         took.as_secs_f64(),
         total.offered as f64 / took.as_secs_f64().max(1e-9),

@@ -26,7 +26,8 @@ use tokio_postgres::{Client, Transaction};
 
 use crate::layout::{
     micro_watts_sql, pack_entries_sql, pack_start_sql, sample_parts_sql, whole_watts_sql,
-    FINAL_BEFORE_FACT, ROLLUP_LAYOUT_VERSION, ROLLUP_VERSION_FACT, SCHEMA_SQL,
+    FINAL_BEFORE_FACT, ROLLUP_LAYOUT_UPGRADED_IN_PLACE, ROLLUP_LAYOUT_VERSION, ROLLUP_VERSION_FACT,
+    SCHEMA_SQL,
 };
 use crate::plan::{self, Level, DAY_US, HOUR_US, QUARTER_US};
 use shape::{BatchShape, SeriesRun};
@@ -44,6 +45,9 @@ pub struct ImportReport {
     pub inserted: u64,
     /// The (series, UTC day) pairs whose rollups were recomputed.
     pub days_rolled_up: u64,
+    /// Late samples left in `power_rollup_late`, answered from there until
+    /// [`Importer::settle_late`] rewrites their days' longer rows.
+    pub late_deferred: u64,
     /// The series whose nominal interval was recomputed.
     pub series_measured: u64,
 }
@@ -95,6 +99,20 @@ impl std::error::Error for ImportError {}
 
 fn sql_error(error: tokio_postgres::Error) -> ImportError {
     ImportError::Sql(crate::describe_sql_error(&error))
+}
+
+/// How many (series, UTC day) pairs of late samples one transaction of
+/// [`Importer::settle_all_late`] settles: about a second's work at the 3 to 4 ms a series-day
+/// measured at 10,000 series (docs/scaling.md).
+pub const LATE_SERIES_DAYS_AT_ONCE: u64 = 256;
+
+/// What one [`Importer::settle_late`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Settled {
+    /// The (series, UTC day) pairs whose late samples it settled.
+    pub series_days: u64,
+    /// Whether late samples still wait.
+    pub waiting: bool,
 }
 
 /// What `rollup --verify` found.
@@ -163,8 +181,7 @@ impl Importer {
             create_partition(&transaction, year, month).await?;
         }
         // Data written before rollups existed has none: roll up everything this once.
-        let rolled_up_before = fact(&transaction, ROLLUP_VERSION_FACT).await?
-            == Some(ROLLUP_LAYOUT_VERSION)
+        let rolled_up_before = layout_current(&transaction).await?
             || transaction
                 .query_one("SELECT NOT EXISTS (SELECT FROM power_samples)", &[])
                 .await
@@ -172,13 +189,13 @@ impl Importer {
                 .get::<_, bool>(0);
         let (inserted, appended) = insert_staged(&transaction, &shape).await?;
         let before = fact(&transaction, FINAL_BEFORE_FACT).await?;
-        let (days_rolled_up, series_measured) = if rolled_up_before {
+        let (days_rolled_up, late_deferred, series_measured) = if rolled_up_before {
             let taken = match shape.in_order() {
                 Some(runs) if appended => Taken::Appended(runs),
                 _ => Taken::Table("fresh"),
             };
             let after = take_series(&transaction, taken, before).await?;
-            let days = roll_up_batch(&transaction, before, after).await?;
+            let (days, deferred) = roll_up_batch(&transaction, before, after).await?;
             record_fact(&transaction, FINAL_BEFORE_FACT, after).await?;
             let measured = match shape.in_order() {
                 Some(runs) if appended && shape.spacings_complete() => {
@@ -186,10 +203,10 @@ impl Importer {
                 }
                 _ => count_gaps(&transaction, UPDATE_GAPS).await?,
             };
-            (days, measured)
+            (days, deferred, measured)
         } else {
             let days = roll_up_everything(&transaction, before).await?;
-            (days, count_gaps(&transaction, RECOUNT_GAPS).await?)
+            (days, 0, count_gaps(&transaction, RECOUNT_GAPS).await?)
         };
         commit_with_layout(transaction).await?;
         if inserted >= SETTLE_AFTER_SAMPLES || !rolled_up_before {
@@ -203,8 +220,80 @@ impl Importer {
             offered,
             inserted,
             days_rolled_up,
+            late_deferred,
             series_measured,
         })
+    }
+
+    /// Settles the late samples of up to `series_days` (series, UTC day) pairs waiting in
+    /// `power_rollup_late`, in one transaction: adds them to their 15-minute rows and
+    /// recomputes those days' longer rows and packs, as a late sample did in its own batch
+    /// before layout 7. Answers are the same before and after; they read fewer rows after.
+    pub async fn settle_late(&mut self, series_days: u64) -> Result<Settled, ImportError> {
+        let transaction = begin(&mut self.client).await?;
+        // Rollups of another layout wait for an import to rebuild them, late samples included.
+        if !layout_current(&transaction).await? {
+            transaction.rollback().await.map_err(sql_error)?;
+            return Ok(Settled {
+                series_days: 0,
+                waiting: false,
+            });
+        }
+        let before = fact(&transaction, FINAL_BEFORE_FACT).await?;
+        let limit = i64::try_from(series_days).unwrap_or(i64::MAX);
+        // In key order, so a series' consecutive days share the rows they recompute.
+        let settled = touch_days(
+            &transaction,
+            &format!(
+                "SELECT duid, circuit_number, day AS ts FROM (
+                     SELECT DISTINCT duid, circuit_number, date_bin('24 hours', start, 'epoch') AS day
+                     FROM power_rollup_late ORDER BY 1, 2, 3 LIMIT {limit}) AS d"
+            ),
+        )
+        .await?;
+        if settled > 0 {
+            transaction
+                .execute(
+                    &format!(
+                        "WITH moved AS (
+                             DELETE FROM power_rollup_late d USING touched t
+                             WHERE d.duid = t.duid AND d.circuit_number = t.circuit_number
+                               AND d.start >= t.day AND d.start < t.day + interval '24 hours'
+                             RETURNING d.duid, d.circuit_number, d.start, d.n, d.int_sum,
+                                       d.micro_sum, d.min_watts, d.max_watts)
+                         {}",
+                        add_quarters_sql("SELECT * FROM moved ORDER BY 1, 2, 3")
+                    ),
+                    &[],
+                )
+                .await
+                .map_err(sql_error)?;
+            refresh_rollups(&transaction, before, Quarters::Current).await?;
+        }
+        let waiting: bool = transaction
+            .query_one("SELECT EXISTS (SELECT FROM power_rollup_late)", &[])
+            .await
+            .map_err(sql_error)?
+            .get(0);
+        commit_with_layout(transaction).await?;
+        Ok(Settled {
+            series_days: settled,
+            waiting,
+        })
+    }
+
+    /// Settles every late sample waiting, [`LATE_SERIES_DAYS_AT_ONCE`] series-days a
+    /// transaction, so a batch that arrives meanwhile waits for one of them at most; returns
+    /// the series-days settled.
+    pub async fn settle_all_late(&mut self) -> Result<u64, ImportError> {
+        let mut total = 0;
+        loop {
+            let settled = self.settle_late(LATE_SERIES_DAYS_AT_ONCE).await?;
+            total += settled.series_days;
+            if !settled.waiting {
+                return Ok(total);
+            }
+        }
     }
 
     /// Recomputes the rollups of every series and day with samples or rollups between `from`
@@ -219,8 +308,7 @@ impl Importer {
         let before = fact(&transaction, FINAL_BEFORE_FACT).await?;
         // Bounds recompute days inside a layout that is already this version's, around its
         // watermark; without one (an older layout, or no import yet) everything is rebuilt.
-        let current = before.is_some()
-            && fact(&transaction, ROLLUP_VERSION_FACT).await? == Some(ROLLUP_LAYOUT_VERSION);
+        let current = before.is_some() && layout_current(&transaction).await?;
         let days = if (from.is_none() && to.is_none()) || !current {
             let days = roll_up_everything(&transaction, before).await?;
             count_gaps(&transaction, RECOUNT_GAPS).await?;
@@ -283,16 +371,21 @@ impl Importer {
     }
 }
 
-/// Loads samples with binary COPY in one transaction, rollups included; see
-/// [`Importer::import`].
+/// Loads samples with binary COPY in one transaction, rollups included (see
+/// [`Importer::import`]), then settles any late samples left waiting
+/// ([`Importer::settle_all_late`]).
 pub async fn import(
     url: &str,
     samples: impl Iterator<Item = (SeriesKey, i64, f64)>,
 ) -> Result<ImportReport, ImportError> {
     let mut importer = Importer::connect(url).await?;
     let report = importer.import(samples).await;
+    let settled = match report {
+        Ok(_) => importer.settle_all_late().await.map(|_| ()),
+        Err(_) => Ok(()),
+    };
     importer.close().await;
-    report
+    settled.and(report)
 }
 
 /// The advisory lock every writing transaction holds: two importers recomputing the same
@@ -795,6 +888,13 @@ async fn fact(transaction: &Transaction<'_>, name: &str) -> Result<Option<i64>, 
         .map(|row| row.get(0)))
 }
 
+/// Whether the rollups were written by this version's layout, or by one whose rows are this
+/// layout's as they stand ([`ROLLUP_LAYOUT_UPGRADED_IN_PLACE`]).
+async fn layout_current(transaction: &Transaction<'_>) -> Result<bool, ImportError> {
+    let version = fact(transaction, ROLLUP_VERSION_FACT).await?;
+    Ok(version == Some(ROLLUP_LAYOUT_VERSION) || version == Some(ROLLUP_LAYOUT_UPGRADED_IN_PLACE))
+}
+
 /// Records that the rollups are of this version's layout, and commits: the end of every
 /// transaction that writes them.
 async fn commit_with_layout(transaction: Transaction<'_>) -> Result<(), ImportError> {
@@ -883,57 +983,88 @@ async fn take_series(
 
 /// Brings the rollups up to date with the batch in `fresh`, and extends them from the
 /// watermark `before` to `after`; returns the (series, UTC day) pairs whose longer rows were
-/// recomputed.
+/// recomputed, and the late samples left waiting in `power_rollup_late`.
 ///
-/// Every sample of the batch is added to its 15-minute row (integer sums, so the rows stay
-/// exact): for those at or after `before` that is all they change, since no longer row exists
-/// past it. The longer rows of the days of samples before it (late ones) are recomputed from
-/// the 15-minute rows. Then the rows that end in `(before, after]` are made: from the rows a
-/// level finer, for every series, when the advance is short (a stream of batches moves it a
-/// quarter at a time); by recomputing the days it crosses when it is long.
+/// Every sample of the batch at or after `before` is added to its 15-minute row (integer
+/// sums, so the rows stay exact), which is all it changes, since no longer row exists past
+/// it. When the watermark moves a day or less (a stream), a sample before it (a late one) is
+/// added to `power_rollup_late` instead, which readers add to the rows that hold it, and its
+/// day's longer rows are left for [`Importer::settle_late`]: recomputing them costs about
+/// 3 ms a series-day, however few samples arrive. Then the rows that end in
+/// `(before, after]` are made: from the rows a level finer, for every series, when the
+/// advance is short (a stream of batches moves it a quarter at a time); by recomputing the
+/// days it crosses, late samples' days included, when it is long.
 async fn roll_up_batch(
     transaction: &Transaction<'_>,
     before: Option<i64>,
     after: Option<i64>,
-) -> Result<u64, ImportError> {
+) -> Result<(u64, u64), ImportError> {
     let extend = match (before, after) {
         (Some(before), Some(after)) => after - before <= EXTEND_AT_MOST_US,
         _ => false,
     };
-    transaction
-        .execute(
+    let deferred_before = before.filter(|_| extend);
+    let fresh_quarters = |condition: String| {
+        format!(
             concat!(
-                "INSERT INTO power_rollups
-                 SELECT duid, circuit_number, 900, 0, date_bin('15 minutes', ts, 'epoch'), count(*),
-                        sum(whole)::bigint, sum(micro)::bigint, min(watts), max(watts)
+                "SELECT duid, circuit_number, date_bin('15 minutes', ts, 'epoch') AS start, count(*) AS n,
+                        sum(whole)::bigint AS int_sum, sum(micro)::bigint AS micro_sum,
+                        min(watts) AS min_watts, max(watts) AS max_watts
                  FROM (SELECT duid, circuit_number, ts, watts, ",
                 sample_parts_sql!("watts"),
-                " FROM fresh) AS s(duid, circuit_number, ts, watts, whole, micro)
-                 GROUP BY 1, 2, 5
-                 ORDER BY 1, 2, 5
-                 ON CONFLICT (duid, circuit_number, span_s, phase_s, start) DO UPDATE SET
-                     n = power_rollups.n + EXCLUDED.n,
-                     int_sum = power_rollups.int_sum + EXCLUDED.int_sum,
-                     micro_sum = power_rollups.micro_sum + EXCLUDED.micro_sum,
-                     min_watts = least(power_rollups.min_watts, EXCLUDED.min_watts),
-                     max_watts = greatest(power_rollups.max_watts, EXCLUDED.max_watts)"
+                " FROM fresh WHERE {}) AS s(duid, circuit_number, ts, watts, whole, micro)
+                 GROUP BY 1, 2, 3
+                 ORDER BY 1, 2, 3"
             ),
-            &[],
+            condition
         )
+    };
+    let on_time = fresh_quarters(format!("ts >= {}", instant_sql(deferred_before)));
+    transaction
+        .execute(&add_quarters_sql(&on_time), &[])
         .await
         .map_err(sql_error)?;
+    let deferred = match deferred_before {
+        Some(before) => {
+            let late = fresh_quarters(format!("ts < {}", instant_sql(Some(before))));
+            transaction
+                .execute(
+                    &format!(
+                        "INSERT INTO power_rollup_late
+                         SELECT duid, circuit_number, start, n, int_sum, micro_sum, min_watts, max_watts
+                         FROM ({late}) AS q
+                         ON CONFLICT (duid, circuit_number, start) DO UPDATE SET {}",
+                        merge_sql("power_rollup_late")
+                    ),
+                    &[],
+                )
+                .await
+                .map_err(sql_error)?;
+            transaction
+                .query_one(
+                    &format!(
+                        "SELECT count(*) FROM fresh WHERE ts < {}",
+                        instant_sql(Some(before))
+                    ),
+                    &[],
+                )
+                .await
+                .map_err(sql_error)?
+                .get::<_, i64>(0)
+                .unsigned_abs()
+        }
+        None => 0,
+    };
     let late = format!(
         "SELECT duid, circuit_number, ts FROM fresh WHERE ts < {}",
         instant_sql(before)
     );
     match (before, after) {
         (Some(before), Some(after)) if extend => {
-            let days = touch_days(transaction, &late).await?;
-            refresh_rollups(transaction, Some(before), Quarters::Current).await?;
             if after > before {
                 extend_rollups(transaction, before, after).await?;
             }
-            Ok(days)
+            Ok((0, deferred))
         }
         _ => {
             // Every day a row ending in (before, after] overlaps, with the late samples' days.
@@ -978,9 +1109,34 @@ async fn roll_up_batch(
             if let (Some(before), Some(after)) = (before, after) {
                 extend_blocks(transaction, before, after).await?;
             }
-            Ok(days)
+            Ok((days, deferred))
         }
     }
+}
+
+/// The conflict clause's assignments that merge the row `EXCLUDED` into the row of `table`
+/// (`power_rollups` or `power_rollup_late`): counts and integer sums add, extremes widen, so
+/// merging is exact in any order.
+fn merge_sql(table: &str) -> String {
+    format!(
+        "n = {table}.n + EXCLUDED.n,
+         int_sum = {table}.int_sum + EXCLUDED.int_sum,
+         micro_sum = {table}.micro_sum + EXCLUDED.micro_sum,
+         min_watts = least({table}.min_watts, EXCLUDED.min_watts),
+         max_watts = greatest({table}.max_watts, EXCLUDED.max_watts)"
+    )
+}
+
+/// Adds the 15-minute aggregates `quarters` (columns `duid`, `circuit_number`, `start`, `n`,
+/// `int_sum`, `micro_sum`, `min_watts`, `max_watts`) to their rows of `power_rollups`.
+fn add_quarters_sql(quarters: &str) -> String {
+    format!(
+        "INSERT INTO power_rollups
+         SELECT duid, circuit_number, 900, 0, start, n, int_sum, micro_sum, min_watts, max_watts
+         FROM ({quarters}) AS q
+         ON CONFLICT (duid, circuit_number, span_s, phase_s, start) DO UPDATE SET {}",
+        merge_sql("power_rollups")
+    )
 }
 
 /// Recomputes every rollup row from the samples, with the watermark as far as they take it
@@ -1202,7 +1358,11 @@ async fn refresh_rollups(
     if quarters == Quarters::FromSamples {
         transaction
             .batch_execute(concat!(
-                "DELETE FROM power_rollups p USING touched t
+                // The samples waiting there are counted again from power_samples below.
+                "DELETE FROM power_rollup_late p USING touched t
+                 WHERE p.duid = t.duid AND p.circuit_number = t.circuit_number
+                   AND p.start >= t.day AND p.start < t.day + interval '24 hours';
+                 DELETE FROM power_rollups p USING touched t
                  WHERE p.duid = t.duid AND p.circuit_number = t.circuit_number AND p.span_s = 900
                    AND p.start >= t.day AND p.start < t.day + interval '24 hours';
                  INSERT INTO power_rollups
@@ -1629,7 +1789,8 @@ fn sliding(
 /// Recomputes every rollup row in SQL, into `rollup_expected` (quarters from the samples,
 /// hours from four quarters, days from 24 hours of one phase, blocks of 8 and 64 days from
 /// days, the longer rows only up to the watermark), and lists in `rollup_mismatch`
-/// each row that is missing, extra or different. Sums are integers, so they match exactly.
+/// each row that is missing, extra or different, as a reader sees it: with the late samples
+/// waiting in `power_rollup_late` added to every row that holds their quarter. Sums are integers, so they match exactly.
 /// Then each gap count and interval against a recount from the samples.
 const VERIFY_SQL: &str = concat!("
 CREATE TEMP TABLE rollup_expected ON COMMIT DROP AS
@@ -1659,8 +1820,27 @@ SELECT d.duid, d.circuit_number, w.span_s, 0, date_bin(w.span_s * interval '1 se
 FROM (SELECT * FROM rollup_expected WHERE span_s = 86400 AND phase_s = 0) AS d
 CROSS JOIN (VALUES (691200), (5529600)) AS w(span_s)
 GROUP BY 1, 2, 3, 4, 5;
+-- Late samples waiting in power_rollup_late, as readers add them: to every row that holds
+-- their quarter.
+CREATE TEMP TABLE rollup_late_by_row ON COMMIT DROP AS
+SELECT d.duid, d.circuit_number, w.span_s, mod(mod(extract(epoch FROM c.start)::bigint, w.span_s) + w.span_s, w.span_s)::int AS phase_s,
+       c.start, sum(d.n)::bigint AS n, sum(d.int_sum)::bigint AS int_sum, sum(d.micro_sum)::bigint AS micro_sum,
+       min(d.min_watts) AS min_watts, max(d.max_watts) AS max_watts
+FROM power_rollup_late d
+CROSS JOIN (VALUES (900), (3600), (86400), (691200), (5529600)) AS w(span_s)
+CROSS JOIN LATERAL (
+    SELECT generate_series(d.start - (w.span_s - 900) * interval '1 second', d.start, interval '15 minutes')
+    WHERE w.span_s <= 86400
+    UNION ALL
+    SELECT date_bin(w.span_s * interval '1 second', d.start, 'epoch') WHERE w.span_s > 86400) AS c(start)
+GROUP BY 1, 2, 3, 4, 5;
 -- Rows longer than 15 minutes exist only where they end at or before the watermark.
 DELETE FROM rollup_expected
+WHERE span_s <> 900
+  AND start + span_s * interval '1 second' > coalesce(
+      (SELECT to_timestamp(0) + value * interval '1 microsecond' FROM power_sample_facts WHERE name = 'final_before_us'),
+      '-infinity');
+DELETE FROM rollup_late_by_row
 WHERE span_s <> 900
   AND start + span_s * interval '1 second' > coalesce(
       (SELECT to_timestamp(0) + value * interval '1 microsecond' FROM power_sample_facts WHERE name = 'final_before_us'),
@@ -1672,7 +1852,15 @@ SELECT format('%s/%s span %s s at %s: expected %s, stored %s',
               CASE WHEN e.n IS NULL THEN 'no row' ELSE format('n=%s int=%s micro=%s min=%s max=%s', e.n, e.int_sum, e.micro_sum, e.min_watts, e.max_watts) END,
               CASE WHEN p.n IS NULL THEN 'no row' ELSE format('n=%s int=%s micro=%s min=%s max=%s', p.n, p.int_sum, p.micro_sum, p.min_watts, p.max_watts) END) AS line
 FROM rollup_expected e
-FULL JOIN power_rollups p ON p.duid = e.duid AND p.circuit_number = e.circuit_number
+FULL JOIN (SELECT duid, circuit_number, span_s, phase_s, start,
+                  coalesce(r.n, 0) + coalesce(l.n, 0) AS n,
+                  coalesce(r.int_sum, 0) + coalesce(l.int_sum, 0) AS int_sum,
+                  coalesce(r.micro_sum, 0) + coalesce(l.micro_sum, 0) AS micro_sum,
+                  least(r.min_watts, l.min_watts) AS min_watts,
+                  greatest(r.max_watts, l.max_watts) AS max_watts
+           FROM power_rollups r
+           FULL JOIN rollup_late_by_row l USING (duid, circuit_number, span_s, phase_s, start)) AS p
+     ON p.duid = e.duid AND p.circuit_number = e.circuit_number
      AND p.span_s = e.span_s AND p.phase_s = e.phase_s AND p.start = e.start
 WHERE e.n IS NULL OR p.n IS NULL OR e.n <> p.n OR e.int_sum <> p.int_sum
    OR e.micro_sum <> p.micro_sum OR e.min_watts <> p.min_watts OR e.max_watts <> p.max_watts;

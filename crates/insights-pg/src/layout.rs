@@ -12,7 +12,14 @@ pub(crate) const SCHEMA_SQL: &str = include_str!("../../../db/timeseries.sql");
 /// other pack layouts under 3). 5: exact microwatt sums (`micro_sum`), and an interval per
 /// series (`power_series_intervals`). 6: rows longer than 15 minutes (and so packs) only up
 /// to the watermark `final_before_us`, so that a streamed batch updates only its quarters.
-pub(crate) const ROLLUP_LAYOUT_VERSION: i64 = 6;
+/// 7: samples that arrive after the watermark passed their quarter wait in
+/// `power_rollup_late`, outside every rollup row, until the importer settles them; readers
+/// add them. A reader of layout 6 would miss them.
+pub(crate) const ROLLUP_LAYOUT_VERSION: i64 = 7;
+
+/// The older layout whose rows are this layout's as they stand: layout 6 is layout 7 with no
+/// late samples waiting, so an import only records the new version.
+pub(crate) const ROLLUP_LAYOUT_UPGRADED_IN_PLACE: i64 = 6;
 
 /// The name of the fact that records [`ROLLUP_LAYOUT_VERSION`].
 pub(crate) const ROLLUP_VERSION_FACT: &str = "rollup_version";

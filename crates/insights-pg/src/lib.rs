@@ -16,7 +16,9 @@ mod queries;
 mod replicas;
 mod timeseries;
 
-pub use import::{import, ImportError, ImportReport, Importer, VerifyReport};
+pub use import::{
+    import, ImportError, ImportReport, Importer, Settled, VerifyReport, LATE_SERIES_DAYS_AT_ONCE,
+};
 pub use replicas::{ReplicaConfig, ReplicaStatus, WhenNoReplica, PROBE_EVERY, PROBE_STALE_AFTER};
 pub use timeseries::PgTimeSeries;
 

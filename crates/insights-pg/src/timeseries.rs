@@ -96,11 +96,31 @@ const RECORDED_ROLLUP_LAYOUT: &str = "
     SELECT (SELECT value FROM power_sample_facts WHERE name = 'rollup_version') AS version,
            EXISTS (SELECT FROM power_samples) AS has_samples";
 
+/// The late samples of series `k` waiting in `power_rollup_late` (`db/timeseries.sql`) whose
+/// 15-minute row starts in `[$lo, $hi)`, two parameters of timestamptz[]: one index scan a
+/// series, between the earliest and the latest of the bounds.
+macro_rules! late_quarters {
+    ($lo:literal, $hi:literal) => {
+        concat!(
+            "FROM power_rollup_late d
+             WHERE d.duid = k.duid AND d.circuit_number = k.circuit_number
+               AND d.start >= (SELECT min(lo) FROM unnest(",
+            $lo,
+            "::timestamptz[]) AS lo)
+               AND d.start < (SELECT max(hi) FROM unnest(",
+            $hi,
+            "::timestamptz[]) AS hi)"
+        )
+    };
+}
+
 /// Aggregates between consecutive edges of `$7`, reading the runs `($3, $4, $5, $6)` of
-/// [`crate::plan`] through `$rows`. No rollup row crosses an edge, so a row's range is that of
-/// its start. Rows are grouped by the series' nominal interval too, which each row carries:
-/// each sample stands for its own series' interval. `$select` and `$group` add the series to
-/// the row and the grouping, or not.
+/// [`crate::plan`] through `$rows`, and the late samples waiting in the runs of rollup rows,
+/// which no rollup row holds yet. No rollup row crosses an edge, so a row's range is that of
+/// its start, and a late quarter's that of the row that holds it. Rows are grouped by the
+/// series' nominal interval too, which each row carries: each sample stands for its own
+/// series' interval. `$select` and `$group` add the series to the row and the grouping, or
+/// not.
 macro_rules! stats_query {
     ($select:literal, $group:literal, $rows:expr) => {
         concat!(
@@ -115,11 +135,20 @@ macro_rules! stats_query {
             FROM ",
             series_with_intervals!(),
             "
-            CROSS JOIN unnest($3::int4[], $4::int4[], $5::timestamptz[], $6::timestamptz[])
-                 AS r(span_s, phase_s, lo, hi)
-            CROSS JOIN LATERAL (",
+            CROSS JOIN LATERAL (
+                SELECT x.* FROM unnest($3::int4[], $4::int4[], $5::timestamptz[], $6::timestamptz[])
+                     AS r(span_s, phase_s, lo, hi)
+                CROSS JOIN LATERAL (",
             $rows,
             ") AS x
+                UNION ALL
+                SELECT d.start AS at, d.n, d.int_sum, d.micro_sum, d.min_watts, d.max_watts ",
+            late_quarters!("$5", "$6"),
+            "
+                  AND EXISTS (SELECT FROM unnest($3::int4[], $5::timestamptz[], $6::timestamptz[])
+                                  AS r(span_s, lo, hi)
+                              WHERE r.span_s <> 0 AND d.start >= r.lo AND d.start < r.hi)
+            ) AS x
             GROUP BY ",
             $group,
             " range, ",
@@ -159,25 +188,42 @@ macro_rules! mixed_rows {
 
 /// The packs (`power_rollup_packs`) of run `r` (ordinal `r.idx`) and series `k` (`k.idx`)
 /// whose start lies in `[r.first, r.hi)`, where `first` is the start of the pack holding the
-/// run's first row. A pack may hold rows outside the run; the reader skips those.
+/// run's first row. A pack may hold rows outside the run; the reader skips those. Each late
+/// quarter waiting in `[r.first, r.hi)` comes as a pack of its own: one entry, at the start
+/// of the run's row that holds it, read like any other (a quarter outside the run is skipped
+/// like a row outside it).
 const PACKS: &str = concat!(
     "
-    SELECT k.idx AS series, r.idx AS run,
-           (extract(epoch FROM p.start) * 1000000)::bigint AS start_us,
-           p.entries, ",
+    SELECT k.idx AS series, p.run, p.start_us, p.entries, ",
     interval_ns!(),
     " AS interval_ns
     FROM ",
     series_with_intervals!(),
     "
-    CROSS JOIN unnest($3::int4[], $4::int4[], $5::timestamptz[], $6::timestamptz[])
-         WITH ORDINALITY AS r(span_s, phase_s, first, hi, idx)
     CROSS JOIN LATERAL (
-        SELECT p.start, p.entries
-        FROM power_rollup_packs p
-        WHERE p.duid = k.duid AND p.circuit_number = k.circuit_number
-          AND p.span_s = r.span_s AND p.phase_s = r.phase_s
-          AND p.start >= r.first AND p.start < r.hi
+        SELECT r.idx AS run, (extract(epoch FROM p.start) * 1000000)::bigint AS start_us, p.entries
+        FROM unnest($3::int4[], $4::int4[], $5::timestamptz[], $6::timestamptz[])
+             WITH ORDINALITY AS r(span_s, phase_s, first, hi, idx)
+        CROSS JOIN LATERAL (
+            SELECT p.start, p.entries
+            FROM power_rollup_packs p
+            WHERE p.duid = k.duid AND p.circuit_number = k.circuit_number
+              AND p.span_s = r.span_s AND p.phase_s = r.phase_s
+              AND p.start >= r.first AND p.start < r.hi
+        ) AS p
+        UNION ALL
+        SELECT r.idx,
+               r.first_us + (d.start_us - r.first_us) / r.span_us * r.span_us,
+               int4send(0) || int8send(d.n) || int8send(d.int_sum) || int8send(d.micro_sum)
+                   || float8send(d.min_watts) || float8send(d.max_watts)
+        FROM (SELECT d.*, (extract(epoch FROM d.start) * 1000000)::bigint AS start_us ",
+    late_quarters!("$5", "$6"),
+    ") AS d
+        JOIN (SELECT r.*, r.span_s * 1000000::int8 AS span_us,
+                     (extract(epoch FROM r.first) * 1000000)::bigint AS first_us
+              FROM unnest($3::int4[], $4::int4[], $5::timestamptz[], $6::timestamptz[])
+                   WITH ORDINALITY AS r(span_s, phase_s, first, hi, idx)) AS r
+          ON d.start >= r.first AND d.start < r.hi
     ) AS p"
 );
 

@@ -97,18 +97,30 @@ async fn source(db: &TestDb) -> PgTimeSeries {
     PgTimeSeries::connect(&config(db)).await.unwrap()
 }
 
-/// Every rollup row and every pack, in order, as digests.
+/// Every rollup row, every pack and every late quarter waiting, in order, as digests.
 fn rollup_digest(db: &TestDb) -> Vec<Vec<Option<String>>> {
     db.query_text(
         "SELECT 'rows', count(*)::text, md5(string_agg(concat_ws(',', duid, circuit_number, span_s, phase_s, start, n, int_sum, micro_sum, min_watts, max_watts), ';' ORDER BY duid, circuit_number, span_s, phase_s, start)) FROM power_rollups
          UNION ALL
          SELECT 'packs', count(*)::text, md5(string_agg(concat_ws(',', duid, circuit_number, span_s, phase_s, start, entries), ';' ORDER BY duid, circuit_number, span_s, phase_s, start)) FROM power_rollup_packs
+         UNION ALL
+         SELECT 'late', count(*)::text, md5(string_agg(concat_ws(',', duid, circuit_number, start, n, int_sum, micro_sum, min_watts, max_watts), ';' ORDER BY duid, circuit_number, start)) FROM power_rollup_late
          ORDER BY 1",
     )
 }
 
+/// How many late quarters wait in `power_rollup_late`.
+fn late_waiting(db: &TestDb) -> u64 {
+    db.query_text("SELECT count(*)::text FROM power_rollup_late")[0][0]
+        .as_deref()
+        .unwrap_or("0")
+        .parse()
+        .unwrap()
+}
+
 /// Imports the samples late and out of order: a random 60 % first, then 30 %, then the last
 /// 10 % scattered through every day; then the first part again, which must change nothing.
+/// The late ones are left waiting in `power_rollup_late`, unsettled, for the readers to add.
 async fn import_out_of_order(db: &TestDb, samples: &[Sample]) {
     let mut random = Lcg(11);
     let mut parts: [Vec<Sample>; 3] = Default::default();
@@ -121,13 +133,15 @@ async fn import_out_of_order(db: &TestDb, samples: &[Sample]) {
         parts[part].push(sample.clone());
     }
     let mut importer = Importer::connect(db.url()).await.unwrap();
-    let mut inserted = 0;
+    let (mut inserted, mut deferred) = (0, 0);
     for part in &parts {
         let report = importer.import(part.iter().cloned()).await.unwrap();
         assert_eq!(report.offered, part.len() as u64);
         inserted += report.inserted;
+        deferred += report.late_deferred;
     }
     assert_eq!(inserted, samples.len() as u64);
+    assert!(deferred > 0 && late_waiting(db) > 0, "{deferred} late samples deferred");
     let before = rollup_digest(db);
     let again = importer.import(parts[0].iter().cloned()).await.unwrap();
     assert_eq!((again.inserted, again.days_rolled_up), (0, 0));
@@ -758,8 +772,32 @@ fn stream(seed: u64, longest: u64, late_percent: u64) -> Vec<Vec<Sample>> {
     batches
 }
 
+/// Windows that read every kind of rollup row over a stream's days: the whole stream by the
+/// quarter hour, by the hour in Kathmandu (+05:45), by the day in New York (-04:00 then), and
+/// in one piece, each with edges off the grid too.
+fn stream_windows() -> Vec<Vec<OffsetDateTime>> {
+    let at = |ns: i64| OffsetDateTime::from_unix_timestamp_nanos(i128::from(ns)).unwrap();
+    let every = |first: i64, step: i64, count: i64| -> Vec<OffsetDateTime> {
+        (0..=count).map(|index| at(first + index * step)).collect()
+    };
+    let hour = 60 * MINUTE_NS;
+    vec![
+        every(STREAM_T0_NS, 15 * MINUTE_NS, 3 * 96),
+        every(STREAM_T0_NS - 6 * hour + 15 * MINUTE_NS, hour, 80),
+        every(STREAM_T0_NS - 20 * hour, DAY_NS, 4),
+        vec![at(STREAM_T0_NS - DAY_NS), at(STREAM_T0_NS + 3 * DAY_NS)],
+        vec![
+            at(STREAM_T0_NS + 7 * MINUTE_NS + 13),
+            at(STREAM_T0_NS + 2 * DAY_NS + 7 * MINUTE_NS),
+        ],
+    ]
+}
+
 /// Streamed batches, late, duplicate and out of order, across day, phase and block edges,
-/// leave exactly the rows and packs a full rebuild makes, and `verify` finds nothing wrong.
+/// leave rows that `verify` finds true, with their late samples waiting or settled; answers
+/// are the same before and after settling, and after a full rebuild; and once settled, the
+/// rows and packs are exactly those a full rebuild makes. A day's rebuild while late samples
+/// wait takes those of its day with it.
 #[test]
 fn streamed_batches_leave_the_rollups_a_full_rebuild_makes() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
@@ -769,45 +807,86 @@ fn streamed_batches_leave_the_rollups_a_full_rebuild_makes() {
         ..Config::default()
     });
     let cases = (any::<u64>(), 20u64..240, 0u64..30);
+    let cases_that_deferred = std::cell::Cell::new(0);
+    let series: Vec<SeriesKey> = vec![
+        key("S1", 1),
+        key("S1", 2),
+        key("T2", 3),
+        key("U4", 1),
+        key("V5", 2),
+    ];
     let outcome = runner.run(&cases, |(seed, longest, late_percent)| {
         let batches = stream(seed, longest, late_percent);
         let db = TestDb::new();
-        let (streamed, rebuilt, mismatches) = runtime.block_on(async {
+        let outcome = runtime.block_on(async {
             let mut importer = Importer::connect(db.url()).await.unwrap();
+            let mut deferred = 0;
             for batch in &batches {
-                importer.import(batch.iter().cloned()).await.unwrap();
+                let report = importer.import(batch.iter().cloned()).await.unwrap();
+                deferred += report.late_deferred;
             }
-            let streamed = rollup_digest(&db);
-            let verified = importer.verify().await.unwrap();
-            // A day's rebuild in the middle, then everything's.
-            let at = |ns: i64| OffsetDateTime::from_unix_timestamp_nanos(i128::from(ns)).unwrap();
-            let middle = STREAM_T0_NS + DAY_NS;
-            importer
-                .rebuild(Some(at(middle)), Some(at(middle + DAY_NS / 2)))
-                .await
-                .unwrap();
-            let partly_rebuilt = rollup_digest(&db);
-            importer.rebuild(None, None).await.unwrap();
-            let rebuilt = rollup_digest(&db);
+            let source = source(&db).await;
+            let mut answers = Vec::new();
+            let mut mismatches = Vec::new();
+            let mut digests = Vec::new();
+            // Answers and `verify` with the late samples waiting; after a day's rebuild in
+            // the middle, which takes that day's; settled; and after a rebuild of everything.
+            for step in 0..4 {
+                match step {
+                    1 => {
+                        let at = |ns: i64| {
+                            OffsetDateTime::from_unix_timestamp_nanos(i128::from(ns)).unwrap()
+                        };
+                        let middle = STREAM_T0_NS + DAY_NS;
+                        importer
+                            .rebuild(Some(at(middle)), Some(at(middle + DAY_NS / 2)))
+                            .await
+                            .unwrap();
+                    }
+                    2 => {
+                        importer.settle_all_late().await.unwrap();
+                        assert_eq!(late_waiting(&db), 0, "settled");
+                        digests.push(rollup_digest(&db));
+                    }
+                    3 => {
+                        importer.rebuild(None, None).await.unwrap();
+                        digests.push(rollup_digest(&db));
+                    }
+                    _ => {}
+                }
+                let mut step_answers = Vec::new();
+                for edges in stream_windows() {
+                    step_answers.push(source.range_stats(&series, &edges).await.unwrap());
+                }
+                answers.push(step_answers);
+                mismatches.extend(importer.verify().await.unwrap().mismatches);
+            }
             importer.close().await;
-            (streamed, [partly_rebuilt, rebuilt], verified.mismatches)
+            (deferred, answers, mismatches, digests)
         });
+        let (deferred, answers, mismatches, digests) = outcome;
+        if deferred > 0 {
+            cases_that_deferred.set(cases_that_deferred.get() + 1);
+        }
         prop_assert!(
             mismatches.is_empty(),
             "{} batches: {:?}",
             batches.len(),
             mismatches
         );
+        for (step, step_answers) in answers.iter().enumerate().skip(1) {
+            prop_assert_eq!(
+                &answers[0],
+                step_answers,
+                "{} batches: answers at step {} against those with late samples waiting",
+                batches.len(),
+                step
+            );
+        }
         prop_assert_eq!(
-            &streamed,
-            &rebuilt[0],
-            "{} batches, a day rebuilt",
-            batches.len()
-        );
-        prop_assert_eq!(
-            &streamed,
-            &rebuilt[1],
-            "{} batches, all rebuilt",
+            &digests[0],
+            &digests[1],
+            "{} batches: settled, then all rebuilt",
             batches.len()
         );
         Ok(())
@@ -815,6 +894,10 @@ fn streamed_batches_leave_the_rollups_a_full_rebuild_makes() {
     if let Err(failure) = outcome {
         panic!("{failure}");
     }
+    assert!(
+        cases_that_deferred.get() > 0,
+        "no case left late samples waiting"
+    );
 }
 
 /// An importer of another layout rewriting the rollups under a running source: its reads are
@@ -834,17 +917,17 @@ async fn rollups_of_another_layout_written_under_a_running_source_are_refused() 
     ];
     let answer = source.range_stats(&series, &day).await.unwrap();
     assert_eq!(answer[0][0].n_samples(), 120);
-    db.execute("UPDATE power_sample_facts SET value = 7 WHERE name = 'rollup_version'");
+    db.execute("UPDATE power_sample_facts SET value = 8 WHERE name = 'rollup_version'");
     // Past the second a watermark is reused for.
     tokio::time::sleep(StdDuration::from_millis(1100)).await;
     match source.range_stats(&series, &day).await {
         Err(insights_core::TimeSeriesError::Unavailable { reason }) => assert!(
-            reason.contains("layout 7") && reason.contains("layout 6"),
+            reason.contains("layout 8") && reason.contains("layout 7"),
             "{reason}"
         ),
         other => panic!("expected the read refused as unavailable, got {other:?}"),
     }
-    db.execute("UPDATE power_sample_facts SET value = 6 WHERE name = 'rollup_version'");
+    db.execute("UPDATE power_sample_facts SET value = 7 WHERE name = 'rollup_version'");
     let answer = source.range_stats(&series, &day).await.unwrap();
     assert_eq!(answer[0][0].n_samples(), 120);
 }

@@ -4,7 +4,8 @@
 //! compared byte for byte between the two sources. With `--stream`, part of the data set
 //! arrives as sensors would send it, a minute's batch at a time, and each batch's cost and
 //! freshness are reported; with `--late N`, N samples of its last 30 days arrive after that,
-//! in one batch, as a backlog of late data would, and that batch's cost is reported.
+//! in one batch, as a backlog of late data would: its commit and the settling of its days
+//! are timed, and the queries are timed between the two as well.
 //!
 //! These are benchmark figures for `docs/performance.md` and `docs/scaling.md`, never
 //! assertions in tests.
@@ -138,10 +139,21 @@ pub fn run(root: &Path, plan: &Plan) -> Result<()> {
             .map(|replication| replication.replica_url_for(&database));
         streamed.stream(&db_url, replica.as_deref(), &pg_server.addr, &catalogue)?;
         streamed.import_after(&db_url)?;
-        streamed.import_late(&db_url)?;
+        if let Some(late) = streamed.commit_late(&db_url)? {
+            // As readers meet it between the late batch's commit and its settling.
+            println!("\nwith the late samples waiting, before they are settled:");
+            time_queries(plan, &catalogue, &file_server.addr, &pg_server.addr)?;
+            late.settle()?;
+        }
         // Every rollup row the batches maintained, checked against the samples.
         crate::ingest::verify(&db_url)?;
     }
+    time_queries(plan, &catalogue, &file_server.addr, &pg_server.addr)
+}
+
+/// Times the organization's queries on both servers, round-robin, and prints their medians
+/// and ratios; fails when the sources' answers differ by a byte.
+fn time_queries(plan: &Plan, catalogue: &Catalogue, file_addr: &str, pg_addr: &str) -> Result<()> {
     let organization = catalogue.organizations[0].id.0;
     let n_circuits = catalogue
         .circuits
@@ -161,8 +173,8 @@ pub fn run(root: &Path, plan: &Plan) -> Result<()> {
     );
     println!("\n| window | file source | PostgreSQL source | ÷ PostgreSQL 1 h on the hour | ÷ PostgreSQL 1 h at :07:13 | bytes identical |");
     println!("|---|---|---|---|---|---|");
-    let mut file = Connection::new(&file_server.addr);
-    let mut pg = Connection::new(&pg_server.addr);
+    let mut file = Connection::new(file_addr);
+    let mut pg = Connection::new(pg_addr);
     let paths: Vec<String> = queries
         .iter()
         .map(|query| format!("{prefix}?{}", query.path))
@@ -357,10 +369,11 @@ impl Streamed {
         self.import_between(db_url, (self.streamed_end_ns(), i64::MAX), what)
     }
 
-    /// Imports the late samples in one batch, as a backlog of late data arrives.
-    fn import_late(&self, db_url: &str) -> Result<()> {
+    /// Imports the late samples in one batch, as a backlog of late data arrives, and reports
+    /// its commit; answers include it from then on. `None` without late samples.
+    fn commit_late(&self, db_url: &str) -> Result<Option<LateCommitted>> {
         if self.late.is_empty() {
-            return Ok(());
+            return Ok(None);
         }
         let what = format!(
             "{} late samples, spread over the {:.1} days before the last 14 hours, in one batch",
@@ -368,25 +381,17 @@ impl Streamed {
             (self.first_ns - 2 * 60 * MINUTE_NS - self.late_from_ns) as f64
                 / (24 * 60 * MINUTE_NS) as f64
         );
-        // The batch's commit, then the rewriting of its days' longer rows, each timed: answers
-        // include the batch from its commit.
         let runtime = runtime()?;
         let mut importer = runtime.block_on(insights_pg::Importer::connect(db_url))?;
         let started = Instant::now();
         let report = runtime.block_on(importer.import(self.late.iter().cloned()))?;
-        let committed = started.elapsed();
-        let started = Instant::now();
-        let series_days = runtime.block_on(importer.settle_all_late())?;
-        let settled = started.elapsed();
-        runtime.block_on(importer.close());
         println!(
-            "imported {what}: {} samples committed in {:.1} s ({} deferred), their {series_days} series-days settled in {:.1} s more",
+            "imported {what}: {} samples committed in {:.1} s, {} of them left waiting to be settled",
             report.inserted,
-            committed.as_secs_f64(),
+            started.elapsed().as_secs_f64(),
             report.late_deferred,
-            settled.as_secs_f64()
         );
-        Ok(())
+        Ok(Some(LateCommitted { runtime, importer }))
     }
 
     /// Sends each streamed minute as one batch through the importer `import --from -` uses
@@ -504,6 +509,31 @@ impl Streamed {
                 max(&lags)
             );
         }
+        Ok(())
+    }
+}
+
+/// The importer that committed the late batch, whose samples wait to be settled.
+struct LateCommitted {
+    runtime: tokio::runtime::Runtime,
+    importer: insights_pg::Importer,
+}
+
+impl LateCommitted {
+    /// Settles the late samples as `import` does before it returns, and reports how long
+    /// that took.
+    fn settle(self) -> Result<()> {
+        let LateCommitted {
+            runtime,
+            mut importer,
+        } = self;
+        let started = Instant::now();
+        let series_days = runtime.block_on(importer.settle_all_late())?;
+        runtime.block_on(importer.close());
+        println!(
+            "settled the late samples of {series_days} series-days in {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
         Ok(())
     }
 }

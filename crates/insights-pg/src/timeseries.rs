@@ -124,7 +124,12 @@ macro_rules! late_quarters {
 macro_rules! stats_query {
     ($select:literal, $group:literal, $rows:expr) => {
         concat!(
-            "SELECT ",
+            // Materialized: matching a late quarter to a run reads this, not the arrays.
+            "WITH late_runs AS MATERIALIZED (
+                 SELECT r.lo, r.hi
+                 FROM unnest($3::int4[], $5::timestamptz[], $6::timestamptz[]) AS r(span_s, lo, hi)
+                 WHERE r.span_s <> 0)
+            SELECT ",
             $select,
             " width_bucket(x.at, $7::timestamptz[]) AS range,
                    sum(x.n)::bigint AS n, sum(x.int_sum)::bigint AS int_sum,
@@ -142,12 +147,11 @@ macro_rules! stats_query {
             $rows,
             ") AS x
                 UNION ALL
-                SELECT d.start AS at, d.n, d.int_sum, d.micro_sum, d.min_watts, d.max_watts ",
+                SELECT d.start AS at, d.n, d.int_sum, d.micro_sum, d.min_watts, d.max_watts
+                FROM (SELECT d.* ",
             late_quarters!("$5", "$6"),
-            "
-                  AND EXISTS (SELECT FROM unnest($3::int4[], $5::timestamptz[], $6::timestamptz[])
-                                  AS r(span_s, lo, hi)
-                              WHERE r.span_s <> 0 AND d.start >= r.lo AND d.start < r.hi)
+            ") AS d
+                JOIN late_runs r ON d.start >= r.lo AND d.start < r.hi
             ) AS x
             GROUP BY ",
             $group,
@@ -188,12 +192,15 @@ macro_rules! mixed_rows {
 
 /// The packs (`power_rollup_packs`) of run `r` (ordinal `r.idx`) and series `k` (`k.idx`)
 /// whose start lies in `[r.first, r.hi)`, where `first` is the start of the pack holding the
-/// run's first row. A pack may hold rows outside the run; the reader skips those. Each late
-/// quarter waiting in `[r.first, r.hi)` comes as a pack of its own: one entry, at the start
-/// of the run's row that holds it, read like any other (a quarter outside the run is skipped
-/// like a row outside it).
+/// run's first row. A pack may hold rows outside the run; the reader skips those. The late
+/// quarters waiting in a run's `[r.lo, r.hi)` come aggregated by the range of `$8` they lie
+/// in, each aggregate as a pack of one entry at its first quarter, which lies in the run and
+/// the range, so the reader adds it to that range.
 const PACKS: &str = concat!(
     "
+    WITH late_runs AS MATERIALIZED (
+        SELECT r.idx, r.lo, r.hi
+        FROM unnest($7::timestamptz[], $6::timestamptz[]) WITH ORDINALITY AS r(lo, hi, idx))
     SELECT k.idx AS series, p.run, p.start_us, p.entries, ",
     interval_ns!(),
     " AS interval_ns
@@ -212,18 +219,15 @@ const PACKS: &str = concat!(
               AND p.start >= r.first AND p.start < r.hi
         ) AS p
         UNION ALL
-        SELECT r.idx,
-               r.first_us + (d.start_us - r.first_us) / r.span_us * r.span_us,
-               int4send(0) || int8send(d.n) || int8send(d.int_sum) || int8send(d.micro_sum)
-                   || float8send(d.min_watts) || float8send(d.max_watts)
-        FROM (SELECT d.*, (extract(epoch FROM d.start) * 1000000)::bigint AS start_us ",
-    late_quarters!("$5", "$6"),
+        SELECT r.idx, (extract(epoch FROM min(d.start)) * 1000000)::bigint,
+               int4send(0) || int8send(sum(d.n)::bigint) || int8send(sum(d.int_sum)::bigint)
+                   || int8send(sum(d.micro_sum)::bigint) || float8send(min(d.min_watts))
+                   || float8send(max(d.max_watts))
+        FROM (SELECT d.* ",
+    late_quarters!("$7", "$6"),
     ") AS d
-        JOIN (SELECT r.*, r.span_s * 1000000::int8 AS span_us,
-                     (extract(epoch FROM r.first) * 1000000)::bigint AS first_us
-              FROM unnest($3::int4[], $4::int4[], $5::timestamptz[], $6::timestamptz[])
-                   WITH ORDINALITY AS r(span_s, phase_s, first, hi, idx)) AS r
-          ON d.start >= r.first AND d.start < r.hi
+        JOIN late_runs r ON d.start >= r.lo AND d.start < r.hi
+        GROUP BY r.idx, width_bucket(d.start, $8::timestamptz[])
     ) AS p"
 );
 
@@ -619,7 +623,7 @@ impl PgTimeSeries {
                         runs.into_iter().partition(plan::reads_packs);
                     let (aggregated, packs) = futures_util::future::try_join(
                         read_rows(&db, statements, duids, numbers, &rows, edges),
-                        read_packs(&db, duids, numbers, &packed),
+                        read_packs(&db, duids, numbers, &packed, edges),
                     )
                     .await?;
                     Ok((aggregated, packs, packed))
@@ -698,12 +702,14 @@ async fn read_rows(
 }
 
 /// The packs of the runs `packed`, each from the start of the pack that holds its first
-/// row; `None` when there are no such runs.
+/// row, and the late quarters waiting in them by range of `edges`; `None` when there are no
+/// such runs.
 async fn read_packs(
     db: &Database,
     duids: &[&str],
     numbers: &[i32],
     packed: &[plan::Run],
+    edges: &[OffsetDateTime],
 ) -> Result<Option<Vec<Row>>, TimeSeriesError> {
     if packed.is_empty() {
         return Ok(None);
@@ -716,13 +722,16 @@ async fn read_packs(
             .map(|run| plan::pack_start(run.level, run.from).unwrap_or(run.from)),
     )?;
     let highs = instants(packed.iter().map(|run| run.to))?;
-    let params: [Param; 6] = [
+    let lows = instants(packed.iter().map(|run| run.from))?;
+    let params: [Param; 8] = [
         (&duids, Type::TEXT_ARRAY),
         (&numbers, Type::INT4_ARRAY),
         (&spans, Type::INT4_ARRAY),
         (&phases, Type::INT4_ARRAY),
         (&firsts, Type::TIMESTAMPTZ_ARRAY),
         (&highs, Type::TIMESTAMPTZ_ARRAY),
+        (&lows, Type::TIMESTAMPTZ_ARRAY),
+        (&edges, Type::TIMESTAMPTZ_ARRAY),
     ];
     Ok(Some(db.query(PACKS, &params).await?))
 }

@@ -141,7 +141,10 @@ async fn import_out_of_order(db: &TestDb, samples: &[Sample]) {
         deferred += report.late_deferred;
     }
     assert_eq!(inserted, samples.len() as u64);
-    assert!(deferred > 0 && late_waiting(db) > 0, "{deferred} late samples deferred");
+    assert!(
+        deferred > 0 && late_waiting(db) > 0,
+        "{deferred} late samples deferred"
+    );
     let before = rollup_digest(db);
     let again = importer.import(parts[0].iter().cloned()).await.unwrap();
     assert_eq!((again.inserted, again.days_rolled_up), (0, 0));

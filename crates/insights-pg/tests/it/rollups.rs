@@ -360,6 +360,41 @@ async fn samples_imported_before_rollups_existed_are_rolled_up_by_the_next_impor
     source(&db).await;
 }
 
+/// Layout 6 is layout 7 with no late samples waiting: the next import, even of nothing,
+/// records layout 7 and rewrites nothing, where a service refused it before.
+#[tokio::test]
+async fn rollups_of_layout_6_are_taken_as_they_are_by_the_next_import() {
+    let db = TestDb::new();
+    let series = key("A1", 1);
+    let minutes = (0..3000).map(|n| (series.clone(), T0_NS + n * MINUTE_NS, n as f64 / 8.0));
+    insights_pg::import(db.url(), minutes).await.unwrap();
+    db.execute("UPDATE power_sample_facts SET value = 6 WHERE name = 'rollup_version'");
+    let written = rollup_digest(&db);
+    assert_eq!(
+        PgTimeSeries::connect(&config(&db))
+            .await
+            .expect_err("layout 6"),
+        insights_pg::PgSetupError::RollupsMissing
+    );
+    insights_pg::import(db.url(), std::iter::empty())
+        .await
+        .unwrap();
+    assert_eq!(rollup_digest(&db), written, "nothing rewritten");
+    let version =
+        db.query_text("SELECT value::text FROM power_sample_facts WHERE name = 'rollup_version'");
+    assert_eq!(version[0][0].as_deref(), Some("7"));
+    let day = [
+        OffsetDateTime::from_unix_timestamp_nanos(i128::from(T0_NS)).unwrap(),
+        OffsetDateTime::from_unix_timestamp_nanos(i128::from(T0_NS + DAY_NS)).unwrap(),
+    ];
+    let answer = source(&db)
+        .await
+        .range_stats(&[series], &day)
+        .await
+        .unwrap();
+    assert_eq!(answer[0][0].n_samples(), 1440);
+}
+
 #[tokio::test]
 async fn rollups_of_the_layout_with_one_interval_and_real_sums_are_replaced_by_the_next_import() {
     let db = TestDb::new();

@@ -89,22 +89,26 @@ pub fn import(input: &Input, url: &str) -> Result<ImportReport> {
         series_measured: 0,
     };
     let mut batches = 0u64;
-    // Late samples wait in power_rollup_late until their days' longer rows are rewritten:
-    // whenever no row is waiting to be imported, a transaction of that, so a stream's next
-    // batch waits for one at most; and all of it before the import returns. A backlog an
-    // earlier import left is settled too.
+    // Late samples wait in power_rollup_late until their days' longer rows are rewritten, a
+    // transaction of that (about a second) at a time: one after each batch that leaves some
+    // waiting, so the backlog shrinks however busy the input, and more whenever no row is
+    // waiting to be imported; the rest before the import returns. A stream's next batch waits
+    // for one at most. A backlog an earlier import left is settled too.
     let mut late_waiting = true;
     let mut series_days_settled = 0u64;
+    let mut settle_some = |importer: &mut Importer| -> Result<bool> {
+        let settled = runtime
+            .block_on(importer.settle_late(LATE_SERIES_DAYS_AT_ONCE))
+            .context("failed to settle late samples")?;
+        series_days_settled += settled.series_days;
+        Ok(settled.waiting)
+    };
     loop {
         let first = if late_waiting {
             match receiver.try_recv() {
                 Ok(row) => row,
                 Err(mpsc::TryRecvError::Empty) => {
-                    let settled = runtime
-                        .block_on(importer.settle_late(LATE_SERIES_DAYS_AT_ONCE))
-                        .context("failed to settle late samples")?;
-                    series_days_settled += settled.series_days;
-                    late_waiting = settled.waiting;
+                    late_waiting = settle_some(&mut importer)?;
                     continue;
                 }
                 Err(mpsc::TryRecvError::Disconnected) => break,
@@ -148,7 +152,6 @@ pub fn import(input: &Input, url: &str) -> Result<ImportReport> {
         total.days_rolled_up += report.days_rolled_up;
         total.late_deferred += report.late_deferred;
         total.series_measured += report.series_measured;
-        late_waiting |= report.late_deferred > 0;
         if input.file.is_none() {
             eprintln!(
                 "batch {batches}: {} rows, {} new, {} series-days rolled up, {} late samples deferred, {:.0} ms",
@@ -158,6 +161,9 @@ pub fn import(input: &Input, url: &str) -> Result<ImportReport> {
                 report.late_deferred,
                 batch_started.elapsed().as_secs_f64() * 1000.0
             );
+        }
+        if late_waiting || report.late_deferred > 0 {
+            late_waiting = settle_some(&mut importer)?;
         }
     }
     if late_waiting {

@@ -990,8 +990,8 @@ async fn take_series(
 /// sums, so the rows stay exact), which is all it changes, since no longer row exists past
 /// it. When the watermark moves a day or less (a stream), a sample before it (a late one) is
 /// added to `power_rollup_late` instead, which readers add to the rows that hold it, and its
-/// day's longer rows are left for [`Importer::settle_late`]: recomputing them costs about
-/// 3 ms a series-day, however few samples arrive. Then the rows that end in
+/// day's longer rows are left for [`Importer::settle_late`]: recomputing them costs 3 to 5 ms
+/// a series-day, however few samples arrive. Then the rows that end in
 /// `(before, after]` are made: from the rows a level finer, for every series, when the
 /// advance is short (a stream of batches moves it a quarter at a time); by recomputing the
 /// days it crosses, late samples' days included, when it is long.
@@ -1791,8 +1791,9 @@ fn sliding(
 /// hours from four quarters, days from 24 hours of one phase, blocks of 8 and 64 days from
 /// days, the longer rows only up to the watermark), and lists in `rollup_mismatch`
 /// each row that is missing, extra or different, as a reader sees it: with the late samples
-/// waiting in `power_rollup_late` added to every row that holds their quarter. Sums are integers, so they match exactly.
-/// Then each gap count and interval against a recount from the samples.
+/// waiting in `power_rollup_late` added to every row that holds their quarter. Sums are
+/// integers, so they match exactly. Then each gap count and interval against a recount from
+/// the samples.
 const VERIFY_SQL: &str = concat!("
 CREATE TEMP TABLE rollup_expected ON COMMIT DROP AS
 SELECT duid, circuit_number, 900 AS span_s, 0 AS phase_s, date_bin('15 minutes', ts, 'epoch') AS start,

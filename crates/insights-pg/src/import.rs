@@ -153,9 +153,11 @@ impl Importer {
     }
 
     /// Loads samples `(series, ns since the epoch, watts)` with binary COPY, creating the
-    /// monthly partitions they need, and brings the rollups of every day they touch up to
-    /// date, all in one transaction. Samples already present, or earlier in the same batch,
-    /// are left as they are: the first wins.
+    /// monthly partitions they need, and keeps the rollups true, all in one transaction:
+    /// answers include every sample from the commit. Samples more than two hours late may be
+    /// left waiting in `power_rollup_late` ([`ImportReport::late_deferred`]) for
+    /// [`Importer::settle_late`]. Samples already present, or earlier in the same batch, are
+    /// left as they are: the first wins.
     pub async fn import(
         &mut self,
         samples: impl Iterator<Item = (SeriesKey, i64, f64)>,

@@ -243,13 +243,19 @@ impl Importer {
         }
         let before = fact(&transaction, FINAL_BEFORE_FACT).await?;
         let limit = i64::try_from(series_days).unwrap_or(i64::MAX);
-        // In key order, so a series' consecutive days share the rows they recompute.
+        // The first series-days in key order, so a series' consecutive days share the rows they
+        // recompute. A series-day has at most 96 quarters, so the first `limit` × 96 quarters
+        // hold at least `limit` of them: read through the primary key, not the whole backlog
+        // (a fleet's day sent late is about a million quarters).
+        let quarters = limit.saturating_mul(96);
         let settled = touch_days(
             &transaction,
             &format!(
                 "SELECT duid, circuit_number, day AS ts FROM (
                      SELECT DISTINCT duid, circuit_number, date_bin('24 hours', start, 'epoch') AS day
-                     FROM power_rollup_late ORDER BY 1, 2, 3 LIMIT {limit}) AS d"
+                     FROM (SELECT duid, circuit_number, start FROM power_rollup_late
+                           ORDER BY duid, circuit_number, start LIMIT {quarters}) AS q
+                     ORDER BY 1, 2, 3 LIMIT {limit}) AS d"
             ),
         )
         .await?;

@@ -868,8 +868,9 @@ fn streamed_batches_leave_the_rollups_a_full_rebuild_makes() {
             let mut mismatches = Vec::new();
             let mut digests = Vec::new();
             // Answers and `verify` with the late samples waiting; after a day's rebuild in
-            // the middle, which takes that day's; settled; and after a rebuild of everything.
-            for step in 0..4 {
+            // the middle, which takes that day's; with two series-days settled; all settled;
+            // and after a rebuild of everything.
+            for step in 0..5 {
                 match step {
                     1 => {
                         let at = |ns: i64| {
@@ -882,11 +883,15 @@ fn streamed_batches_leave_the_rollups_a_full_rebuild_makes() {
                             .unwrap();
                     }
                     2 => {
+                        let settled = importer.settle_late(2).await.unwrap();
+                        assert!(settled.series_days <= 2, "{settled:?}");
+                    }
+                    3 => {
                         importer.settle_all_late().await.unwrap();
                         assert_eq!(late_waiting(&db), 0, "settled");
                         digests.push(rollup_digest(&db));
                     }
-                    3 => {
+                    4 => {
                         importer.rebuild(None, None).await.unwrap();
                         digests.push(rollup_digest(&db));
                     }

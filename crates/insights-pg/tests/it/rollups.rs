@@ -812,7 +812,7 @@ fn stream(seed: u64, longest: u64, late_percent: u64) -> Vec<Vec<Sample>> {
 
 /// Windows that read every kind of rollup row over a stream's days: the whole stream by the
 /// quarter hour, by the hour in Kathmandu (+05:45), by the day in New York (-04:00 then), and
-/// in one piece, each with edges off the grid too.
+/// in one piece, on the grid and off it.
 fn stream_windows() -> Vec<Vec<OffsetDateTime>> {
     let at = |ns: i64| OffsetDateTime::from_unix_timestamp_nanos(i128::from(ns)).unwrap();
     let every = |first: i64, step: i64, count: i64| -> Vec<OffsetDateTime> {

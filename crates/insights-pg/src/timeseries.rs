@@ -98,12 +98,18 @@ const RECORDED_ROLLUP_LAYOUT: &str = "
 
 /// The late samples of series `k` waiting in `power_rollup_late` (`db/timeseries.sql`) whose
 /// 15-minute row starts in `[$lo, $hi)`, two parameters of timestamptz[]: one index scan a
-/// series, between the earliest and the latest of the bounds.
+/// series, between the earliest and the latest of the bounds; none when nothing waits, which
+/// the statement asks once (an uncorrelated subquery runs once and gates the scans), since
+/// with nothing waiting a scan a series cost a 120-day window about 0.3 ms of its 3. It asks
+/// from the end of the key: settling works from its start, so the entries it deleted, dead
+/// until a vacuum, are not walked while anything waits.
 macro_rules! late_quarters {
     ($lo:literal, $hi:literal) => {
         concat!(
             "FROM power_rollup_late d
-             WHERE d.duid = k.duid AND d.circuit_number = k.circuit_number
+             WHERE (SELECT true FROM power_rollup_late
+                    ORDER BY duid DESC, circuit_number DESC, start DESC LIMIT 1)
+               AND d.duid = k.duid AND d.circuit_number = k.circuit_number
                AND d.start >= (SELECT min(lo) FROM unnest(",
             $lo,
             "::timestamptz[]) AS lo)

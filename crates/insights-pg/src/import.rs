@@ -1045,32 +1045,27 @@ async fn roll_up_batch(
         .map_err(sql_error)?;
     let deferred = match deferred_before {
         Some(before) => {
+            // One pass over the batch: the quarters are written and their samples counted
+            // from the same aggregate.
             let late = fresh_quarters(format!("ts < {}", instant_sql(Some(before))));
-            transaction
-                .execute(
+            let counted: Option<i64> = transaction
+                .query_one(
                     &format!(
-                        "INSERT INTO power_rollup_late
-                         SELECT duid, circuit_number, start, n, int_sum, micro_sum, min_watts, max_watts
-                         FROM ({late}) AS q
-                         ON CONFLICT (duid, circuit_number, start) DO UPDATE SET {}",
+                        "WITH q AS MATERIALIZED ({late}),
+                         added AS (
+                             INSERT INTO power_rollup_late
+                             SELECT duid, circuit_number, start, n, int_sum, micro_sum, min_watts, max_watts
+                             FROM q
+                             ON CONFLICT (duid, circuit_number, start) DO UPDATE SET {})
+                         SELECT sum(n)::bigint FROM q",
                         merge_sql("power_rollup_late")
                     ),
                     &[],
                 )
                 .await
-                .map_err(sql_error)?;
-            transaction
-                .query_one(
-                    &format!(
-                        "SELECT count(*) FROM fresh WHERE ts < {}",
-                        instant_sql(Some(before))
-                    ),
-                    &[],
-                )
-                .await
                 .map_err(sql_error)?
-                .get::<_, i64>(0)
-                .unsigned_abs()
+                .get(0);
+            counted.unwrap_or(0).unsigned_abs()
         }
         None => 0,
     };

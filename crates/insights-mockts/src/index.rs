@@ -175,9 +175,12 @@ impl Series {
                 i128::from(fraction[last] - fraction[first]),
             ),
         };
-        let (min, max) = self
-            .extremes
-            .range(|position| self.value(position), first, last);
+        let (min, max) = self.extremes.range(
+            |position| self.value(position),
+            first,
+            last,
+            self.timestamps.len(),
+        );
         UsageStats::from_parts((last - first) as u64, total, min, max, self.interval)
     }
 
@@ -252,24 +255,36 @@ impl BlockExtremes {
         BlockExtremes { levels }
     }
 
-    fn range(&self, value: impl Fn(usize) -> f64, first: usize, last: usize) -> (f64, f64) {
-        let first_block = first / BLOCK;
-        // The block of the range's last sample, `(last - 1) / BLOCK`.
-        let last_block = last.div_ceil(BLOCK) - 1;
-        if first_block == last_block {
+    /// The extremes of samples `first..last` of a series of `len` samples: the whole blocks
+    /// inside the range from the sparse table, and only the samples of partial blocks at its
+    /// ends one by one. (A range that starts or ends on a block's edge, as a day or an hour of
+    /// minute samples often does, scans nothing there; scanning the two end blocks whole was
+    /// most of a one-day answer's index time.)
+    fn range(
+        &self,
+        value: impl Fn(usize) -> f64,
+        first: usize,
+        last: usize,
+        len: usize,
+    ) -> (f64, f64) {
+        // The whole blocks inside: from the first block starting at or after `first` to the
+        // last one ending at or before `last` (the series' last block ends at `len`).
+        let whole_first = first.div_ceil(BLOCK);
+        let whole_last = if last == len {
+            self.levels[0].len()
+        } else {
+            last / BLOCK
+        };
+        if whole_first >= whole_last {
+            // No whole block inside, so fewer than two blocks' samples.
             return scan((first..last).map(&value));
         }
-        let head = scan((first..(first_block + 1) * BLOCK).map(&value));
-        let tail = scan((last_block * BLOCK..last).map(&value));
-        let mut extremes = combine(head, tail);
-        let (inner_first, inner_last) = (first_block + 1, last_block);
-        if inner_first < inner_last {
-            let level = (usize::BITS - 1 - (inner_last - inner_first).leading_zeros()) as usize;
-            let table = &self.levels[level];
-            extremes = combine(extremes, table[inner_first]);
-            extremes = combine(extremes, table[inner_last - (1 << level)]);
-        }
-        extremes
+        let head = scan((first..whole_first * BLOCK).map(&value));
+        let tail = scan(((whole_last * BLOCK).min(last)..last).map(&value));
+        let level = (usize::BITS - 1 - (whole_last - whole_first).leading_zeros()) as usize;
+        let table = &self.levels[level];
+        let blocks = combine(table[whole_first], table[whole_last - (1 << level)]);
+        combine(combine(head, tail), blocks)
     }
 
     fn heap_bytes(&self) -> usize {

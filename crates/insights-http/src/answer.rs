@@ -1,15 +1,13 @@
-//! Usage answers made whole where heavy work runs: serialized to JSON, converted to CSV when
-//! asked for, and tagged, on the compute pool rather than on the workers that serve
-//! connections. A large answer (megabytes of minute buckets) takes milliseconds to write, and
-//! tens of milliseconds as CSV; on a worker that is time every other request on it waits.
-//!
-//! A light JSON answer is small by definition and stays a plain value, which `Json` and the
-//! caching middleware handle on the worker; a light CSV answer is prepared on the worker, as a
-//! heavy one is on the pool. A prepared answer carries its `caching::Prepared` mark in the
-//! response's extensions, so the caching middleware passes it on as it is and takes its entity
-//! tag rather than hash it again.
+//! Usage answers made whole where their work runs: serialized to JSON, converted to CSV when
+//! asked for, and tagged. For heavy work that is the compute pool rather than the workers
+//! that serve connections: a large answer (megabytes of minute buckets) takes milliseconds to
+//! write, and tens of milliseconds as CSV, and on a worker that is time every other request
+//! on it waits. A prepared answer carries its `caching::Prepared` mark in the response's
+//! extensions, so the caching middleware passes it on as it is and takes its entity tag
+//! rather than copy the bytes to hash them again.
 
 use std::collections::BTreeMap;
+use std::marker::PhantomData;
 
 use actix_web::body::BoxBody;
 use actix_web::http::header::{self, HeaderMap, HeaderValue};
@@ -24,12 +22,12 @@ use crate::caching::Prepared;
 use crate::csv_export::{to_csv, TEXT_CSV};
 use crate::error::ApiError;
 
-/// A usage answer: a value for `Json` to write, or bytes made ready off the workers.
-pub enum Answer<T> {
-    /// Written on the worker, as `Json` writes it.
-    Value(T),
-    /// Written already, in `format`, with its tag.
-    Ready(Vec<u8>, Prepared),
+/// A usage answer written already, in its format, with its tag. `T` is the value it was
+/// written from, which the API documents describe.
+pub struct Answer<T> {
+    bytes: Vec<u8>,
+    prepared: Prepared,
+    written_from: PhantomData<fn() -> T>,
 }
 
 /// The format a request asks its answer in.
@@ -65,7 +63,7 @@ impl Format {
 }
 
 impl<T: Serialize> Answer<T> {
-    /// Writes `value` in `format` and tags the bytes: the work to do off the workers.
+    /// Writes `value` in `format` and tags the bytes.
     pub fn prepare(value: &T, format: Format) -> Result<Answer<T>, ApiError> {
         let failed = |what: &str, error: &dyn std::fmt::Display| ApiError::Internal {
             cause: format!("writing an answer as {what}: {error}"),
@@ -84,23 +82,33 @@ impl<T: Serialize> Answer<T> {
             }
         };
         let tag = crate::caching::entity_tag(&bytes);
-        Ok(Answer::Ready(bytes, Prepared { content_type, tag }))
+        Ok(Answer {
+            bytes,
+            prepared: Prepared { content_type, tag },
+            written_from: PhantomData,
+        })
     }
 }
+
+/// The buffer every answer is first written into: most answers (a circuit's or an
+/// organization's usage) are under 2 KB, and those stay in it, since trimming them would copy
+/// them again for at most this much memory until the client has read the answer.
+const FIRST_BUFFER: usize = 2048;
 
 /// Answers up to this many bytes are kept from the first pass that writes them, trimmed to
 /// their length; a buffer grown by doubling holds at most one and a half times this much
 /// while one is written. Longer ones are written again, as [`to_json_exactly`] says.
 const KEPT_FROM_FIRST_PASS: usize = 256 * 1024;
 
-/// `value` as JSON in a buffer of exactly its length. The first pass writes it into a
-/// growing buffer while it is at most [`KEPT_FROM_FIRST_PASS`] bytes and counts every byte;
-/// an answer that outgrows the buffer drops it and counts on, and a second pass writes it
-/// into a buffer of the length counted. So a light answer is serialized once, and a long one
-/// twice, never holding more than its own length and the capped buffer's: writing every
-/// answer into a growing buffer held up to three times its size at once (the old buffer and
-/// its doubled copy), and kept up to twice its size until the client read it; megabytes, for
-/// the largest answers, on every compute thread.
+/// `value` as JSON, in [`FIRST_BUFFER`] when it fits and otherwise in a buffer of exactly
+/// its length. The first pass writes it into a growing buffer while it is at most
+/// [`KEPT_FROM_FIRST_PASS`] bytes and counts every byte; an answer that outgrows the buffer
+/// drops it and counts on, and a second pass writes it into a buffer of the length counted.
+/// So a light answer is serialized once, and a long one twice, never holding more than its
+/// own length and the capped buffer's: writing every answer into a growing buffer held up to
+/// three times its size at once (the old buffer and its doubled copy), and kept up to twice
+/// its size until the client read it; megabytes, for the largest answers, on every compute
+/// thread.
 fn to_json_exactly<T: Serialize>(value: &T) -> serde_json::Result<Vec<u8>> {
     /// Keeps what is written while it is short, and counts all of it.
     struct FirstPass {
@@ -124,12 +132,14 @@ fn to_json_exactly<T: Serialize>(value: &T) -> serde_json::Result<Vec<u8>> {
         }
     }
 
-    // Most answers (a circuit's or an organization's usage) are under 2 KB.
     let mut first = FirstPass {
-        kept: Vec::with_capacity(2048),
+        kept: Vec::with_capacity(FIRST_BUFFER),
         length: 0,
     };
     serde_json::to_writer(&mut first, value)?;
+    if first.length <= FIRST_BUFFER {
+        return Ok(first.kept);
+    }
     if first.length <= KEPT_FROM_FIRST_PASS {
         first.kept.shrink_to_fit();
         return Ok(first.kept);
@@ -139,23 +149,21 @@ fn to_json_exactly<T: Serialize>(value: &T) -> serde_json::Result<Vec<u8>> {
     Ok(bytes)
 }
 
-impl<T: Serialize> Responder for Answer<T> {
+impl<T> Responder for Answer<T> {
     type Body = BoxBody;
 
-    fn respond_to(self, request: &HttpRequest) -> HttpResponse {
-        match self {
-            Answer::Value(value) => Json(value).respond_to(request).map_into_boxed_body(),
-            Answer::Ready(bytes, prepared) => {
-                let mut response = HttpResponse::Ok()
-                    .insert_header((
-                        header::CONTENT_TYPE,
-                        HeaderValue::from_static(prepared.content_type),
-                    ))
-                    .body(bytes);
-                response.extensions_mut().insert(prepared);
-                response
-            }
-        }
+    fn respond_to(self, _request: &HttpRequest) -> HttpResponse {
+        let Answer {
+            bytes, prepared, ..
+        } = self;
+        let mut response = HttpResponse::Ok()
+            .insert_header((
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(prepared.content_type),
+            ))
+            .body(bytes);
+        response.extensions_mut().insert(prepared);
+        response
     }
 }
 
@@ -208,15 +216,16 @@ mod tests {
                 usage: serde_json::json!({"total_watts": 3}),
             }],
         };
-        let Ok(Answer::Ready(bytes, prepared)) = Answer::prepare(&body, format) else {
-            panic!("not prepared");
-        };
+        let Answer {
+            bytes, prepared, ..
+        } = Answer::prepare(&body, format).unwrap();
         let text = String::from_utf8(bytes.clone()).unwrap();
         assert_eq!((prepared.content_type, text.as_str()), expected);
         assert_eq!(prepared.tag, crate::caching::entity_tag(&bytes));
     }
 
-    /// A JSON string of `length` bytes, quotes included, written exactly either way.
+    /// A JSON string of `length` bytes, quotes included, written exactly either way, in the
+    /// first buffer when it fits and otherwise in a buffer of its length.
     fn check_exact(length: usize) {
         let value = "x".repeat(length - 2);
         let bytes = to_json_exactly(&value).unwrap();
@@ -225,15 +234,19 @@ mod tests {
             serde_json::to_vec(&value).unwrap(),
             "length {length}"
         );
-        assert_eq!(bytes.capacity(), length, "length {length}");
+        assert_eq!(
+            bytes.capacity(),
+            length.max(FIRST_BUFFER),
+            "length {length}"
+        );
     }
 
     #[test]
     fn writes_answers_into_buffers_of_their_length_once_or_counted_first() {
         for length in [
             2,
-            2048,
-            2049,
+            FIRST_BUFFER,
+            FIRST_BUFFER + 1,
             KEPT_FROM_FIRST_PASS,
             KEPT_FROM_FIRST_PASS + 1,
             3 << 20,

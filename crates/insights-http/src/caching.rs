@@ -12,7 +12,6 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderMap, HeaderValue};
 use actix_web::http::{Method, StatusCode};
 use actix_web::{web, HttpMessage, HttpRequest, HttpResponse};
-use sha2::{Digest, Sha256};
 
 use crate::middleware::{Answered, Wrapped, DATA_ROUTES};
 use crate::state::AppState;
@@ -61,15 +60,20 @@ pub fn cache_control(freshness: Freshness, keys_on: bool) -> String {
     format!("{audience}, max-age={max_age}")
 }
 
-/// The strong entity tag of an answer's bytes: 128 bits of SHA-256, in hex.
+/// The strong entity tag of an answer's bytes: their 128-bit XXH3, in hex.
+///
+/// A tag only has to change when the bytes do; nothing trusts it against forgery (a client
+/// sends back the tag it was given, to learn whether its own copy is current). Under load
+/// SHA-256 took about 0.45 µs of a circuit's answer and XXH3 takes about 0.05 µs
+/// (`perf record` of the server, docs/performance.md).
 pub fn entity_tag(bytes: &[u8]) -> String {
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    let digest = Sha256::digest(bytes);
+    let digest = xxhash_rust::xxh3::xxh3_128(bytes).to_be_bytes();
     // By hand rather than with `format!` per byte, which cost a tenth of a small answer's
     // time under load.
     let mut tag = String::with_capacity(34);
     tag.push('"');
-    for byte in &digest[..16] {
+    for byte in &digest {
         tag.push(char::from(HEX[usize::from(byte >> 4)]));
         tag.push(char::from(HEX[usize::from(byte & 0xf)]));
     }
@@ -187,8 +191,9 @@ mod tests {
     #[test]
     fn tags_are_strong_quoted_and_follow_the_bytes() {
         let tag = entity_tag(b"{}");
-        // The first half of SHA-256("{}"), in lower-case hex.
-        assert_eq!(tag, "\"44136fa355b3678a1146ad16f7e8649e\"");
+        // XXH3-128("{}") in lower-case hex, as the reference implementation (Python's
+        // `xxhash.xxh3_128_hexdigest`) writes it.
+        assert_eq!(tag, "\"dc7048f8f8747f561349cde127705c16\"");
         assert_eq!(tag, entity_tag(b"{}"));
         assert_ne!(tag, entity_tag(b"{} "));
     }

@@ -10,7 +10,7 @@ use paperclip::actix::web::{self, Json};
 use time::OffsetDateTime;
 use tokio::time::{timeout_at, Instant};
 
-use crate::answer::{Answer, Format};
+use crate::answer::Answer;
 use crate::auth::{may_read_metrics, Caller};
 use crate::caching::{self, Freshness};
 use crate::dto::{
@@ -29,10 +29,13 @@ use crate::state::{AppState, NotReady};
 
 /// Registers every documented route.
 pub fn configure(config: &mut web::ServiceConfig) {
-    register_handlers(config);
+    // The probes first: the router tries routes in order, and every data route before a
+    // static one costs a regular-expression search that fails; a liveness probe under load
+    // should not pay for fourteen of them.
     config
         .service(web::resource("/healthz").route(web::get().to(healthz)))
         .service(web::resource("/readyz").route(web::get().to(readyz)));
+    register_handlers(config);
 }
 
 /// Writes the handlers of the usage, data-range and metadata endpoints, one line each, and
@@ -303,13 +306,8 @@ where
         let answer = insights.usage_of(&scope, entity, &request).await?;
         let (body, settled) = (Body::try_from(&answer)?, answer.rollup.settled);
         let freshness = freshness(&state_for_work, settled, end);
-        // Light JSON is written by the responder; CSV, and heavy answers, are written here
-        // from the typed answer, where the work runs.
-        let answer = match (class, format) {
-            (WorkClass::Light, Format::Json) => Answer::Value(body),
-            _ => Answer::prepare(&body, format)?,
-        };
-        Ok((answer, freshness))
+        // Written and tagged here, where the work runs: on the pool for heavy answers.
+        Ok((Answer::prepare(&body, format)?, freshness))
     });
     let (answer, freshness) = admitted(state, http, class, deadline, work).await?;
     caching::mark(http, freshness);

@@ -17,13 +17,23 @@ pub(super) const SERIES_PER_CALL: usize = 256;
 /// One circuit in a roll-up: its series, the part it belongs to, and its names. (Public in
 /// this private module, so that [`Rollable`] may name it and no one outside may.)
 pub struct Member<'a> {
-    pub(super) key: SeriesKey,
     /// The index of its part in the roll-up's list of part ids ([`EntityRef`]s): a position
     /// the core uses only while summing, beside the ids it was built with.
     pub(super) part: usize,
     pub(super) circuit: &'a Circuit,
     pub(super) sensor: &'a ElectricSensor,
     pub(super) location: &'a Location,
+}
+
+impl Member<'_> {
+    /// Its series: its sensor's device id and its number. Made when asked, not kept, since a
+    /// roll-up copies them once, into the list the source is asked for.
+    pub(super) fn key(&self) -> SeriesKey {
+        SeriesKey {
+            duid: self.sensor.duid.clone(),
+            circuit_number: self.circuit.circuit_number,
+        }
+    }
 }
 
 /// An entity whose usage the core sums, broken down into its parts, its children in the
@@ -65,7 +75,6 @@ impl Rollable for CircuitContext {
 
     fn members(&self) -> (Vec<Member<'_>>, Vec<EntityRef>) {
         let member = Member {
-            key: self.series_key(),
             part: 0,
             circuit: &self.circuit,
             sensor: &self.sensor,
@@ -93,10 +102,6 @@ impl Rollable for SensorDetail {
             .iter()
             .enumerate()
             .map(|(index, circuit)| Member {
-                key: SeriesKey {
-                    duid: sensor.sensor.duid.clone(),
-                    circuit_number: circuit.circuit_number,
-                },
                 part: index,
                 circuit,
                 sensor: &sensor.sensor,
@@ -199,10 +204,6 @@ fn members_of<'a>(
         .flat_map(move |(sensor_index, sensor)| {
             let part = part(sensor_index);
             sensor.circuits.iter().map(move |circuit| Member {
-                key: SeriesKey {
-                    duid: sensor.sensor.duid.clone(),
-                    circuit_number: circuit.circuit_number,
-                },
                 part,
                 circuit,
                 sensor: &sensor.sensor,

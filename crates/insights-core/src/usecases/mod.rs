@@ -357,18 +357,22 @@ impl<M: MetadataRepo, T: TimeSeriesSource> Insights<M, T> {
         request: &UsageRequest,
     ) -> Result<Rollup, InsightsError> {
         check_work(members.len(), request).map_err(InsightsError::TooMuchWork)?;
-        let keys: Vec<SeriesKey> = members.iter().map(|member| member.key.clone()).collect();
+        let keys: Vec<SeriesKey> = members.iter().map(Member::key).collect();
         // Asked before the figures, not beside them: a source whose later reads see at least
         // what its earlier ones saw (any one database, or a replica as it replays) then has
         // every sample of the window that the figures could miss committed after the sample
         // that settled it, which makes them late samples, as they would be on the primary.
         let settled = self.has_samples_from(&keys, request.window.end()).await?;
-        let (mut rollup, ranking) = self.rollup_once(members, parts, request, None).await?;
+        let (mut rollup, ranking) = self
+            .rollup_once(members, &keys, parts, request, None)
+            .await?;
         rollup.settled = settled;
         if let Some((kind, other)) = &request.compare {
             // A comparison window ends before the request's: past whenever that one is.
             let settled = settled || self.has_samples_from(&keys, other.window.end()).await?;
-            let (mut compared, _) = self.rollup_once(members, parts, other, ranking).await?;
+            let (mut compared, _) = self
+                .rollup_once(members, &keys, parts, other, ranking)
+                .await?;
             compared.settled = settled;
             rollup.comparison = Some((*kind, Box::new(compared)));
         }
@@ -376,16 +380,17 @@ impl<M: MetadataRepo, T: TimeSeriesSource> Insights<M, T> {
     }
 
     /// One window's roll-up, and the ranking of its top circuits (member indices); with
-    /// `ranking` given, those circuits are reported instead of this window's own top.
+    /// `ranking` given, those circuits are reported instead of this window's own top. `keys`
+    /// are the members' series, in their order, copied once by the caller.
     async fn rollup_once(
         &self,
         members: &[Member<'_>],
+        keys: &[SeriesKey],
         parts: &[EntityRef],
         request: &UsageRequest,
         ranking: Option<Vec<usize>>,
     ) -> Result<(Rollup, Option<Vec<usize>>), InsightsError> {
-        let keys: Vec<SeriesKey> = members.iter().map(|member| member.key.clone()).collect();
-        let totals = self.totals(&keys, request).await?;
+        let totals = self.totals(keys, request).await?;
         let top = match ranking {
             Some(ranking) => Some(ranking),
             None => request
@@ -402,11 +407,11 @@ impl<M: MetadataRepo, T: TimeSeriesSource> Insights<M, T> {
         };
         let peaks = match &request.demand {
             None => None,
-            Some(demand) => Some(self.peaks(&keys, &plan(demand, Pick::Highest)).await?),
+            Some(demand) => Some(self.peaks(keys, &plan(demand, Pick::Highest)).await?),
         };
         let baseloads = match &request.baseload {
             None => None,
-            Some(intervals) => Some(self.peaks(&keys, &plan(intervals, Pick::Lowest)).await?),
+            Some(intervals) => Some(self.peaks(keys, &plan(intervals, Pick::Lowest)).await?),
         };
         let rollup = assemble(
             members,

@@ -50,14 +50,15 @@ pub fn mark(request: &HttpRequest, freshness: Freshness) {
     request.extensions_mut().insert(freshness);
 }
 
-/// The `Cache-Control` value for an answer.
-pub fn cache_control(freshness: Freshness, keys_on: bool) -> String {
-    let audience = if keys_on { "private" } else { "public" };
-    let max_age = match freshness {
-        Freshness::Settled => SETTLED_MAX_AGE_S,
-        Freshness::Live => LIVE_MAX_AGE_S,
-    };
-    format!("{audience}, max-age={max_age}")
+/// The `Cache-Control` value for an answer. Four values in all, so they are constants
+/// rather than written for each answer; a test checks them against the ages above.
+pub fn cache_control(freshness: Freshness, keys_on: bool) -> &'static str {
+    match (freshness, keys_on) {
+        (Freshness::Settled, false) => "public, max-age=300",
+        (Freshness::Live, false) => "public, max-age=10",
+        (Freshness::Settled, true) => "private, max-age=300",
+        (Freshness::Live, true) => "private, max-age=10",
+    }
 }
 
 /// The strong entity tag of an answer's bytes: their 128-bit XXH3, in hex.
@@ -153,7 +154,7 @@ pub fn conditional<S: Wrapped<B>, B: MessageBody + 'static>(
         headers.insert(header::ETAG, value(&tag)?);
         headers.insert(
             header::CACHE_CONTROL,
-            value(&cache_control(freshness, keys_on))?,
+            HeaderValue::from_static(cache_control(freshness, keys_on)),
         );
         if keys_on {
             headers.append(header::VARY, HeaderValue::from_static("Authorization"));
@@ -209,5 +210,17 @@ mod tests {
             cache_control(Freshness::Settled, true),
             "private, max-age=300"
         );
+        // Every constant names the age its freshness is documented with.
+        for (freshness, max_age) in [
+            (Freshness::Settled, SETTLED_MAX_AGE_S),
+            (Freshness::Live, LIVE_MAX_AGE_S),
+        ] {
+            for (keys_on, audience) in [(false, "public"), (true, "private")] {
+                assert_eq!(
+                    cache_control(freshness, keys_on),
+                    format!("{audience}, max-age={max_age}")
+                );
+            }
+        }
     }
 }

@@ -4,6 +4,7 @@
 //! Each extractor also documents itself in the OpenAPI document, so the document and the
 //! validation cannot drift apart.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::future::{ready, Future, Ready};
 use std::marker::PhantomData;
@@ -154,10 +155,11 @@ impl<P: IdParam> OperationModifier for IdPath<P> {
 }
 
 /// Splits the query string into pairs, rejecting parameters outside `allowed` and repeats.
-fn strict_query(
-    request: &HttpRequest,
+/// Names and values borrow from the query unless they had escapes to decode.
+fn strict_query<'q>(
+    request: &'q HttpRequest,
     allowed: &[&str],
-) -> Result<BTreeMap<String, String>, ApiError> {
+) -> Result<BTreeMap<Cow<'q, str>, Cow<'q, str>>, ApiError> {
     let mut pairs = BTreeMap::new();
     for (name, value) in form_urlencoded::parse(request.query_string().as_bytes()) {
         if !allowed.contains(&name.as_ref()) {
@@ -177,12 +179,13 @@ fn strict_query(
                 format!("`{name}` is not a parameter of this endpoint; {accepted}"),
             ));
         }
-        if pairs.insert(name.to_string(), value.into_owned()).is_some() {
+        if pairs.contains_key(&name) {
             return Err(ApiError::invalid_param(
                 name.as_ref(),
                 format!("`{name}` is given more than once"),
             ));
         }
+        pairs.insert(name, value);
     }
     Ok(pairs)
 }
@@ -262,7 +265,7 @@ fn usage_from_request<const TOP: bool>(request: &HttpRequest) -> Result<UsageQue
         .ok_or_else(|| ApiError::Internal {
             cause: "application state is missing".to_owned(),
         })?;
-    let param = |name: &str| pairs.get(name).map(String::as_str);
+    let param = |name: &str| pairs.get(name).map(Cow::as_ref);
     let window =
         crate::wording::window(param("start"), param("end"), max_window).map_err(ApiError::from)?;
     // Every other value is checked against the kind `USAGE_PARAMS` declares; each then

@@ -24,9 +24,9 @@ pub const SETTLED_MAX_AGE_S: u32 = 300;
 /// list and data ranges, which every import or metadata change may move.
 pub const LIVE_MAX_AGE_S: u32 = 10;
 
-/// The mark of an answer written and tagged off the workers (`answer`): its media type and
-/// entity tag. [`conditional`] takes the tag rather than hash the bytes again, and the CSV
-/// middleware leaves the answer in the format it was written in.
+/// The mark of a usage answer written and tagged where it was computed (`answer`): its media
+/// type and entity tag. [`conditional`] takes the tag rather than hash the bytes again, and
+/// the CSV middleware leaves the answer in the format it was written in.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Prepared {
     /// `application/json`, or CSV's media type.
@@ -111,7 +111,7 @@ pub fn conditional<S: Wrapped<B>, B: MessageBody + 'static>(
             return Ok(response.map_into_boxed_body());
         }
         let (request, response) = response.into_parts();
-        // An answer prepared off the workers comes with its tag (`answer`).
+        // A usage answer comes written, with its tag (`answer`).
         let prepared = response
             .extensions()
             .get::<Prepared>()

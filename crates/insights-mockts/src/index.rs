@@ -257,9 +257,9 @@ impl BlockExtremes {
 
     /// The extremes of samples `first..last` of a series of `len` samples: the whole blocks
     /// inside the range from the sparse table, and only the samples of partial blocks at its
-    /// ends one by one. (A range that starts or ends on a block's edge, as a day or an hour of
-    /// minute samples often does, scans nothing there; scanning the two end blocks whole was
-    /// most of a one-day answer's index time.)
+    /// ends one by one. A range that starts on a block's edge, or ends on one or at the
+    /// series' last sample, reads nothing there: the shipped day of minute samples, asked for
+    /// whole, read 96 samples at its ends before and reads none now.
     fn range(
         &self,
         value: impl Fn(usize) -> f64,

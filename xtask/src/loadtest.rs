@@ -38,6 +38,7 @@ pub struct Plan {
 struct Row {
     name: &'static str,
     run: WrkRun,
+    cpu: CpuPerAnswer,
 }
 
 pub fn run(root: &Path, plan: &Plan) -> Result<()> {
@@ -121,34 +122,39 @@ pub fn run(root: &Path, plan: &Plan) -> Result<()> {
             for (name, url, script) in &targets {
                 // wrk wants at least a connection a thread.
                 let threads = plan.threads.min(connections);
+                let before = CpuTimes::read(server.pid())?;
                 let run = Wrk::new(url, script, threads, connections, plan.seconds.into()).run()?;
+                let cpu = CpuTimes::read(server.pid())?.per_answer_since(&before, run.answers());
                 eprintln!(
-                    "{mode:>8} c{connections:<4} {name:<52} {:>9.0} 2xx/s  non-2xx {}  socket errors {}  p50 {:>6.2} ms  p99 {:>6.2} ms",
+                    "{mode:>8} c{connections:<4} {name:<52} {:>9.0} 2xx/s  non-2xx {}  socket errors {}  p50 {:>6.2} ms  p99 {:>6.2} ms  server {:>5.1} µs/answer  wrk {:>5.1} µs/answer",
                     run.goodput(),
                     run.non_2xx(),
                     run.socket_errors,
                     run.p50_us as f64 / 1000.0,
                     run.p99_us as f64 / 1000.0,
+                    cpu.server_user_us + cpu.server_kernel_us,
+                    cpu.generator_us,
                 );
                 if let Some(failure) = run.failure() {
                     failures.push(format!(
                         "{mode}, {connections} connections: {name}: {failure}"
                     ));
                 }
-                rows.push(Row { name, run });
+                rows.push(Row { name, run, cpu });
             }
             let ceiling = rows[0].run.goodput();
+            let ceiling_cpu = rows[0].cpu.server_us();
             let versus_embedded = mode != "embedded";
             writeln!(report, "\n**{mode} mode, {connections} connections**\n").unwrap();
             writeln!(
                 report,
-                "| endpoint | goodput (2xx/s) | non-2xx answers | socket errors | answers over {WRK_TIMEOUT_S} s | p50 ms | p99 ms | goodput vs /healthz |{}",
+                "| endpoint | goodput (2xx/s) | non-2xx answers | socket errors | answers over {WRK_TIMEOUT_S} s | p50 ms | p99 ms | goodput vs /healthz | server CPU µs/answer (user + kernel) | wrk CPU µs/answer | server CPU/answer, /healthz's vs this |{}",
                 if versus_embedded { " goodput vs embedded |" } else { "" }
             )
             .unwrap();
             writeln!(
                 report,
-                "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |{}",
+                "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |{}",
                 if versus_embedded { " ---: |" } else { "" }
             )
             .unwrap();
@@ -160,7 +166,7 @@ pub fn run(root: &Path, plan: &Plan) -> Result<()> {
                     .unwrap_or_default();
                 writeln!(
                     report,
-                    "| {} | {:.0} | {} | {} | {} | {:.2} | {:.2} | {} |{}",
+                    "| {} | {:.0} | {} | {} | {} | {:.2} | {:.2} | {} | {:.1} ({:.1} + {:.1}) | {:.1} | {} |{}",
                     row.name,
                     row.run.goodput(),
                     row.run.non_2xx(),
@@ -169,6 +175,11 @@ pub fn run(root: &Path, plan: &Plan) -> Result<()> {
                     row.run.p50_us as f64 / 1000.0,
                     row.run.p99_us as f64 / 1000.0,
                     percent(row.run.goodput(), ceiling),
+                    row.cpu.server_us(),
+                    row.cpu.server_user_us,
+                    row.cpu.server_kernel_us,
+                    row.cpu.generator_us,
+                    percent(ceiling_cpu, row.cpu.server_us()),
                     vs_embedded
                 )
                 .unwrap();
@@ -189,7 +200,10 @@ pub fn run(root: &Path, plan: &Plan) -> Result<()> {
          1 s warm-up, with a Lua script that counts every answer by status. Server and \
          load generator on the same machine; the service at its default settings, logging at \
          `warn`. Goodput counts 2xx answers only, per second; every endpoint here is light, so \
-         any other answer fails the run. p50 and p99 are over all answers.\n{report}",
+         any other answer fails the run. p50 and p99 are over all answers. CPU per answer is \
+         the service's (user + kernel, from `/proc/<pid>/stat`) and wrk's (from this \
+         process's waited-for children) over the run, divided by all its answers; the last \
+         ratio is the goodput ratio without the load generator's share of the cores.\n{report}",
         time_now(),
         commit(root),
         invocation(),
@@ -218,6 +232,76 @@ pub fn run(root: &Path, plan: &Plan) -> Result<()> {
         eprintln!("wrote: docs/performance.md");
     }
     Ok(())
+}
+
+/// The clock ticks `/proc/<pid>/stat` counts CPU time in: `USER_HZ`, which Linux fixes at 100
+/// for every architecture it reports to user space on.
+const USER_HZ: f64 = 100.0;
+
+/// CPU time from `/proc`, in clock ticks: the service's own, and that of this process's
+/// waited-for children, which is where wrk's lands once [`finish`] has waited for it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct CpuTimes {
+    server_user: u64,
+    server_kernel: u64,
+    children: u64,
+}
+
+/// A run's CPU time per answer, in µs.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct CpuPerAnswer {
+    server_user_us: f64,
+    server_kernel_us: f64,
+    generator_us: f64,
+}
+
+impl CpuPerAnswer {
+    fn server_us(&self) -> f64 {
+        self.server_user_us + self.server_kernel_us
+    }
+}
+
+impl CpuTimes {
+    fn read(server: u32) -> Result<CpuTimes> {
+        let stat = |path: String| {
+            std::fs::read_to_string(&path).with_context(|| format!("failed to read {path}"))
+        };
+        let server_stat = stat(format!("/proc/{server}/stat"))?;
+        let own_stat = stat("/proc/self/stat".to_owned())?;
+        let (Some([server_user, server_kernel, _, _]), Some([_, _, user, kernel])) =
+            (stat_times(&server_stat), stat_times(&own_stat))
+        else {
+            bail!("failed to read the CPU times in /proc/{server}/stat and /proc/self/stat");
+        };
+        Ok(CpuTimes {
+            server_user,
+            server_kernel,
+            children: user + kernel,
+        })
+    }
+
+    /// The CPU time from `earlier` to these times, per answer of the `answers` given.
+    fn per_answer_since(&self, earlier: &CpuTimes, answers: u64) -> CpuPerAnswer {
+        let per_answer = |now: u64, then: u64| {
+            now.saturating_sub(then) as f64 * 1e6 / USER_HZ / answers.max(1) as f64
+        };
+        CpuPerAnswer {
+            server_user_us: per_answer(self.server_user, earlier.server_user),
+            server_kernel_us: per_answer(self.server_kernel, earlier.server_kernel),
+            generator_us: per_answer(self.children, earlier.children),
+        }
+    }
+}
+
+/// `utime`, `stime`, `cutime` and `cstime` (fields 14 to 17) of a `/proc/<pid>/stat` line.
+/// The fields are counted from the last `)`, since the command name before it, in
+/// parentheses, may hold spaces and parentheses of its own.
+fn stat_times(stat: &str) -> Option<[u64; 4]> {
+    let (_, after_name) = stat.rsplit_once(')')?;
+    // The first field after the name is field 3, the state.
+    let mut fields = after_name.split_whitespace().skip(14 - 3);
+    let mut next = || fields.next()?.parse().ok();
+    Some([next()?, next()?, next()?, next()?])
 }
 
 /// `part` as a whole percentage of `whole`, or a dash when there is nothing to compare with.
@@ -613,6 +697,51 @@ pub(crate) fn invocation() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stat_times_are_fields_14_to_17_counted_after_the_name() {
+        fn check(stat: &str, expected: Option<[u64; 4]>) {
+            assert_eq!(stat_times(stat), expected, "{stat}");
+        }
+        let tail = "S 1 2 3 4 5 6 7 8 9 10 111 222 333 444 20 0 7 0";
+        check(
+            &format!("42 (insights-http) {tail}"),
+            Some([111, 222, 333, 444]),
+        );
+        // A name with spaces and parentheses of its own shifts no field.
+        check(&format!("42 (a) b (c)) {tail}"), Some([111, 222, 333, 444]));
+        check("42 (insights-http) S 1 2 3", None);
+        check(
+            "42 insights-http S 1 2 3 4 5 6 7 8 9 10 111 222 333 444",
+            None,
+        );
+        check("42 (x) S 1 2 3 4 5 6 7 8 9 10 111 -2 333 444", None);
+    }
+
+    #[test]
+    fn cpu_per_answer_is_the_ticks_between_readings_over_the_answers() {
+        let earlier = CpuTimes {
+            server_user: 100,
+            server_kernel: 200,
+            children: 50,
+        };
+        let later = CpuTimes {
+            server_user: 150,
+            server_kernel: 300,
+            children: 80,
+        };
+        // 50 ticks of 10 ms over 1,000 answers: 500 µs each.
+        assert_eq!(
+            later.per_answer_since(&earlier, 1_000),
+            CpuPerAnswer {
+                server_user_us: 500.0,
+                server_kernel_us: 1_000.0,
+                generator_us: 300.0,
+            }
+        );
+        // No answers: the time of the run, not a division by zero.
+        assert_eq!(later.per_answer_since(&earlier, 0).server_us(), 1_500_000.0);
+    }
 
     fn check(output: &str, expected: Result<WrkRun, &str>) {
         assert_eq!(

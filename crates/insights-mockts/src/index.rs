@@ -454,6 +454,36 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// Any range's count and extremes are those of its samples read one by one, within a
+        /// block, across blocks and to the series' end, with whole watts and with fractions;
+        /// with whole watts, so is its total (`keeps_fractional_sums_accurate` has fractions').
+        #[test]
+        fn range_stats_are_those_of_the_samples(
+            whole in proptest::collection::vec(-1_000_000i64..1_000_000, 1..400),
+            tenths in proptest::bool::ANY,
+            ends in (0usize..400, 0usize..400),
+        ) {
+            let values: Vec<f64> = whole
+                .iter()
+                .map(|&watts| if tenths { watts as f64 / 10.0 } else { watts as f64 })
+                .collect();
+            let (first, last) = (ends.0.min(values.len()), ends.1.min(values.len()));
+            let (first, last) = (first.min(last), first.max(last));
+            let series = Series::new((0..values.len() as i64).collect(), values.clone());
+            let stats = series.range_stats(first, last);
+            let samples = &values[first..last];
+            let min = samples.iter().copied().reduce(f64::min);
+            let max = samples.iter().copied().reduce(f64::max);
+            proptest::prop_assert_eq!(stats.n_samples(), samples.len() as u64);
+            proptest::prop_assert_eq!((stats.min(), stats.max()), (min, max));
+            if !tenths {
+                let total: i64 = whole[first..last].iter().sum();
+                proptest::prop_assert_eq!(stats.total().as_integer(), Some(i128::from(total)));
+            }
+        }
+    }
+
     #[test]
     fn counts_the_heap_it_holds() {
         // 100 integer samples: timestamps, 101 prefix sums, and (min, max) of 2 blocks plus

@@ -2,8 +2,9 @@
 //!
 //! Sums come from exact integer prefix sums of each sample's parts ([`sample_parts`]: whole
 //! watts, and the fraction in microwatts), so any window's total is exact, as PostgreSQL's is.
-//! Min and max come from per-block extremes with a sparse table over the blocks, plus a scan
-//! of at most two partial blocks, so a query costs `O(log n + BLOCK)` whatever the window.
+//! Min and max come from per-block extremes with a sparse table over the blocks, plus the
+//! partial blocks at the ends, read by their slices' extremes and their few samples outside
+//! whole slices, so a query costs `O(log n + BLOCK / SLICE + SLICE)` whatever the window.
 
 use insights_core::{nominal_interval, sample_parts, TotalWatts, UsageStats};
 use time::Duration;
@@ -11,6 +12,11 @@ use time::Duration;
 /// Samples per min/max block: large enough to keep the sparse table small, small enough
 /// that scanning the two edge blocks is cheap.
 const BLOCK: usize = 64;
+
+/// Samples per slice of a block, whose extremes are kept too (2 bytes a sample): a range
+/// inside one or two blocks, as an hour of minutes is, then reads at most 7 slices and 7
+/// samples at each end rather than up to 63 samples.
+const SLICE: usize = 8;
 
 /// One series, sorted by time, with its index.
 #[derive(Debug)]
@@ -228,18 +234,26 @@ fn part_prefix_sums(values: &[f64]) -> (Vec<i64>, Vec<i64>) {
     (whole, fraction)
 }
 
-/// Per-block minimum and maximum, and a sparse table over the blocks.
+/// Per-block minimum and maximum, a sparse table over the blocks, and the extremes of each
+/// block's slices.
 #[derive(Debug)]
 struct BlockExtremes {
     /// `levels[k][b]` holds the (min, max) of blocks `b .. b + 2^k`.
     levels: Vec<Vec<(f64, f64)>>,
+    /// `slices[i]` holds the (min, max) of samples `i * SLICE .. (i + 1) * SLICE`.
+    slices: Vec<(f64, f64)>,
 }
 
 impl BlockExtremes {
     fn new(values: &[f64]) -> BlockExtremes {
-        let base: Vec<(f64, f64)> = values
-            .chunks(BLOCK)
-            .map(|block| scan(block.iter().copied()))
+        let mut slices: Vec<(f64, f64)> = values
+            .chunks(SLICE)
+            .map(|slice| scan(slice.iter().copied()))
+            .collect();
+        slices.shrink_to_fit();
+        let base: Vec<(f64, f64)> = slices
+            .chunks(BLOCK / SLICE)
+            .map(|block| block.iter().copied().fold(EMPTY, combine))
             .collect();
         let mut levels = vec![base];
         let mut span = 1;
@@ -252,12 +266,29 @@ impl BlockExtremes {
             span *= 2;
         }
         levels.shrink_to_fit();
-        BlockExtremes { levels }
+        BlockExtremes { levels, slices }
+    }
+
+    /// The extremes of samples `first..last`, which lie within one or two blocks: the whole
+    /// slices inside from their extremes, and only the samples outside them one by one.
+    fn partial(&self, value: impl Fn(usize) -> f64, first: usize, last: usize) -> (f64, f64) {
+        let whole_first = first.div_ceil(SLICE);
+        let whole_last = last / SLICE;
+        if whole_first >= whole_last {
+            return scan((first..last).map(value));
+        }
+        let head = scan((first..whole_first * SLICE).map(&value));
+        let tail = scan((whole_last * SLICE..last).map(&value));
+        let slices = self.slices[whole_first..whole_last]
+            .iter()
+            .copied()
+            .fold(EMPTY, combine);
+        combine(combine(head, tail), slices)
     }
 
     /// The extremes of samples `first..last` of a series of `len` samples: the whole blocks
-    /// inside the range from the sparse table, and only the samples of partial blocks at its
-    /// ends one by one. A range that starts on a block's edge, or ends on one or at the
+    /// inside the range from the sparse table, and the partial blocks at its ends by
+    /// [`BlockExtremes::partial`]. A range that starts on a block's edge, or ends on one or at the
     /// series' last sample, reads nothing there: the shipped day of minute samples, asked for
     /// whole, read 96 samples at its ends before and reads none now.
     fn range(
@@ -277,10 +308,10 @@ impl BlockExtremes {
         };
         if whole_first >= whole_last {
             // No whole block inside, so fewer than two blocks' samples.
-            return scan((first..last).map(&value));
+            return self.partial(&value, first, last);
         }
-        let head = scan((first..whole_first * BLOCK).map(&value));
-        let tail = scan(((whole_last * BLOCK).min(last)..last).map(&value));
+        let head = self.partial(&value, first, whole_first * BLOCK);
+        let tail = self.partial(&value, (whole_last * BLOCK).min(last), last);
         let level = (usize::BITS - 1 - (whole_last - whole_first).leading_zeros()) as usize;
         let table = &self.levels[level];
         let blocks = combine(table[whole_first], table[whole_last - (1 << level)]);
@@ -293,6 +324,7 @@ impl BlockExtremes {
             .map(|level| level.capacity() * 16)
             .sum::<usize>()
             + self.levels.capacity() * 24
+            + self.slices.capacity() * 16
     }
 }
 
@@ -302,10 +334,11 @@ fn clamp_to_i64(instant: i128) -> i64 {
     instant.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64
 }
 
+/// The extremes of nothing, which [`combine`] leaves out.
+const EMPTY: (f64, f64) = (f64::INFINITY, f64::NEG_INFINITY);
+
 fn scan(values: impl Iterator<Item = f64>) -> (f64, f64) {
-    values.fold((f64::INFINITY, f64::NEG_INFINITY), |(min, max), value| {
-        (min.min(value), max.max(value))
-    })
+    values.fold(EMPTY, |(min, max), value| (min.min(value), max.max(value)))
 }
 
 fn combine(a: (f64, f64), b: (f64, f64)) -> (f64, f64) {
@@ -486,16 +519,19 @@ mod tests {
 
     #[test]
     fn counts_the_heap_it_holds() {
-        // 100 integer samples: timestamps, 101 prefix sums, and (min, max) of 2 blocks plus
-        // 1 pair of blocks, in a table of 2 levels.
+        // 100 integer samples: timestamps, 101 prefix sums, (min, max) of 2 blocks plus 1
+        // pair of blocks, in a table of 2 levels, and of 13 slices.
         let integers = Series::new((0..100).collect(), vec![1.0; 100]);
-        assert_eq!(integers.heap_bytes(), 100 * 8 + 101 * 8 + 3 * 16 + 2 * 24);
+        assert_eq!(
+            integers.heap_bytes(),
+            100 * 8 + 101 * 8 + 3 * 16 + 2 * 24 + 13 * 16
+        );
         // With a fraction, the values are kept beside prefix sums of whole watts and of
         // microwatts.
         let reals = Series::new((0..100).collect(), vec![0.5; 100]);
         assert_eq!(
             reals.heap_bytes(),
-            100 * 8 + 100 * 8 + 2 * 101 * 8 + 3 * 16 + 2 * 24
+            100 * 8 + 100 * 8 + 2 * 101 * 8 + 3 * 16 + 2 * 24 + 13 * 16
         );
         assert_eq!(Series::new(Vec::new(), Vec::new()).heap_bytes(), 8 + 24);
     }

@@ -503,10 +503,10 @@ fn a_loaded_file_lists_its_samples_series_by_series_in_time_order() {
     assert!(source
         .unreferenced(&[key("A", 1), key("B", 2), key("C", 1)])
         .is_empty());
-    // A/1 has a fraction, so its two values are kept beside three double-double sums; B/2
-    // and C/1 keep two integer prefix sums each; every series has one block of extremes in
-    // a table of one level.
-    let extremes = 16 + 24;
+    // A/1 has a fraction, so its two values are kept beside three prefix sums of whole
+    // watts and three of microwatts; B/2 and C/1 keep two integer prefix sums each; every
+    // series has one block of extremes in a table of one level, and one slice.
+    let extremes = 16 + 24 + 16;
     let a = 2 * 8 + 2 * 8 + 3 * 16 + extremes;
     let integer = 8 + 2 * 8 + extremes;
     assert_eq!(source.heap_bytes(), a + 2 * integer);

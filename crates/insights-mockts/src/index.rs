@@ -10,7 +10,7 @@ use insights_core::{nominal_interval, sample_parts, TotalWatts, UsageStats};
 use time::Duration;
 
 /// Samples per min/max block: large enough to keep the sparse table small, small enough
-/// that scanning the two edge blocks is cheap.
+/// that reading the two edge blocks, by their slices, is cheap.
 const BLOCK: usize = 64;
 
 /// Samples per slice of a block, whose extremes are kept too (2 bytes a sample): a range

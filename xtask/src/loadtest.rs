@@ -32,6 +32,8 @@ pub struct Plan {
     pub seconds: u32,
     /// Rewrite the section of docs/performance.md when the run passes.
     pub write_doc: bool,
+    /// Measure the `ceiling` build too ([`service::build_ceiling`]).
+    pub ceiling: bool,
 }
 
 /// One endpoint's measurement at one connection count.
@@ -44,17 +46,27 @@ struct Row {
 pub fn run(root: &Path, plan: &Plan) -> Result<()> {
     require_wrk()?;
     let release = service::build_release(root)?;
+    let ceiling = if plan.ceiling {
+        Some(service::build_ceiling(root)?)
+    } else {
+        None
+    };
     let scripts = service::scratch_dir(root, "loadtest")?;
     let counting_lua = write_counting_script(&scripts)?;
     let circuits_lua = write_circuits_script(&scripts)?;
 
-    let mut modes = vec![("embedded", Vec::<(&str, String)>::new())];
+    let mut modes = vec![("embedded", &release, Vec::<(&str, String)>::new())];
+    if let Some(ceiling) = &ceiling {
+        // Right after the embedded mode, whose figures it is compared with.
+        modes.push(("ceiling build", ceiling, Vec::new()));
+    }
     if let Ok(url) = std::env::var("DATABASE_URL") {
-        modes.push(("postgres metadata", vec![("DATABASE_URL", url)]));
+        modes.push(("postgres metadata", &release, vec![("DATABASE_URL", url)]));
     }
     if let Ok(url) = std::env::var("INSIGHTS_TIMESERIES_URL") {
         modes.push((
             "postgres time series",
+            &release,
             vec![
                 ("INSIGHTS_TIMESERIES", "postgres".to_owned()),
                 ("INSIGHTS_TIMESERIES_URL", url),
@@ -68,8 +80,8 @@ pub fn run(root: &Path, plan: &Plan) -> Result<()> {
     let mut embedded_goodput: Vec<(u32, &'static str, f64)> = Vec::new();
     // The service runs with its default settings: the figures are those of the service as
     // deployed, refusals included, never of one tuned to admit the load.
-    for (mode, env) in modes {
-        let server = Server::start(&release, &env)?;
+    for (mode, binary, env) in modes {
+        let server = Server::start(binary, &env)?;
         let base = format!("http://{}", server.addr);
         let org = "/v1/insights/organizations/955c3c4d-3a03-4d79-9655-3871f5ad999d/usage?start=2024-04-01T00:00:00Z&end=2024-04-02T00:00:00Z";
         let targets: Vec<(&'static str, String, &Path)> = vec![
@@ -209,7 +221,7 @@ pub fn run(root: &Path, plan: &Plan) -> Result<()> {
          first and last, and the ratios to it are to the mean of the two. CPU per answer is \
          the service's (user + kernel, from `/proc/<pid>/stat`) and wrk's (from this \
          process's waited-for children) over the run, divided by all its answers; the last \
-         ratio is the goodput ratio without the load generator's share of the cores.\n{report}",
+         ratio is the goodput ratio without the load generator's share of the cores.{}\n{report}",
         time_now(),
         commit(root),
         invocation(),
@@ -217,6 +229,15 @@ pub fn run(root: &Path, plan: &Plan) -> Result<()> {
         plan.threads,
         plan.seconds,
         connections.join(" and "),
+        if plan.ceiling {
+            " The ceiling build (`--ceiling`) is the same service built with insights-http's \
+             `ceiling` feature, whose usage routes answer a constant body of 592 bytes, copied \
+             and tagged, after the same extractors and middleware but without their work: the \
+             ratios of its usage rows are what a usage route could reach if its work cost \
+             nothing."
+        } else {
+            ""
+        },
     );
     println!("{section}");
     if !failures.is_empty() {

@@ -108,6 +108,11 @@ enum Task {
         /// Print the tables only; leave docs/performance.md as it is.
         #[arg(long)]
         no_write: bool,
+        /// Also measure a build with insights-http's `ceiling` feature, whose usage routes
+        /// answer a constant body without their work, after the embedded mode: what a usage
+        /// request costs the framework and middleware alone.
+        #[arg(long)]
+        ceiling: bool,
     },
     /// Run schemathesis (installed into a virtualenv in the target directory) against the
     /// service's OpenAPI document with every check (--checks all, settings in
@@ -296,6 +301,7 @@ fn main() -> Result<()> {
             connections,
             seconds,
             no_write,
+            ceiling,
         } => loadtest::run(
             &root,
             &loadtest::Plan {
@@ -303,6 +309,7 @@ fn main() -> Result<()> {
                 threads: 2,
                 seconds,
                 write_doc: !no_write,
+                ceiling,
             },
         ),
         Task::FuzzApi { max_examples } => fuzz_api::run(&root, max_examples),

@@ -93,6 +93,27 @@ pub fn build_release(root: &Path) -> Result<Release> {
             root: root.to_owned(),
         });
     }
+    build(root, &[])
+}
+
+/// A release build with insights-http's `ceiling` feature (every usage route answers a
+/// constant body), in a target directory of its own so that it never replaces the service's
+/// own build.
+pub fn build_ceiling(root: &Path) -> Result<Release> {
+    let target = root.join("target/ceiling");
+    build(
+        root,
+        &[
+            "--features",
+            "insights-http/ceiling",
+            "--target-dir",
+            &target.to_string_lossy(),
+        ],
+    )
+}
+
+/// Builds the service in release mode with `extra` arguments to cargo.
+fn build(root: &Path, extra: &[&str]) -> Result<Release> {
     let output = Command::new(env!("CARGO"))
         .args([
             "build",
@@ -103,6 +124,7 @@ pub fn build_release(root: &Path) -> Result<Release> {
             "insights-http",
             "--message-format=json-render-diagnostics",
         ])
+        .args(extra)
         .current_dir(root)
         .stderr(Stdio::inherit())
         .output()

@@ -90,6 +90,27 @@ impl<T: Serialize> Answer<T> {
     }
 }
 
+impl<T> Answer<T> {
+    /// The answer of a build with the `ceiling` feature, for every usage request: a constant
+    /// JSON body the length of a circuit's usage (592 bytes), copied and tagged as a real
+    /// answer is, after the same extractors and middleware but without the lookup, the
+    /// roll-up or the writing. `cargo xtask loadtest --ceiling` measures it beside the real
+    /// routes, to show what a usage request costs before its work.
+    pub fn ceiling() -> Answer<T> {
+        static BODY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+        let body = BODY.get_or_init(|| format!("{{\"ceiling\":\"{}\"}}", "x".repeat(578)));
+        let bytes = body.as_bytes().to_vec();
+        Answer {
+            prepared: Prepared {
+                content_type: "application/json",
+                tag: crate::caching::entity_tag(&bytes),
+            },
+            bytes,
+            written_from: PhantomData,
+        }
+    }
+}
+
 /// The buffer every answer is first written into: most answers (a circuit's or an
 /// organization's usage) are under 2 KB, and those stay in it, since trimming them would copy
 /// them again for at most this much memory until the client has read the answer.
@@ -253,6 +274,22 @@ mod tests {
         ] {
             check_exact(length);
         }
+    }
+
+    #[test]
+    fn the_ceiling_answer_is_json_of_a_circuit_answers_length_with_its_tag() {
+        let Answer {
+            bytes, prepared, ..
+        } = Answer::<Body>::ceiling();
+        assert_eq!(bytes.len(), 592);
+        assert!(serde_json::from_slice::<serde_json::Value>(&bytes).is_ok());
+        assert_eq!(
+            (prepared.content_type, prepared.tag.as_str()),
+            (
+                "application/json",
+                crate::caching::entity_tag(&bytes).as_str()
+            )
+        );
     }
 
     #[test]

@@ -287,6 +287,12 @@ where
         + Send
         + 'static,
 {
+    if cfg!(feature = "ceiling") {
+        // A benchmark build's usage route: what the route costs before its work
+        // (`cargo xtask loadtest --ceiling`).
+        caching::mark(http, Freshness::Settled);
+        return Ok(Answer::ceiling());
+    }
     let (builder, format) = (query.request, query.format);
     let deadline = Instant::now() + state.limits.request_timeout;
     let entity = before(state, deadline, P::find(&state.insights, &scope, id)).await?;

@@ -1,7 +1,8 @@
 //! `cargo xtask loadtest`: the service under `wrk`, endpoint by endpoint, at its default
 //! settings, compared with `/healthz` (the framework's ceiling) in the same run, written into
-//! docs/performance.md. With `DATABASE_URL` it runs again on PostgreSQL metadata, and with
-//! `INSIGHTS_TIMESERIES_URL` again on the PostgreSQL time-series source.
+//! docs/performance.md. With `DATABASE_URL` it runs again on PostgreSQL metadata, with
+//! `INSIGHTS_TIMESERIES_URL` again on the PostgreSQL time-series source, and with `--ceiling`
+//! again on a build whose usage routes answer a constant body without their work.
 //!
 //! Every endpoint it sends is light, so every answer must be a 2xx: a Lua script counts each
 //! answer's status, goodput counts 2xx answers only, and the command fails, naming the

@@ -408,9 +408,10 @@ impl std::iter::Sum for UsageStats {
 /// series, each with one entry per range, in one allocation.
 ///
 /// One allocation rather than a list per series: a call covers tens of series over
-/// thousands of ranges, and a streaming request makes hundreds of calls. Small lists freed
-/// by the hundred were handed back to the system by glibc's allocator at every call and
-/// faulted in again at the next; one buffer of the same size is reused.
+/// thousands of ranges, and a streaming request makes hundreds of calls. Lists of tens of
+/// kilobytes, freed by the dozen at every call, were handed back to the system by glibc's
+/// allocator and faulted in again at the next call; one allocation of megabytes moves glibc's
+/// thresholds, and the next call is served from memory the process kept.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RangeStats {
     series: usize,

@@ -4,9 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
-use insights_core::{
-    Extent, RangeStats, SeriesKey, TimeSeriesError, TimeSeriesSource, UsageStats, Window,
-};
+use insights_core::{Extent, SeriesKey, TimeSeriesError, TimeSeriesSource, UsageStats, Window};
 use time::OffsetDateTime;
 
 use crate::{LoadError, MockTimeSeries};
@@ -101,7 +99,7 @@ impl TimeSeriesSource for ReloadableTimeSeries {
         &self,
         series: &[SeriesKey],
         edges: &[OffsetDateTime],
-    ) -> Result<RangeStats, TimeSeriesError> {
+    ) -> Result<Vec<Vec<UsageStats>>, TimeSeriesError> {
         self.current().range_stats(series, edges).await
     }
 

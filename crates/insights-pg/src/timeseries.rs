@@ -11,8 +11,8 @@ use std::fmt;
 use std::sync::Arc;
 
 use insights_core::{
-    Extent, RangeStats, SeriesKey, TimeSeriesError, TimeSeriesSource, TotalWatts, UsageStats,
-    Window, FALLBACK_INTERVAL,
+    Extent, SeriesKey, TimeSeriesError, TimeSeriesSource, TotalWatts, UsageStats, Window,
+    FALLBACK_INTERVAL,
 };
 use time::{Duration, OffsetDateTime};
 use tokio_postgres::types::Type;
@@ -540,8 +540,8 @@ impl TimeSeriesSource for PgTimeSeries {
             .range_stats(series, &[window.start(), window.end()])
             .await?;
         Ok(ranges
-            .rows()
-            .map(|ranges| ranges.first().copied().unwrap_or(UsageStats::EMPTY))
+            .into_iter()
+            .map(|ranges| ranges.into_iter().next().unwrap_or(UsageStats::EMPTY))
             .collect())
     }
 
@@ -549,9 +549,9 @@ impl TimeSeriesSource for PgTimeSeries {
         &self,
         series: &[SeriesKey],
         edges: &[OffsetDateTime],
-    ) -> Result<RangeStats, TimeSeriesError> {
+    ) -> Result<Vec<Vec<UsageStats>>, TimeSeriesError> {
         let n_ranges = edges.len().saturating_sub(1);
-        let mut answer = RangeStats::empty(series.len(), n_ranges);
+        let mut answer = vec![vec![UsageStats::EMPTY; n_ranges]; series.len()];
         if n_ranges == 0 || series.is_empty() {
             return Ok(answer);
         }
@@ -559,7 +559,14 @@ impl TimeSeriesSource for PgTimeSeries {
             [STATS, ROLLUP_STATS],
             series,
             edges,
-            |index, range, stats| answer.merge_at(index, range, stats),
+            |index, range, stats| {
+                if let Some(slot) = answer
+                    .get_mut(index)
+                    .and_then(|ranges| ranges.get_mut(range))
+                {
+                    *slot = slot.merge(stats);
+                }
+            },
         )
         .await?;
         Ok(answer)

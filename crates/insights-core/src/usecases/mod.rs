@@ -498,21 +498,11 @@ impl<M: MetadataRepo, T: TimeSeriesSource> Insights<M, T> {
         let accumulators = 1 + plan.n_parts + plan.top.len();
         let mut bucket_cursor = 0;
         let mut turns = Turns::default();
-        // Each span's sums, in buffers kept from one span to the next: a span's sums are
-        // megabytes, and when each span allocated its own, glibc's allocator gave the memory
-        // back to the system at the end of every span and the next span faulted it in again.
-        // A brand's year of 5-minute intervals spent half its CPU in the kernel doing so.
-        let (mut total, mut parts, mut top) = (Vec::new(), Vec::new(), Vec::new());
         for time_block in Blocks::time_blocks(keys.len(), n_intervals + 1, accumulators) {
             let length = time_block.len();
-            for (sums, count) in [
-                (&mut total, length),
-                (&mut parts, plan.n_parts * length),
-                (&mut top, plan.top.len() * length),
-            ] {
-                sums.clear();
-                sums.resize(count, SampleSum::EMPTY);
-            }
+            let mut total = vec![SampleSum::EMPTY; length];
+            let mut parts = vec![SampleSum::EMPTY; plan.n_parts * length];
+            let mut top = vec![SampleSum::EMPTY; plan.top.len() * length];
             for block in Blocks::series_blocks(keys.len(), &time_block) {
                 turns.before_block().await;
                 let answers = self

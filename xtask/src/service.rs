@@ -97,10 +97,10 @@ pub fn build_release(root: &Path) -> Result<Release> {
 }
 
 /// A release build with insights-http's `ceiling` feature (every usage route answers a
-/// constant body), in a target directory of its own so that it never replaces the service's
-/// own build.
+/// constant body), in a target directory of its own (`ceiling` under cargo's) so that it
+/// never replaces the service's own build.
 pub fn build_ceiling(root: &Path) -> Result<Release> {
-    let target = root.join("target/ceiling");
+    let target = target_dir(root)?.join("ceiling");
     build(
         root,
         &[

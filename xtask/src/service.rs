@@ -192,9 +192,17 @@ impl Server {
             command.env(key, value);
         }
         let child = command.spawn().context("failed to start the service")?;
-        let server = Server { child, addr };
+        let mut server = Server { child, addr };
         let started = Instant::now();
         while std::net::TcpStream::connect(&server.addr).is_err() {
+            // A service that stopped at start (a database it could not set up, an address in
+            // use) says so at once, rather than as a minute's wait for a port.
+            if let Ok(Some(status)) = server.child.try_wait() {
+                bail!(
+                    "the service exited ({status}) before it listened on {}",
+                    server.addr
+                );
+            }
             if started.elapsed() > Duration::from_secs(60) {
                 bail!("the service did not start listening within 60 s");
             }

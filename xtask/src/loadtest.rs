@@ -1,5 +1,5 @@
 //! `cargo xtask loadtest`: the service under `wrk`, endpoint by endpoint, at its default
-//! settings, compared with `/healthz` (the framework's ceiling) in the same run, written into
+//! settings, compared with `/healthz` (the framework's fastest route) in the same run, written into
 //! docs/performance.md. With `DATABASE_URL` it runs again on PostgreSQL metadata, with
 //! `INSIGHTS_TIMESERIES_URL` again on the PostgreSQL time-series source, and with `--ceiling`
 //! again on a build whose usage routes answer a constant body without their work.
@@ -47,7 +47,7 @@ struct Row {
 pub fn run(root: &Path, plan: &Plan) -> Result<()> {
     require_wrk()?;
     let release = service::build_release(root)?;
-    let ceiling = if plan.ceiling {
+    let ceiling_build = if plan.ceiling {
         Some(service::build_ceiling(root)?)
     } else {
         None
@@ -57,9 +57,9 @@ pub fn run(root: &Path, plan: &Plan) -> Result<()> {
     let circuits_lua = write_circuits_script(&scripts)?;
 
     let mut modes = vec![("embedded", &release, Vec::<(&str, String)>::new())];
-    if let Some(ceiling) = &ceiling {
+    if let Some(build) = &ceiling_build {
         // Right after the embedded mode, whose figures it is compared with.
-        modes.push(("ceiling build", ceiling, Vec::new()));
+        modes.push(("ceiling build", build, Vec::new()));
     }
     if let Ok(url) = std::env::var("DATABASE_URL") {
         modes.push(("postgres metadata", &release, vec![("DATABASE_URL", url)]));
@@ -160,8 +160,8 @@ pub fn run(root: &Path, plan: &Plan) -> Result<()> {
                 rows.push(Row { name, run, cpu });
             }
             let (first, last) = (&rows[0], &rows[rows.len() - 1]);
-            let ceiling = (first.run.goodput() + last.run.goodput()) / 2.0;
-            let ceiling_cpu = (first.cpu.server_us() + last.cpu.server_us()) / 2.0;
+            let healthz_goodput = (first.run.goodput() + last.run.goodput()) / 2.0;
+            let healthz_cpu = (first.cpu.server_us() + last.cpu.server_us()) / 2.0;
             let versus_embedded = mode != "embedded";
             writeln!(report, "\n**{mode} mode, {connections} connections**\n").unwrap();
             writeln!(
@@ -192,12 +192,12 @@ pub fn run(root: &Path, plan: &Plan) -> Result<()> {
                     row.run.slow,
                     row.run.p50_us as f64 / 1000.0,
                     row.run.p99_us as f64 / 1000.0,
-                    percent(row.run.goodput(), ceiling),
+                    percent(row.run.goodput(), healthz_goodput),
                     row.cpu.server_us(),
                     row.cpu.server_user_us,
                     row.cpu.server_kernel_us,
                     row.cpu.generator_us,
-                    percent(ceiling_cpu, row.cpu.server_us()),
+                    percent(healthz_cpu, row.cpu.server_us()),
                     vs_embedded
                 )
                 .unwrap();

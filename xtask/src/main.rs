@@ -110,7 +110,8 @@ enum Task {
         no_write: bool,
         /// Also measure a build with insights-http's `ceiling` feature, whose usage routes
         /// answer a constant body without their work, after the embedded mode: what a usage
-        /// request costs the framework and middleware alone.
+        /// request costs the framework and middleware alone. It is built from this tree, even
+        /// when XTASK_SERVICE_BINARY names the service measured.
         #[arg(long)]
         ceiling: bool,
     },

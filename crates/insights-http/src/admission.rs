@@ -13,8 +13,17 @@
 //!
 //! The drain rate (a moving average of how long admitted work holds its slot) also gives
 //! `Retry-After`. Time is tokio's clock, so tests pause it and advance it by hand.
+//!
+//! Answers written already and waiting for their clients to read them hold memory that no slot
+//! accounts for: a client that asks for megabytes and never reads keeps them until the client
+//! timeout closes its connection. So each long answer claims its length of a byte budget
+//! ([`AnswerClaim`]) until the server has handed its last byte to the socket or dropped it,
+//! and while the claims fill the budget, no heavy work starts: it is refused
+//! (`answers_waiting`), with the client timeout as `Retry-After`, the longest an answer nobody
+//! reads is kept. Light work goes on; its answers are short.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -37,14 +46,17 @@ pub enum Refusal {
     CallerShare,
     /// It could not start within the queueing target or before its own deadline.
     QueueDeadline,
+    /// Answers waiting for their clients to read them hold the whole answer budget.
+    AnswersWaiting,
 }
 
 impl Refusal {
     /// Every reason, in the order `/metrics` lists them.
-    pub const ALL: [Refusal; 3] = [
+    pub const ALL: [Refusal; 4] = [
         Refusal::QueueFull,
         Refusal::CallerShare,
         Refusal::QueueDeadline,
+        Refusal::AnswersWaiting,
     ];
 
     /// The reason's label in `/metrics` and the log.
@@ -53,6 +65,7 @@ impl Refusal {
             Refusal::QueueFull => "queue_full",
             Refusal::CallerShare => "caller_share",
             Refusal::QueueDeadline => "queue_deadline",
+            Refusal::AnswersWaiting => "answers_waiting",
         }
     }
 }
@@ -62,7 +75,8 @@ impl Refusal {
 pub struct Refused {
     /// Why.
     pub reason: Refusal,
-    /// How long the queue ahead of it is expected to take to drain, at least a second.
+    /// How long the queue ahead of it is expected to take to drain (for `answers_waiting`,
+    /// the client timeout), from 1 to 60 seconds.
     pub retry_after: Duration,
 }
 
@@ -75,6 +89,10 @@ pub struct AdmissionLimits {
     pub queue: usize,
     /// The longest a request may wait for a slot.
     pub target: Duration,
+    /// Bytes of answers that may wait for their clients at once before heavy work is refused.
+    pub answer_budget: usize,
+    /// The longest an answer nobody reads is kept: the client timeout.
+    pub unread_timeout: Duration,
 }
 
 impl AdmissionLimits {
@@ -95,6 +113,9 @@ impl AdmissionLimits {
 pub struct Admission {
     limits: AdmissionLimits,
     state: Mutex<State>,
+    /// Bytes claimed by answers waiting for their clients; outside the lock, since every long
+    /// answer claims and gives back, heavy or not.
+    answers_waiting: AtomicUsize,
 }
 
 #[derive(Debug, Default)]
@@ -132,6 +153,22 @@ pub struct Permit {
     armed: bool,
 }
 
+/// A long answer's share of the answer budget, held from when it is written until the server
+/// has handed its last byte to the socket or dropped it.
+#[derive(Debug)]
+pub struct AnswerClaim {
+    admission: Arc<Admission>,
+    bytes: usize,
+}
+
+impl Drop for AnswerClaim {
+    fn drop(&mut self) {
+        self.admission
+            .answers_waiting
+            .fetch_sub(self.bytes, Ordering::Relaxed);
+    }
+}
+
 /// The admission figures for `/metrics`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct AdmissionStatus {
@@ -143,6 +180,10 @@ pub struct AdmissionStatus {
     pub waiting: usize,
     /// Refusals so far, by reason, in [`Refusal::ALL`]'s order.
     pub refused: Vec<(Refusal, u64)>,
+    /// Bytes of answers waiting for their clients now.
+    pub answers_waiting: usize,
+    /// The most they may hold before heavy work is refused.
+    pub answer_budget: usize,
 }
 
 /// What an arriving request is told while the lock is held.
@@ -157,10 +198,10 @@ impl Admission {
         Arc::new(Admission {
             limits: AdmissionLimits {
                 slots: limits.slots.max(1),
-                queue: limits.queue,
-                target: limits.target,
+                ..limits
             },
             state: Mutex::new(State::default()),
+            answers_waiting: AtomicUsize::new(0),
         })
     }
 
@@ -184,6 +225,7 @@ impl Admission {
         caller: CallerId,
         deadline: Instant,
     ) -> Result<Permit, Refused> {
+        self.within_answer_budget()?;
         let arrived = Instant::now();
         let give_up = deadline.min(arrived + self.limits.target);
         let (ticket, granted) = match self.arrive(caller, arrived, give_up)? {
@@ -199,10 +241,10 @@ impl Admission {
         };
         let mut granted = granted;
         let outcome = tokio::time::timeout_at(give_up, &mut granted).await;
-        match outcome {
+        let permit = match outcome {
             Ok(Ok(permit)) => {
                 guard.ticket = None;
-                Ok(permit)
+                permit
             }
             // The sender is only dropped after a grant or by `leave`, which this future
             // alone calls: unreachable, but a refusal is the safe reading.
@@ -214,8 +256,35 @@ impl Admission {
                 // Granted just as the time ran out: the permit is in the channel.
                 granted
                     .try_recv()
-                    .map_err(|_| self.refuse(Refusal::QueueDeadline))
+                    .map_err(|_| self.refuse(Refusal::QueueDeadline))?
             }
+        };
+        // Answers may have filled the budget while it waited.
+        match self.within_answer_budget() {
+            Ok(()) => Ok(permit),
+            Err(refused) => {
+                permit.unused();
+                Err(refused)
+            }
+        }
+    }
+
+    /// Claims `bytes` of the answer budget for an answer written already; never refused,
+    /// since its work is done, but heavy work is while the claims fill the budget.
+    pub fn claim(self: &Arc<Self>, bytes: usize) -> AnswerClaim {
+        self.answers_waiting.fetch_add(bytes, Ordering::Relaxed);
+        AnswerClaim {
+            admission: Arc::clone(self),
+            bytes,
+        }
+    }
+
+    /// A refusal (`answers_waiting`) while answers waiting for their clients fill the budget.
+    fn within_answer_budget(&self) -> Result<(), Refused> {
+        if self.answers_waiting.load(Ordering::Relaxed) < self.limits.answer_budget {
+            Ok(())
+        } else {
+            Err(self.refuse(Refusal::AnswersWaiting))
         }
     }
 
@@ -249,7 +318,7 @@ impl Admission {
             None
         };
         if let Some(reason) = refusal {
-            return Err(state.refused(reason, limits.slots));
+            return Err(state.refused(reason, &limits));
         }
         let ticket = state.next_ticket;
         state.next_ticket += 1;
@@ -296,22 +365,25 @@ impl Admission {
 
     /// Counts a refusal and says when to retry.
     fn refuse(&self, reason: Refusal) -> Refused {
-        self.lock().refused(reason, self.limits.slots)
+        self.lock().refused(reason, &self.limits)
     }
 
-    /// Gives a slot back and serves the waiters it frees.
-    fn release(self: &Arc<Self>, caller_id: CallerId, held: Duration) {
+    /// Gives a slot back and serves the waiters it frees; `held` is how long work held it,
+    /// `None` for a slot given back unused, which says nothing of the drain rate.
+    fn release(self: &Arc<Self>, caller_id: CallerId, held: Option<Duration>) {
         let mut state = self.lock();
         state.busy -= 1;
         if let Some(caller) = state.callers.get_mut(&caller_id) {
             caller.busy -= 1;
         }
         state.forget_if_idle(caller_id);
-        // An exponentially weighted average over about the last eight holds.
-        state.hold = Some(match state.hold {
-            None => held,
-            Some(average) => (average * 7 + held) / 8,
-        });
+        if let Some(held) = held {
+            // An exponentially weighted average over about the last eight holds.
+            state.hold = Some(match state.hold {
+                None => held,
+                Some(average) => (average * 7 + held) / 8,
+            });
+        }
         self.serve(&mut state, Instant::now());
     }
 
@@ -367,6 +439,8 @@ impl Admission {
                 .into_iter()
                 .map(|reason| (reason, state.refused.get(&reason).copied().unwrap_or(0)))
                 .collect(),
+            answers_waiting: self.answers_waiting.load(Ordering::Relaxed),
+            answer_budget: self.limits.answer_budget,
         }
     }
 }
@@ -396,12 +470,15 @@ impl State {
         Some(hold * (ahead as u32 + 1) / slots as u32)
     }
 
-    /// Counts a refusal; `Retry-After` is the time the queue takes to drain, at least 1 s.
-    fn refused(&mut self, reason: Refusal, slots: usize) -> Refused {
+    /// Counts a refusal; `Retry-After` is the time the queue takes to drain, or for
+    /// `answers_waiting` the client timeout, which bounds how long an unread answer is kept.
+    fn refused(&mut self, reason: Refusal, limits: &AdmissionLimits) -> Refused {
         *self.refused.entry(reason).or_default() += 1;
-        let drain = self.hold.map_or(Duration::ZERO, |hold| {
-            hold * (self.waiting as u32 + 1) / slots as u32
-        });
+        let drain = match (reason, self.hold) {
+            (Refusal::AnswersWaiting, _) => limits.unread_timeout,
+            (_, None) => Duration::ZERO,
+            (_, Some(hold)) => hold * (self.waiting as u32 + 1) / limits.slots as u32,
+        };
         Refused {
             reason,
             retry_after: drain.clamp(Duration::from_secs(1), Duration::from_secs(60)),
@@ -421,12 +498,20 @@ impl State {
     }
 }
 
+impl Permit {
+    /// Gives the slot back without having run work in it.
+    fn unused(mut self) {
+        self.armed = false;
+        self.admission.release(self.caller, None);
+    }
+}
+
 impl Drop for Permit {
     fn drop(&mut self) {
         if self.armed {
             self.admission.release(
                 self.caller,
-                Instant::now().saturating_duration_since(self.since),
+                Some(Instant::now().saturating_duration_since(self.since)),
             );
         }
     }
@@ -458,10 +543,16 @@ mod tests {
     const C: CallerId = Some(Subject::Address(IpAddr::V4(Ipv4Addr::LOCALHOST)));
 
     fn admission(slots: usize, queue: usize, target_ms: u64) -> Arc<Admission> {
+        with_budget(slots, queue, target_ms, usize::MAX)
+    }
+
+    fn with_budget(slots: usize, queue: usize, target_ms: u64, bytes: usize) -> Arc<Admission> {
         Admission::new(AdmissionLimits {
             slots,
             queue,
             target: Duration::from_millis(target_ms),
+            answer_budget: bytes,
+            unread_timeout: Duration::from_secs(5),
         })
     }
 
@@ -528,7 +619,7 @@ mod tests {
         assert_eq!(started.elapsed(), Duration::from_millis(100));
         // Nothing is left waiting, and the refusal is counted by its reason.
         assert_eq!(admission.status().waiting, 0);
-        assert_eq!(refused(&admission), [0, 0, 1]);
+        assert_eq!(refused(&admission), [0, 0, 1, 0]);
     }
 
     #[tokio::test(start_paused = true)]
@@ -556,7 +647,7 @@ mod tests {
         settle().await;
         let full = admission.admit(C, later(10)).await.unwrap_err();
         assert_eq!(full.reason, Refusal::QueueFull);
-        assert_eq!(refused(&admission), [1, 1, 0]);
+        assert_eq!(refused(&admission), [1, 1, 0, 0]);
         assert_eq!(admission.status().waiting, 4);
     }
 
@@ -648,5 +739,56 @@ mod tests {
         // The slot is free for the next request, not held by the request that left.
         let _next = admission.admit(C, later(10)).await.unwrap();
         assert_eq!(admission.status().busy, 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn answers_filling_the_budget_refuse_heavy_work_until_a_claim_is_given_back() {
+        let admission = with_budget(8, 8, 100, 100);
+        let first = admission.claim(60);
+        let _second = admission.claim(39);
+        // A byte under the budget, heavy work still starts.
+        drop(admission.admit(A, later(10)).await.unwrap());
+        let _third = admission.claim(1);
+        let refusal = admission.admit(A, later(10)).await.unwrap_err();
+        assert_eq!(
+            refusal,
+            Refused {
+                reason: Refusal::AnswersWaiting,
+                retry_after: Duration::from_secs(5),
+            }
+        );
+        assert_eq!(admission.status().answers_waiting, 100);
+        drop(first);
+        assert_eq!(admission.status().answers_waiting, 40);
+        assert!(admission.admit(A, later(10)).await.is_ok());
+        assert_eq!(refused(&admission), [0, 0, 0, 1]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_request_waiting_when_the_budget_fills_is_refused_when_its_slot_comes() {
+        let admission = with_budget(1, 8, 1_000, 100);
+        let held = admission.admit(A, later(10)).await.unwrap();
+        let mut waiting = wait(&admission, B, later(10));
+        settle().await;
+        tokio::time::advance(Duration::from_secs(2)).await;
+        let claim = admission.claim(100);
+        drop(held);
+        settle().await;
+        let refusal = waiting.try_recv().unwrap().unwrap_err();
+        assert_eq!(refusal.reason, Refusal::AnswersWaiting);
+        let status = admission.status();
+        assert_eq!((status.busy, status.waiting), (0, 0));
+        // The slot it gave back unused says nothing of the drain rate: the last hold was
+        // 2 s, and a request that would wait that long for one slot is told so.
+        drop(claim);
+        let _held = admission.admit(A, later(10)).await.unwrap();
+        let refusal = admission.admit(B, later(10)).await.unwrap_err();
+        assert_eq!(
+            refusal,
+            Refused {
+                reason: Refusal::QueueDeadline,
+                retry_after: Duration::from_secs(2),
+            }
+        );
     }
 }

@@ -4,13 +4,20 @@
 //! write, and tens of milliseconds as CSV, and on a worker that is time every other request
 //! on it waits. A prepared answer carries its `caching::Prepared` mark in the response's
 //! extensions, so the caching middleware passes it on as it is and takes its entity tag
-//! rather than copy the bytes to hash them again.
+//! rather than copy the bytes to hash them again. An answer longer than [`CHUNK`] claims its
+//! length of admission's answer budget and goes to the server a chunk at a time
+//! ([`ClaimedBody`]), so the claim lasts as long as its bytes do.
 
 use std::collections::BTreeMap;
+use std::convert::Infallible;
 use std::marker::PhantomData;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
 
-use actix_web::body::BoxBody;
+use actix_web::body::{BodySize, BoxBody, MessageBody};
 use actix_web::http::header::{self, HeaderMap, HeaderValue};
+use actix_web::web::Bytes;
 use actix_web::{HttpRequest, HttpResponse, Responder};
 use paperclip::actix::web::Json;
 use paperclip::actix::OperationModifier;
@@ -18,6 +25,7 @@ use paperclip::v2::models::{DefaultOperationRaw, DefaultSchemaRaw};
 use paperclip::v2::schema::Apiv2Schema;
 use serde::Serialize;
 
+use crate::admission::{Admission, AnswerClaim};
 use crate::caching::Prepared;
 use crate::csv_export::{to_csv, TEXT_CSV};
 use crate::error::ApiError;
@@ -27,8 +35,16 @@ use crate::error::ApiError;
 pub struct Answer<T> {
     bytes: Vec<u8>,
     prepared: Prepared,
+    /// A long answer's share of the answer budget ([`Answer::claiming`]).
+    claim: Option<AnswerClaim>,
     written_from: PhantomData<fn() -> T>,
 }
+
+/// The most of a long answer handed to the server at once. Given a whole answer, actix copies
+/// all of it into the connection's write buffer, where it stays until the client has read it,
+/// accounted for by nothing; given chunks, it asks for the next once its buffer is below 32
+/// KiB, so the rest stays in the answer, claimed.
+pub const CHUNK: usize = 64 * 1024;
 
 /// The format a request asks its answer in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -85,8 +101,20 @@ impl<T: Serialize> Answer<T> {
         Ok(Answer {
             bytes,
             prepared: Prepared { content_type, tag },
+            claim: None,
             written_from: PhantomData,
         })
+    }
+}
+
+impl<T> Answer<T> {
+    /// The answer, holding its length of `admission`'s answer budget until the server has
+    /// handed its last byte to the socket or dropped it, when it is longer than [`CHUNK`].
+    pub fn claiming(mut self, admission: &Arc<Admission>) -> Answer<T> {
+        if self.bytes.len() > CHUNK {
+            self.claim = Some(admission.claim(self.bytes.len()));
+        }
+        self
     }
 }
 
@@ -106,6 +134,7 @@ impl<T> Answer<T> {
                 tag: crate::caching::entity_tag(&bytes),
             },
             bytes,
+            claim: None,
             written_from: PhantomData,
         }
     }
@@ -175,16 +204,52 @@ impl<T> Responder for Answer<T> {
 
     fn respond_to(self, _request: &HttpRequest) -> HttpResponse {
         let Answer {
-            bytes, prepared, ..
+            bytes,
+            prepared,
+            claim,
+            ..
         } = self;
-        let mut response = HttpResponse::Ok()
-            .insert_header((
-                header::CONTENT_TYPE,
-                HeaderValue::from_static(prepared.content_type),
-            ))
-            .body(bytes);
+        let mut builder = HttpResponse::Ok();
+        builder.insert_header((
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(prepared.content_type),
+        ));
+        let mut response = match claim {
+            None => builder.body(bytes),
+            Some(claim) => builder.body(ClaimedBody {
+                rest: Bytes::from(bytes),
+                _claim: claim,
+            }),
+        };
         response.extensions_mut().insert(prepared);
         response
+    }
+}
+
+/// A claimed answer's body, handed to the server [`CHUNK`] bytes at a time; its claim is given
+/// back when the server drops it, after the last chunk or with the connection.
+struct ClaimedBody {
+    rest: Bytes,
+    _claim: AnswerClaim,
+}
+
+impl MessageBody for ClaimedBody {
+    type Error = Infallible;
+
+    fn size(&self) -> BodySize {
+        BodySize::Sized(self.rest.len() as u64)
+    }
+
+    fn poll_next(
+        self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+    ) -> Poll<Option<Result<Bytes, Infallible>>> {
+        let this = self.get_mut();
+        if this.rest.is_empty() {
+            return Poll::Ready(None);
+        }
+        let length = this.rest.len().min(CHUNK);
+        Poll::Ready(Some(Ok(this.rest.split_to(length))))
     }
 }
 
@@ -318,5 +383,87 @@ mod tests {
                 "id,name,total_watts,sample_count,average_watts,min_watts,max_watts,energy_wh,coverage\r\na,'=1+1,3,,,,,,\r\n",
             ),
         );
+    }
+
+    fn budget() -> Arc<Admission> {
+        Admission::new(crate::admission::AdmissionLimits {
+            slots: 1,
+            queue: 0,
+            target: std::time::Duration::from_millis(100),
+            answer_budget: usize::MAX,
+            unread_timeout: std::time::Duration::from_secs(5),
+        })
+    }
+
+    fn waiting(admission: &Admission) -> usize {
+        admission.status().answers_waiting
+    }
+
+    /// The lengths of the chunks the server is handed, until the end or until `limit` chunks.
+    fn chunks(body: &mut ClaimedBody, limit: usize) -> Vec<usize> {
+        let mut context = Context::from_waker(std::task::Waker::noop());
+        let mut lengths = Vec::new();
+        while lengths.len() < limit {
+            match Pin::new(&mut *body).poll_next(&mut context) {
+                Poll::Ready(Some(Ok(chunk))) => lengths.push(chunk.len()),
+                Poll::Ready(None) => break,
+                Poll::Pending => unreachable!("a claimed body is always ready"),
+            }
+        }
+        lengths
+    }
+
+    fn claimed(length: usize, admission: &Arc<Admission>) -> Answer<Body> {
+        let answer = Answer::<Body> {
+            bytes: vec![b'x'; length],
+            prepared: Prepared {
+                content_type: "application/json",
+                tag: String::new(),
+            },
+            claim: None,
+            written_from: PhantomData,
+        };
+        answer.claiming(admission)
+    }
+
+    #[test]
+    fn only_answers_longer_than_a_chunk_claim_the_budget() {
+        let admission = budget();
+        let short = claimed(CHUNK, &admission);
+        assert!(short.claim.is_none());
+        assert_eq!(waiting(&admission), 0);
+        let long = claimed(CHUNK + 1, &admission);
+        assert!(long.claim.is_some());
+        assert_eq!(waiting(&admission), CHUNK + 1);
+        drop(long);
+        assert_eq!(waiting(&admission), 0);
+    }
+
+    #[test]
+    fn a_claimed_body_goes_a_chunk_at_a_time_and_gives_its_claim_back_when_dropped() {
+        let admission = budget();
+        let length = 2 * CHUNK + 7;
+        let Answer { bytes, claim, .. } = claimed(length, &admission);
+        let mut body = ClaimedBody {
+            rest: Bytes::from(bytes),
+            _claim: claim.unwrap(),
+        };
+        assert_eq!(body.size(), BodySize::Sized(length as u64));
+        assert_eq!(chunks(&mut body, usize::MAX), [CHUNK, CHUNK, 7]);
+        // Held until the server drops the body, after its last chunk.
+        assert_eq!(waiting(&admission), length);
+        drop(body);
+        assert_eq!(waiting(&admission), 0);
+
+        // A client that goes away midway: the connection drops the body with the rest.
+        let Answer { bytes, claim, .. } = claimed(length, &admission);
+        let mut body = ClaimedBody {
+            rest: Bytes::from(bytes),
+            _claim: claim.unwrap(),
+        };
+        assert_eq!(chunks(&mut body, 1), [CHUNK]);
+        assert_eq!(waiting(&admission), length);
+        drop(body);
+        assert_eq!(waiting(&admission), 0);
     }
 }

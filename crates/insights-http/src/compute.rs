@@ -159,6 +159,8 @@ mod tests {
             slots: 1,
             queue: 0,
             target: Duration::from_millis(100),
+            answer_budget: usize::MAX,
+            unread_timeout: Duration::from_secs(5),
         })
     }
 

@@ -253,6 +253,7 @@ impl ResponseError for ApiError {
                 let detail = match refused.reason {
                     Refusal::CallerShare => "This caller already has its share of heavy requests waiting; retry after the Retry-After delay.",
                     Refusal::QueueFull | Refusal::QueueDeadline => "The service is busy with other heavy requests and could not start this one in time; retry after the Retry-After delay.",
+                    Refusal::AnswersWaiting => "The service holds as many long answers waiting for their clients to read them as it may; retry after the Retry-After delay.",
                 };
                 let mut response = problem_response(status, detail, None);
                 let seconds = refused.retry_after.as_secs_f64().ceil().max(1.0) as u64;

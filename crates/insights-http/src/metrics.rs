@@ -457,7 +457,7 @@ impl Snapshot {
             text,
             "insights_compute_refused_total",
             "counter",
-            "Heavy requests refused with 503, by reason: the queue was full, the caller's share of it was, or the request could not start within the queueing target or its deadline.",
+            "Heavy requests refused with 503, by reason: the queue was full, the caller's share of it was, the request could not start within the queueing target or its deadline, or answers waiting for their clients held the answer budget.",
         );
         for (reason, count) in &self.admission.refused {
             let _ = writeln!(
@@ -466,6 +466,18 @@ impl Snapshot {
                 reason.label()
             );
         }
+        gauge(
+            text,
+            "insights_answers_waiting_bytes",
+            "Bytes of answers over 64 KiB written and not yet all taken by their clients' sockets.",
+            self.admission.answers_waiting,
+        );
+        gauge(
+            text,
+            "insights_answer_budget_bytes",
+            "The most those answers may hold before heavy requests are refused (INSIGHTS_ANSWER_BUDGET_MIB).",
+            self.admission.answer_budget,
+        );
         counter(
             text,
             "insights_compute_timed_out_total",
@@ -585,7 +597,10 @@ mod tests {
                         (Refusal::QueueFull, 3),
                         (Refusal::CallerShare, 0),
                         (Refusal::QueueDeadline, 5),
+                        (Refusal::AnswersWaiting, 1),
                     ],
+                    answers_waiting: 4_194_304,
+                    answer_budget: 33_554_432,
                 },
                 timed_out: 2,
             },
@@ -654,6 +669,9 @@ mod tests {
                 "insights_compute_refused_total{reason=\"queue_full\"} 3",
                 "insights_compute_refused_total{reason=\"caller_share\"} 0",
                 "insights_compute_refused_total{reason=\"queue_deadline\"} 5",
+                "insights_compute_refused_total{reason=\"answers_waiting\"} 1",
+                "insights_answers_waiting_bytes 4194304",
+                "insights_answer_budget_bytes 33554432",
                 "insights_compute_timed_out_total 2",
                 "process_resident_memory_bytes 4096",
                 "process_start_time_seconds 1700000000",

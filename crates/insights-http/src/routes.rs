@@ -313,7 +313,8 @@ where
         let (body, settled) = (Body::try_from(&answer)?, answer.rollup.settled);
         let freshness = freshness(&state_for_work, settled, end);
         // Written and tagged here, where the work runs: on the pool for heavy answers.
-        Ok((Answer::prepare(&body, format)?, freshness))
+        let answer = Answer::prepare(&body, format)?.claiming(&state_for_work.admission);
+        Ok((answer, freshness))
     });
     let (answer, freshness) = admitted(state, http, class, deadline, work).await?;
     caching::mark(http, freshness);

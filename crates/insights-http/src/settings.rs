@@ -289,6 +289,10 @@ settings! {
         /// (predicted from the drain rate, or by its timer) is 503
         pub queue_target: Duration =
             public("INSIGHTS_QUEUE_TARGET_MS", "100", milliseconds(0, 60_000));
+        /// answers over 64 KiB written already and waiting for their clients to read them may
+        /// hold this much memory; while they hold more, heavy requests are 503
+        pub answer_budget_mib: usize =
+            public("INSIGHTS_ANSWER_BUDGET_MIB", "32", whole(1, 1_048_576, " of MiB"));
         // 512: about a millisecond of work on the file source at most (a circuit in 512
         // buckets), measured in `docs/performance.md`.
         /// figures (circuits × buckets and intervals) up to which a usage request is light:
@@ -365,6 +369,8 @@ impl Limits {
             slots: self.compute_slots,
             queue: self.queue_capacity,
             target: self.queue_target,
+            answer_budget: self.answer_budget_mib.saturating_mul(1024 * 1024),
+            unread_timeout: self.client_timeout,
         }
     }
 }
@@ -497,7 +503,7 @@ mod tests {
 
     #[test]
     fn reads_defaults_and_overrides() {
-        let defaults = r#"Settings { addr: 127.0.0.1:8080, timeseries_path: "data/mock_timeseries.json", timeseries_url: None, timeseries_replica_urls: None, replica_max_lag: 5s, replica_fallback: Primary, catalogue_path: None, max_window_days: 366, database_url: None, db_pool_size: 16, db_connect_timeout: 500ms, db_wait_timeout: 500ms, db_statement_timeout: 1s, db_pooler: None, cache_ttl: 60s, cache_capacity: 10000, limits: Limits { request_timeout: 10s, max_query_bytes: 2048, max_connections: 4096, workers: 2, client_timeout: 5s, compute_threads: 2, compute_slots: 8, queue_capacity: 128, queue_target: 100ms, light_work: 512, keep_alive: 5s, shutdown_timeout: 30s }, api_keys_file: None, metrics_require_key: true, rate_limit: None, log_format: Text, log_filter: "info" }"#;
+        let defaults = r#"Settings { addr: 127.0.0.1:8080, timeseries_path: "data/mock_timeseries.json", timeseries_url: None, timeseries_replica_urls: None, replica_max_lag: 5s, replica_fallback: Primary, catalogue_path: None, max_window_days: 366, database_url: None, db_pool_size: 16, db_connect_timeout: 500ms, db_wait_timeout: 500ms, db_statement_timeout: 1s, db_pooler: None, cache_ttl: 60s, cache_capacity: 10000, limits: Limits { request_timeout: 10s, max_query_bytes: 2048, max_connections: 4096, workers: 2, client_timeout: 5s, compute_threads: 2, compute_slots: 8, queue_capacity: 128, queue_target: 100ms, answer_budget_mib: 32, light_work: 512, keep_alive: 5s, shutdown_timeout: 30s }, api_keys_file: None, metrics_require_key: true, rate_limit: None, log_format: Text, log_filter: "info" }"#;
         check(&[], Ok(defaults));
         assert_eq!(Settings::from_lookup(|_| None), Ok(Settings::default()));
         check(
@@ -507,7 +513,7 @@ mod tests {
                 ("INSIGHTS_MAX_WINDOW_DAYS", "31"),
             ],
             Ok(
-                r#"Settings { addr: 0.0.0.0:9000, timeseries_path: "/tmp/x.json", timeseries_url: None, timeseries_replica_urls: None, replica_max_lag: 5s, replica_fallback: Primary, catalogue_path: None, max_window_days: 31, database_url: None, db_pool_size: 16, db_connect_timeout: 500ms, db_wait_timeout: 500ms, db_statement_timeout: 1s, db_pooler: None, cache_ttl: 60s, cache_capacity: 10000, limits: Limits { request_timeout: 10s, max_query_bytes: 2048, max_connections: 4096, workers: 2, client_timeout: 5s, compute_threads: 2, compute_slots: 8, queue_capacity: 128, queue_target: 100ms, light_work: 512, keep_alive: 5s, shutdown_timeout: 30s }, api_keys_file: None, metrics_require_key: true, rate_limit: None, log_format: Text, log_filter: "info" }"#,
+                r#"Settings { addr: 0.0.0.0:9000, timeseries_path: "/tmp/x.json", timeseries_url: None, timeseries_replica_urls: None, replica_max_lag: 5s, replica_fallback: Primary, catalogue_path: None, max_window_days: 31, database_url: None, db_pool_size: 16, db_connect_timeout: 500ms, db_wait_timeout: 500ms, db_statement_timeout: 1s, db_pooler: None, cache_ttl: 60s, cache_capacity: 10000, limits: Limits { request_timeout: 10s, max_query_bytes: 2048, max_connections: 4096, workers: 2, client_timeout: 5s, compute_threads: 2, compute_slots: 8, queue_capacity: 128, queue_target: 100ms, answer_budget_mib: 32, light_work: 512, keep_alive: 5s, shutdown_timeout: 30s }, api_keys_file: None, metrics_require_key: true, rate_limit: None, log_format: Text, log_filter: "info" }"#,
             ),
         );
         // The database URLs may hold passwords, in any form: they are never shown.
@@ -519,7 +525,7 @@ mod tests {
                 ("INSIGHTS_DB_STATEMENT_TIMEOUT_MS", "250"),
             ],
             Ok(
-                r#"Settings { addr: 127.0.0.1:8080, timeseries_path: "data/mock_timeseries.json", timeseries_url: Some("<redacted>"), timeseries_replica_urls: None, replica_max_lag: 5s, replica_fallback: Primary, catalogue_path: None, max_window_days: 366, database_url: Some("<redacted>"), db_pool_size: 4, db_connect_timeout: 500ms, db_wait_timeout: 500ms, db_statement_timeout: 250ms, db_pooler: None, cache_ttl: 60s, cache_capacity: 10000, limits: Limits { request_timeout: 10s, max_query_bytes: 2048, max_connections: 4096, workers: 2, client_timeout: 5s, compute_threads: 2, compute_slots: 8, queue_capacity: 128, queue_target: 100ms, light_work: 512, keep_alive: 5s, shutdown_timeout: 30s }, api_keys_file: None, metrics_require_key: true, rate_limit: None, log_format: Text, log_filter: "info" }"#,
+                r#"Settings { addr: 127.0.0.1:8080, timeseries_path: "data/mock_timeseries.json", timeseries_url: Some("<redacted>"), timeseries_replica_urls: None, replica_max_lag: 5s, replica_fallback: Primary, catalogue_path: None, max_window_days: 366, database_url: Some("<redacted>"), db_pool_size: 4, db_connect_timeout: 500ms, db_wait_timeout: 500ms, db_statement_timeout: 250ms, db_pooler: None, cache_ttl: 60s, cache_capacity: 10000, limits: Limits { request_timeout: 10s, max_query_bytes: 2048, max_connections: 4096, workers: 2, client_timeout: 5s, compute_threads: 2, compute_slots: 8, queue_capacity: 128, queue_target: 100ms, answer_budget_mib: 32, light_work: 512, keep_alive: 5s, shutdown_timeout: 30s }, api_keys_file: None, metrics_require_key: true, rate_limit: None, log_format: Text, log_filter: "info" }"#,
             ),
         );
         check(
@@ -536,7 +542,7 @@ mod tests {
                 ("RUST_LOG", "insights_http=debug"),
             ],
             Ok(
-                r#"Settings { addr: 127.0.0.1:8080, timeseries_path: "data/mock_timeseries.json", timeseries_url: None, timeseries_replica_urls: None, replica_max_lag: 5s, replica_fallback: Primary, catalogue_path: None, max_window_days: 366, database_url: None, db_pool_size: 16, db_connect_timeout: 500ms, db_wait_timeout: 500ms, db_statement_timeout: 1s, db_pooler: None, cache_ttl: 60s, cache_capacity: 10000, limits: Limits { request_timeout: 250ms, max_query_bytes: 512, max_connections: 100, workers: 8, client_timeout: 5s, compute_threads: 2, compute_slots: 8, queue_capacity: 128, queue_target: 100ms, light_work: 512, keep_alive: 0ns, shutdown_timeout: 3s }, api_keys_file: Some("/etc/insights/keys"), metrics_require_key: false, rate_limit: None, log_format: Json, log_filter: "insights_http=debug" }"#,
+                r#"Settings { addr: 127.0.0.1:8080, timeseries_path: "data/mock_timeseries.json", timeseries_url: None, timeseries_replica_urls: None, replica_max_lag: 5s, replica_fallback: Primary, catalogue_path: None, max_window_days: 366, database_url: None, db_pool_size: 16, db_connect_timeout: 500ms, db_wait_timeout: 500ms, db_statement_timeout: 1s, db_pooler: None, cache_ttl: 60s, cache_capacity: 10000, limits: Limits { request_timeout: 250ms, max_query_bytes: 512, max_connections: 100, workers: 8, client_timeout: 5s, compute_threads: 2, compute_slots: 8, queue_capacity: 128, queue_target: 100ms, answer_budget_mib: 32, light_work: 512, keep_alive: 0ns, shutdown_timeout: 3s }, api_keys_file: Some("/etc/insights/keys"), metrics_require_key: false, rate_limit: None, log_format: Json, log_filter: "insights_http=debug" }"#,
             ),
         );
         // A blank DATABASE_URL, as a .env may leave it, means none.
@@ -558,7 +564,7 @@ mod tests {
                 ("INSIGHTS_API_KEYS_FILE", "https://token@vault/keys"),
             ],
             Ok(
-                r#"Settings { addr: 127.0.0.1:8080, timeseries_path: "postgres://<redacted>@db:5432/samples", timeseries_url: None, timeseries_replica_urls: None, replica_max_lag: 5s, replica_fallback: Primary, catalogue_path: Some("postgresql://<redacted>@db/meta?sslmode=disable"), max_window_days: 366, database_url: None, db_pool_size: 16, db_connect_timeout: 500ms, db_wait_timeout: 500ms, db_statement_timeout: 1s, db_pooler: None, cache_ttl: 60s, cache_capacity: 10000, limits: Limits { request_timeout: 10s, max_query_bytes: 2048, max_connections: 4096, workers: 2, client_timeout: 5s, compute_threads: 2, compute_slots: 8, queue_capacity: 128, queue_target: 100ms, light_work: 512, keep_alive: 5s, shutdown_timeout: 30s }, api_keys_file: Some("https://<redacted>@vault/keys"), metrics_require_key: true, rate_limit: None, log_format: Text, log_filter: "info" }"#,
+                r#"Settings { addr: 127.0.0.1:8080, timeseries_path: "postgres://<redacted>@db:5432/samples", timeseries_url: None, timeseries_replica_urls: None, replica_max_lag: 5s, replica_fallback: Primary, catalogue_path: Some("postgresql://<redacted>@db/meta?sslmode=disable"), max_window_days: 366, database_url: None, db_pool_size: 16, db_connect_timeout: 500ms, db_wait_timeout: 500ms, db_statement_timeout: 1s, db_pooler: None, cache_ttl: 60s, cache_capacity: 10000, limits: Limits { request_timeout: 10s, max_query_bytes: 2048, max_connections: 4096, workers: 2, client_timeout: 5s, compute_threads: 2, compute_slots: 8, queue_capacity: 128, queue_target: 100ms, answer_budget_mib: 32, light_work: 512, keep_alive: 5s, shutdown_timeout: 30s }, api_keys_file: Some("https://<redacted>@vault/keys"), metrics_require_key: true, rate_limit: None, log_format: Text, log_filter: "info" }"#,
             ),
         );
     }

@@ -476,6 +476,7 @@ mod tests {
             ("INSIGHTS_COMPUTE_SLOTS", &more(limits.compute_slots)),
             ("INSIGHTS_QUEUE_CAPACITY", &more(limits.queue_capacity)),
             ("INSIGHTS_QUEUE_TARGET_MS", "101"),
+            ("INSIGHTS_ANSWER_BUDGET_MIB", "33"),
             ("INSIGHTS_LIGHT_WORK", "513"),
             ("INSIGHTS_KEEP_ALIVE_S", "6"),
             ("INSIGHTS_SHUTDOWN_TIMEOUT_S", "31"),

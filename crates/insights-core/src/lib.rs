@@ -100,8 +100,8 @@ pub use ports::{
     METADATA_REPO_METHODS, TIME_SERIES_SOURCE_METHODS,
 };
 pub use stats::{
-    nominal_interval, sample_parts, EnergyChange, SampleSum, TotalWatts, Usage, UsageStats,
-    FALLBACK_INTERVAL, MAX_ABS_WATTS,
+    nominal_interval, sample_parts, EnergyChange, RangeStats, SampleSum, TotalWatts, Usage,
+    UsageStats, FALLBACK_INTERVAL, MAX_ABS_WATTS,
 };
 pub use timestamp::{format_utc, in_supported_range, parse_rfc3339, TimestampError};
 pub use usecases::{

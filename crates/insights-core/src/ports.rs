@@ -10,7 +10,7 @@ use crate::ids::{BrandId, CircuitId, LocationId, OrganizationId, SensorId, Serie
 use crate::model::{
     Brand, BrandTree, CircuitContext, LocationSummary, OrganizationTree, SensorDetail,
 };
-use crate::stats::UsageStats;
+use crate::stats::{RangeStats, UsageStats};
 use crate::window::Window;
 
 /// Why the metadata store could not answer.
@@ -159,12 +159,12 @@ port! {
         fn window_stats<'a>(&'a self, series: &'a [SeriesKey], window: &'a Window)
             -> Result<Vec<UsageStats>, TimeSeriesError>, boxed as window_stats_boxed;
 
-        /// The statistics of each series over each range `[edges[i], edges[i + 1])`: one list
+        /// The statistics of each series over each range `[edges[i], edges[i + 1])`: one row
         /// per series, in the order the keys were given, each with `edges.len() - 1` entries.
         ///
         /// `edges` are strictly increasing. A source should answer in one pass per series.
         fn range_stats<'a>(&'a self, series: &'a [SeriesKey], edges: &'a [OffsetDateTime])
-            -> Result<Vec<Vec<UsageStats>>, TimeSeriesError>, boxed as range_stats_boxed;
+            -> Result<RangeStats, TimeSeriesError>, boxed as range_stats_boxed;
 
         /// The statistics of all the given series together over each range
         /// `[edges[i], edges[i + 1])`: `edges.len() - 1` entries, each the merge of every
@@ -196,10 +196,7 @@ macro_rules! slow_range_stats {
             &self,
             series: &[$crate::SeriesKey],
             edges: &[$crate::__macro_support::OffsetDateTime],
-        ) -> ::core::result::Result<
-            ::std::vec::Vec<::std::vec::Vec<$crate::UsageStats>>,
-            $crate::TimeSeriesError,
-        > {
+        ) -> ::core::result::Result<$crate::RangeStats, $crate::TimeSeriesError> {
             $crate::range_stats_window_by_window(self, series, edges).await
         }
     };
@@ -221,22 +218,24 @@ pub async fn range_stats_window_by_window(
     source: &(impl TimeSeriesSource + ?Sized),
     series: &[SeriesKey],
     edges: &[OffsetDateTime],
-) -> Result<Vec<Vec<UsageStats>>, TimeSeriesError> {
-    let mut per_series = vec![Vec::with_capacity(edges.len().saturating_sub(1)); series.len()];
-    for pair in edges.windows(2) {
+) -> Result<RangeStats, TimeSeriesError> {
+    let mut answer = RangeStats::empty(series.len(), edges.len().saturating_sub(1));
+    for (index, pair) in edges.windows(2).enumerate() {
         let Ok(range) = Window::new(pair[0], pair[1], Duration::MAX) else {
             return Err(TimeSeriesError::Failed {
                 reason: "range edges must be strictly increasing".to_owned(),
             });
         };
-        for (list, stats) in per_series
-            .iter_mut()
-            .zip(source.window_stats(series, &range).await?)
+        for (row, stats) in source
+            .window_stats(series, &range)
+            .await?
+            .into_iter()
+            .enumerate()
         {
-            list.push(stats);
+            answer.merge_at(row, index, stats);
         }
     }
-    Ok(per_series)
+    Ok(answer)
 }
 
 /// [`TimeSeriesSource::combined_range_stats`] from [`TimeSeriesSource::range_stats`], merging
@@ -248,9 +247,9 @@ pub async fn combined_range_stats_series_by_series(
     edges: &[OffsetDateTime],
 ) -> Result<Vec<UsageStats>, TimeSeriesError> {
     let mut combined = vec![UsageStats::EMPTY; edges.len().saturating_sub(1)];
-    for ranges in source.range_stats(series, edges).await? {
+    for ranges in source.range_stats(series, edges).await?.rows() {
         for (total, stats) in combined.iter_mut().zip(ranges) {
-            *total = total.merge(stats);
+            *total = total.merge(*stats);
         }
     }
     Ok(combined)

@@ -404,6 +404,76 @@ impl std::iter::Sum for UsageStats {
     }
 }
 
+/// The statistics of several series over the same ranges: a row of [`UsageStats`] per
+/// series, each with one entry per range, in one allocation.
+///
+/// One allocation rather than a list per series: a call covers tens of series over
+/// thousands of ranges, and a streaming request makes hundreds of calls. Lists of tens of
+/// kilobytes, freed by the dozen at every call, were handed back to the system by glibc's
+/// allocator and faulted in again at the next call; one allocation of megabytes moves glibc's
+/// thresholds, and the next call is served from memory the process kept.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RangeStats {
+    series: usize,
+    ranges: usize,
+    cells: Vec<UsageStats>,
+}
+
+impl RangeStats {
+    /// `series` rows of `ranges` entries, each [`UsageStats::EMPTY`].
+    pub fn empty(series: usize, ranges: usize) -> RangeStats {
+        RangeStats {
+            series,
+            ranges,
+            cells: vec![UsageStats::EMPTY; series * ranges],
+        }
+    }
+
+    /// How many series (rows) it holds.
+    pub fn series_count(&self) -> usize {
+        self.series
+    }
+
+    /// How many ranges each row has.
+    pub fn range_count(&self) -> usize {
+        self.ranges
+    }
+
+    /// The row of series `index`, one entry per range. Panics past the last series.
+    pub fn series(&self, index: usize) -> &[UsageStats] {
+        assert!(index < self.series, "series {index} of {}", self.series);
+        &self.cells[index * self.ranges..][..self.ranges]
+    }
+
+    /// The row of series `index`, to write. Panics past the last series.
+    pub fn series_mut(&mut self, index: usize) -> &mut [UsageStats] {
+        assert!(index < self.series, "series {index} of {}", self.series);
+        &mut self.cells[index * self.ranges..][..self.ranges]
+    }
+
+    /// Merges `stats` into the entry of series `series` and range `range`; figures for a
+    /// series or range it does not hold are ignored.
+    pub fn merge_at(&mut self, series: usize, range: usize, stats: UsageStats) {
+        if series < self.series && range < self.ranges {
+            let cell = &mut self.cells[series * self.ranges + range];
+            *cell = cell.merge(stats);
+        }
+    }
+
+    /// Every row, in series order.
+    pub fn rows(&self) -> impl ExactSizeIterator<Item = &[UsageStats]> + '_ {
+        (0..self.series).map(|index| self.series(index))
+    }
+}
+
+impl std::ops::Index<usize> for RangeStats {
+    type Output = [UsageStats];
+
+    fn index(&self, series: usize) -> &[UsageStats] {
+        self.series(series)
+    }
+}
+
 /// The usage of one or more series over a window, with the figures derived from the stats.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Usage {
@@ -446,6 +516,30 @@ impl Usage {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Sample counts of every row of `stats`.
+    fn counts(stats: &RangeStats) -> Vec<Vec<u64>> {
+        stats
+            .rows()
+            .map(|row| row.iter().map(UsageStats::n_samples).collect())
+            .collect()
+    }
+
+    #[test]
+    fn range_stats_keep_each_series_row_and_ignore_figures_outside_them() {
+        let one = UsageStats::of_samples([5.0], Duration::minutes(1));
+        let mut stats = RangeStats::empty(2, 3);
+        stats.merge_at(1, 2, one);
+        stats.merge_at(1, 2, one);
+        stats.merge_at(2, 0, one);
+        stats.merge_at(0, 3, one);
+        stats.series_mut(0)[1] = one;
+        assert_eq!(counts(&stats), [vec![0, 1, 0], vec![0, 0, 2]]);
+        assert_eq!((stats.series_count(), stats.range_count()), (2, 3));
+        assert_eq!(&stats[1], stats.series(1));
+        assert_eq!(counts(&RangeStats::empty(2, 0)), [vec![], vec![]]);
+        assert_eq!(counts(&RangeStats::empty(0, 4)), Vec::<Vec<u64>>::new());
+    }
 
     fn check_change(here_wh: f64, there_wh: f64, expected: EnergyChange) {
         let usage = |energy_wh| Usage {

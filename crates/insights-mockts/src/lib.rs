@@ -13,7 +13,8 @@ use std::collections::HashSet;
 use std::io::Read;
 
 use insights_core::{
-    format_utc, Extent, SeriesKey, TimeSeriesError, TimeSeriesSource, UsageStats, Window,
+    format_utc, Extent, RangeStats, SeriesKey, TimeSeriesError, TimeSeriesSource, UsageStats,
+    Window,
 };
 use rustc_hash::FxHashMap;
 use time::OffsetDateTime;
@@ -109,15 +110,22 @@ impl MockTimeSeries {
     /// Statistics of one series over each range between consecutive `edges` (ns since the
     /// epoch): one binary search per edge, then an index lookup per range.
     pub fn series_range_stats(&self, key: &SeriesKey, edges: &[i128]) -> Vec<UsageStats> {
-        let n_ranges = edges.len().saturating_sub(1);
+        let mut ranges = vec![UsageStats::EMPTY; edges.len().saturating_sub(1)];
+        self.write_series_range_stats(key, edges, &mut ranges);
+        ranges
+    }
+
+    /// [`MockTimeSeries::series_range_stats`], written into `ranges` (one entry per range,
+    /// [`UsageStats::EMPTY`] where the series is unknown).
+    fn write_series_range_stats(&self, key: &SeriesKey, edges: &[i128], ranges: &mut [UsageStats]) {
         let Some(series) = self.series.get(key) else {
-            return vec![UsageStats::EMPTY; n_ranges];
+            ranges.fill(UsageStats::EMPTY);
+            return;
         };
         let positions = series.positions(edges);
-        positions
-            .windows(2)
-            .map(|pair| series.range_stats(pair[0], pair[1]))
-            .collect()
+        for (slot, pair) in ranges.iter_mut().zip(positions.windows(2)) {
+            *slot = series.range_stats(pair[0], pair[1]);
+        }
     }
 }
 
@@ -236,7 +244,7 @@ impl TimeSeriesSource for MockTimeSeries {
         &self,
         series: &[SeriesKey],
         edges: &[OffsetDateTime],
-    ) -> Result<Vec<Vec<UsageStats>>, TimeSeriesError> {
+    ) -> Result<RangeStats, TimeSeriesError> {
         if edges.windows(2).any(|pair| pair[0] >= pair[1]) {
             return Err(TimeSeriesError::Failed {
                 reason: "range edges must be strictly increasing".to_owned(),
@@ -246,10 +254,11 @@ impl TimeSeriesSource for MockTimeSeries {
             .iter()
             .map(|edge| edge.unix_timestamp_nanos())
             .collect();
-        Ok(series
-            .iter()
-            .map(|key| self.series_range_stats(key, &nanos))
-            .collect())
+        let mut answer = RangeStats::empty(series.len(), nanos.len().saturating_sub(1));
+        for (index, key) in series.iter().enumerate() {
+            self.write_series_range_stats(key, &nanos, answer.series_mut(index));
+        }
+        Ok(answer)
     }
 
     // The figures are in memory, so merging them here costs what a store's merge would.

@@ -4,7 +4,9 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
-use insights_core::{Extent, SeriesKey, TimeSeriesError, TimeSeriesSource, UsageStats, Window};
+use insights_core::{
+    Extent, RangeStats, SeriesKey, TimeSeriesError, TimeSeriesSource, UsageStats, Window,
+};
 use time::OffsetDateTime;
 
 use crate::{LoadError, MockTimeSeries};
@@ -99,7 +101,7 @@ impl TimeSeriesSource for ReloadableTimeSeries {
         &self,
         series: &[SeriesKey],
         edges: &[OffsetDateTime],
-    ) -> Result<Vec<Vec<UsageStats>>, TimeSeriesError> {
+    ) -> Result<RangeStats, TimeSeriesError> {
         self.current().range_stats(series, edges).await
     }
 

@@ -11,8 +11,8 @@ use std::fmt;
 use std::sync::Arc;
 
 use insights_core::{
-    Extent, SeriesKey, TimeSeriesError, TimeSeriesSource, TotalWatts, UsageStats, Window,
-    FALLBACK_INTERVAL,
+    Extent, RangeStats, SeriesKey, TimeSeriesError, TimeSeriesSource, TotalWatts, UsageStats,
+    Window, FALLBACK_INTERVAL,
 };
 use time::{Duration, OffsetDateTime};
 use tokio_postgres::types::Type;
@@ -540,8 +540,8 @@ impl TimeSeriesSource for PgTimeSeries {
             .range_stats(series, &[window.start(), window.end()])
             .await?;
         Ok(ranges
-            .into_iter()
-            .map(|ranges| ranges.into_iter().next().unwrap_or(UsageStats::EMPTY))
+            .rows()
+            .map(|ranges| ranges.first().copied().unwrap_or(UsageStats::EMPTY))
             .collect())
     }
 
@@ -549,9 +549,9 @@ impl TimeSeriesSource for PgTimeSeries {
         &self,
         series: &[SeriesKey],
         edges: &[OffsetDateTime],
-    ) -> Result<Vec<Vec<UsageStats>>, TimeSeriesError> {
+    ) -> Result<RangeStats, TimeSeriesError> {
         let n_ranges = edges.len().saturating_sub(1);
-        let mut answer = vec![vec![UsageStats::EMPTY; n_ranges]; series.len()];
+        let mut answer = RangeStats::empty(series.len(), n_ranges);
         if n_ranges == 0 || series.is_empty() {
             return Ok(answer);
         }
@@ -559,14 +559,7 @@ impl TimeSeriesSource for PgTimeSeries {
             [STATS, ROLLUP_STATS],
             series,
             edges,
-            |index, range, stats| {
-                if let Some(slot) = answer
-                    .get_mut(index)
-                    .and_then(|ranges| ranges.get_mut(range))
-                {
-                    *slot = slot.merge(stats);
-                }
-            },
+            |index, range, stats| answer.merge_at(index, range, stats),
         )
         .await?;
         Ok(answer)

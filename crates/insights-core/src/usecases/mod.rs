@@ -509,7 +509,7 @@ impl<M: MetadataRepo, T: TimeSeriesSource> Insights<M, T> {
                     .timeseries
                     .range_stats(&keys[block.series.clone()], &edges[block.edges()])
                     .await?;
-                for (offset, ranges) in answers.iter().enumerate() {
+                for (offset, ranges) in answers.rows().enumerate() {
                     let index = block.series.start + offset;
                     let part = plan.members[index].part;
                     for (range, stats) in ranges.iter().enumerate() {

@@ -5,8 +5,8 @@
 use futures_executor::block_on;
 use insights_core::{
     format_utc, parse_rfc3339, BrandId, BucketWidth, DemandInterval, Extent, InMemoryMetadata,
-    Insights, InsightsError, Scope, SeriesKey, TimeSeriesError, TimeSeriesSource, UsageRequest,
-    UsageStats, Window, Zone, DEFAULT_MAX_WINDOW,
+    Insights, InsightsError, RangeStats, Scope, SeriesKey, TimeSeriesError, TimeSeriesSource,
+    UsageRequest, UsageStats, Window, Zone, DEFAULT_MAX_WINDOW,
 };
 use proptest::prelude::*;
 use time::{Duration, OffsetDateTime};
@@ -213,16 +213,16 @@ impl TimeSeriesSource for Recording {
         &self,
         series: &[SeriesKey],
         edges: &[OffsetDateTime],
-    ) -> Result<Vec<Vec<UsageStats>>, TimeSeriesError> {
+    ) -> Result<RangeStats, TimeSeriesError> {
         let ranges = edges.len() - 1;
         self.record(series.len() * ranges);
-        Ok(vec![
-            vec![
-                UsageStats::of_samples([1.0], Duration::minutes(1));
-                ranges
-            ];
-            series.len()
-        ])
+        let mut answer = RangeStats::empty(series.len(), ranges);
+        for index in 0..series.len() {
+            answer
+                .series_mut(index)
+                .fill(UsageStats::of_samples([1.0], Duration::minutes(1)));
+        }
+        Ok(answer)
     }
 
     insights_core::slow_range_stats!(combined_range_stats);

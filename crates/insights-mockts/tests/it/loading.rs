@@ -563,7 +563,7 @@ fn ranges_need_strictly_increasing_edges() {
         futures_executor::block_on(source.range_stats(&[key("A", 1), key("Z", 9)], &edges)).map(
             |per_series| {
                 per_series
-                    .iter()
+                    .rows()
                     .map(|ranges| ranges.iter().map(|stats| stats.n_samples()).collect())
                     .collect::<Vec<Vec<u64>>>()
             },

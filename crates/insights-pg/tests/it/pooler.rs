@@ -10,8 +10,8 @@
 use std::time::Duration;
 
 use insights_core::{
-    Catalogue, Duid, MetadataError, MetadataRepo, SeriesKey, TimeSeriesError, TimeSeriesSource,
-    UsageStats,
+    Catalogue, Duid, MetadataError, MetadataRepo, RangeStats, SeriesKey, TimeSeriesError,
+    TimeSeriesSource, UsageStats,
 };
 use insights_pg::{PgConfig, PgMetadata, PgSetupError, PgTimeSeries, Pooler};
 use insights_testdb::{free_port, Lcg, PgBouncer, TestDb};
@@ -130,7 +130,7 @@ fn edge_sets() -> Vec<Vec<OffsetDateTime>> {
 #[derive(Debug, PartialEq)]
 enum Read {
     Extent(Option<insights_core::Extent>),
-    Ranges(Vec<Vec<UsageStats>>),
+    Ranges(RangeStats),
     Combined(Vec<UsageStats>),
     Window(Vec<UsageStats>),
     Found(bool, bool),

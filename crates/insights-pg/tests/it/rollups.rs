@@ -6,7 +6,7 @@
 use std::time::Duration as StdDuration;
 
 use insights_core::DynTimeSeriesSource;
-use insights_core::{format_utc, Duid, SeriesKey, TimeSeriesSource, UsageStats};
+use insights_core::{format_utc, Duid, RangeStats, SeriesKey, TimeSeriesSource, UsageStats};
 use insights_mockts::MockTimeSeries;
 use insights_pg::{Importer, PgConfig, PgTimeSeries};
 use insights_testdb::{Lcg, TestDb};
@@ -240,8 +240,8 @@ async fn rollups_answer_exactly_what_raw_samples_and_the_file_source_answer() {
                 .iter()
                 .map(|&nanos| OffsetDateTime::from_unix_timestamp_nanos(nanos).unwrap())
                 .collect();
-            let (answers, combined): ([Vec<Vec<UsageStats>>; 3], [Vec<UsageStats>; 3]) = handle
-                .block_on(async {
+            let (answers, combined): ([RangeStats; 3], [Vec<UsageStats>; 3]) =
+                handle.block_on(async {
                     (
                         [
                             rolled_up.range_stats(&keys, &instants).await.unwrap(),
@@ -307,7 +307,7 @@ async fn a_sample_imported_while_serving_is_in_the_next_answer() {
         OffsetDateTime::from_unix_timestamp_nanos(i128::from(T0_NS)).unwrap(),
         OffsetDateTime::from_unix_timestamp_nanos(i128::from(T0_NS + DAY_NS)).unwrap(),
     ];
-    let count = |answer: Vec<Vec<UsageStats>>| answer[0][0].n_samples();
+    let count = |answer: RangeStats| answer[0][0].n_samples();
     let interval = |source: &PgTimeSeries| {
         let source = source.clone();
         let series = series.clone();

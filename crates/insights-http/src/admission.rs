@@ -766,7 +766,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_request_waiting_when_the_budget_fills_is_refused_when_its_slot_comes() {
-        let admission = with_budget(1, 8, 1_000, 100);
+        let admission = with_budget(1, 8, 5_000, 100);
         let held = admission.admit(A, later(10)).await.unwrap();
         let mut waiting = wait(&admission, B, later(10));
         settle().await;
@@ -779,10 +779,11 @@ mod tests {
         let status = admission.status();
         assert_eq!((status.busy, status.waiting), (0, 0));
         // The slot it gave back unused says nothing of the drain rate: the last hold was
-        // 2 s, and a request that would wait that long for one slot is told so.
+        // 2 s, and a request that cannot wait that long for one slot is told so.
         drop(claim);
         let _held = admission.admit(A, later(10)).await.unwrap();
-        let refusal = admission.admit(B, later(10)).await.unwrap_err();
+        let within_a_second = Instant::now() + Duration::from_secs(1);
+        let refusal = admission.admit(B, within_a_second).await.unwrap_err();
         assert_eq!(
             refusal,
             Refused {

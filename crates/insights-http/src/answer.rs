@@ -116,9 +116,7 @@ impl<T> Answer<T> {
         }
         self
     }
-}
 
-impl<T> Answer<T> {
     /// The answer of a build with the `ceiling` feature, for every usage request: a constant
     /// JSON body the length of a circuit's usage (592 bytes), copied and tagged as a real
     /// answer is, after the same extractors and middleware but without the lookup, the

@@ -16,11 +16,12 @@
 //!
 //! Answers written already and waiting for their clients to read them hold memory that no slot
 //! accounts for: a client that asks for megabytes and never reads keeps them until the client
-//! timeout closes its connection. So each long answer claims its length of a byte budget
-//! ([`AnswerClaim`]) until the server has handed its last byte to the socket or dropped it,
+//! timeout closes its connection. So each long answer claims its size of a byte budget
+//! ([`AnswerClaim`]) until the server has taken its last chunk or dropped it,
 //! and while the claims fill the budget, no heavy work starts: it is refused
 //! (`answers_waiting`), with the client timeout as `Retry-After`, the longest an answer nobody
-//! reads is kept. Light work goes on; its answers are short.
+//! reads is kept. Light work is never refused: its answers (a few hundred figures at most)
+//! claim too when they are long, but always start.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -154,7 +155,7 @@ pub struct Permit {
 }
 
 /// A long answer's share of the answer budget, held from when it is written until the server
-/// has handed its last byte to the socket or dropped it.
+/// has taken its last chunk into the connection's write buffer, or dropped it.
 #[derive(Debug)]
 pub struct AnswerClaim {
     admission: Arc<Admission>,
@@ -232,29 +233,31 @@ impl Admission {
             Arrival::Admitted(permit) => return Ok(permit),
             Arrival::Queued(ticket, granted) => (ticket, granted),
         };
-        // Dropped before a slot came (the client went away), the guard takes the ticket
-        // out of the queue, so it counts against no one.
-        let mut guard = Leave {
+        // Dropped before it has its slot (the client went away), the waiter takes its ticket
+        // out of the queue, or gives back a slot granted meanwhile, so it counts against no
+        // one.
+        let mut waiter = Leave {
             admission: self,
             caller,
             ticket: Some(ticket),
+            granted,
         };
-        let mut granted = granted;
-        let outcome = tokio::time::timeout_at(give_up, &mut granted).await;
+        let outcome = tokio::time::timeout_at(give_up, &mut waiter.granted).await;
         let permit = match outcome {
             Ok(Ok(permit)) => {
-                guard.ticket = None;
+                waiter.ticket = None;
                 permit
             }
             // The sender is only dropped after a grant or by `leave`, which this future
             // alone calls: unreachable, but a refusal is the safe reading.
             Ok(Err(_)) | Err(_) => {
-                guard.ticket = None;
+                waiter.ticket = None;
                 if self.leave(caller, ticket) {
                     return Err(self.refuse(Refusal::QueueDeadline));
                 }
                 // Granted just as the time ran out: the permit is in the channel.
-                granted
+                waiter
+                    .granted
                     .try_recv()
                     .map_err(|_| self.refuse(Refusal::QueueDeadline))?
             }
@@ -517,17 +520,24 @@ impl Drop for Permit {
     }
 }
 
-/// Takes a waiter's ticket out of the queue when its request is dropped while it waits.
+/// A request waiting for a slot. Dropped while it waits, it takes its ticket out of the queue;
+/// granted a slot it never took (its request went away as the slot came), it gives the slot
+/// back unused, so that no hold of nothing lowers the drain rate.
 struct Leave<'a> {
     admission: &'a Arc<Admission>,
     caller: CallerId,
     ticket: Option<u64>,
+    granted: oneshot::Receiver<Permit>,
 }
 
 impl Drop for Leave<'_> {
     fn drop(&mut self) {
         if let Some(ticket) = self.ticket.take() {
-            self.admission.leave(self.caller, ticket);
+            if !self.admission.leave(self.caller, ticket) {
+                if let Ok(permit) = self.granted.try_recv() {
+                    permit.unused();
+                }
+            }
         }
     }
 }
@@ -791,5 +801,25 @@ mod tests {
                 retry_after: Duration::from_secs(2),
             }
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_slot_granted_as_its_request_goes_away_is_given_back_without_a_hold() {
+        let admission = admission(1, 8, 5_000);
+        let held = admission.admit(A, later(10)).await.unwrap();
+        let mut waiting = Box::pin(admission.admit(B, later(10)));
+        let mut context = std::task::Context::from_waker(std::task::Waker::noop());
+        assert!(std::future::Future::poll(waiting.as_mut(), &mut context).is_pending());
+        tokio::time::advance(Duration::from_secs(2)).await;
+        // The slot goes to the waiting request, whose client leaves before it runs again.
+        drop(held);
+        drop(waiting);
+        let status = admission.status();
+        assert_eq!((status.busy, status.waiting), (0, 0));
+        // The hold measured is still the one of 2 s.
+        let _held = admission.admit(A, later(10)).await.unwrap();
+        let within_a_second = Instant::now() + Duration::from_secs(1);
+        let refusal = admission.admit(B, within_a_second).await.unwrap_err();
+        assert_eq!(refusal.retry_after, Duration::from_secs(2));
     }
 }

@@ -108,11 +108,13 @@ impl<T: Serialize> Answer<T> {
 }
 
 impl<T> Answer<T> {
-    /// The answer, holding its length of `admission`'s answer budget until the server has
-    /// handed its last byte to the socket or dropped it, when it is longer than [`CHUNK`].
+    /// The answer, holding its size of `admission`'s answer budget until the server has taken
+    /// its last chunk into the connection's write buffer, or dropped it, when it is longer
+    /// than [`CHUNK`]. Its size is its buffer's capacity, which the body keeps whole: a JSON
+    /// answer's is its length, a CSV answer's up to twice that.
     pub fn claiming(mut self, admission: &Arc<Admission>) -> Answer<T> {
         if self.bytes.len() > CHUNK {
-            self.claim = Some(admission.claim(self.bytes.len()));
+            self.claim = Some(admission.claim(self.bytes.capacity()));
         }
         self
     }
@@ -225,7 +227,8 @@ impl<T> Responder for Answer<T> {
 }
 
 /// A claimed answer's body, handed to the server [`CHUNK`] bytes at a time; its claim is given
-/// back when the server drops it, after the last chunk or with the connection.
+/// back when the server drops it, after the last chunk (with at most its write buffer's 32 KiB
+/// still to send) or with the connection.
 struct ClaimedBody {
     rest: Bytes,
     _claim: AnswerClaim,
@@ -411,9 +414,12 @@ mod tests {
         lengths
     }
 
-    fn claimed(length: usize, admission: &Arc<Admission>) -> Answer<Body> {
+    /// An answer of `length` bytes in a buffer of `capacity`, claiming as it would.
+    fn claimed_in(length: usize, capacity: usize, admission: &Arc<Admission>) -> Answer<Body> {
+        let mut bytes = Vec::with_capacity(capacity);
+        bytes.resize(length, b'x');
         let answer = Answer::<Body> {
-            bytes: vec![b'x'; length],
+            bytes,
             prepared: Prepared {
                 content_type: "application/json",
                 tag: String::new(),
@@ -422,6 +428,10 @@ mod tests {
             written_from: PhantomData,
         };
         answer.claiming(admission)
+    }
+
+    fn claimed(length: usize, admission: &Arc<Admission>) -> Answer<Body> {
+        claimed_in(length, length, admission)
     }
 
     #[test]
@@ -435,6 +445,10 @@ mod tests {
         assert_eq!(waiting(&admission), CHUNK + 1);
         drop(long);
         assert_eq!(waiting(&admission), 0);
+        // A buffer grown by doubling (CSV) is held whole, and claimed so.
+        let grown = claimed_in(CHUNK + 1, 2 * CHUNK, &admission);
+        assert_eq!(waiting(&admission), grown.bytes.capacity());
+        assert!(grown.bytes.capacity() >= 2 * CHUNK);
     }
 
     #[test]

@@ -289,8 +289,8 @@ settings! {
         /// (predicted from the drain rate, or by its timer) is 503
         pub queue_target: Duration =
             public("INSIGHTS_QUEUE_TARGET_MS", "100", milliseconds(0, 60_000));
-        /// answers over 64 KiB written already and waiting for their clients to read them may
-        /// hold this much memory; while they hold more, heavy requests are 503
+        /// answers over 64 KiB written already and waiting for their clients to take them may
+        /// hold this much memory; while they hold it all, heavy requests are 503
         pub answer_budget_mib: usize =
             public("INSIGHTS_ANSWER_BUDGET_MIB", "32", whole(1, 1_048_576, " of MiB"));
         // 512: about a millisecond of work on the file source at most (a circuit in 512

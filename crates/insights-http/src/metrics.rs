@@ -469,7 +469,7 @@ impl Snapshot {
         gauge(
             text,
             "insights_answers_waiting_bytes",
-            "Bytes of answers over 64 KiB written and not yet all taken by their clients' sockets.",
+            "Bytes of answers over 64 KiB written and not yet all taken by their connections.",
             self.admission.answers_waiting,
         );
         gauge(

@@ -313,7 +313,7 @@ pub const ERROR_RESPONSES: &[(u16, &str)] = &[
     ),
     (
         503,
-        "A dependency is unreachable, the service is busy with other heavy requests, or the request took longer than the service allows; retry after the `Retry-After` delay.",
+        "A dependency is unreachable, the service is busy with other heavy requests or with long answers its clients have not yet taken, or the request took longer than the service allows; retry after the `Retry-After` delay.",
     ),
 ];
 

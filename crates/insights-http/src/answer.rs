@@ -5,7 +5,7 @@
 //! on it waits. A prepared answer carries its `caching::Prepared` mark in the response's
 //! extensions, so the caching middleware passes it on as it is and takes its entity tag
 //! rather than copy the bytes to hash them again. An answer longer than [`CHUNK`] claims its
-//! length of admission's answer budget and goes to the server a chunk at a time
+//! buffer's capacity of admission's answer budget and goes to the server a chunk at a time
 //! ([`ClaimedBody`]), so the claim lasts as long as its bytes do.
 
 use std::collections::BTreeMap;
